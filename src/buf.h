@@ -1,0 +1,20 @@
+/* A growable byte buffer for the pure-C parts (cf. lua-cjson's strbuf). */
+#ifndef RIVULET_BUF_H
+#define RIVULET_BUF_H
+
+#include <stddef.h>
+
+typedef struct rv_buf {
+  char *p;
+  size_t n, cap;
+  int oom;            /* sticky: an allocation failed; contents are truncated */
+} rv_buf;
+
+void rv_buf_init(rv_buf *b);
+void rv_buf_free(rv_buf *b);
+int  rv_buf_reserve(rv_buf *b, size_t extra);   /* 0 ok, -1 out of memory */
+void rv_buf_add(rv_buf *b, const void *s, size_t n);
+void rv_buf_addc(rv_buf *b, char c);
+void rv_buf_adds(rv_buf *b, const char *s);
+
+#endif

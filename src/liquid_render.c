@@ -1,0 +1,893 @@
+/*
+** Liquid renderer: walks the tree of liquid.c against data reached through an lq_host.
+** Temporaries live in a per-render arena (released after each output node); variables live
+** in small maps; every loop, nesting level and output byte is counted against the limits.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "liquid_int.h"
+
+/* ---- errors and memory ---- */
+
+static int set_err(lq_render *r, int fatal, const char *fmt, va_list ap) {
+  if (r->err.msg[0] && r->fatal) return R_ERR;   /* keep the first fatal error */
+  vsnprintf(r->err.msg, sizeof r->err.msg, fmt, ap);
+  r->err.line = r->line;
+  r->err.col = 0;
+  r->fatal = fatal;
+  return R_ERR;
+}
+
+int lq_fail(lq_render *r, const char *fmt, ...) {
+  va_list ap;
+  int rc;
+  va_start(ap, fmt);
+  rc = set_err(r, 0, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int lq_fatal(lq_render *r, const char *fmt, ...) {
+  va_list ap;
+  int rc;
+  va_start(ap, fmt);
+  rc = set_err(r, 1, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+void *lq_alloc(lq_render *r, size_t n) {
+  void *p = lq_arena_alloc(&r->arena, n);
+  if (!p) lq_fatal(r, "memory limit exceeded (%lld bytes)", (long long)r->opt.limits.memory);
+  return p;
+}
+
+int lq_str(lq_render *r, const char *s, size_t n, lq_value *out) {
+  char *p = lq_alloc(r, n + 1);
+  if (!p) return R_ERR;
+  if (n) memcpy(p, s, n);
+  p[n] = 0;
+  *out = lq_cstr(p, n);
+  return R_OK;
+}
+
+int64_t lq_now(const lq_render *r) {
+  return r->opt.has_now ? r->opt.now : (int64_t)time(NULL);
+}
+
+/* ---- maps ---- */
+
+static size_t hash_str(const char *s, size_t n) {
+  size_t h = 2166136261u;
+  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
+static lq_var *map_find(lq_map *m, const char *k, size_t n) {
+  lq_var *v;
+  if (!m->cap) return NULL;
+  for (v = m->slot[hash_str(k, n) & (m->cap - 1)]; v; v = v->next)
+    if (v->nlen == n && memcmp(v->name, k, n) == 0) return v;
+  return NULL;
+}
+
+/* Set k (copied) = val; returns the entry or NULL (fatal error set). */
+static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const lq_value *val) {
+  lq_var *v = map_find(m, k, n);
+  size_t h;
+  if (v) { v->v = *val; return v; }
+  if (m->n + 1 > m->cap * 3 / 4) {
+    size_t nc = m->cap ? m->cap * 2 : 16, i;
+    lq_var **ns = lq_alloc(r, nc * sizeof *ns);
+    if (!ns) return NULL;
+    memset(ns, 0, nc * sizeof *ns);
+    for (i = 0; i < m->cap; i++) {
+      lq_var *e = m->slot[i];
+      while (e) {
+        lq_var *nx = e->next;
+        size_t j = hash_str(e->name, e->nlen) & (nc - 1);
+        e->next = ns[j];
+        ns[j] = e;
+        e = nx;
+      }
+    }
+    m->slot = ns;
+    m->cap = nc;
+  }
+  v = lq_alloc(r, sizeof *v + n + 1);
+  if (!v) return NULL;
+  memcpy((char *)(v + 1), k, n);
+  v->name = (const char *)(v + 1);
+  v->nlen = n;
+  v->v = *val;
+  h = hash_str(k, n) & (m->cap - 1);
+  v->next = m->slot[h];
+  m->slot[h] = v;
+  m->n++;
+  return v;
+}
+
+/* ---- output ---- */
+
+static int out_check(lq_render *r) {
+  if (r->cur->oom) return lq_fatal(r, "out of memory");
+  if (r->opt.limits.output_bytes > 0 && (int64_t)r->cur->n > r->opt.limits.output_bytes)
+    return lq_fatal(r, "output limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
+  return R_OK;
+}
+
+/* ---- expressions ---- */
+
+static int eval(lq_render *r, const lq_expr *x, lq_value *out);
+
+static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
+  lq_ctx *c = r->ctx;
+  lq_scope *s;
+  lq_var *v;
+  for (s = c->scope; s; s = s->up)
+    for (v = s->vars; v; v = v->next)
+      if (v->nlen == n && memcmp(v->name, k, n) == 0) { *out = v->v; return 1; }
+  if ((v = map_find(&c->assigns, k, n))) { *out = v->v; return 1; }
+  if ((v = map_find(&r->counters, k, n)) && r->ctx->root.type != LQ_NIL) { *out = v->v; return 1; }
+  if (c->root.type == LQ_HOSTHASH) {
+    if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
+      return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
+    }
+    return out->type != LQ_NIL;
+  }
+  *out = lq_nil();
+  return 0;
+}
+
+static int undefined(lq_render *r, const char *k, size_t n) {
+  return lq_fail(r, "undefined variable %.*s", (int)(n > 60 ? 60 : n), k);
+}
+
+static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
+  lq_value cur;
+  int i, found;
+  if (x->name) {
+    found = find_var(r, x->name, x->nlen, &cur);
+    if (found < 0) return R_ERR;
+    if (!found && r->opt.strict_variables) return undefined(r, x->name, x->nlen);
+  } else {
+    lq_value k;
+    if (eval(r, x->root, &k)) return R_ERR;
+    if (k.type == LQ_STR) {
+      found = find_var(r, k.u.s.p, k.u.s.n, &cur);
+      if (found < 0) return R_ERR;
+    } else cur = lq_nil();
+  }
+  for (i = 0; i < x->nseg; i++) {
+    const lq_seg *s = &x->segs[i];
+    lq_value key, next;
+    if (s->kind == SEG_KEY) key = lq_cstr(s->key, s->klen);
+    else if (s->kind == SEG_INDEX) key = lq_int(s->index);
+    else if (eval(r, s->e, &key)) return R_ERR;
+    if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, &next)) return R_ERR;
+    if (next.type == LQ_NIL && r->opt.strict_variables) {
+      if (key.type == LQ_STR) return undefined(r, key.u.s.p, key.u.s.n);
+      return lq_fail(r, "undefined variable");
+    }
+    cur = next;
+  }
+  *out = cur;
+  return R_OK;
+}
+
+static int range_end(lq_render *r, const lq_value *v, int64_t *out) {
+  switch (v->type) {
+    case LQ_INT: *out = v->u.i; return R_OK;
+    case LQ_FLOAT: *out = (int64_t)v->u.f; return R_OK;
+    case LQ_NIL: *out = 0; return R_OK;
+    case LQ_STR: *out = lq_to_int(v); return R_OK;
+    default: return lq_fail(r, "invalid integer");
+  }
+}
+
+static int eval(lq_render *r, const lq_expr *x, lq_value *out) {
+  switch (x->kind) {
+    case X_LIT: *out = x->lit; return R_OK;
+    case X_VAR: return eval_var(r, x, out);
+    case X_RANGE: {
+      lq_value lo, hi;
+      if (eval(r, x->lo, &lo) || eval(r, x->hi, &hi)) return R_ERR;
+      out->type = LQ_RANGE;
+      if (range_end(r, &lo, &out->u.r.lo) || range_end(r, &hi, &out->u.r.hi)) return R_ERR;
+      return R_OK;
+    }
+  }
+  return lq_fatal(r, "bad expression");
+}
+
+static int apply_filters(lq_render *r, const lq_fexpr *fx, lq_value *v) {
+  int i, j;
+  for (i = 0; i < fx->nf; i++) {
+    const lq_fcall *f = &fx->f[i];
+    lq_value argv[8], kwv[8], *av = argv, *kv = kwv;
+    int given;
+    if (!f->def) {
+      if (r->opt.strict_filters)
+        return lq_fail(r, "undefined filter %.*s", (int)f->nlen, f->name);
+      continue;
+    }
+    if (f->nargs > 8 && !(av = lq_alloc(r, (size_t)f->nargs * sizeof *av))) return R_ERR;
+    if (f->nkw > 8 && !(kv = lq_alloc(r, (size_t)f->nkw * sizeof *kv))) return R_ERR;
+    for (j = 0; j < f->nargs; j++) if (eval(r, f->args[j], &av[j])) return R_ERR;
+    for (j = 0; j < f->nkw; j++) if (eval(r, f->kw[j].e, &kv[j])) return R_ERR;
+    /* keyword arguments travel as one trailing hash, as in Ruby */
+    given = f->nargs + (f->nkw > 0 && f->def->max >= 0 ? 1 : 0);
+    if (f->def->max >= 0 && f->nkw > 0 && strcmp(f->def->name, "default") == 0) given = f->nargs;
+    if (given < f->def->min || (f->def->max >= 0 && given > f->def->max)) {
+      if (f->def->min == f->def->max)
+        return lq_fail(r, "wrong number of arguments (given %d, expected %d)", given + 1, f->def->min + 1);
+      return lq_fail(r, "wrong number of arguments (given %d, expected %d..%d)", given + 1,
+                     f->def->min + 1, f->def->max + 1);
+    }
+    if (f->def->fn(r, v, f->nargs, av, f->nkw, f->kw, kv)) return R_ERR;
+  }
+  return R_OK;
+}
+
+static int eval_fexpr(lq_render *r, const lq_fexpr *fx, lq_value *out) {
+  if (eval(r, fx->e, out)) return R_ERR;
+  return apply_filters(r, fx, out);
+}
+
+static int eval_cond(lq_render *r, const lq_cond *c, int *res) {
+  lq_value a, b;
+  switch (c->kind) {
+    case C_EXPR:
+      if (eval(r, c->l, &a)) return R_ERR;
+      *res = lq_truthy(&a);
+      return R_OK;
+    case C_AND:
+      if (eval_cond(r, c->a, res)) return R_ERR;
+      if (!*res) return R_OK;
+      return eval_cond(r, c->b, res);
+    case C_OR:
+      if (eval_cond(r, c->a, res)) return R_ERR;
+      if (*res) return R_OK;
+      return eval_cond(r, c->b, res);
+    default: break;
+  }
+  if (eval(r, c->l, &a) || eval(r, c->r, &b)) return R_ERR;
+  switch (c->op) {
+    case OP_EQ: *res = lq_equal(r, &a, &b); return R_OK;
+    case OP_NE: *res = !lq_equal(r, &a, &b); return R_OK;
+    case OP_CONTAINS: *res = lq_contains(r, &a, &b); return R_OK;
+    default: {
+      int cmp, rc = lq_compare(r, &a, &b, &cmp);
+      if (rc == R_ERR) return R_ERR;
+      if (rc > 0) { *res = 0; return R_OK; }   /* not comparable: false */
+      switch (c->op) {
+        case OP_LT: *res = cmp < 0; break;
+        case OP_GT: *res = cmp > 0; break;
+        case OP_LE: *res = cmp <= 0; break;
+        default: *res = cmp >= 0; break;
+      }
+      return R_OK;
+    }
+  }
+}
+
+/* ---- nodes ---- */
+
+static int render_body(lq_render *r, const lq_node *nd);
+
+static int count_iteration(lq_render *r) {
+  if (r->opt.limits.loop_iterations > 0 && ++r->iterations > r->opt.limits.loop_iterations)
+    return lq_fatal(r, "loop limit exceeded (%lld iterations)", (long long)r->opt.limits.loop_iterations);
+  return R_OK;
+}
+
+static int64_t body_size(const lq_node *nd) {
+  int64_t n = 0;
+  for (; nd; nd = nd->next) n++;
+  return n;
+}
+
+static int add_score(lq_render *r, const lq_node *body) {
+  if (r->opt.limits.render_score > 0) {
+    r->score += body_size(body);
+    if (r->score > r->opt.limits.render_score)
+      return lq_fatal(r, "render score limit exceeded (%lld)", (long long)r->opt.limits.render_score);
+  }
+  return R_OK;
+}
+
+static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
+  int64_t s = 1;
+  if (v->type == LQ_STR) return (int64_t)v->u.s.n;
+  if (depth < 32 && (v->type == LQ_ARRAY || v->type == LQ_HOSTARR || v->type == LQ_HOSTHASH)) {
+    lq_array a;
+    size_t i;
+    if (lq_list(r, v, &a)) return 1;
+    for (i = 0; i < a.n; i++) s += assign_score_of(r, &a.v[i], depth + 1);
+  }
+  return s;
+}
+
+static int do_assign(lq_render *r, const char *k, size_t n, const lq_value *v) {
+  if (r->opt.limits.assign_score > 0) {
+    r->assigned += assign_score_of(r, v, 0);
+    if (r->assigned > r->opt.limits.assign_score)
+      return lq_fatal(r, "assign score limit exceeded (%lld)", (long long)r->opt.limits.assign_score);
+  }
+  return map_set(r, &r->ctx->assigns, k, n, v) ? R_OK : R_ERR;
+}
+
+static int to_loop_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) {
+  lq_value v;
+  *set = 0;
+  if (!x) return R_OK;
+  if (eval(r, x, &v)) return R_ERR;
+  if (v.type == LQ_NIL) return R_OK;
+  *set = 1;
+  if (v.type == LQ_INT) { *out = v.u.i; return R_OK; }
+  if (v.type == LQ_FLOAT) { *out = (int64_t)v.u.f; return R_OK; }
+  if (v.type == LQ_STR) {
+    const char *p = v.u.s.p, *e = p + v.u.s.n;
+    char *end;
+    char tmp[32];
+    size_t n;
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n')) p++;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n')) e--;
+    n = (size_t)(e - p);
+    if (n == 0 || n > 20) return lq_fail(r, "invalid integer");
+    memcpy(tmp, p, n);
+    tmp[n] = 0;
+    *out = strtoll(tmp, &end, 10);
+    if (*end) return lq_fail(r, "invalid integer");
+    return R_OK;
+  }
+  return lq_fail(r, "invalid integer");
+}
+
+/* The items of a loop after offset/limit: a materialised array, or a range kept lazy. */
+typedef struct segment {
+  int is_range;
+  int64_t lo, n;        /* range: first value and count */
+  lq_array a;
+  size_t from;          /* array: first index into a */
+} segment;
+
+static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segment *sg,
+                   int64_t *from_out) {
+  int64_t from = 0, lim = 0, len;
+  int has_from, has_lim;
+  lq_var *off = NULL;
+  memset(sg, 0, sizeof *sg);
+  if (nd->offset_continue) {
+    off = map_find(&r->offsets, nd->loopname, nd->lnlen);
+    from = off ? off->v.u.i : 0;
+  } else {
+    if (to_loop_int(r, nd->offset, &from, &has_from)) return R_ERR;
+  }
+  if (to_loop_int(r, nd->limit, &lim, &has_lim)) return R_ERR;
+  if (from < 0) from = 0;
+  if (coll->type == LQ_RANGE) {
+    len = coll->u.r.hi >= coll->u.r.lo ? coll->u.r.hi - coll->u.r.lo + 1 : 0;
+    sg->is_range = 1;
+  } else if (coll->type == LQ_STR) {
+    sg->a.n = coll->u.s.n ? 1 : 0;
+    if (!(sg->a.v = lq_alloc(r, sizeof(lq_value)))) return R_ERR;
+    sg->a.v[0] = *coll;
+    len = (int64_t)sg->a.n;
+  } else if (coll->type == LQ_HOSTHASH) {
+    if (lq_pairs(r, coll, &sg->a)) return R_ERR;
+    len = (int64_t)sg->a.n;
+  } else if (coll->type == LQ_ARRAY || coll->type == LQ_HOSTARR) {
+    len = lq_len(r, coll);
+  } else {
+    len = 0;
+  }
+  {
+    int64_t to = has_lim ? from + (lim < 0 ? 0 : lim) : len;
+    if (to > len) to = len;
+    if (from > len) from = len;
+    sg->n = to > from ? to - from : 0;
+  }
+  if (sg->is_range) sg->lo = coll->u.r.lo + from;
+  else if (coll->type == LQ_ARRAY) { sg->a = *coll->u.a; sg->from = (size_t)from; }
+  else if (coll->type == LQ_HOSTARR) {
+    /* only the slice we iterate is fetched from the host */
+    int64_t i;
+    lq_value *v = sg->n ? lq_alloc(r, (size_t)sg->n * sizeof *v) : NULL;
+    if (sg->n && !v) return R_ERR;
+    for (i = 0; i < sg->n; i++)
+      if (r->host->index(r->host->ud, coll->u.h, from + i, &v[i]))
+        return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
+    sg->a.v = v;
+    sg->a.n = (size_t)sg->n;
+    sg->from = 0;
+  } else sg->from = (size_t)from;
+  *from_out = from;
+  return R_OK;
+}
+
+static lq_value seg_item(const segment *sg, int64_t i, int reversed) {
+  int64_t k = reversed ? sg->n - 1 - i : i;
+  if (sg->is_range) return lq_int(sg->lo + k);
+  return sg->a.v[sg->from + (size_t)k];
+}
+
+static int render_for(lq_render *r, const lq_node *nd) {
+  lq_value coll;
+  segment sg;
+  int64_t from, i;
+  lq_scope scope;
+  lq_var vitem, vloop;
+  lq_loop loop;
+  int rc = R_OK;
+  if (eval(r, nd->subject, &coll)) return R_ERR;
+  if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
+  if (!map_set(r, &r->offsets, nd->loopname, nd->lnlen, &(lq_value){LQ_INT, {.i = from + sg.n}}))
+    return R_ERR;
+  if (sg.n == 0) return nd->alt ? render_body(r, nd->alt) : R_OK;
+  memset(&loop, 0, sizeof loop);
+  loop.length = sg.n;
+  loop.parent = r->ctx->loop;
+  loop.name = nd->loopname;
+  loop.nlen = nd->lnlen;
+  {
+    /* forloop.name is "var-collection" */
+    char *nm = lq_alloc(r, nd->vlen + 1 + nd->lnlen);
+    if (!nm) return R_ERR;
+    memcpy(nm, nd->var, nd->vlen);
+    nm[nd->vlen] = '-';
+    memcpy(nm + nd->vlen + 1, nd->loopname, nd->lnlen);
+    loop.name = nm;
+    loop.nlen = nd->vlen + 1 + nd->lnlen;
+  }
+  vloop.name = "forloop"; vloop.nlen = 7;
+  vloop.v.type = LQ_LOOP; vloop.v.u.loop = &loop;
+  vloop.next = NULL;
+  vitem.name = nd->var; vitem.nlen = nd->vlen;
+  vitem.next = &vloop;
+  scope.vars = &vitem;
+  scope.up = r->ctx->scope;
+  r->ctx->scope = &scope;
+  r->ctx->loop = &loop;
+  for (i = 0; i < sg.n; i++) {
+    loop.index0 = i;
+    if ((rc = count_iteration(r))) break;
+    if ((rc = add_score(r, nd->body))) break;
+    vitem.v = seg_item(&sg, i, nd->reversed);
+    rc = render_body(r, nd->body);
+    if (rc == R_BREAK) { rc = R_OK; break; }
+    if (rc == R_CONTINUE) { rc = R_OK; continue; }
+    if (rc) break;
+  }
+  r->ctx->scope = scope.up;
+  r->ctx->loop = loop.parent;
+  return rc;
+}
+
+static int render_tablerow(lq_render *r, const lq_node *nd) {
+  lq_value coll;
+  segment sg;
+  int64_t from, i, cols = 0;
+  int has_cols = 0;
+  lq_scope scope;
+  lq_var vitem, vloop;
+  lq_loop loop;
+  char tmp[96];
+  int rc = R_OK;
+  if (eval(r, nd->subject, &coll)) return R_ERR;
+  if (nd->cols && to_loop_int(r, nd->cols, &cols, &has_cols)) return R_ERR;
+  if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
+  memset(&loop, 0, sizeof loop);
+  loop.tablerow = 1;
+  loop.length = sg.n;
+  loop.cols = has_cols ? cols : 0;
+  loop.col0 = 0;
+  loop.row = 1;
+  loop.parent = r->ctx->loop;
+  vloop.name = "tablerowloop"; vloop.nlen = 12;
+  vloop.v.type = LQ_LOOP; vloop.v.u.loop = &loop;
+  vloop.next = NULL;
+  vitem.name = nd->var; vitem.nlen = nd->vlen;
+  vitem.next = &vloop;
+  scope.vars = &vitem;
+  scope.up = r->ctx->scope;
+  r->ctx->scope = &scope;
+  rv_buf_adds(r->cur, "<tr class=\"row1\">\n");
+  for (i = 0; i < sg.n; i++) {
+    int col_last;
+    loop.index0 = i;
+    if ((rc = count_iteration(r))) break;
+    if ((rc = add_score(r, nd->body))) break;
+    vitem.v = seg_item(&sg, i, 0);
+    snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loop.col0 + 1);
+    rv_buf_adds(r->cur, tmp);
+    rc = render_body(r, nd->body);
+    if (rc == R_BREAK) { rv_buf_adds(r->cur, "</td>"); rc = R_OK; break; }
+    if (rc == R_CONTINUE) rc = R_OK;
+    if (rc) break;
+    rv_buf_adds(r->cur, "</td>");
+    col_last = loop.cols > 0 ? loop.col0 + 1 == loop.cols : 0;
+    if (col_last && i + 1 < sg.n) {
+      snprintf(tmp, sizeof tmp, "</tr>\n<tr class=\"row%lld\">", (long long)loop.row + 1);
+      rv_buf_adds(r->cur, tmp);
+    }
+    if (col_last) { loop.col0 = 0; loop.row++; }
+    else loop.col0++;
+    if ((rc = out_check(r))) break;
+  }
+  r->ctx->scope = scope.up;
+  if (rc == R_OK) rv_buf_adds(r->cur, "</tr>\n");
+  return rc;
+}
+
+static int render_case(lq_render *r, const lq_node *nd) {
+  lq_value subj;
+  const lq_branch *b;
+  int matched = 0;
+  if (eval(r, nd->subject, &subj)) return R_ERR;
+  for (b = nd->br; b; b = b->next) {
+    int i, hit = 0, rc;
+    if (b->nvals == 0) {                  /* else */
+      if (matched) continue;
+      rc = render_body(r, b->body);
+      if (rc) return rc;
+      continue;
+    }
+    for (i = 0; i < b->nvals && !hit; i++) {
+      lq_value v;
+      if (eval(r, b->vals[i], &v)) return R_ERR;
+      hit = lq_equal(r, &subj, &v);
+    }
+    if (hit) {
+      matched = 1;
+      rc = render_body(r, b->body);
+      if (rc) return rc;
+    }
+  }
+  return R_OK;
+}
+
+static int render_cycle(lq_render *r, const lq_node *nd) {
+  lq_value key, v;
+  lq_var *e;
+  int64_t idx;
+  if (nd->group) {
+    if (eval(r, nd->group, &key)) return R_ERR;
+    if (lq_tostr(r, &key, &key)) return R_ERR;
+  } else key = lq_cstr(nd->text, nd->tlen);
+  e = map_find(&r->cycles, key.u.s.p, key.u.s.n);
+  idx = e ? e->v.u.i : 0;
+  if (eval(r, nd->vals[idx % nd->nvals], &v)) return R_ERR;
+  if (lq_write(r, r->cur, &v)) return R_ERR;
+  if (!map_set(r, &r->cycles, key.u.s.p, key.u.s.n, &(lq_value){LQ_INT, {.i = (idx + 1) % nd->nvals}}))
+    return R_ERR;
+  return R_OK;
+}
+
+static int render_counter(lq_render *r, const lq_node *nd) {
+  lq_var *e = map_find(&r->counters, nd->text, nd->tlen);
+  int64_t v = e ? e->v.u.i : 0;
+  char tmp[32];
+  if (!e) {
+    /* a counter starts from a numeric variable of the same name in the data (Ruby keeps
+    ** counters in the environment) */
+    lq_value d;
+    if (r->ctx->root.type == LQ_HOSTHASH &&
+        r->host->get(r->host->ud, r->ctx->root.u.h, nd->text, nd->tlen, &d) == 0 && d.type == LQ_INT)
+      v = d.u.i;
+  }
+  if (nd->kind == N_DECREMENT) v--;
+  lq_fmt_int(nd->kind == N_DECREMENT ? v : v, tmp);
+  rv_buf_adds(r->cur, tmp);
+  if (nd->kind == N_INCREMENT) v++;
+  return map_set(r, &r->counters, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = v}}) ? R_OK : R_ERR;
+}
+
+/* The variable a with/for value is bound to: the alias, or the last path component of the
+** partial's name. */
+static void bind_name(const lq_node *nd, const lq_value *name, const char **bind, size_t *blen) {
+  const char *s = name->u.s.p, *e = s + name->u.s.n, *q;
+  if (nd->alias) { *bind = nd->alias; *blen = nd->alen; return; }
+  for (q = e; q > s && q[-1] != '/'; q--) {}
+  *bind = q;
+  *blen = (size_t)(e - q);
+}
+
+static int load_partial(lq_render *r, const lq_node *nd, lq_value *name, const lq_template **t) {
+  if (eval(r, nd->tname, name)) return R_ERR;
+  if (name->type != LQ_STR)
+    return lq_fail(r, "Argument error in tag '%s' - Illegal template name",
+                   nd->kind == N_INCLUDE ? "include" : "render");
+  if (nd->kind == N_INCLUDE && r->in_render)
+    return lq_fail(r, "include usage is not allowed in this context");
+  if (r->opt.limits.depth > 0 && r->depth + 1 > r->opt.limits.depth)
+    return lq_fatal(r, "nesting too deep (limit %lld)", (long long)r->opt.limits.depth);
+  *t = NULL;
+  if (r->host->partial && r->host->partial(r->host->ud, name->u.s.p, name->u.s.n, t)) {
+    if (r->fatal) return R_ERR;
+    return lq_fail(r, "%s", r->host->error ? r->host->error(r->host->ud) : "could not load partial");
+  }
+  if (!*t) return lq_fail(r, "Could not find asset %.*s", (int)name->u.s.n, name->u.s.p);
+  return R_OK;
+}
+
+static int render_sub(lq_render *r, const lq_template *t, const char *pname) {
+  const char *saved = r->pname;
+  int rc;
+  r->depth++;
+  if (pname) r->pname = pname;
+  rc = render_body(r, t->body);
+  r->pname = saved;
+  r->depth--;
+  return rc;
+}
+
+/* {% include %}: shares the caller's variables; with/for and keyword arguments live in a
+** scope of their own; an array value renders the partial once per item. */
+static int render_include(lq_render *r, const lq_node *nd) {
+  lq_value name, var;
+  const lq_template *t;
+  const char *bind;
+  size_t blen, k, n = 1;
+  lq_array items;
+  lq_scope scope;
+  lq_var *vars;
+  int i, rc = R_OK;
+  if (load_partial(r, nd, &name, &t)) return R_ERR;
+  bind_name(nd, &name, &bind, &blen);
+  if (nd->subject) {
+    if (eval(r, nd->subject, &var)) return R_ERR;
+  } else if (find_var(r, name.u.s.p, name.u.s.n, &var) < 0) return R_ERR;
+  items.n = 0;
+  if (var.type == LQ_ARRAY || var.type == LQ_HOSTARR) {
+    if (lq_list(r, &var, &items)) return R_ERR;
+    n = items.n;
+  }
+  if (!(vars = lq_alloc(r, (size_t)(nd->nkw + 1) * sizeof *vars))) return R_ERR;
+  for (i = 0; i < nd->nkw; i++) {
+    vars[i].name = nd->kw[i].name;
+    vars[i].nlen = nd->kw[i].nlen;
+    if (eval(r, nd->kw[i].e, &vars[i].v)) return R_ERR;
+    vars[i].next = &vars[i + 1];
+  }
+  vars[nd->nkw].name = bind;
+  vars[nd->nkw].nlen = blen;
+  vars[nd->nkw].next = NULL;
+  scope.vars = vars;
+  for (k = 0; k < n && rc == R_OK; k++) {
+    vars[nd->nkw].v = items.n ? items.v[k] : var;
+    scope.up = r->ctx->scope;
+    r->ctx->scope = &scope;
+    rc = render_sub(r, t, NULL);
+    r->ctx->scope = scope.up;
+  }
+  return rc;
+}
+
+/* {% render %}: a fresh, isolated set of variables per rendering. */
+static int render_render(lq_render *r, const lq_node *nd) {
+  lq_value name, with = lq_nil(), *kwv = NULL;
+  const lq_template *t;
+  const char *bind;
+  size_t blen, k, n = 1;
+  lq_array items;
+  lq_ctx ctx, *saved = r->ctx;
+  lq_loop loop;
+  char *pname;
+  int i, rc = R_OK, saved_in = r->in_render;
+  if (load_partial(r, nd, &name, &t)) return R_ERR;
+  bind_name(nd, &name, &bind, &blen);
+  if (nd->subject && eval(r, nd->subject, &with)) return R_ERR;
+  if (nd->nkw && !(kwv = lq_alloc(r, (size_t)nd->nkw * sizeof *kwv))) return R_ERR;
+  for (i = 0; i < nd->nkw; i++)
+    if (eval(r, nd->kw[i].e, &kwv[i])) return R_ERR;
+  items.n = 0;
+  if (nd->is_for && (with.type == LQ_ARRAY || with.type == LQ_HOSTARR || with.type == LQ_RANGE ||
+                     with.type == LQ_HOSTHASH)) {
+    if (lq_list(r, &with, &items)) return R_ERR;
+    n = items.n;
+  }
+  if (!(pname = lq_alloc(r, name.u.s.n + 1))) return R_ERR;
+  memcpy(pname, name.u.s.p, name.u.s.n);
+  pname[name.u.s.n] = 0;
+  memset(&loop, 0, sizeof loop);
+  loop.length = (int64_t)n;
+  loop.name = pname;
+  loop.nlen = name.u.s.n;
+  r->in_render = 1;
+  for (k = 0; k < n && rc == R_OK; k++) {
+    memset(&ctx, 0, sizeof ctx);
+    ctx.root = lq_nil();
+    r->ctx = &ctx;
+    if (nd->subject) {
+      lq_value bv = nd->is_for && items.n ? items.v[k] : with;
+      if (!nd->is_for || items.n || with.type != LQ_NIL)
+        if (!map_set(r, &ctx.assigns, bind, blen, &bv)) rc = R_ERR;
+    }
+    for (i = 0; i < nd->nkw && rc == R_OK; i++)
+      if (!map_set(r, &ctx.assigns, nd->kw[i].name, nd->kw[i].nlen, &kwv[i])) rc = R_ERR;
+    if (rc == R_OK && nd->is_for && items.n) {
+      lq_value lv;
+      loop.index0 = (int64_t)k;
+      lv.type = LQ_LOOP;
+      lv.u.loop = &loop;
+      if (!map_set(r, &ctx.assigns, "forloop", 7, &lv)) rc = R_ERR;
+    }
+    if (rc == R_OK) {
+      rc = render_sub(r, t, pname);
+      if (rc == R_BREAK || rc == R_CONTINUE) rc = R_OK;
+    }
+    r->ctx = saved;
+  }
+  r->in_render = saved_in;
+  return rc;
+}
+
+static int render_node(lq_render *r, const lq_node *nd) {
+  lq_value v;
+  switch (nd->kind) {
+    case N_TEXT:
+      rv_buf_add(r->cur, nd->text, nd->tlen);
+      return R_OK;
+    case N_OUTPUT: {
+      lq_mark m = lq_arena_mark(&r->arena);
+      int rc = eval_fexpr(r, nd->fx, &v);
+      if (rc == R_OK) rc = lq_write(r, r->cur, &v);
+      if (!r->fatal) lq_arena_release(&r->arena, m);
+      return rc;
+    }
+    case N_ASSIGN:
+      if (eval_fexpr(r, nd->fx, &v)) return R_ERR;
+      return do_assign(r, nd->text, nd->tlen, &v);
+    case N_CAPTURE: {
+      rv_buf b, *saved = r->cur;
+      int rc;
+      rv_buf_init(&b);
+      r->cur = &b;
+      rc = render_body(r, nd->body);
+      r->cur = saved;
+      if (rc == R_OK || rc == R_BREAK || rc == R_CONTINUE) {
+        int rc2 = b.oom ? lq_fatal(r, "out of memory") : lq_str(r, b.p ? b.p : "", b.n, &v);
+        if (rc2 == R_OK) rc2 = do_assign(r, nd->text, nd->tlen, &v);
+        if (rc2) rc = rc2;
+      }
+      rv_buf_free(&b);
+      return rc;
+    }
+    case N_IF:
+    case N_UNLESS: {
+      const lq_branch *b;
+      int first = 1;
+      for (b = nd->br; b; b = b->next, first = 0) {
+        int res = 1;
+        if (b->cond) {
+          lq_mark m = lq_arena_mark(&r->arena);
+          int rc = eval_cond(r, b->cond, &res);
+          if (!r->fatal) lq_arena_release(&r->arena, m);
+          if (rc) return rc;
+          if (first && nd->kind == N_UNLESS) res = !res;
+        }
+        if (res) return render_body(r, b->body);
+      }
+      return R_OK;
+    }
+    case N_CASE: return render_case(r, nd);
+    case N_FOR: return render_for(r, nd);
+    case N_TABLEROW: return render_tablerow(r, nd);
+    case N_BREAK: return R_BREAK;
+    case N_CONTINUE: return R_CONTINUE;
+    case N_CYCLE: return render_cycle(r, nd);
+    case N_INCREMENT:
+    case N_DECREMENT: return render_counter(r, nd);
+    case N_IFCHANGED: {
+      rv_buf b, *saved = r->cur;
+      int rc;
+      lq_var *last;
+      rv_buf_init(&b);
+      r->cur = &b;
+      rc = render_body(r, nd->body);
+      r->cur = saved;
+      if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
+      if (rc == R_OK) {
+        last = map_find(&r->changed, "", 0);
+        if (!last || last->v.u.s.n != b.n || (b.n && memcmp(last->v.u.s.p, b.p, b.n) != 0)) {
+          rv_buf_add(r->cur, b.p, b.n);
+          if (lq_str(r, b.p ? b.p : "", b.n, &v) || !map_set(r, &r->changed, "", 0, &v)) rc = R_ERR;
+        }
+      }
+      rv_buf_free(&b);
+      return rc;
+    }
+    case N_RENDER: return render_render(r, nd);
+    case N_INCLUDE: return render_include(r, nd);
+    case N_BLOCK: return render_body(r, nd->body);
+    default: return R_OK;
+  }
+}
+
+static void write_inline_error(lq_render *r) {
+  char tmp[400];
+  if (r->pname)
+    snprintf(tmp, sizeof tmp, "Liquid error (%s line %d): %s", r->pname, r->err.line, r->err.msg);
+  else
+    snprintf(tmp, sizeof tmp, "Liquid error (line %d): %s", r->err.line, r->err.msg);
+  rv_buf_adds(r->cur, tmp);
+  r->err.msg[0] = 0;
+}
+
+static int render_body(lq_render *r, const lq_node *nd) {
+  for (; nd; nd = nd->next) {
+    int rc;
+    r->line = nd->line;
+    rc = render_node(r, nd);
+    if (rc == R_ERR) {
+      if (r->fatal || r->opt.strict_errors) return R_ERR;
+      write_inline_error(r);
+      rc = R_OK;
+    }
+    if (rc) return rc;                 /* break / continue travel up to the loop */
+    if (out_check(r)) return R_ERR;
+  }
+  return R_OK;
+}
+
+/* ---- public ---- */
+
+void lq_options_init(lq_options *o) {
+  memset(o, 0, sizeof *o);
+  o->limits.output_bytes = LQ_DEF_OUTPUT_BYTES;
+  o->limits.loop_iterations = LQ_DEF_LOOP_ITERATIONS;
+  o->limits.depth = LQ_DEF_DEPTH;
+  o->limits.memory = LQ_DEF_MEMORY;
+}
+
+size_t lq_render_size(void) {
+  return sizeof(lq_render);
+}
+
+void lq_render_init(lq_render *r) {
+  memset(r, 0, sizeof *r);
+  rv_buf_init(&r->out);
+  lq_arena_init(&r->arena, 0);
+  r->inited = 1;
+}
+
+int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
+                  const lq_options *o, lq_value root) {
+  lq_ctx ctx;
+  int rc;
+  if (!r->inited) lq_render_init(r);
+  r->host = host;
+  if (o) r->opt = *o;
+  else lq_options_init(&r->opt);
+  r->tpl = t;
+  r->cur = &r->out;
+  r->arena.limit = r->opt.limits.memory > 0 ? (size_t)r->opt.limits.memory : 0;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.root = root;
+  r->ctx = &ctx;
+  rc = render_body(r, t->body);
+  r->ctx = NULL;
+  if (rc == R_ERR) return -1;
+  if (r->out.oom) { lq_fatal(r, "out of memory"); return -1; }
+  return 0;
+}
+
+const char *lq_render_output(const lq_render *r, size_t *len) {
+  *len = r->out.n;
+  return r->out.p ? r->out.p : "";
+}
+
+const lq_error *lq_render_error(const lq_render *r) {
+  return &r->err;
+}
+
+void lq_render_free(lq_render *r) {
+  if (!r->inited) return;
+  rv_buf_free(&r->out);
+  lq_arena_free(&r->arena);
+  r->inited = 0;
+}

@@ -1,0 +1,14 @@
+/* Private header of the Lua binding (rivulet.core): metatable names and the binders. */
+#ifndef RIVULET_LRV_H
+#define RIVULET_LRV_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#define LRV_TEMPLATE "rivulet.liquid.Template"
+#define LRV_RENDER   "rivulet.liquid.Render"
+
+/* Each binder adds its functions to the module table at the top of the stack. */
+void lrv_open_liquid(lua_State *L);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+** rivulet.core's Liquid: compile to a Template userdata, render it against Lua tables read
+** in place (rawget only, so no metamethod runs mid-render). Tables the renderer holds are
+** anchored in a per-render `refs` table; a handle is an index into it.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "liquid.h"
+#include "lrv.h"
+
+typedef struct tpl_box { lq_template *t; } tpl_box;
+
+static const char ARRAY_MTS_KEY = 'a';    /* registry: set of metatables that mark arrays */
+
+/* ---- Template ---- */
+
+static tpl_box *check_tpl(lua_State *L, int idx) {
+  tpl_box *b = luaL_checkudata(L, idx, LRV_TEMPLATE);
+  if (!b->t) luaL_error(L, "attempt to use a freed template");
+  return b;
+}
+
+static int tpl_gc(lua_State *L) {
+  tpl_box *b = luaL_checkudata(L, 1, LRV_TEMPLATE);
+  lq_template_free(b->t);
+  b->t = NULL;
+  return 0;
+}
+
+static int tpl_tostring(lua_State *L) {
+  tpl_box *b = luaL_checkudata(L, 1, LRV_TEMPLATE);
+  lua_pushfstring(L, "%s (%p)", LRV_TEMPLATE, (void *)b->t);
+  return 1;
+}
+
+/* liquid_compile(source, mode, name) -> Template | nil, "name:line:col: message" */
+static int l_compile(lua_State *L) {
+  size_t len;
+  const char *src = luaL_checklstring(L, 1, &len);
+  static const char *const modes[] = { "lax", "strict", "strict2", NULL };
+  int mode = luaL_checkoption(L, 2, "lax", modes);
+  const char *name = luaL_optstring(L, 3, "template");
+  lq_error err;
+  tpl_box *b = lua_newuserdatauv(L, sizeof *b, 0);   /* closed until compiled */
+  b->t = NULL;
+  luaL_setmetatable(L, LRV_TEMPLATE);
+  b->t = lq_compile(src, len, mode == 0 ? LQ_MODE_LAX : LQ_MODE_STRICT, &err);
+  if (!b->t) {
+    luaL_pushfail(L);
+    if (err.line) lua_pushfstring(L, "%s:%d:%d: %s", name, err.line, err.col, err.msg);
+    else lua_pushfstring(L, "%s: %s", name, err.msg);
+    return 2;
+  }
+  return 1;
+}
+
+/* ---- the host: Lua values seen by the renderer ---- */
+
+typedef struct lhost {
+  lua_State *L;
+  int refs, nrefs, loader, arraymts;
+  char err[256];
+} lhost;
+
+static intptr_t anchor(lhost *h, int idx) {
+  lua_State *L = h->L;
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, h->refs, ++h->nrefs);
+  return h->nrefs;
+}
+
+static int is_array_table(lhost *h, int idx) {
+  lua_State *L = h->L;
+  int yes;
+  if (lua_rawlen(L, idx) > 0) return 1;
+  if (!lua_getmetatable(L, idx)) return 0;
+  yes = lua_rawget(L, h->arraymts) != LUA_TNIL;
+  lua_pop(L, 1);
+  return yes;
+}
+
+/* the value at the top of the stack -> *out; pops it */
+static void to_value(lhost *h, lq_value *out) {
+  lua_State *L = h->L;
+  switch (lua_type(L, -1)) {
+    case LUA_TBOOLEAN: out->type = LQ_BOOL; out->u.b = lua_toboolean(L, -1); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) { out->type = LQ_INT; out->u.i = (int64_t)lua_tointeger(L, -1); }
+      else { out->type = LQ_FLOAT; out->u.f = (double)lua_tonumber(L, -1); }
+      break;
+    case LUA_TSTRING: {
+      size_t n;
+      out->u.s.p = lua_tolstring(L, -1, &n);   /* stays valid: its table is anchored */
+      out->u.s.n = n;
+      out->type = LQ_STR;
+      break;
+    }
+    case LUA_TTABLE:
+      out->type = is_array_table(h, lua_gettop(L)) ? LQ_HOSTARR : LQ_HOSTHASH;
+      out->u.h = anchor(h, -1);
+      break;
+    default:          /* nil, cjson.null, functions, userdata */
+      out->type = LQ_NIL;
+      out->u.i = 0;
+  }
+  lua_pop(L, 1);
+}
+
+static int h_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  lua_rawgeti(L, h->refs, (lua_Integer)obj);
+  lua_pushlstring(L, key, klen);
+  lua_rawget(L, -2);
+  to_value(h, out);
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  lua_rawgeti(L, h->refs, (lua_Integer)obj);
+  lua_rawgeti(L, -1, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
+  to_value(h, out);
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int64_t h_len(void *ud, const lq_value *obj) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  int64_t n = 0;
+  lua_rawgeti(L, h->refs, (lua_Integer)obj->u.h);
+  if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, -1);
+  else {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING) n++;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+typedef struct skey { const char *p; size_t n; } skey;
+
+static int cmp_key(const void *a, const void *b) {
+  const skey *x = a, *y = b;
+  size_t n = x->n < y->n ? x->n : y->n;
+  int c = memcmp(x->p, y->p, n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* A Lua table has no order: hashes iterate by sorted key, so output is reproducible. */
+static int h_keys(void *ud, intptr_t obj, lq_value *out) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  size_t n = 0, i;
+  skey *keys;
+  int t;
+  lua_rawgeti(L, h->refs, (lua_Integer)obj);
+  t = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) == LUA_TSTRING) n++;
+    lua_pop(L, 1);
+  }
+  keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);   /* scratch owned by Lua */
+  i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) == LUA_TSTRING && i < n) {
+      keys[i].p = lua_tolstring(L, -2, &keys[i].n);
+      i++;
+    }
+    lua_pop(L, 1);
+  }
+  qsort(keys, n, sizeof *keys, cmp_key);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushlstring(L, keys[i].p, keys[i].n);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  out->type = LQ_HOSTARR;
+  out->u.h = anchor(h, -1);
+  lua_pop(L, 3);
+  return 0;
+}
+
+static int h_partial(void *ud, const char *name, size_t n, const lq_template **out) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  *out = NULL;
+  if (lua_isnoneornil(L, h->loader)) return 0;
+  lua_pushvalue(L, h->loader);
+  lua_pushlstring(L, name, n);
+  if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+    const char *m = lua_tostring(L, -1);
+    strncpy(h->err, m ? m : "partial loader failed", sizeof h->err - 1);
+    h->err[sizeof h->err - 1] = 0;
+    lua_pop(L, 1);
+    return -1;
+  }
+  if (lua_isnil(L, -2)) {
+    if (lua_isstring(L, -1)) {
+      strncpy(h->err, lua_tostring(L, -1), sizeof h->err - 1);
+      h->err[sizeof h->err - 1] = 0;
+      lua_pop(L, 2);
+      return -1;
+    }
+    lua_pop(L, 2);
+    return 0;
+  }
+  {
+    tpl_box *b = luaL_testudata(L, -2, LRV_TEMPLATE);
+    if (!b || !b->t) {
+      strncpy(h->err, "partial loader returned no template", sizeof h->err - 1);
+      lua_pop(L, 2);
+      return -1;
+    }
+    anchor(h, -2);
+    *out = b->t;
+  }
+  lua_pop(L, 2);
+  return 0;
+}
+
+static const char *h_error(void *ud) {
+  return ((lhost *)ud)->err;
+}
+
+/* ---- render ---- */
+
+static int render_gc(lua_State *L) {
+  lq_render_free(luaL_checkudata(L, 1, LRV_RENDER));
+  return 0;
+}
+
+static int64_t opt_int(lua_State *L, int t, const char *k, int64_t def) {
+  int64_t v = def;
+  if (lua_getfield(L, t, k) != LUA_TNIL) {
+    if (!lua_isinteger(L, -1)) luaL_error(L, "liquid option '%s' must be an integer", k);
+    v = (int64_t)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k) {
+  int v;
+  lua_getfield(L, t, k);
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Template:render(context, options) -> string | nil, err
+** options (already checked by rivulet.liquid): strict_errors, strict_variables,
+** strict_filters, timezone, now, name, limits = {...}, loader = function(name) -> Template */
+static int l_render(lua_State *L) {
+  tpl_box *b = check_tpl(L, 1);
+  lq_options o;
+  lhost h;
+  lq_host host;
+  lq_render *r;
+  lq_value root;
+  int rc;
+  const char *name;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnoneornil(L, 3)) { lua_settop(L, 2); lua_newtable(L); }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  lq_options_init(&o);
+  o.strict_errors = opt_bool(L, 3, "strict_errors");
+  o.strict_variables = opt_bool(L, 3, "strict_variables");
+  o.strict_filters = opt_bool(L, 3, "strict_filters");
+  lua_getfield(L, 3, "timezone");              /* index 4; stays on the stack, so its string does */
+  o.timezone = lua_tostring(L, 4);
+  lua_getfield(L, 3, "name");                  /* 5 */
+  name = lua_isstring(L, 5) ? lua_tostring(L, 5) : "template";
+  o.name = name;
+  if (lua_getfield(L, 3, "now") != LUA_TNIL) { /* 6 */
+    o.has_now = 1;
+    o.now = (int64_t)luaL_checknumber(L, 6);
+  }
+  if (lua_getfield(L, 3, "limits") == LUA_TTABLE) {  /* 7 */
+    o.limits.output_bytes = opt_int(L, 7, "output_bytes", o.limits.output_bytes);
+    o.limits.loop_iterations = opt_int(L, 7, "loop_iterations", o.limits.loop_iterations);
+    o.limits.depth = opt_int(L, 7, "depth", o.limits.depth);
+    o.limits.render_score = opt_int(L, 7, "render_score", o.limits.render_score);
+    o.limits.assign_score = opt_int(L, 7, "assign_score", o.limits.assign_score);
+    o.limits.memory = opt_int(L, 7, "memory", o.limits.memory);
+  }
+  lua_getfield(L, 3, "loader");                /* 8 */
+  lua_newtable(L);                             /* 9: refs */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);   /* 10 */
+  r = lua_newuserdatauv(L, lq_render_size(), 0);        /* 11: freed by __gc if we unwind */
+  lq_render_init(r);
+  luaL_setmetatable(L, LRV_RENDER);
+  h.L = L;
+  h.loader = 8;
+  h.refs = 9;
+  h.arraymts = 10;
+  h.nrefs = 0;
+  h.err[0] = 0;
+  host.ud = &h;
+  host.get = h_get;
+  host.index = h_index;
+  host.len = h_len;
+  host.keys = h_keys;
+  host.partial = h_partial;
+  host.error = h_error;
+  root.type = LQ_HOSTHASH;
+  root.u.h = anchor(&h, 2);
+  rc = lq_render_run(r, b->t, &host, &o, root);
+  if (rc == 0) {
+    size_t n;
+    const char *s = lq_render_output(r, &n);
+    lua_pushlstring(L, s, n);
+    lq_render_free(r);
+    return 1;
+  }
+  {
+    const lq_error *e = lq_render_error(r);
+    luaL_pushfail(L);
+    if (e->line) lua_pushfstring(L, "%s:%d: %s", name, e->line, e->msg);
+    else lua_pushfstring(L, "%s: %s", name, e->msg);
+    lq_render_free(r);
+    return 2;
+  }
+}
+
+/* liquid_array_mt(mt): tables with this metatable are arrays even when empty (cjson's) */
+static int l_array_mt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+void lrv_open_liquid(lua_State *L) {
+  static const luaL_Reg tpl_methods[] = {
+    { "render", l_render },
+    { NULL, NULL }
+  };
+  static const luaL_Reg tpl_meta[] = {
+    { "__gc", tpl_gc },
+    { "__close", tpl_gc },
+    { "__tostring", tpl_tostring },
+    { NULL, NULL }
+  };
+  static const luaL_Reg funcs[] = {
+    { "liquid_compile", l_compile },
+    { "liquid_array_mt", l_array_mt },
+    { NULL, NULL }
+  };
+  if (luaL_newmetatable(L, LRV_TEMPLATE)) {
+    luaL_setfuncs(L, tpl_meta, 0);
+    luaL_newlib(L, tpl_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LRV_RENDER)) {
+    lua_pushcfunction(L, render_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_newtable(L);                       /* weak keys: metatables can go away */
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);
+  } else lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+}
