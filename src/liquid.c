@@ -93,6 +93,7 @@ typedef struct parser {
   int strict;
   token *tk; size_t ntk, cap, pos;
   int depth;
+  int blank;                     /* the body parse_body returned last was blank */
   const char *src, *end;
 } parser;
 
@@ -175,8 +176,8 @@ static int name_is(const char *p, size_t n, const char *s) {
   return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
-/* Find "{%-? endraw -?%}" from s; returns the start of the tag, sets *after. */
-static const char *find_endraw(const char *s, const char *e, const char **after) {
+/* Find "{%-? END -?%}" from s; returns the start of the tag, sets *after. */
+static const char *find_end(const char *s, const char *e, const char *end, const char **after) {
   for (; s + 1 < e; s++) {
     const char *q, *nm;
     size_t nl;
@@ -184,7 +185,7 @@ static const char *find_endraw(const char *s, const char *e, const char **after)
     q = s + 2;
     if (q < e && *q == '-') q++;
     nl = tag_name(q, (size_t)(e - q), &nm);
-    if (!name_is(nm, nl, "endraw")) continue;
+    if (!name_is(nm, nl, end)) continue;
     q = nm + nl;
     while (q < e && is_ws((unsigned char)*q)) q++;
     if (q < e && *q == '-') q++;
@@ -240,8 +241,20 @@ static int tokenize(parser *P) {
       if (type == TK_TAG) {
         const char *nm;
         size_t nl = tag_name(ms, (size_t)(me - ms), &nm);
+        if (name_is(nm, nl, "doc")) {
+          /* doc bodies are not parsed at all */
+          const char *after, *dend = find_end(s, e, "enddoc", &after), *a = nm + nl;
+          while (a < me && is_ws((unsigned char)*a)) a++;
+          if (a < me) { perr(P, a, "syntax error in 'doc': it takes no arguments"); return -1; }
+          if (!dend) { perr(P, o, "'doc' tag was never closed"); return -1; }
+          P->ntk--;
+          lstrip = after[-3] == '-';
+          line += count_lines(s, after);
+          s = after;
+          continue;
+        }
         if (name_is(nm, nl, "raw")) {
-          const char *after, *rend = find_endraw(s, e, &after);
+          const char *after, *rend = find_end(s, e, "endraw", &after);
           const char *ts = s, *te;
           if (!rend) { perr(P, o, "'raw' tag was never closed"); return -1; }
           te = rend;
@@ -636,6 +649,8 @@ static lq_cond *parse_cond(parser *P, lex *L) {
     c->kind = C_CMP;
     c->op = OP_EQ;
   }
+  if (L->t == L_ID && !lis_id(L, "and") && !lis_id(L, "or"))
+    return perr(P, L->ts, "unknown operator '%.*s'", (int)L->tn, L->ts);
   if (lis_id(L, "and") || lis_id(L, "or")) {
     lq_cond *j = pnew(P, sizeof *j);
     if (!j) return NULL;
@@ -696,6 +711,17 @@ static int expect_end(parser *P, lex *L) {
   return 0;
 }
 
+/* Ruby drops the whitespace-only text of a block whose bodies are all blank, so tags that
+** only assign leave no empty lines behind. */
+static lq_node *strip_blank(lq_node *body) {
+  lq_node *head = body, **pp = &head;
+  while (*pp) {
+    if ((*pp)->kind == N_TEXT) *pp = (*pp)->next;
+    else pp = &(*pp)->next;
+  }
+  return head;
+}
+
 static lq_node *parse_if(parser *P, const token *t, int unless) {
   lq_node *nd = new_node(P, unless ? N_UNLESS : N_IF, t);
   lq_branch **tail;
@@ -704,6 +730,7 @@ static lq_node *parse_if(parser *P, const token *t, int unless) {
   const char *mp;
   size_t mn;
   if (!nd) return NULL;
+  nd->blank = 1;
   tail = &nd->br;
   markup_after_name(t, &mp, &mn);
   for (;;) {
@@ -718,6 +745,7 @@ static lq_node *parse_if(parser *P, const token *t, int unless) {
     b->body = parse_body(P, unless ? ENDS_UNLESS : ENDS_IF, &which, &at,
                          unless ? "unless" : "if", t);
     if (P->failed) return NULL;
+    nd->blank &= P->blank;
     *tail = b;
     tail = &b->next;
     if (which == 2) break;
@@ -733,6 +761,7 @@ static lq_node *parse_if(parser *P, const token *t, int unless) {
       eb->body = parse_body(P, unless ? ENDS_UNLESS : ENDS_IF, &which, &at,
                             unless ? "unless" : "if", t);
       if (P->failed) return NULL;
+      nd->blank &= P->blank;
       *tail = eb;
       tail = &eb->next;
       while (which != 2) {
@@ -743,6 +772,10 @@ static lq_node *parse_if(parser *P, const token *t, int unless) {
       }
       break;
     }
+  }
+  if (nd->blank) {
+    lq_branch *b;
+    for (b = nd->br; b; b = b->next) b->body = strip_blank(b->body);
   }
   return nd;
 }
@@ -756,6 +789,7 @@ static lq_node *parse_case(parser *P, const token *t) {
   size_t mn;
   lex L;
   if (!nd) return NULL;
+  nd->blank = 1;
   tail = &nd->br;
   markup_after_name(t, &mp, &mn);
   lstart(&L, mp, mn);
@@ -795,8 +829,13 @@ static lq_node *parse_case(parser *P, const token *t) {
     }
     b->body = parse_body(P, ENDS_CASE, &which, &at, "case", t);
     if (P->failed) return NULL;
+    nd->blank &= P->blank;
     *tail = b;
     tail = &b->next;
+  }
+  if (nd->blank) {
+    lq_branch *b;
+    for (b = nd->br; b; b = b->next) b->body = strip_blank(b->body);
   }
   return nd;
 }
@@ -861,6 +900,16 @@ static lq_node *parse_for(parser *P, const token *t, int tablerow) {
       while (nd->lnlen && is_ws((unsigned char)cs[nd->lnlen - 1])) nd->lnlen--;
     }
   }
+  {
+    /* the loop's name, "var-collection": forloop.name and the offset: continue key */
+    char *nm = pnew(P, nd->vlen + 1 + nd->lnlen);
+    if (!nm) return NULL;
+    memcpy(nm, nd->var, nd->vlen);
+    nm[nd->vlen] = '-';
+    memcpy(nm + nd->vlen + 1, nd->loopname, nd->lnlen);
+    nd->text = nm;
+    nd->tlen = nd->vlen + 1 + nd->lnlen;
+  }
   if (lis_id(&L, "reversed")) { nd->reversed = 1; lnext(&L); }
   if (parse_attrs(P, &L, nd, tablerow)) return NULL;
   if (tablerow) {
@@ -869,13 +918,19 @@ static lq_node *parse_for(parser *P, const token *t, int tablerow) {
   }
   nd->body = parse_body(P, ENDS_FOR, &which, &at, "for", t);
   if (P->failed) return NULL;
+  nd->blank = P->blank;
   if (which == 0) {
     nd->alt = parse_body(P, ENDS_FOR, &which, &at, "for", t);
     if (P->failed) return NULL;
+    nd->blank &= P->blank;
     while (which == 0) {       /* a second else: ignored as Ruby does */
       (void)parse_body(P, ENDS_FOR, &which, &at, "for", t);
       if (P->failed) return NULL;
     }
+  }
+  if (nd->blank) {
+    nd->body = strip_blank(nd->body);
+    nd->alt = strip_blank(nd->alt);
   }
   return nd;
 }
@@ -1024,7 +1079,18 @@ static lq_node *parse_tag(parser *P, const token *t, const char *nm, size_t nl) 
   size_t mn;
   lex L;
   markup_after_name(t, &mp, &mn);
-  if (name_is(nm, nl, "#")) return NULL;
+  if (name_is(nm, nl, "#")) {
+    /* each line of an inline comment starts with # */
+    const char *q = t->p, *e = t->p + t->n;
+    while (q < e) {
+      const char *le = memchr(q, '\n', (size_t)(e - q));
+      if (!le) le = e;
+      while (q < le && is_ws((unsigned char)*q)) q++;
+      if (q < le && *q != '#') return perr(P, q, "every line of an inline comment must start with '#'");
+      q = le + 1;
+    }
+    return NULL;
+  }
   if (name_is(nm, nl, "if")) return parse_if(P, t, 0);
   if (name_is(nm, nl, "unless")) return parse_if(P, t, 1);
   if (name_is(nm, nl, "case")) return parse_case(P, t);
@@ -1060,7 +1126,7 @@ static lq_node *parse_tag(parser *P, const token *t, const char *nm, size_t nl) 
     const token *at;
     if (!nd) return NULL;
     lstart(&L, mp, mn);
-    if (L.t != L_ID && L.t != L_STR) return perr(P, t->start, "syntax error in 'capture': expected a variable name");
+    if (L.t != L_ID && L.t != L_STR && L.t != L_INT) return perr(P, t->start, "syntax error in 'capture': expected a variable name");
     nd->text = L.ts;
     nd->tlen = L.tn;
     lnext(&L);
@@ -1107,9 +1173,15 @@ static lq_node *parse_tag(parser *P, const token *t, const char *nm, size_t nl) 
   return perr(P, t->start, "unknown tag '%.*s'", (int)nl, nm);
 }
 
+static int ws_only(const char *p, size_t n) {
+  while (n--) if (!is_ws((unsigned char)*p++)) return 0;
+  return 1;
+}
+
 static lq_node *parse_body(parser *P, const char *const *ends, int *which, const token **at,
                            const char *opener, const token *otok) {
   lq_node *head = NULL, **tail = &head;
+  int blank = 1;
   if (++P->depth > LQ_MAX_NESTING) {
     perr(P, otok ? otok->start : NULL, "nesting too deep");
     return NULL;
@@ -1120,7 +1192,9 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
     if (t->type == TK_TEXT) {
       nd = new_node(P, N_TEXT, t);
       if (nd) { nd->text = t->p; nd->tlen = t->n; }
+      blank &= ws_only(t->p, t->n);
     } else if (t->type == TK_OUTPUT) {
+      blank = 0;
       nd = new_node(P, N_OUTPUT, t);
       if (nd) {
         const char *s = t->p;
@@ -1141,6 +1215,7 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
             *which = i;
             *at = t;
             P->depth--;
+            P->blank = blank;
             return head;
           }
         }
@@ -1156,6 +1231,15 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
         break;
       }
       nd = parse_tag(P, t, nm, nl);
+      if (nd) {
+        switch (nd->kind) {
+          case N_ASSIGN: case N_CAPTURE: break;
+          case N_IF: case N_UNLESS: case N_CASE: case N_FOR: case N_BLOCK:
+            blank &= nd->blank;
+            break;
+          default: blank = 0;
+        }
+      }
     }
     if (P->failed) break;
     if (nd) {
@@ -1165,6 +1249,7 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
     }
   }
   P->depth--;
+  P->blank = blank;
   if (!P->failed && ends) {
     perr(P, otok ? otok->start : NULL, "'%s' tag was never closed", opener);
   }
@@ -1204,14 +1289,18 @@ static lq_node *parse_liquid_tag(parser *P, const token *t) {
     s = le + 1;
   }
   body = P->failed ? NULL : parse_body(P, NULL, NULL, NULL, NULL, t);
-  free(P->tk);
+  {
+    int blank = P->blank;
+    free(P->tk);
+    P->blank = blank;
+  }
   P->tk = saved_tk;
   P->ntk = saved_n;
   P->cap = saved_cap;
   P->pos = saved_pos;
   if (P->failed) return NULL;
   nd = new_node(P, N_BLOCK, t);
-  if (nd) nd->body = body;
+  if (nd) { nd->body = body; nd->blank = P->blank; }
   return nd;
 }
 

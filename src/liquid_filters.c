@@ -719,7 +719,7 @@ FILTER(newline_to_br) {
   rv_buf_init(&o);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
-    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { rv_buf_adds(&o, "<br />\r\n"); i++; }
+    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { rv_buf_adds(&o, "<br />\n"); i++; }
     else if (c == '\n') rv_buf_adds(&o, "<br />\n");
     else rv_buf_addc(&o, c);
   }
@@ -1093,9 +1093,10 @@ enum { FA_WHERE, FA_REJECT, FA_FIND, FA_FIND_INDEX, FA_HAS };
 /* Liquid 5.7's filter_array: where, reject, find, find_index and has */
 static int filter_array(lq_render *r, lq_value *v, int argc, const lq_value *argv, int kind) {
   lq_array a;
-  lq_value *items = NULL;
+  lq_value *items = NULL, prop = argv[0];
   const lq_value *target = argc > 1 ? &argv[1] : &NIL_VALUE;
   size_t i, k = 0;
+  if (prop.type == LQ_NIL) prop = lq_cstr("", 0);     /* Ruby reads a nil property as "" */
   if (input_list(r, v, &a)) return R_ERR;
   if (a.n == 0) {
     if (kind == FA_HAS) *v = lq_bool(0);
@@ -1106,9 +1107,9 @@ static int filter_array(lq_render *r, lq_value *v, int argc, const lq_value *arg
   if ((kind == FA_WHERE || kind == FA_REJECT) && new_array(r, a.n, v, &items)) return R_ERR;
   for (i = 0; i < a.n; i++) {
     lq_value pv;
-    int hit, rc = item_get(r, &a.v[i], &argv[0], &pv);
+    int hit, rc = item_get(r, &a.v[i], &prop, &pv);
     if (rc < 0) return R_ERR;
-    if (rc == 1) return property_error(r, &argv[0]);
+    if (rc == 1) return property_error(r, &prop);
     if (rc == 2) { *v = lq_nil(); return R_OK; }
     hit = target->type == LQ_NIL ? lq_truthy(&pv) : lq_equal(r, &pv, target);
     switch (kind) {
@@ -1321,9 +1322,10 @@ FILTER(to_json) {
 
 static const lqd_zone *render_zone(lq_render *r) {
   if (!r->zone) {
-    const char *name = r->opt.timezone ? r->opt.timezone : "America/Los_Angeles";
-    r->zone = lqd_zone_get(name);
-    if (!r->zone) lq_fatal(r, "unknown time zone '%s'", name);
+    const char *name = r->opt.timezone ? r->opt.timezone : LQD_ZONE_DEFAULT;
+    char err[160];
+    r->zone = lqd_zone_get(name, err, sizeof err);
+    if (!r->zone) lq_fatal(r, "%s", err);
   }
   return r->zone;
 }
@@ -1332,32 +1334,29 @@ FILTER(date) {
   lq_value fmt;
   lqd_tm tm;
   const lqd_zone *z;
-  int64_t epoch;
-  long nsec = 0;
-  int offset, has_offset = 0;
   UNUSED_ARGS;
   if (tostr(r, &argv[0], &fmt)) return R_ERR;
   if (fmt.u.s.n == 0) return R_OK;
   if (!(z = render_zone(r))) return R_ERR;
   switch (v->type) {
-    case LQ_INT: epoch = v->u.i; break;
-    case LQ_FLOAT:
-      if (!isfinite(v->u.f)) return R_OK;
-      epoch = (int64_t)floor(v->u.f);
-      nsec = (long)((v->u.f - floor(v->u.f)) * 1e9);
+    case LQ_INT:
+      if (lqd_localtime(z, v->u.i, 0, &tm)) return R_OK;
       break;
+    case LQ_FLOAT: {
+      double f = v->u.f;
+      if (!isfinite(f) || fabs(f) > 1e17) return R_OK;
+      if (lqd_localtime(z, (int64_t)floor(f), (long)((f - floor(f)) * 1e9), &tm)) return R_OK;
+      break;
+    }
     case LQ_STR:
-      if (lqd_to_time(v->u.s.p, v->u.s.n, z, lq_now(r), &epoch, &nsec, &offset, &has_offset))
-        return R_OK;       /* not a date: the input unchanged */
+      if (lqd_to_time(v->u.s.p, v->u.s.n, z, lq_now(r), &tm)) return R_OK;   /* not a date */
       break;
     default: return R_OK;
   }
-  if (has_offset) {
-    if (lqd_fixed_time(epoch, nsec, offset, &tm)) return R_OK;
-  } else if (lqd_localtime(z, epoch, nsec, &tm)) return R_OK;
   {
     char small[256];
     size_t need = lqd_strftime(small, sizeof small, fmt.u.s.p, fmt.u.s.n, &tm);
+    if (need == LQD_STRFTIME_INVALID) return R_OK;
     if (need < sizeof small) return lq_str(r, small, need, v);
     {
       char *big = lq_alloc(r, need + 1);
@@ -1381,7 +1380,7 @@ static const lq_filter_def FILTERS[] = {
   F(floor, 0, 0), { "h", f_escape, 0, 0 }, F(has, 1, 2), F(join, 0, 1), F(last, 0, 0),
   F(lstrip, 0, 0), F(map, 1, 1), F(minus, 1, 1), F(modulo, 1, 1), F(newline_to_br, 0, 0),
   F(plus, 1, 1), F(prepend, 1, 1), F(reject, 1, 2), F(remove, 1, 1), F(remove_first, 1, 1),
-  F(remove_last, 1, 1), F(replace, 1, 2), F(replace_first, 1, 2), F(replace_last, 1, 2),
+  F(remove_last, 1, 1), F(replace, 1, 2), F(replace_first, 1, 2), F(replace_last, 2, 2),
   F(reverse, 0, 0), F(round, 0, 1), F(rstrip, 0, 0), F(size, 0, 0), F(slice, 1, 2),
   F(sort, 0, 1), F(sort_natural, 0, 1), F(split, 1, 1), F(squish, 0, 0), F(strip, 0, 0),
   F(strip_html, 0, 0), F(strip_newlines, 0, 0), F(sum, 0, 1), F(times, 1, 1),

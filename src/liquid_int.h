@@ -91,6 +91,7 @@ enum {
 
 struct lq_node {
   int kind, line;
+  int blank;                      /* renders no visible output (Ruby's blank?) */
   lq_node *next;
   const char *text; size_t tlen;  /* N_TEXT; N_ERROR message; names (assign, capture, counters) */
   lq_fexpr *fx;                   /* N_OUTPUT, N_ASSIGN */
@@ -141,7 +142,7 @@ typedef struct lq_scope {
 
 typedef struct lq_ctx {            /* one variable environment; `render` makes a fresh one */
   lq_value root;
-  lq_map assigns;
+  lq_map assigns, counters, cycles;
   lq_scope *scope;
   lq_loop *loop;
 } lq_ctx;
@@ -153,7 +154,7 @@ struct lq_render {
   rv_buf out, *cur;
   lq_arena arena;
   lq_ctx *ctx;
-  lq_map counters, cycles, offsets, changed;
+  lq_map offsets, changed;
   int64_t iterations, depth, score, assigned;
   const void *zone;                /* lqd_zone, loaded on first use */
   int line;                        /* line of the node being rendered */

@@ -131,7 +131,7 @@ static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
     for (v = s->vars; v; v = v->next)
       if (v->nlen == n && memcmp(v->name, k, n) == 0) { *out = v->v; return 1; }
   if ((v = map_find(&c->assigns, k, n))) { *out = v->v; return 1; }
-  if ((v = map_find(&r->counters, k, n)) && r->ctx->root.type != LQ_NIL) { *out = v->v; return 1; }
+  if ((v = map_find(&c->counters, k, n))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
     if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
       return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
@@ -362,7 +362,7 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
   lq_var *off = NULL;
   memset(sg, 0, sizeof *sg);
   if (nd->offset_continue) {
-    off = map_find(&r->offsets, nd->loopname, nd->lnlen);
+    off = map_find(&r->offsets, nd->text, nd->tlen);
     from = off ? off->v.u.i : 0;
   } else {
     if (to_loop_int(r, nd->offset, &from, &has_from)) return R_ERR;
@@ -425,7 +425,7 @@ static int render_for(lq_render *r, const lq_node *nd) {
   int rc = R_OK;
   if (eval(r, nd->subject, &coll)) return R_ERR;
   if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
-  if (!map_set(r, &r->offsets, nd->loopname, nd->lnlen, &(lq_value){LQ_INT, {.i = from + sg.n}}))
+  if (!map_set(r, &r->offsets, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = from + sg.n}}))
     return R_ERR;
   if (sg.n == 0) return nd->alt ? render_body(r, nd->alt) : R_OK;
   memset(&loop, 0, sizeof loop);
@@ -433,16 +433,8 @@ static int render_for(lq_render *r, const lq_node *nd) {
   loop.parent = r->ctx->loop;
   loop.name = nd->loopname;
   loop.nlen = nd->lnlen;
-  {
-    /* forloop.name is "var-collection" */
-    char *nm = lq_alloc(r, nd->vlen + 1 + nd->lnlen);
-    if (!nm) return R_ERR;
-    memcpy(nm, nd->var, nd->vlen);
-    nm[nd->vlen] = '-';
-    memcpy(nm + nd->vlen + 1, nd->loopname, nd->lnlen);
-    loop.name = nm;
-    loop.nlen = nd->vlen + 1 + nd->lnlen;
-  }
+  loop.name = nd->text;             /* "var-collection" */
+  loop.nlen = nd->tlen;
   vloop.name = "forloop"; vloop.nlen = 7;
   vloop.v.type = LQ_LOOP; vloop.v.u.loop = &loop;
   vloop.next = NULL;
@@ -536,15 +528,16 @@ static int render_case(lq_render *r, const lq_node *nd) {
       if (rc) return rc;
       continue;
     }
-    for (i = 0; i < b->nvals && !hit; i++) {
+    /* Ruby makes each value of a `when` its own condition: every match renders */
+    for (i = 0; i < b->nvals; i++) {
       lq_value v;
       if (eval(r, b->vals[i], &v)) return R_ERR;
       hit = lq_equal(r, &subj, &v);
-    }
-    if (hit) {
-      matched = 1;
-      rc = render_body(r, b->body);
-      if (rc) return rc;
+      if (hit) {
+        matched = 1;
+        rc = render_body(r, b->body);
+        if (rc) return rc;
+      }
     }
   }
   return R_OK;
@@ -558,17 +551,23 @@ static int render_cycle(lq_render *r, const lq_node *nd) {
     if (eval(r, nd->group, &key)) return R_ERR;
     if (lq_tostr(r, &key, &key)) return R_ERR;
   } else key = lq_cstr(nd->text, nd->tlen);
-  e = map_find(&r->cycles, key.u.s.p, key.u.s.n);
+  e = map_find(&r->ctx->cycles, key.u.s.p, key.u.s.n);
   idx = e ? e->v.u.i : 0;
-  if (eval(r, nd->vals[idx % nd->nvals], &v)) return R_ERR;
-  if (lq_write(r, r->cur, &v)) return R_ERR;
-  if (!map_set(r, &r->cycles, key.u.s.p, key.u.s.n, &(lq_value){LQ_INT, {.i = (idx + 1) % nd->nvals}}))
+  /* Ruby keeps the position per group and reads it unchecked: a shorter cycle in the
+  ** same group can print nothing */
+  if (idx < nd->nvals) {
+    if (eval(r, nd->vals[idx], &v)) return R_ERR;
+    if (lq_write(r, r->cur, &v)) return R_ERR;
+  }
+  idx++;
+  if (idx >= nd->nvals) idx = 0;
+  if (!map_set(r, &r->ctx->cycles, key.u.s.p, key.u.s.n, &(lq_value){LQ_INT, {.i = idx}}))
     return R_ERR;
   return R_OK;
 }
 
 static int render_counter(lq_render *r, const lq_node *nd) {
-  lq_var *e = map_find(&r->counters, nd->text, nd->tlen);
+  lq_var *e = map_find(&r->ctx->counters, nd->text, nd->tlen);
   int64_t v = e ? e->v.u.i : 0;
   char tmp[32];
   if (!e) {
@@ -583,7 +582,7 @@ static int render_counter(lq_render *r, const lq_node *nd) {
   lq_fmt_int(nd->kind == N_DECREMENT ? v : v, tmp);
   rv_buf_adds(r->cur, tmp);
   if (nd->kind == N_INCREMENT) v++;
-  return map_set(r, &r->counters, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = v}}) ? R_OK : R_ERR;
+  return map_set(r, &r->ctx->counters, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = v}}) ? R_OK : R_ERR;
 }
 
 /* The variable a with/for value is bound to: the alias, or the last path component of the
@@ -810,7 +809,9 @@ static int render_node(lq_render *r, const lq_node *nd) {
 
 static void write_inline_error(lq_render *r) {
   char tmp[400];
-  if (r->pname)
+  if (r->opt.no_line_numbers)
+    snprintf(tmp, sizeof tmp, "Liquid error: %s", r->err.msg);
+  else if (r->pname)
     snprintf(tmp, sizeof tmp, "Liquid error (%s line %d): %s", r->pname, r->err.line, r->err.msg);
   else
     snprintf(tmp, sizeof tmp, "Liquid error (line %d): %s", r->err.line, r->err.msg);

@@ -73,11 +73,11 @@ int lq_equal(lq_render *r, const lq_value *a, const lq_value *b) {
     const lq_value *t = a; a = b; b = t;
   }
   if (b->type == LQ_EMPTY) {
-    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return 1;
+    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return a->type == b->type;
     return lq_is_empty(r, a) == 1;
   }
   if (b->type == LQ_BLANK) {
-    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return 1;
+    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return a->type == b->type;
     return lq_is_blank(r, a) == 1;
   }
   if (is_num(a) && is_num(b)) {
@@ -169,6 +169,7 @@ int lq_compare(lq_render *r, const lq_value *a, const lq_value *b, int *cmp) {
 }
 
 int lq_contains(lq_render *r, const lq_value *a, const lq_value *b) {
+  if (!lq_truthy(b)) return 0;            /* Ruby: `left && right && ...` */
   if (a->type == LQ_STR) {
     lq_value s;
     if (b->type == LQ_NIL) return 0;
@@ -197,7 +198,8 @@ int lq_contains(lq_render *r, const lq_value *a, const lq_value *b) {
   return 0;
 }
 
-int lq_at(lq_render *r, const lq_value *v, int64_t i, lq_value *out) {
+int lq_at(lq_render *r, const lq_value *vp, int64_t i, lq_value *out) {
+  lq_value cp = *vp, *v = &cp;       /* out may alias the input */
   int64_t n = lq_len(r, v);
   *out = lq_nil();
   if (i < 0) i += n;

@@ -154,7 +154,9 @@ static int cmp_key(const void *a, const void *b) {
   return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* A Lua table has no order: hashes iterate by sorted key, so output is reproducible. */
+/* A Lua table has no order: a hash iterates in the order its metatable's __keys lists
+** (what an order-keeping JSON decoder records), else by sorted key, so output is
+** reproducible. */
 static int h_keys(void *ud, intptr_t obj, lq_value *out) {
   lhost *h = ud;
   lua_State *L = h->L;
@@ -163,6 +165,25 @@ static int h_keys(void *ud, intptr_t obj, lq_value *out) {
   int t;
   lua_rawgeti(L, h->refs, (lua_Integer)obj);
   t = lua_gettop(L);
+  if (lua_getmetatable(L, t)) {
+    if (lua_getfield(L, -1, "__keys") == LUA_TTABLE) {
+      lua_Integer k, m = (lua_Integer)lua_rawlen(L, -1), j = 0;
+      lua_createtable(L, (int)m, 0);
+      for (k = 1; k <= m; k++) {
+        lua_rawgeti(L, -2, k);
+        lua_pushvalue(L, -1);
+        if (lua_type(L, -1) == LUA_TSTRING && lua_rawget(L, t) != LUA_TNIL) {
+          lua_pop(L, 1);
+          lua_rawseti(L, -2, ++j);
+        } else lua_pop(L, 2);
+      }
+      out->type = LQ_HOSTARR;
+      out->u.h = anchor(h, -1);
+      lua_pop(L, 4);
+      return 0;
+    }
+    lua_pop(L, 2);
+  }
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -2) == LUA_TSTRING) n++;
@@ -277,6 +298,8 @@ static int l_render(lua_State *L) {
   o.strict_errors = opt_bool(L, 3, "strict_errors");
   o.strict_variables = opt_bool(L, 3, "strict_variables");
   o.strict_filters = opt_bool(L, 3, "strict_filters");
+  if (lua_getfield(L, 3, "line_numbers") == LUA_TBOOLEAN) o.no_line_numbers = !lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 3, "timezone");              /* index 4; stays on the stack, so its string does */
   o.timezone = lua_tostring(L, 4);
   lua_getfield(L, 3, "name");                  /* 5 */

@@ -8,8 +8,9 @@
 -- returning source), timezone (IANA name, default "America/Los_Angeles"), now (epoch
 -- seconds for "now"/"today"), limits = {output_bytes, loop_iterations, depth, render_score,
 -- assign_score, memory}, strict_errors (render errors fail the render instead of printing
--- "Liquid error (line N): ..." inline), strict_variables, strict_filters, name (used in
--- messages), cache (false: do not use or fill the compile cache).
+-- "Liquid error (line N): ..." inline), line_numbers (false: inline errors without the
+-- line), strict_variables, strict_filters, name (used in messages), cache (false: do not
+-- use or fill the compile cache).
 
 local core = require "rivulet.core"
 
@@ -34,7 +35,7 @@ end
 local OPTION_TYPES = {
   mode = "string", partials = "table|function", timezone = "string", now = "number",
   limits = "table", strict_errors = "boolean", strict_variables = "boolean",
-  strict_filters = "boolean", name = "string", cache = "boolean",
+  strict_filters = "boolean", name = "string", cache = "boolean", line_numbers = "boolean",
 }
 local LIMITS = {
   output_bytes = true, loop_iterations = true, depth = true, render_score = true,
@@ -118,6 +119,7 @@ local function render_options(o, defaults)
   local r = {
     strict_errors = o.strict_errors, strict_variables = o.strict_variables,
     strict_filters = o.strict_filters, timezone = o.timezone or M.DEFAULT_TIMEZONE,
+    line_numbers = o.line_numbers,
     now = o.now, limits = o.limits, name = o.name,
   }
   if defaults then
