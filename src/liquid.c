@@ -584,7 +584,11 @@ static int parse_filters(parser *P, lex *L, lq_fexpr *fx) {
           }
           fc.args[fc.nargs++] = a;
         }
-        if (L->t == L_COMMA) { lnext(L); continue; }
+        if (L->t == L_COMMA) {
+          lnext(L);
+          if (L->t == L_END || L->t == L_PIPE) break;   /* a trailing comma is tolerated */
+          continue;
+        }
         if (L->t == L_END || L->t == L_PIPE) break;
         if (P->strict) { unexpected(P, L, "',' or '|'"); return -1; }
         /* lax: an argument list ends at the next comma or pipe */

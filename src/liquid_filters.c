@@ -216,7 +216,8 @@ static int arith(lq_render *r, lq_value *v, const lq_value *operand, char op) {
   {
     dec x = dec_of(&a), y = dec_of(&b), z;
     double xd = dec_to_double(x), yd = dec_to_double(y);
-    if ((op == '/' || op == '%') && y.m == 0) return lq_fail(r, "divided by 0");
+    if (op == '%' && y.m == 0) { *v = lq_float(NAN); return R_OK; }
+    if (op == '/' && y.m == 0) { *v = lq_float(xd == 0 ? NAN : (xd < 0) != signbit(yd) ? -INFINITY : INFINITY); return R_OK; }
     switch (op) {
       case '+': case '-':
         if (dec_align(&x, &y)) {
@@ -240,7 +241,7 @@ static int arith(lq_render *r, lq_value *v, const lq_value *operand, char op) {
         return R_OK;
       }
       case '/':
-        *v = lq_float(xd / yd);
+        *v = lq_float(xd / yd);           /* a float divided by zero is Infinity/NaN */
         return R_OK;
       default:     /* % : floored, sign of the divisor */
         if (dec_align(&x, &y)) {
@@ -856,13 +857,16 @@ FILTER(truncatewords) {
     if (p == e) break;
     w = p;
     while (p < e && !is_rspace(*p)) p++;
-    if (count == words) {              /* more words than asked for */
-      rv_buf_add(&o, t.u.s.p, t.u.s.n);
-      return ret_str(r, &o, v);
-    }
     if (count) rv_buf_addc(&o, ' ');
     rv_buf_add(&o, w, (size_t)(p - w));
-    count++;
+    if (++count == words) {
+      /* Ruby splits with a limit: anything left, even trailing space, means truncated */
+      if (p < e) {
+        rv_buf_add(&o, t.u.s.p, t.u.s.n);
+        return ret_str(r, &o, v);
+      }
+      break;
+    }
   }
   rv_buf_free(&o);
   *v = s;

@@ -142,7 +142,7 @@ typedef struct lq_scope {
 
 typedef struct lq_ctx {            /* one variable environment; `render` makes a fresh one */
   lq_value root;
-  lq_map assigns, counters, cycles;
+  lq_map assigns, counters, cycles, offsets;
   lq_scope *scope;
   lq_loop *loop;
 } lq_ctx;
@@ -154,7 +154,7 @@ struct lq_render {
   rv_buf out, *cur;
   lq_arena arena;
   lq_ctx *ctx;
-  lq_map offsets, changed;
+  lq_map changed;
   int64_t iterations, depth, score, assigned;
   const void *zone;                /* lqd_zone, loaded on first use */
   int line;                        /* line of the node being rendered */

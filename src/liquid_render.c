@@ -328,7 +328,10 @@ static int to_loop_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) {
   if (v.type == LQ_NIL) return R_OK;
   *set = 1;
   if (v.type == LQ_INT) { *out = v.u.i; return R_OK; }
-  if (v.type == LQ_FLOAT) { *out = (int64_t)v.u.f; return R_OK; }
+  if (v.type == LQ_FLOAT) {
+    *out = v.u.f >= 9.2e18 ? INT64_MAX : v.u.f <= -9.2e18 ? INT64_MIN : (int64_t)v.u.f;
+    return R_OK;
+  }
   if (v.type == LQ_STR) {
     const char *p = v.u.s.p, *e = p + v.u.s.n;
     char *end;
@@ -357,26 +360,29 @@ typedef struct segment {
 
 static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segment *sg,
                    int64_t *from_out) {
-  int64_t from = 0, lim = 0, len;
+  int64_t from = 0, lim = 0, len, to;
   int has_from, has_lim;
   lq_var *off = NULL;
   memset(sg, 0, sizeof *sg);
   if (nd->offset_continue) {
-    off = map_find(&r->offsets, nd->text, nd->tlen);
+    off = map_find(&r->ctx->offsets, nd->text, nd->tlen);
     from = off ? off->v.u.i : 0;
   } else {
     if (to_loop_int(r, nd->offset, &from, &has_from)) return R_ERR;
   }
   if (to_loop_int(r, nd->limit, &lim, &has_lim)) return R_ERR;
-  if (from < 0) from = 0;
-  if (coll->type == LQ_RANGE) {
-    len = coll->u.r.hi >= coll->u.r.lo ? coll->u.r.hi - coll->u.r.lo + 1 : 0;
-    sg->is_range = 1;
-  } else if (coll->type == LQ_STR) {
+  if (coll->type == LQ_STR) {
+    /* a string is one item, whatever the offset and limit */
     sg->a.n = coll->u.s.n ? 1 : 0;
     if (!(sg->a.v = lq_alloc(r, sizeof(lq_value)))) return R_ERR;
     sg->a.v[0] = *coll;
-    len = (int64_t)sg->a.n;
+    sg->n = (int64_t)sg->a.n;
+    *from_out = from;
+    return R_OK;
+  }
+  if (coll->type == LQ_RANGE) {
+    len = coll->u.r.hi >= coll->u.r.lo ? coll->u.r.hi - coll->u.r.lo + 1 : 0;
+    sg->is_range = 1;
   } else if (coll->type == LQ_HOSTHASH) {
     if (lq_pairs(r, coll, &sg->a)) return R_ERR;
     len = (int64_t)sg->a.n;
@@ -385,12 +391,16 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
   } else {
     len = 0;
   }
-  {
-    int64_t to = has_lim ? from + (lim < 0 ? 0 : lim) : len;
-    if (to > len) to = len;
-    if (from > len) from = len;
-    sg->n = to > from ? to - from : 0;
-  }
+  /* Ruby takes the items whose index is in [from, from + limit): a negative offset
+  ** shortens the window rather than counting from the end */
+  if (has_lim) {
+    if (lim < 0) lim = 0;
+    to = from > INT64_MAX - lim ? INT64_MAX : from + lim;
+  } else to = len;
+  if (to > len) to = len;
+  if (from < 0) from = 0;
+  if (from > len) from = len;
+  sg->n = to > from ? to - from : 0;
   if (sg->is_range) sg->lo = coll->u.r.lo + from;
   else if (coll->type == LQ_ARRAY) { sg->a = *coll->u.a; sg->from = (size_t)from; }
   else if (coll->type == LQ_HOSTARR) {
@@ -421,31 +431,33 @@ static int render_for(lq_render *r, const lq_node *nd) {
   int64_t from, i;
   lq_scope scope;
   lq_var vitem, vloop;
-  lq_loop loop;
+  lq_loop *loopp;
   int rc = R_OK;
   if (eval(r, nd->subject, &coll)) return R_ERR;
   if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
-  if (!map_set(r, &r->offsets, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = from + sg.n}}))
+  if (!map_set(r, &r->ctx->offsets, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = from + sg.n}}))
     return R_ERR;
   if (sg.n == 0) return nd->alt ? render_body(r, nd->alt) : R_OK;
-  memset(&loop, 0, sizeof loop);
-  loop.length = sg.n;
-  loop.parent = r->ctx->loop;
-  loop.name = nd->loopname;
-  loop.nlen = nd->lnlen;
-  loop.name = nd->text;             /* "var-collection" */
-  loop.nlen = nd->tlen;
+  /* the forloop drop can be assigned and outlive the loop: it lives in the arena */
+  if (!(loopp = lq_alloc(r, sizeof *loopp))) return R_ERR;
+  memset(loopp, 0, sizeof *loopp);
+  loopp->length = sg.n;
+  loopp->parent = r->ctx->loop;
+  loopp->name = nd->loopname;
+  loopp->nlen = nd->lnlen;
+  loopp->name = nd->text;             /* "var-collection" */
+  loopp->nlen = nd->tlen;
   vloop.name = "forloop"; vloop.nlen = 7;
-  vloop.v.type = LQ_LOOP; vloop.v.u.loop = &loop;
+  vloop.v.type = LQ_LOOP; vloop.v.u.loop = loopp;
   vloop.next = NULL;
   vitem.name = nd->var; vitem.nlen = nd->vlen;
   vitem.next = &vloop;
   scope.vars = &vitem;
   scope.up = r->ctx->scope;
   r->ctx->scope = &scope;
-  r->ctx->loop = &loop;
+  r->ctx->loop = loopp;
   for (i = 0; i < sg.n; i++) {
-    loop.index0 = i;
+    loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
     if ((rc = add_score(r, nd->body))) break;
     vitem.v = seg_item(&sg, i, nd->reversed);
@@ -454,8 +466,9 @@ static int render_for(lq_render *r, const lq_node *nd) {
     if (rc == R_CONTINUE) { rc = R_OK; continue; }
     if (rc) break;
   }
+  loopp->index0 = i < sg.n ? i + 1 : sg.n;     /* as Ruby's drop after its last increment */
   r->ctx->scope = scope.up;
-  r->ctx->loop = loop.parent;
+  r->ctx->loop = loopp->parent;
   return rc;
 }
 
@@ -466,21 +479,22 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
   int has_cols = 0;
   lq_scope scope;
   lq_var vitem, vloop;
-  lq_loop loop;
+  lq_loop *loopp;
   char tmp[96];
   int rc = R_OK;
   if (eval(r, nd->subject, &coll)) return R_ERR;
   if (nd->cols && to_loop_int(r, nd->cols, &cols, &has_cols)) return R_ERR;
   if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
-  memset(&loop, 0, sizeof loop);
-  loop.tablerow = 1;
-  loop.length = sg.n;
-  loop.cols = has_cols ? cols : 0;
-  loop.col0 = 0;
-  loop.row = 1;
-  loop.parent = r->ctx->loop;
+  if (!(loopp = lq_alloc(r, sizeof *loopp))) return R_ERR;
+  memset(loopp, 0, sizeof *loopp);
+  loopp->tablerow = 1;
+  loopp->length = sg.n;
+  loopp->cols = has_cols ? cols : 0;
+  loopp->col0 = 0;
+  loopp->row = 1;
+  loopp->parent = r->ctx->loop;
   vloop.name = "tablerowloop"; vloop.nlen = 12;
-  vloop.v.type = LQ_LOOP; vloop.v.u.loop = &loop;
+  vloop.v.type = LQ_LOOP; vloop.v.u.loop = loopp;
   vloop.next = NULL;
   vitem.name = nd->var; vitem.nlen = nd->vlen;
   vitem.next = &vloop;
@@ -490,24 +504,24 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
   rv_buf_adds(r->cur, "<tr class=\"row1\">\n");
   for (i = 0; i < sg.n; i++) {
     int col_last;
-    loop.index0 = i;
+    loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
     if ((rc = add_score(r, nd->body))) break;
     vitem.v = seg_item(&sg, i, 0);
-    snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loop.col0 + 1);
+    snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loopp->col0 + 1);
     rv_buf_adds(r->cur, tmp);
     rc = render_body(r, nd->body);
     if (rc == R_BREAK) { rv_buf_adds(r->cur, "</td>"); rc = R_OK; break; }
     if (rc == R_CONTINUE) rc = R_OK;
     if (rc) break;
     rv_buf_adds(r->cur, "</td>");
-    col_last = loop.cols > 0 ? loop.col0 + 1 == loop.cols : 0;
+    col_last = loopp->cols > 0 ? loopp->col0 + 1 == loopp->cols : 0;
     if (col_last && i + 1 < sg.n) {
-      snprintf(tmp, sizeof tmp, "</tr>\n<tr class=\"row%lld\">", (long long)loop.row + 1);
+      snprintf(tmp, sizeof tmp, "</tr>\n<tr class=\"row%lld\">", (long long)loopp->row + 1);
       rv_buf_adds(r->cur, tmp);
     }
-    if (col_last) { loop.col0 = 0; loop.row++; }
-    else loop.col0++;
+    if (col_last) { loopp->col0 = 0; loopp->row++; }
+    else loopp->col0++;
     if ((rc = out_check(r))) break;
   }
   r->ctx->scope = scope.up;
@@ -603,7 +617,7 @@ static int load_partial(lq_render *r, const lq_node *nd, lq_value *name, const l
   if (nd->kind == N_INCLUDE && r->in_render)
     return lq_fail(r, "include usage is not allowed in this context");
   if (r->opt.limits.depth > 0 && r->depth + 1 > r->opt.limits.depth)
-    return lq_fatal(r, "nesting too deep (limit %lld)", (long long)r->opt.limits.depth);
+    return lq_fail(r, "Nesting too deep (limit %lld)", (long long)r->opt.limits.depth);
   *t = NULL;
   if (r->host->partial && r->host->partial(r->host->ud, name->u.s.p, name->u.s.n, t)) {
     if (r->fatal) return R_ERR;
@@ -646,21 +660,24 @@ static int render_include(lq_render *r, const lq_node *nd) {
     n = items.n;
   }
   if (!(vars = lq_alloc(r, (size_t)(nd->nkw + 1) * sizeof *vars))) return R_ERR;
-  for (i = 0; i < nd->nkw; i++) {
-    vars[i].name = nd->kw[i].name;
-    vars[i].nlen = nd->kw[i].nlen;
-    if (eval(r, nd->kw[i].e, &vars[i].v)) return R_ERR;
-    vars[i].next = &vars[i + 1];
-  }
-  vars[nd->nkw].name = bind;
-  vars[nd->nkw].nlen = blen;
-  vars[nd->nkw].next = NULL;
-  scope.vars = vars;
   for (k = 0; k < n && rc == R_OK; k++) {
-    vars[nd->nkw].v = items.n ? items.v[k] : var;
+    /* the bound value first, then each keyword in turn: later ones see earlier ones */
+    vars[0].name = bind;
+    vars[0].nlen = blen;
+    vars[0].v = items.n ? items.v[k] : var;
+    vars[0].next = NULL;
+    scope.vars = &vars[0];
     scope.up = r->ctx->scope;
     r->ctx->scope = &scope;
-    rc = render_sub(r, t, NULL);
+    for (i = 0; i < nd->nkw && rc == R_OK; i++) {
+      lq_var *kv = &vars[i + 1];
+      kv->name = nd->kw[i].name;
+      kv->nlen = nd->kw[i].nlen;
+      if (eval(r, nd->kw[i].e, &kv->v)) rc = R_ERR;
+      kv->next = scope.vars;
+      scope.vars = kv;
+    }
+    if (rc == R_OK) rc = render_sub(r, t, NULL);
     r->ctx->scope = scope.up;
   }
   return rc;
@@ -674,7 +691,7 @@ static int render_render(lq_render *r, const lq_node *nd) {
   size_t blen, k, n = 1;
   lq_array items;
   lq_ctx ctx, *saved = r->ctx;
-  lq_loop loop;
+  lq_loop *loop;
   char *pname;
   int i, rc = R_OK, saved_in = r->in_render;
   if (load_partial(r, nd, &name, &t)) return R_ERR;
@@ -692,27 +709,28 @@ static int render_render(lq_render *r, const lq_node *nd) {
   if (!(pname = lq_alloc(r, name.u.s.n + 1))) return R_ERR;
   memcpy(pname, name.u.s.p, name.u.s.n);
   pname[name.u.s.n] = 0;
-  memset(&loop, 0, sizeof loop);
-  loop.length = (int64_t)n;
-  loop.name = pname;
-  loop.nlen = name.u.s.n;
+  if (!(loop = lq_alloc(r, sizeof *loop))) return R_ERR;
+  memset(loop, 0, sizeof *loop);
+  loop->length = (int64_t)n;
+  loop->name = pname;
+  loop->nlen = name.u.s.n;
   r->in_render = 1;
   for (k = 0; k < n && rc == R_OK; k++) {
     memset(&ctx, 0, sizeof ctx);
     ctx.root = lq_nil();
     r->ctx = &ctx;
-    if (nd->subject) {
+    for (i = 0; i < nd->nkw && rc == R_OK; i++)
+      if (!map_set(r, &ctx.assigns, nd->kw[i].name, nd->kw[i].nlen, &kwv[i])) rc = R_ERR;
+    if (nd->subject && rc == R_OK) {      /* the with/for value wins over a keyword */
       lq_value bv = nd->is_for && items.n ? items.v[k] : with;
       if (!nd->is_for || items.n || with.type != LQ_NIL)
         if (!map_set(r, &ctx.assigns, bind, blen, &bv)) rc = R_ERR;
     }
-    for (i = 0; i < nd->nkw && rc == R_OK; i++)
-      if (!map_set(r, &ctx.assigns, nd->kw[i].name, nd->kw[i].nlen, &kwv[i])) rc = R_ERR;
     if (rc == R_OK && nd->is_for && items.n) {
       lq_value lv;
-      loop.index0 = (int64_t)k;
+      loop->index0 = (int64_t)k;
       lv.type = LQ_LOOP;
-      lv.u.loop = &loop;
+      lv.u.loop = loop;
       if (!map_set(r, &ctx.assigns, "forloop", 7, &lv)) rc = R_ERR;
     }
     if (rc == R_OK) {

@@ -271,6 +271,12 @@ int lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command,
         return R_OK;
       }
       if (lq_is_array(v)) return lq_at(r, v, n == 5 ? 0 : -1, out);
+      if (v->type == LQ_STR && v->u.s.n) {      /* first/last character */
+        const char *s = v->u.s.p, *e = s + v->u.s.n, *c = s;
+        if (n == 5) { c = s + 1; while (c < e && ((unsigned char)*c & 0xC0) == 0x80) c++; *out = lq_cstr(s, (size_t)(c - s)); }
+        else { c = e - 1; while (c > s && ((unsigned char)*c & 0xC0) == 0x80) c--; *out = lq_cstr(c, (size_t)(e - c)); }
+        return R_OK;
+      }
       if (v->type == LQ_HOSTHASH && n == 5) {
         lq_array p;
         if (lq_pairs(r, v, &p)) return R_ERR;
@@ -281,8 +287,6 @@ int lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command,
   }
   if (key->type == LQ_INT && (v->type == LQ_ARRAY || v->type == LQ_HOSTARR))
     return lq_at(r, v, key->u.i, out);
-  if (key->type == LQ_FLOAT && (v->type == LQ_ARRAY || v->type == LQ_HOSTARR))
-    return lq_at(r, v, (int64_t)key->u.f, out);
   return R_OK;
 }
 
