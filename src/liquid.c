@@ -1335,6 +1335,7 @@ lq_template *lq_compile(const char *src, size_t len, int mode, lq_error *err) {
   P.strict = mode == LQ_MODE_STRICT;
   P.src = t->src;
   P.end = t->src + len;
+  P.depth = -1;                    /* the document itself is not a nesting level */
   if (tokenize(&P) == 0) t->body = parse_body(&P, NULL, NULL, NULL, NULL, NULL);
   free(P.tk);
   if (P.failed) {

@@ -459,7 +459,6 @@ static int render_for(lq_render *r, const lq_node *nd) {
   for (i = 0; i < sg.n; i++) {
     loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
-    if ((rc = add_score(r, nd->body))) break;
     vitem.v = seg_item(&sg, i, nd->reversed);
     rc = render_body(r, nd->body);
     if (rc == R_BREAK) { rc = R_OK; break; }
@@ -506,7 +505,6 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
     int col_last;
     loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
-    if ((rc = add_score(r, nd->body))) break;
     vitem.v = seg_item(&sg, i, 0);
     snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loopp->col0 + 1);
     rv_buf_adds(r->cur, tmp);
@@ -838,6 +836,7 @@ static void write_inline_error(lq_render *r) {
 }
 
 static int render_body(lq_render *r, const lq_node *nd) {
+  if (add_score(r, nd)) return R_ERR;
   for (; nd; nd = nd->next) {
     int rc;
     r->line = nd->line;

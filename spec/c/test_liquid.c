@@ -1,0 +1,129 @@
+/* The Liquid core from C, without Lua: compile errors with line:col, rendering through a
+** mock host, each named limit at its edge. Prints one line per failure and a summary. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "liquid_mock.h"
+
+static int passed, failed;
+
+static const lq_template *partial_tpl;
+static int the_partial(void *ud, const char *name, size_t n, const lq_template **out) {
+  (void)ud;
+  *out = (n == 4 && memcmp(name, "self", 4) == 0) ? partial_tpl : NULL;
+  return 0;
+}
+
+/* render src; returns a malloc'd string "OK:<output>" or "ERR:<message>" */
+static char *render(const char *src, int mode, const lq_options *o) {
+  lq_error err;
+  lq_template *t = lq_compile(src, strlen(src), mode, &err);
+  lq_host host;
+  lq_render *r;
+  char *res;
+  if (!t) {
+    res = malloc(strlen(err.msg) + 64);
+    sprintf(res, "PARSE:%d:%d:%s", err.line, err.col, err.msg);
+    return res;
+  }
+  partial_tpl = t;
+  mock_host(&host, the_partial, NULL);
+  r = malloc(lq_render_size());
+  lq_render_init(r);
+  if (lq_render_run(r, t, &host, o, mock_root()) == 0) {
+    size_t n;
+    const char *s = lq_render_output(r, &n);
+    res = malloc(n + 4);
+    memcpy(res, "OK:", 3);
+    memcpy(res + 3, s, n);
+    res[n + 3] = 0;
+  } else {
+    const lq_error *e = lq_render_error(r);
+    res = malloc(strlen(e->msg) + 8);
+    sprintf(res, "ERR:%s", e->msg);
+  }
+  lq_render_free(r);
+  free(r);
+  lq_template_free(t);
+  return res;
+}
+
+static void check(const char *name, const char *src, int mode, const lq_options *o, const char *want) {
+  char *got = render(src, mode, o);
+  int ok = want[strlen(want) - 1] == '*' ? strncmp(got, want, strlen(want) - 1) == 0 : strcmp(got, want) == 0;
+  if (ok) passed++;
+  else {
+    failed++;
+    printf("FAIL %s\n  template: %s\n  want: %s\n  got:  %s\n", name, src, want, got);
+  }
+  free(got);
+}
+
+int main(void) {
+  lq_options o, lim;
+  mock_init();
+  lq_options_init(&o);
+  o.timezone = "UTC";
+  o.has_now = 1;
+  o.now = 1700000000;
+
+  check("output", "{{ n | plus: 1 }} {{ s | upcase }} {{ f }}", LQ_MODE_LAX, &o, "OK:8 HéLLO 2.5");
+  check("arrays from 0", "{{ arr[0] }}{{ arr[1] }}{{ arr[-2] }}{{ arr.size }}", LQ_MODE_LAX, &o, "OK:1two3.54");
+  check("hash printing", "{{ h }}", LQ_MODE_LAX, &o, "OK:{\"n\"=>1, \"x\"=>\"y\"}");
+  check("hash iteration", "{% for p in h %}{{ p[0] }}={{ p[1] }};{% endfor %}", LQ_MODE_LAX, &o, "OK:n=1;x=y;");
+  check("map join", "{{ people | map: 'name' | join: ', ' }}", LQ_MODE_LAX, &o, "OK:Ann, Bo");
+  check("nested sum", "{{ nested | sum }}", LQ_MODE_LAX, &o, "OK:6");
+  check("date", "{{ 0 | date: '%Y-%m-%d %H:%M %Z' }}", LQ_MODE_LAX, &o, "OK:1970-01-01 00:00 UTC");
+  check("now", "{{ 'now' | date: '%s' }}", LQ_MODE_LAX, &o, "OK:1700000000");
+  check("decimal floats", "{{ 0.1 | plus: 0.2 }} {{ 1.1 | times: 3 }} {{ 9.99 | times: 100 }}", LQ_MODE_LAX, &o, "OK:0.3 3.3 999.0");
+  check("ruby float printing", "{{ 100000000000000000.0 }} {{ 0.00001 }} {{ 2.0 }}", LQ_MODE_LAX, &o, "OK:1.0e+17 1.0e-05 2.0");
+  check("inline render error", "a{{ 1 | divided_by: 0 }}b", LQ_MODE_LAX, &o, "OK:aLiquid error (line 1): divided by 0b");
+
+  check("unknown tag line:col", "ok\n  {% nope %}", LQ_MODE_LAX, &o, "PARSE:2:3:unknown tag 'nope'");
+  check("unclosed block", "{% if n %}x", LQ_MODE_LAX, &o, "PARSE:1:1:'if' tag was never closed");
+  check("unterminated output", "x {{ n", LQ_MODE_LAX, &o, "PARSE:1:3:*");
+  check("strict garbage", "{{ n n }}", LQ_MODE_STRICT, &o, "PARSE:1:6:*");
+  check("lax garbage", "{{ n n }}", LQ_MODE_LAX, &o, "OK:7");
+
+  {
+    char deep[(LQ_MAX_NESTING + 1) * 26 + 64], *p = deep;
+    int i;
+    for (i = 0; i < LQ_MAX_NESTING; i++) p += sprintf(p, "{%% if t %%}");
+    p += sprintf(p, "x");
+    for (i = 0; i < LQ_MAX_NESTING; i++) p += sprintf(p, "{%% endif %%}");
+    check("nesting at the limit", deep, LQ_MODE_LAX, &o, "OK:x");
+    p = deep;
+    for (i = 0; i <= LQ_MAX_NESTING; i++) p += sprintf(p, "{%% if t %%}");
+    for (i = 0; i <= LQ_MAX_NESTING; i++) p += sprintf(p, "{%% endif %%}");
+    check("nesting over the limit", deep, LQ_MODE_LAX, &o, "PARSE:*");
+  }
+
+  lim = o;
+  lim.limits.output_bytes = 5;
+  check("output at the limit", "{{ 'abcde' }}", LQ_MODE_LAX, &lim, "OK:abcde");
+  check("output over the limit", "{{ 'abcdef' }}", LQ_MODE_LAX, &lim, "ERR:output limit exceeded (5 bytes)");
+  lim = o;
+  lim.limits.loop_iterations = 10;
+  check("loops at the limit", "{% for i in (1..10) %}{% endfor %}ok", LQ_MODE_LAX, &lim, "OK:ok");
+  check("loops over the limit", "{% for i in (1..11) %}{% endfor %}ok", LQ_MODE_LAX, &lim, "ERR:loop limit exceeded (10 iterations)");
+  lim = o;
+  lim.limits.depth = 3;
+  lim.strict_errors = 1;
+  check("include depth over the limit", "{% include 'self' %}", LQ_MODE_LAX, &lim, "ERR:Nesting too deep (limit 3)");
+  lim = o;
+  lim.limits.render_score = 11;
+  check("render score at the limit", "{% for i in (1..10) %}x{% endfor %}", LQ_MODE_LAX, &lim, "OK:xxxxxxxxxx");
+  lim.limits.render_score = 10;
+  check("render score over the limit", "{% for i in (1..10) %}x{% endfor %}", LQ_MODE_LAX, &lim, "ERR:render score limit exceeded (10)");
+  lim = o;
+  lim.limits.assign_score = 5;
+  check("assign score at the limit", "{% assign a = 'abcde' %}ok", LQ_MODE_LAX, &lim, "OK:ok");
+  check("assign score over the limit", "{% assign a = 'abcdef' %}ok", LQ_MODE_LAX, &lim, "ERR:assign score limit exceeded (5)");
+  lim = o;
+  lim.limits.memory = 1 << 16;
+  check("memory limit", "{% assign a = 'x' %}{% for i in (1..20) %}{% assign a = a | append: a %}{% endfor %}", LQ_MODE_LAX, &lim, "ERR:memory limit exceeded*");
+
+  printf("liquid (C): %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
