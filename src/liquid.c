@@ -84,6 +84,7 @@ typedef struct token {
   const char *p; size_t n;       /* text, or the markup inside the delimiters */
   const char *start;             /* where the token begins in the source (columns) */
   int inliquid;                  /* a line of a {% liquid %} tag */
+  int raw;                       /* text of a raw block: never blank */
 } token;
 
 typedef struct parser {
@@ -152,6 +153,7 @@ static int push_token(parser *P, int type, int line, const char *p, size_t n, co
   t->n = n;
   t->start = start;
   t->inliquid = 0;
+  t->raw = 0;
   return 0;
 }
 
@@ -235,7 +237,16 @@ static int tokenize(parser *P) {
       }
       me = q;
       if (me > ms && me[-1] == '-') { me--; lstrip = 1; }
-      if (push_token(P, type, line, ms, (size_t)(me - ms), o)) return -1;
+      {
+        /* errors about a tag point at its name */
+        const char *at = o;
+        if (type == TK_TAG) {
+          const char *nm0;
+          size_t nl0 = tag_name(ms, (size_t)(me - ms), &nm0);
+          if (nl0) at = nm0;
+        }
+        if (push_token(P, type, line + count_lines(o, at), ms, (size_t)(me - ms), at)) return -1;
+      }
       line += count_lines(o, q + 2);
       s = q + 2;
       if (type == TK_TAG) {
@@ -256,12 +267,15 @@ static int tokenize(parser *P) {
         if (name_is(nm, nl, "raw")) {
           const char *after, *rend = find_end(s, e, "endraw", &after);
           const char *ts = s, *te;
-          if (!rend) { perr(P, o, "'raw' tag was never closed"); return -1; }
+          if (!rend) { perr(P, nm, "'raw' tag was never closed"); return -1; }
           te = rend;
           if (lstrip) while (ts < te && is_ws((unsigned char)*ts)) ts++;
           if (rend + 2 < e && rend[2] == '-') while (te > ts && is_ws((unsigned char)te[-1])) te--;
           P->ntk--;                   /* the raw tag itself becomes its text */
-          if (te > ts && push_token(P, TK_TEXT, line, ts, (size_t)(te - ts), ts)) return -1;
+          if (te > ts) {
+            if (push_token(P, TK_TEXT, line, ts, (size_t)(te - ts), ts)) return -1;
+            P->tk[P->ntk - 1].raw = 1;
+          }
           lstrip = after[-3] == '-';
           line += count_lines(s, after);
           s = after;
@@ -281,6 +295,7 @@ typedef struct lex {
   const char *p, *e;
   int t;                       /* current token */
   const char *ts; size_t tn;   /* its text */
+  const char *at;              /* where it starts (a string's quote), for messages */
   int64_t i; double f;
   int op;
 } lex;
@@ -288,7 +303,7 @@ typedef struct lex {
 static void lnext(lex *L) {
   const char *p = L->p, *e = L->e;
   while (p < e && is_ws((unsigned char)*p)) p++;
-  L->ts = p;
+  L->ts = L->at = p;
   if (p >= e) { L->t = L_END; L->tn = 0; L->p = p; return; }
   if (isalpha((unsigned char)*p) || *p == '_') {
     const char *q = p + 1;
@@ -382,7 +397,7 @@ static const char *tokname(const lex *L, char *buf, size_t cap) {
 
 static void *unexpected(parser *P, lex *L, const char *what) {
   char b[64];
-  return perr(P, L->ts, "expected %s but found %s", what, tokname(L, b, sizeof b));
+  return perr(P, L->at, "expected %s but found %s", what, tokname(L, b, sizeof b));
 }
 
 /* ---- expressions ---- */
@@ -647,14 +662,22 @@ static lq_cond *parse_cond(parser *P, lex *L) {
     c->op = L->t == L_CMP ? L->op : OP_CONTAINS;
     lnext(L);
     if (!(c->r = parse_expr_lax(P, L))) return NULL;
-  } else if (L->t == L_EQ && !P->strict) {
-    lnext(L);                    /* lax: a lone '=' reads as a comparison Ruby can't make */
-    if (!(c->r = parse_expr_lax(P, L))) return NULL;
-    c->kind = C_CMP;
-    c->op = OP_EQ;
   }
-  if (L->t == L_ID && !lis_id(L, "and") && !lis_id(L, "or"))
-    return perr(P, L->ts, "unknown operator '%.*s'", (int)L->tn, L->ts);
+  if ((L->t == L_ID && !lis_id(L, "and") && !lis_id(L, "or")) || L->t == L_BAD ||
+      L->t == L_EQ) {
+    /* strict: a parse error; lax: Ruby raises when the condition is evaluated */
+    const char *op = L->ts, *e = op;
+    lq_expr *x;
+    while (e < L->e && !is_ws((unsigned char)*e)) e++;
+    if (P->strict) return perr(P, op, "unknown operator '%.*s'", (int)(e - op), op);
+    x = pnew(P, sizeof *x);
+    if (!x) return NULL;
+    x->src = op;
+    x->srclen = (size_t)(e - op);
+    c->kind = C_BAD;
+    c->l = x;
+    return c;
+  }
   if (lis_id(L, "and") || lis_id(L, "or")) {
     lq_cond *j = pnew(P, sizeof *j);
     if (!j) return NULL;
@@ -720,7 +743,7 @@ static int expect_end(parser *P, lex *L) {
 static lq_node *strip_blank(lq_node *body) {
   lq_node *head = body, **pp = &head;
   while (*pp) {
-    if ((*pp)->kind == N_TEXT) *pp = (*pp)->next;
+    if ((*pp)->kind == N_TEXT && (*pp)->blank) *pp = (*pp)->next;
     else pp = &(*pp)->next;
   }
   return head;
@@ -981,6 +1004,18 @@ static lq_node *parse_cycle(parser *P, const token *t) {
   nd->text = mp;
   nd->tlen = mn;
   if (!nd->group) {
+    int i, literal = 1;
+    for (i = 0; i < nd->nvals; i++) literal &= nd->vals[i]->kind == X_LIT;
+    if (!literal) {
+      /* a cycle over variables counts on its own (Liquid 5.13) */
+      char *k = pnew(P, 32);
+      if (!k) return NULL;
+      nd->tlen = (size_t)snprintf(k, 32, "\001%p", (void *)nd);
+      nd->text = k;
+      return nd;
+    }
+  }
+  if (!nd->group) {
     /* the markup of the values without spaces after commas */
     char *k = pnew(P, mn + 1);
     size_t i, j = 0;
@@ -1187,7 +1222,7 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
   lq_node *head = NULL, **tail = &head;
   int blank = 1;
   if (++P->depth > LQ_MAX_NESTING) {
-    perr(P, otok ? otok->start : NULL, "nesting too deep");
+    perr(P, otok ? otok->start : NULL, "nesting too deep (depth limit %d)", LQ_MAX_NESTING);
     return NULL;
   }
   while (P->pos < P->ntk && !P->failed) {
@@ -1195,8 +1230,8 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
     lq_node *nd = NULL;
     if (t->type == TK_TEXT) {
       nd = new_node(P, N_TEXT, t);
-      if (nd) { nd->text = t->p; nd->tlen = t->n; }
-      blank &= ws_only(t->p, t->n);
+      if (nd) { nd->text = t->p; nd->tlen = t->n; nd->blank = !t->raw && ws_only(t->p, t->n); }
+      blank &= !t->raw && ws_only(t->p, t->n);
     } else if (t->type == TK_OUTPUT) {
       blank = 0;
       nd = new_node(P, N_OUTPUT, t);
@@ -1237,7 +1272,7 @@ static lq_node *parse_body(parser *P, const char *const *ends, int *which, const
       nd = parse_tag(P, t, nm, nl);
       if (nd) {
         switch (nd->kind) {
-          case N_ASSIGN: case N_CAPTURE: break;
+          case N_ASSIGN: case N_CAPTURE: nd->blank = 1; break;
           case N_IF: case N_UNLESS: case N_CASE: case N_FOR: case N_BLOCK:
             blank &= nd->blank;
             break;

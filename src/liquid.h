@@ -86,7 +86,7 @@ typedef struct lq_options {
   int strict_errors;        /* a render error aborts the render (else it is written inline) */
   int strict_variables;     /* an undefined variable is an error */
   int strict_filters;       /* an unknown filter is an error */
-  int no_line_numbers;      /* inline errors without "(line N)" */
+  int line_numbers;         /* inline errors say "(line N)" */
   const char *timezone;     /* IANA name; NULL means "America/Los_Angeles" */
   int has_now;              /* use `now` instead of the clock */
   int64_t now;              /* epoch seconds for "now"/"today" */

@@ -961,8 +961,17 @@ FILTER(join) {
   return ret_str(r, &o, v);
 }
 
+static int str_end_char(lq_value *v, int first) {
+  const char *s = v->u.s.p, *e = s + v->u.s.n, *c;
+  if (!v->u.s.n) { *v = lq_nil(); return R_OK; }
+  if (first) { c = s + 1; while (c < e && ((unsigned char)*c & 0xC0) == 0x80) c++; *v = lq_cstr(s, (size_t)(c - s)); }
+  else { c = e - 1; while (c > s && ((unsigned char)*c & 0xC0) == 0x80) c--; *v = lq_cstr(c, (size_t)(e - c)); }
+  return R_OK;
+}
+
 FILTER(first) {
   UNUSED_ARGS;
+  if (v->type == LQ_STR) return str_end_char(v, 1);      /* Liquid 5.13 */
   if (lq_is_array(v)) return lq_at(r, v, 0, v);
   if (v->type == LQ_HOSTHASH) {
     lq_array p;
@@ -976,6 +985,7 @@ FILTER(first) {
 
 FILTER(last) {
   UNUSED_ARGS;
+  if (v->type == LQ_STR) return str_end_char(v, 0);
   if (lq_is_array(v)) return lq_at(r, v, -1, v);
   *v = lq_nil();
   return R_OK;

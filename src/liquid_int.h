@@ -67,7 +67,7 @@ typedef struct lq_fexpr {          /* an expression with a filter chain */
   int nf; lq_fcall *f;
 } lq_fexpr;
 
-enum { C_EXPR, C_CMP, C_AND, C_OR };
+enum { C_EXPR, C_CMP, C_AND, C_OR, C_BAD };
 enum { OP_EQ, OP_NE, OP_LT, OP_GT, OP_LE, OP_GE, OP_CONTAINS };
 
 typedef struct lq_cond {
@@ -162,6 +162,8 @@ struct lq_render {
   lq_error err;
   int fatal;                       /* err is not recoverable inline */
   int in_render;                   /* inside a {% render %} partial */
+  int err_silent;                  /* recorded, not printed inline (strict_variables/filters) */
+  int err_noline;                  /* the inline message carries no line (Ruby's file system errors) */
   int inited;
 };
 

@@ -115,7 +115,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
 static int out_check(lq_render *r) {
   if (r->cur->oom) return lq_fatal(r, "out of memory");
   if (r->opt.limits.output_bytes > 0 && (int64_t)r->cur->n > r->opt.limits.output_bytes)
-    return lq_fatal(r, "output limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
+    return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
 }
 
@@ -142,7 +142,9 @@ static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
   return 0;
 }
 
+/* Ruby records undefined variables and filters without printing them inline */
 static int undefined(lq_render *r, const char *k, size_t n) {
+  r->err_silent = 1;
   return lq_fail(r, "undefined variable %.*s", (int)(n > 60 ? 60 : n), k);
 }
 
@@ -170,6 +172,7 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
     if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, &next)) return R_ERR;
     if (next.type == LQ_NIL && r->opt.strict_variables) {
       if (key.type == LQ_STR) return undefined(r, key.u.s.p, key.u.s.n);
+      r->err_silent = 1;
       return lq_fail(r, "undefined variable");
     }
     cur = next;
@@ -210,24 +213,27 @@ static int apply_filters(lq_render *r, const lq_fexpr *fx, lq_value *v) {
     lq_value argv[8], kwv[8], *av = argv, *kv = kwv;
     int given;
     if (!f->def) {
-      if (r->opt.strict_filters)
+      if (r->opt.strict_filters) {
+        r->err_silent = 1;
         return lq_fail(r, "undefined filter %.*s", (int)f->nlen, f->name);
+      }
       continue;
     }
-    if (f->nargs > 8 && !(av = lq_alloc(r, (size_t)f->nargs * sizeof *av))) return R_ERR;
+    /* keyword arguments travel as one trailing hash, as in Ruby; only `default` reads
+    ** them by name, others see that position as nil */
+    given = f->nargs + (f->nkw > 0 && strcmp(f->def->name, "default") != 0 ? 1 : 0);
+    if (given > 8 && !(av = lq_alloc(r, (size_t)given * sizeof *av))) return R_ERR;
     if (f->nkw > 8 && !(kv = lq_alloc(r, (size_t)f->nkw * sizeof *kv))) return R_ERR;
     for (j = 0; j < f->nargs; j++) if (eval(r, f->args[j], &av[j])) return R_ERR;
+    for (j = f->nargs; j < given; j++) av[j] = lq_nil();
     for (j = 0; j < f->nkw; j++) if (eval(r, f->kw[j].e, &kv[j])) return R_ERR;
-    /* keyword arguments travel as one trailing hash, as in Ruby */
-    given = f->nargs + (f->nkw > 0 && f->def->max >= 0 ? 1 : 0);
-    if (f->def->max >= 0 && f->nkw > 0 && strcmp(f->def->name, "default") == 0) given = f->nargs;
     if (given < f->def->min || (f->def->max >= 0 && given > f->def->max)) {
       if (f->def->min == f->def->max)
         return lq_fail(r, "wrong number of arguments (given %d, expected %d)", given + 1, f->def->min + 1);
       return lq_fail(r, "wrong number of arguments (given %d, expected %d..%d)", given + 1,
                      f->def->min + 1, f->def->max + 1);
     }
-    if (f->def->fn(r, v, f->nargs, av, f->nkw, f->kw, kv)) return R_ERR;
+    if (f->def->fn(r, v, given, av, f->nkw, f->kw, kv)) return R_ERR;
   }
   return R_OK;
 }
@@ -252,6 +258,8 @@ static int eval_cond(lq_render *r, const lq_cond *c, int *res) {
       if (eval_cond(r, c->a, res)) return R_ERR;
       if (*res) return R_OK;
       return eval_cond(r, c->b, res);
+    case C_BAD:
+      return lq_fail(r, "Unknown operator %.*s", (int)c->l->srclen, c->l->src);
     default: break;
   }
   if (eval(r, c->l, &a) || eval(r, c->r, &b)) return R_ERR;
@@ -277,10 +285,11 @@ static int eval_cond(lq_render *r, const lq_cond *c, int *res) {
 /* ---- nodes ---- */
 
 static int render_body(lq_render *r, const lq_node *nd);
+static int render_body_in(lq_render *r, const lq_node *nd);
 
 static int count_iteration(lq_render *r) {
   if (r->opt.limits.loop_iterations > 0 && ++r->iterations > r->opt.limits.loop_iterations)
-    return lq_fatal(r, "loop limit exceeded (%lld iterations)", (long long)r->opt.limits.loop_iterations);
+    return lq_fatal(r, "loop_iterations limit exceeded (%lld)", (long long)r->opt.limits.loop_iterations);
   return R_OK;
 }
 
@@ -294,7 +303,7 @@ static int add_score(lq_render *r, const lq_node *body) {
   if (r->opt.limits.render_score > 0) {
     r->score += body_size(body);
     if (r->score > r->opt.limits.render_score)
-      return lq_fatal(r, "render score limit exceeded (%lld)", (long long)r->opt.limits.render_score);
+      return lq_fatal(r, "render_score limit exceeded (%lld)", (long long)r->opt.limits.render_score);
   }
   return R_OK;
 }
@@ -315,7 +324,7 @@ static int do_assign(lq_render *r, const char *k, size_t n, const lq_value *v) {
   if (r->opt.limits.assign_score > 0) {
     r->assigned += assign_score_of(r, v, 0);
     if (r->assigned > r->opt.limits.assign_score)
-      return lq_fatal(r, "assign score limit exceeded (%lld)", (long long)r->opt.limits.assign_score);
+      return lq_fatal(r, "assign_score limit exceeded (%lld)", (long long)r->opt.limits.assign_score);
   }
   return map_set(r, &r->ctx->assigns, k, n, v) ? R_OK : R_ERR;
 }
@@ -482,6 +491,7 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
   char tmp[96];
   int rc = R_OK;
   if (eval(r, nd->subject, &coll)) return R_ERR;
+  if (!(lq_is_array(&coll) || coll.type == LQ_HOSTHASH || coll.type == LQ_STR)) return R_OK;
   if (nd->cols && to_loop_int(r, nd->cols, &cols, &has_cols)) return R_ERR;
   if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
   if (!(loopp = lq_alloc(r, sizeof *loopp))) return R_ERR;
@@ -582,14 +592,6 @@ static int render_counter(lq_render *r, const lq_node *nd) {
   lq_var *e = map_find(&r->ctx->counters, nd->text, nd->tlen);
   int64_t v = e ? e->v.u.i : 0;
   char tmp[32];
-  if (!e) {
-    /* a counter starts from a numeric variable of the same name in the data (Ruby keeps
-    ** counters in the environment) */
-    lq_value d;
-    if (r->ctx->root.type == LQ_HOSTHASH &&
-        r->host->get(r->host->ud, r->ctx->root.u.h, nd->text, nd->tlen, &d) == 0 && d.type == LQ_INT)
-      v = d.u.i;
-  }
   if (nd->kind == N_DECREMENT) v--;
   lq_fmt_int(nd->kind == N_DECREMENT ? v : v, tmp);
   rv_buf_adds(r->cur, tmp);
@@ -614,25 +616,25 @@ static int load_partial(lq_render *r, const lq_node *nd, lq_value *name, const l
                    nd->kind == N_INCLUDE ? "include" : "render");
   if (nd->kind == N_INCLUDE && r->in_render)
     return lq_fail(r, "include usage is not allowed in this context");
-  if (r->opt.limits.depth > 0 && r->depth + 1 > r->opt.limits.depth)
-    return lq_fail(r, "Nesting too deep (limit %lld)", (long long)r->opt.limits.depth);
+
   *t = NULL;
   if (r->host->partial && r->host->partial(r->host->ud, name->u.s.p, name->u.s.n, t)) {
     if (r->fatal) return R_ERR;
     return lq_fail(r, "%s", r->host->error ? r->host->error(r->host->ud) : "could not load partial");
   }
-  if (!*t) return lq_fail(r, "Could not find asset %.*s", (int)name->u.s.n, name->u.s.p);
+  if (!*t) {
+    r->err_noline = 1;
+    return lq_fail(r, "Could not find asset %.*s", (int)name->u.s.n, name->u.s.p);
+  }
   return R_OK;
 }
 
 static int render_sub(lq_render *r, const lq_template *t, const char *pname) {
   const char *saved = r->pname;
   int rc;
-  r->depth++;
   if (pname) r->pname = pname;
   rc = render_body(r, t->body);
   r->pname = saved;
-  r->depth--;
   return rc;
 }
 
@@ -825,7 +827,7 @@ static int render_node(lq_render *r, const lq_node *nd) {
 
 static void write_inline_error(lq_render *r) {
   char tmp[400];
-  if (r->opt.no_line_numbers)
+  if (!r->opt.line_numbers || r->err_noline)
     snprintf(tmp, sizeof tmp, "Liquid error: %s", r->err.msg);
   else if (r->pname)
     snprintf(tmp, sizeof tmp, "Liquid error (%s line %d): %s", r->pname, r->err.line, r->err.msg);
@@ -833,9 +835,20 @@ static void write_inline_error(lq_render *r) {
     snprintf(tmp, sizeof tmp, "Liquid error (line %d): %s", r->err.line, r->err.msg);
   rv_buf_adds(r->cur, tmp);
   r->err.msg[0] = 0;
+  r->err_noline = 0;
 }
 
 static int render_body(lq_render *r, const lq_node *nd) {
+  int rc = render_body_in(r, nd);
+  r->depth--;
+  return rc;
+}
+
+/* Bodies nest (blocks, partials); the document's own body is depth 0. */
+static int render_body_in(lq_render *r, const lq_node *nd) {
+  if (r->opt.limits.depth > 0 && ++r->depth > r->opt.limits.depth)
+    return lq_fatal(r, "depth limit exceeded (%lld): nesting too deep", (long long)r->opt.limits.depth);
+  if (r->opt.limits.depth <= 0) r->depth++;
   if (add_score(r, nd)) return R_ERR;
   for (; nd; nd = nd->next) {
     int rc;
@@ -843,7 +856,9 @@ static int render_body(lq_render *r, const lq_node *nd) {
     rc = render_node(r, nd);
     if (rc == R_ERR) {
       if (r->fatal || r->opt.strict_errors) return R_ERR;
-      write_inline_error(r);
+      /* Ruby writes no error text for tags that render nothing (assign, blank blocks) */
+      if (nd->blank || r->err_silent) { r->err.msg[0] = 0; r->err_noline = r->err_silent = 0; }
+      else write_inline_error(r);
       rc = R_OK;
     }
     if (rc) return rc;                 /* break / continue travel up to the loop */
@@ -887,6 +902,7 @@ int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
   memset(&ctx, 0, sizeof ctx);
   ctx.root = root;
   r->ctx = &ctx;
+  r->depth = -1;
   rc = render_body(r, t->body);
   r->ctx = NULL;
   if (rc == R_ERR) return -1;

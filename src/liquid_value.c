@@ -73,11 +73,11 @@ int lq_equal(lq_render *r, const lq_value *a, const lq_value *b) {
     const lq_value *t = a; a = b; b = t;
   }
   if (b->type == LQ_EMPTY) {
-    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return a->type == b->type;
+    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return 0;   /* Ruby: never equal */
     return lq_is_empty(r, a) == 1;
   }
   if (b->type == LQ_BLANK) {
-    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return a->type == b->type;
+    if (a->type == LQ_EMPTY || a->type == LQ_BLANK) return 0;
     return lq_is_blank(r, a) == 1;
   }
   if (is_num(a) && is_num(b)) {
@@ -351,7 +351,7 @@ int lq_fmt_int(int64_t i, char *out) {
 }
 
 /* Ruby Float#to_s: the shortest digits that read back the same; fixed notation for
-** 1e-4 <= |d| < 1e16, else d.ddde+XX; always a ".0" when integral. */
+** 1e-4 <= |d| < 1e15, else d.ddde+XX; always a ".0" when integral. */
 void lq_fmt_float(double d, char *out, size_t cap) {
   char tmp[40], digits[24];
   int prec, exp10, nd = 0, i;
@@ -370,7 +370,7 @@ void lq_fmt_float(double d, char *out, size_t cap) {
   exp10 = atoi(p + 1);
   while (nd > 1 && digits[nd - 1] == '0') nd--;
   digits[nd] = 0;
-  if (exp10 >= -4 && exp10 < 16) {
+  if (exp10 >= -4 && exp10 < 15) {
     if (exp10 < 0) {
       if (o < oe) *o++ = '0';
       if (o < oe) *o++ = '.';

@@ -298,7 +298,7 @@ static int l_render(lua_State *L) {
   o.strict_errors = opt_bool(L, 3, "strict_errors");
   o.strict_variables = opt_bool(L, 3, "strict_variables");
   o.strict_filters = opt_bool(L, 3, "strict_filters");
-  if (lua_getfield(L, 3, "line_numbers") == LUA_TBOOLEAN) o.no_line_numbers = !lua_toboolean(L, -1);
+  o.line_numbers = lua_getfield(L, 3, "line_numbers") == LUA_TBOOLEAN && lua_toboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 3, "timezone");              /* index 4; stays on the stack, so its string does */
   o.timezone = lua_tostring(L, 4);

@@ -1,0 +1,12 @@
+-- luacheck configuration (make lint). Modules define no globals (STYLE.md habit 13).
+std = "lua54"
+max_line_length = 100
+exclude_files = { "build/", "build-asan/", "bench/liquid/node_modules/" }
+
+-- Specs: LuaUnit discovers global Test* tables, so spec files may define top-level globals
+-- (131: "unused global" is what defining one for LuaUnit looks like); test methods need
+-- not use `self`.
+files["spec/"] = { allow_defined_top = true, ignore = { "131" }, self = false }
+
+-- Flows and scripts run by the host (`rivulet lua`) see the `rivulet` global it sets.
+files["flows/"] = { read_globals = { "rivulet" } }

@@ -1,0 +1,257 @@
+# rivulet: build, test, install (GNU make).
+#
+#   make                 build/rivulet (host), build/lib/rivulet/core.so (Lua C module),
+#                        build/librivulet.a (the core objects)
+#   make test            install missing Debian packages, build, C tests, conformance
+#                        ratchet, LuaUnit suite (its summary is the last line)
+#   make SANITIZE=1 test the same with ASan+UBSan, built in build-asan/
+#   make install         DESTDIR, PREFIX, BINDIR, LIBDIR, LUADIR, INCDIR honoured
+#
+# Every knob below is ?= so the command line, the environment or LuaRocks can set it.
+# LuaRocks (rivulet-scm-1.rockspec, build.type = "make") passes CFLAGS, LIBFLAG,
+# LUA_INCDIR, LUA, CURL_INCDIR, CURL_LIBDIR when building and PREFIX, LIBDIR, LUADIR,
+# BINDIR when installing. On Debian, LuaRocks 3.8 does not find curl.h by itself: pass
+# CURL_INCDIR=/usr/include/x86_64-linux-gnu to luarocks.
+
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+AR         ?= ar
+INSTALL    ?= install
+PKG_CONFIG ?= pkg-config
+LUA_PC     ?= lua5.4
+LUA        ?= lua5.4
+LUA_V      ?= 5.4
+LIBFLAG    ?= -shared
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+INCDIR     ?= $(PREFIX)/include
+SANITIZE   ?=
+SAN_FLAGS  ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SPEC_ARGS  ?=
+SHARED     ?= $(or $(RIVULET_SHARED),../shared)
+FUZZ_CC    ?= clang
+FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+
+# Install dirs for modules default to the Lua .pc variables. Debian's INSTALL_CMOD is the
+# multiarch dir, which stock lua5.4 searches only under /usr; for any other PREFIX the C
+# module goes to $(PREFIX)/lib/lua/5.4, which lua5.4 does search.
+pcvar = $(shell $(PKG_CONFIG) --define-variable=prefix=$(PREFIX) --variable=$(1) $(LUA_PC) 2>/dev/null)
+LUA_PC_PREFIX := $(shell $(PKG_CONFIG) --variable=prefix $(LUA_PC) 2>/dev/null)
+ifeq ($(PREFIX),$(LUA_PC_PREFIX))
+LIBDIR ?= $(or $(call pcvar,INSTALL_CMOD),$(PREFIX)/lib/lua/$(LUA_V))
+else
+LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_V)
+endif
+LUADIR ?= $(or $(call pcvar,INSTALL_LMOD),$(PREFIX)/share/lua/$(LUA_V))
+
+# Flags of the libraries (pkg-config; the fallbacks keep a build without it possible).
+LUA_CFLAGS    ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
+LUA_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null),-llua$(LUA_V))
+CURL_CFLAGS   ?= $(if $(CURL_INCDIR),-I$(CURL_INCDIR)) $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS     ?= $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) $(or $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null),-lcurl)
+CRYPTO_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null),-lcrypto)
+EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
+EDIT_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null),-ledit)
+MOD_LDFLAGS   ?= -Wl,--version-script=$(B)/core.map
+
+# Expand the $(shell ...) defaults once (a command-line value still wins).
+LIBDIR        := $(LIBDIR)
+LUADIR        := $(LUADIR)
+LUA_CFLAGS    := $(LUA_CFLAGS)
+LUA_LIBS      := $(LUA_LIBS)
+CURL_CFLAGS   := $(CURL_CFLAGS)
+CURL_LIBS     := $(CURL_LIBS)
+CRYPTO_CFLAGS := $(CRYPTO_CFLAGS)
+CRYPTO_LIBS   := $(CRYPTO_LIBS)
+EDIT_CFLAGS   := $(EDIT_CFLAGS)
+EDIT_LIBS     := $(EDIT_LIBS)
+
+# Project flags come first, the user's CFLAGS after them (so they can override).
+WARNINGS := -std=c99 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
+            -Wstrict-prototypes -Wmissing-declarations -Wredundant-decls -Wpointer-arith \
+            -Wcast-qual
+DEFINES  := -D_DEFAULT_SOURCE
+
+ifeq ($(SANITIZE),1)
+B   := build-asan
+SAN := $(SAN_FLAGS)
+else
+B   := build
+SAN :=
+endif
+
+LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
+ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
+              -fPIC -MMD -MP
+CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) -lm
+
+# The core: every src/*.c except the host (and rivulet.c, which a later issue brings).
+CORE_SRC := $(filter-out src/main.c src/rivulet.c,$(wildcard src/*.c))
+OBJDIR   := $(B)/obj
+CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJDIR)/%.o)
+HOST_OBJ := $(OBJDIR)/main.o
+HOST     := $(B)/rivulet
+LIB_A    := $(B)/librivulet.a
+MODDIR   := $(B)/lib
+MOD      := $(MODDIR)/rivulet/core.so
+
+CTEST_BIN := $(patsubst spec/c/%.c,$(B)/c/%,$(wildcard spec/c/test_*.c))
+
+FUZZ_DIR := build/fuzz
+FUZZ_BIN := $(patsubst spec/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard spec/fuzz/fuzz_*.c))
+FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+
+LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
+
+# Environment of every Lua run: the checkout's modules first, then whatever was set.
+LUA_ENV = LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$${LUA_PATH_5_4:-$${LUA_PATH:-;}}" \
+          LUA_CPATH_5_4="$(CURDIR)/$(MODDIR)/?.so;$${LUA_CPATH_5_4:-$${LUA_CPATH:-;}}" \
+          RIVULET_BIN="$(CURDIR)/$(HOST)" RIVULET_SHARED="$(abspath $(SHARED))"
+# A sanitized core.so cannot load into a plain lua5.4: sanitized runs go through the host.
+ifeq ($(SANITIZE),1)
+LUA_RUN = $(CURDIR)/$(HOST) lua
+else
+LUA_RUN = $(LUA)
+endif
+
+.PHONY: all test check spec ratchet conformance bench demo fuzz fuzz-build fuzz-run deps \
+        lint install uninstall clean
+
+all: $(HOST) $(MOD) $(LIB_A)
+
+$(OBJDIR)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS) -DRIVULET_LUADIR='"$(LUADIR)"'
+
+$(LIB_A): $(CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $(CORE_OBJ)
+
+# Only luaopen_rivulet_core is exported from the module.
+$(B)/core.map:
+	@mkdir -p $(@D)
+	@printf '{\n  global: luaopen_rivulet_core;\n  local: *;\n};\n' > $@
+
+# Not linked against liblua: the interpreter that loads it provides the Lua API.
+$(MOD): $(CORE_OBJ) $(B)/core.map
+	@mkdir -p $(@D)
+	$(CC) $(LIBFLAG) $(SAN) $(LDFLAGS) $(MOD_LDFLAGS) -o $@ $(CORE_OBJ) $(CORE_LIBS)
+
+# The host links the core statically and exports its symbols (-Wl,-E) for C modules.
+$(HOST): $(HOST_OBJ) $(LIB_A)
+	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(LUA_LIBS) $(EDIT_LIBS) \
+	  $(CORE_LIBS)
+
+# ---- tests
+
+test:
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory ratchet
+	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(B)/c/%: spec/c/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LUA_LIBS) $(CORE_LIBS)
+
+check: $(CTEST_BIN)
+	$(if $(CTEST_BIN),,@echo "check: no spec/c/test_*.c yet")
+	@fail=0; for t in $(CTEST_BIN); do ./$$t || fail=1; done; exit $$fail
+
+spec: all
+	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
+
+ratchet: all
+	@if [ -d '$(SHARED)/liquid' ] && [ -f spec/conformance/run.lua ]; then \
+	  $(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua --check; fi
+
+conformance: all
+	@if [ -f spec/conformance/run.lua ]; then $(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua; \
+	else echo "make conformance: spec/conformance/run.lua is not written yet" >&2; exit 1; fi
+
+bench:
+	@sh scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@if [ -x bench/liquid/run.sh ]; then $(LUA_ENV) bench/liquid/run.sh; \
+	elif [ -f bench/liquid/run.sh ]; then $(LUA_ENV) bash bench/liquid/run.sh; \
+	else echo "make bench: bench/liquid/run.sh is not written yet" >&2; exit 1; fi
+
+demo:
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@if [ -f flows/liquid_demo.lua ]; then ./$(HOST) lua flows/liquid_demo.lua; \
+	else echo "make demo: flows/liquid_demo.lua is not written yet (it comes with the Liquid engine)" >&2; \
+	  exit 1; fi
+
+lint:
+	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec $(wildcard flows); \
+	else echo "make lint: luacheck is not installed (apt-get install lua-check)" >&2; exit 1; fi
+
+# ---- fuzzing (clang + libFuzzer): each spec/fuzz/fuzz_*.c against the core sources
+
+fuzz:
+	@sh scripts/deps.sh --fuzz
+	@$(MAKE) --no-print-directory fuzz-run
+
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) \
+	  -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/%: spec/fuzz/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) -Isrc \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LUA_LIBS) $(CORE_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+.SECONDARY: $(FUZZ_OBJ)
+
+# Seeds are copied into build/fuzz/corpus/<target>/ so spec/fuzz/corpus/ stays as checked in.
+fuzz-run: $(FUZZ_BIN)
+	$(if $(FUZZ_BIN),,@echo "fuzz: no spec/fuzz/fuzz_*.c yet")
+	@fail=0; for t in $(FUZZ_BIN); do \
+	  name=$${t##*/}; corpus=$(FUZZ_DIR)/corpus/$$name; \
+	  mkdir -p $$corpus $(FUZZ_DIR)/artifacts; \
+	  if [ -d spec/fuzz/corpus/$$name ]; then cp -R spec/fuzz/corpus/$$name/. $$corpus/; fi; \
+	  dict=; if [ -f spec/fuzz/$$name.dict ]; then dict=-dict=spec/fuzz/$$name.dict; fi; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  ./$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$name- \
+	    $$dict $$corpus || fail=1; \
+	done; exit $$fail
+
+# ---- install
+
+install: all
+	$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)/rivulet' '$(DESTDIR)$(LUADIR)/rivulet'
+	$(INSTALL) -m 755 $(HOST) '$(DESTDIR)$(BINDIR)/rivulet'
+	$(INSTALL) -m 755 $(MOD) '$(DESTDIR)$(LIBDIR)/rivulet/core.so'
+	@for f in $(LUA_FILES:lua/%=%); do \
+	  echo "$(INSTALL) -m 644 lua/$$f '$(DESTDIR)$(LUADIR)/$$f'"; \
+	  $(INSTALL) -d "$(DESTDIR)$(LUADIR)/$$(dirname $$f)" && \
+	  $(INSTALL) -m 644 "lua/$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; \
+	done
+	@if [ -f src/rivulet.h ]; then \
+	  echo "$(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'"; \
+	  $(INSTALL) -d '$(DESTDIR)$(INCDIR)' && \
+	  $(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'; fi
+
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/rivulet' '$(DESTDIR)$(LIBDIR)/rivulet/core.so' \
+	  '$(DESTDIR)$(INCDIR)/rivulet.h'
+	rmdir '$(DESTDIR)$(LIBDIR)/rivulet' 2>/dev/null || true
+	rm -rf '$(DESTDIR)$(LUADIR)/rivulet'
+
+clean:
+	rm -rf build build-asan
+
+-include $(wildcard $(OBJDIR)/*.d $(B)/c/*.d $(FUZZ_DIR)/obj/*.d)

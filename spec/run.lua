@@ -1,0 +1,61 @@
+-- LuaUnit driver for rivulet's specs. Run from the repository root:
+--
+--   lua5.4 spec/run.lua [LuaUnit options, e.g. -v, -p pattern, -o tap]
+--   build-asan/rivulet lua spec/run.lua         (sanitized build: core.so cannot load
+--                                                into a plain lua5.4, the host preloads it)
+--   make test / make spec                       (set the paths and RIVULET_BIN for you)
+--
+-- Convention: every spec/test_*.lua is loaded in name order; each file defines global
+-- tables named Test<Thing> with methods test_<behaviour> (LuaUnit discovers them) and
+-- returns nothing. Shared helpers are in spec/helper.lua (require "spec.helper").
+-- The last line of the output is "N passed, N failed" (failed = failures + errors);
+-- the exit status is 0 when nothing failed, 1 otherwise.
+
+local root = (arg and arg[0] or ""):match("^(.*)/spec/run%.lua$") or "."
+
+-- The checkout's modules, unless the environment already put them on the paths.
+local function ensure(field, entries)
+   for i = #entries, 1, -1 do
+      local e = entries[i]
+      if not package[field]:find(e, 1, true) then
+         package[field] = e .. ";" .. package[field]
+      end
+   end
+end
+ensure("path", { root .. "/?.lua", root .. "/lua/?.lua", root .. "/lua/?/init.lua" })
+ensure("cpath", { root .. "/build/lib/?.so" })
+
+local lu = require "luaunit"
+
+local function spec_files()
+   local files = {}
+   local p = io.popen('ls -1 "' .. root .. '/spec" 2>/dev/null')
+   if p then
+      for name in p:lines() do
+         if name:match("^test_.+%.lua$") then files[#files + 1] = name end
+      end
+      p:close()
+   end
+   table.sort(files)
+   return files
+end
+
+local load_errors = 0
+for _, name in ipairs(spec_files()) do
+   local path = root .. "/spec/" .. name
+   local chunk, err = loadfile(path)
+   local ok = chunk ~= nil
+   if ok then ok, err = pcall(chunk) end
+   if not ok then
+      load_errors = load_errors + 1
+      io.stderr:write("spec/run.lua: cannot load ", path, ": ", tostring(err), "\n")
+   end
+end
+
+local runner = lu.LuaUnit.new()
+runner:runSuite(...)
+local result = runner.result
+local failed = result.notSuccessCount + load_errors
+io.stdout:flush()
+print(string.format("%d passed, %d failed", result.successCount, failed))
+os.exit(failed == 0 and 0 or 1, true)

@@ -1,0 +1,530 @@
+-- Liquid error paths, error modes and resource limits.
+--
+-- That a case fails or renders an inline "Liquid error" was checked against Ruby
+-- Liquid (Debian ruby-liquid 5.4.0) with
+-- `ruby spec/tools/ruby_check.rb --spec spec/test_liquid_errors.lua`. Ours, not
+-- Ruby's (marked `-- design`, or `-- ours` where Ruby's outcome differs; the
+-- tool skips those and every case that uses `limits`):
+--   * the "NAME:LINE:COL: message" format of parse errors. LINE and COL are
+--     1-based and point at the offending thing: the tag's name for a tag error
+--     ("template:1:4: unknown tag 'foo'"), the offending token inside {{ }},
+--     the opening "{{" or "{%" of markup that never closes;
+--   * every limit, and that hitting one returns nil, err (never partial output)
+--     with a message naming the limit. render_score and assign_score count the
+--     way Ruby's ResourceLimits do (checked separately with ruby-liquid 5.4).
+local lu = require "luaunit"
+local liquid = require("rivulet").liquid
+
+local function render(src, ctx, opts)
+  local out, err = liquid.render(src, ctx or {}, opts)
+  if out == nil then return "<error: " .. tostring(err) .. ">" end
+  return out
+end
+
+-- Asserts a parse error at exactly NAME:LINE:COL: and returns the message part.
+local function assert_parse_error(out, err, where)
+  lu.assertNil(out)
+  lu.assertIsString(err)
+  lu.assertEquals(err:sub(1, #where + 1), where .. ":")
+  return err:sub(#where + 2)
+end
+
+-- The limit's option name, with "_" or " " between its words.
+local function assert_names_limit(err, key)
+  lu.assertIsString(err)
+  local e = err:lower()
+  local spaced = key:gsub("_", " ")
+  lu.assertTrue(e:find(key, 1, true) ~= nil or e:find(spaced, 1, true) ~= nil,
+    "error does not name the limit " .. key .. ": " .. err)
+end
+
+local STRICT = { mode = "strict" }
+
+-- ---------------------------------------------------------------------------
+TestLiquidParseErrors = {}
+
+function TestLiquidParseErrors.test_unknown_tag()
+  local out, err = liquid.render("{% foo %}", {})
+  local msg = assert_parse_error(out, err, "template:1:4") -- design: NAME:LINE:COL
+  lu.assertStrContains(msg, "foo")
+  lu.assertStrContains(msg:lower(), "unknown tag")
+end
+
+function TestLiquidParseErrors.test_unknown_tag_on_a_later_line()
+  local out, err = liquid.render("a\nb\n  {% foo %}", {})
+  assert_parse_error(out, err, "template:3:6") -- design
+end
+
+function TestLiquidParseErrors.test_unknown_tag_with_whitespace_control()
+  local out, err = liquid.render("x {%- foo -%} y", {})
+  assert_parse_error(out, err, "template:1:7") -- design
+end
+
+function TestLiquidParseErrors.test_unknown_tag_is_an_error_in_strict_mode_too()
+  local out, err = liquid.render("{% foo %}", {}, STRICT)
+  assert_parse_error(out, err, "template:1:4") -- design
+end
+
+function TestLiquidParseErrors.test_chunk_name_option()
+  local out, err = liquid.render("\n{% nope %}", {}, { name = "greeting" })
+  local msg = assert_parse_error(out, err, "greeting:2:4") -- design
+  lu.assertStrContains(msg, "nope")
+end
+
+function TestLiquidParseErrors.test_compile_returns_nil_and_error()
+  local t, err = liquid.compile("ok\n  {% foo %}")
+  assert_parse_error(t, err, "template:2:6") -- design
+end
+
+function TestLiquidParseErrors.test_compile_with_name_and_mode()
+  local t, err = liquid.compile("{{ a | 1 }}", { mode = "strict", name = "body" })
+  assert_parse_error(t, err, "body:1:8") -- design
+end
+
+function TestLiquidParseErrors.test_unclosed_block()
+  local out, err = liquid.render("x\n{% if true %}abc", {})
+  local msg = assert_parse_error(out, err, "template:2:4") -- design
+  lu.assertStrContains(msg, "if")
+end
+
+function TestLiquidParseErrors.test_unclosed_blocks_of_each_kind()
+  for _, src in ipairs({
+    "{% for i in (1..2) %}a", "{% unless x %}a", "{% case x %}{% when 1 %}a",
+    "{% capture c %}a", "{% comment %}a", "{% raw %}a", "{% tablerow i in (1..2) %}a",
+    "{% ifchanged %}a",
+  }) do
+    local out, err = liquid.render(src, {})
+    lu.assertNil(out, src)
+    lu.assertStrContains(err, "template:1:4:") -- design
+  end
+end
+
+function TestLiquidParseErrors.test_unclosed_inner_block_is_reported()
+  local out, err = liquid.render("{% if a %}\n  {% for x in y %}\n{% endif %}", {})
+  lu.assertNil(out)
+  lu.assertIsString(err)
+  lu.assertStrContains(err, "template:")
+end
+
+function TestLiquidParseErrors.test_end_tag_without_block()
+  local out, err = liquid.render("ab{% endfor %}", {})
+  local msg = assert_parse_error(out, err, "template:1:6") -- design
+  lu.assertStrContains(msg, "endfor")
+end
+
+function TestLiquidParseErrors.test_mismatched_end_tag()
+  local out, err = liquid.render("{% if x %}{% endfor %}", {})
+  local msg = assert_parse_error(out, err, "template:1:14") -- design
+  lu.assertStrContains(msg, "endfor")
+end
+
+function TestLiquidParseErrors.test_else_and_when_outside_blocks()
+  local out, err = liquid.render("{% else %}", {})
+  assert_parse_error(out, err, "template:1:4") -- design
+  out, err = liquid.render("{% when 1 %}", {})
+  assert_parse_error(out, err, "template:1:4") -- design
+end
+
+function TestLiquidParseErrors.test_unterminated_output()
+  local out, err = liquid.render("a {{ x", {})
+  assert_parse_error(out, err, "template:1:3") -- design
+end
+
+function TestLiquidParseErrors.test_unterminated_tag()
+  local out, err = liquid.render("line\n  {% if x", {})
+  assert_parse_error(out, err, "template:2:3") -- design
+end
+
+function TestLiquidParseErrors.test_strict_bad_filter_name()
+  local out, err = liquid.render("{{ a | 1 }}", {}, STRICT)
+  assert_parse_error(out, err, "template:1:8") -- design
+end
+
+function TestLiquidParseErrors.test_strict_bad_filter_on_a_later_line()
+  local out, err = liquid.render("line one\nline {{ a | 1 }}", {}, STRICT)
+  assert_parse_error(out, err, "template:2:13") -- design
+end
+
+function TestLiquidParseErrors.test_strict_trailing_pipe()
+  local out, err = liquid.render("{{ a | }}", {}, STRICT)
+  lu.assertNil(out)
+  lu.assertStrMatches(err, "template:1:%d+: .+") -- design
+end
+
+function TestLiquidParseErrors.test_strict_filter_argument_without_colon()
+  local out, err = liquid.render("{{ 'a' | append 'b' }}", {}, STRICT)
+  assert_parse_error(out, err, "template:1:17") -- design
+end
+
+function TestLiquidParseErrors.test_strict_garbage_in_output()
+  local out, err = liquid.render("{{ 1 + 2 }}", {}, STRICT)
+  local msg = assert_parse_error(out, err, "template:1:6") -- design
+  lu.assertStrContains(msg, "+")
+  out, err = liquid.render("{{ a b }}", {}, STRICT)
+  assert_parse_error(out, err, "template:1:6") -- design
+end
+
+function TestLiquidParseErrors.test_strict_bad_condition()
+  local out, err = liquid.render("{% if 1 =! 2 %}y{% endif %}", {}, STRICT)
+  lu.assertNil(out)
+  lu.assertStrContains(err, "template:1:")
+end
+
+function TestLiquidParseErrors.test_strict_for_without_in()
+  local out, err = liquid.render("{% for i (1..2) %}y{% endfor %}", {}, STRICT)
+  lu.assertNil(out)
+  lu.assertStrContains(err, "template:1:")
+end
+
+function TestLiquidParseErrors.test_strict_reversed_after_parameters()
+  local out = liquid.render("{% for i in (1..4) limit: 3 reversed %}{{ i }}{% endfor %}", {}, STRICT)
+  lu.assertNil(out)
+end
+
+function TestLiquidParseErrors.test_bad_syntax_errors_in_any_mode()
+  for _, src in ipairs({
+    "{% assign = 1 %}", "{% for i (1..2) %}y{% endfor %}", "{% render name %}",
+  }) do
+    local out = liquid.render(src, { name = "p" }, { partials = { p = "P" } })
+    lu.assertNil(out, src)
+  end
+end
+
+function TestLiquidParseErrors.test_errors_inside_liquid_tag_have_their_own_line()
+  local out, err = liquid.render("{% liquid\n  assign x = 1\n  foo\n%}", {})
+  local msg = assert_parse_error(out, err, "template:3:3") -- design
+  lu.assertStrContains(msg, "foo")
+end
+
+function TestLiquidParseErrors.test_unclosed_block_inside_liquid_tag()
+  local out, err = liquid.render("{% liquid\nif x\necho 1\n%}", {})
+  lu.assertNil(out)
+  lu.assertStrContains(err, "if")
+end
+
+function TestLiquidParseErrors.test_empty_output_is_fine_in_strict_mode()
+  lu.assertEquals(render("[{{ }}]", {}, STRICT), "[]")
+end
+
+function TestLiquidParseErrors.test_strict_mode_renders_valid_templates()
+  lu.assertEquals(render("{% if a == 1 %}{{ b | upcase }}{% endif %}", { a = 1, b = "x" }, STRICT), "X")
+end
+
+-- ---------------------------------------------------------------------------
+TestLiquidLaxMode = {}
+
+function TestLiquidLaxMode.test_lax_is_the_default()
+  lu.assertEquals(render("[{{ a | 1 }}]", { a = "x" }), "[x]")
+end
+
+function TestLiquidLaxMode.test_lax_ignores_bad_filter_syntax()
+  lu.assertEquals(render("[{{ a | 1 }}]", { a = "x" }, { mode = "lax" }), "[x]")
+  lu.assertEquals(render("[{{ a | }}]", { a = "x" }, { mode = "lax" }), "[x]")
+end
+
+function TestLiquidLaxMode.test_lax_renders_what_it_can_of_garbage()
+  lu.assertEquals(render("[{{ 1 + 2 }}]"), "[1]")
+  lu.assertEquals(render("[{{ a b }}]", { a = "x" }), "[x]")
+end
+
+function TestLiquidLaxMode.test_lax_ignores_reversed_after_parameters()
+  lu.assertEquals(render("{% for i in (1..4) limit: 3 reversed %}{{ i }}{% endfor %}"), "123")
+end
+
+function TestLiquidLaxMode.test_lax_unknown_operator_is_a_render_error()
+  lu.assertStrContains(render("[{% if 1 =! 2 %}y{% endif %}]"), "[Liquid error")
+end
+
+-- ---------------------------------------------------------------------------
+TestLiquidRenderErrors = {}
+
+function TestLiquidRenderErrors.test_divided_by_zero_renders_inline()
+  lu.assertEquals(render("a{{ 1 | divided_by: 0 }}b"), "aLiquid error: divided by 0b")
+end
+
+function TestLiquidRenderErrors.test_modulo_zero_renders_inline()
+  lu.assertEquals(render("a{{ 1 | modulo: 0 }}b"), "aLiquid error: divided by 0b")
+end
+
+function TestLiquidRenderErrors.test_rendering_goes_on_after_an_inline_error()
+  lu.assertEquals(render("{{ 1 | divided_by: 0 }}|{{ 2 | modulo: 0 }}|ok"),
+    "Liquid error: divided by 0|Liquid error: divided by 0|ok")
+  lu.assertEquals(render("{% for i in (1..2) %}{{ i | divided_by: 0 }}{% endfor %}"),
+    "Liquid error: divided by 0Liquid error: divided by 0")
+end
+
+function TestLiquidRenderErrors.test_strict_errors_returns_nil_and_error()
+  local out, err = liquid.render("a{{ 1 | divided_by: 0 }}b", {}, { strict_errors = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "divided by 0")
+end
+
+function TestLiquidRenderErrors.test_strict_errors_false_is_the_default()
+  lu.assertEquals(render("{{ 1 | divided_by: 0 }}", {}, { strict_errors = false }), "Liquid error: divided by 0")
+end
+
+function TestLiquidRenderErrors.test_compiled_template_render_error()
+  local t = liquid.compile("{{ n | divided_by: d }}")
+  lu.assertEquals(t:render({ n = 6, d = 2 }), "3")
+  lu.assertEquals(t:render({ n = 6, d = 0 }), "Liquid error: divided by 0")
+  local out, err = t:render({ n = 6, d = 0 }, { strict_errors = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "divided by 0")
+end
+
+function TestLiquidRenderErrors.test_comparing_number_with_string_is_a_render_error()
+  local out = render("a{% if 1 < 'x' %}y{% endif %}b")
+  lu.assertStrContains(out, "aLiquid error: ")
+  lu.assertEquals(out:sub(-1), "b")
+  lu.assertNil(liquid.render("{% if 1 < 'x' %}y{% endif %}", {}, { strict_errors = true }))
+end
+
+function TestLiquidRenderErrors.test_invalid_base64_is_a_render_error()
+  lu.assertStrContains(render("a{{ '!!!' | base64_decode }}b"), "aLiquid error: ")
+  lu.assertNil(liquid.render("{{ '!!!' | base64_decode }}", {}, { strict_errors = true }))
+end
+
+function TestLiquidRenderErrors.test_wrong_number_of_filter_arguments()
+  lu.assertStrContains(render("{{ 'abc' | upcase: 1 }}"), "Liquid error")
+  lu.assertStrContains(render("{{ 'abc' | slice }}"), "Liquid error")
+end
+
+function TestLiquidRenderErrors.test_strict_variables_with_strict_errors()
+  local opts = { strict_variables = true, strict_errors = true }
+  local out, err = liquid.render("a{{ nope }}b", {}, opts)
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nope")
+  out, err = liquid.render("{{ h.missing_key }}", { h = { k = 1 } }, opts)
+  lu.assertNil(out)
+  lu.assertStrContains(err, "missing_key")
+end
+
+function TestLiquidRenderErrors.test_strict_variables_in_conditions()
+  local out = liquid.render("{% if nope %}y{% endif %}", {}, { strict_variables = true, strict_errors = true })
+  lu.assertNil(out)
+end
+
+function TestLiquidRenderErrors.test_strict_variables_allows_defined_ones()
+  local opts = { strict_variables = true, strict_errors = true }
+  lu.assertEquals(render("{{ h.k }}{% assign y = 2 %}{{ y }}", { h = { k = 1 } }, opts), "12")
+end
+
+function TestLiquidRenderErrors.test_strict_variables_without_strict_errors_prints_nothing()
+  -- Ruby records an undefined variable or filter error but does not print it
+  lu.assertEquals(render("a{{ nope }}b", {}, { strict_variables = true }), "ab")
+end
+
+function TestLiquidRenderErrors.test_strict_filters_with_strict_errors()
+  local out, err = liquid.render("{{ 'x' | nosuch }}", {}, { strict_filters = true, strict_errors = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nosuch")
+end
+
+function TestLiquidRenderErrors.test_strict_filters_without_strict_errors_prints_nothing()
+  lu.assertEquals(render("a{{ 'x' | nosuch }}b", {}, { strict_filters = true }), "ab")
+end
+
+function TestLiquidRenderErrors.test_unknown_filter_without_strict_filters_passes_input()
+  lu.assertEquals(render("{{ 'x' | nosuch }}", {}, { strict_errors = true }), "x")
+end
+
+function TestLiquidRenderErrors.test_missing_partial_renders_inline()
+  local out = render("a{% render 'nope' %}b", {}, { partials = {} })
+  lu.assertStrContains(out, "aLiquid error")
+  lu.assertStrContains(out, "nope")
+  out = render("a{% include 'nope' %}b", {}, { partials = { other = "x" } })
+  lu.assertStrContains(out, "aLiquid error")
+end
+
+function TestLiquidRenderErrors.test_missing_partial_with_strict_errors()
+  local out, err = liquid.render("{% render 'nope' %}", {}, { partials = {}, strict_errors = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nope")
+end
+
+function TestLiquidRenderErrors.test_missing_partial_without_partials_option()
+  lu.assertStrContains(render("{% render 'nope' %}"), "Liquid error")
+end
+
+function TestLiquidRenderErrors.test_partials_loader_function_returning_nil_is_missing()
+  local opts = { partials = function() return nil end, strict_errors = true }
+  -- ours: the loader function
+  local out, err = liquid.render("{% include 'gone' %}", {}, opts)
+  lu.assertNil(out)
+  lu.assertStrContains(err, "gone")
+end
+
+function TestLiquidRenderErrors.test_parse_error_inside_partial()
+  local out = liquid.render("{% render 'p' %}", {}, { partials = { p = "{% foo %}" }, strict_errors = true })
+  lu.assertNil(out)
+end
+
+-- ---------------------------------------------------------------------------
+TestLiquidLimits = {}
+
+local function limits(l) return { limits = l } end
+
+function TestLiquidLimits.test_output_bytes_at_the_limit_passes()
+  lu.assertEquals(render("{{ s }}", { s = string.rep("x", 10) }, limits { output_bytes = 10 }), string.rep("x", 10))
+end
+
+function TestLiquidLimits.test_output_bytes_one_over_fails()
+  local out, err = liquid.render("{{ s }}", { s = string.rep("x", 11) }, limits { output_bytes = 10 })
+  lu.assertNil(out)
+  assert_names_limit(err, "output_bytes")
+end
+
+function TestLiquidLimits.test_output_bytes_counts_text_and_bytes()
+  lu.assertEquals(render("abc", {}, limits { output_bytes = 3 }), "abc")
+  lu.assertNil(liquid.render("abcd", {}, limits { output_bytes = 3 }))
+  lu.assertNil(liquid.render("{{ 'é' }}", {}, limits { output_bytes = 1 }))
+  lu.assertEquals(render("{{ 'é' }}", {}, limits { output_bytes = 2 }), "é")
+end
+
+function TestLiquidLimits.test_output_bytes_counts_loop_output()
+  lu.assertEquals(render("{% for i in (1..5) %}ab{% endfor %}", {}, limits { output_bytes = 10 }), "ababababab")
+  lu.assertNil(liquid.render("{% for i in (1..6) %}ab{% endfor %}", {}, limits { output_bytes = 10 }))
+end
+
+function TestLiquidLimits.test_default_output_limit_is_16_kib()
+  -- ours: Studio's 16 KiB per rendered value
+  lu.assertEquals(#render("{{ s }}", { s = string.rep("x", 16384) }), 16384)
+  local out, err = liquid.render("{{ s }}", { s = string.rep("x", 16385) })
+  lu.assertNil(out)
+  assert_names_limit(err, "output_bytes")
+end
+
+function TestLiquidLimits.test_output_limit_counts_partials()
+  local opts = { partials = { p = "12345" }, limits = { output_bytes = 10 } }
+  lu.assertEquals(render("{% render 'p' %}{% render 'p' %}", {}, opts), "1234512345")
+  lu.assertNil(liquid.render("{% render 'p' %}{% render 'p' %}!", {}, opts))
+end
+
+function TestLiquidLimits.test_loop_iterations_at_the_limit_passes()
+  lu.assertEquals(render("{% for i in (1..5) %}{{ i }}{% endfor %}", {}, limits { loop_iterations = 5 }), "12345")
+end
+
+function TestLiquidLimits.test_loop_iterations_one_over_fails()
+  local out, err = liquid.render("{% for i in (1..5) %}{{ i }}{% endfor %}", {}, limits { loop_iterations = 4 })
+  lu.assertNil(out)
+  assert_names_limit(err, "loop_iterations")
+end
+
+function TestLiquidLimits.test_loop_iterations_counts_what_the_loop_runs_not_the_collection()
+  lu.assertEquals(render("{% for i in (1..100) limit: 3 %}{{ i }}{% endfor %}", {}, limits { loop_iterations = 3 }), "123")
+  lu.assertEquals(render("{% for i in (1..100) %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}", {},
+    limits { loop_iterations = 3 }), "12")
+end
+
+function TestLiquidLimits.test_huge_loop_hits_loop_iterations()
+  local out, err = liquid.render("{% for i in (1..100000000) %}{% endfor %}", {}, limits { loop_iterations = 1000 })
+  lu.assertNil(out)
+  assert_names_limit(err, "loop_iterations")
+end
+
+function TestLiquidLimits.test_huge_loop_stops_under_default_limits()
+  -- ours: the defaults stop a runaway loop without output
+  local out, err = liquid.render("{% for i in (1..1000000000) %}{% endfor %}", {})
+  lu.assertNil(out)
+  lu.assertIsString(err)
+end
+
+function TestLiquidLimits.test_loop_iterations_applies_to_tablerow()
+  lu.assertNil(liquid.render("{% tablerow i in (1..5) %}{{ i }}{% endtablerow %}", {}, limits { loop_iterations = 4 }))
+end
+
+function TestLiquidLimits.test_depth_of_nested_blocks_at_the_limit_passes()
+  local src = "{% if true %}{% if true %}{% if true %}x{% endif %}{% endif %}{% endif %}"
+  lu.assertEquals(render(src, {}, limits { depth = 3 }), "x")
+end
+
+function TestLiquidLimits.test_depth_of_nested_blocks_one_over_fails()
+  local src = "{% if true %}{% for i in (1..1) %}{% unless false %}{% case 1 %}{% when 1 %}x"
+    .. "{% endcase %}{% endunless %}{% endfor %}{% endif %}"
+  local out, err = liquid.render(src, {}, limits { depth = 3 })
+  lu.assertNil(out)
+  assert_names_limit(err, "depth")
+end
+
+function TestLiquidLimits.test_default_depth_is_100()
+  -- Ruby Liquid allows 100 nested blocks and stops at 101 ("Nesting too deep")
+  lu.assertEquals(render(string.rep("{% if true %}", 100) .. "x" .. string.rep("{% endif %}", 100)), "x")
+end
+
+function TestLiquidLimits.test_default_depth_101_fails()
+  -- ours: nil, err rather than Ruby's inline "Liquid error: Nesting too deep"
+  local src = string.rep("{% if true %}", 101) .. "x" .. string.rep("{% endif %}", 101)
+  local out, err = liquid.render(src, {})
+  lu.assertNil(out)
+  assert_names_limit(err, "depth")
+end
+
+function TestLiquidLimits.test_recursive_render_hits_depth()
+  -- ours: nil, err (Ruby appends "Liquid error: Nesting too deep" to the output)
+  local out, err = liquid.render("{% render 'loop' %}", {}, { partials = { loop = "a{% render 'loop' %}" } })
+  lu.assertNil(out)
+  assert_names_limit(err, "depth")
+end
+
+function TestLiquidLimits.test_recursive_include_hits_depth()
+  local out, err = liquid.render("{% include 'loop' %}", {},
+    { partials = { loop = "{% include 'loop' %}" }, limits = { depth = 10 } })
+  lu.assertNil(out)
+  assert_names_limit(err, "depth")
+end
+
+function TestLiquidLimits.test_mutual_recursion_hits_depth()
+  -- ours: nil, err (Ruby renders "Liquid error: Nesting too deep" inline)
+  local out, err = liquid.render("{% render 'a' %}", {}, { partials = { a = "{% render 'b' %}", b = "{% render 'a' %}" } })
+  lu.assertNil(out)
+  assert_names_limit(err, "depth")
+end
+
+function TestLiquidLimits.test_finite_recursion_within_depth_passes()
+  local partials = { count = "{% if n > 0 %}{{ n }}{% assign n = n | minus: 1 %}{% include 'count' %}{% endif %}" }
+  lu.assertEquals(render("{% assign n = 3 %}{% include 'count' %}", {}, { partials = partials }), "321")
+end
+
+function TestLiquidLimits.test_render_score_at_the_limit_passes()
+  -- counted like Ruby: 1 for the top-level node, 1 per iteration of the 1-node body
+  lu.assertEquals(render("{% for i in (1..10) %}x{% endfor %}", {}, limits { render_score = 11 }), "xxxxxxxxxx")
+  lu.assertEquals(render("a{{ 'b' }}c", {}, limits { render_score = 3 }), "abc")
+end
+
+function TestLiquidLimits.test_render_score_one_over_fails()
+  local out, err = liquid.render("{% for i in (1..10) %}x{% endfor %}", {}, limits { render_score = 10 })
+  lu.assertNil(out)
+  assert_names_limit(err, "render_score")
+  lu.assertNil(liquid.render("a{{ 'b' }}c", {}, limits { render_score = 2 }))
+end
+
+function TestLiquidLimits.test_assign_score_of_a_string_is_its_bytes()
+  lu.assertEquals(render("{% assign x = 'abcde' %}{{ x }}", {}, limits { assign_score = 5 }), "abcde")
+  local out, err = liquid.render("{% assign x = 'abcde' %}", {}, limits { assign_score = 4 })
+  lu.assertNil(out)
+  assert_names_limit(err, "assign_score")
+end
+
+function TestLiquidLimits.test_assign_score_of_an_array_counts_it_and_its_items()
+  lu.assertEquals(render("{% assign x = 'a,b' | split: ',' %}{{ x.size }}", {}, limits { assign_score = 3 }), "2")
+  lu.assertNil(liquid.render("{% assign x = 'a,b' | split: ',' %}", {}, limits { assign_score = 2 }))
+end
+
+function TestLiquidLimits.test_assign_score_counts_captures()
+  lu.assertEquals(render("{% capture x %}abcd{% endcapture %}{{ x }}", {}, limits { assign_score = 4 }), "abcd")
+  lu.assertNil(liquid.render("{% capture x %}abcd{% endcapture %}", {}, limits { assign_score = 3 }))
+end
+
+function TestLiquidLimits.test_limits_on_a_compiled_template()
+  local t = liquid.compile("{% for i in (1..3) %}{{ i }}{% endfor %}")
+  lu.assertEquals(t:render({}, limits { loop_iterations = 3 }), "123")
+  local out, err = t:render({}, limits { loop_iterations = 2 })
+  lu.assertNil(out)
+  assert_names_limit(err, "loop_iterations")
+  lu.assertEquals(t:render({}), "123")
+end
+
+function TestLiquidLimits.test_limit_errors_are_not_inline_even_without_strict_errors()
+  local out = liquid.render("ok{{ s }}", { s = string.rep("x", 20) }, { limits = { output_bytes = 10 }, strict_errors = false })
+  lu.assertNil(out)
+end

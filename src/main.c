@@ -1,0 +1,683 @@
+/*
+** rivulet: the command-line host.
+**
+** Shaped like Lua's own lua.c: main() creates the state and runs pmain() under lua_pcall,
+** so the panic handler never fires; every error is reported once, to stderr, prefixed
+** "rivulet: ". Runtime errors in user code get a traceback (msghandler); usage errors and
+** load errors do not. Exit statuses follow DESIGN.md: 0 ok, 1 failure, 2 bad input/usage.
+**
+** Subcommands are rows of `commands[]` ({name, handler, summary, usage}); adding one is one
+** row plus its handler.
+**
+** Module search: RIVULET_LUA_PATH (a Lua path, e.g. "/x/?.lua;/x/?/init.lua") if set;
+** otherwise the first of <prefix>/lua (a checkout: build/rivulet -> ../lua) and
+** <prefix>/share/lua/5.4 (an install or a LuaRocks tree) that holds rivulet/init.lua,
+** where <prefix> is the parent of the executable's directory; otherwise RIVULET_LUADIR,
+** fixed at compile time by the Makefile. That entry goes in front of the usual
+** package.path. `rivulet.core` is linked in and registered in package.preload.
+*/
+
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <editline/readline.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+#include "version.h"
+
+#ifndef RIVULET_LUADIR
+#define RIVULET_LUADIR "/usr/local/share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR
+#endif
+
+#define PROGNAME "rivulet"
+
+enum { RV_EXIT_OK = 0, RV_EXIT_FAIL = 1, RV_EXIT_USAGE = 2 };
+
+/* Results of reading one REPL line, besides LUA_OK and the load statuses. */
+enum { LINE_EOF = -1, LINE_INTR = -2 };
+
+#define HISTORY_FILE ".rivulet_history"
+#define HISTORY_MAX  1000
+#define PROMPT1      "> "
+#define PROMPT2      ">> "
+
+int luaopen_rivulet_core(lua_State *L);  /* src/lrv.c */
+
+/*
+** Set by the SIGINT handler while the interactive REPL runs. Process-wide by nature (a
+** signal carries no state pointer); the REPL's count hook turns it into an error on the
+** state that is running, so no lua_State is kept in a global.
+*/
+static volatile sig_atomic_t interrupted = 0;
+
+
+/* ---------------------------------------------------------------- reporting */
+
+static void l_message(const char *msg) {
+  fflush(stdout);
+  fprintf(stderr, "%s: %s\n", PROGNAME, msg);
+  fflush(stderr);
+}
+
+/* The error object on top as text; non-strings are described, never crash the report. */
+static const char *errtext(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  if (msg == NULL)
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
+  return msg;
+}
+
+/* Prints the error on top of the stack (if status is an error) once, and pops it. */
+static int report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    int top = lua_gettop(L);
+    l_message(errtext(L));
+    lua_settop(L, top - 1);
+  }
+  return status;
+}
+
+/* Message handler: adds a traceback; copes with error objects that are not strings. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;  /* the object's own text, as lua.c does */
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function below its narg arguments with msghandler; returns the status. */
+static int docall(lua_State *L, int narg, int nres) {
+  int status;
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+
+/* ---------------------------------------------------------------- commands */
+
+typedef struct command command;
+
+/* argc/argv are the process's; argv[first] is the first argument after the command name */
+typedef int (*handler)(lua_State *L, const command *self, int argc, char **argv, int first);
+
+struct command {
+  const char *name;
+  handler run;
+  const char *summary;
+  const char *usage;   /* first line: synopsis after "rivulet "; then a blank line, text */
+};
+
+static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, int first);
+static int cmd_lua(lua_State *L, const command *self, int argc, char **argv, int first);
+static int cmd_version(lua_State *L, const command *self, int argc, char **argv, int first);
+static int cmd_help(lua_State *L, const command *self, int argc, char **argv, int first);
+
+static const command commands[] = {
+  {"repl", cmd_repl, "interactive Lua prompt with rivulet loaded",
+   "repl\n\n"
+   "Starts a Lua 5.4 prompt with the global `rivulet` = require \"rivulet\".\n"
+   "Expressions print their values; incomplete statements continue on the next\n"
+   "line. On a terminal: line editing, history in ~/" HISTORY_FILE ", Ctrl-C\n"
+   "clears the line (or stops running code), Ctrl-D exits. With input from a\n"
+   "pipe, lines are evaluated the same way without prompts.\n"},
+  {"lua", cmd_lua, "run a Lua script with rivulet loaded",
+   "lua SCRIPT [ARGS...]\n\n"
+   "Runs SCRIPT (\"-\" reads it from stdin) like `lua SCRIPT ARGS...`, with the\n"
+   "global `rivulet` = require \"rivulet\". The global `arg` holds arg[0] = SCRIPT,\n"
+   "arg[1..n] = ARGS, and the interpreter at negative indices; ARGS are also the\n"
+   "chunk's `...`. Use `--` before a SCRIPT whose name starts with '-'.\n"
+   "Exit status: 0 ok, 1 the script failed, 2 bad usage or unreadable SCRIPT.\n"},
+  {"version", cmd_version, "print the version",
+   "version\n\n"
+   "Prints the rivulet version, then the Lua and libcurl versions.\n"},
+  {"help", cmd_help, "show help for a command",
+   "help [COMMAND]\n\n"
+   "Lists the commands, or shows the help of COMMAND (same as COMMAND --help).\n"},
+  {NULL, NULL, NULL, NULL}
+};
+
+static const command *find_command(const char *name) {
+  const command *c;
+  for (c = commands; c->name != NULL; c++)
+    if (strcmp(c->name, name) == 0)
+      return c;
+  return NULL;
+}
+
+static int is_help_flag(const char *s) {
+  return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
+}
+
+static void print_usage(FILE *f) {
+  const command *c;
+  fprintf(f, "usage: %s COMMAND [ARGS...]\n\n"
+             "Runs Twilio-Studio-style flows locally.\n\nCommands:\n", PROGNAME);
+  for (c = commands; c->name != NULL; c++)
+    fprintf(f, "  %-10s %s\n", c->name, c->summary);
+  fprintf(f, "\nRun '%s COMMAND --help' for the details of one command.\n", PROGNAME);
+}
+
+static void print_command_usage(FILE *f, const command *c) {
+  fprintf(f, "usage: %s %s", PROGNAME, c->usage);  /* usage ends with a newline */
+}
+
+/* Reports bad usage of c (message, synopsis, hint) and returns the usage exit status. */
+static int usage_error(const command *c, const char *fmt, ...) {
+  va_list ap;
+  const char *nl = strchr(c->usage, '\n');
+  int synlen = nl ? (int)(nl - c->usage) : (int)strlen(c->usage);
+  fflush(stdout);
+  fprintf(stderr, "%s: ", PROGNAME);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nusage: %s %.*s\nRun '%s %s --help' for details.\n",
+          PROGNAME, synlen, c->usage, PROGNAME, c->name);
+  fflush(stderr);
+  return RV_EXIT_USAGE;
+}
+
+/* Makes `rivulet` a global holding require("rivulet"). Load failures are reported plainly. */
+static int load_rivulet(lua_State *L) {
+  int status;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "rivulet");
+  status = lua_pcall(L, 1, 1, 0);
+  if (status != LUA_OK) {
+    l_message(lua_pushfstring(L, "cannot load module 'rivulet': %s", errtext(L)));
+    lua_settop(L, 0);
+    return status;
+  }
+  lua_setglobal(L, "rivulet");
+  return LUA_OK;
+}
+
+
+/* `rivulet version` */
+static int cmd_version(lua_State *L, const command *self, int argc, char **argv, int first) {
+  const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+  (void)L;
+  if (first < argc)
+    return usage_error(self, "unexpected argument '%s'", argv[first]);
+  printf("%s %s\n%s, libcurl %s\n", PROGNAME, RIVULET_VERSION, LUA_RELEASE,
+         cv != NULL ? cv->version : "?");
+  return RV_EXIT_OK;
+}
+
+
+/* `rivulet help [COMMAND]` */
+static int cmd_help(lua_State *L, const command *self, int argc, char **argv, int first) {
+  const command *c;
+  (void)L;
+  if (first >= argc) {
+    print_usage(stdout);
+    return RV_EXIT_OK;
+  }
+  if (first + 1 < argc)
+    return usage_error(self, "unexpected argument '%s'", argv[first + 1]);
+  c = find_command(argv[first]);
+  if (c == NULL)
+    return usage_error(self, "unknown command '%s'", argv[first]);
+  print_command_usage(stdout, c);
+  return RV_EXIT_OK;
+}
+
+
+/* `rivulet lua SCRIPT [ARGS...]`: like `lua SCRIPT ARGS...` */
+static int cmd_lua(lua_State *L, const command *self, int argc, char **argv, int first) {
+  const char *script;
+  int i = first, j, nargs, status;
+  if (i < argc && strcmp(argv[i], "--") == 0)
+    i++;  /* what follows is the script, even if it starts with '-' */
+  else if (i < argc && argv[i][0] == '-' && argv[i][1] != '\0')
+    return usage_error(self, "unknown option '%s'", argv[i]);
+  if (i >= argc)
+    return usage_error(self, "missing SCRIPT");
+  script = argv[i];
+  nargs = argc - i - 1;
+  /* arg[0] = script, arg[1..] = its arguments, negative indices = the interpreter */
+  lua_createtable(L, nargs, i + 1);
+  for (j = 0; j < argc; j++) {
+    lua_pushstring(L, argv[j]);
+    lua_rawseti(L, -2, j - i);
+  }
+  lua_setglobal(L, "arg");
+  if (load_rivulet(L) != LUA_OK)
+    return RV_EXIT_FAIL;
+  status = luaL_loadfile(L, strcmp(script, "-") == 0 ? NULL : script);
+  if (status != LUA_OK) {
+    report(L, status);  /* no traceback: the script never ran */
+    return status == LUA_ERRFILE ? RV_EXIT_USAGE : RV_EXIT_FAIL;
+  }
+  luaL_checkstack(L, nargs + 3, "too many arguments to script");
+  for (j = i + 1; j < argc; j++)
+    lua_pushstring(L, argv[j]);
+  status = docall(L, nargs, 0);
+  return report(L, status) == LUA_OK ? RV_EXIT_OK : RV_EXIT_FAIL;
+}
+
+
+/* ---------------------------------------------------------------- the REPL */
+
+typedef struct repl {
+  int tty;               /* line editing (libedit) vs plain line reading */
+  const char *history;   /* history file, or NULL */
+} repl;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+/* Installed on the state while a REPL chunk runs: turns Ctrl-C into an error. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (interrupted) {
+    interrupted = 0;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+  }
+}
+
+/* Reads one byte from stdin; -1 at end of input, error, or Ctrl-C. */
+static int read_byte(void) {
+  unsigned char c;
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, &c, 1);
+    if (n == 1)
+      return c;
+    if (n < 0 && errno == EINTR && !interrupted)
+      continue;
+    return -1;
+  }
+}
+
+/*
+** libedit's character source (rl_getc_function): a UTF-8 sequence becomes one code point.
+** Returning -1 ends the line; with `interrupted` set that means Ctrl-C, not end of input,
+** and readline() returns NULL with the partial line discarded.
+*/
+static int repl_getc(FILE *f) {
+  int c = read_byte(), n, i;
+  long cp;
+  (void)f;
+  if (c < 0x80)
+    return c;  /* ASCII, or -1 */
+  if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+  else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+  else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+  else return 0xFFFD;
+  for (i = 0; i < n; i++) {
+    int d = read_byte();
+    if (d < 0)
+      return -1;
+    if ((d & 0xC0) != 0x80)
+      return 0xFFFD;
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  return (int)cp;
+}
+
+/* Pushes one line read without line editing (newline removed); 0 at end of input. */
+static int push_plain_line(lua_State *L) {
+  luaL_Buffer b;
+  char chunk[512];
+  int any = 0;
+  luaL_buffinit(L, &b);
+  while (fgets(chunk, sizeof chunk, stdin) != NULL) {
+    size_t n = strlen(chunk);
+    any = 1;
+    if (n > 0 && chunk[n - 1] == '\n') {
+      luaL_addlstring(&b, chunk, n - 1);
+      break;
+    }
+    luaL_addlstring(&b, chunk, n);
+  }
+  luaL_pushresult(&b);
+  if (!any) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
+}
+
+/* Pushes the next line; returns LUA_OK, LINE_EOF or LINE_INTR. */
+static int pushline(lua_State *L, const repl *r, int firstline) {
+  char *line;
+  if (!r->tty)
+    return push_plain_line(L) ? LUA_OK : LINE_EOF;
+  interrupted = 0;
+  line = readline(firstline ? PROMPT1 : PROMPT2);
+  if (line == NULL)
+    return interrupted ? LINE_INTR : LINE_EOF;
+  lua_pushstring(L, line);
+  free(line);
+  return LUA_OK;
+}
+
+static void saveline(const repl *r, const char *chunk) {
+  if (!r->tty || chunk[0] == '\0')
+    return;
+  add_history(chunk);
+  if (r->history != NULL && write_history(r->history) == 0)
+    chmod(r->history, S_IRUSR | S_IWUSR);  /* history may hold tokens; best effort */
+}
+
+/* A syntax error whose message (on top) ends in "<eof>" means "more input needed". */
+static int incomplete(lua_State *L, int status) {
+  static const char mark[] = "<eof>";
+  size_t len, mlen = sizeof mark - 1;
+  const char *msg;
+  if (status != LUA_ERRSYNTAX)
+    return 0;
+  msg = lua_tolstring(L, -1, &len);
+  return msg != NULL && len >= mlen && strcmp(msg + len - mlen, mark) == 0;
+}
+
+/* Line on top: try it as "return <line>;" so expressions print. Leaves the chunk or nothing. */
+static int addreturn(lua_State *L, const repl *r) {
+  const char *line = lua_tostring(L, -1);
+  const char *code = lua_pushfstring(L, "return %s;", line);
+  int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+  if (status == LUA_OK) {
+    lua_remove(L, -2);  /* the "return" text */
+    saveline(r, line);
+    lua_remove(L, -2);  /* the line */
+  }
+  else
+    lua_pop(L, 2);  /* error message and "return" text; the line stays */
+  return status;
+}
+
+/* Line on top: compile it as a statement, reading more lines while it is incomplete. */
+static int multiline(lua_State *L, const repl *r) {
+  for (;;) {
+    size_t len;
+    const char *chunk = lua_tolstring(L, 1, &len);
+    int status = luaL_loadbuffer(L, chunk, len, "=stdin");
+    int more;
+    if (!incomplete(L, status)) {
+      saveline(r, chunk);
+      lua_remove(L, 1);  /* leaves the function or the error message */
+      return status;
+    }
+    more = pushline(L, r, 0);
+    if (more == LINE_INTR)
+      return LINE_INTR;
+    if (more == LINE_EOF) {  /* input ended inside the chunk: report why it is incomplete */
+      saveline(r, chunk);
+      lua_remove(L, 1);
+      return status;
+    }
+    lua_remove(L, -2);  /* the "<eof>" message */
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3);  /* chunk .. "\n" .. line */
+  }
+}
+
+/* Reads and compiles one chunk; on LUA_OK the function is the only value on the stack. */
+static int loadline(lua_State *L, const repl *r) {
+  int status;
+  lua_settop(L, 0);
+  status = pushline(L, r, 1);
+  if (status != LUA_OK)
+    return status;
+  if (addreturn(L, r) == LUA_OK)
+    return LUA_OK;
+  return multiline(L, r);
+}
+
+/* Prints the values on the stack with the global `print`, as lua.c does. */
+static void print_results(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n == 0)
+    return;
+  luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+  lua_getglobal(L, "print");
+  lua_insert(L, 1);
+  if (lua_pcall(L, n, 0, 0) != LUA_OK)
+    l_message(lua_pushfstring(L, "error calling 'print' (%s)", errtext(L)));
+}
+
+static void setup_editing(lua_State *L, repl *r) {
+  struct sigaction sa;
+  const char *home = getenv("HOME");
+  setlocale(LC_CTYPE, "");  /* lets libedit take UTF-8 input */
+  rl_readline_name = PROGNAME;
+  rl_catch_signals = 0;     /* Ctrl-C is ours: see repl_getc and interrupt_hook */
+  rl_getc_function = repl_getc;
+  using_history();
+  stifle_history(HISTORY_MAX);
+  if (home != NULL && home[0] != '\0') {
+    r->history = lua_pushfstring(L, "%s/%s", home, HISTORY_FILE);
+    lua_setfield(L, LUA_REGISTRYINDEX, "rivulet.repl.history");  /* keeps it alive */
+    read_history(r->history);  /* missing or unreadable: start empty */
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  /* no SA_RESTART: a blocked read returns EINTR */
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* `rivulet repl` */
+static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, int first) {
+  repl r;
+  int status;
+  if (first < argc)
+    return usage_error(self, "unexpected argument '%s'", argv[first]);
+  if (load_rivulet(L) != LUA_OK)
+    return RV_EXIT_FAIL;
+  r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  r.history = NULL;
+  if (r.tty) {
+    setup_editing(L, &r);
+    printf("%s %s (%s) \xE2\x80\x94 rivulet is loaded\n", PROGNAME, RIVULET_VERSION,
+           LUA_VERSION);
+    fflush(stdout);
+  }
+  while ((status = loadline(L, &r)) != LINE_EOF) {
+    if (status == LINE_INTR) {  /* Ctrl-C at a prompt: drop the input, prompt again */
+      fputs("\n", stdout);
+      fflush(stdout);
+      continue;
+    }
+    if (status == LUA_OK) {
+      if (r.tty) {
+        interrupted = 0;
+        lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
+      }
+      status = docall(L, 0, LUA_MULTRET);
+      if (r.tty)
+        lua_sethook(L, NULL, 0, 0);
+    }
+    if (status == LUA_OK)
+      print_results(L);
+    else
+      report(L, status);
+  }
+  lua_settop(L, 0);
+  if (r.tty) {
+    fputs("\n", stdout);
+    fflush(stdout);
+    signal(SIGINT, SIG_DFL);
+  }
+  return RV_EXIT_OK;
+}
+
+
+
+
+/* ---------------------------------------------------------------- setup */
+
+/* package[field] = s .. ";" .. package[field], package at stack index pkg. */
+static void prepend_path(lua_State *L, int pkg, const char *field, const char *s) {
+  lua_getfield(L, pkg, field);
+  lua_pushfstring(L, "%s;%s", s, lua_tostring(L, -1));
+  lua_setfield(L, pkg, field);
+  lua_pop(L, 1);
+}
+
+/* Pushes the parent of the directory that holds this executable, or returns 0. */
+static int push_prefix(lua_State *L, const char *argv0) {
+  char buf[4096];
+  char *slash;
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0)
+    buf[n] = '\0';
+  else {
+    char *real;
+    if (argv0 == NULL || strchr(argv0, '/') == NULL || (real = realpath(argv0, NULL)) == NULL)
+      return 0;
+    n = (ssize_t)strlen(real);
+    if ((size_t)n >= sizeof buf) {
+      free(real);
+      return 0;
+    }
+    memcpy(buf, real, (size_t)n + 1);
+    free(real);
+  }
+  if ((slash = strrchr(buf, '/')) == NULL)
+    return 0;
+  *slash = '\0';  /* the executable's directory */
+  if ((slash = strrchr(buf, '/')) == NULL)
+    return 0;
+  *slash = '\0';  /* its parent */
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* Does dir (on top of the stack) hold rivulet/init.lua? Leaves the stack as it was. */
+static int has_rivulet(lua_State *L) {
+  int ok = access(lua_pushfstring(L, "%s/rivulet/init.lua", lua_tostring(L, -1)), R_OK) == 0;
+  lua_pop(L, 1);
+  return ok;
+}
+
+static void set_paths(lua_State *L, const char *argv0) {
+  const char *env = getenv("RIVULET_LUA_PATH");
+  int top = lua_gettop(L);
+  int pkg = top + 1;
+  lua_getglobal(L, "package");
+  if (env != NULL && env[0] != '\0')
+    prepend_path(L, pkg, "path", env);
+  else {
+    const char *dir = NULL;
+    int prefix = push_prefix(L, argv0);
+    if (prefix) {
+      const char *p = lua_tostring(L, -1);
+      lua_pushfstring(L, "%s/lua", p);  /* a checkout */
+      if (has_rivulet(L))
+        dir = lua_tostring(L, -1);
+      else {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%s/share/lua/%s.%s", p, LUA_VERSION_MAJOR, LUA_VERSION_MINOR);
+        if (has_rivulet(L)) {  /* an install or LuaRocks tree: its C modules too */
+          dir = lua_tostring(L, -1);
+          prepend_path(L, pkg, "cpath", lua_pushfstring(L, "%s/lib/lua/%s.%s/?.so", p,
+                                                        LUA_VERSION_MAJOR, LUA_VERSION_MINOR));
+        }
+      }
+    }
+    if (dir == NULL)
+      dir = RIVULET_LUADIR;
+    prepend_path(L, pkg, "path", lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir));
+  }
+  lua_settop(L, top);
+}
+
+static void preload_core(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_rivulet_core);
+  lua_setfield(L, -2, "rivulet.core");
+  lua_pop(L, 1);
+}
+
+static int dispatch(lua_State *L, int argc, char **argv) {
+  const command *c;
+  const char *name;
+  if (argc < 2) {
+    print_usage(stderr);
+    return RV_EXIT_USAGE;
+  }
+  name = argv[1];
+  if (is_help_flag(name))
+    return cmd_help(L, find_command("help"), argc, argv, 2);
+  if (strcmp(name, "--version") == 0)
+    return cmd_version(L, find_command("version"), argc, argv, 2);
+  c = find_command(name);
+  if (c == NULL) {
+    fprintf(stderr, "%s: unknown %s '%s'\nRun '%s --help' for the list of commands.\n",
+            PROGNAME, name[0] == '-' ? "option" : "command", name, PROGNAME);
+    return RV_EXIT_USAGE;
+  }
+  if (argc > 2 && is_help_flag(argv[2])) {
+    print_command_usage(stdout, c);
+    return RV_EXIT_OK;
+  }
+  return c->run(L, c, argc, argv, 2);
+}
+
+/* Everything runs here, in protected mode. Returns the exit status as an integer. */
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  lua_settop(L, 0);
+  luaL_checkversion(L);
+  lua_gc(L, LUA_GCSTOP);  /* no collections while building the state */
+  luaL_openlibs(L);
+  preload_core(L);
+  set_paths(L, argv[0]);
+  lua_gc(L, LUA_GCRESTART);
+  lua_gc(L, LUA_GCGEN, 0, 0);
+  lua_pushinteger(L, dispatch(L, argc, argv));
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L;
+  int status, code;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    l_message("cannot initialise libcurl");
+    return RV_EXIT_FAIL;
+  }
+  L = luaL_newstate();
+  if (L == NULL) {
+    l_message("cannot create Lua state: not enough memory");
+    curl_global_cleanup();
+    return RV_EXIT_FAIL;
+  }
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 0);
+  if (status == LUA_OK)
+    code = (int)lua_tointeger(L, -1);
+  else {
+    report(L, status);
+    code = RV_EXIT_FAIL;
+  }
+  lua_close(L);
+  curl_global_cleanup();
+  return code;
+}
