@@ -403,4 +403,12 @@ void lrv_open_liquid(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);
   } else lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
+  /* rivulet's own array marker: tables with this metatable are arrays even when empty */
+  lua_newtable(L);
+  lua_pushliteral(L, "rivulet.array");
+  lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, l_array_mt);
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 0);
+  lua_setfield(L, -2, "array_mt");
 }

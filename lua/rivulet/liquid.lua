@@ -20,6 +20,8 @@ local format = string.format
 local M = {}
 
 M.DEFAULT_TIMEZONE = "America/Los_Angeles"
+-- setmetatable(t, liquid.array_mt) marks t as an array even when it is empty.
+M.array_mt = core.array_mt
 -- How many compiled sources the cache keeps before it starts over.
 M.CACHE_MAX = 1000
 
