@@ -116,6 +116,15 @@ function TestLiquidOutput.test_empty_table_with_cjson_array_mt_is_an_array()
   lu.assertEquals(render("{{ a.size }}{% for x in a %}x{% else %}none{% endfor %}", { a = a }), "0none")
 end
 
+function TestLiquidOutput.test_empty_table_with_liquid_array_mt_is_an_array()
+  -- ours: rivulet.liquid.array_mt marks a Lua table as an array even when empty
+  local a = setmetatable({}, liquid.array_mt)
+  lu.assertEquals(render("[{{ a }}]", { a = a }), "[]")
+  lu.assertEquals(render("{{ a.size }}{% for x in a %}x{% else %}none{% endfor %}", { a = a }), "0none")
+  lu.assertEquals(render("{% if a == empty %}empty{% endif %}", { a = a }), "empty")
+  lu.assertEquals(render("{{ a | join: ',' }}", { a = setmetatable({ 1, 2 }, liquid.array_mt) }), "1,2")
+end
+
 function TestLiquidOutput.test_empty_hash_prints_in_ruby_inspect_form()
   lu.assertEquals(render("{{ h }}", { h = {} }), "{}")
 end

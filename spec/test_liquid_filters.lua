@@ -519,6 +519,13 @@ function TestLiquidToJson.test_to_json_array()
   lu.assertEquals(render("{{ 'a,b' | split: ',' | to_json }}"), '["a","b"]')
 end
 
+-- ours: an empty Lua table is a hash unless it carries liquid.array_mt
+function TestLiquidToJson.test_to_json_of_empty_tables()
+  lu.assertEquals(render("{{ h | to_json }}", { h = {} }), "{}")
+  lu.assertEquals(render("{{ a | to_json }}", { a = setmetatable({}, liquid.array_mt) }), "[]")
+  lu.assertEquals(render("{{ '' | split: ',' | to_json }}"), "[]")
+end
+
 -- ours
 function TestLiquidToJson.test_to_json_hash_round_trips()
   local h = { name = "Ana", tags = { "a", "b" }, n = 1.5, ok = false }

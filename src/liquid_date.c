@@ -1003,7 +1003,7 @@ size_t lqd_strftime(char *out, size_t cap, const char *fmt, size_t fmtlen, const
 enum {
     H_YEAR = 1 << 0, H_MON = 1 << 1, H_MDAY = 1 << 2, H_HOUR = 1 << 3, H_MIN = 1 << 4,
     H_SEC = 1 << 5, H_FRAC = 1 << 6, H_YDAY = 1 << 7, H_ZONE = 1 << 8, H_BC = 1 << 9,
-    H_NOCOMP = 1 << 10
+    H_NOCOMP = 1 << 10, H_BAD = 1 << 11
 };
 
 #define BIG INT64_C(1000000000000000)   /* digit strings saturate here */
@@ -1122,6 +1122,17 @@ static void s3e(dhash *h, slice y, slice m, slice d, int bc)
         d = m, m = y, y = NIL;
     if (!y.p && d.p && (d.n > 2 || d.p[0] == '\''))
         y = d, d = NIL;
+    if (y.p) {                                     /* "14th" as year: it is the day */
+        size_t i = 0, k;
+        while (i < y.n && !pdig(y.p[i]) && y.p[i] != '-' && y.p[i] != '+')
+            i++;
+        k = i + (i < y.n && !pdig(y.p[i]));
+        while (k < y.n && pdig(y.p[k]))
+            k++;
+        if (i < y.n && k < y.n) {
+            t = d, d.p = y.p + i, d.n = k - i, y = t;
+        }
+    }
     if (m.p && (m.p[0] == '\'' || m.n > 2))        /* "mon day year" read as y m d */
         t = y, y = m, m = d, d = t;
     if (d.p && (d.p[0] == '\'' || d.n > 2))
@@ -1313,8 +1324,11 @@ static void time_fields(const pstr *b, size_t i, size_t e, dhash *h)
         }
     }
     q = skipsp(&t, p);
-    if (m_ampm(&t, q, &pm) != NOPE)
+    if (m_ampm(&t, q, &pm) != NOPE) {
+        if (h->hour > INT_MAX)       /* Ruby fails converting it to int */
+            h->has |= H_BAD;
         h->hour = h->hour % 12 + (pm ? 12 : 0);
+    }
 }
 
 static void p_time(pstr *b, dhash *h)
@@ -1349,7 +1363,17 @@ static size_t skip_word_tail(const pstr *b, size_t j)   /* [^-\d\s']* */
 
 /* (ce|c.e.|bce|b.c.e.|ad|a.d.|bc|b.c.)? followed by a year; returns the
  * year's end or NOPE, with the year slice and the bc flag. */
-static size_t m_era_year(const pstr *b, size_t k, slice *y, int *bc)
+static size_t m_year_sfx(const pstr *b, size_t e, int sfx)
+{
+    static const char *const ord[] = {"st", "nd", "rd", "th"};
+    int i;
+    for (i = 0; sfx && e != NOPE && i < 4; i++)
+        if (at(b, e, ord[i]) && wb(b, e + 2))
+            return e + 2;
+    return e;
+}
+
+static size_t m_era_year(const pstr *b, size_t k, slice *y, int *bc, int sfx)
 {
     static const char *const eras[] = {"ce", "c.e.", "bce", "b.c.e.", "ad", "a.d.", "bc", "b.c."};
     size_t e, s;
@@ -1358,33 +1382,38 @@ static size_t m_era_year(const pstr *b, size_t k, slice *y, int *bc)
         if (!at(b, k, eras[i]))
             continue;
         s = skipsp(b, k + strlen(eras[i]));
-        if ((e = m_num(b, s, 0)) != NOPE) {
+        if ((e = m_year_sfx(b, m_num(b, s, 0), sfx)) != NOPE) {
             *y = sl(b, s, e), *bc = eras[i][0] == 'b';
             return e;
         }
     }
-    if ((e = m_num(b, k, 0)) != NOPE) {
+    if ((e = m_year_sfx(b, m_num(b, k, 0), sfx)) != NOPE) {
         *y = sl(b, k, e), *bc = 0;
         return e;
     }
     return NOPE;
 }
 
-static int p_eu(pstr *b, dhash *h)      /* 14 march 2016 */
+static int p_eu(pstr *b, dhash *h)      /* 14 march 2016, 5/may/2020 */
 {
-    size_t i, j, d, e;
+    size_t i, j, p, e, run;
     for (i = 0; i < b->n; i++) {
         slice y = NIL, ds;
-        int mon, bc = 0;
+        int mon = 0, bc = 0;
         j = chr(b, i, '\'') ? i + 1 : i;
-        if (!wb(b, j) || !(d = ndig(b, j)))
+        if (!ndig(b, j))
             continue;
-        ds = sl(b, j, j + d);
-        j = skipsp(b, skip_word_tail(b, j + d));
-        if (!(mon = mon_at(b, j)))
+        j += ndig(b, j);
+        ds = sl(b, i, j);               /* "'14" keeps its apostrophe: a year */
+        run = skip_word_tail(b, j);     /* may swallow the month: back off */
+        p = skipsp(b, run);
+        if (!(mon = mon_at(b, p)))
+            for (p = run; p-- > j && !(mon = mon_at(b, p));)
+                ;
+        if (!mon)
             continue;
-        e = skip_word_tail(b, j + 3);
-        j = m_era_year(b, skipsp(b, e), &y, &bc);
+        e = skip_word_tail(b, p + 3);
+        j = m_era_year(b, skipsp(b, e), &y, &bc, 1);
         if (j != NOPE)
             e = j;
         s3e(h, y, mon_slice(mon), ds, bc);
@@ -1413,7 +1442,7 @@ static int p_us(pstr *b, dhash *h)      /* march 14, 2016 */
         j = skipsp(b, e);
         if (chr(b, j, ','))
             j++;
-        j = m_era_year(b, skipsp(b, j), &y, &bc);
+        j = m_era_year(b, skipsp(b, j), &y, &bc, 0);
         if (j != NOPE)
             e = j;
         s3e(h, y, mon_slice(mon), ds, bc);
@@ -1788,9 +1817,15 @@ static int p_ddd(pstr *b, dhash *h)
 #undef D2
     }
     if (s3 && (n3 == 2 || n3 == 4 || n3 == 6)) {
-        h->hour = snum(s3, 2), h->has |= H_HOUR;
-        if (n3 >= 4) h->min = snum(s3 + 2, 2), h->has |= H_MIN;
-        if (n3 >= 6) h->sec = snum(s3 + 4, 2), h->has |= H_SEC;
+        if (s4) {                    /* followed by a fraction: [[hh]mm]ss */
+            h->sec = snum(s3 + n3 - 2, 2), h->has |= H_SEC;
+            if (n3 >= 4) h->min = snum(s3 + n3 - 4, 2), h->has |= H_MIN;
+            if (n3 >= 6) h->hour = snum(s3, 2), h->has |= H_HOUR;
+        } else {
+            h->hour = snum(s3, 2), h->has |= H_HOUR;
+            if (n3 >= 4) h->min = snum(s3 + 2, 2), h->has |= H_MIN;
+            if (n3 >= 6) h->sec = snum(s3 + 4, 2), h->has |= H_SEC;
+        }
     }
     if (s4) {
         char f[10] = "000000000";
@@ -1873,6 +1908,8 @@ static int date_parse(const char *s, size_t len, dhash *h)
            p_mon(&b, h) || p_mday(&b, h) || p_ddd(&b, h));
     p_bc(&b, h);
     p_frag(&b, h);
+    if (h->has & H_BAD)
+        return -1;
     if ((h->has & H_BC) && (h->has & H_YEAR))
         h->year = 1 - h->year;
     if ((h->has & H_YEAR) && !(h->has & H_NOCOMP) && h->year >= 0 && h->year <= 99)
@@ -1953,7 +1990,7 @@ static int zone_offset(const char *z, const lqd_zone *local, int64_t year, int *
         int m;
         for (m = 1; m <= 7; m += 6) {
             const ttype *t = zone_type_at(local, wall_to_epoch(local, civil_secs(year, m, 1, 0, 0, 0)));
-            if (ci_eq(z, n, "") == 0 && strlen(t->abbr) == n) {
+            if (strlen(t->abbr) == n) {
                 char low[16];
                 for (i = 0; i < n; i++)
                     low[i] = (char)(t->abbr[i] >= 'A' && t->abbr[i] <= 'Z' ? t->abbr[i] - 'A' + 'a' : t->abbr[i]);
@@ -1968,59 +2005,119 @@ static int zone_offset(const char *z, const lqd_zone *local, int64_t year, int *
     return 0;
 }
 
-int lqd_parse(const char *s, size_t len, const lqd_zone *local, int64_t now, lqd_tm *out)
+/* Ruby turns a wall time with a stated offset into UTC field by field,
+ * carrying only through the fields the offset touches ("25:00 -07:00" passes,
+ * "25:00 +00:00" does not) and clamping a day carry to the month's edge;
+ * Time.utc checks the ranges afterwards. */
+static void shift_to_utc(int64_t f[6], int off)
 {
-    dhash h;
+    static const int64_t base[3] = {60, 60, 24};
+    int64_t a = off < 0 ? -(int64_t)off : off, o, c;
+    int k, west = off < 0;
+    for (k = 0; k < 3; k++) {
+        o = a % base[k], a /= base[k];
+        if (o) {
+            f[5 - k] += west ? o : -o;
+            c = fdiv(f[5 - k], base[k]);
+            f[5 - k] -= c * base[k];
+            a += west ? c : -c;
+        }
+    }
+    if (!a)
+        return;
+    if (west) {
+        f[2] += a;
+        if (f[1] >= 1 && f[1] <= 12 && f[2] > month_len(f[0], (int)f[1])) {
+            if (++f[1] > 12)
+                f[1] = 1, f[0]++;
+            f[2] = 1;
+        }
+    } else {
+        f[2] -= a;
+        if (f[2] < 1) {
+            if (--f[1] < 1)
+                f[1] = 12, f[0]--;
+            f[2] = f[1] >= 1 && f[1] <= 12 ? month_len(f[0], (int)f[1]) : 1;
+        }
+    }
+}
+
+/* Time.parse's make_time without the day-of-year step. */
+static int make_time(const dhash *h, unsigned has, const lqd_zone *local, int64_t now,
+                     int has_off, int off, lqd_tm *out)
+{
     lqd_tm nt;
-    int64_t year, mon, mday, hour, min, sec, epoch;
-    long nsec;
-    int off = 0, has_off = 0;
-    unsigned has;
-    if (!s || !local || date_parse(s, len, &h) != 0 || lqd_localtime(local, now, 0, &nt) != 0)
+    int64_t f[6], epoch;   /* year mon mday hour min sec */
+    long nsec = 0;
+    int i;
+    static const unsigned bit[6] = {H_YEAR, H_MON, H_MDAY, H_HOUR, H_MIN, H_SEC};
+    const int64_t *hv[6];
+    hv[0] = &h->year, hv[1] = &h->mon, hv[2] = &h->mday;
+    hv[3] = &h->hour, hv[4] = &h->min, hv[5] = &h->sec;
+    if (has_off ? lqd_fixedtime(now, 0, off, &nt) : lqd_localtime(local, now, 0, &nt))
         return -1;
-    has = h.has;
-    if (!(has & (H_YEAR | H_YDAY | H_MON | H_MDAY | H_HOUR | H_MIN | H_SEC | H_FRAC)))
-        return -1;                               /* "no time information" */
-    if (has & H_ZONE)
-        has_off = zone_offset(h.zone, local, (has & H_YEAR) ? h.year : nt.year, &off);
-    if (has & H_YDAY) {                          /* day of year -> month, day */
-        int64_t y = (has & H_YEAR) ? h.year : nt.year, d;
-        if (y < -1000000000 || y > 1000000000 || h.yday < 1 || h.yday > 365 + is_leap(y))
-            return -1;
-        civil_from_days(days_from_civil(y, 1, 1) + h.yday - 1, &y, &nt.mon, &nt.mday);
-        h.mon = nt.mon, h.mday = nt.mday, has |= H_MON | H_MDAY;
-        d = 0;
-        (void)d;
-    }
-    if (has_off) {
-        if (off <= -86400 || off >= 86400)
-            return -1;
-        lqd_fixedtime(now, 0, off, &nt);
-    }
-    /* The leading missing fields come from now; the rest default to minimum. */
-    year = nt.year, mon = nt.mon, mday = nt.mday, hour = nt.hour, min = nt.min, sec = nt.sec;
-    nsec = 0;
-    if (has & H_YEAR) year = h.year, mon = 1, mday = 1, hour = min = sec = 0;
-    if (has & H_MON) mon = h.mon, mday = 1, hour = min = sec = 0;
-    if (has & H_MDAY) mday = h.mday, hour = min = sec = 0;
-    if (has & H_HOUR) hour = h.hour, min = sec = 0;
-    if (has & H_MIN) min = h.min, sec = 0;
-    if (has & H_SEC) sec = h.sec;
-    if (has & H_FRAC) nsec = h.nsec;
-    if (year < -1000000000 || year > 1000000000 || mon < 1 || mon > 12 || mday < 1 || mday > 31 ||
-        hour < 0 || hour > 24 || min < 0 || min > 59 || sec < 0 || sec > 60 ||
-        !civil_ok(year, (int)mon, (int)mday, (int)hour, (int)min, (int)sec))
+    f[0] = nt.year, f[1] = nt.mon, f[2] = nt.mday, f[3] = nt.hour, f[4] = nt.min, f[5] = nt.sec;
+    /* Leading missing fields come from now, the ones after the first given
+     * field default to their minimum: "10:00" is today, "March" is March 1. */
+    for (i = 0; i < 6 && !(has & bit[i]); i++)
+        ;
+    for (; i < 6; i++)
+        f[i] = (has & bit[i]) ? *hv[i] : (i == 1 || i == 2);
+    if (has & H_FRAC)
+        nsec = h->nsec;
+    if (has_off)
+        shift_to_utc(f, off);
+    if (f[0] < -1000000000 || f[0] > 1000000000 || f[1] < 1 || f[1] > 12 || f[2] < 1 ||
+        f[2] > 31 || f[3] < 0 || f[3] > 24 || f[4] < 0 || f[4] > 59 || f[5] < 0 || f[5] > 60 ||
+        (f[3] == 24 && (f[4] || f[5])))
         return -1;
-    if (!has_off) {
-        epoch = wall_to_epoch(local, civil_secs(year, (int)mon, (int)mday, (int)hour, (int)min, (int)sec));
-        return lqd_localtime(local, epoch, nsec, out);
-    }
-    epoch = civil_secs(year, (int)mon, (int)mday, (int)hour, (int)min, (int)sec) - off;
-    if (zone_is_utc(h.zone))
+    epoch = civil_secs(f[0], (int)f[1], (int)f[2], (int)f[3], (int)f[4], (int)f[5]);
+    if (!has_off)
+        return lqd_localtime(local, wall_to_epoch(local, epoch), nsec, out);
+    if (zone_is_utc(h->zone))
         return lqd_utctime(epoch, nsec, out);
     if (epoch_ok(epoch, nsec) && zone_off(local, epoch) == off)  /* a real zone beats a bare offset */
         return lqd_localtime(local, epoch, nsec, out);
     return lqd_fixedtime(epoch, nsec, off, out);
+}
+
+int lqd_parse(const char *s, size_t len, const lqd_zone *local, int64_t now, lqd_tm *out)
+{
+    dhash h;
+    lqd_tm nt;
+    int off = 0, has_off = 0;
+    int64_t year, diff;
+    if (!s || !local || date_parse(s, len, &h) != 0 || lqd_localtime(local, now, 0, &nt) != 0)
+        return -1;
+    if (!(h.has & (H_YEAR | H_YDAY | H_MON | H_MDAY | H_HOUR | H_MIN | H_SEC | H_FRAC)))
+        return -1;                               /* "no time information" */
+    year = (h.has & H_YEAR) ? h.year : nt.year;
+    if (h.has & H_ZONE) {
+        has_off = zone_offset(h.zone, local, year, &off);
+        if (has_off && (off <= -86400 || off >= 86400))
+            return -1;
+    }
+    if (!(h.has & H_YDAY))
+        return make_time(&h, h.has, local, now, has_off, off, out);
+    /* Day of year, Ruby's way: guess month and day as if months had 31
+     * days, then move by the yday error once (an hour 24 or a leap second
+     * that crosses midnight is thereby absorbed). */
+    if (h.yday < 1 || h.yday > 366)
+        return -1;
+    h.mon = (h.yday - 1) / 31 + 1, h.mday = (h.yday - 1) % 31 + 1;
+    h.has |= H_MON | H_MDAY;
+    if (make_time(&h, h.has, local, now, has_off, off, out) != 0)
+        return -1;
+    if ((diff = h.yday - out->yday) == 0)
+        return 0;
+    h.mday += diff;
+    if (h.mday > 28 && year >= -1000000000 && year <= 1000000000 &&
+        h.mday > month_len(year, (int)h.mon)) {
+        h.mday -= month_len(year, (int)h.mon);
+        if (++h.mon > 12)
+            return -1;
+    }
+    return make_time(&h, h.has, local, now, has_off, off, out);
 }
 
 int lqd_to_time(const char *s, size_t len, const lqd_zone *local, int64_t now, lqd_tm *out)
