@@ -303,27 +303,19 @@ static int float_domain(lq_render *r, double d) {
   return lq_fail(r, d < 0 ? "-Infinity" : "Infinity");
 }
 
-FILTER(ceil) {
+/* ceil and floor: integers stay, floats go to the integer Ruby's ceil/floor gives */
+static int to_whole(lq_render *r, lq_value *v, double (*fn)(double)) {
   lq_value n = lq_to_number(v);
-  UNUSED_ARGS;
   if (n.type == LQ_FLOAT) {
     if (!isfinite(n.u.f)) return float_domain(r, n.u.f);
-    n = lq_int((int64_t)ceil(n.u.f));
+    n = lq_int((int64_t)fn(n.u.f));
   }
   *v = n;
   return R_OK;
 }
 
-FILTER(floor) {
-  lq_value n = lq_to_number(v);
-  UNUSED_ARGS;
-  if (n.type == LQ_FLOAT) {
-    if (!isfinite(n.u.f)) return float_domain(r, n.u.f);
-    n = lq_int((int64_t)floor(n.u.f));
-  }
-  *v = n;
-  return R_OK;
-}
+FILTER(ceil) { UNUSED_ARGS; return to_whole(r, v, ceil); }
+FILTER(floor) { UNUSED_ARGS; return to_whole(r, v, floor); }
 
 static i128 pow10i(int k) {
   i128 p = 1;

@@ -498,7 +498,9 @@ int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
   }
 }
 
-static void inspect_str(rv_buf *b, const char *p, size_t n) {
+/* A quoted string, escaped the way Ruby's String#inspect (json = 0) or JSON (json = 1)
+** writes it. */
+static void quote_str(rv_buf *b, const char *p, size_t n, int json) {
   size_t i;
   rv_buf_addc(b, '"');
   for (i = 0; i < n; i++) {
@@ -510,16 +512,17 @@ static void inspect_str(rv_buf *b, const char *p, size_t n) {
       case '\t': rv_buf_add(b, "\\t", 2); break;
       case '\r': rv_buf_add(b, "\\r", 2); break;
       case '\f': rv_buf_add(b, "\\f", 2); break;
-      case '\v': rv_buf_add(b, "\\v", 2); break;
-      case 27: rv_buf_add(b, "\\e", 2); break;
+      case '\b': rv_buf_add(b, "\\b", 2); break;
+      case '\v': rv_buf_add(b, json ? "\\u000b" : "\\v", json ? 6 : 2); break;
+      case 27: rv_buf_add(b, json ? "\\u001b" : "\\e", json ? 6 : 2); break;
       case '#':
-        if (i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) rv_buf_add(b, "\\#", 2);
+        if (!json && i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) rv_buf_add(b, "\\#", 2);
         else rv_buf_addc(b, '#');
         break;
       default:
-        if (c < 32 || c == 127) {
+        if (c < 32 || (!json && c == 127)) {
           char tmp[8];
-          snprintf(tmp, sizeof tmp, "\\x%02X", c);
+          snprintf(tmp, sizeof tmp, json ? "\\u%04x" : "\\x%02X", c);
           rv_buf_adds(b, tmp);
         } else rv_buf_addc(b, (char)c);
     }
@@ -532,7 +535,7 @@ int lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
   if (depth > 64) return lq_fatal(r, "nesting too deep");
   switch (v->type) {
     case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, "nil"); return R_OK;
-    case LQ_STR: inspect_str(b, v->u.s.p, v->u.s.n); return R_OK;
+    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, 0); return R_OK;
     case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
       rv_buf_addc(b, '[');
@@ -578,30 +581,6 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* ---- JSON (Studio's to_json) ---- */
 
-static void json_str(rv_buf *b, const char *p, size_t n) {
-  size_t i;
-  rv_buf_addc(b, '"');
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)p[i];
-    switch (c) {
-      case '"': rv_buf_add(b, "\\\"", 2); break;
-      case '\\': rv_buf_add(b, "\\\\", 2); break;
-      case '\n': rv_buf_add(b, "\\n", 2); break;
-      case '\r': rv_buf_add(b, "\\r", 2); break;
-      case '\t': rv_buf_add(b, "\\t", 2); break;
-      case '\b': rv_buf_add(b, "\\b", 2); break;
-      case '\f': rv_buf_add(b, "\\f", 2); break;
-      default:
-        if (c < 32) {
-          char tmp[8];
-          snprintf(tmp, sizeof tmp, "\\u%04x", c);
-          rv_buf_adds(b, tmp);
-        } else rv_buf_addc(b, (char)c);
-    }
-  }
-  rv_buf_addc(b, '"');
-}
-
 int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
   if (depth > 100) return lq_fail(r, "to_json: nesting too deep");
   switch (v->type) {
@@ -612,7 +591,7 @@ int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
       if (!isfinite(v->u.f)) { rv_buf_adds(b, "null"); return R_OK; }
       add_float(b, v->u.f);
       return R_OK;
-    case LQ_STR: json_str(b, v->u.s.p, v->u.s.n); return R_OK;
+    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, 1); return R_OK;
     case LQ_RANGE: case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
       rv_buf_addc(b, '[');
@@ -633,7 +612,7 @@ int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
         lq_value k;
         if (i) rv_buf_addc(b, ',');
         if (lq_tostr(r, &p.v[i].u.a->v[0], &k)) return R_ERR;
-        json_str(b, k.u.s.p, k.u.s.n);
+        quote_str(b, k.u.s.p, k.u.s.n, 1);
         rv_buf_addc(b, ':');
         if (lq_to_json(r, b, &p.v[i].u.a->v[1], depth + 1)) return R_ERR;
       }
@@ -647,7 +626,7 @@ int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
       for (i = 0; f[i]; i++) {
         lq_value e;
         if (i) rv_buf_addc(b, ',');
-        json_str(b, f[i], strlen(f[i]));
+        quote_str(b, f[i], strlen(f[i]), 1);
         rv_buf_addc(b, ':');
         if (lq_key(r, v, f[i], strlen(f[i]), &e) || lq_to_json(r, b, &e, depth + 1)) return R_ERR;
       }
