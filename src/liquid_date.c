@@ -1405,7 +1405,8 @@ static int p_eu(pstr *b, dhash *h)      /* 14 march 2016, 5/may/2020 */
             continue;
         j += ndig(b, j);
         ds = sl(b, i, j);               /* "'14" keeps its apostrophe: a year */
-        run = skip_word_tail(b, j);     /* may swallow the month: back off */
+        for (run = j; run < b->n && b->s[run] != '-' && !pdig(b->s[run]) && b->s[run] != ' '; run++)
+            ;                           /* [^-\d\s]*: may swallow the month, back off */
         p = skipsp(b, run);
         if (!(mon = mon_at(b, p)))
             for (p = run; p-- > j && !(mon = mon_at(b, p));)
@@ -1463,7 +1464,7 @@ static int p_3num(pstr *b, dhash *h, char sep)
             continue;
         y = sl(b, i, j);
         k = sep == '-' ? j + 1 : skipsp(b, j + 1);
-        e = chr(b, k, '\'') ? k + 1 : k;
+        e = sep != '-' && chr(b, k, '\'') ? k + 1 : k;
         if (!ndig(b, e))
             continue;
         e += ndig(b, e);
@@ -1474,8 +1475,6 @@ static int p_3num(pstr *b, dhash *h, char sep)
         } else {
             k = sep == '-' ? e + 1 : skipsp(b, e + 1);
             if (!chr(b, e, sep) || (j = m_num(b, k, 0)) == NOPE)
-                continue;
-            if (sep == '-' && chr(b, k, '\'') && chr(b, k + 1, '-') == 0 && 0)
                 continue;
             d = sl(b, k, j), e = j;
         }
@@ -1716,13 +1715,13 @@ static int p_ddd(pstr *b, dhash *h)
     size_t i, j, k, n, n3 = 0, zs = 0, ze = NOPE;
     const char *s2, *s3 = NULL, *s4 = NULL;
     size_t n4 = 0;
-    int neg = 0, sign = 0;
+    int neg = 0;
     for (i = 0; i < b->n; i++) {
         j = i;
         if (chr(b, j, '-') || chr(b, j, '+'))
-            sign = 1, neg = b->s[j] == '-', j++;
+            neg = b->s[j] == '-', j++;
         else
-            sign = 0, neg = 0;
+            neg = 0;
         if ((n = ndig(b, j)) >= 2)
             break;
     }
@@ -1784,7 +1783,7 @@ static int p_ddd(pstr *b, dhash *h)
             } else {
                 size_t yl = n == 5 ? 2 : 4;
                 h->year = snum(p, yl) * (neg ? -1 : 1), h->yday = snum(p + yl, 3);
-                h->has |= H_YEAR | H_YDAY | (sign || yl > 2 ? H_NOCOMP : 0);
+                h->has |= H_YEAR | H_YDAY;
             }
             break;
         case 6:
@@ -1793,7 +1792,7 @@ static int p_ddd(pstr *b, dhash *h)
                 h->has |= H_SEC | H_MIN | H_HOUR;
             } else {
                 h->year = D2(0) * (neg ? -1 : 1), h->mon = D2(2), h->mday = D2(4);
-                h->has |= H_YEAR | H_MON | H_MDAY | (sign ? H_NOCOMP : 0);
+                h->has |= H_YEAR | H_MON | H_MDAY;
             }
             break;
         case 8: case 10: case 12: case 14:
@@ -1801,7 +1800,7 @@ static int p_ddd(pstr *b, dhash *h)
                 h->sec = D2(n - 2), h->min = D2(n - 4), h->hour = D2(n - 6), h->mday = D2(n - 8);
                 h->has |= H_SEC | H_MIN | H_HOUR | H_MDAY;
                 if (n >= 10) h->mon = D2(n - 10), h->has |= H_MON;
-                if (n == 12) h->year = D2(0) * (neg ? -1 : 1), h->has |= H_YEAR | (sign ? H_NOCOMP : 0);
+                if (n == 12) h->year = D2(0) * (neg ? -1 : 1), h->has |= H_YEAR;
                 if (n == 14) h->year = snum(p, 4) * (neg ? -1 : 1), h->has |= H_YEAR | H_NOCOMP;
             } else {
                 h->year = snum(p, 4) * (neg ? -1 : 1), h->mon = D2(4), h->mday = D2(6);
@@ -1857,13 +1856,22 @@ static int p_ddd(pstr *b, dhash *h)
 
 static void p_bc(pstr *b, dhash *h)
 {
-    size_t i;
-    for (i = 0; i < b->n; i++)
-        if (wb(b, i) && ((at(b, i, "bc") && wb(b, i + 2)) || (at(b, i, "bce") && wb(b, i + 3)) ||
-                         at(b, i, "b.c."))) {
-            h->has |= H_BC;
-            return;
-        }
+    size_t i, e;
+    for (i = 0; i < b->n; i++) {
+        if (!wb(b, i))
+            continue;
+        if (at(b, i, "bc") && wb(b, i + 2))
+            e = i + 2;
+        else if (at(b, i, "bce") && wb(b, i + 3))
+            e = i + 3;
+        else if (at(b, i, "b.c."))
+            e = i + 4;
+        else
+            continue;
+        h->has |= H_BC;
+        blank(b, i, e);
+        return;
+    }
 }
 
 static void p_frag(const pstr *b, dhash *h)
@@ -2027,7 +2035,8 @@ static void shift_to_utc(int64_t f[6], int off)
         return;
     if (west) {
         f[2] += a;
-        if (f[1] >= 1 && f[1] <= 12 && f[2] > month_len(f[0], (int)f[1])) {
+        /* (month 0 reads December's length: Ruby indexes its table with -1) */
+        if (f[1] >= 0 && f[1] <= 12 && f[2] > (f[1] ? month_len(f[0], (int)f[1]) : 31)) {
             if (++f[1] > 12)
                 f[1] = 1, f[0]++;
             f[2] = 1;
