@@ -227,6 +227,12 @@ function TestLiquidLaxMode.test_lax_renders_what_it_can_of_garbage()
   lu.assertEquals(render("[{{ a b }}]", { a = "x" }), "[x]")
 end
 
+function TestLiquidLaxMode.test_lax_accepts_digit_keys_after_a_dot()
+  local ctx = { h = { ["1"] = "one", ["2x"] = "two" }, a = { 5, 6 } }
+  lu.assertEquals(render("{{ h.1 }}|{{ h.2x }}|{{ a.1 }}", ctx), "one|two|")
+  lu.assertNil(liquid.render("{{ h.1 }}", ctx, STRICT))
+end
+
 function TestLiquidLaxMode.test_lax_ignores_reversed_after_parameters()
   lu.assertEquals(render("{% for i in (1..4) limit: 3 reversed %}{{ i }}{% endfor %}"), "123")
 end
@@ -244,6 +250,15 @@ end
 
 function TestLiquidRenderErrors.test_modulo_zero_renders_inline()
   lu.assertEquals(render("a{{ 1 | modulo: 0 }}b"), "aLiquid error: divided by 0b")
+end
+
+function TestLiquidRenderErrors.test_float_modulo_zero_renders_inline()
+  lu.assertEquals(render("{{ 5.0 | modulo: 0 }}|{{ 5 | modulo: 0.0 }}"),
+    "Liquid error: divided by 0|Liquid error: divided by 0")
+end
+
+function TestLiquidRenderErrors.test_float_division_by_zero_is_not_an_error()
+  lu.assertEquals(render("{{ 5.5 | divided_by: 0 }}|{{ 1 | divided_by: 0.0 }}"), "Infinity|Infinity")
 end
 
 function TestLiquidRenderErrors.test_rendering_goes_on_after_an_inline_error()

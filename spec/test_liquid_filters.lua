@@ -38,6 +38,12 @@ function TestLiquidStringFilters.test_upcase_downcase()
   lu.assertEquals(render("{{ 'HeLLo' | downcase }}"), "hello")
 end
 
+function TestLiquidStringFilters.test_case_filters_map_non_ascii_letters()
+  lu.assertEquals(render("{{ 'josé' | upcase }}"), "JOSÉ")
+  lu.assertEquals(render("{{ 'ÉCOLE Ñ' | downcase }}"), "école ñ")
+  lu.assertEquals(render("{{ 'élan VITAL' | capitalize }}"), "Élan vital")
+end
+
 function TestLiquidStringFilters.test_capitalize()
   lu.assertEquals(render("{{ 'hello world' | capitalize }}"), "Hello world")
   lu.assertEquals(render("{{ 'hELLO' | capitalize }}"), "Hello")

@@ -188,10 +188,9 @@ static const char *find_end(const char *s, const char *e, const char *end, const
     if (q < e && *q == '-') q++;
     nl = tag_name(q, (size_t)(e - q), &nm);
     if (!name_is(nm, nl, end)) continue;
-    q = nm + nl;
-    while (q < e && is_ws((unsigned char)*q)) q++;
-    if (q < e && *q == '-') q++;
-    if (q + 1 < e && q[0] == '%' && q[1] == '}') { *after = q + 2; return s; }
+    /* Ruby ignores whatever else the end tag says */
+    for (q = nm + nl; q + 1 < e && !(q[0] == '%' && q[1] == '}'); q++) {}
+    if (q + 1 < e) { *after = q + 2; return s; }
   }
   return NULL;
 }
@@ -211,8 +210,9 @@ static int tokenize(parser *P) {
     text_end = o ? o : e;
     {
       const char *ts = s, *te = text_end;
+      int rstrip = o && o + 2 < e && o[2] == '-';
       if (lstrip) while (ts < te && is_ws((unsigned char)*ts)) ts++;
-      if (o && o + 2 < e && o[2] == '-') while (te > ts && is_ws((unsigned char)te[-1])) te--;
+      if (rstrip) while (te > ts && is_ws((unsigned char)te[-1])) te--;
       if (te > ts && push_token(P, TK_TEXT, line + count_lines(s, ts), ts, (size_t)(te - ts), ts)) return -1;
       line += count_lines(s, text_end);
     }
@@ -237,6 +237,7 @@ static int tokenize(parser *P) {
       }
       me = q;
       if (me > ms && me[-1] == '-') { me--; lstrip = 1; }
+      else if (me == ms && ms > o + 2 && ms[-1] == '-') lstrip = 1;   /* {{-}} trims both sides */
       {
         /* errors about a tag point at its name */
         const char *at = o;
@@ -448,6 +449,17 @@ static lq_expr *parse_var(parser *P, lex *L) {
     memset(&s, 0, sizeof s);
     if (L->t == L_DOT) {
       lnext(L);
+      if (L->t == L_INT && !P->strict) {    /* lax: h.1 is the key "1", h.2x "2x" */
+        const char *q = L->ts + L->tn;
+        while (q < L->e && (isalnum((unsigned char)*q) || *q == '_' || *q == '-')) q++;
+        s.kind = SEG_KEY;
+        s.key = L->ts;
+        s.klen = (size_t)(q - L->ts);
+        L->p = q;
+        lnext(L);
+        if (add_seg(P, x, s, &cap)) return NULL;
+        continue;
+      }
       if (L->t != L_ID) return unexpected(P, L, "a name after '.'");
       s.kind = SEG_KEY;
       s.key = L->ts;
@@ -507,6 +519,7 @@ static lq_expr *parse_expr(parser *P, lex *L) {
       if (!(x->lo = parse_expr(P, L))) return NULL;
       if (L->t != L_DOTDOT) return unexpected(P, L, "'..'");
       lnext(L);
+      if (!P->strict) while (L->t == L_DOT || L->t == L_DOTDOT) lnext(L);   /* (1...5) */
       if (!(x->hi = parse_expr(P, L))) return NULL;
       if (L->t != L_RP) return unexpected(P, L, "')'");
       x->srclen = (size_t)(L->p - x->src);
@@ -565,10 +578,16 @@ static int parse_filters(parser *P, lex *L, lq_fexpr *fx) {
     fc.nlen = L->tn;
     fc.def = lq_filter_find(L->ts, L->tn);
     lnext(L);
+    if (!P->strict) {
+      /* lax: junk between a filter's name and its colon is skipped (Ruby's regexps) */
+      while (L->t == L_BAD) lnext(L);
+    }
     if (L->t == L_COLON) {
       lnext(L);
       for (;;) {
-        lex peek = *L;
+        lex peek;
+        if (L->t == L_END || L->t == L_PIPE) break;    /* `upcase:` takes no arguments */
+        peek = *L;
         lnext(&peek);
         if (L->t == L_ID && peek.t == L_COLON) {        /* keyword argument */
           lq_kwarg k;
@@ -662,6 +681,10 @@ static lq_cond *parse_cond(parser *P, lex *L) {
     c->op = L->t == L_CMP ? L->op : OP_CONTAINS;
     lnext(L);
     if (!(c->r = parse_expr_lax(P, L))) return NULL;
+  }
+  if (!P->strict && L->t == L_BAD && !strchr("=!<>", *L->ts)) {
+    /* lax: Ruby's condition regexp sees only [=!<>a-z_] operators; the rest is dropped */
+    return c;
   }
   if ((L->t == L_ID && !lis_id(L, "and") && !lis_id(L, "or")) || L->t == L_BAD ||
       L->t == L_EQ) {
@@ -995,7 +1018,11 @@ static lq_node *parse_cycle(parser *P, const token *t) {
       cap = nc;
     }
     nd->vals[nd->nvals++] = v;
-    if (L.t == L_COMMA) { lnext(&L); continue; }
+    if (L.t == L_COMMA) {
+      lnext(&L);
+      if (L.t == L_END) break;             /* a trailing comma is allowed */
+      continue;
+    }
     if (L.t == L_END) break;
     if (P->strict) return unexpected(P, &L, "','");
     break;
@@ -1177,6 +1204,11 @@ static lq_node *parse_tag(parser *P, const token *t, const char *nm, size_t nl) 
     lq_node *nd = new_node(P, nm[0] == 'i' ? N_INCREMENT : N_DECREMENT, t);
     if (!nd) return NULL;
     lstart(&L, mp, mn);
+    if (L.t == L_END && !P->strict) {     /* lax: a counter with no name */
+      nd->text = "";
+      nd->tlen = 0;
+      return nd;
+    }
     if (L.t != L_ID) return perr(P, t->start, "syntax error in '%.*s': expected a variable name", (int)nl, nm);
     nd->text = L.ts;
     nd->tlen = L.tn;

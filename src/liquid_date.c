@@ -1006,7 +1006,9 @@ enum {
     H_NOCOMP = 1 << 10, H_BAD = 1 << 11
 };
 
-#define BIG INT64_C(1000000000000000)   /* digit strings saturate here */
+/* Digit strings saturate at BIG but keep their value modulo 86400, so that
+ * a huge field still carries through an offset the way Ruby's bignums do. */
+#define BIG (INT64_C(86400) * 10000000000)
 
 typedef struct {
     unsigned has;
@@ -1070,12 +1072,14 @@ static slice sl(const pstr *b, size_t from, size_t to)
 
 static int64_t snum(const char *p, size_t n)
 {
-    int64_t v = 0;
+    int64_t v = 0, r = 0;
     size_t i;
     for (i = 0; i < n; i++)
-        if (pdig(p[i]))
+        if (pdig(p[i])) {
+            r = (r * 10 + (p[i] - '0')) % 86400;
             v = v < BIG ? v * 10 + (p[i] - '0') : BIG;
-    return v;
+        }
+    return v < BIG ? v : BIG + r;
 }
 
 /* Month abbreviation at i (the regexes take three letters and then the rest
@@ -1084,7 +1088,7 @@ static int mon_at(const pstr *b, size_t i)
 {
     static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
     int m;
-    if (b->n - i < 3 || i > b->n)
+    if (i > b->n || b->n - i < 3)
         return 0;
     for (m = 0; m < 12; m++)
         if (memcmp(b->s + i, names + 3 * m, 3) == 0)
@@ -1095,6 +1099,8 @@ static int mon_at(const pstr *b, size_t i)
 /* Replaces [from, to) by one space, as Ruby's parser does after a match. */
 static void blank(pstr *b, size_t from, size_t to)
 {
+    if (to <= from)
+        return;
     memmove(b->s + from + 1, b->s + to, b->n - to);
     b->s[from] = ' ';
     b->n = b->n - (to - from) + 1;
@@ -1470,8 +1476,11 @@ static int p_3num(pstr *b, dhash *h, char sep)
         e += ndig(b, e);
         m = sl(b, k, e);
         if (sep == '/') {
-            if (e < b->n && !pdig(b->s[e]) && (j = m_num(b, skipsp(b, e + 1), 0)) != NOPE)
-                d = sl(b, skipsp(b, e + 1), j), e = j;
+            k = e + 1;                  /* \D is one character, maybe multibyte */
+            while (k < b->n && ((unsigned char)b->s[k] & 0xC0) == 0x80)
+                k++;
+            if (e < b->n && !pdig(b->s[e]) && (j = m_num(b, skipsp(b, k), 0)) != NOPE)
+                d = sl(b, skipsp(b, k), j), e = j;
         } else {
             k = sep == '-' ? e + 1 : skipsp(b, e + 1);
             if (!chr(b, e, sep) || (j = m_num(b, k, 0)) == NOPE)
@@ -1550,14 +1559,13 @@ static int p_vms(pstr *b, dhash *h)     /* 14-mar-2016, mar-14[-2016] */
     return 0;
 }
 
-/* \d{2} or \d{4} exactly (the regex alternation tries 2 first); 0 if neither. */
-static size_t d24(const pstr *b, size_t i, int two_first, size_t after_ok(const pstr *, size_t))
+/* (\d{2}|\d{4}) followed by what rest() accepts: 2, 4, or 0 if neither. */
+static size_t d24(const pstr *b, size_t i, size_t (*rest)(const pstr *, size_t))
 {
     size_t n = ndig(b, i);
-    (void)two_first;
-    if (n >= 2 && after_ok(b, i + 2) != NOPE)
+    if (n >= 2 && rest(b, i + 2) != NOPE)
         return 2;
-    if (n >= 4 && after_ok(b, i + 4) != NOPE)
+    if (n >= 4 && rest(b, i + 4) != NOPE)
         return 4;
     return 0;
 }
@@ -1590,7 +1598,7 @@ static int p_iso2(pstr *b, dhash *h)
     for (i = 0; i < b->n; i++) {
         if (!wb(b, i))
             continue;
-        n = d24(b, i, 1, iso21_rest);
+        n = d24(b, i, iso21_rest);
         if ((j = iso21_rest(b, i + n)) != NOPE) {
             blank(b, i, j);
             return 1;
@@ -1633,15 +1641,13 @@ static int p_iso2(pstr *b, dhash *h)
     }
     /* 2016-074 (ordinal), unless it follows [,.] like a fraction */
     for (i = 0; i + 1 < b->n; i++)
-        if ((b->s[i] == ',' || b->s[i] == '.') && (n = d24(b, i + 1, 1, yday_rest)) != 0)
+        if ((b->s[i] == ',' || b->s[i] == '.') && (n = d24(b, i + 1, yday_rest)) != 0)
             goto no_ord;
     for (i = 0; i < b->n; i++) {
-        if (!wb(b, i) || !(n = d24(b, i, 1, yday_rest)))
+        if (!wb(b, i) || !(n = d24(b, i, yday_rest)))
             continue;
         h->year = snum(b->s + i, n), h->yday = snum(b->s + i + n + 1, 3);
         h->has |= H_YEAR | H_YDAY;
-        if (n > 2)
-            h->has |= H_NOCOMP;
         blank(b, i, i + n + 4);
         return 1;
     }

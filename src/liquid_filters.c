@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <locale.h>
+#include <wctype.h>
 
 #include "liquid_date.h"
 #include "liquid_int.h"
@@ -216,7 +218,7 @@ static int arith(lq_render *r, lq_value *v, const lq_value *operand, char op) {
   {
     dec x = dec_of(&a), y = dec_of(&b), z;
     double xd = dec_to_double(x), yd = dec_to_double(y);
-    if (op == '%' && y.m == 0) { *v = lq_float(NAN); return R_OK; }
+    if (op == '%' && y.m == 0) return lq_fail(r, "divided by 0");
     if (op == '/' && y.m == 0) { *v = lq_float(xd == 0 ? NAN : (xd < 0) != signbit(yd) ? -INFINITY : INFINITY); return R_OK; }
     switch (op) {
       case '+': case '-':
@@ -392,21 +394,69 @@ FILTER(prepend) {
   return ret_str(r, &o, v);
 }
 
+/* Unicode case mapping through libc's tables for C.UTF-8 (towupper_l): one locale object,
+** made on first use; if two threads race here one object leaks, nothing worse. */
+static locale_t utf8_locale(void) {
+  static locale_t loc;
+  static int tried;
+  if (!tried) {
+    loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    tried = 1;
+  }
+  return loc;
+}
+
+/* decode one UTF-8 sequence at s (n bytes left); returns its length, 0 if malformed */
+static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
+  size_t len, k;
+  if (s[0] < 0x80) { *cp = s[0]; return 1; }
+  if (s[0] >= 0xC2 && s[0] <= 0xDF) { len = 2; *cp = s[0] & 0x1F; }
+  else if (s[0] >= 0xE0 && s[0] <= 0xEF) { len = 3; *cp = s[0] & 0x0F; }
+  else if (s[0] >= 0xF0 && s[0] <= 0xF4) { len = 4; *cp = s[0] & 0x07; }
+  else return 0;
+  if (len > n) return 0;
+  for (k = 1; k < len; k++) {
+    if ((s[k] & 0xC0) != 0x80) return 0;
+    *cp = (*cp << 6) | (s[k] & 0x3F);
+  }
+  return len;
+}
+
+static void utf8_enc(rv_buf *b, uint32_t cp) {
+  char t[4];
+  if (cp < 0x80) { rv_buf_addc(b, (char)cp); return; }
+  if (cp < 0x800) { t[0] = (char)(0xC0 | cp >> 6); t[1] = (char)(0x80 | (cp & 0x3F)); rv_buf_add(b, t, 2); return; }
+  if (cp < 0x10000) {
+    t[0] = (char)(0xE0 | cp >> 12); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[2] = (char)(0x80 | (cp & 0x3F));
+    rv_buf_add(b, t, 3);
+    return;
+  }
+  t[0] = (char)(0xF0 | cp >> 18); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F));
+  rv_buf_add(b, t, 4);
+}
+
+/* mode 0 downcase, 1 upcase, 2 capitalize (first character up, the rest down) */
 static int map_chars(lq_render *r, lq_value *v, int mode) {
   lq_value s;
-  char *p;
-  size_t i;
+  rv_buf o;
+  size_t i = 0;
+  locale_t loc = utf8_locale();
+  const unsigned char *p;
   if (tostr(r, v, &s)) return R_ERR;
-  if (!(p = lq_alloc(r, s.u.s.n + 1))) return R_ERR;
-  for (i = 0; i < s.u.s.n; i++) {
-    unsigned char c = (unsigned char)s.u.s.p[i];
-    if (mode == 0) p[i] = (char)(c < 128 ? tolower(c) : c);
-    else if (mode == 1) p[i] = (char)(c < 128 ? toupper(c) : c);
-    else p[i] = (char)(c < 128 ? (i == 0 ? toupper(c) : tolower(c)) : c);
+  p = (const unsigned char *)s.u.s.p;
+  rv_buf_init(&o);
+  while (i < s.u.s.n) {
+    uint32_t cp;
+    size_t k = utf8_dec(p + i, s.u.s.n - i, &cp);
+    int up = mode == 1 || (mode == 2 && i == 0);
+    if (k == 0) { rv_buf_addc(&o, (char)p[i]); i++; continue; }    /* bytes that are not UTF-8 stay */
+    if (cp < 128) cp = (uint32_t)(up ? toupper((int)cp) : tolower((int)cp));
+    else if (loc) cp = (uint32_t)(up ? towupper_l((wint_t)cp, loc) : towlower_l((wint_t)cp, loc));
+    utf8_enc(&o, cp);
+    i += k;
   }
-  p[s.u.s.n] = 0;
-  *v = lq_cstr(p, s.u.s.n);
-  return R_OK;
+  return ret_str(r, &o, v);
 }
 
 FILTER(downcase) { UNUSED_ARGS; return map_chars(r, v, 0); }

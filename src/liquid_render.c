@@ -367,19 +367,23 @@ typedef struct segment {
   size_t from;          /* array: first index into a */
 } segment;
 
+static int tablerow_int(lq_render *r, const lq_expr *x, int64_t *out, int *set);
+
 static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segment *sg,
                    int64_t *from_out) {
   int64_t from = 0, lim = 0, len, to;
   int has_from, has_lim;
   lq_var *off = NULL;
   memset(sg, 0, sizeof *sg);
+  int (*to_int)(lq_render *, const lq_expr *, int64_t *, int *) =
+    nd->kind == N_TABLEROW ? tablerow_int : to_loop_int;
   if (nd->offset_continue) {
     off = map_find(&r->ctx->offsets, nd->text, nd->tlen);
     from = off ? off->v.u.i : 0;
   } else {
-    if (to_loop_int(r, nd->offset, &from, &has_from)) return R_ERR;
+    if (to_int(r, nd->offset, &from, &has_from)) return R_ERR;
   }
-  if (to_loop_int(r, nd->limit, &lim, &has_lim)) return R_ERR;
+  if (to_int(r, nd->limit, &lim, &has_lim)) return R_ERR;
   if (coll->type == LQ_STR) {
     /* a string is one item, whatever the offset and limit */
     sg->a.n = coll->u.s.n ? 1 : 0;
@@ -480,6 +484,23 @@ static int render_for(lq_render *r, const lq_node *nd) {
   return rc;
 }
 
+/* tablerow's attributes (Liquid 5.13): nil and non-numeric strings read as 0, other
+** non-numbers are an invalid integer */
+static int tablerow_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) {
+  lq_value v;
+  *set = 0;
+  if (!x) return R_OK;
+  if (eval(r, x, &v)) return R_ERR;
+  *set = 1;
+  switch (v.type) {
+    case LQ_NIL: *out = 0; return R_OK;
+    case LQ_STR: *out = lq_to_int(&v); return R_OK;
+    case LQ_INT: *out = v.u.i; return R_OK;
+    case LQ_FLOAT: *out = v.u.f >= 9.2e18 ? INT64_MAX : v.u.f <= -9.2e18 ? INT64_MIN : (int64_t)v.u.f; return R_OK;
+    default: return lq_fail(r, "invalid integer");
+  }
+}
+
 static int render_tablerow(lq_render *r, const lq_node *nd) {
   lq_value coll;
   segment sg;
@@ -492,13 +513,13 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
   int rc = R_OK;
   if (eval(r, nd->subject, &coll)) return R_ERR;
   if (!(lq_is_array(&coll) || coll.type == LQ_HOSTHASH || coll.type == LQ_STR)) return R_OK;
-  if (nd->cols && to_loop_int(r, nd->cols, &cols, &has_cols)) return R_ERR;
+  if (nd->cols && tablerow_int(r, nd->cols, &cols, &has_cols)) return R_ERR;
   if (collect(r, nd, &coll, &sg, &from)) return R_ERR;
   if (!(loopp = lq_alloc(r, sizeof *loopp))) return R_ERR;
   memset(loopp, 0, sizeof *loopp);
   loopp->tablerow = 1;
   loopp->length = sg.n;
-  loopp->cols = has_cols ? cols : 0;
+  loopp->cols = nd->cols ? (has_cols ? cols : 0) : sg.n;   /* no cols: one row */
   loopp->col0 = 0;
   loopp->row = 1;
   loopp->parent = r->ctx->loop;
@@ -620,6 +641,7 @@ static int load_partial(lq_render *r, const lq_node *nd, lq_value *name, const l
   *t = NULL;
   if (r->host->partial && r->host->partial(r->host->ud, name->u.s.p, name->u.s.n, t)) {
     if (r->fatal) return R_ERR;
+    r->err_noline = 1;
     return lq_fail(r, "%s", r->host->error ? r->host->error(r->host->ud) : "could not load partial");
   }
   if (!*t) {

@@ -158,12 +158,11 @@ int lq_compare(lq_render *r, const lq_value *a, const lq_value *b, int *cmp) {
     *cmp = c ? c : (a->u.s.n > b->u.s.n) - (a->u.s.n < b->u.s.n);
     return R_OK;
   }
-  /* Ruby: only numbers and strings have <; nil, arrays, hashes, booleans give false */
-  if (is_num(a) || a->type == LQ_STR) {
+  /* a number against a string fails as Ruby's does; anything else that does not order
+  ** (nil, booleans, collections) is simply false (Liquid 5.13) */
+  if ((is_num(a) && b->type == LQ_STR) || (a->type == LQ_STR && is_num(b))) {
     ruby_operand(b, rb, sizeof rb);
-    if (b->type == LQ_STR || b->type == LQ_NIL || b->type == LQ_BOOL || is_num(b) ||
-        lq_is_array(b) || b->type == LQ_HOSTHASH)
-      return lq_fail(r, "comparison of %s with %s failed", ruby_class(a), rb);
+    return lq_fail(r, "comparison of %s with %s failed", ruby_class(a), rb);
   }
   return 1;
 }
@@ -232,7 +231,7 @@ static int loop_field(lq_render *r, const lq_loop *l, const char *k, size_t n, l
     if (IS("col")) *out = lq_int(l->col0 + 1);
     else if (IS("col0")) *out = lq_int(l->col0);
     else if (IS("col_first")) *out = lq_bool(l->col0 == 0);
-    else if (IS("col_last")) *out = lq_bool(l->cols > 0 ? l->col0 + 1 == l->cols : l->index0 == l->length - 1);
+    else if (IS("col_last")) *out = lq_bool(l->cols > 0 && l->col0 + 1 == l->cols);
     else if (IS("row")) *out = lq_int(l->row);
   }
   return R_OK;
@@ -572,7 +571,9 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
   if (v->type == LQ_NIL) { *out = lq_cstr("", 0); return R_OK; }
   if (v->type == LQ_BOOL) { *out = v->u.b ? lq_cstr("true", 4) : lq_cstr("false", 5); return R_OK; }
   rv_buf_init(&b);
-  rc = lq_write(r, &b, v);
+  /* Ruby's to_s: an array reads as its inspect form (output joins it instead) */
+  if (v->type == LQ_ARRAY || v->type == LQ_HOSTARR) rc = lq_inspect(r, &b, v, 0);
+  else rc = lq_write(r, &b, v);
   if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
   if (rc == R_OK) rc = lq_str(r, b.p ? b.p : "", b.n, out);
   rv_buf_free(&b);

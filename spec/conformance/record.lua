@@ -4,8 +4,8 @@
 return {
   golden = 1054,
   basics = 890,
-  liquid_ruby = 1525,
-  liquid_ruby_lax = 96,
+  liquid_ruby = 1585,
+  liquid_ruby_lax = 106,
   parser_errors = 1850,
-  shopify_production_recordings = 1790,
+  shopify_production_recordings = 1818,
 }
