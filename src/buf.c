@@ -36,8 +36,7 @@ void rv_buf_add(rv_buf *b, const void *s, size_t n) {
   b->n += n;
 }
 
-void rv_buf_addc(rv_buf *b, char c) {
-  if (b->n < b->cap) { b->p[b->n++] = c; return; }
+void rv_buf_addc_slow(rv_buf *b, char c) {
   rv_buf_add(b, &c, 1);
 }
 

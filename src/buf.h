@@ -14,7 +14,13 @@ void rv_buf_init(rv_buf *b);
 void rv_buf_free(rv_buf *b);
 int  rv_buf_reserve(rv_buf *b, size_t extra);   /* 0 ok, -1 out of memory */
 void rv_buf_add(rv_buf *b, const void *s, size_t n);
-void rv_buf_addc(rv_buf *b, char c);
+void rv_buf_addc_slow(rv_buf *b, char c);
+
+/* one byte: the common case stays inline */
+static inline void rv_buf_addc(rv_buf *b, char c) {
+  if (b->n < b->cap) b->p[b->n++] = c;
+  else rv_buf_addc_slow(b, c);
+}
 void rv_buf_adds(rv_buf *b, const char *s);
 
 #endif

@@ -436,6 +436,7 @@ static lq_expr *parse_var(parser *P, lex *L) {
   if (L->t == L_ID) {
     x->name = L->ts;
     x->nlen = L->tn;
+    x->hash = lq_hash(x->name, x->nlen);
     lnext(L);
   } else {                      /* [expr] at the root */
     lnext(L);
@@ -1420,4 +1421,8 @@ void lq_template_free(lq_template *t) {
 
 int lq_template_mode(const lq_template *t) {
   return t->mode;
+}
+
+size_t lq_template_size(const lq_template *t) {
+  return sizeof *t + t->arena.used;
 }

@@ -100,6 +100,7 @@ void lq_options_init(lq_options *o);
 lq_template *lq_compile(const char *src, size_t len, int mode, lq_error *err);
 void lq_template_free(lq_template *t);
 int  lq_template_mode(const lq_template *t);
+size_t lq_template_size(const lq_template *t);   /* bytes it holds */
 
 /* Render. The state is caller-allocated (lq_render_size bytes) so a garbage-collected
 ** host can own it and free it even if the host itself unwinds past lq_render_run. */

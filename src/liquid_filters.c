@@ -468,8 +468,15 @@ static int escape_html(lq_render *r, lq_value *v, int once) {
   rv_buf o;
   size_t i;
   if (tostr(r, v, &s)) return R_ERR;
+  for (i = 0; i < s.u.s.n; i++) {        /* nothing to escape: the input as it is */
+    char c = s.u.s.p[i];
+    if (c == '&' || c == '<' || c == '>' || c == '"' || c == '\'') break;
+  }
+  if (i == s.u.s.n) { *v = s; return R_OK; }
   rv_buf_init(&o);
-  for (i = 0; i < s.u.s.n; i++) {
+  rv_buf_reserve(&o, s.u.s.n + 16);
+  rv_buf_add(&o, s.u.s.p, i);
+  for (; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     switch (c) {
       case '&':
@@ -717,9 +724,18 @@ FILTER(strip_html) {
   if (tostr(r, v, &s)) return R_ERR;
   p = s.u.s.p;
   e = p + s.u.s.n;
+  if (!memchr(p, '<', s.u.s.n)) { *v = s; return R_OK; }    /* no markup at all */
   rv_buf_init(&o);
+  rv_buf_reserve(&o, s.u.s.n);
   while (p < e) {
     const char *close = NULL;
+    if (*p != '<') {                     /* a run of text up to the next '<' */
+      const char *lt = memchr(p, '<', (size_t)(e - p));
+      if (!lt) lt = e;
+      rv_buf_add(&o, p, (size_t)(lt - p));
+      p = lt;
+      continue;
+    }
     if (*p == '<') {
       /* blocks first (script, comment, style: case-sensitive like Ruby's regexps) */
       if ((size_t)(e - p) >= 7 && memcmp(p, "<script", 7) == 0 && (close = find_str(p, e, "</script>")))

@@ -47,6 +47,7 @@ struct lq_expr {
   int kind;
   lq_value lit;                   /* X_LIT */
   const char *name; size_t nlen;  /* X_VAR: root name, or NULL when the root is [expr] */
+  size_t hash;                    /* X_VAR: lq_hash of name, computed once at parse time */
   lq_expr *root;                  /* X_VAR with a bracketed root */
   int nseg; lq_seg *segs;
   lq_expr *lo, *hi;               /* X_RANGE */
@@ -171,6 +172,7 @@ enum { R_OK = 0, R_ERR = -1, R_BREAK = 1, R_CONTINUE = 2 };
 
 /* Record an error. render_fail: recoverable (written inline unless strict_errors);
 ** render_fatal: stops the render. Both return R_ERR. */
+size_t lq_hash(const char *s, size_t n);   /* of a variable name; never 0 */
 int lq_fail(lq_render *r, const char *fmt, ...);
 int lq_fatal(lq_render *r, const char *fmt, ...);
 void *lq_alloc(lq_render *r, size_t n);      /* render-arena memory; NULL sets a fatal error */

@@ -60,18 +60,28 @@ int64_t lq_now(const lq_render *r) {
 
 /* ---- maps ---- */
 
-static size_t hash_str(const char *s, size_t n) {
+size_t lq_hash(const char *s, size_t n) {
   size_t h = 2166136261u;
   while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h;
+  return h | 1;        /* never 0: 0 means "not computed" */
+}
+#define hash_str lq_hash
+
+/* names are short: compare inline before paying for a memcmp call */
+static int same_name(const char *a, const char *b, size_t n) {
+  return n == 0 || (a[0] == b[0] && memcmp(a, b, n) == 0);
+}
+
+static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
+  lq_var *v;
+  if (!m->n) return NULL;
+  for (v = m->slot[h & (m->cap - 1)]; v; v = v->next)
+    if (v->nlen == n && same_name(v->name, k, n)) return v;
+  return NULL;
 }
 
 static lq_var *map_find(lq_map *m, const char *k, size_t n) {
-  lq_var *v;
-  if (!m->cap) return NULL;
-  for (v = m->slot[hash_str(k, n) & (m->cap - 1)]; v; v = v->next)
-    if (v->nlen == n && memcmp(v->name, k, n) == 0) return v;
-  return NULL;
+  return m->n ? map_find_h(m, k, n, hash_str(k, n)) : NULL;
 }
 
 /* Set k (copied) = val; returns the entry or NULL (fatal error set). */
@@ -123,15 +133,17 @@ static int out_check(lq_render *r) {
 
 static int eval(lq_render *r, const lq_expr *x, lq_value *out);
 
-static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
+/* h: the name's hash_str, or 0 to have it computed when needed */
+static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
   lq_var *v;
   for (s = c->scope; s; s = s->up)
     for (v = s->vars; v; v = v->next)
-      if (v->nlen == n && memcmp(v->name, k, n) == 0) { *out = v->v; return 1; }
-  if ((v = map_find(&c->assigns, k, n))) { *out = v->v; return 1; }
-  if ((v = map_find(&c->counters, k, n))) { *out = v->v; return 1; }
+      if (v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
+  if ((c->assigns.n || c->counters.n) && !h) h = hash_str(k, n);
+  if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
+  if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
     if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
       return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
@@ -143,6 +155,10 @@ static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
 }
 
 /* Ruby records undefined variables and filters without printing them inline */
+static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
+  return find_var_h(r, k, n, 0, out);
+}
+
 static int undefined(lq_render *r, const char *k, size_t n) {
   r->err_silent = 1;
   return lq_fail(r, "undefined variable %.*s", (int)(n > 60 ? 60 : n), k);
@@ -152,7 +168,7 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
   lq_value cur;
   int i, found;
   if (x->name) {
-    found = find_var(r, x->name, x->nlen, &cur);
+    found = find_var_h(r, x->name, x->nlen, x->hash, &cur);
     if (found < 0) return R_ERR;
     if (!found && r->opt.strict_variables) return undefined(r, x->name, x->nlen);
   } else {

@@ -52,6 +52,8 @@ static int l_compile(lua_State *L) {
     else lua_pushfstring(L, "%s: %s", name, err.msg);
     return 2;
   }
+  /* the collector cannot see the template's C memory: pace it as if Lua had allocated it */
+  lua_gc(L, LUA_GCSTEP, (int)(lq_template_size(b->t) / 1024));
   return 1;
 }
 

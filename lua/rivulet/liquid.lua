@@ -68,21 +68,24 @@ local function check_options(o, level)
   return o
 end
 
--- compile cache: keyed by mode and source
+-- compile cache: cache[mode][source]; two levels, so a long source is never copied into a
+-- key (a Lua string hashes once, however often it is looked up)
 local cache, cached = {}, 0
 
 local function compile(source, o)
   local mode = o.mode or "lax"
-  local key = mode .. "\0" .. source
-  if o.cache ~= false then
-    local t = cache[key]
+  local bymode = cache[mode]
+  if o.cache ~= false and bymode then
+    local t = bymode[source]
     if t then return t end
   end
   local t, err = core.liquid_compile(source, mode, o.name or "template")
   if not t then return nil, err end
   if o.cache ~= false then
     if cached >= M.CACHE_MAX then cache, cached = {}, 0 end
-    cache[key] = t
+    bymode = cache[mode]
+    if not bymode then bymode = {}; cache[mode] = bymode end
+    bymode[source] = t
     cached = cached + 1
   end
   return t
