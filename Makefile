@@ -32,7 +32,7 @@ SAN_FLAGS  ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 SPEC_ARGS  ?=
 SHARED     ?= $(or $(RIVULET_SHARED),../shared)
 FUZZ_CC    ?= clang
-FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer
+FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 
 # Install dirs for modules default to the Lua .pc variables. Debian's INSTALL_CMOD is the

@@ -121,7 +121,7 @@ static int to_integer(lq_render *r, const lq_value *v, int64_t *out) {
     }
   }
   if (v->type == LQ_FLOAT && v->u.f == floor(v->u.f) && fabs(v->u.f) < 9e18) {
-    *out = (int64_t)v->u.f;
+    *out = lq_f2i(v->u.f);
     return R_OK;
   }
   return lq_fail(r, "invalid integer");
@@ -310,7 +310,9 @@ static int to_whole(lq_render *r, lq_value *v, double (*fn)(double)) {
   lq_value n = lq_to_number(v);
   if (n.type == LQ_FLOAT) {
     if (!isfinite(n.u.f)) return float_domain(r, n.u.f);
-    n = lq_int((int64_t)fn(n.u.f));
+    double w = fn(n.u.f);
+    /* past int64 the whole number stays a float rather than overflow */
+    n = fabs(w) < 9.2e18 ? lq_int((int64_t)w) : lq_float(w);
   }
   *v = n;
   return R_OK;
@@ -328,7 +330,7 @@ static i128 pow10i(int k) {
 /* round half away from zero to `digits` decimals (negative: tens, hundreds ...) */
 FILTER(round) {
   lq_value n = lq_to_number(v), dn = lq_to_number(ARG(0));
-  int64_t digits = dn.type == LQ_INT ? dn.u.i : (int64_t)dn.u.f;
+  int64_t digits = dn.type == LQ_INT ? dn.u.i : lq_f2i(dn.u.f);
   UNUSED_ARGS;
   if (digits > 30) digits = 30;
   if (digits < -30) digits = -30;

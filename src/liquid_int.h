@@ -188,6 +188,21 @@ static inline lq_value lq_cstr(const char *p, size_t n) {
   lq_value v; v.type = LQ_STR; v.u.s.p = p; v.u.s.n = n; return v;
 }
 
+/* a double as an integer, saturating (NaN is 0): no undefined conversions */
+static inline int64_t lq_f2i(double f) {
+  if (f != f) return 0;
+  if (f >= 9223372036854775807.0) return INT64_MAX;
+  if (f <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)f;
+}
+
+/* element count of lo..hi, saturating */
+static inline int64_t lq_range_len(int64_t lo, int64_t hi) {
+  if (hi < lo) return 0;
+  if ((uint64_t)hi - (uint64_t)lo >= (uint64_t)INT64_MAX) return INT64_MAX;
+  return (int64_t)((uint64_t)hi - (uint64_t)lo) + 1;
+}
+
 int  lq_truthy(const lq_value *v);
 int  lq_is_array(const lq_value *v);        /* ARRAY, HOSTARR or RANGE */
 int  lq_is_empty(lq_render *r, const lq_value *v);   /* Ruby empty? (-1 when n/a) */

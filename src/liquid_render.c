@@ -200,7 +200,7 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
 static int range_end(lq_render *r, const lq_value *v, int64_t *out) {
   switch (v->type) {
     case LQ_INT: *out = v->u.i; return R_OK;
-    case LQ_FLOAT: *out = (int64_t)v->u.f; return R_OK;
+    case LQ_FLOAT: *out = lq_f2i(v->u.f); return R_OK;
     case LQ_NIL: *out = 0; return R_OK;
     case LQ_STR: *out = lq_to_int(v); return R_OK;
     default: return lq_fail(r, "invalid integer");
@@ -354,7 +354,7 @@ static int to_loop_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) {
   *set = 1;
   if (v.type == LQ_INT) { *out = v.u.i; return R_OK; }
   if (v.type == LQ_FLOAT) {
-    *out = v.u.f >= 9.2e18 ? INT64_MAX : v.u.f <= -9.2e18 ? INT64_MIN : (int64_t)v.u.f;
+    *out = lq_f2i(v.u.f);
     return R_OK;
   }
   if (v.type == LQ_STR) {
@@ -410,7 +410,7 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
     return R_OK;
   }
   if (coll->type == LQ_RANGE) {
-    len = coll->u.r.hi >= coll->u.r.lo ? coll->u.r.hi - coll->u.r.lo + 1 : 0;
+    len = lq_range_len(coll->u.r.lo, coll->u.r.hi);
     sg->is_range = 1;
   } else if (coll->type == LQ_HOSTHASH) {
     if (lq_pairs(r, coll, &sg->a)) return R_ERR;
@@ -430,7 +430,7 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
   if (from < 0) from = 0;
   if (from > len) from = len;
   sg->n = to > from ? to - from : 0;
-  if (sg->is_range) sg->lo = coll->u.r.lo + from;
+  if (sg->is_range) sg->lo = (int64_t)((uint64_t)coll->u.r.lo + (uint64_t)from);   /* from <= len: no wrap */
   else if (coll->type == LQ_ARRAY) { sg->a = *coll->u.a; sg->from = (size_t)from; }
   else if (coll->type == LQ_HOSTARR) {
     /* only the slice we iterate is fetched from the host */
@@ -512,7 +512,7 @@ static int tablerow_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) 
     case LQ_NIL: *out = 0; return R_OK;
     case LQ_STR: *out = lq_to_int(&v); return R_OK;
     case LQ_INT: *out = v.u.i; return R_OK;
-    case LQ_FLOAT: *out = v.u.f >= 9.2e18 ? INT64_MAX : v.u.f <= -9.2e18 ? INT64_MIN : (int64_t)v.u.f; return R_OK;
+    case LQ_FLOAT: *out = lq_f2i(v.u.f); return R_OK;
     default: return lq_fail(r, "invalid integer");
   }
 }

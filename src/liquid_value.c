@@ -32,7 +32,7 @@ int64_t lq_len(lq_render *r, const lq_value *v) {
       return n;
     }
     case LQ_ARRAY: return (int64_t)v->u.a->n;
-    case LQ_RANGE: return v->u.r.hi >= v->u.r.lo ? v->u.r.hi - v->u.r.lo + 1 : 0;
+    case LQ_RANGE: return lq_range_len(v->u.r.lo, v->u.r.hi);
     case LQ_HOSTARR:
     case LQ_HOSTHASH: return r->host->len(r->host->ud, v);
     default: return 0;
@@ -416,7 +416,7 @@ static int64_t str_to_i(const char *p, size_t n) {
 int64_t lq_to_int(const lq_value *v) {
   switch (v->type) {
     case LQ_INT: return v->u.i;
-    case LQ_FLOAT: return isfinite(v->u.f) ? (int64_t)v->u.f : 0;
+    case LQ_FLOAT: return isfinite(v->u.f) ? lq_f2i(v->u.f) : 0;
     case LQ_STR: return str_to_i(v->u.s.p, v->u.s.n);
     default: return 0;
   }

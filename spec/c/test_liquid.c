@@ -80,6 +80,12 @@ int main(void) {
   check("ruby float printing", "{{ 1000000000000000.0 }} {{ 0.00001 }} {{ 2.0 }}", LQ_MODE_LAX, &o, "OK:1.0e+15 1.0e-05 2.0");
   check("inline render error", "a{{ 1 | divided_by: 0 }}b", LQ_MODE_LAX, &o, "OK:aLiquid error: divided by 0b");
 
+  /* fuzzer findings: extreme numbers must not overflow */
+  check("huge range window", "{% for i in (-9223372036854775807..9223372036854775807) limit: 2 offset: 5 %}{{ i }},{% endfor %}",
+        LQ_MODE_LAX, &o, "OK:-9223372036854775802,-9223372036854775801,");
+  check("huge float ceil", "{{ 6666666666666666666666666666.5 | ceil }}", LQ_MODE_LAX, &o, "OK:6.666666666666667e+27");
+  check("huge float range end", "{{ (1..99999999999999999999.0) | size }}", LQ_MODE_LAX, &o, "OK:9223372036854775807");
+
   check("unknown tag line:col", "ok\n  {% nope %}", LQ_MODE_LAX, &o, "PARSE:2:6:unknown tag 'nope'");
   check("unclosed block", "{% if n %}x", LQ_MODE_LAX, &o, "PARSE:1:4:'if' tag was never closed");
   check("unterminated output", "x {{ n", LQ_MODE_LAX, &o, "PARSE:1:3:*");
