@@ -12,10 +12,10 @@
 
 #define NOPE ((size_t)-1)
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
+static void set_err(char *err, size_t errlen, const char *a, const char *b, const char *c)
 {
     if (err && errlen > 0)
-        snprintf(err, errlen, fmt, arg);
+        snprintf(err, errlen, "%s%s%s", a, b, c);
 }
 
 /* ======================================================================= */
@@ -362,8 +362,7 @@ static const char *parse_tzif(const unsigned char *p, size_t n, lqd_zone *z)
             return "not a TZif file";
         for (i = 0; i < 6; i++)
             cnt[i] = be32(p + off + 20 + 4 * i);
-        if (cnt[4] == 0 || cnt[4] > 256 || cnt[5] == 0 || cnt[3] > 1000000 ||
-            cnt[2] > 100000 || (cnt[0] && cnt[0] != cnt[4]) || (cnt[1] && cnt[1] != cnt[4]))
+        if (cnt[3] > 1000000 || cnt[4] > 256 || cnt[5] > 256 || cnt[2] > 100000)
             return "bad TZif header";
         need = cnt[3] * (tsize + 1) + cnt[4] * 6 + cnt[5] + cnt[2] * (tsize + 4) + cnt[1] + cnt[0];
         if (n - off - 44 < need)
@@ -375,6 +374,10 @@ static const char *parse_tzif(const unsigned char *p, size_t n, lqd_zone *z)
         }
         break;
     }
+    if (cnt[4] == 0 || cnt[5] == 0 || (cnt[0] && cnt[0] != cnt[4]) || (cnt[1] && cnt[1] != cnt[4]))
+        return "bad TZif header";
+    if (cnt[2] != 0)    /* "right/" zones count leap seconds in their times */
+        return "leap-second TZif files are not supported";
     d = p + off + 44;
     z->ntrans = cnt[3];
     z->ntypes = cnt[4];
@@ -462,7 +465,7 @@ lqd_zone *lqd_zone_load(const char *name, char *err, size_t errlen)
     lqd_zone *z;
     const char *file = name, *why = NULL;
     if (!name) {
-        set_err(err, errlen, "%s", "no time zone name");
+        set_err(err, errlen, "no time zone name", "", "");
         return NULL;
     }
     if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
@@ -470,7 +473,7 @@ lqd_zone *lqd_zone_load(const char *name, char *err, size_t errlen)
     z = calloc(1, sizeof *z);
     if (!z || !(z->name = malloc(strlen(name) + 1))) {
         free(z);
-        set_err(err, errlen, "%s", "out of memory");
+        set_err(err, errlen, "out of memory", "", "");
         return NULL;
     }
     strcpy(z->name, name);
@@ -489,9 +492,7 @@ lqd_zone *lqd_zone_load(const char *name, char *err, size_t errlen)
             free(data);
             if (!why)
                 return z;
-            set_err(err, errlen, "time zone '%s': ", name);
-            if (err && errlen > strlen(err))
-                snprintf(err + strlen(err), errlen - strlen(err), "%s", why);
+            set_err(err, errlen, name, ": ", why);
             lqd_zone_free(z);
             return NULL;
         }
@@ -506,7 +507,7 @@ lqd_zone *lqd_zone_load(const char *name, char *err, size_t errlen)
         }
     }
     lqd_zone_free(z);
-    set_err(err, errlen, "unknown time zone '%s'", name);
+    set_err(err, errlen, "unknown time zone: ", name, "");
     return NULL;
 }
 
@@ -530,7 +531,7 @@ const lqd_zone *lqd_zone_get(const char *name, char *err, size_t errlen)
             z = cache[i];
     if (!z) {
         if (cache_n == LQD_ZONE_CACHE_MAX)
-            set_err(err, errlen, "too many time zones in use (%s)", name);
+            set_err(err, errlen, "too many time zones in use: ", name, "");
         else if ((z = lqd_zone_load(name, err, errlen)) != NULL)
             cache[cache_n++] = z;
     }
@@ -641,6 +642,14 @@ int lqd_mktime(const lqd_zone *z, int64_t year, int mon, int mday, int hour, int
 /* ======================================================================= */
 /* strftime (Ruby 3.1 Time#strftime)                                       */
 /* ======================================================================= */
+/*
+ * A directive is '%' flags* width? then either ':'..':::' 'z' or an optional
+ * E/O modifier and a conversion.  Whatever does not fit -- an unknown
+ * conversion ("%Q", and "%+", which only Ruby's Date knows), a flag after the
+ * width ("%10-d"), E/O before a conversion they do not modify ("%Ez") -- is
+ * copied as literal text, as Ruby does.  A format that ends inside a
+ * directive ("%", "%-", "%10") is invalid, where Ruby raises.
+ */
 
 typedef struct {
     char *p;
@@ -946,7 +955,8 @@ size_t lqd_strftime(char *out, size_t cap, const char *fmt, size_t fmtlen, const
 {
     obuf o;
     o.p = out, o.room = cap ? cap - 1 : 0, o.len = 0;
-    if (fmt_run(&o, fmt, fmtlen, tm) != 0) {
+    if (!fmt || !tm || tm->mon < 1 || tm->mon > 12 || tm->wday < 0 || tm->wday > 6 ||
+        tm->nsec < 0 || tm->nsec > 999999999L || fmt_run(&o, fmt, fmtlen, tm) != 0) {
         if (cap)
             out[0] = '\0';
         return LQD_STRFTIME_INVALID;
@@ -1367,8 +1377,8 @@ static size_t skip_word_tail(const pstr *b, size_t j)   /* [^-\d\s']* */
     return j;
 }
 
-/* (ce|c.e.|bce|b.c.e.|ad|a.d.|bc|b.c.)? followed by a year; returns the
- * year's end or NOPE, with the year slice and the bc flag. */
+/* With sfx, a year may carry an ordinal suffix ("14th"); s3e then takes it
+ * for the day. */
 static size_t m_year_sfx(const pstr *b, size_t e, int sfx)
 {
     static const char *const ord[] = {"st", "nd", "rd", "th"};
@@ -1379,6 +1389,8 @@ static size_t m_year_sfx(const pstr *b, size_t e, int sfx)
     return e;
 }
 
+/* (ce|c.e.|bce|b.c.e.|ad|a.d.|bc|b.c.)? followed by a year; returns the
+ * year's end or NOPE, with the year slice and the bc flag. */
 static size_t m_era_year(const pstr *b, size_t k, slice *y, int *bc, int sfx)
 {
     static const char *const eras[] = {"ce", "c.e.", "bce", "b.c.e.", "ad", "a.d.", "bc", "b.c."};
@@ -1526,33 +1538,29 @@ static size_t skip_not_sep(const pstr *b, size_t j)   /* [^-/.]* */
 
 static int p_vms(pstr *b, dhash *h)     /* 14-mar-2016, mar-14[-2016] */
 {
-    size_t i, j, k;
+    size_t i, j, k, e;
     int mon;
-    for (i = 0; i < b->n; i++) {
+    for (i = 0; i < b->n; i++) {        /* day-mon-year */
         if ((j = m_num(b, i, 0)) == NOPE || !chr(b, j, '-') || !(mon = mon_at(b, j + 1)))
             continue;
         k = skip_not_sep(b, j + 4);
-        if (!chr(b, k, '-') || m_num(b, k + 1, 0) == NOPE)
+        if (!chr(b, k, '-') || (e = m_num(b, k + 1, 0)) == NOPE)
             continue;
-        s3e(h, sl(b, k + 1, m_num(b, k + 1, 0)), mon_slice(mon), sl(b, i, j), 0);
-        blank(b, i, m_num(b, k + 1, 0));
+        s3e(h, sl(b, k + 1, e), mon_slice(mon), sl(b, i, j), 0);
+        blank(b, i, e);
         return 1;
     }
-    for (i = 0; i < b->n; i++) {
-        slice y = NIL;
-        size_t e;
+    for (i = 0; i < b->n; i++) {        /* mon-day[-year] */
+        slice y = NIL, d;
         if (!wb(b, i) || !(mon = mon_at(b, i)))
             continue;
         k = skip_not_sep(b, i + 3);
         if (!chr(b, k, '-') || (e = m_num(b, k + 1, 0)) == NOPE)
             continue;
-        if (chr(b, e, '-') && (j = m_num(b, e + 1, 0)) != NOPE) {
-            y = sl(b, e + 1, j);
-            s3e(h, y, mon_slice(mon), sl(b, k + 1, e), 0);
-            e = j;
-        } else {
-            s3e(h, y, mon_slice(mon), sl(b, k + 1, e), 0);
-        }
+        d = sl(b, k + 1, e);
+        if (chr(b, e, '-') && (j = m_num(b, e + 1, 0)) != NOPE)
+            y = sl(b, e + 1, j), e = j;
+        s3e(h, y, mon_slice(mon), d, 0);
         blank(b, i, e);
         return 1;
     }
@@ -1718,7 +1726,7 @@ static int p_mday(pstr *b, dhash *h)    /* 14th */
  * (a lone fraction makes the digits a time read from the right). */
 static int p_ddd(pstr *b, dhash *h)
 {
-    size_t i, j, k, n, n3 = 0, zs = 0, ze = NOPE;
+    size_t i, j = 0, k, n = 0, n3 = 0, zs = 0, ze = NOPE;
     const char *s2, *s3 = NULL, *s4 = NULL;
     size_t n4 = 0;
     int neg = 0;
@@ -1893,8 +1901,87 @@ static void p_frag(const pstr *b, dhash *h)
         h->hour = v, h->has |= H_HOUR;
 }
 
-/* Date._parse: fills h; returns -1 if the string is too long. */
+/* Date._parse: fills h; returns -1 if the string is too long, -2 where Ruby
+ * fails with a RangeError (an hour beyond int with am/pm). */
+/* The common case first: strict ISO 8601 ("2024-11-21", "2024-11-21T15:38:00Z",
+ * "2024-11-21 15:38:00.25 +05:00") read in one pass. It fills the same fields the
+ * general recognisers below would (checked against them), or declines with -1. */
+static int iso_fast(const char *s, size_t len, dhash *h)
+{
+    size_t i = 10, k;
+    int64_t v[6] = {0, 0, 0, 0, 0, 0};
+#define D(j) (s[j] >= '0' && s[j] <= '9')
+#define N2(j) ((s[j] - '0') * 10 + (s[j + 1] - '0'))
+    if (len < 10 || len > 40 || !D(0) || !D(1) || !D(2) || !D(3) || s[4] != '-' || !D(5) ||
+        !D(6) || s[7] != '-' || !D(8) || !D(9))
+        return -1;
+    memset(h, 0, sizeof *h);
+    v[0] = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + N2(2);
+    v[1] = N2(5);
+    v[2] = N2(8);
+    h->has = H_YEAR | H_MON | H_MDAY | H_NOCOMP;      /* four digits: no century guess */
+    if (i < len && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+        if (len < i + 6 || !D(i + 1) || !D(i + 2) || s[i + 3] != ':' || !D(i + 4) || !D(i + 5))
+            return -1;
+        v[3] = N2(i + 1);
+        v[4] = N2(i + 4);
+        h->has |= H_HOUR | H_MIN;
+        i += 6;
+        if (i < len && s[i] == ':') {
+            if (len < i + 3 || !D(i + 1) || !D(i + 2))
+                return -1;
+            v[5] = N2(i + 1);
+            h->has |= H_SEC;
+            i += 3;
+            if (i < len && s[i] == '.') {
+                long ns = 0, scale = 100000000;
+                if (i + 1 >= len || !D(i + 1))
+                    return -1;
+                for (i++; i < len && D(i); i++, scale /= 10)
+                    if (scale)
+                        ns += (s[i] - '0') * scale;
+                h->nsec = ns;
+                h->has |= H_FRAC;
+            }
+        }
+        if (i < len && s[i] == ' ')
+            i++;
+        if (i < len && (s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+            strcpy(h->zone, "z");
+            h->has |= H_ZONE;
+            i++;
+        } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+            /* +HH, +HHMM or +HH:MM, kept as written for zone_offset */
+            k = len - i;
+            if (!((k == 3 && D(i + 1) && D(i + 2)) ||
+                  (k == 5 && D(i + 1) && D(i + 2) && D(i + 3) && D(i + 4)) ||
+                  (k == 6 && D(i + 1) && D(i + 2) && s[i + 3] == ':' && D(i + 4) && D(i + 5))))
+                return -1;
+            memcpy(h->zone, s + i, k);
+            h->zone[k] = '\0';
+            h->has |= H_ZONE;
+            i = len;
+        }
+    }
+    if (i != len || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+        v[5] > 59)
+        return -1;      /* anything unusual takes the general road */
+    h->year = v[0], h->mon = v[1], h->mday = v[2], h->hour = v[3], h->min = v[4], h->sec = v[5];
+    return 0;
+#undef D
+#undef N2
+}
+
+static int date_parse_full(const char *s, size_t len, dhash *h);
+
 static int date_parse(const char *s, size_t len, dhash *h)
+{
+    if (iso_fast(s, len, h) == 0)
+        return 0;
+    return date_parse_full(s, len, h);
+}
+
+static int date_parse_full(const char *s, size_t len, dhash *h)
 {
     pstr b;
     size_t i;
@@ -1923,7 +2010,7 @@ static int date_parse(const char *s, size_t len, dhash *h)
     p_bc(&b, h);
     p_frag(&b, h);
     if (h->has & H_BAD)
-        return -1;
+        return -2;
     if ((h->has & H_BC) && (h->has & H_YEAR))
         h->year = 1 - h->year;
     if ((h->has & H_YEAR) && !(h->has & H_NOCOMP) && h->year >= 0 && h->year <= 99)
@@ -1967,27 +2054,21 @@ static int zone_offset(const char *z, const lqd_zone *local, int64_t year, int *
         {"utc", 0}, {"z", 0}, {"ut", 0}, {"gmt", 0}, {"est", -5}, {"edt", -4}, {"cst", -6},
         {"cdt", -5}, {"mst", -7}, {"mdt", -6}, {"pst", -8}, {"pdt", -7}};
     size_t n = strlen(z), i;
-    int sign = z[0] == '-' ? -1 : 1;
-    if ((z[0] == '+' || z[0] == '-') && n >= 3 && pdig(z[1]) && pdig(z[2])) {
-        int hh = (z[1] - '0') * 10 + z[2] - '0', mm = 0, ss = 0;
-        const char *p = z + 3;
-        int colon = *p == ':';
-        if (n == 3) {
-            *off = sign * hh * 3600;
-            return 1;
+    if (z[0] == '+' || z[0] == '-') {   /* +hh, +hhmm[ss], +hh:mm[:ss] */
+        int v[3] = {0, 0, 0}, nd = 0, colon = n > 3 && z[3] == ':';
+        for (i = 1; i < n; i++) {
+            if (colon && (i == 3 || i == 6)) {
+                if (z[i] != ':')
+                    return 0;
+            } else if (pdig(z[i]) && nd < 6) {
+                v[nd / 2] = v[nd / 2] * 10 + (z[i] - '0'), nd++;
+            } else {
+                return 0;
+            }
         }
-        p += colon;
-        if (!pdig(p[0]) || !pdig(p[1]))
+        if ((nd != 2 || colon) && nd != 4 && nd != 6)
             return 0;
-        mm = (p[0] - '0') * 10 + p[1] - '0';
-        p += 2;
-        if (*p && (colon ? *p == ':' : 1) && pdig(p[colon]) && pdig(p[colon + 1]) && !p[colon + 2]) {
-            ss = (p[colon] - '0') * 10 + p[colon + 1] - '0';
-            p += colon + 2;
-        }
-        if (*p)
-            return 0;
-        *off = sign * (hh * 3600 + mm * 60 + ss);
+        *off = (z[0] == '-' ? -1 : 1) * (v[0] * 3600 + v[1] * 60 + v[2]);
         return 1;
     }
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -2102,8 +2183,11 @@ int lqd_parse(const char *s, size_t len, const lqd_zone *local, int64_t now, lqd
     lqd_tm nt;
     int off = 0, has_off = 0;
     int64_t year, diff;
-    if (!s || !local || date_parse(s, len, &h) != 0 || lqd_localtime(local, now, 0, &nt) != 0)
+    int rc;
+    if (!s || !local || lqd_localtime(local, now, 0, &nt) != 0)
         return -1;
+    if ((rc = date_parse(s, len, &h)) != 0)
+        return rc;
     if (!(h.has & (H_YEAR | H_YDAY | H_MON | H_MDAY | H_HOUR | H_MIN | H_SEC | H_FRAC)))
         return -1;                               /* "no time information" */
     year = (h.has & H_YEAR) ? h.year : nt.year;

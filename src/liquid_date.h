@@ -99,8 +99,10 @@ size_t lqd_strftime(char *out, size_t cap, const char *fmt, size_t fmtlen,
 /* ---- parsing -------------------------------------------------------------- */
 
 /* Ruby's Time.parse(s, now) with `local` as the process zone: returns 0 and
- * fills *out, or -1 when Ruby would raise (no date/time found, field out of
- * range, longer than LQD_PARSE_MAX bytes).  The result keeps the offset the
+ * fills *out, or -1 where Ruby raises ArgumentError (no date/time found, a
+ * field out of range, longer than LQD_PARSE_MAX bytes: Liquid then outputs
+ * the input unchanged), or -2 where Ruby raises RangeError ("99999999999 pm":
+ * Liquid renders "Liquid error: internal").  The result keeps the offset the
  * string states: "...Z"/"UTC"/"-00:00" give a UTC time, a stated offset gives
  * the local zone's time if its offset agrees at that instant, else a bare
  * offset (abbr "").  See the comment above lqd_parse in liquid_date.c for the
@@ -111,9 +113,10 @@ int lqd_parse(const char *s, size_t len, const lqd_zone *local, int64_t now,
 
 /* Liquid's Utils.to_date for a string: "" is no date; "now"/"today" (any case)
  * are `now`; all digits are Unix seconds; anything else goes through
- * lqd_parse.  Returns 0 with *out filled, or -1 (the filter then outputs its
- * input unchanged).  Integers are the caller's: lqd_localtime(local, n, 0, out).
- * `now` has whole seconds only, so %N of "now" prints zeros. */
+ * lqd_parse.  Returns 0 with *out filled, or lqd_parse's -1/-2 (-1 also for
+ * "" and for digit strings beyond LQD_EPOCH_MAX).  Integers are the caller's:
+ * lqd_localtime(local, n, 0, out); Ruby Liquid leaves a Float input
+ * unchanged.  `now` has whole seconds only, so %N of "now" prints zeros. */
 int lqd_to_time(const char *s, size_t len, const lqd_zone *local, int64_t now,
                 lqd_tm *out);
 

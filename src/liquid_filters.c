@@ -1412,25 +1412,24 @@ FILTER(date) {
   if (tostr(r, &argv[0], &fmt)) return R_ERR;
   if (fmt.u.s.n == 0) return R_OK;
   if (!(z = render_zone(r))) return R_ERR;
+  /* a Float is not a time for Ruby's Liquid: it comes back unchanged */
   switch (v->type) {
     case LQ_INT:
       if (lqd_localtime(z, v->u.i, 0, &tm)) return R_OK;
       break;
-    case LQ_FLOAT: {
-      double f = v->u.f;
-      if (!isfinite(f) || fabs(f) > 1e17) return R_OK;
-      if (lqd_localtime(z, (int64_t)floor(f), (long)((f - floor(f)) * 1e9), &tm)) return R_OK;
+    case LQ_STR: {
+      int rc = lqd_to_time(v->u.s.p, v->u.s.n, z, lq_now(r), &tm);
+      if (rc == -2) return lq_fail(r, "internal");     /* where Ruby's Time raises RangeError */
+      if (rc) return R_OK;                             /* not a date: the input unchanged */
       break;
     }
-    case LQ_STR:
-      if (lqd_to_time(v->u.s.p, v->u.s.n, z, lq_now(r), &tm)) return R_OK;   /* not a date */
-      break;
     default: return R_OK;
   }
   {
     char small[256];
     size_t need = lqd_strftime(small, sizeof small, fmt.u.s.p, fmt.u.s.n, &tm);
-    if (need == LQD_STRFTIME_INVALID) return R_OK;
+    if (need == LQD_STRFTIME_INVALID)
+      return lq_fail(r, "invalid format: %.*s", (int)(fmt.u.s.n > 60 ? 60 : fmt.u.s.n), fmt.u.s.p);
     if (need < sizeof small) return lq_str(r, small, need, v);
     {
       char *big = lq_alloc(r, need + 1);
