@@ -135,28 +135,17 @@ typedef struct dec { i128 m; int e; } dec;   /* m * 10^e */
 
 static dec dec_of(const lq_value *v) {
   dec d;
-  if (v->type == LQ_INT) { d.m = v->u.i; d.e = 0; return d; }
-  {
-    char tmp[40], digits[24];
-    int prec, nd = 0, neg = 0, ex, i;
-    const char *p;
-    double f = v->u.f;
-    d.m = 0;
-    d.e = 0;
-    if (f == 0 || !isfinite(f)) return d;
-    for (prec = 1; prec <= 17; prec++) {
-      snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
-      if (strtod(tmp, NULL) == f) break;
-    }
-    p = tmp;
-    if (*p == '-') { neg = 1; p++; }
-    for (; *p && *p != 'e'; p++) if (*p != '.') digits[nd++] = *p;
-    ex = atoi(p + 1);
-    for (i = 0; i < nd; i++) d.m = d.m * 10 + (digits[i] - '0');
-    d.e = ex - (nd - 1);
-    if (neg) d.m = -d.m;
-    return d;
-  }
+  char digits[24];
+  int nd, ex, i;
+  d.m = 0;
+  d.e = 0;
+  if (v->type == LQ_INT) { d.m = v->u.i; return d; }
+  if (v->u.f == 0 || !isfinite(v->u.f)) return d;
+  nd = lq_shortest(v->u.f, digits, &ex);     /* Ruby: BigDecimal(float.to_s) */
+  for (i = 0; i < nd; i++) d.m = d.m * 10 + (digits[i] - '0');
+  d.e = ex - (nd - 1);
+  if (v->u.f < 0) d.m = -d.m;
+  return d;
 }
 
 static double dec_to_double(dec d) {

@@ -223,6 +223,7 @@ int  lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth);
 /* to_s as a value: strings stay, others are written to the arena */
 int  lq_tostr(lq_render *r, const lq_value *v, lq_value *out);
 void lq_fmt_float(double d, char *out, size_t cap);   /* Ruby Float#to_s */
+int  lq_shortest(double d, char digits[24], int *exp10);
 int  lq_fmt_int(int64_t i, char *out);
 /* Liquid's Utils.to_number; *exact tells whether a float came from a decimal string */
 lq_value lq_to_number(const lq_value *v);

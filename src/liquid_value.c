@@ -345,30 +345,51 @@ int lq_list(lq_render *r, const lq_value *v, lq_array *out) {
 
 /* ---- numbers ---- */
 
+/* decimal digits of i into out (NUL-terminated, at most 20 chars + NUL); the length.
+** Written out because printing integers is the renderer's most common job. */
 int lq_fmt_int(int64_t i, char *out) {
-  return sprintf(out, "%lld", (long long)i);
+  char tmp[24], *p = tmp + sizeof tmp;
+  uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+  int n;
+  do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+  if (i < 0) *--p = '-';
+  n = (int)(tmp + sizeof tmp - p);
+  memcpy(out, p, (size_t)n);
+  out[n] = 0;
+  return n;
 }
 
 /* Ruby Float#to_s: the shortest digits that read back the same; fixed notation for
 ** 1e-4 <= |d| < 1e15, else d.ddde+XX; always a ".0" when integral. */
-void lq_fmt_float(double d, char *out, size_t cap) {
-  char tmp[40], digits[24];
-  int prec, exp10, nd = 0, i;
+/* The shortest decimal digits that read back as d (finite, non-zero): digits without a
+** point, their count, and the power of ten of the first. A 15-digit rendering that round
+** trips is the shortest one padded with zeros (any <=15-digit decimal sits on that grid),
+** so at most three tries are needed rather than seventeen. */
+int lq_shortest(double d, char digits[24], int *exp10) {
+  char tmp[40];
   const char *p;
+  int prec, nd = 0;
+  for (prec = 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+    if (prec == 17 || strtod(tmp, NULL) == d) break;
+  }
+  p = tmp + (*tmp == '-');
+  for (; *p && *p != 'e'; p++) if (*p != '.') digits[nd++] = *p;
+  *exp10 = atoi(p + 1);
+  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  digits[nd] = 0;
+  return nd;
+}
+
+void lq_fmt_float(double d, char *out, size_t cap) {
+  char digits[24];
+  int exp10, nd, i;
   char *o = out, *oe = out + cap - 1;
   if (isnan(d)) { snprintf(out, cap, "NaN"); return; }
   if (isinf(d)) { snprintf(out, cap, d < 0 ? "-Infinity" : "Infinity"); return; }
   if (d == 0) { snprintf(out, cap, signbit(d) ? "-0.0" : "0.0"); return; }
-  for (prec = 1; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-    if (strtod(tmp, NULL) == d) break;
-  }
-  p = tmp;
-  if (*p == '-') { if (o < oe) *o++ = '-'; p++; }
-  for (; *p && *p != 'e'; p++) if (*p != '.') digits[nd++] = *p;
-  exp10 = atoi(p + 1);
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
-  digits[nd] = 0;
+  nd = lq_shortest(d, digits, &exp10);
+  if (d < 0 && o < oe) *o++ = '-';
   if (exp10 >= -4 && exp10 < 15) {
     if (exp10 < 0) {
       if (o < oe) *o++ = '0';
@@ -465,8 +486,7 @@ static void add_float(rv_buf *b, double d) {
 
 static void add_int(rv_buf *b, int64_t i) {
   char tmp[32];
-  lq_fmt_int(i, tmp);
-  rv_buf_adds(b, tmp);
+  rv_buf_add(b, tmp, (size_t)lq_fmt_int(i, tmp));
 }
 
 int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
