@@ -726,8 +726,12 @@ static lq_cond *parse_condition(parser *P, const char *p, size_t n) {
 
 /* ---- blocks ---- */
 
+#include <stddef.h>
+
 static lq_node *new_node(parser *P, int kind, const token *t) {
-  lq_node *nd = pnew(P, sizeof *nd);
+  int simple = kind == N_TEXT || kind == N_OUTPUT || kind == N_ASSIGN || kind == N_BREAK ||
+               kind == N_CONTINUE || kind == N_INCREMENT || kind == N_DECREMENT;
+  lq_node *nd = pnew(P, simple ? offsetof(lq_node, br) : sizeof *nd);
   if (nd) { nd->kind = kind; nd->line = t ? t->line : 0; }
   return nd;
 }

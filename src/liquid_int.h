@@ -96,6 +96,8 @@ struct lq_node {
   lq_node *next;
   const char *text; size_t tlen;  /* N_TEXT; N_ERROR message; names (assign, capture, counters) */
   lq_fexpr *fx;                   /* N_OUTPUT, N_ASSIGN */
+  /* Simple nodes (text, output, assign, counters, break/continue) end here: they are
+  ** allocated without the fields below, so the common nodes pack into cache lines. */
   lq_branch *br;                  /* N_IF, N_UNLESS, N_CASE */
   lq_expr *subject;               /* N_CASE; N_FOR/N_TABLEROW collection; N_RENDER/INCLUDE with/for */
   lq_node *body, *alt;            /* block bodies; for-else */

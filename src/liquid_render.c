@@ -300,6 +300,14 @@ static int eval_cond(lq_render *r, const lq_cond *c, int *res) {
 
 /* ---- nodes ---- */
 
+/* The per-tag renderers stay out of line: inlined, their locals would swell the frame of
+** the loop every node goes through. */
+#if defined(__GNUC__)
+#define COLD_TAG __attribute__((noinline))
+#else
+#define COLD_TAG
+#endif
+
 static int render_body(lq_render *r, const lq_node *nd);
 static int render_body_in(lq_render *r, const lq_node *nd);
 
@@ -454,7 +462,7 @@ static lq_value seg_item(const segment *sg, int64_t i, int reversed) {
   return sg->a.v[sg->from + (size_t)k];
 }
 
-static int render_for(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_for(lq_render *r, const lq_node *nd) {
   lq_value coll;
   segment sg;
   int64_t from, i;
@@ -517,7 +525,7 @@ static int tablerow_int(lq_render *r, const lq_expr *x, int64_t *out, int *set) 
   }
 }
 
-static int render_tablerow(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_tablerow(lq_render *r, const lq_node *nd) {
   lq_value coll;
   segment sg;
   int64_t from, i, cols = 0;
@@ -574,7 +582,7 @@ static int render_tablerow(lq_render *r, const lq_node *nd) {
   return rc;
 }
 
-static int render_case(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_case(lq_render *r, const lq_node *nd) {
   lq_value subj;
   const lq_branch *b;
   int matched = 0;
@@ -602,7 +610,7 @@ static int render_case(lq_render *r, const lq_node *nd) {
   return R_OK;
 }
 
-static int render_cycle(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_cycle(lq_render *r, const lq_node *nd) {
   lq_value key, v;
   lq_var *e;
   int64_t idx;
@@ -625,7 +633,7 @@ static int render_cycle(lq_render *r, const lq_node *nd) {
   return R_OK;
 }
 
-static int render_counter(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_counter(lq_render *r, const lq_node *nd) {
   lq_var *e = map_find(&r->ctx->counters, nd->text, nd->tlen);
   int64_t v = e ? e->v.u.i : 0;
   char tmp[32];
@@ -678,7 +686,7 @@ static int render_sub(lq_render *r, const lq_template *t, const char *pname) {
 
 /* {% include %}: shares the caller's variables; with/for and keyword arguments live in a
 ** scope of their own; an array value renders the partial once per item. */
-static int render_include(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_include(lq_render *r, const lq_node *nd) {
   lq_value name, var;
   const lq_template *t;
   const char *bind;
@@ -722,7 +730,7 @@ static int render_include(lq_render *r, const lq_node *nd) {
 }
 
 /* {% render %}: a fresh, isolated set of variables per rendering. */
-static int render_render(lq_render *r, const lq_node *nd) {
+COLD_TAG static int render_render(lq_render *r, const lq_node *nd) {
   lq_value name, with = lq_nil(), *kwv = NULL;
   const lq_template *t;
   const char *bind;
