@@ -8,9 +8,9 @@
 -- returning source), timezone (IANA name, default "America/Los_Angeles"), now (epoch
 -- seconds for "now"/"today"), limits = {output_bytes, loop_iterations, depth, render_score,
 -- assign_score, memory}, strict_errors (render errors fail the render instead of printing
--- "Liquid error (line N): ..." inline), line_numbers (false: inline errors without the
--- line), strict_variables, strict_filters, name (used in messages), cache (false: do not
--- use or fill the compile cache).
+-- "Liquid error: ..." inline), line_numbers (inline errors say "(line N)"),
+-- strict_variables, strict_filters, name (used in messages), cache (false: do not use or
+-- fill the compile cache).
 
 local core = require "rivulet.core"
 
