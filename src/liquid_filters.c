@@ -363,27 +363,19 @@ static int ret_str(lq_render *r, rv_buf *b, lq_value *v) {
   return rc;
 }
 
-FILTER(append) {
-  lq_value a, b;
+/* a then b, both as strings */
+static int join2(lq_render *r, lq_value *v, const lq_value *a, const lq_value *b) {
+  lq_value x, y;
   rv_buf o;
-  UNUSED_ARGS;
-  if (tostr(r, v, &a) || tostr(r, ARG(0), &b)) return R_ERR;
+  if (tostr(r, a, &x) || tostr(r, b, &y)) return R_ERR;
   rv_buf_init(&o);
-  rv_buf_add(&o, a.u.s.p, a.u.s.n);
-  rv_buf_add(&o, b.u.s.p, b.u.s.n);
+  rv_buf_add(&o, x.u.s.p, x.u.s.n);
+  rv_buf_add(&o, y.u.s.p, y.u.s.n);
   return ret_str(r, &o, v);
 }
 
-FILTER(prepend) {
-  lq_value a, b;
-  rv_buf o;
-  UNUSED_ARGS;
-  if (tostr(r, v, &a) || tostr(r, ARG(0), &b)) return R_ERR;
-  rv_buf_init(&o);
-  rv_buf_add(&o, b.u.s.p, b.u.s.n);
-  rv_buf_add(&o, a.u.s.p, a.u.s.n);
-  return ret_str(r, &o, v);
-}
+FILTER(append) { lq_value in = *v; UNUSED_ARGS; return join2(r, v, &in, ARG(0)); }
+FILTER(prepend) { lq_value in = *v; UNUSED_ARGS; return join2(r, v, ARG(0), &in); }
 
 /* Unicode case mapping through libc's tables for C.UTF-8 (towupper_l): one locale object,
 ** made on first use; if two threads race here one object leaks, nothing worse. */

@@ -549,41 +549,6 @@ static void quote_str(rv_buf *b, const char *p, size_t n, int json) {
   rv_buf_addc(b, '"');
 }
 
-/* Ruby inspect (3.3 style: {"a"=>1}), used when a hash is printed */
-int lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
-  if (depth > 64) return lq_fatal(r, "nesting too deep");
-  switch (v->type) {
-    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, "nil"); return R_OK;
-    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, 0); return R_OK;
-    case LQ_ARRAY: case LQ_HOSTARR: {
-      int64_t i, n = lq_len(r, v);
-      rv_buf_addc(b, '[');
-      for (i = 0; i < n; i++) {
-        lq_value e;
-        if (i) rv_buf_add(b, ", ", 2);
-        if (lq_at(r, v, i, &e) || lq_inspect(r, b, &e, depth + 1)) return R_ERR;
-      }
-      rv_buf_addc(b, ']');
-      return R_OK;
-    }
-    case LQ_HOSTHASH: {
-      lq_array p;
-      size_t i;
-      if (lq_pairs(r, v, &p)) return R_ERR;
-      rv_buf_addc(b, '{');
-      for (i = 0; i < p.n; i++) {
-        if (i) rv_buf_add(b, ", ", 2);
-        if (lq_inspect(r, b, &p.v[i].u.a->v[0], depth + 1)) return R_ERR;
-        rv_buf_add(b, "=>", 2);
-        if (lq_inspect(r, b, &p.v[i].u.a->v[1], depth + 1)) return R_ERR;
-      }
-      rv_buf_addc(b, '}');
-      return R_OK;
-    }
-    default: return lq_write(r, b, v);
-  }
-}
-
 int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
   rv_buf b;
   int rc;
@@ -602,24 +567,28 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* ---- JSON (Studio's to_json) ---- */
 
-int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
-  if (depth > 100) return lq_fail(r, "to_json: nesting too deep");
+/* Nested values as text: Ruby's inspect (json = 0; 3.3 style, {"a"=>1}), used when a hash
+** is printed or an array stringified, or JSON (json = 1), Studio's to_json. */
+static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+  const char *sep = json ? "," : ", ";
+  if (depth > 100) return lq_fatal(r, "nesting too deep");
   switch (v->type) {
-    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, "null"); return R_OK;
-    case LQ_BOOL: rv_buf_adds(b, v->u.b ? "true" : "false"); return R_OK;
-    case LQ_INT: add_int(b, v->u.i); return R_OK;
+    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, json ? "null" : "nil"); return R_OK;
     case LQ_FLOAT:
-      if (!isfinite(v->u.f)) { rv_buf_adds(b, "null"); return R_OK; }
+      if (json && !isfinite(v->u.f)) { rv_buf_adds(b, "null"); return R_OK; }
       add_float(b, v->u.f);
       return R_OK;
-    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, 1); return R_OK;
-    case LQ_RANGE: case LQ_ARRAY: case LQ_HOSTARR: {
+    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, json); return R_OK;
+    case LQ_RANGE:                           /* JSON has no ranges: it lists them */
+      if (!json) return lq_write(r, b, v);
+      /* fall through */
+    case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
       rv_buf_addc(b, '[');
       for (i = 0; i < n; i++) {
         lq_value e;
-        if (i) rv_buf_addc(b, ',');
-        if (lq_at(r, v, i, &e) || lq_to_json(r, b, &e, depth + 1)) return R_ERR;
+        if (i) rv_buf_adds(b, sep);
+        if (lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, json)) return R_ERR;
       }
       rv_buf_addc(b, ']');
       return R_OK;
@@ -630,30 +599,44 @@ int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
       if (lq_pairs(r, v, &p)) return R_ERR;
       rv_buf_addc(b, '{');
       for (i = 0; i < p.n; i++) {
-        lq_value k;
-        if (i) rv_buf_addc(b, ',');
-        if (lq_tostr(r, &p.v[i].u.a->v[0], &k)) return R_ERR;
-        quote_str(b, k.u.s.p, k.u.s.n, 1);
-        rv_buf_addc(b, ':');
-        if (lq_to_json(r, b, &p.v[i].u.a->v[1], depth + 1)) return R_ERR;
+        const lq_value *k = &p.v[i].u.a->v[0];
+        lq_value ks;
+        if (i) rv_buf_adds(b, sep);
+        if (json) {                          /* JSON keys are strings */
+          if (lq_tostr(r, k, &ks)) return R_ERR;
+          k = &ks;
+        }
+        if (serialize(r, b, k, depth + 1, json)) return R_ERR;
+        rv_buf_adds(b, json ? ":" : "=>");
+        if (serialize(r, b, &p.v[i].u.a->v[1], depth + 1, json)) return R_ERR;
       }
       rv_buf_addc(b, '}');
       return R_OK;
     }
-    case LQ_LOOP: {
-      static const char *const f[] = { "first", "index", "index0", "last", "length", "rindex", "rindex0", NULL };
-      int i;
-      rv_buf_addc(b, '{');
-      for (i = 0; f[i]; i++) {
-        lq_value e;
-        if (i) rv_buf_addc(b, ',');
-        quote_str(b, f[i], strlen(f[i]), 1);
-        rv_buf_addc(b, ':');
-        if (lq_key(r, v, f[i], strlen(f[i]), &e) || lq_to_json(r, b, &e, depth + 1)) return R_ERR;
+    case LQ_LOOP:
+      if (json) {
+        static const char *const f[] = { "first", "index", "index0", "last", "length", "rindex", "rindex0", NULL };
+        int i;
+        rv_buf_addc(b, '{');
+        for (i = 0; f[i]; i++) {
+          lq_value e;
+          if (i) rv_buf_addc(b, ',');
+          quote_str(b, f[i], strlen(f[i]), 1);
+          rv_buf_addc(b, ':');
+          if (lq_key(r, v, f[i], strlen(f[i]), &e) || serialize(r, b, &e, depth + 1, 1)) return R_ERR;
+        }
+        rv_buf_addc(b, '}');
+        return R_OK;
       }
-      rv_buf_addc(b, '}');
-      return R_OK;
-    }
-    default: rv_buf_adds(b, "null"); return R_OK;
+      return lq_write(r, b, v);
+    default: return lq_write(r, b, v);     /* booleans, integers: the same either way */
   }
+}
+
+int lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+  return serialize(r, b, v, depth, 0);
+}
+
+int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+  return serialize(r, b, v, depth, 1);
 }
