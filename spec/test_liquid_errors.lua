@@ -543,3 +543,48 @@ function TestLiquidLimits.test_limit_errors_are_not_inline_even_without_strict_e
   local out = liquid.render("ok{{ s }}", { s = string.rep("x", 20) }, { limits = { output_bytes = 10 }, strict_errors = false })
   lu.assertNil(out)
 end
+
+-- ---------------------------------------------------------------------------
+-- ours: data nested deeper than LQ_MAX_VALUE_DEPTH (100) is an error, never a crash
+TestLiquidDeepData = {}
+
+local function nest(n)
+  local t = { 1 }
+  for _ = 1, n do t = { t } end
+  return t
+end
+
+function TestLiquidDeepData.test_printing_at_the_limit()
+  -- 99 arrays around the innermost one: 100 levels
+  lu.assertEquals(liquid.render("{{ a }}", { a = nest(99) }), "1")
+end
+
+function TestLiquidDeepData.test_printing_over_the_limit_fails()
+  local out, err = liquid.render("{{ a }}", { a = nest(100000) })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nested too deeply")
+end
+
+function TestLiquidDeepData.test_comparing_deep_data_fails_cleanly()
+  local out, err = liquid.render("{% if a == b %}eq{% endif %}", { a = nest(100000), b = nest(100000) })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nested too deeply")
+end
+
+function TestLiquidDeepData.test_filters_on_deep_data_fail_cleanly()
+  for _, f in ipairs { "to_json", "join", "sort", "sum", "uniq", "upcase" } do
+    local out, err = liquid.render("{{ a | " .. f .. " }}", { a = nest(100000) })
+    lu.assertNil(out, f)
+    lu.assertStrContains(err, "nested too deeply")
+  end
+end
+
+function TestLiquidDeepData.test_deep_template_expressions_are_parse_errors()
+  local src = "{{ " .. string.rep("a[", 100000) .. "0" .. string.rep("]", 100000) .. " }}"
+  local out, err = liquid.render(src, {})
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nested too deeply")
+  out, err = liquid.render("{% if " .. string.rep("a and ", 100000) .. "b %}x{% endif %}", {})
+  lu.assertNil(out)
+  lu.assertStrContains(err, "template:1:")
+end

@@ -94,6 +94,7 @@ typedef struct parser {
   int strict;
   token *tk; size_t ntk, cap, pos;
   int depth;
+  int edepth;                    /* expression nesting, against LQ_MAX_EXPR_DEPTH */
   int blank;                     /* the body parse_body returned last was blank */
   const char *src, *end;
 } parser;
@@ -496,7 +497,21 @@ static lq_expr *parse_var(parser *P, lex *L) {
   return x;
 }
 
+static lq_expr *parse_expr_in(parser *P, lex *L);
+
+/* every nested value passes here, so the C stack stays bounded whatever the input */
 static lq_expr *parse_expr(parser *P, lex *L) {
+  lq_expr *x;
+  if (++P->edepth > LQ_MAX_EXPR_DEPTH) {
+    P->edepth--;
+    return perr(P, L->ts, "expression nested too deeply (more than %d levels)", LQ_MAX_EXPR_DEPTH);
+  }
+  x = parse_expr_in(P, L);
+  P->edepth--;
+  return x;
+}
+
+static lq_expr *parse_expr_in(parser *P, lex *L) {
   lq_value v;
   switch (L->t) {
     case L_STR:
@@ -672,7 +687,20 @@ static lq_fexpr *parse_fexpr(parser *P, const char *p, size_t n) {
 
 /* ---- conditions ---- */
 
+static lq_cond *parse_cond_in(parser *P, lex *L);
+
 static lq_cond *parse_cond(parser *P, lex *L) {
+  lq_cond *c;
+  if (++P->edepth > LQ_MAX_EXPR_DEPTH) {
+    P->edepth--;
+    return perr(P, L->ts, "condition has too many terms (more than %d)", LQ_MAX_EXPR_DEPTH);
+  }
+  c = parse_cond_in(P, L);
+  P->edepth--;
+  return c;
+}
+
+static lq_cond *parse_cond_in(parser *P, lex *L) {
   lq_cond *c = pnew(P, sizeof *c);
   if (!c) return NULL;
   c->kind = C_EXPR;

@@ -13,6 +13,8 @@
 /* Named limits (defaults; each overridable per render through lq_limits). */
 #define LQ_MAX_SOURCE          (16u << 20)  /* template source bytes (liquid-c's cap) */
 #define LQ_MAX_NESTING         100          /* block nesting at parse time (Ruby: "Nesting too deep") */
+#define LQ_MAX_EXPR_DEPTH      256          /* brackets, parentheses and and/or terms in one expression */
+#define LQ_MAX_VALUE_DEPTH     100          /* arrays and hashes within each other, when compared or printed */
 #define LQ_DEF_OUTPUT_BYTES    16384        /* Studio: a rendered value is at most 16 KiB */
 #define LQ_DEF_LOOP_ITERATIONS 100000       /* for/tablerow iterations per render */
 #define LQ_DEF_DEPTH           100          /* include/render nesting at render time */

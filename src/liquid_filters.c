@@ -38,17 +38,18 @@ static int new_array(lq_render *r, size_t n, lq_value *out, lq_value **items) {
   return R_OK;
 }
 
-static int flatten_into(lq_render *r, const lq_value *v, rv_buf *acc, int depth) {
+static int flatten_into(lq_render *r, const lq_value *v, rv_buf *acc) {
   lq_array a;
   size_t i;
-  if (depth > 100) return lq_fatal(r, "nesting too deep");
-  if (lq_list(r, v, &a)) return R_ERR;
-  for (i = 0; i < a.n; i++) {
-    if (a.v[i].type == LQ_ARRAY || a.v[i].type == LQ_HOSTARR) {
-      if (flatten_into(r, &a.v[i], acc, depth + 1)) return R_ERR;
-    } else rv_buf_add(acc, &a.v[i], sizeof(lq_value));
+  int rc = R_OK;
+  if (lq_enter(r)) return R_ERR;
+  if (lq_list(r, v, &a)) rc = R_ERR;
+  for (i = 0; rc == R_OK && i < a.n; i++) {
+    if (a.v[i].type == LQ_ARRAY || a.v[i].type == LQ_HOSTARR) rc = flatten_into(r, &a.v[i], acc);
+    else rv_buf_add(acc, &a.v[i], sizeof(lq_value));
   }
-  return R_OK;
+  lq_leave(r);
+  return rc;
 }
 
 /* Ruby's InputIterator: arrays flattened, a hash is one item, nil is none, a range its
@@ -61,7 +62,7 @@ static int input_list(lq_render *r, const lq_value *v, lq_array *out) {
     rv_buf acc;
     int rc;
     rv_buf_init(&acc);
-    rc = flatten_into(r, v, &acc, 0);
+    rc = flatten_into(r, v, &acc);
     if (rc == R_OK && acc.oom) rc = lq_fatal(r, "out of memory");
     if (rc == R_OK && acc.n) {
       out->v = lq_alloc(r, acc.n);
@@ -1254,12 +1255,15 @@ static int sort_cmp(sort_ctx *c, const lq_value *a, const lq_value *b) {
   if (lq_is_array(a) && lq_is_array(b)) {
     lq_array x, y;
     size_t i;
-    if (lq_list(c->r, a, &x) || lq_list(c->r, b, &y)) { c->failed = 1; return 0; }
-    for (i = 0; i < x.n && i < y.n; i++) {
-      int k = sort_cmp(c, &x.v[i], &y.v[i]);
-      if (k) return k;
+    int k = 0;
+    if (lq_enter(c->r)) { c->failed = 1; return 0; }
+    if (lq_list(c->r, a, &x) || lq_list(c->r, b, &y)) c->failed = 1;
+    else {
+      for (i = 0; i < x.n && i < y.n && !k && !c->failed; i++) k = sort_cmp(c, &x.v[i], &y.v[i]);
+      if (!k) k = (x.n > y.n) - (x.n < y.n);
     }
-    return (x.n > y.n) - (x.n < y.n);
+    lq_leave(c->r);
+    return k;
   }
   if (a->type == LQ_BOOL && b->type == LQ_BOOL && a->u.b == b->u.b) return 0;
   c->failed = 1;
@@ -1340,7 +1344,11 @@ FILTER(sum) {
     }
     if (x.type == LQ_ARRAY || x.type == LQ_HOSTARR) {
       lq_value sub = x;
-      if (f_sum(r, &sub, 0, NULL, 0, NULL, NULL)) return R_ERR;
+      int rc;
+      if (lq_enter(r)) return R_ERR;
+      rc = f_sum(r, &sub, 0, NULL, 0, NULL, NULL);
+      lq_leave(r);
+      if (rc) return R_ERR;
       x = sub;
     }
     x = lq_to_number(&x);

@@ -159,6 +159,7 @@ struct lq_render {
   lq_ctx *ctx;
   lq_map changed;
   int64_t iterations, depth, score, assigned;
+  int vdepth;                      /* recursion into nested data, against LQ_MAX_VALUE_DEPTH */
   const void *zone;                /* lqd_zone, loaded on first use */
   int line;                        /* line of the node being rendered */
   const char *pname;               /* partial being rendered (messages) */
@@ -204,6 +205,11 @@ static inline int64_t lq_range_len(int64_t lo, int64_t hi) {
   if ((uint64_t)hi - (uint64_t)lo >= (uint64_t)INT64_MAX) return INT64_MAX;
   return (int64_t)((uint64_t)hi - (uint64_t)lo) + 1;
 }
+
+/* Enter/leave one level of recursion into nested data: the C stack stays bounded however
+** deep the host's tables go. lq_enter returns R_ERR (a fatal error) past the limit. */
+int lq_enter(lq_render *r);
+static inline void lq_leave(lq_render *r) { r->vdepth--; }
 
 int  lq_truthy(const lq_value *v);
 int  lq_is_array(const lq_value *v);        /* ARRAY, HOSTARR or RANGE */

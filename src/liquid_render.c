@@ -279,10 +279,10 @@ static int eval_cond(lq_render *r, const lq_cond *c, int *res) {
     default: break;
   }
   if (eval(r, c->l, &a) || eval(r, c->r, &b)) return R_ERR;
-  switch (c->op) {
-    case OP_EQ: *res = lq_equal(r, &a, &b); return R_OK;
-    case OP_NE: *res = !lq_equal(r, &a, &b); return R_OK;
-    case OP_CONTAINS: *res = lq_contains(r, &a, &b); return R_OK;
+  switch (c->op) {     /* a comparison that hit a limit has recorded a fatal error */
+    case OP_EQ: *res = lq_equal(r, &a, &b); return r->fatal ? R_ERR : R_OK;
+    case OP_NE: *res = !lq_equal(r, &a, &b); return r->fatal ? R_ERR : R_OK;
+    case OP_CONTAINS: *res = lq_contains(r, &a, &b); return r->fatal ? R_ERR : R_OK;
     default: {
       int cmp, rc = lq_compare(r, &a, &b, &cmp);
       if (rc == R_ERR) return R_ERR;
@@ -335,6 +335,7 @@ static int add_score(lq_render *r, const lq_node *body) {
 static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
   int64_t s = 1;
   if (v->type == LQ_STR) return (int64_t)v->u.s.n;
+  /* deeper than this counts 1 per level: the score stays a bound, not an audit */
   if (depth < 32 && (v->type == LQ_ARRAY || v->type == LQ_HOSTARR || v->type == LQ_HOSTHASH)) {
     lq_array a;
     size_t i;
@@ -900,6 +901,7 @@ static int render_body_in(lq_render *r, const lq_node *nd) {
     int rc;
     r->line = nd->line;
     rc = render_node(r, nd);
+    if (r->fatal) rc = R_ERR;          /* e.g. a limit hit inside a comparison */
     if (rc == R_ERR) {
       if (r->fatal || r->opt.strict_errors) return R_ERR;
       /* Ruby writes no error text for tags that render nothing (assign, blank blocks) */

@@ -14,6 +14,14 @@ static int host_fail(lq_render *r) {
   return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
 }
 
+int lq_enter(lq_render *r) {
+  if (++r->vdepth > LQ_MAX_VALUE_DEPTH) {
+    r->vdepth--;
+    return lq_fatal(r, "data nested too deeply (more than %d levels)", LQ_MAX_VALUE_DEPTH);
+  }
+  return R_OK;
+}
+
 int lq_truthy(const lq_value *v) {
   return !(v->type == LQ_NIL || (v->type == LQ_BOOL && !v->u.b));
 }
@@ -68,7 +76,19 @@ int lq_is_blank(lq_render *r, const lq_value *v) {
 static int is_num(const lq_value *v) { return v->type == LQ_INT || v->type == LQ_FLOAT; }
 static double num_d(const lq_value *v) { return v->type == LQ_INT ? (double)v->u.i : v->u.f; }
 
+static int equal_in(lq_render *r, const lq_value *a, const lq_value *b);
+
+/* Deep data compares to false once it is nested past the limit (after a fatal error). */
 int lq_equal(lq_render *r, const lq_value *a, const lq_value *b) {
+  int eq;
+  if (a->type < LQ_ARRAY && b->type < LQ_ARRAY) return equal_in(r, a, b);   /* scalars */
+  if (lq_enter(r)) return 0;
+  eq = equal_in(r, a, b);
+  lq_leave(r);
+  return eq;
+}
+
+static int equal_in(lq_render *r, const lq_value *a, const lq_value *b) {
   if (a->type == LQ_EMPTY || a->type == LQ_BLANK) {
     const lq_value *t = a; a = b; b = t;
   }
@@ -503,10 +523,9 @@ int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
         lq_value e;
         if (lq_at(r, v, i, &e)) return R_ERR;
         if (e.type == LQ_ARRAY || e.type == LQ_HOSTARR) {
-          if (r->depth > 256) return lq_fatal(r, "nesting too deep");
-          r->depth++;
-          if (lq_write(r, b, &e)) { r->depth--; return R_ERR; }
-          r->depth--;
+          if (lq_enter(r)) return R_ERR;
+          if (lq_write(r, b, &e)) { lq_leave(r); return R_ERR; }
+          lq_leave(r);
         } else if (lq_write(r, b, &e)) return R_ERR;
       }
       return R_OK;
@@ -569,9 +588,18 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* Nested values as text: Ruby's inspect (json = 0; 3.3 style, {"a"=>1}), used when a hash
 ** is printed or an array stringified, or JSON (json = 1), Studio's to_json. */
+static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json);
+
 static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+  int rc;
+  if (lq_enter(r)) return R_ERR;
+  rc = serialize_in(r, b, v, depth, json);
+  lq_leave(r);
+  return rc;
+}
+
+static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
   const char *sep = json ? "," : ", ";
-  if (depth > 100) return lq_fatal(r, "nesting too deep");
   switch (v->type) {
     case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, json ? "null" : "nil"); return R_OK;
     case LQ_FLOAT:

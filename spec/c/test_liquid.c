@@ -86,6 +86,27 @@ int main(void) {
   check("huge float ceil", "{{ 6666666666666666666666666666.5 | ceil }}", LQ_MODE_LAX, &o, "OK:6.666666666666667e+27");
   check("huge float range end", "{{ (1..99999999999999999999.0) | size }}", LQ_MODE_LAX, &o, "OK:9223372036854775807");
 
+  {
+    /* expressions nest at most LQ_MAX_EXPR_DEPTH deep: at the limit fine, over it an error
+    ** (the innermost arr[0] is one level: a literal index is not an expression of its own) */
+    size_t k, n = LQ_MAX_EXPR_DEPTH;
+    char *src = malloc(5 * (LQ_MAX_EXPR_DEPTH + 2) + 32), *p = src;
+    p += sprintf(p, "{{ ");
+    for (k = 0; k < n; k++) p += sprintf(p, "arr[");
+    p += sprintf(p, "0");
+    for (k = 0; k < n; k++) *p++ = ']';
+    sprintf(p, " }}");
+    check("expression depth at the limit", src, LQ_MODE_LAX, &o, "OK:");
+    p = src;
+    p += sprintf(p, "{{ ");
+    for (k = 0; k <= n; k++) p += sprintf(p, "arr[");
+    p += sprintf(p, "0");
+    for (k = 0; k <= n; k++) *p++ = ']';
+    sprintf(p, " }}");
+    check("expression depth over the limit", src, LQ_MODE_LAX, &o, "PARSE:1:1028:expression nested too deeply (more than 256 levels)");
+    free(src);
+  }
+
   check("unknown tag line:col", "ok\n  {% nope %}", LQ_MODE_LAX, &o, "PARSE:2:6:unknown tag 'nope'");
   check("unclosed block", "{% if n %}x", LQ_MODE_LAX, &o, "PARSE:1:4:'if' tag was never closed");
   check("unterminated output", "x {{ n", LQ_MODE_LAX, &o, "PARSE:1:3:*");
