@@ -588,3 +588,24 @@ function TestLiquidDeepData.test_deep_template_expressions_are_parse_errors()
   lu.assertNil(out)
   lu.assertStrContains(err, "template:1:")
 end
+
+-- ours: time_ms bounds a render's wall clock (the data, not the template, can make it slow)
+TestLiquidTimeLimit = {}
+
+function TestLiquidTimeLimit.test_a_slow_render_stops_with_the_limit_named()
+  local s = string.rep("ab", 4 * 1024 * 1024)
+  local t0 = os.clock()
+  local out, err = liquid.render('{% for i in (1..100000) %}{% if s contains "zzz" %}{% endif %}{% endfor %}',
+    { s = s }, { limits = { time_ms = 100 } })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "time_ms limit exceeded (100 ms)")
+  lu.assertTrue(os.clock() - t0 < 2, "stopped late")
+end
+
+function TestLiquidTimeLimit.test_a_quick_render_is_unaffected()
+  lu.assertEquals(liquid.render("{% for i in (1..1000) %}{% endfor %}ok", {}, { limits = { time_ms = 100 } }), "ok")
+end
+
+function TestLiquidTimeLimit.test_zero_means_no_limit()
+  lu.assertEquals(liquid.render("{% for i in (1..1000) %}{% endfor %}ok", {}, { limits = { time_ms = 0 } }), "ok")
+end

@@ -19,6 +19,7 @@
 #define LQ_DEF_LOOP_ITERATIONS 100000       /* for/tablerow iterations per render */
 #define LQ_DEF_DEPTH           100          /* include/render nesting at render time */
 #define LQ_DEF_MEMORY          (64u << 20)  /* bytes of temporaries one render may hold */
+#define LQ_DEF_TIME_MS         10000        /* wall-clock milliseconds one render may take */
 #define LQ_MAX_WIDTH           1024         /* widths in date formats, padding and the like */
 
 typedef enum {
@@ -82,6 +83,7 @@ typedef struct lq_limits {
   int64_t render_score;     /* Ruby's render_score_limit; 0: none */
   int64_t assign_score;     /* Ruby's assign_score_limit; 0: none */
   int64_t memory;           /* bytes of temporaries */
+  int64_t time_ms;          /* wall-clock milliseconds */
 } lq_limits;
 
 typedef struct lq_options {

@@ -695,9 +695,7 @@ static int ci_prefix(const char *p, const char *e, const char *s) {
 }
 
 static const char *find_str(const char *p, const char *e, const char *s) {
-  size_t n = strlen(s);
-  for (; (size_t)(e - p) >= n; p++) if (memcmp(p, s, n) == 0) return p;
-  return NULL;
+  return lq_find(p, (size_t)(e - p), s, strlen(s));
 }
 
 FILTER(strip_html) {
@@ -803,9 +801,7 @@ static int do_replace(lq_render *r, lq_value *v, const lq_value *pat, const lq_v
     return ret_str(r, &o, v);
   }
   while (a < e) {
-    const char *q = NULL, *t;
-    for (t = a; (size_t)(e - t) >= p.u.s.n; t++)
-      if (memcmp(t, p.u.s.p, p.u.s.n) == 0) { q = t; break; }
+    const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
     if (!q) break;
     rv_buf_add(&o, a, (size_t)(q - a));
     rv_buf_add(&o, w.u.s.p, w.u.s.n);
@@ -946,9 +942,7 @@ FILTER(split) {
     }
   } else {
     for (;;) {
-      const char *q = NULL, *t;
-      for (t = a; (size_t)(e - t) >= p.u.s.n; t++)
-        if (memcmp(t, p.u.s.p, p.u.s.n) == 0) { q = t; break; }
+      const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
       if (!q) q = e;
       item = lq_cstr(a, (size_t)(q - a));
       rv_buf_add(&acc, &item, sizeof item);
@@ -1091,11 +1085,8 @@ static int item_get(lq_render *r, const lq_value *item, const lq_value *prop, lq
       if (prop->type == LQ_INT) return lq_at(r, item, prop->u.i, out) ? -1 : 0;
       return 1;
     case LQ_STR:
-      if (prop->type == LQ_STR) {
-        size_t i;
-        if (prop->u.s.n == 0) { *out = *prop; return 0; }
-        for (i = 0; i + prop->u.s.n <= item->u.s.n; i++)
-          if (memcmp(item->u.s.p + i, prop->u.s.p, prop->u.s.n) == 0) { *out = *prop; return 0; }
+      if (prop->type == LQ_STR) {       /* Ruby's String#[String]: the substring, if there */
+        if (lq_find(item->u.s.p, item->u.s.n, prop->u.s.p, prop->u.s.n)) *out = *prop;
         return 0;
       }
       if (prop->type == LQ_INT) {

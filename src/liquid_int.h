@@ -160,6 +160,8 @@ struct lq_render {
   lq_map changed;
   int64_t iterations, depth, score, assigned;
   int vdepth;                      /* recursion into nested data, against LQ_MAX_VALUE_DEPTH */
+  int64_t deadline;                /* monotonic ns when time_ms runs out; 0: none */
+  unsigned ticks;                  /* nodes rendered, to look at the clock now and then */
   const void *zone;                /* lqd_zone, loaded on first use */
   int line;                        /* line of the node being rendered */
   const char *pname;               /* partial being rendered (messages) */
@@ -211,6 +213,7 @@ static inline int64_t lq_range_len(int64_t lo, int64_t hi) {
 int lq_enter(lq_render *r);
 static inline void lq_leave(lq_render *r) { r->vdepth--; }
 
+const char *lq_find(const char *hay, size_t hn, const char *needle, size_t nn);
 int  lq_truthy(const lq_value *v);
 int  lq_is_array(const lq_value *v);        /* ARRAY, HOSTARR or RANGE */
 int  lq_is_empty(lq_render *r, const lq_value *v);   /* Ruby empty? (-1 when n/a) */

@@ -54,6 +54,19 @@ int lq_str(lq_render *r, const char *s, size_t n, lq_value *out) {
   return R_OK;
 }
 
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* every 64 nodes or loop turns: cheap enough, and no template runs long between looks */
+static int check_time(lq_render *r) {
+  if (r->deadline && (++r->ticks & 63) == 0 && mono_ns() > r->deadline)
+    return lq_fatal(r, "time_ms limit exceeded (%lld ms)", (long long)r->opt.limits.time_ms);
+  return R_OK;
+}
+
 int64_t lq_now(const lq_render *r) {
   return r->opt.has_now ? r->opt.now : (int64_t)time(NULL);
 }
@@ -312,6 +325,7 @@ static int render_body(lq_render *r, const lq_node *nd);
 static int render_body_in(lq_render *r, const lq_node *nd);
 
 static int count_iteration(lq_render *r) {
+  if (check_time(r)) return R_ERR;
   if (r->opt.limits.loop_iterations > 0 && ++r->iterations > r->opt.limits.loop_iterations)
     return lq_fatal(r, "loop_iterations limit exceeded (%lld)", (long long)r->opt.limits.loop_iterations);
   return R_OK;
@@ -900,6 +914,7 @@ static int render_body_in(lq_render *r, const lq_node *nd) {
   for (; nd; nd = nd->next) {
     int rc;
     r->line = nd->line;
+    if (check_time(r)) return R_ERR;
     rc = render_node(r, nd);
     if (r->fatal) rc = R_ERR;          /* e.g. a limit hit inside a comparison */
     if (rc == R_ERR) {
@@ -923,6 +938,7 @@ void lq_options_init(lq_options *o) {
   o->limits.loop_iterations = LQ_DEF_LOOP_ITERATIONS;
   o->limits.depth = LQ_DEF_DEPTH;
   o->limits.memory = LQ_DEF_MEMORY;
+  o->limits.time_ms = LQ_DEF_TIME_MS;
 }
 
 size_t lq_render_size(void) {
@@ -951,6 +967,7 @@ int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
   ctx.root = root;
   r->ctx = &ctx;
   r->depth = -1;
+  r->deadline = r->opt.limits.time_ms > 0 ? mono_ns() + r->opt.limits.time_ms * 1000000 : 0;
   rc = render_body(r, t->body);
   r->ctx = NULL;
   if (rc == R_ERR) return -1;

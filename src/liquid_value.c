@@ -3,6 +3,7 @@
 ** ordering, emptiness, lookups (including .size/.first/.last), printing (Float#to_s,
 ** Hash#inspect) and Utils.to_number.
 */
+#define _GNU_SOURCE              /* memmem */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,13 @@
 
 static int host_fail(lq_render *r) {
   return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
+}
+
+/* first occurrence of needle in hay (libc's memmem: linear, not quadratic) */
+const char *lq_find(const char *hay, size_t hn, const char *needle, size_t nn) {
+  if (nn == 0) return hay;
+  if (nn > hn) return NULL;
+  return memmem(hay, hn, needle, nn);
 }
 
 int lq_enter(lq_render *r) {
@@ -194,13 +202,7 @@ int lq_contains(lq_render *r, const lq_value *a, const lq_value *b) {
     if (b->type == LQ_NIL) return 0;
     if (lq_tostr(r, b, &s)) return 0;
     if (s.u.s.n == 0) return 1;
-    if (s.u.s.n > a->u.s.n) return 0;
-    {
-      size_t i;
-      for (i = 0; i + s.u.s.n <= a->u.s.n; i++)
-        if (memcmp(a->u.s.p + i, s.u.s.p, s.u.s.n) == 0) return 1;
-    }
-    return 0;
+    return lq_find(a->u.s.p, a->u.s.n, s.u.s.p, s.u.s.n) != NULL;
   }
   if (lq_is_array(a)) {
     lq_array x;

@@ -318,6 +318,7 @@ static int l_render(lua_State *L) {
     o.limits.render_score = opt_int(L, 7, "render_score", o.limits.render_score);
     o.limits.assign_score = opt_int(L, 7, "assign_score", o.limits.assign_score);
     o.limits.memory = opt_int(L, 7, "memory", o.limits.memory);
+    o.limits.time_ms = opt_int(L, 7, "time_ms", o.limits.time_ms);
   }
   lua_getfield(L, 3, "loader");                /* 8 */
   lua_newtable(L);                             /* 9: refs */

@@ -7,7 +7,7 @@
 -- options: mode ("lax" | "strict"), partials (name -> source table, or function(name)
 -- returning source), timezone (IANA name, default "America/Los_Angeles"), now (epoch
 -- seconds for "now"/"today"), limits = {output_bytes, loop_iterations, depth, render_score,
--- assign_score, memory}, strict_errors (render errors fail the render instead of printing
+-- assign_score, memory, time_ms}, strict_errors (render errors fail the render instead of printing
 -- "Liquid error: ..." inline), line_numbers (inline errors say "(line N)"),
 -- strict_variables, strict_filters, name (used in messages), cache (false: do not use or
 -- fill the compile cache).
@@ -41,7 +41,7 @@ local OPTION_TYPES = {
 }
 local LIMITS = {
   output_bytes = true, loop_iterations = true, depth = true, render_score = true,
-  assign_score = true, memory = true,
+  assign_score = true, memory = true, time_ms = true,
 }
 local MODES = { lax = true, strict = true, strict2 = true }
 
