@@ -19,5 +19,6 @@ int luaopen_rivulet_core(lua_State *L) {
   lua_pushliteral(L, RIVULET_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lrv_open_liquid(L);
+  lrv_open_http(L);
   return 1;
 }

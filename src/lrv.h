@@ -7,8 +7,11 @@
 
 #define LRV_TEMPLATE "rivulet.liquid.Template"
 #define LRV_RENDER   "rivulet.liquid.Render"
+#define LRV_HTTP_CLIENT "rivulet.http.Client"
+#define LRV_HTTP_CALL   "rivulet.http.Call"
 
 /* Each binder adds its functions to the module table at the top of the stack. */
 void lrv_open_liquid(lua_State *L);
+void lrv_open_http(lua_State *L);
 
 #endif

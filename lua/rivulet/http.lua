@@ -1,0 +1,299 @@
+-- rivulet.http: Run Function and Make HTTP Request, with Studio's outcome rules, over the
+-- C core's non-blocking client.
+--
+--   local client = http.client{timeout_ms =, max_body =, max_redirects =, auth_token =}
+--   local call = client:run_function{url =, parameters =, timeout_ms =, auth_token =}
+--   local call = client:http_request{method =, url =, content_type =, body =, parameters =}
+--   call:done(), call:outcome()          -- outcome is nil while the call runs
+--   client:poll(timeout_ms)              -- drives every call; returns how many still run
+--   client:wait(call)                    -- drives until that call is done; returns its outcome
+--
+-- outcome = {event, status_code, content_type, body, parsed?, reason?, message?,
+--            elapsed_ms, url}
+
+local core = require "rivulet.core"
+
+local type, pairs, ipairs, tostring, error, setmetatable = type, pairs, ipairs, tostring, error, setmetatable
+local math_type, floor = math.type, math.floor
+local concat, sort = table.concat, table.sort
+local format, gsub, byte, lower, find = string.format, string.gsub, string.byte, string.lower, string.find
+local getenv = os.getenv
+
+local M = {}
+
+M.TIMEOUT_MS = core.HTTP_TIMEOUT_MS
+M.MAX_BODY = core.HTTP_MAX_BODY
+M.MAX_REDIRECTS = core.HTTP_MAX_REDIRECTS
+-- How deep a JSON reply may nest before it is not parsed.
+M.JSON_MAX_DEPTH = 64
+M.USER_AGENT = "rivulet/" .. core._VERSION
+
+local json = require("cjson.safe").new()
+json.decode_max_depth(M.JSON_MAX_DEPTH)
+
+-- ---- parameters ----------------------------------------------------------------------
+
+local function value_string(v, where)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    if math_type(v) == "float" and v == floor(v) and v > -2^53 and v < 2^53 then
+      return format("%d", v)                  -- JSON-ish: 3.0 is sent as 3
+    end
+    return tostring(v)
+  end
+  if t == "boolean" then return tostring(v) end
+  error(format("%s must be a string, number or boolean, not %s", where, t), 4)
+end
+
+-- {k = v} or Studio's {{key =, value =}, ...} -> list of {name, value}, sorted by name
+-- (then value), as the signature wants them.
+local function pairs_of(parameters)
+  local list = {}
+  if parameters == nil then return list end
+  if type(parameters) ~= "table" then error("parameters must be a table", 3) end
+  if parameters[1] ~= nil then
+    for i, p in ipairs(parameters) do
+      if type(p) ~= "table" or type(p.key) ~= "string" then
+        error(format("parameters[%d] must be {key = string, value = ...}", i), 3)
+      end
+      list[#list + 1] = { p.key, value_string(p.value == nil and "" or p.value, "parameters[" .. i .. "].value") }
+    end
+  else
+    for k, v in pairs(parameters) do
+      if type(k) ~= "string" then error("parameter names must be strings", 3) end
+      list[#list + 1] = { k, value_string(v, "parameter '" .. k .. "'") }
+    end
+  end
+  sort(list, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  return list
+end
+
+-- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes)
+local function form_escape(s)
+  return (gsub(s, "[^%w%*%-%._ ]", function(c) return format("%%%02X", byte(c)) end):gsub(" ", "+"))
+end
+
+local function form_encode(list)
+  local out = {}
+  for i, p in ipairs(list) do out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
+  return concat(out, "&")
+end
+
+-- ---- X-Twilio-Signature ----------------------------------------------------------------
+
+-- URL, then each name and value in name order; a repeated name's values sorted, and (as
+-- twilio's own validator) each distinct value once.
+function M.signature(token, url, list)
+  local parts, prev = { url }, nil
+  for _, p in ipairs(list or {}) do       -- sorted, so repeats sit side by side
+    if not (prev and prev[1] == p[1] and prev[2] == p[2]) then parts[#parts + 1] = p[1] .. p[2] end
+    prev = p
+  end
+  return core.hmac_sha1_base64(token, concat(parts))
+end
+
+local function add_query(url, q)
+  if q == "" then return url end
+  local hash = find(url, "#", 1, true)
+  local frag = ""
+  if hash then url, frag = url:sub(1, hash - 1), url:sub(hash) end
+  return url .. (find(url, "?", 1, true) and "&" or "?") .. q .. frag
+end
+
+-- ---- outcomes ---------------------------------------------------------------------------
+
+-- Studio's JavaScript has one number type: integral values come back as integers
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" then
+        if x == floor(x) and x > -2^53 and x < 2^53 then v[k] = floor(x) end
+      elseif type(x) == "table" then
+        integers(x)
+      end
+    end
+  end
+  return v
+end
+
+local function is_json(ct)
+  local mime = lower(ct):match("^%s*([^;%s]+)")
+  return mime == "application/json" or (mime ~= nil and mime:match("^application/[%w%.%-]+%+json$") ~= nil)
+end
+
+-- result of the C call -> Studio's outcome; `ok` decides success from the status
+local function outcome(r, ok, fail_event)
+  local o = {
+    status_code = r.status, content_type = r.content_type, body = r.body,
+    elapsed_ms = r.elapsed_ms, url = r.url, reason = r.reason, message = r.message,
+  }
+  if r.reason then
+    o.event = fail_event
+    return o
+  end
+  o.event = ok(r.status) and "success" or fail_event
+  if o.event ~= "success" then
+    o.reason = "http_status"
+    o.message = format("HTTP status %d", r.status)
+  end
+  if is_json(r.content_type) and r.body ~= "" then
+    local v, err = json.decode(r.body)
+    if v == nil then
+      o.reason = o.reason or "invalid_json"
+      o.message = o.message or ("invalid JSON: " .. tostring(err))
+    elseif type(v) == "table" and r.body:match("^%s*{") then   -- an object, not an array
+      o.parsed = integers(v)
+    else
+      o.reason = o.reason or "not_json_object"
+      o.message = o.message or "the JSON reply is not an object, so it is not parsed"
+    end
+  end
+  return o
+end
+
+local function run_function_ok(status) return status >= 200 and status < 400 end
+local function http_request_ok(status) return status >= 200 and status < 300 end
+
+-- ---- the client ---------------------------------------------------------------------------
+
+local Client, Call = {}, {}
+Client.__index, Call.__index = Client, Call
+
+local function limit(args, opts, key, default)
+  local v = args[key]
+  if v == nil then v = opts[key] end
+  if v == nil then return default end
+  if math_type(v) ~= "integer" or v < 0 then error(format("%s must be a non-negative integer", key), 4) end
+  return v
+end
+
+local function token_of(args, opts)
+  local t = args.auth_token
+  if t == nil then t = opts.auth_token end
+  if t == nil then t = getenv("RIVULET_AUTH_TOKEN") end
+  if t ~= nil and type(t) ~= "string" then error("auth_token must be a string", 4) end
+  if t == "" then t = nil end
+  return t
+end
+
+local function start(self, req, ok, fail_event)
+  local c = self._c:start(req)
+  return setmetatable({ _call = c, _ok = ok, _fail = fail_event }, Call)
+end
+
+local function base_request(self, args)
+  if type(args) ~= "table" then error("expected a table of arguments", 3) end
+  if type(args.url) ~= "string" then error("url must be a string", 3) end
+  local o = self._opts
+  return {
+    url = args.url,
+    timeout_ms = limit(args, o, "timeout_ms", M.TIMEOUT_MS),
+    max_body = limit(args, o, "max_body", M.MAX_BODY),
+    max_redirects = limit(args, o, "max_redirects", M.MAX_REDIRECTS),
+    headers = { "User-Agent: " .. M.USER_AGENT },
+  }
+end
+
+-- Run Function: POST the parameters form-encoded; success on 2xx or 3xx.
+function Client:run_function(args)
+  local req = base_request(self, args)
+  local list = pairs_of(args.parameters)
+  local token = token_of(args, self._opts)
+  req.method = "POST"
+  req.body = form_encode(list)
+  req.headers[#req.headers + 1] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+  if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, args.url, list) end
+  return start(self, req, run_function_ok, "fail")
+end
+
+-- Make HTTP Request: GET (parameters in the query) or POST (form or a JSON body); success
+-- on 2xx only.
+function Client:http_request(args)
+  local req = base_request(self, args)
+  local method = args.method or "GET"
+  local ctype = args.content_type or "application/x-www-form-urlencoded"
+  local list = pairs_of(args.parameters)
+  local token = token_of(args, self._opts)
+  local sign_list
+  if method ~= "GET" and method ~= "POST" then error("method must be GET or POST", 2) end
+  if method == "GET" then
+    req.url = add_query(req.url, form_encode(list))
+  elseif ctype == "application/json" then
+    local body = args.body or ""
+    if type(body) ~= "string" then error("body must be a string", 2) end
+    if #list > 0 then req.url = add_query(req.url, form_encode(list)) end
+    -- the JSON variant signs the URL with the body's SHA-256 in its query
+    if token then req.url = add_query(req.url, "bodySHA256=" .. core.sha256_hex(body)) end
+    req.body = body
+    req.headers[#req.headers + 1] = "Content-Type: application/json"
+  elseif ctype == "application/x-www-form-urlencoded" then
+    req.body = form_encode(list)
+    sign_list = list
+    req.headers[#req.headers + 1] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+  else
+    error(format("content_type must be application/x-www-form-urlencoded or application/json, not %s",
+      tostring(ctype)), 2)
+  end
+  req.method = method
+  if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, req.url, sign_list) end
+  return start(self, req, http_request_ok, "failed")
+end
+
+function Client:poll(timeout_ms)
+  return self._c:poll(timeout_ms or 0)
+end
+
+function Client:running()
+  return self._c:running()
+end
+
+function Client:wait(call)
+  while not call:done() do self._c:poll(100) end
+  return call:outcome()
+end
+
+function Client:close()
+  self._c:close()
+end
+
+function Call:done()
+  return self._call:done()
+end
+
+function Call:outcome()
+  if self._outcome then return self._outcome end
+  local r = self._call:result()
+  if not r then return nil end
+  self._outcome = outcome(r, self._ok, self._fail)
+  return self._outcome
+end
+
+function M.client(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("client options must be a table", 2) end
+  return setmetatable({ _c = core.http_client(), _opts = opts or {} }, Client)
+end
+
+local default
+local function default_client()
+  if not default then default = M.client() end
+  return default
+end
+
+-- Blocking forms for scripts and the REPL.
+function M.run_function(args)
+  local c = default_client()
+  return c:wait(c:run_function(args))
+end
+
+function M.http_request(args)
+  local c = default_client()
+  return c:wait(c:http_request(args))
+end
+
+M.form_encode = function(parameters) return form_encode(pairs_of(parameters)) end
+
+return M

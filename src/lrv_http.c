@@ -1,0 +1,217 @@
+/*
+** rivulet.core's HTTP: Client and Call userdata over http.c, and the signing primitives.
+** A call holds its client in its user value, so a client is never collected under a
+** running call; if both go at once (lua_close), http.c detaches the calls first.
+*/
+#include <string.h>
+
+#include "http.h"
+#include "lrv.h"
+#include "sign.h"
+
+typedef struct client_box { rv_http *h; } client_box;
+typedef struct call_box { rv_http_call *c; } call_box;
+
+static rv_http *check_client(lua_State *L, int idx) {
+  client_box *b = luaL_checkudata(L, idx, LRV_HTTP_CLIENT);
+  if (!b->h) luaL_error(L, "attempt to use a closed HTTP client");
+  return b->h;
+}
+
+static int client_close(lua_State *L) {
+  client_box *b = luaL_checkudata(L, 1, LRV_HTTP_CLIENT);
+  rv_http_free(b->h);
+  b->h = NULL;
+  return 0;
+}
+
+/* http_client() -> Client */
+static int l_client(lua_State *L) {
+  char err[128];
+  client_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->h = NULL;
+  luaL_setmetatable(L, LRV_HTTP_CLIENT);
+  if (!(b->h = rv_http_new(err, sizeof err))) return luaL_error(L, "%s", err);
+  return 1;
+}
+
+static long opt_field_int(lua_State *L, int t, const char *k, long def, long lo) {
+  long v = def;
+  if (lua_getfield(L, t, k) != LUA_TNIL) {
+    if (!lua_isinteger(L, -1)) luaL_error(L, "HTTP request field '%s' must be an integer", k);
+    v = (long)lua_tointeger(L, -1);
+    if (v < lo) luaL_error(L, "HTTP request field '%s' must be at least %d", k, (int)lo);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+#define MAX_HEADERS 64
+
+/* Client:start{method=, url=, body=, headers={"Name: value", ...}, timeout_ms=, max_body=,
+** max_redirects=, verify_tls=} -> Call (never blocks) */
+static int client_start(lua_State *L) {
+  rv_http *h = check_client(L, 1);
+  rv_http_request req;
+  const char *headers[MAX_HEADERS];
+  call_box *cb;
+  size_t i, n;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  memset(&req, 0, sizeof req);
+  rv_http_limits_init(&req.limits);
+  lua_getfield(L, 2, "method");                 /* 3 */
+  req.method = luaL_optstring(L, 3, "GET");
+  if (strcmp(req.method, "GET") != 0 && strcmp(req.method, "POST") != 0)
+    return luaL_error(L, "HTTP method must be GET or POST, not %s", req.method);
+  lua_getfield(L, 2, "url");                    /* 4 */
+  req.url = luaL_checkstring(L, 4);
+  lua_getfield(L, 2, "body");                   /* 5 */
+  req.body = luaL_optlstring(L, 5, "", &req.body_len);
+  lua_getfield(L, 2, "headers");                /* 6 */
+  if (!lua_isnil(L, 6)) {
+    luaL_checktype(L, 6, LUA_TTABLE);
+    n = lua_rawlen(L, 6);
+    if (n > MAX_HEADERS) return luaL_error(L, "at most %d HTTP headers", MAX_HEADERS);
+    for (i = 0; i < n; i++) {
+      lua_rawgeti(L, 6, (lua_Integer)i + 1);    /* stays on the stack while used */
+      headers[i] = luaL_checkstring(L, -1);
+      if (strchr(headers[i], '\r') || strchr(headers[i], '\n'))
+        return luaL_error(L, "HTTP header %d contains a line break", (int)i + 1);
+    }
+    req.headers = headers;
+    req.nheaders = n;
+  }
+  req.limits.timeout_ms = opt_field_int(L, 2, "timeout_ms", req.limits.timeout_ms, 1);
+  req.limits.max_body = (size_t)opt_field_int(L, 2, "max_body", (long)req.limits.max_body, 0);
+  req.limits.max_redirects = opt_field_int(L, 2, "max_redirects", req.limits.max_redirects, 0);
+  if (lua_getfield(L, 2, "verify_tls") != LUA_TNIL) req.limits.verify_tls = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  cb = lua_newuserdatauv(L, sizeof *cb, 1);
+  cb->c = NULL;
+  luaL_setmetatable(L, LRV_HTTP_CALL);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);                  /* the call keeps its client alive */
+  if (!(cb->c = rv_http_start(h, &req))) return luaL_error(L, "out of memory");
+  return 1;
+}
+
+/* Client:poll([timeout_ms]) -> calls still running */
+static int client_poll(lua_State *L) {
+  rv_http *h = check_client(L, 1);
+  lua_Integer ms = luaL_optinteger(L, 2, 0);
+  if (ms < 0) ms = 0;
+  if (ms > 0x7fffffff) ms = 0x7fffffff;
+  lua_pushinteger(L, rv_http_poll(h, (int)ms));
+  return 1;
+}
+
+static int client_running(lua_State *L) {
+  lua_pushinteger(L, rv_http_running(check_client(L, 1)));
+  return 1;
+}
+
+static rv_http_call *check_call(lua_State *L, int idx) {
+  call_box *b = luaL_checkudata(L, idx, LRV_HTTP_CALL);
+  if (!b->c) luaL_error(L, "attempt to use a freed HTTP call");
+  return b->c;
+}
+
+static int call_gc(lua_State *L) {
+  call_box *b = luaL_checkudata(L, 1, LRV_HTTP_CALL);
+  rv_http_call_free(b->c);
+  b->c = NULL;
+  return 0;
+}
+
+static int call_done(lua_State *L) {
+  lua_pushboolean(L, rv_http_result_of(check_call(L, 1))->done);
+  return 1;
+}
+
+/* Call:result() -> nil while running, else {status=, content_type=, body=, url=,
+** redirects=, elapsed_ms=, reason=?, message=?} */
+static int call_result(lua_State *L) {
+  const rv_http_result *r = rv_http_result_of(check_call(L, 1));
+  const char *reason;
+  if (!r->done) return 0;
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, r->status);
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, r->content_type);
+  lua_setfield(L, -2, "content_type");
+  lua_pushlstring(L, r->body, r->body_len);
+  lua_setfield(L, -2, "body");
+  lua_pushstring(L, r->url);
+  lua_setfield(L, -2, "url");
+  lua_pushinteger(L, r->redirects);
+  lua_setfield(L, -2, "redirects");
+  lua_pushnumber(L, r->elapsed_ms);
+  lua_setfield(L, -2, "elapsed_ms");
+  if ((reason = rv_http_reason_name(r->reason))) {
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+  }
+  if (r->message[0]) {
+    lua_pushstring(L, r->message);
+    lua_setfield(L, -2, "message");
+  }
+  return 1;
+}
+
+/* hmac_sha1_base64(key, data) -> string */
+static int l_hmac_sha1_base64(lua_State *L) {
+  size_t kl, dl;
+  const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
+  char out[29];
+  if (rv_hmac_sha1_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA1");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* sha256_hex(data) -> string */
+static int l_sha256_hex(lua_State *L) {
+  size_t dl;
+  const char *d = luaL_checklstring(L, 1, &dl);
+  char out[65];
+  if (rv_sha256_hex(d, dl, out)) return luaL_error(L, "libcrypto could not compute SHA-256");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+void lrv_open_http(lua_State *L) {
+  static const luaL_Reg client_methods[] = {
+    { "start", client_start }, { "poll", client_poll }, { "running", client_running },
+    { "close", client_close }, { NULL, NULL }
+  };
+  static const luaL_Reg call_methods[] = {
+    { "done", call_done }, { "result", call_result }, { NULL, NULL }
+  };
+  static const luaL_Reg funcs[] = {
+    { "http_client", l_client }, { "hmac_sha1_base64", l_hmac_sha1_base64 },
+    { "sha256_hex", l_sha256_hex }, { NULL, NULL }
+  };
+  if (luaL_newmetatable(L, LRV_HTTP_CLIENT)) {
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "__close");
+    luaL_newlib(L, client_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LRV_HTTP_CALL)) {
+    lua_pushcfunction(L, call_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, call_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+  lua_pushinteger(L, RV_HTTP_TIMEOUT_MS);
+  lua_setfield(L, -2, "HTTP_TIMEOUT_MS");
+  lua_pushinteger(L, RV_HTTP_MAX_BODY);
+  lua_setfield(L, -2, "HTTP_MAX_BODY");
+  lua_pushinteger(L, RV_HTTP_MAX_REDIRECTS);
+  lua_setfield(L, -2, "HTTP_MAX_REDIRECTS");
+}

@@ -1,0 +1,27 @@
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "sign.h"
+
+int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t len, char out[29]) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  if (keylen > (size_t)0x7fffffff) return -1;
+  if (!HMAC(EVP_sha1(), key, (int)keylen, (const unsigned char *)data, len, mac, &maclen) || maclen != 20)
+    return -1;
+  EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);   /* 20 bytes -> 28 chars + NUL */
+  return 0;
+}
+
+int rv_sha256_hex(const char *data, size_t len, char out[65]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0, i;
+  if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -1;
+  for (i = 0; i < mdlen; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[64] = 0;
+  return 0;
+}
