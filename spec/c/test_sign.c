@@ -1,0 +1,43 @@
+/* Signing primitives against the X-Twilio-Signature vectors of REFERENCE.md appendix B
+** (the strings to sign are given there; the Lua side builds them, see spec/test_http.lua). */
+#include <stdio.h>
+#include <string.h>
+
+#include "sign.h"
+
+static int passed, failed;
+
+static void check(const char *name, const char *got, const char *want) {
+  if (strcmp(got, want) == 0) passed++;
+  else {
+    failed++;
+    printf("FAIL %s\n  want: %s\n  got:  %s\n", name, want, got);
+  }
+}
+
+int main(void) {
+  char sig[29], hex[65];
+  static const char s1[] = "https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675310"
+                           "Digits1234From+14158675310To+18005551212";
+  static const char s2[] = "http://127.0.0.1:3100/generate-random-numbermax6min1notecaf\xc3\xa9 & cotagatagb";
+  static const char s3[] = "https://example-1234.twil.io/generate-random-number?bodySHA256="
+                           "0db35240c955faf8f368d7ef7465901c1eb0eec1a58d60d842722b74fe212d14";
+  static const char s4[] = "https://example-1234.twil.io/generate-random-number?min=1&max=6";
+  static const char k2[] = "0123456789abcdef0123456789abcdef";
+
+  rv_hmac_sha1_base64("12345", 5, s1, strlen(s1), sig);
+  check("form POST", sig, "GvWf1cFY/Q7PnoempGyD5oXAezc=");
+  rv_hmac_sha1_base64(k2, strlen(k2), s2, strlen(s2), sig);
+  check("repeated names, UTF-8", sig, "ux64Nk5R5aqnAVz7ampXHr58JPo=");
+  rv_sha256_hex("{\"min\":1,\"max\":6}", 17, hex);
+  check("bodySHA256", hex, "0db35240c955faf8f368d7ef7465901c1eb0eec1a58d60d842722b74fe212d14");
+  rv_hmac_sha1_base64(k2, strlen(k2), s3, strlen(s3), sig);
+  check("JSON body URL", sig, "BI90w56d2lff1/dDVx4WmYzyaoE=");
+  rv_hmac_sha1_base64("12345", 5, s4, strlen(s4), sig);
+  check("GET", sig, "bEIcoudSnFdX9AJGp5Wd/U4Rbcs=");
+  rv_sha256_hex("", 0, hex);
+  check("empty SHA-256", hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+  printf("sign: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
