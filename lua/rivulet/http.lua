@@ -24,12 +24,9 @@ local M = {}
 M.TIMEOUT_MS = core.HTTP_TIMEOUT_MS
 M.MAX_BODY = core.HTTP_MAX_BODY
 M.MAX_REDIRECTS = core.HTTP_MAX_REDIRECTS
--- How deep a JSON reply may nest before it is not parsed.
-M.JSON_MAX_DEPTH = 64
 M.USER_AGENT = "rivulet/" .. core._VERSION
 
-local json = require("cjson.safe").new()
-json.decode_max_depth(M.JSON_MAX_DEPTH)
+local json = require "rivulet.json"
 
 -- ---- parameters ----------------------------------------------------------------------
 
@@ -106,20 +103,6 @@ end
 
 -- ---- outcomes ---------------------------------------------------------------------------
 
--- Studio's JavaScript has one number type: integral values come back as integers
-local function integers(v)
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      if type(x) == "number" then
-        if x == floor(x) and x > -2^53 and x < 2^53 then v[k] = floor(x) end
-      elseif type(x) == "table" then
-        integers(x)
-      end
-    end
-  end
-  return v
-end
-
 local function is_json(ct)
   local mime = lower(ct):match("^%s*([^;%s]+)")
   return mime == "application/json" or (mime ~= nil and mime:match("^application/[%w%.%-]+%+json$") ~= nil)
@@ -146,7 +129,7 @@ local function outcome(r, ok, fail_event)
       o.reason = o.reason or "invalid_json"
       o.message = o.message or ("invalid JSON: " .. tostring(err))
     elseif type(v) == "table" and r.body:match("^%s*{") then   -- an object, not an array
-      o.parsed = integers(v)
+      o.parsed = v
     else
       o.reason = o.reason or "not_json_object"
       o.message = o.message or "the JSON reply is not an object, so it is not parsed"
