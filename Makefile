@@ -54,6 +54,8 @@ CURL_CFLAGS   ?= $(if $(CURL_INCDIR),-I$(CURL_INCDIR)) $(shell $(PKG_CONFIG) --c
 CURL_LIBS     ?= $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) $(or $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null),-lcurl)
 CRYPTO_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
 CRYPTO_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null),-lcrypto)
+PCRE_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
+PCRE_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
 EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
 EDIT_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null),-ledit)
 MOD_LDFLAGS   ?= -Wl,--version-script=$(B)/core.map
@@ -67,6 +69,8 @@ CURL_CFLAGS   := $(CURL_CFLAGS)
 CURL_LIBS     := $(CURL_LIBS)
 CRYPTO_CFLAGS := $(CRYPTO_CFLAGS)
 CRYPTO_LIBS   := $(CRYPTO_LIBS)
+PCRE_CFLAGS   := $(PCRE_CFLAGS)
+PCRE_LIBS     := $(PCRE_LIBS)
 EDIT_CFLAGS   := $(EDIT_CFLAGS)
 EDIT_LIBS     := $(EDIT_LIBS)
 
@@ -84,10 +88,10 @@ B   := build
 SAN :=
 endif
 
-LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
+LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) -lm
+CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) -lm
 
 # The core: every src/*.c except the host (and rivulet.c, which a later issue brings).
 CORE_SRC := $(filter-out src/main.c src/rivulet.c,$(wildcard src/*.c))

@@ -26,6 +26,7 @@ external_dependencies = {
    CURL = { library = "curl" },
    CRYPTO = { library = "crypto" },
    EDIT = { library = "edit" },
+   PCRE2 = { library = "pcre2-8" },
 }
 -- build.type "make": the Makefile builds and installs the rivulet executable too.
 build = {

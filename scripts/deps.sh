@@ -14,12 +14,12 @@ set -eu
 me=scripts/deps.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson
-lua-unit lua-yaml libedit-dev tzdata"
+want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev lua-cjson
+lua-unit lua-yaml libedit-dev tzdata nodejs npm"
 bench=0
 for opt in "$@"; do
 	case $opt in
-	--bench) want="$want ruby-liquid nodejs npm"; bench=1 ;;
+	--bench) want="$want ruby-liquid"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	-h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$me: unknown option '$opt' (try --help)" >&2; exit 2 ;;

@@ -13,5 +13,6 @@
 /* Each binder adds its functions to the module table at the top of the stack. */
 void lrv_open_liquid(lua_State *L);
 void lrv_open_http(lua_State *L);
+void lrv_open_regex(lua_State *L);
 
 #endif

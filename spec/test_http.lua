@@ -1,0 +1,736 @@
+-- rivulet.run_function, rivulet.http_request and rivulet.http.client against the loopback
+-- function server (spec/fixtures/function_server.js, driven by spec/http_fixture.lua): the
+-- fault catalogue of a Run Function / Make HTTP Request call. See DESIGN.md §2 and
+-- studio/REFERENCE.md §4, §10 and appendix B for the rules asserted here.
+--
+-- The server starts on first use and stops when this process exits. The two 10 s timeout
+-- cases run concurrently through one client, so this file costs about 10 s.
+local lu = require "luaunit"
+local cjson = require "cjson.safe"
+local helper = require "spec.helper"
+local fx = require "spec.http_fixture"
+local rivulet = require "rivulet"
+
+local now = fx.now
+
+local function base()
+   return fx.start()
+end
+
+local function url(path)
+   return fx.start() .. path
+end
+
+-- The echo endpoint's report, decoded here (not through the engine's own `parsed`).
+local function echo_of(outcome)
+   lu.assertEquals(outcome.status_code, 200, "echo status; body: " .. tostring(outcome.body))
+   local e, err = cjson.decode(outcome.body)
+   lu.assertNotNil(e, "echo body is not JSON: " .. tostring(err) .. ": " .. tostring(outcome.body))
+   return e
+end
+
+-- The /count endpoint's report. The server closes the connection after it, so the next
+-- counters() call opens exactly one new connection whatever the client's reuse policy.
+local function counters()
+   local o = rivulet.http_request { method = "GET", url = url("/count?close=1") }
+   lu.assertEquals(o.event, "success")
+   return assert(cjson.decode(o.body))
+end
+
+-- A clean success of run_function.
+local function assert_success(o, status)
+   lu.assertEquals(o.event, "success",
+      "reason " .. tostring(o.reason) .. ": " .. tostring(o.message))
+   lu.assertNil(o.reason)
+   lu.assertEquals(o.status_code, status or 200)
+   lu.assertEquals(math.type(o.status_code), "integer")
+   lu.assertEquals(type(o.elapsed_ms), "number")
+   lu.assertEquals(type(o.url), "string")
+end
+
+-- A transport-level failure (no usable HTTP response): empty body, a message saying why.
+local function assert_transport_fail(o, reasons, event)
+   lu.assertEquals(o.event, event or "fail")
+   if type(reasons) == "string" then reasons = { reasons } end
+   local ok = false
+   for _, r in ipairs(reasons) do ok = ok or o.reason == r end
+   lu.assertTrue(ok, "reason " .. tostring(o.reason) .. ", want one of " ..
+      table.concat(reasons, ", ") .. " (message: " .. tostring(o.message) .. ")")
+   lu.assertEquals(o.body, "")
+   lu.assertNil(o.parsed)
+   lu.assertEquals(type(o.message), "string")
+   lu.assertTrue(#o.message > 0)
+   lu.assertEquals(type(o.elapsed_ms), "number")
+end
+
+local function starts_with(s, prefix)
+   return type(s) == "string" and s:sub(1, #prefix) == prefix
+end
+
+-- The request body's names in the order they were sent.
+local function body_names(body)
+   local names = {}
+   for pair in body:gmatch("[^&]+") do
+      local name = pair:match("^[^=]*")
+      name = name:gsub("%+", " "):gsub("%%(%x%x)", function(h)
+         return string.char(tonumber(h, 16))
+      end)
+      names[#names + 1] = name
+   end
+   return names
+end
+
+-- Runs calls started through `client` until all are done; returns the seconds it took.
+local function drive(client, calls)
+   local t0 = now()
+   local guard = t0 + 60
+   while client:poll(100) > 0 do
+      lu.assertTrue(now() < guard, "client:poll never reached 0")
+   end
+   for _, c in ipairs(calls) do lu.assertTrue(c:done()) end
+   return now() - t0
+end
+
+---------------------------------------------------------------------------------------------
+-- Run Function: what the Function receives
+
+TestHttpRequestShape = {}
+
+function TestHttpRequestShape:test_post_form_with_user_agent()
+   local o = rivulet.run_function { url = url("/echo"), parameters = { min = "1", max = "6" } }
+   assert_success(o)
+   local e = echo_of(o)
+   lu.assertEquals(e.method, "POST")
+   lu.assertEquals(e.path, "/echo")
+   lu.assertTrue(starts_with(e.headers["content-type"], "application/x-www-form-urlencoded"),
+      tostring(e.headers["content-type"]))
+   lu.assertTrue(starts_with(e.headers["user-agent"], "rivulet/" .. helper.version()),
+      tostring(e.headers["user-agent"]))
+   lu.assertEquals(e.form, { min = "1", max = "6" })
+end
+
+function TestHttpRequestShape:test_values_become_strings()
+   local o = rivulet.run_function { url = url("/echo"),
+      parameters = { n = 42, neg = -7, f = 3.5, t = true, no = false, s = "x" } }
+   assert_success(o)
+   lu.assertEquals(echo_of(o).form,
+      { n = "42", neg = "-7", f = "3.5", t = "true", no = "false", s = "x" })
+end
+
+function TestHttpRequestShape:test_keys_are_sent_sorted()
+   local o = rivulet.run_function { url = url("/echo"),
+      parameters = { zeta = "1", alpha = "2", Mid = "3", beta = "4", ["_u"] = "5" } }
+   assert_success(o)
+   lu.assertEquals(body_names(echo_of(o).body), { "Mid", "_u", "alpha", "beta", "zeta" })
+end
+
+function TestHttpRequestShape:test_studio_list_of_key_value()
+   local o = rivulet.run_function { url = url("/echo"),
+      parameters = { { key = "min", value = "1" }, { key = "max", value = 6 } } }
+   assert_success(o)
+   lu.assertEquals(echo_of(o).form, { min = "1", max = "6" })
+end
+
+function TestHttpRequestShape:test_utf8_values_round_trip()
+   local params = { note = "café & co", emoji = "😀 ✓", cjk = "日本語", empty = "" }
+   local o = rivulet.run_function { url = url("/echo"), parameters = params }
+   assert_success(o)
+   lu.assertEquals(echo_of(o).form, params)
+end
+
+function TestHttpRequestShape:test_reserved_characters_in_keys_and_values_round_trip()
+   local params = { ["a&b"] = "1&2", ["c=d"] = "3=4", ["e+f"] = "5+6", ["g h"] = "7 8",
+                    ["%41"] = "%zz", ["q?#/"] = "?#/;" }
+   local o = rivulet.run_function { url = url("/echo"), parameters = params }
+   assert_success(o)
+   lu.assertEquals(echo_of(o).form, params)
+end
+
+function TestHttpRequestShape:test_query_in_the_url_is_kept()
+   local o = rivulet.run_function { url = url("/echo?x=1&y=%C3%A9"), parameters = { a = "b" } }
+   assert_success(o)
+   local e = echo_of(o)
+   lu.assertEquals(e.query, { x = "1", y = "é" })
+   lu.assertEquals(e.form, { a = "b" })
+end
+
+function TestHttpRequestShape:test_no_parameters_posts_an_empty_body()
+   local o = rivulet.run_function { url = url("/echo") }
+   assert_success(o)
+   local e = echo_of(o)
+   lu.assertEquals(e.method, "POST")
+   lu.assertEquals(e.body, "")
+end
+
+---------------------------------------------------------------------------------------------
+-- Run Function: what comes back
+
+TestHttpReplies = {}
+
+function TestHttpReplies:test_json_object_is_parsed()
+   local o = rivulet.run_function { url = url("/json-object") }
+   assert_success(o)
+   lu.assertEquals(o.content_type, "application/json; charset=utf-8")
+   lu.assertEquals(o.body, '{"number": 4, "ok": true, "name": "dice", "nested": {"a": [1, 2]}}')
+   lu.assertEquals(type(o.parsed), "table")
+   lu.assertEquals(o.parsed.number, 4)
+   lu.assertEquals(math.type(o.parsed.number), "integer")
+   lu.assertEquals(o.parsed.ok, true)
+   lu.assertEquals(o.parsed.name, "dice")
+   lu.assertEquals(o.parsed.nested, { a = { 1, 2 } })
+   lu.assertEquals(math.type(o.parsed.nested.a[1]), "integer")
+   lu.assertEquals(o.url, url("/json-object"))
+end
+
+function TestHttpReplies:test_json_array_is_not_parsed()
+   local o = rivulet.run_function { url = url("/json-array") }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(o.reason, "not_json_object")
+   lu.assertEquals(o.status_code, 200)
+   lu.assertEquals(o.content_type, "application/json")
+   lu.assertEquals(o.body, "[1,2,3]")
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpReplies:test_json_scalar_is_not_parsed()
+   local o = rivulet.run_function { url = url("/json-scalar") }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(o.reason, "not_json_object")
+   lu.assertEquals(o.status_code, 200)
+   lu.assertEquals(o.body, "42")
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpReplies:test_invalid_json_follows_the_status()
+   local o = rivulet.run_function { url = url("/json-invalid") }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(o.reason, "invalid_json")
+   lu.assertEquals(o.status_code, 200)
+   lu.assertEquals(o.content_type, "application/json")
+   lu.assertEquals(o.body, '{"a": ')
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpReplies:test_text()
+   local o = rivulet.run_function { url = url("/text") }
+   assert_success(o)
+   lu.assertEquals(o.content_type, "text/plain")
+   lu.assertEquals(o.body, "hello")
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpReplies:test_xml()
+   local o = rivulet.run_function { url = url("/xml") }
+   assert_success(o)
+   lu.assertEquals(o.content_type, "application/xml")
+   lu.assertEquals(o.body, "<a>1</a>")
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpReplies:test_204_without_content_type()
+   local o = rivulet.run_function { url = url("/no-content") }
+   assert_success(o, 204)
+   lu.assertEquals(o.content_type, "")
+   lu.assertEquals(o.body, "")
+   lu.assertNil(o.parsed)
+end
+
+-- 4xx and 5xx: fail, the status and the body kept.
+for _, status in ipairs({ 400, 404, 422, 500, 503 }) do
+   TestHttpReplies["test_status_" .. status .. "_fails_with_body_kept"] = function()
+      local o = rivulet.run_function { url = url("/status/" .. status) }
+      lu.assertEquals(o.event, "fail")
+      lu.assertEquals(o.reason, "http_status")
+      lu.assertEquals(o.status_code, status)
+      lu.assertEquals(o.content_type, "application/json")
+      lu.assertEquals(o.body, '{"status":' .. status .. '}')
+   end
+end
+
+---------------------------------------------------------------------------------------------
+-- Redirects
+
+TestHttpRedirects = {}
+
+function TestHttpRedirects:test_301_is_followed()
+   local o = rivulet.run_function { url = url("/redirect/301") }
+   assert_success(o)
+   lu.assertEquals(o.parsed.number, 4)
+   lu.assertEquals(o.content_type, "application/json; charset=utf-8")
+   lu.assertEquals(o.url, url("/json-object"))
+end
+
+function TestHttpRedirects:test_302_is_followed()
+   local o = rivulet.run_function { url = url("/redirect/302") }
+   assert_success(o)
+   lu.assertEquals(o.parsed.number, 4)
+   lu.assertEquals(o.url, url("/json-object"))
+end
+
+function TestHttpRedirects:test_final_3xx_without_location_is_success_for_run_function()
+   local o = rivulet.run_function { url = url("/redirect/nolocation") }
+   assert_success(o, 302)
+   lu.assertEquals(o.content_type, "text/plain")
+   lu.assertEquals(o.body, "nowhere")
+end
+
+function TestHttpRedirects:test_final_3xx_without_location_is_failed_for_http_request()
+   local o = rivulet.http_request { method = "GET", url = url("/redirect/nolocation") }
+   lu.assertEquals(o.event, "failed")
+   lu.assertEquals(o.reason, "http_status")
+   lu.assertEquals(o.status_code, 302)
+   lu.assertEquals(o.body, "nowhere")
+end
+
+function TestHttpRedirects:test_loop_fails()
+   local o = rivulet.run_function { url = url("/redirect/loop") }
+   lu.assertEquals(o.event, "fail")
+   lu.assertEquals(o.reason, "too_many_redirects")
+   lu.assertEquals(type(o.message), "string")
+end
+
+function TestHttpRedirects:test_chain_of_5_passes()
+   local o = rivulet.run_function { url = url("/redirect/chain/5") }
+   assert_success(o)
+   lu.assertEquals(o.body, "end")
+   lu.assertEquals(o.url, url("/redirect/chain/0"))
+end
+
+function TestHttpRedirects:test_chain_of_6_fails()
+   local o = rivulet.run_function { url = url("/redirect/chain/6") }
+   lu.assertEquals(o.event, "fail")
+   lu.assertEquals(o.reason, "too_many_redirects")
+end
+
+function TestHttpRedirects:test_redirect_to_file_is_refused()
+   local o = rivulet.run_function { url = url("/redirect/file") }
+   lu.assertEquals(o.event, "fail")
+   lu.assertTrue(o.reason == "protocol" or o.reason == "bad_url", tostring(o.reason))
+   lu.assertNil(o.body:find("root:", 1, true), "the file was read")
+   lu.assertNil(o.parsed)
+   lu.assertEquals(type(o.message), "string")
+   local m = o.message:lower()
+   lu.assertTrue(m:find("file", 1, true) ~= nil or m:find("protocol", 1, true) ~= nil, o.message)
+end
+
+---------------------------------------------------------------------------------------------
+-- Limits: time and size
+
+TestHttpLimits = {}
+
+function TestHttpLimits:test_named_limits()
+   lu.assertEquals(rivulet.http.TIMEOUT_MS, 10000)
+   lu.assertEquals(rivulet.http.MAX_BODY, 65536)
+   lu.assertEquals(rivulet.http.MAX_REDIRECTS, 5)
+end
+
+-- Both 10 s cases at once through one client: a reply after 11 s, and a body that trickles
+-- in past 10 s. Each fails with "timeout" at 10 s (not before, and within 1.5 s after).
+function TestHttpLimits:test_slow_and_drip_time_out_at_10_s()
+   local client = rivulet.http.client {}
+   local t0 = now()
+   local slow = client:run_function { url = url("/slow/11000") }
+   local drip = client:run_function { url = url("/drip/500/40") }
+   local wall = drive(client, { slow, drip })
+   for name, call in pairs({ slow = slow, drip = drip }) do
+      local o = call:outcome()
+      assert_transport_fail(o, "timeout")
+      lu.assertTrue(o.elapsed_ms >= 9900, name .. " elapsed_ms " .. o.elapsed_ms)
+      lu.assertTrue(o.elapsed_ms <= 11500, name .. " elapsed_ms " .. o.elapsed_ms)
+   end
+   lu.assertEquals(slow:outcome().status_code, 0)
+   lu.assertTrue(now() - t0 <= 11.5, "wall " .. wall)
+end
+
+function TestHttpLimits:test_timeout_ms_option()
+   local t0 = now()
+   local o = rivulet.run_function { url = url("/slow/3000"), timeout_ms = 300 }
+   assert_transport_fail(o, "timeout")
+   lu.assertEquals(o.status_code, 0)
+   lu.assertTrue(now() - t0 < 1.5, "took " .. (now() - t0) .. " s")
+   lu.assertTrue(o.elapsed_ms >= 290 and o.elapsed_ms < 1500, "elapsed_ms " .. o.elapsed_ms)
+end
+
+function TestHttpLimits:test_slow_within_the_timeout_succeeds()
+   local o = rivulet.run_function { url = url("/slow/200"), timeout_ms = 2000 }
+   assert_success(o)
+   lu.assertEquals(o.body, "slow")
+   lu.assertTrue(o.elapsed_ms >= 190, "elapsed_ms " .. o.elapsed_ms)
+end
+
+function TestHttpLimits:test_65536_bytes_pass()
+   local o = rivulet.run_function { url = url("/size/65536") }
+   assert_success(o)
+   lu.assertEquals(#o.body, 65536)
+   lu.assertEquals(o.body, string.rep("x", 65536))
+end
+
+function TestHttpLimits:test_65536_bytes_chunked_pass()
+   local o = rivulet.run_function { url = url("/size-chunked/65536") }
+   assert_success(o)
+   lu.assertEquals(#o.body, 65536)
+end
+
+function TestHttpLimits:test_65537_bytes_are_too_large()
+   local o = rivulet.run_function { url = url("/size/65537") }
+   assert_transport_fail(o, "too_large")
+end
+
+function TestHttpLimits:test_65537_bytes_chunked_are_too_large()
+   local o = rivulet.run_function { url = url("/size-chunked/65537") }
+   assert_transport_fail(o, "too_large")
+end
+
+function TestHttpLimits:test_max_body_option()
+   assert_success(rivulet.run_function { url = url("/size/10"), max_body = 10 })
+   assert_transport_fail(rivulet.run_function { url = url("/size/11"), max_body = 10 }, "too_large")
+   assert_transport_fail(rivulet.run_function { url = url("/size-chunked/11"), max_body = 10 },
+      "too_large")
+end
+
+---------------------------------------------------------------------------------------------
+-- Transport faults and bad URLs
+
+TestHttpFaults = {}
+
+function TestHttpFaults:test_reset_mid_body_fails()
+   local o = rivulet.run_function { url = url("/reset") }
+   assert_transport_fail(o, { "transport", "protocol" })
+end
+
+function TestHttpFaults:test_connection_refused_fails_quickly()
+   local t0 = now()
+   local o = rivulet.run_function { url = "http://127.0.0.1:" .. fx.closed_port() .. "/echo" }
+   assert_transport_fail(o, "connect_failed")
+   lu.assertEquals(o.status_code, 0)
+   lu.assertEquals(o.content_type, "")
+   lu.assertTrue(now() - t0 < 1, "took " .. (now() - t0) .. " s")
+end
+
+function TestHttpFaults:test_tls_to_a_plain_http_server_fails()
+   local o = rivulet.run_function { url = "https://127.0.0.1:" .. fx.port() .. "/echo" }
+   assert_transport_fail(o, "tls")
+   lu.assertEquals(o.status_code, 0)
+end
+
+-- No request at all may leave for these: no connection reaches the server.
+local bad_urls = {
+   ftp_host = "ftp://x",
+   ftp_local = "ftp://127.0.0.1:%d/count",
+   file = "file:///etc/passwd",
+   not_a_url = "not a url",
+   no_host = "http://",
+   empty = "",
+   gopher_local = "gopher://127.0.0.1:%d/count",
+}
+for name, pattern in pairs(bad_urls) do
+   TestHttpFaults["test_bad_url_" .. name] = function()
+      local u = pattern:find("%d", 1, true) and pattern:format(fx.port()) or pattern
+      local before = counters()
+      local t0 = now()
+      local o = rivulet.run_function { url = u, parameters = { a = "1" } }
+      assert_transport_fail(o, { "bad_url", "protocol" })
+      lu.assertEquals(o.status_code, 0)
+      lu.assertTrue(now() - t0 < 1, "took " .. (now() - t0) .. " s")
+      local after = counters()
+      lu.assertEquals(after.connections, before.connections + 1, "a connection reached the server")
+      lu.assertEquals(after.requests, before.requests + 1)
+   end
+end
+
+---------------------------------------------------------------------------------------------
+-- Make HTTP Request
+
+TestHttpRequest = {}
+
+function TestHttpRequest:test_get_puts_parameters_in_the_query()
+   local o = rivulet.http_request { method = "GET", url = url("/echo"),
+      parameters = { b = "x y", a = 1, c = "é&=" } }
+   lu.assertEquals(o.event, "success")
+   lu.assertNil(o.reason)
+   local e = echo_of(o)
+   lu.assertEquals(e.method, "GET")
+   lu.assertEquals(e.query, { a = "1", b = "x y", c = "é&=" })
+   lu.assertEquals(e.body, "")
+end
+
+function TestHttpRequest:test_get_keeps_the_query_already_in_the_url()
+   local o = rivulet.http_request { method = "GET", url = url("/echo?z=9"),
+      parameters = { a = "1" } }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(echo_of(o).query, { z = "9", a = "1" })
+end
+
+function TestHttpRequest:test_post_form_is_the_default()
+   local o = rivulet.http_request { method = "POST", url = url("/echo"),
+      parameters = { { key = "k", value = "v" }, { key = "n", value = 2 } } }
+   lu.assertEquals(o.event, "success")
+   local e = echo_of(o)
+   lu.assertEquals(e.method, "POST")
+   lu.assertTrue(starts_with(e.headers["content-type"], "application/x-www-form-urlencoded"),
+      tostring(e.headers["content-type"]))
+   lu.assertTrue(starts_with(e.headers["user-agent"], "rivulet/"),
+      tostring(e.headers["user-agent"]))
+   lu.assertEquals(e.form, { k = "v", n = "2" })
+   lu.assertEquals(e.query, {})
+end
+
+function TestHttpRequest:test_post_json_body()
+   local body = '{"min":1,"max":6,"s":"caf\\u00e9"}'
+   local o = rivulet.http_request { method = "POST", url = url("/echo"),
+      content_type = "application/json", body = body }
+   lu.assertEquals(o.event, "success")
+   local e = echo_of(o)
+   lu.assertEquals(e.method, "POST")
+   lu.assertTrue(starts_with(e.headers["content-type"], "application/json"),
+      tostring(e.headers["content-type"]))
+   lu.assertEquals(e.body, body)
+   lu.assertEquals(e.json.min, 1)
+   lu.assertEquals(e.json.s, "café")
+end
+
+function TestHttpRequest:test_json_object_is_parsed()
+   local o = rivulet.http_request { method = "GET", url = url("/json-object") }
+   lu.assertEquals(o.event, "success")
+   lu.assertNil(o.reason)
+   lu.assertEquals(o.parsed.number, 4)
+   lu.assertEquals(math.type(o.parsed.number), "integer")
+end
+
+function TestHttpRequest:test_invalid_json_follows_the_status()
+   local o = rivulet.http_request { method = "GET", url = url("/json-invalid") }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(o.reason, "invalid_json")
+   lu.assertNil(o.parsed)
+end
+
+function TestHttpRequest:test_redirect_is_followed()
+   local o = rivulet.http_request { method = "GET", url = url("/redirect/301") }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(o.status_code, 200)
+   lu.assertEquals(o.parsed.number, 4)
+end
+
+function TestHttpRequest:test_404_is_failed()
+   local o = rivulet.http_request { method = "POST", url = url("/status/404"),
+      parameters = { a = "1" } }
+   lu.assertEquals(o.event, "failed")
+   lu.assertEquals(o.reason, "http_status")
+   lu.assertEquals(o.status_code, 404)
+   lu.assertEquals(o.body, '{"status":404}')
+end
+
+function TestHttpRequest:test_transport_failure_is_failed()
+   local o = rivulet.http_request { method = "GET",
+      url = "http://127.0.0.1:" .. fx.closed_port() .. "/" }
+   assert_transport_fail(o, "connect_failed", "failed")
+end
+
+function TestHttpRequest:test_basic_auth_in_the_url()
+   local o = rivulet.http_request { method = "GET",
+      url = "http://user:pass@127.0.0.1:" .. fx.port() .. "/basic-auth" }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(echo_of(o).authorization, "Basic dXNlcjpwYXNz")
+end
+
+function TestHttpRequest:test_no_authorization_without_credentials()
+   local o = rivulet.http_request { method = "GET", url = url("/basic-auth") }
+   lu.assertEquals(echo_of(o).authorization, cjson.null)
+end
+
+---------------------------------------------------------------------------------------------
+-- X-Twilio-Signature (studio/REFERENCE.md appendix B)
+
+local TOKEN = "0123456789abcdef0123456789abcdef"
+local hmac = function(key, data) return rivulet.core.hmac_sha1_base64(key, data) end
+
+TestHttpSignature = {}
+
+-- The primitive against appendix B's vectors, so the comparisons below mean something.
+function TestHttpSignature:test_hmac_matches_the_reference_vectors()
+   lu.assertEquals(hmac("12345", "https://mycompany.com/myapp.php?foo=1&bar=2" ..
+      "CallSidCA1234567890ABCDECaller+14158675310Digits1234From+14158675310To+18005551212"),
+      "GvWf1cFY/Q7PnoempGyD5oXAezc=")
+   lu.assertEquals(hmac(TOKEN,
+      "http://127.0.0.1:3100/generate-random-numbermax6min1notecafé & cotagatagb"),
+      "ux64Nk5R5aqnAVz7ampXHr58JPo=")
+   lu.assertEquals(hmac(TOKEN, "https://example-1234.twil.io/generate-random-number?bodySHA256=" ..
+      "0db35240c955faf8f368d7ef7465901c1eb0eec1a58d60d842722b74fe212d14"),
+      "BI90w56d2lff1/dDVx4WmYzyaoE=")
+   lu.assertEquals(hmac("12345", "https://example-1234.twil.io/generate-random-number?min=1&max=6"),
+      "bEIcoudSnFdX9AJGp5Wd/U4Rbcs=")
+end
+
+function TestHttpSignature:test_run_function_form_is_signed()
+   local u = url("/echo?x=1")
+   local o = rivulet.run_function { url = u, auth_token = TOKEN,
+      parameters = { min = 1, max = 6, note = "café & co" } }
+   assert_success(o)
+   local e = echo_of(o)
+   lu.assertEquals(e.headers["x-twilio-signature"], hmac(TOKEN, u .. "max6min1notecafé & co"))
+end
+
+function TestHttpSignature:test_no_token_no_signature()
+   if os.getenv("RIVULET_AUTH_TOKEN") then
+      lu.skip("RIVULET_AUTH_TOKEN is set in this environment")
+   end
+   local e = echo_of(rivulet.run_function { url = url("/echo"), parameters = { a = "1" } })
+   lu.assertNil(e.headers["x-twilio-signature"])
+end
+
+-- The token from the environment (a child host process, as the environment is per process).
+function TestHttpSignature:test_token_from_the_environment()
+   local dir = helper.tmpdir()
+   local u = url("/echo")
+   local script = helper.write_file(dir .. "/sig.lua", [[
+      local rivulet = require "rivulet"
+      local o = rivulet.run_function { url = arg[1], parameters = { a = "1" } }
+      local sig = o.body:match('"x%-twilio%-signature":"([^"]*)"')
+      io.write(o.event, " ", tostring(sig))
+   ]])
+   local code, out, err = helper.run({ "lua", script, u }, nil, { RIVULET_AUTH_TOKEN = TOKEN })
+   helper.rmtree(dir)
+   lu.assertEquals(err, "")
+   lu.assertEquals(code, 0)
+   lu.assertEquals(out, "success " .. hmac(TOKEN, u .. "a1"))
+end
+
+function TestHttpSignature:test_http_request_get_signs_the_url_with_its_query()
+   local o = rivulet.http_request { method = "GET", url = url("/echo"), auth_token = TOKEN,
+      parameters = { min = 1, max = 6 } }
+   lu.assertEquals(o.event, "success")
+   local e = echo_of(o)
+   lu.assertEquals(e.query, { min = "1", max = "6" })
+   lu.assertEquals(e.headers["x-twilio-signature"], hmac(TOKEN, base() .. e.url))
+end
+
+function TestHttpSignature:test_http_request_form_post_is_signed()
+   local o = rivulet.http_request { method = "POST", url = url("/echo"), auth_token = TOKEN,
+      parameters = { b = "2", a = "1" } }
+   lu.assertEquals(o.event, "success")
+   lu.assertEquals(echo_of(o).headers["x-twilio-signature"], hmac(TOKEN, url("/echo") .. "a1b2"))
+end
+
+-- JSON body: bodySHA256 (lower-case hex SHA-256 of the raw body) is added to the query and the
+-- URL alone is signed. The body is appendix B's, whose digest is known.
+local JSON_BODY = '{"min":1,"max":6}'
+local JSON_SHA = "0db35240c955faf8f368d7ef7465901c1eb0eec1a58d60d842722b74fe212d14"
+
+function TestHttpSignature:test_http_request_json_body_gets_body_sha256()
+   local o = rivulet.http_request { method = "POST", url = url("/echo"), auth_token = TOKEN,
+      content_type = "application/json", body = JSON_BODY }
+   lu.assertEquals(o.event, "success")
+   local e = echo_of(o)
+   lu.assertEquals(e.body, JSON_BODY)
+   lu.assertEquals(e.query, { bodySHA256 = JSON_SHA })
+   lu.assertEquals(e.url, "/echo?bodySHA256=" .. JSON_SHA)
+   lu.assertEquals(e.headers["x-twilio-signature"],
+      hmac(TOKEN, url("/echo?bodySHA256=" .. JSON_SHA)))
+end
+
+function TestHttpSignature:test_http_request_json_body_sha256_appended_to_an_existing_query()
+   local o = rivulet.http_request { method = "POST", url = url("/echo?a=1"), auth_token = TOKEN,
+      content_type = "application/json", body = JSON_BODY }
+   lu.assertEquals(o.event, "success")
+   local e = echo_of(o)
+   lu.assertEquals(e.url, "/echo?a=1&bodySHA256=" .. JSON_SHA)
+   lu.assertEquals(e.headers["x-twilio-signature"],
+      hmac(TOKEN, url("/echo?a=1&bodySHA256=" .. JSON_SHA)))
+end
+
+---------------------------------------------------------------------------------------------
+-- The client: concurrency, connection reuse, per-client limits
+
+TestHttpClient = {}
+
+function TestHttpClient:test_start_never_blocks()
+   local client = rivulet.http.client {}
+   local t0 = now()
+   local call = client:run_function { url = url("/slow/300") }
+   lu.assertTrue(now() - t0 < 0.2, "starting took " .. (now() - t0) .. " s")
+   lu.assertFalse(call:done())
+   lu.assertNil(call:outcome())
+   local o = client:wait(call)
+   assert_success(o)
+   lu.assertEquals(o.body, "slow")
+   lu.assertTrue(call:done())
+   lu.assertEquals(call:outcome().body, "slow")
+   lu.assertEquals(client:poll(0), 0)
+end
+
+function TestHttpClient:test_keep_alive_20_sequential_calls()
+   local client = rivulet.http.client {}
+   local seen, distinct, first_requests = {}, 0, nil
+   for i = 1, 20 do
+      local o = client:wait(client:run_function { url = url("/count") })
+      assert_success(o)
+      local c = assert(cjson.decode(o.body))
+      first_requests = first_requests or c.requests
+      lu.assertEquals(c.requests, first_requests + i - 1)
+      if not seen[c.connection] then seen[c.connection], distinct = true, distinct + 1 end
+   end
+   lu.assertTrue(distinct <= 2, distinct .. " connections for 20 calls")
+end
+
+function TestHttpClient:test_100_concurrent_calls()
+   local client = rivulet.http.client {}
+   local t0 = now()
+   local calls = {}
+   for i = 1, 100 do
+      calls[i] = client:run_function { url = url("/slow/200"), parameters = { i = i } }
+   end
+   drive(client, calls)
+   local wall = now() - t0
+   for i, c in ipairs(calls) do
+      local o = c:outcome()
+      lu.assertEquals(o.event, "success",
+         "call " .. i .. ": " .. tostring(o.reason) .. " " .. tostring(o.message))
+      lu.assertEquals(o.body, "slow")
+   end
+   lu.assertTrue(wall < 2, "100 calls of 200 ms took " .. wall .. " s")
+end
+
+function TestHttpClient:test_http_request_through_a_client()
+   local client = rivulet.http.client {}
+   local a = client:http_request { method = "GET", url = url("/echo"), parameters = { q = "1" } }
+   local b = client:http_request { method = "GET", url = url("/status/500") }
+   lu.assertEquals(echo_of(client:wait(a)).query, { q = "1" })
+   local ob = client:wait(b)
+   lu.assertEquals(ob.event, "failed")
+   lu.assertEquals(ob.status_code, 500)
+end
+
+function TestHttpClient:test_client_timeout()
+   local client = rivulet.http.client { timeout_ms = 300 }
+   local t0 = now()
+   local o = client:wait(client:run_function { url = url("/slow/3000") })
+   assert_transport_fail(o, "timeout")
+   lu.assertTrue(now() - t0 < 1.5, "took " .. (now() - t0) .. " s")
+end
+
+function TestHttpClient:test_client_max_body()
+   local client = rivulet.http.client { max_body = 10 }
+   assert_success(client:wait(client:run_function { url = url("/size/10") }))
+   assert_transport_fail(client:wait(client:run_function { url = url("/size/11") }), "too_large")
+end
+
+function TestHttpClient:test_client_max_redirects()
+   local client = rivulet.http.client { max_redirects = 1 }
+   assert_success(client:wait(client:run_function { url = url("/redirect/chain/1") }))
+   local o = client:wait(client:run_function { url = url("/redirect/chain/2") })
+   lu.assertEquals(o.event, "fail")
+   lu.assertEquals(o.reason, "too_many_redirects")
+end
+
+function TestHttpClient:test_failures_do_not_disturb_other_calls()
+   local client = rivulet.http.client {}
+   local good = client:run_function { url = url("/slow/100") }
+   local refused = client:run_function { url = "http://127.0.0.1:" .. fx.closed_port() .. "/" }
+   local reset = client:run_function { url = url("/reset") }
+   local bad = client:run_function { url = "not a url" }
+   drive(client, { good, refused, reset, bad })
+   assert_success(good:outcome())
+   assert_transport_fail(refused:outcome(), "connect_failed")
+   assert_transport_fail(reset:outcome(), { "transport", "protocol" })
+   assert_transport_fail(bad:outcome(), { "bad_url", "protocol" })
+end
