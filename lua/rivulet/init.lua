@@ -2,6 +2,8 @@
 local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
 local http = require "rivulet.http"
+local flow = require "rivulet.flow"
+local engine = require "rivulet.engine"
 
 local M = {}
 
@@ -11,5 +13,9 @@ M.liquid = liquid
 M.http = http
 M.run_function = http.run_function
 M.http_request = http.http_request
+M.flow = flow
+M.load_flow = flow.load
+M.engine = engine.new
+M.record = engine.record
 
 return M

@@ -1,0 +1,521 @@
+-- rivulet.engine: executions of flows, as a state machine over plain data.
+--
+--   local engine = rivulet.engine{ on_message = function(exec, msg) end, ... }
+--   local exec = engine:start(flow, { event = "incomingMessage", from = "+1555…", to = "+1555…", body = "hi" })
+--   engine:deliver{ from =, to =, body = }      -- a reply to the contact's waiting execution
+--   engine:poll(timeout_ms)                     -- drives HTTP calls and timers
+--   engine:run()                                -- until every execution waits for a reply or ended
+--
+-- An execution is data: {sid, status, state, context, steps, wait?, reason?}. Widgets never
+-- block: a widget that needs the outside world (a reply, an HTTP call, a subflow) returns a
+-- wait, and the engine resumes it when poll or deliver brings the answer.
+--
+-- Options: on_message(exec, msg), on_end(exec), http (a rivulet.http client) or
+-- http_options, auth_token, url_map ({prefix = replacement}), timezone, now (function
+-- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid)),
+-- limits = {same_widget, steps, wait_timeout}.
+
+local core = require "rivulet.core"
+local liquid = require "rivulet.liquid"
+local flowlib = require "rivulet.flow"
+local widgets = require "rivulet.widgets"
+local http = require "rivulet.http"
+
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, next = type, pairs, ipairs, tostring, error, setmetatable, pcall, next
+local format, find, sub = string.format, string.find, string.sub
+local random, floor, tonumber = math.random, math.floor, tonumber
+
+local M = {}
+
+-- Studio's limits, each overridable in the engine options.
+M.LIMITS = {
+  same_widget = 10,       -- a widget run this many times in a row ends the execution
+  steps = 1000,           -- steps per execution
+  wait_timeout = 3600,    -- Send & Wait's default timeout, seconds
+  instructions = 10000000, -- per call of custom Lua logic
+}
+
+local function sid(prefix)
+  local t = { prefix }
+  for i = 2, 9 do t[i] = format("%04x", random(0, 0xffff)) end
+  return table.concat(t)
+end
+M.sid = sid
+
+local function shallow(t)
+  local c = {}
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
+-- ---- timers: a binary heap of {at, exec, token} with lazy removal ----------------------
+
+local function heap_push(h, e)
+  h[#h + 1] = e
+  local i = #h
+  while i > 1 do
+    local p = i // 2
+    if h[p].at <= h[i].at then break end
+    h[p], h[i] = h[i], h[p]
+    i = p
+  end
+end
+
+local function heap_pop(h)
+  local top, n = h[1], #h
+  h[1] = h[n]
+  h[n] = nil
+  n = n - 1
+  local i = 1
+  while true do
+    local l, r, m = 2 * i, 2 * i + 1, i
+    if l <= n and h[l].at < h[m].at then m = l end
+    if r <= n and h[r].at < h[m].at then m = r end
+    if m == i then break end
+    h[m], h[i] = h[i], h[m]
+    i = m
+  end
+  return top
+end
+
+-- ---- the engine -------------------------------------------------------------------------
+
+local Engine = {}
+Engine.__index = Engine
+M.Engine = Engine
+
+function M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("engine options must be a table", 2) end
+  local limits = shallow(M.LIMITS)
+  for k, v in pairs(opts.limits or {}) do
+    if limits[k] == nil then error(format("unknown engine limit '%s'", tostring(k)), 2) end
+    limits[k] = v
+  end
+  local e = setmetatable({
+    opts = opts,
+    limits = limits,
+    http = opts.http or http.client(opts.http_options),
+    now = opts.now or core.now,
+    active = {},          -- sid -> execution
+    by_contact = {},      -- "from\0to" -> execution
+    calls = {},           -- sid -> pending HTTP call (in memory only)
+    timers = {},
+    all = {},             -- every execution this engine ran, in order
+    liquid_opts = { timezone = opts.timezone, mode = "lax" },
+  }, Engine)
+  return e
+end
+
+function Engine:execution(id)
+  for _, x in ipairs(self.all) do if x.sid == id then return x end end
+  return nil
+end
+
+function Engine:executions()
+  return self.all
+end
+
+-- rewrite URL prefixes (a deployed Functions domain to a local server)
+function Engine:map_url(url)
+  for from, to in pairs(self.opts.url_map or {}) do
+    if sub(url, 1, #from) == from then return to .. sub(url, #from + 1) end
+  end
+  return url
+end
+
+-- ---- context -----------------------------------------------------------------------------
+
+local function contact_key(contact, channel)
+  return tostring(contact) .. "\0" .. tostring(channel)
+end
+
+local TRIGGER_EVENTS = {
+  incomingMessage = true, incomingCall = true, incomingConversationMessage = true,
+  incomingRequest = true, incomingParent = true,
+}
+
+-- the trigger's part of the context, and who the contact and the channel are
+local function trigger_context(tr)
+  local ev = tr.event or "incomingMessage"
+  local t, contact, channel = {}, tr.from, tr.to
+  if ev == "incomingMessage" then
+    local m = shallow(tr.message)
+    m.Body = tr.body or m.Body or ""
+    m.From = tr.from or m.From
+    m.To = tr.to or m.To
+    m.MessageSid = m.MessageSid or sid("SM")
+    m.AccountSid = m.AccountSid or "AC00000000000000000000000000000000"
+    m.NumMedia = m.NumMedia or "0"
+    t.message = m
+  elseif ev == "incomingCall" then
+    local c = shallow(tr.call)
+    c.From, c.To = tr.from or c.From, tr.to or c.To
+    c.Caller, c.Called = c.Caller or c.From, c.Called or c.To
+    c.CallSid = c.CallSid or sid("CA")
+    c.CallStatus = c.CallStatus or "ringing"
+    c.Direction = c.Direction or "inbound"
+    t.call = c
+  elseif ev == "incomingConversationMessage" then
+    local c = shallow(tr.conversation)
+    c.Body = tr.body or c.Body or ""
+    c.From = tr.from or c.From
+    c.ConversationSid = c.ConversationSid or sid("CH")
+    c.MessageSid = c.MessageSid or sid("IM")
+    t.conversation = c
+  elseif ev == "incomingRequest" then
+    -- REST: `from` is the flow's own address and `to` the contact (Studio's Executions API)
+    t.request = { from = tr.from, to = tr.to, parameters = tr.parameters or {} }
+    contact, channel = tr.to, tr.from
+  elseif ev == "incomingParent" then
+    t.parent = { parameters = tr.parameters or {} }
+    for k, v in pairs(tr.parent_trigger or {}) do if t[k] == nil then t[k] = v end end
+  end
+  return t, contact, channel
+end
+
+-- ---- steps and ends ------------------------------------------------------------------------
+
+function Engine:finish(exec, reason, failed)
+  if exec.status ~= "active" then return end
+  exec.status = "ended"
+  exec.reason = reason
+  exec.failed = failed or nil
+  exec.ended_at = self.now()
+  exec.wait = nil
+  self.active[exec.sid] = nil
+  self.calls[exec.sid] = nil
+  if exec.contact_key and self.by_contact[exec.contact_key] == exec then self.by_contact[exec.contact_key] = nil end
+  if self.opts.on_end then self.opts.on_end(exec) end
+  local parent = exec.parent_sid and self.active[exec.parent_sid]
+  if parent and parent.wait and parent.wait.kind == "subflow" and parent.wait.child == exec.sid then
+    self:resume(parent, { kind = "subflow", exec = exec })
+  end
+end
+
+local function snapshot(exec, name, outputs)
+  return { widgets = { [name] = outputs }, flow = { variables = shallow(exec.context.flow.variables) } }
+end
+
+-- record the step for `event` out of `state`; returns the next state's name, or nil when
+-- the execution ends here
+function Engine:transition(exec, state, event, outputs, chosen, note)
+  local tr = chosen
+  if not tr then
+    for _, t in ipairs(state.transitions or {}) do
+      if t.event == event then tr = t break end
+    end
+  end
+  local nx = tr and tr.next
+  if nx == "" then nx = nil end
+  exec.steps[#exec.steps + 1] = {
+    sid = sid("FT"), name = event, type = state.type,
+    transitioned_from = state.name, transitioned_to = nx or "Ended",
+    date_created = self.now(), context = snapshot(exec, state.name, outputs),
+    reason = note,
+  }
+  if self.opts.on_step then self.opts.on_step(exec, exec.steps[#exec.steps]) end
+  if not tr then
+    self:finish(exec, format("no transition for event '%s' of '%s'", tostring(event), state.name))
+  elseif not nx then
+    self:finish(exec, format("'%s' ended the flow on '%s'", state.name, tostring(event)))
+  end
+  return nx
+end
+
+-- ---- rendering ------------------------------------------------------------------------------
+
+local function has_liquid(s)
+  return find(s, "{{", 1, true) or find(s, "{%", 1, true)
+end
+
+function Engine:render(s, exec, name)
+  if type(s) ~= "string" or not has_liquid(s) then return s end
+  local o = self.liquid_opts
+  o.name = name
+  local out, err = liquid.render(s, exec.context, o)
+  if out == nil then error({ liquid = err }, 0) end
+  return out
+end
+
+function Engine:render_deep(v, exec, path)
+  if type(v) == "string" then return self:render(v, exec, path) end
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = self:render_deep(x, exec, path .. "/" .. tostring(k)) end
+  return c
+end
+
+-- ---- the step object widgets see -----------------------------------------------------------
+
+local Step = {}
+Step.__index = Step
+M.Step = Step
+
+function Step:render(s)
+  return self.engine:render(s, self.exec, self.name)
+end
+
+function Step:now()
+  return self.engine.now()
+end
+
+-- a message to the contact (or whoever `to` says); returns Studio's outbound fields
+function Step:send(msg)
+  local ctx = self.exec.context
+  local out = {
+    Body = msg.body or "", From = msg.from or ctx.flow.channel.address,
+    To = msg.to or ctx.contact.channel.address, Sid = sid("SM"), Status = "sent",
+    MediaUrl = msg.media_url,
+  }
+  if self.engine.opts.on_message then
+    self.engine.opts.on_message(self.exec, { from = out.From, to = out.To, body = out.Body,
+                                             media_url = msg.media_url, widget = self.name, kind = msg.kind })
+  end
+  return out
+end
+
+function Step:wait_reply(timeout_s, data)
+  return { wait = "reply", timeout = timeout_s, data = data }
+end
+
+function Step:wait_call(call, data)
+  return { wait = "http", call = call, data = data }
+end
+
+function Step:wait_subflow(child, data)
+  return { wait = "subflow", child = child, data = data }
+end
+
+function Step:previous()
+  return self.exec.context.widgets[self.name]
+end
+
+-- ---- running states ---------------------------------------------------------------------------
+
+-- what a widget returned: an event (done) or a wait; follows transitions until the
+-- execution waits or ends
+function Engine:settle(exec, state, props, ok, ev, outs, chosen)
+  if not ok then
+    local msg = type(ev) == "table" and ev.liquid or tostring(ev)
+    self:finish(exec, format("'%s' (%s) failed: %s", state.name, state.type, msg), true)
+    return nil
+  end
+  if type(ev) == "table" and ev.wait then
+    local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data }
+    exec.wait = w
+    if ev.wait == "reply" then
+      local t = tonumber(ev.timeout) or self.limits.wait_timeout
+      w.deadline = w.since + t
+      w.token = {}
+      heap_push(self.timers, { at = w.deadline, exec = exec, token = w.token })
+    elseif ev.wait == "http" then
+      self.calls[exec.sid] = ev.call
+    elseif ev.wait == "subflow" then
+      w.child = ev.child.sid
+      if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
+    end
+    return nil
+  end
+  if type(ev) ~= "string" then
+    self:finish(exec, format("'%s' (%s) returned no event", state.name, state.type), true)
+    return nil
+  end
+  if outs ~= nil then exec.context.widgets[state.name] = outs end
+  return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen,
+                         type(outs) == "table" and outs.reason or nil)
+end
+
+function Engine:enter(exec, name)
+  while name and exec.status == "active" do
+    local flow = exec.flow
+    local state = flow.by_name[name]
+    if not state then
+      self:finish(exec, format("no state named '%s'", tostring(name)), true)
+      return
+    end
+    if #exec.steps >= self.limits.steps then
+      self:finish(exec, format("more than %d steps", self.limits.steps), true)
+      return
+    end
+    if exec.last_state == name then exec.repeats = exec.repeats + 1 else exec.last_state, exec.repeats = name, 1 end
+    if exec.repeats > self.limits.same_widget then
+      self:finish(exec, format("'%s' ran %d times in a row", name, self.limits.same_widget), true)
+      return
+    end
+    local w = widgets.get(state.type)
+    if not w or not w.run then
+      self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
+      return
+    end
+    exec.state = name
+    local ok, props = pcall(w.render == false and function(p) return p end or function(p)
+      return self:render_deep(p, exec, name)
+    end, state.properties or {})
+    local ev, outs, chosen
+    if ok then
+      local step = setmetatable({ engine = self, exec = exec, state = state, props = props, name = name,
+                                  context = exec.context, flow = flow }, Step)
+      ok, ev, outs, chosen = pcall(w.run, step)
+    else
+      ev = props
+    end
+    name = self:settle(exec, state, props, ok, ev, outs, chosen)
+  end
+end
+
+-- a waiting widget gets its answer
+function Engine:resume(exec, input)
+  local w = exec.wait
+  if not w or exec.status ~= "active" then return end
+  exec.wait = nil
+  self.calls[exec.sid] = nil
+  local state = exec.flow.by_name[w.state]
+  local widget = widgets.get(state.type)
+  local step = setmetatable({ engine = self, exec = exec, state = state, props = w.props, name = state.name,
+                              context = exec.context, flow = exec.flow, data = w.data }, Step)
+  local ok, ev, outs, chosen = pcall(widget.resume, step, input)
+  self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
+end
+
+-- ---- the public face -----------------------------------------------------------------------------
+
+local function new_exec(self, flow, trigger)
+  local ev = trigger.event or "incomingMessage"
+  if not TRIGGER_EVENTS[ev] then error(format("unknown trigger event '%s'", tostring(ev)), 3) end
+  local tctx, contact, channel = trigger_context(trigger)
+  local exec = {
+    sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"),
+    flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
+    steps = {}, started_at = self.now(), repeats = 0, trigger_event = ev,
+  }
+  exec.context = {
+    trigger = tctx,
+    flow = { sid = exec.sid, flow_sid = exec.flow_sid, channel = { address = channel },
+             data = ev == "incomingRequest" and (trigger.parameters or {}) or {}, variables = {} },
+    contact = { channel = { address = contact } },
+    widgets = {},
+  }
+  return exec
+end
+
+-- start(flow, trigger) -> execution | nil, err (the contact already has one running)
+function Engine:start(flow, trigger)
+  local f, err = flowlib.load(flow)
+  if not f then return nil, err end
+  trigger = trigger or {}
+  local exec = new_exec(self, f, trigger)
+  if exec.trigger_event ~= "incomingParent" then
+    local key = contact_key(exec.context.contact.channel.address, exec.context.flow.channel.address)
+    local other = self.by_contact[key]
+    if other and other.status == "active" then
+      return nil, format("the contact already has an active execution %s", other.sid)
+    end
+    exec.contact_key = key
+    self.by_contact[key] = exec
+  else
+    exec.parent_sid = trigger.parent_sid
+  end
+  self.active[exec.sid] = exec
+  self.all[#self.all + 1] = exec
+  local init = f.by_name[f.initial_state]
+  if not init then
+    self:finish(exec, format("no initial state '%s'", tostring(f.initial_state)), true)
+    return exec
+  end
+  -- the trigger "widget" fires the event it was started with
+  exec.state = init.name
+  exec.last_state, exec.repeats = init.name, 1
+  local nx = self:transition(exec, init, exec.trigger_event, {}, nil)
+  self:enter(exec, nx)
+  return exec
+end
+
+-- deliver{from=, to=, body=, media_url=?} -> execution | nil, err
+function Engine:deliver(msg)
+  if type(msg) ~= "table" then error("deliver expects a message table", 2) end
+  local exec = self.by_contact[contact_key(msg.from, msg.to)]
+  if not exec or exec.status ~= "active" then return nil, "no active execution for this contact" end
+  if not exec.wait or exec.wait.kind ~= "reply" then
+    return nil, format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid)
+  end
+  self:resume(exec, { kind = "reply", message = {
+    Body = msg.body or "", From = msg.from, To = msg.to, MessageSid = msg.sid or sid("SM"),
+    MediaUrl0 = msg.media_url, NumMedia = msg.media_url and "1" or "0",
+  } })
+  return exec
+end
+
+-- an execution waiting for a reply times out now (scripts and tests)
+function Engine:timeout(exec)
+  if exec.status == "active" and exec.wait and exec.wait.kind == "reply" then
+    exec.wait.token = nil
+    self:resume(exec, { kind = "timeout" })
+    return true
+  end
+  return false
+end
+
+function Engine:fire_timers()
+  local now, h, fired = self.now(), self.timers, 0
+  while h[1] and h[1].at <= now do
+    local t = heap_pop(h)
+    local exec = t.exec
+    if exec.status == "active" and exec.wait and exec.wait.token == t.token then
+      fired = fired + 1
+      self:resume(exec, { kind = "timeout" })
+    end
+  end
+  return fired
+end
+
+function Engine:pending_calls()
+  return next(self.calls) ~= nil
+end
+
+-- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
+function Engine:poll(timeout_ms)
+  timeout_ms = timeout_ms or 0
+  self:fire_timers()
+  local wait = timeout_ms
+  local h = self.timers[1]
+  if h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
+  if next(self.calls) then
+    self.http:poll(wait)
+    for id, call in pairs(self.calls) do
+      if call:done() then
+        local exec = self.active[id]
+        if exec then self:resume(exec, { kind = "http", outcome = call:outcome() }) else self.calls[id] = nil end
+      end
+    end
+  elseif wait > 0 and h then
+    core.sleep(wait)
+  end
+  self:fire_timers()
+  local n = 0
+  for _ in pairs(self.active) do n = n + 1 end
+  return n
+end
+
+-- run() -> active executions, once none can move without a reply (or a distant timer)
+function Engine:run()
+  while next(self.calls) do self:poll(100) end
+  self:fire_timers()
+  local n = 0
+  for _ in pairs(self.active) do n = n + 1 end
+  return n
+end
+
+-- the execution record (DESIGN.md §3): plain data, JSON-ready
+function M.record(exec)
+  local steps = {}
+  for i, s in ipairs(exec.steps) do
+    steps[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
+                 transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason }
+  end
+  return { sid = exec.sid, flow = exec.flow_name, flow_sid = exec.flow_sid, status = exec.status,
+           reason = exec.reason, state = exec.state, started_at = exec.started_at, ended_at = exec.ended_at,
+           steps = steps, context = exec.context }
+end
+
+return M

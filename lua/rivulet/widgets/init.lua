@@ -1,0 +1,59 @@
+-- rivulet.widgets: the widget types, one module each (rivulet.widgets.<type with - as _>).
+-- A widget module is a table:
+--   type      the Studio type string
+--   events    its transition events, in the order Studio lists them
+--   required  property keys a state of this type must have
+--   run(step)            starts the widget; returns event, outputs (done now) or step:wait(...)
+--   resume(step, input)  finishes a widget that waited; returns event, outputs
+--   render    optional: which properties are Liquid (default: every string, deeply)
+-- Types rivulet knows but does not run carry only type, events and required (run is
+-- absent): validation accepts them, and running one ends the execution with a clear reason.
+
+local M = {}
+
+local cache = {}
+
+-- every type rivulet knows, to its module name
+M.TYPES = {
+  ["trigger"] = "trigger",
+  ["split-based-on"] = "split_based_on",
+  ["set-variables"] = "set_variables",
+  ["run-function"] = "run_function",
+  ["make-http-request"] = "make_http_request",
+  ["run-subflow"] = "run_subflow",
+  ["send-message"] = "send_message",
+  ["send-and-wait-for-reply"] = "send_and_wait_for_reply",
+  ["lua"] = "lua",
+  ["say-play"] = "say_play",
+  ["gather-input-on-call"] = "gather_input_on_call",
+  ["record-voicemail"] = "record_voicemail",
+  ["connect-call-to"] = "connect_call_to",
+  ["make-outgoing-call-v2"] = "make_outgoing_call_v2",
+  ["make-outgoing-call-v1"] = "make_outgoing_call_v1",
+  ["record-call"] = "record_call",
+  ["enqueue-call"] = "enqueue_call",
+  ["capture-payments"] = "capture_payments",
+  ["fork-stream"] = "fork_stream",
+  ["connect-virtual-agent"] = "connect_virtual_agent",
+  ["connect-virtual-agent-v2"] = "connect_virtual_agent_v2",
+  ["run-conversation-relay"] = "run_conversation_relay",
+  ["add-twiml-redirect"] = "add_twiml_redirect",
+  ["send-to-flex"] = "send_to_flex",
+  ["send-to-auto-pilot"] = "send_to_auto_pilot",
+  ["start-conversation"] = "start_conversation",
+  ["resume-conversation"] = "resume_conversation",
+}
+
+-- the module for a type, or nil when rivulet does not know the type
+function M.get(t)
+  local m = cache[t]
+  if m ~= nil then return m or nil end
+  local name = M.TYPES[t]
+  if not name then return nil end
+  local ok, mod = pcall(require, "rivulet.widgets." .. name)
+  cache[t] = ok and mod or false
+  if not ok then error(mod, 0) end
+  return mod
+end
+
+return M

@@ -1,0 +1,31 @@
+-- Make HTTP Request: GET (parameters in the query string) or POST (form parameters, or a
+-- JSON body). Success on 2xx only, `failed` otherwise; outputs as Run Function's.
+local W = {
+  type = "make-http-request",
+  events = { "success", "failed" },
+  required = { "url", "method" },
+}
+
+local function mime(ct)
+  if type(ct) ~= "string" or ct == "" then return "application/x-www-form-urlencoded" end
+  return (ct:lower():match("^%s*([^;%s]+)"))
+end
+
+function W.run(step)
+  local e, p = step.engine, step.props
+  local call = e.http:http_request{
+    method = (p.method or "GET"):upper(), url = e:map_url(p.url or ""), content_type = mime(p.content_type),
+    body = p.body, parameters = p.parameters, auth_token = e.opts.auth_token, timeout_ms = e.opts.timeout_ms,
+  }
+  return step:wait_call(call)
+end
+
+function W.resume(step, input)
+  local o = input.outcome
+  return o.event, {
+    status_code = o.status_code, content_type = o.content_type, body = o.body,
+    parsed = o.parsed, reason = o.reason, message = o.message,
+  }
+end
+
+return W

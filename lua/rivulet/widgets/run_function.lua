@@ -1,0 +1,40 @@
+-- Run Function: POSTs its parameters to the function's URL through the engine's HTTP client
+-- (never blocking). Success on 2xx/3xx, fail otherwise. Outputs status_code, content_type,
+-- body and, for a JSON object reply, parsed, merged into the parsed of an earlier run of the
+-- same widget (as Studio does); a reply that is not JSON leaves the old parsed in place.
+local W = {
+  type = "run-function",
+  events = { "success", "fail" },
+  required = { "url" },
+}
+
+function W.run(step)
+  local e, p = step.engine, step.props
+  local call = e.http:run_function{
+    url = e:map_url(p.url or ""), parameters = p.parameters, auth_token = e.opts.auth_token,
+    timeout_ms = e.opts.timeout_ms,
+  }
+  return step:wait_call(call)
+end
+
+local function merge(old, new)
+  if type(old) ~= "table" then return new end
+  if type(new) ~= "table" then return old end
+  local m = {}
+  for k, v in pairs(old) do m[k] = v end
+  for k, v in pairs(new) do m[k] = v end
+  return m
+end
+
+function W.resume(step, input)
+  local o = input.outcome
+  local prev = step:previous()
+  local parsed = o.parsed
+  if parsed ~= nil or (prev and prev.parsed) then parsed = merge(prev and prev.parsed, parsed) end
+  return o.event, {
+    status_code = o.status_code, content_type = o.content_type, body = o.body,
+    parsed = parsed, reason = o.reason, message = o.message,
+  }
+end
+
+return W

@@ -1,0 +1,14 @@
+-- Send Message: one message to the contact (or `to`), outputs `outbound.*`.
+local W = {
+  type = "send-message",
+  events = { "sent", "failed" },
+  required = { "body" },
+}
+
+function W.run(step)
+  local p = step.props
+  local out = step:send{ body = p.body, from = p.from, to = p.to, media_url = p.media_url }
+  return "sent", { outbound = out }
+end
+
+return W
