@@ -130,6 +130,7 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
 static int cmd_lua(lua_State *L, const command *self, int argc, char **argv, int first);
 static int cmd_version(lua_State *L, const command *self, int argc, char **argv, int first);
 static int cmd_help(lua_State *L, const command *self, int argc, char **argv, int first);
+static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv, int first);
 
 static const command commands[] = {
   {"repl", cmd_repl, "interactive Lua prompt with rivulet loaded",
@@ -146,6 +147,29 @@ static const command commands[] = {
    "arg[1..n] = ARGS, and the interpreter at negative indices; ARGS are also the\n"
    "chunk's `...`. Use `--` before a SCRIPT whose name starts with '-'.\n"
    "Exit status: 0 ok, 1 the script failed, 2 bad usage or unreadable SCRIPT.\n"},
+  {"run", cmd_lua_cli, "run one execution of a flow",
+   "run FLOW [options]\n\n"
+   "Runs one execution of FLOW (a .lua flow or a Studio Flow JSON file). On a\n"
+   "terminal it is a conversation: the flow's messages print and Send & Wait asks\n"
+   "for the reply. Otherwise replies come from --reply, --replies or stdin.\n\n"
+   "  --trigger EVENT     incomingMessage (default), incomingRequest, incomingCall, ...\n"
+   "  --from ADDR         the contact (contact.channel.address, trigger.message.From)\n"
+   "  --to ADDR           the flow's own address (flow.channel.address)\n"
+   "  --body TEXT         the inbound message that triggers\n"
+   "  --param KEY=VALUE   REST trigger parameters (flow.data); repeatable\n"
+   "  --reply TEXT        a reply to give, in order; repeatable\n"
+   "  --replies FILE      replies, one per line\n"
+   "  --map-url FROM=TO   rewrite URL prefixes; repeatable\n"
+   "  --auth-token TOKEN  sign requests (default $RIVULET_AUTH_TOKEN)\n"
+   "  --log FILE          write the execution record (JSON)\n"
+   "Exit status: 0 ended normally, 1 the flow failed, 2 bad input.\n"},
+  {"validate", cmd_lua_cli, "check flows for errors and warnings",
+   "validate FLOW...\n\n"
+   "Checks each flow; every problem on one line, FILE: #/json/path: error|warning: message.\n"
+   "Exit status: 0 no errors (warnings may print), 1 errors, 2 unreadable.\n"},
+  {"graph", cmd_lua_cli, "print a flow as Graphviz DOT",
+   "graph FLOW\n\n"
+   "Prints the flow's states (name and type) and transitions (events) as DOT.\n"},
   {"version", cmd_version, "print the version",
    "version\n\n"
    "Prints the rivulet version, then the Lua and libcurl versions.\n"},
@@ -239,6 +263,33 @@ static int cmd_help(lua_State *L, const command *self, int argc, char **argv, in
     return usage_error(self, "unknown command '%s'", argv[first]);
   print_command_usage(stdout, c);
   return RV_EXIT_OK;
+}
+
+
+/* Commands written in Lua (lua/rivulet/cli/NAME.lua): main(args) returns the exit status. */
+static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv, int first) {
+  int j, status, code;
+  if (load_rivulet(L) != LUA_OK)
+    return RV_EXIT_FAIL;
+  lua_getglobal(L, "require");
+  lua_pushfstring(L, "rivulet.cli.%s", self->name);
+  status = docall(L, 1, 1);
+  if (status != LUA_OK) {
+    report(L, status);
+    return RV_EXIT_FAIL;
+  }
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc - first, 0);
+  for (j = first; j < argc; j++) {
+    lua_pushstring(L, argv[j]);
+    lua_rawseti(L, -2, j - first + 1);
+  }
+  status = docall(L, 1, 1);
+  if (report(L, status) != LUA_OK)
+    return RV_EXIT_FAIL;
+  code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : RV_EXIT_OK;
+  lua_pop(L, 1);
+  return code;
 }
 
 
