@@ -35,10 +35,13 @@ M.LIMITS = {
   instructions = 10000000, -- per call of custom Lua logic
 }
 
+-- SIDs: a two-letter prefix and 32 hex digits. 96 random bits per process and a counter:
+-- unique, and cheap enough to make one per step.
+local sid_base = format("%08x%08x%08x", random(0, 0xffffffff), random(0, 0xffffffff), random(0, 0xffffffff))
+local sid_count = random(0, 0xffffff)
 local function sid(prefix)
-  local t = { prefix }
-  for i = 2, 9 do t[i] = format("%04x", random(0, 0xffff)) end
-  return table.concat(t)
+  sid_count = (sid_count + 1) & 0xffffffff
+  return format("%s%s%08x", prefix, sid_base, sid_count)
 end
 M.sid = sid
 
@@ -102,7 +105,8 @@ function M.new(opts)
     calls = {},           -- sid -> pending HTTP call (in memory only)
     timers = {},
     all = {},             -- every execution this engine ran, in order
-    liquid_opts = { timezone = opts.timezone, mode = "lax" },
+    templates = {},       -- property text -> compiled template
+    render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
   }, Engine)
   return e
 end
@@ -193,8 +197,10 @@ function Engine:finish(exec, reason, failed)
   end
 end
 
+-- The step's context: its widget's outputs and the variables as they stood. Set Variables
+-- replaces flow.variables rather than changing it, so the table can be shared.
 local function snapshot(exec, name, outputs)
-  return { widgets = { [name] = outputs }, flow = { variables = shallow(exec.context.flow.variables) } }
+  return { widget = name, outputs = outputs, variables = exec.context.flow.variables }
 end
 
 -- record the step for `event` out of `state`; returns the next state's name, or nil when
@@ -229,11 +235,20 @@ local function has_liquid(s)
   return find(s, "{{", 1, true) or find(s, "{%", 1, true)
 end
 
+-- Properties render lax, as Studio's do; each text is compiled once per engine, and the
+-- C renderer is called directly with options prepared once (a step is hot code).
 function Engine:render(s, exec, name)
   if type(s) ~= "string" or not has_liquid(s) then return s end
-  local o = self.liquid_opts
+  local t = self.templates[s]
+  if not t then
+    local err
+    t, err = liquid.compile(s, { name = name })
+    if not t then error({ liquid = err }, 0) end
+    self.templates[s] = t
+  end
+  local o = self.render_opts
   o.name = name
-  local out, err = liquid.render(s, exec.context, o)
+  local out, err = t._t:render(exec.context, o)
   if out == nil then error({ liquid = err }, 0) end
   return out
 end
@@ -242,8 +257,29 @@ function Engine:render_deep(v, exec, path)
   if type(v) == "string" then return self:render(v, exec, path) end
   if type(v) ~= "table" then return v end
   local c = {}
-  for k, x in pairs(v) do c[k] = self:render_deep(x, exec, path .. "/" .. tostring(k)) end
+  for k, x in pairs(v) do c[k] = self:render_deep(x, exec, path) end
   return c
+end
+
+local function any_liquid(v)
+  if type(v) == "string" then return has_liquid(v) ~= nil end
+  if type(v) == "table" then
+    for _, x in pairs(v) do if any_liquid(x) then return true end end
+  end
+  return false
+end
+
+-- a state's properties for this run: rendered, or the state's own table when they hold
+-- no Liquid (checked once per state)
+function Engine:props(state, exec)
+  local p = state.properties or {}
+  local live = state.liquid
+  if live == nil then
+    live = any_liquid(p)
+    state.liquid = live
+  end
+  if not live then return p end
+  return self:render_deep(p, exec, state.name)
 end
 
 -- ---- the step object widgets see -----------------------------------------------------------
@@ -349,9 +385,9 @@ function Engine:enter(exec, name)
       return
     end
     exec.state = name
-    local ok, props = pcall(w.render == false and function(p) return p end or function(p)
-      return self:render_deep(p, exec, name)
-    end, state.properties or {})
+    local ok, props
+    if w.render == false then ok, props = true, state.properties or {}
+    else ok, props = pcall(self.props, self, state, exec) end
     local ev, outs, chosen
     if ok then
       local step = setmetatable({ engine = self, exec = exec, state = state, props = props, name = name,

@@ -18,4 +18,9 @@ M.load_flow = flow.load
 M.engine = engine.new
 M.record = engine.record
 
+-- validate(flow) -> true, problems | false, problems (see rivulet.validate)
+function M.validate(f)
+  return require("rivulet.validate").validate(f)
+end
+
 return M

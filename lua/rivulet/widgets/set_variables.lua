@@ -7,7 +7,11 @@ local W = {
 }
 
 function W.run(step)
-  local vars = step.exec.context.flow.variables
+  -- a new table each time: steps keep the old one as their snapshot
+  local flow = step.exec.context.flow
+  local vars = {}
+  for k, v in pairs(flow.variables) do vars[k] = v end
+  flow.variables = vars
   local out = {}
   for _, kv in ipairs(step.props.variables or {}) do
     if type(kv) == "table" and kv.key ~= nil then
