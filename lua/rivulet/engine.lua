@@ -45,6 +45,11 @@ local function sid(prefix)
 end
 M.sid = sid
 
+-- a flow that never passed validation can hold anything: read its tables defensively
+local function tbl(v)
+  return type(v) == "table" and v or {}
+end
+
 local function shallow(t)
   local c = {}
   for k, v in pairs(t or {}) do c[k] = v end
@@ -208,7 +213,8 @@ end
 function Engine:transition(exec, state, event, outputs, chosen, note)
   local tr = chosen
   if not tr then
-    for _, t in ipairs(state.transitions or {}) do
+    for _, t in ipairs(tbl(state.transitions)) do
+      if type(t) ~= "table" then t = {} end
       if t.event == event then tr = t break end
     end
   end
@@ -272,7 +278,7 @@ end
 -- a state's properties for this run: rendered, or the state's own table when they hold
 -- no Liquid (checked once per state)
 function Engine:props(state, exec)
-  local p = state.properties or {}
+  local p = tbl(state.properties)
   local live = state.liquid
   if live == nil then
     live = any_liquid(p)
@@ -386,7 +392,7 @@ function Engine:enter(exec, name)
     end
     exec.state = name
     local ok, props
-    if w.render == false then ok, props = true, state.properties or {}
+    if w.render == false then ok, props = true, tbl(state.properties)
     else ok, props = pcall(self.props, self, state, exec) end
     local ev, outs, chosen
     if ok then

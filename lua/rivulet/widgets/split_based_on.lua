@@ -74,7 +74,8 @@ W.TESTS = TESTS
 
 -- does one condition hold? (input rendered from its arguments, or the widget's input)
 local function holds(step, c)
-  local input = c.arguments and c.arguments[1]
+  if type(c) ~= "table" then error("a condition must be a table", 0) end
+  local input = type(c.arguments) == "table" and c.arguments[1] or nil
   if input == nil then input = step.props.input else input = step:render(input) end
   local value = c.value
   if type(value) == "string" then value = step:render(value) end
@@ -86,13 +87,14 @@ local function holds(step, c)
 end
 
 function W.run(step)
-  for _, t in ipairs(step.state.transitions or {}) do
-    if t.event == "match" then
+  local transitions = step.state.transitions
+  for _, t in ipairs(type(transitions) == "table" and transitions or {}) do
+    if type(t) == "table" and t.event == "match" and type(t.conditions) == "table" then
       local all = true
-      for _, c in ipairs(t.conditions or {}) do
+      for _, c in ipairs(t.conditions) do
         if not holds(step, c) then all = false break end
       end
-      if all and t.conditions and #t.conditions > 0 then return "match", {}, t end
+      if all and #t.conditions > 0 then return "match", {}, t end
     end
   end
   return "noMatch", {}
