@@ -186,9 +186,10 @@ conformance: all
 bench:
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
-	@if [ -x bench/liquid/run.sh ]; then $(LUA_ENV) bench/liquid/run.sh; \
-	elif [ -f bench/liquid/run.sh ]; then $(LUA_ENV) bash bench/liquid/run.sh; \
-	else echo "make bench: bench/liquid/run.sh is not written yet" >&2; exit 1; fi
+	@$(LUA_ENV) bash bench/liquid/run.sh
+	@$(LUA_ENV) bash bench/http/run.sh
+	@echo "engine: non-I/O steps (set-variables + split with Liquid):"
+	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
 
 demo:
 	@sh scripts/deps.sh
