@@ -14,10 +14,14 @@
 #include "buf.h"
 #include "http.h"
 
+#define POOL_MAX 64              /* idle easy handles a client keeps for its next calls */
+
 struct rv_http {
   CURLM *multi;
   rv_http_call *calls;            /* running, doubly linked */
   int running;
+  CURL *pool[POOL_MAX];           /* finished easy handles, reset and ready */
+  int npool;
 };
 
 struct rv_http_call {
@@ -99,7 +103,11 @@ static void unlink_call(rv_http_call *c) {
   c->next = c->prev = NULL;
   if (c->easy) {
     curl_multi_remove_handle(h->multi, c->easy);
-    curl_easy_cleanup(c->easy);
+    /* a handle is costly to make: keep it for the next call */
+    if (h->npool < POOL_MAX) {
+      curl_easy_reset(c->easy);
+      h->pool[h->npool++] = c->easy;
+    } else curl_easy_cleanup(c->easy);
     c->easy = NULL;
   }
   h->running--;
@@ -113,6 +121,7 @@ void rv_http_free(rv_http *h) {
     unlink_call(c);
     finish(c, RV_HTTP_TRANSPORT, "the client was closed before the call ended", NULL);
   }
+  while (h->npool) curl_easy_cleanup(h->pool[--h->npool]);
   curl_multi_cleanup(h->multi);
   free(h);
 }
@@ -165,7 +174,8 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
     return c;
   }
   post = req->method && strcasecmp(req->method, "POST") == 0;
-  if (!(c->easy = e = curl_easy_init())) goto nomem;
+  c->easy = e = h->npool ? h->pool[--h->npool] : curl_easy_init();
+  if (!e) goto nomem;
   c->headers = curl_slist_append(NULL, "Expect:");     /* no 100-continue round trip */
   for (i = 0; c->headers && i < req->nheaders; i++) {
     struct curl_slist *l = curl_slist_append(c->headers, req->headers[i]);

@@ -70,8 +70,11 @@ local function pairs_of(parameters)
 end
 
 -- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes)
+local function escape_byte(c) return format("%%%02X", byte(c)) end
+
 local function form_escape(s)
-  return (gsub(s, "[^%w%*%-%._ ]", function(c) return format("%%%02X", byte(c)) end):gsub(" ", "+"))
+  if not find(s, "[^%w%*%-%._]") then return s end      -- the common case: nothing to do
+  return (gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+"))
 end
 
 local function form_encode(list)
@@ -157,7 +160,7 @@ end
 local function token_of(args, opts)
   local t = args.auth_token
   if t == nil then t = opts.auth_token end
-  if t == nil then t = getenv("RIVULET_AUTH_TOKEN") end
+  if t == nil then t = opts._env_token end
   if t ~= nil and type(t) ~= "string" then error("auth_token must be a string", 4) end
   if t == "" then t = nil end
   return t
@@ -257,7 +260,11 @@ end
 
 function M.client(opts)
   if opts ~= nil and type(opts) ~= "table" then error("client options must be a table", 2) end
-  return setmetatable({ _c = core.http_client(), _opts = opts or {} }, Client)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o._env_token = getenv("RIVULET_AUTH_TOKEN")     -- read once per client
+  return setmetatable({ _c = core.http_client(), _opts = o }, Client)
 end
 
 local default
