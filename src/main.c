@@ -164,8 +164,9 @@ static const command commands[] = {
    "  --log FILE          write the execution record (JSON)\n"
    "Exit status: 0 ended normally, 1 the flow failed, 2 bad input.\n"},
   {"validate", cmd_lua_cli, "check flows for errors and warnings",
-   "validate FLOW...\n\n"
+   "validate [-q] FLOW...\n\n"
    "Checks each flow; every problem on one line, FILE: #/json/path: error|warning: message.\n"
+   "-q prints errors only.\n"
    "Exit status: 0 no errors (warnings may print), 1 errors, 2 unreadable.\n"},
   {"graph", cmd_lua_cli, "print a flow as Graphviz DOT",
    "graph FLOW\n\n"

@@ -219,7 +219,7 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     end
   end
   local nx = tr and tr.next
-  if nx == "" then nx = nil end
+  if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
   exec.steps[#exec.steps + 1] = {
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
@@ -337,10 +337,28 @@ end
 
 -- what a widget returned: an event (done) or a wait; follows transitions until the
 -- execution waits or ends
+local FAILURE_EVENTS = { "fail", "failed" }
+
+-- the widget's failure event, if it has one
+local function failure_event(state)
+  local w = widgets.get(state.type)
+  for _, e in ipairs(w and w.events or {}) do
+    for _, f in ipairs(FAILURE_EVENTS) do if e == f then return e end end
+  end
+  return nil
+end
+
 function Engine:settle(exec, state, props, ok, ev, outs, chosen)
   if not ok then
-    local msg = type(ev) == "table" and ev.liquid or tostring(ev)
-    self:finish(exec, format("'%s' (%s) failed: %s", state.name, state.type, msg), true)
+    local liquid_err = type(ev) == "table" and ev.liquid
+    local fev = liquid_err and failure_event(state)
+    if fev then
+      -- a property that does not render is the widget failing, as a bad reply would be
+      local o = { reason = "liquid", message = liquid_err }
+      exec.context.widgets[state.name] = o
+      return self:transition(exec, state, fev, o, nil, "liquid")
+    end
+    self:finish(exec, format("'%s' (%s) failed: %s", state.name, state.type, liquid_err or tostring(ev)), true)
     return nil
   end
   if type(ev) == "table" and ev.wait then

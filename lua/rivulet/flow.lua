@@ -27,7 +27,8 @@
 
 local json = require "rivulet.json"
 
-local type, pairs, ipairs, error, tostring, setmetatable, next = type, pairs, ipairs, error, tostring, setmetatable, next
+local type, pairs, ipairs, error, tostring, setmetatable, getmetatable, next =
+  type, pairs, ipairs, error, tostring, setmetatable, getmetatable, next
 local format, sort = string.format, table.sort
 local open = io.open
 
@@ -129,8 +130,9 @@ end
 local function read(path)
   local f, err = open(path, "rb")
   if not f then return nil, err end
-  local s = f:read("a")
+  local s, rerr = f:read("a")
   f:close()
+  if not s then return nil, rerr or "cannot read" end
   return s
 end
 

@@ -47,13 +47,12 @@ M.TYPES = {
 -- the module for a type, or nil when rivulet does not know the type
 function M.get(t)
   local m = cache[t]
-  if m ~= nil then return m or nil end
+  if m ~= nil then return m end
   local name = M.TYPES[t]
   if not name then return nil end
-  local ok, mod = pcall(require, "rivulet.widgets." .. name)
-  cache[t] = ok and mod or false
-  if not ok then error(mod, 0) end
-  return mod
+  m = require("rivulet.widgets." .. name)   -- a module that fails to load raises every time
+  cache[t] = m
+  return m
 end
 
 return M

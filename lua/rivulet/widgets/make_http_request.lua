@@ -4,6 +4,8 @@ local W = {
   type = "make-http-request",
   events = { "success", "failed" },
   required = { "url", "method" },
+  properties = { method = "string", url = "string", content_type = "string", body = "string",
+                 parameters = "kv_list", add_twilio_auth = "boolean" },
 }
 
 local function mime(ct)

@@ -6,6 +6,8 @@ local W = {
   type = "run-function",
   events = { "success", "fail" },
   required = { "url" },
+  properties = { url = "string", service_sid = "string", environment_sid = "string", function_sid = "string",
+                 parameters = "kv_list" },
 }
 
 function W.run(step)

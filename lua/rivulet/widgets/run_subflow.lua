@@ -6,6 +6,7 @@ local W = {
   type = "run-subflow",
   events = { "completed", "failed" },
   required = { "flow_sid" },
+  properties = { flow_sid = "string", flow_revision = "string|integer", parameters = "kv_list" },
 }
 
 local function resolve(engine, id)

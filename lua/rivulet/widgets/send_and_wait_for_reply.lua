@@ -5,6 +5,8 @@ local W = {
   type = "send-and-wait-for-reply",
   events = { "incomingMessage", "timeout", "deliveryFailure" },
   required = { "body" },
+  properties = { from = "string", body = "string", timeout = "string|integer", media_url = "string",
+                 service = "string", channel = "string", attributes = "string" },
 }
 
 function W.run(step)

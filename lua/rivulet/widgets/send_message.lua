@@ -3,6 +3,9 @@ local W = {
   type = "send-message",
   events = { "sent", "failed" },
   required = { "body" },
+  properties = { from = "string", to = "string", body = "string", media_url = "string", service = "string",
+                 channel = "string", attributes = "string", message_type = "string", content_sid = "string",
+                 content_variables = "kv_list" },
 }
 
 function W.run(step)

@@ -4,6 +4,7 @@ local W = {
   type = "set-variables",
   events = { "next" },
   required = { "variables" },
+  properties = { variables = "kv_list" },
 }
 
 function W.run(step)

@@ -8,6 +8,7 @@ local W = {
   type = "split-based-on",
   events = { "noMatch", "match" },
   required = { "input" },
+  properties = { input = "string" },
 }
 
 W.CONDITIONS = {
