@@ -194,9 +194,7 @@ bench:
 demo:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
-	@if [ -f flows/liquid_demo.lua ]; then ./$(HOST) lua flows/liquid_demo.lua; \
-	else echo "make demo: flows/liquid_demo.lua is not written yet (it comes with the Liquid engine)" >&2; \
-	  exit 1; fi
+	@RIVULET_BIN="$(CURDIR)/$(HOST)" sh scripts/demo.sh
 
 lint:
 	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec $(wildcard flows); \

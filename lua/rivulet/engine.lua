@@ -127,9 +127,11 @@ end
 
 -- rewrite URL prefixes (a deployed Functions domain to a local server)
 function Engine:map_url(url)
-  for from, to in pairs(self.opts.url_map or {}) do
-    if sub(url, 1, #from) == from then return to .. sub(url, #from + 1) end
+  local best, to
+  for from, repl in pairs(self.opts.url_map or {}) do   -- the longest prefix wins
+    if sub(url, 1, #from) == from and (not best or #from > #best) then best, to = from, repl end
   end
+  if best then return to .. sub(url, #best + 1) end
   return url
 end
 
@@ -403,7 +405,11 @@ function Engine:enter(exec, name)
       self:finish(exec, format("'%s' ran %d times in a row", name, self.limits.same_widget), true)
       return
     end
-    local w = widgets.get(state.type)
+    local wok, w = pcall(widgets.get, state.type)
+    if not wok then
+      self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type), tostring(w)), true)
+      return
+    end
     if not w or not w.run then
       self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
       return
@@ -491,11 +497,22 @@ function Engine:start(flow, trigger)
   return exec
 end
 
+-- a parent waiting on a subflow hands replies and timeouts to the child that waits
+function Engine:innermost(exec)
+  while exec and exec.wait and exec.wait.kind == "subflow" do
+    local child = self.active[exec.wait.child]
+    if not child then break end
+    exec = child
+  end
+  return exec
+end
+
 -- deliver{from=, to=, body=, media_url=?} -> execution | nil, err
 function Engine:deliver(msg)
   if type(msg) ~= "table" then error("deliver expects a message table", 2) end
   local exec = self.by_contact[contact_key(msg.from, msg.to)]
   if not exec or exec.status ~= "active" then return nil, "no active execution for this contact" end
+  exec = self:innermost(exec)
   if not exec.wait or exec.wait.kind ~= "reply" then
     return nil, format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid)
   end
@@ -508,6 +525,7 @@ end
 
 -- an execution waiting for a reply times out now (scripts and tests)
 function Engine:timeout(exec)
+  exec = self:innermost(exec)
   if exec.status == "active" and exec.wait and exec.wait.kind == "reply" then
     exec.wait.token = nil
     self:resume(exec, { kind = "timeout" })
@@ -573,7 +591,9 @@ function M.record(exec)
     steps[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
                  transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason }
   end
-  return { sid = exec.sid, flow = exec.flow_name, flow_sid = exec.flow_sid, status = exec.status,
+  local name = exec.flow_name
+  if type(name) == "string" then name = name:match("([^/]+)%.%w+$") or name end   -- flows/x.lua -> x
+  return { sid = exec.sid, flow = name, flow_sid = exec.flow_sid, status = exec.status,
            reason = exec.reason, state = exec.state, started_at = exec.started_at, ended_at = exec.ended_at,
            steps = steps, context = exec.context }
 end

@@ -143,7 +143,10 @@ end
 
 function M.load_file(path)
   local text, err = read(path)
-  if not text then return nil, format("%s: %s", path, err) end
+  if not text then
+    if err and err:sub(1, #path) == path then return nil, err end   -- io already names the file
+    return nil, format("%s: %s", path, err)
+  end
   if path:match("%.lua$") then
     local chunk, lerr = load(text, "@" .. path, "t", flow_env())
     if not chunk then return nil, lerr end

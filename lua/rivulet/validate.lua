@@ -415,19 +415,26 @@ local function check_outcomes(s, w, trs, tpath, label, rep)
     end
   end
   for _, ev in ipairs(w.events) do
+    -- Send Message's delivery failure is left unconnected in nearly every Studio export;
+    -- warning about that would bury the failures that matter (functions, requests, subflows)
+    local quiet = w.type == "send-message"
     if ev == "fail" or ev == "failed" then
       local t, p = find_tr(ev)
       if not t then
+        if quiet then goto continue end
         rep:warning(tpath, "'%s' has no transition for '%s': a failure ends the execution " ..
                     "unhandled", label, ev)
       elseif t.next == nil or t.next == "" then
-        rep:warning(t.next == nil and p or join(p, "next"),
-                    "'%s' does not handle '%s': a failure ends the execution unhandled", label, ev)
+        if not quiet then
+          rep:warning(t.next == nil and p or join(p, "next"),
+                      "'%s' does not handle '%s': a failure ends the execution unhandled", label, ev)
+        end
       elseif t.next == s.name then
         rep:warning(join(p, "next"), "'%s' sends '%s' back to itself: a lasting failure " ..
                     "repeats it until the same-widget limit stops the execution", label, ev)
       end
     end
+    ::continue::
   end
   if w.type == "send-and-wait-for-reply" then
     local t, p = find_tr("incomingMessage")

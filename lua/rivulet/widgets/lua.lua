@@ -4,6 +4,13 @@
 -- state's transitions decide where each leads.
 local sandbox = require "rivulet.sandbox"
 
+local function copy(v, depth)
+  if type(v) ~= "table" or depth > 64 then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy(x, depth + 1) end
+  return setmetatable(c, getmetatable(v))
+end
+
 local W = {
   type = "lua",
   events = nil,          -- whatever the function returns
@@ -22,7 +29,8 @@ function W.run(step)
     fn = f
   end
   if type(fn) ~= "function" then error("a lua widget needs fn (a function) or source (Lua text)", 0) end
-  local ok, event, outputs = sandbox.call(step.engine.limits.instructions, fn, step.exec.context)
+  -- a copy: only Set Variables changes flow.variables, and outputs go through the return
+  local ok, event, outputs = sandbox.call(step.engine.limits.instructions, fn, copy(step.exec.context, 0))
   if not ok then error(event, 0) end
   if type(event) ~= "string" then error("custom logic must return an event name", 0) end
   if outputs ~= nil and type(outputs) ~= "table" then error("custom logic must return outputs as a table", 0) end

@@ -1,0 +1,347 @@
+-- `rivulet run FLOW [options]`: one execution of a flow, as a conversation (DESIGN.md §3).
+--
+-- Outbound messages print on stdout as "> BODY" ("> (voice) BODY" for voice widgets).
+-- When the execution waits for a reply it takes, in order: the --reply/--replies lines,
+-- then a line typed at the "< " prompt (stdin is a terminal) or read from stdin (it is
+-- not). End of input times the wait out, so a scripted run never hangs on a reply.
+-- Scripted replies are echoed as "< TEXT" so the transcript reads like the conversation.
+-- The last line, on stderr, is "execution FN… ended: REASON".
+--
+-- Exit status: 0 the execution ended normally, 1 it failed (a guard stopped it, a widget
+-- errored) or could not finish, 2 bad input (usage, an unloadable flow, unreadable files).
+-- The auth token is never printed or logged: every line written goes through scrub().
+
+local rivulet = require "rivulet"
+local json = require "rivulet.json"
+local engine_mod = require "rivulet.engine"
+
+local type, ipairs, pairs, tostring, pcall = type, ipairs, pairs, tostring, pcall
+local format, find, sub = string.format, string.find, string.sub
+local stdout, stderr, stdin = io.stdout, io.stderr, io.stdin
+
+local M = {}
+
+local USAGE =
+  "usage: rivulet run FLOW [--trigger EVENT] [--from ADDR] [--to ADDR] [--body TEXT]\n" ..
+  "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
+  "         [--auth-token TOKEN] [--log FILE]   (rivulet help run)\n"
+
+M.DEFAULTS = {
+  trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",
+}
+
+local TRIGGERS = {
+  incomingMessage = true, incomingCall = true, incomingConversationMessage = true,
+  incomingRequest = true, incomingParent = true,
+}
+
+-- options that take a value; `list` ones may repeat
+local OPTIONS = {
+  ["--trigger"] = {}, ["--from"] = {}, ["--to"] = {}, ["--body"] = {},
+  ["--param"] = { list = true }, ["--reply"] = { list = true }, ["--replies"] = { list = true },
+  ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {},
+}
+
+-- the token must not reach any output, even when a flow echoes it back
+local function scrubber(token)
+  if not token or token == "" then return function(s) return s end end
+  return function(s)
+    s = tostring(s)
+    local out, i = {}, 1
+    while true do
+      local a, b = find(s, token, i, true)
+      if not a then break end
+      out[#out + 1] = sub(s, i, a - 1)
+      out[#out + 1] = "[auth token]"
+      i = b + 1
+    end
+    out[#out + 1] = sub(s, i)
+    return table.concat(out)
+  end
+end
+
+local function usage_error(msg)
+  stderr:write("rivulet run: ", msg, "\n", USAGE)
+  return nil, 2
+end
+
+-- "KEY=VALUE" -> key, value (the value may hold more "=")
+local function split_eq(s)
+  local k, v = s:match("^([^=]+)=(.*)$")
+  return k, v
+end
+
+-- args -> options table | nil, exit code
+function M.parse(args)
+  local o = { param = {}, reply = {}, replies = {}, ["map-url"] = {}, order = {} }
+  local i, flow = 1, nil
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    if a == "--" then
+      i = i + 1
+      if args[i] and not flow then flow = args[i] i = i + 1 end
+      if args[i] then return usage_error(format("unexpected argument '%s'", args[i])) end
+      break
+    elseif OPTIONS[name] then
+      local v = inline
+      if v == nil then
+        i = i + 1
+        v = args[i]
+        if v == nil then return usage_error(format("option '%s' needs a value", name)) end
+      end
+      local key = name:sub(3)
+      if OPTIONS[name].list then
+        local t = o[key]
+        t[#t + 1] = v
+        -- replies keep their command-line order across --reply and --replies
+        if key == "reply" or key == "replies" then o.order[#o.order + 1] = { key, v } end
+      else
+        o[key] = v
+      end
+    elseif a == "--store" then
+      return usage_error("--store is not supported by this build yet")
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return usage_error(format("unknown option '%s'", a))
+    elseif flow then
+      return usage_error(format("unexpected argument '%s' (one FLOW only)", a))
+    else
+      flow = a
+    end
+    i = i + 1
+  end
+  if not flow then return usage_error("missing FLOW") end
+  o.flow = flow
+  for k, v in pairs(M.DEFAULTS) do if o[k] == nil then o[k] = v end end
+  if not TRIGGERS[o.trigger] then
+    return usage_error(format("unknown trigger event '%s' (incomingMessage, incomingCall, " ..
+      "incomingConversationMessage, incomingRequest, incomingParent)", o.trigger))
+  end
+  o.parameters = {}
+  for _, p in ipairs(o.param) do
+    local k, v = split_eq(p)
+    if not k then return usage_error(format("--param wants KEY=VALUE, got '%s'", p)) end
+    o.parameters[k] = v
+  end
+  o.url_map = {}
+  for _, m in ipairs(o["map-url"]) do
+    local from, to = split_eq(m)
+    if not from or to == "" then
+      return usage_error(format("--map-url wants FROM=TO, got '%s'", m))
+    end
+    o.url_map[from] = to
+  end
+  if o["auth-token"] == nil then o["auth-token"] = os.getenv("RIVULET_AUTH_TOKEN") end
+  if o["auth-token"] == "" then o["auth-token"] = nil end
+  return o
+end
+
+-- the scripted replies, in command-line order -> list | nil, err
+local function scripted(o)
+  local list = {}
+  for _, r in ipairs(o.order) do
+    if r[1] == "reply" then
+      list[#list + 1] = r[2]
+    else
+      local f, err = io.open(r[2], "rb")
+      if not f then return nil, format("cannot read --replies file: %s", err) end
+      for line in f:lines() do list[#list + 1] = (line:gsub("\r$", "")) end
+      f:close()
+    end
+  end
+  return list
+end
+
+local function is_tty()
+  return os.execute("test -t 0") == true
+end
+
+-- Where the conversation is: the execution waiting for a reply may be a subflow of the
+-- one we started.
+local function waiting(engine, exec)
+  local x = exec
+  while x.wait and x.wait.kind == "subflow" do
+    local child = engine:execution(x.wait.child)
+    if not child or child.status ~= "active" then break end
+    x = child
+  end
+  return x
+end
+
+-- A reply to `x`. deliver() finds the execution by contact; a subflow (started by
+-- incomingParent, so it has no contact of its own) waiting inside it is resumed directly
+-- when deliver() turns the reply down.
+local function deliver(engine, exec, x, body)
+  local ctx = exec.context
+  local msg = { from = ctx.contact.channel.address, to = ctx.flow.channel.address, body = body }
+  local d, err = engine:deliver(msg)
+  if d or x == exec then return d, err end
+  engine:resume(x, { kind = "reply", message = {
+    Body = body, From = msg.from, To = msg.to, MessageSid = engine_mod.sid("SM"), NumMedia = "0",
+  } })
+  return x
+end
+
+-- converse(engine, exec, reply) -> exec | exec, why it stopped while still active
+-- Runs exec to its end: HTTP through engine:run(), each wait for a reply answered with
+-- reply() (nil: the wait times out). Every pass answers or times out one wait, so the
+-- engine's step and repeat guards bound the loop.
+function M.converse(engine, exec, reply)
+  while exec.status == "active" do
+    engine:run()
+    if exec.status ~= "active" then break end
+    local w = waiting(engine, exec)
+    if not (w.wait and w.wait.kind == "reply") then
+      local what = w.wait and tostring(w.wait.kind) or "nothing"
+      return exec, format("waiting for %s", what)
+    end
+    local body = reply(w)
+    if body == nil then
+      engine:timeout(w)
+    else
+      local d, err = deliver(engine, exec, w, body)
+      if not d then return exec, tostring(err) end
+    end
+  end
+  return exec
+end
+
+-- JSON cannot hold functions, userdata other than null, or cycles: those become text, so
+-- the record of any execution (a lua widget's outputs included) can be written. Strings
+-- go through `scrub` (when given) before encoding, where escaping could hide the token.
+local function plain(v, seen, scrub)
+  local t = type(v)
+  if t == "string" then return scrub and scrub(v) or v end
+  if t == "number" or t == "boolean" or v == json.null then return v end
+  if t ~= "table" then return "<" .. t .. ">" end
+  if seen[v] then return "<cycle>" end
+  seen[v] = true
+  local n, max, list, out = 0, 0, true, {}
+  for k in pairs(v) do
+    n = n + 1
+    if math.type(k) == "integer" and k > 0 then
+      if k > max then max = k end
+    else
+      list = false
+    end
+  end
+  if list and max > 0 and max == n then
+    for i = 1, n do out[i] = plain(v[i], seen, scrub) end
+  else
+    for k, x in pairs(v) do out[plain(tostring(k), seen, scrub)] = plain(x, seen, scrub) end
+  end
+  seen[v] = nil
+  return out
+end
+M.plain = plain
+
+local function write_log(path, exec, scrub)
+  local text, err = json.encode(plain(rivulet.record(exec), {}, scrub))
+  if not text then return nil, err end
+  local f, ferr = io.open(path, "wb")
+  if not f then return nil, ferr end
+  f:write(scrub(text), "\n")
+  f:close()
+  return true
+end
+
+function M.main(args)
+  local o, code = M.parse(args or {})
+  if not o then return code end
+  local token = o["auth-token"]
+  local scrub = scrubber(token)
+
+  local replies, rerr = scripted(o)
+  if not replies then stderr:write("rivulet run: ", rerr, "\n") return 2 end
+  if o.log then
+    -- fail before running, not after, when the record cannot be written
+    local f, err = io.open(o.log, "ab")
+    if not f then stderr:write("rivulet run: cannot write --log file: ", err, "\n") return 2 end
+    f:close()
+  end
+
+  local flow, ferr = rivulet.load_flow(o.flow)
+  if not flow then
+    ferr = tostring(ferr)
+    if not find(ferr, o.flow, 1, true) then ferr = o.flow .. ": " .. ferr end
+    stderr:write("rivulet run: ", scrub(ferr), "\n")
+    return 2
+  end
+  if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
+    stderr:write("rivulet run: note: --param is used by --trigger incomingRequest (flow.data) " ..
+      "and incomingParent (trigger.parent.parameters) only\n")
+  end
+
+  local engine = rivulet.engine{
+    url_map = o.url_map, auth_token = token,
+    on_message = function(_, msg)
+      local body = tostring(msg.body or "")
+      stdout:write(scrub((msg.kind == "voice" and "> (voice) " or "> ") .. body), "\n")
+      stdout:flush()
+    end,
+  }
+
+  -- the REST trigger reverses the addresses (Studio's Executions API: From is the flow's
+  -- own number, To the contact); --from is always the contact here
+  local trigger = { event = o.trigger, from = o.from, to = o.to, body = o.body }
+  if o.trigger == "incomingRequest" then trigger.from, trigger.to = o.to, o.from end
+  if o.trigger == "incomingRequest" or o.trigger == "incomingParent" then
+    trigger.parameters = o.parameters
+  end
+
+  local tty = is_tty()
+  local next_reply, stdin_done = 1, false
+  local function reply()
+    local r = replies[next_reply]
+    if r then
+      next_reply = next_reply + 1
+      stdout:write(scrub("< " .. r), "\n")
+      return r
+    end
+    if stdin_done then return nil end
+    if tty then stdout:write("< ") stdout:flush() end
+    local line = stdin:read("l")
+    if line == nil then
+      stdin_done = true
+      if tty then stdout:write("\n") end
+      return nil
+    end
+    line = line:gsub("\r$", "")
+    if not tty then stdout:write(scrub("< " .. line), "\n") end
+    return line
+  end
+
+  local ok, exec, serr = pcall(function()
+    local x, err = engine:start(flow, trigger)
+    if not x then return nil, err end
+    return M.converse(engine, x, reply)
+  end)
+  stdout:flush()
+  if not ok then
+    stderr:write("rivulet run: internal error: ", scrub(tostring(exec)), "\n")
+    return 1
+  end
+  if not exec then
+    stderr:write("rivulet run: ", scrub(tostring(serr)), "\n")
+    return 1
+  end
+
+  local status = 0
+  if o.log then
+    local lok, lerr = write_log(o.log, exec, scrub)
+    if not lok then
+      stderr:write("rivulet run: cannot write --log file: ", scrub(tostring(lerr)), "\n")
+      status = 2
+    end
+  end
+  if exec.status == "active" then
+    stderr:write(scrub(format("execution %s stopped: %s", exec.sid, serr or "still active")), "\n")
+    return status ~= 0 and status or 1
+  end
+  stderr:write(scrub(format("execution %s ended: %s", exec.sid, tostring(exec.reason))), "\n")
+  if status ~= 0 then return status end
+  return exec.failed and 1 or 0
+end
+
+return M
