@@ -13,7 +13,6 @@
 
 local rivulet = require "rivulet"
 local json = require "rivulet.json"
-local engine_mod = require "rivulet.engine"
 
 local type, ipairs, pairs, tostring, pcall = type, ipairs, pairs, tostring, pcall
 local format, find, sub = string.format, string.find, string.sub
@@ -157,32 +156,6 @@ local function is_tty()
   return os.execute("test -t 0") == true
 end
 
--- Where the conversation is: the execution waiting for a reply may be a subflow of the
--- one we started.
-local function waiting(engine, exec)
-  local x = exec
-  while x.wait and x.wait.kind == "subflow" do
-    local child = engine:execution(x.wait.child)
-    if not child or child.status ~= "active" then break end
-    x = child
-  end
-  return x
-end
-
--- A reply to `x`. deliver() finds the execution by contact; a subflow (started by
--- incomingParent, so it has no contact of its own) waiting inside it is resumed directly
--- when deliver() turns the reply down.
-local function deliver(engine, exec, x, body)
-  local ctx = exec.context
-  local msg = { from = ctx.contact.channel.address, to = ctx.flow.channel.address, body = body }
-  local d, err = engine:deliver(msg)
-  if d or x == exec then return d, err end
-  engine:resume(x, { kind = "reply", message = {
-    Body = body, From = msg.from, To = msg.to, MessageSid = engine_mod.sid("SM"), NumMedia = "0",
-  } })
-  return x
-end
-
 -- converse(engine, exec, reply) -> exec | exec, why it stopped while still active
 -- Runs exec to its end: HTTP through engine:run(), each wait for a reply answered with
 -- reply() (nil: the wait times out). Every pass answers or times out one wait, so the
@@ -191,16 +164,17 @@ function M.converse(engine, exec, reply)
   while exec.status == "active" do
     engine:run()
     if exec.status ~= "active" then break end
-    local w = waiting(engine, exec)
+    local w = engine:innermost(exec)      -- the reply may be awaited inside a subflow
     if not (w.wait and w.wait.kind == "reply") then
       local what = w.wait and tostring(w.wait.kind) or "nothing"
       return exec, format("waiting for %s", what)
     end
     local body = reply(w)
     if body == nil then
-      engine:timeout(w)
+      engine:timeout(exec)
     else
-      local d, err = deliver(engine, exec, w, body)
+      local ctx = exec.context
+      local d, err = engine:deliver{ from = ctx.contact.channel.address, to = ctx.flow.channel.address, body = body }
       if not d then return exec, tostring(err) end
     end
   end
