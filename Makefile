@@ -188,8 +188,10 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@$(LUA_ENV) bash bench/liquid/run.sh
 	@$(LUA_ENV) bash bench/http/run.sh
-	@echo "engine: non-I/O steps (set-variables + split with Liquid):"
+	@echo "engine: non-I/O steps (set-variables + split with Liquid), goal 1,000,000/s:"
 	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
+	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
+	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
 
 demo:
 	@sh scripts/deps.sh

@@ -19,7 +19,7 @@ lua-unit lua-yaml libedit-dev tzdata nodejs npm"
 bench=0
 for opt in "$@"; do
 	case $opt in
-	--bench) want="$want ruby-liquid"; bench=1 ;;
+	--bench) want="$want ruby-liquid hyperfine"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	-h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$me: unknown option '$opt' (try --help)" >&2; exit 2 ;;
