@@ -863,3 +863,35 @@ function TestEngineExampleFlows.test_example_flows_validate()
     lu.assertTrue(ok, f .. ": " .. table.concat(errors, "; "))
   end
 end
+
+-- Subflows from a folder: FLOW_SID.lua (or .json) inside it
+TestEngineSubflowFolder = {}
+
+function TestEngineSubflowFolder:test_a_folder_of_subflows()
+  local dir = helper.tmpdir()
+  helper.write_file(dir .. "/FWchild.lua", [[
+return {
+  { name = "Trigger", type = "trigger", on = { incomingParent = "set" } },
+  { name = "set", type = "set-variables", variables = { got = "{{ trigger.parent.parameters.x }}!" } },
+}]])
+  local sent = {}
+  local e = rivulet.engine{ subflows = dir, on_message = function(_, m) sent[#sent + 1] = m.body end }
+  local x = assert(e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+    { name = "call", type = "run-subflow", flow_sid = "FWchild", parameters = { x = "hey" },
+      on = { completed = "say", failed = "oops" } },
+    { name = "say", type = "send-message", body = "sub said {{ widgets.call.got }}" },
+    { name = "oops", type = "send-message", body = "no subflow" },
+  }, { from = FROM, to = TO }))
+  lu.assertEquals(sent, { "sub said hey!" })
+  lu.assertEquals(x.status, "ended")
+  -- a sid that is not a plain name never reaches the file system
+  local y = assert(e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+    { name = "call", type = "run-subflow", flow_sid = "../FWchild", on = { failed = "oops" } },
+    { name = "oops", type = "send-message", body = "no subflow" },
+  }, { from = FROM .. "9", to = TO }))
+  lu.assertEquals(sent[2], "no subflow")
+  lu.assertEquals(y.context.widgets.call.reason, "no_subflow")
+  helper.cleanup()
+end

@@ -1,5 +1,6 @@
 -- Run Subflow: starts the flow named by `flow_sid` (resolved through the engine's
--- `subflows` option: a map of sid or name to a flow or a file, or a function) with
+-- `subflows` option: a map of sid or name to a flow or a file, a function, or a folder
+-- holding FLOW_SID.lua or FLOW_SID.json) with
 -- `trigger.parent.parameters`, waits for it, then `completed` with every variable the
 -- subflow set, flat (widgets.NAME.foo), or `failed` when it did not end normally.
 local W = {
@@ -9,10 +10,22 @@ local W = {
   properties = { flow_sid = "string", flow_revision = "string|integer", parameters = "kv_list" },
 }
 
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 local function resolve(engine, id)
   local s = engine.opts.subflows
   if type(s) == "function" then return s(id) end
   if type(s) == "table" then return s[id] end
+  if type(s) == "string" and type(id) == "string" and id:match("^[%w_%-]+$") then
+    for _, ext in ipairs{ ".lua", ".json" } do
+      local path = s .. "/" .. id .. ext
+      if exists(path) then return path end
+    end
+  end
   return nil
 end
 
