@@ -13,6 +13,22 @@ M.root = source:match("^@(.*)/spec/helper%.lua$") or "."
 M.bin = os.getenv("RIVULET_BIN") or (M.root .. "/build/rivulet")
 
 -- Quotes s for /bin/sh.
+-- the bodies of messages an engine's on_message collected
+function M.bodies(sent)
+  local out = {}
+  for i, m in ipairs(sent) do out[i] = m.body end
+  return out
+end
+
+-- "from -event-> to" for every step of an execution
+function M.trail(exec)
+  local out = {}
+  for i, s in ipairs(exec.steps) do
+    out[i] = s.transitioned_from .. " -" .. s.name .. "-> " .. s.transitioned_to
+  end
+  return out
+end
+
 function M.quote(s)
    return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
 end

@@ -33,21 +33,7 @@ local function converse(flow, opts)
   return exec, sent, e
 end
 
--- the bodies of the messages sent
-local function bodies(sent)
-  local out = {}
-  for i, m in ipairs(sent) do out[i] = m.body end
-  return out
-end
-
--- "from -event-> to" for every step
-local function trail(exec)
-  local out = {}
-  for i, s in ipairs(exec.steps) do
-    out[i] = s.transitioned_from .. " -" .. s.name .. "-> " .. s.transitioned_to
-  end
-  return out
-end
+local bodies, trail = helper.bodies, helper.trail
 
 local function count_runs(exec, name)
   local n = 0

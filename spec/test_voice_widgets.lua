@@ -70,11 +70,7 @@ local function press(e, body)
    return assert(e:deliver{ from = CALLER, to = LINE, body = body })
 end
 
-local function bodies(sent)
-   local out = {}
-   for i, m in ipairs(sent) do out[i] = m.body end
-   return out
-end
+local bodies = helper.bodies
 
 -- "event:from->to" for each step
 local function path(exec)

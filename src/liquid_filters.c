@@ -403,7 +403,22 @@ static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
     if ((s[k] & 0xC0) != 0x80) return 0;
     *cp = (*cp << 6) | (s[k] & 0x3F);
   }
+  /* overlong forms, surrogates and code points past U+10FFFF are not UTF-8 */
+  if ((len == 3 && (*cp < 0x800 || (*cp >= 0xD800 && *cp <= 0xDFFF))) ||
+      (len == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)))
+    return 0;
   return len;
+}
+
+static int valid_utf8(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint32_t cp;
+    size_t k = utf8_dec((const unsigned char *)s + i, n - i, &cp);
+    if (!k) return 0;
+    i += k;
+  }
+  return 1;
 }
 
 static void utf8_enc(rv_buf *b, uint32_t cp) {
@@ -522,30 +537,6 @@ static int hexval(int c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-static int valid_utf8(const char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = (unsigned char)s[i];
-    size_t k, len;
-    uint32_t cp;
-    if (c < 0x80) { i++; continue; }
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (i + len > n) return 0;
-    for (k = 1; k < len; k++) {
-      unsigned char d = (unsigned char)s[i + k];
-      if ((d & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return 0;
-    i += len;
-  }
-  return 1;
 }
 
 FILTER(url_decode) {
