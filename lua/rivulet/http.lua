@@ -144,6 +144,30 @@ end
 local function run_function_ok(status) return status >= 200 and status < 400 end
 local function http_request_ok(status) return status >= 200 and status < 300 end
 
+-- A reply that did not come over the network (a test's stub) takes the same road as one
+-- that did: the body limit, the status rule, JSON parsing.
+--   kind: "run_function" | "http_request"
+--   reply: {status = 200, json = table | body = string, content_type =, reason =, message =}
+--          (reason set: a transport failure such as "timeout" or "connect_failed")
+function M.simulate(kind, reply, max_body)
+  local ok, fail_event = run_function_ok, "fail"
+  if kind == "http_request" then ok, fail_event = http_request_ok, "failed" end
+  local body, ctype = reply.body, reply.content_type
+  if reply.json ~= nil then
+    body = json.encode(reply.json)
+    ctype = ctype or "application/json"
+  end
+  local r = { status = reply.status or 200, content_type = ctype or (body and "text/plain") or "",
+              body = body or "", url = reply.url or "", elapsed_ms = reply.elapsed_ms or 0,
+              reason = reply.reason, message = reply.message }
+  if r.reason then r.status, r.body, r.content_type = 0, "", "" end
+  if not r.reason and #r.body > (max_body or M.MAX_BODY) then
+    r = { status = 0, content_type = "", body = "", url = r.url, elapsed_ms = r.elapsed_ms, reason = "too_large",
+          message = format("response body larger than %d bytes", max_body or M.MAX_BODY) }
+  end
+  return outcome(r, ok, fail_event)
+end
+
 -- ---- the client ---------------------------------------------------------------------------
 
 local Client, Call = {}, {}
