@@ -256,6 +256,7 @@ function Engine:render(s, exec, name)
   end
   local o = self.render_opts
   o.name = name
+  if self.opts.now then o.now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
   local out, err = t._t:render(exec.context, o)
   if out == nil then error({ liquid = err }, 0) end
   return out
