@@ -27,6 +27,8 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 BINDIR     ?= $(PREFIX)/bin
 INCDIR     ?= $(PREFIX)/include
+CLIBDIR    ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(CLIBDIR)/pkgconfig
 SANITIZE   ?=
 SAN_FLAGS  ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SPEC_ARGS  ?=
@@ -93,10 +95,15 @@ ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLA
               -fPIC -MMD -MP
 CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) -lm
 
-# The core: every src/*.c except the host (and rivulet.c, which a later issue brings).
+# The core: every src/*.c except the host and the C API (rivulet.c: it embeds Lua, so it
+# goes into librivulet, not into the Lua module).
 CORE_SRC := $(filter-out src/main.c src/rivulet.c,$(wildcard src/*.c))
 OBJDIR   := $(B)/obj
 CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJDIR)/%.o)
+EMBED_OBJ := $(OBJDIR)/rivulet.o
+LIB_SO   := $(B)/librivulet.so
+PC       := $(B)/rivulet.pc
+HOSTS    := $(patsubst flows/hosts/%.c,$(B)/hosts/%,$(wildcard flows/hosts/*.c))
 HOST_OBJ := $(OBJDIR)/main.o
 HOST     := $(B)/rivulet
 LIB_A    := $(B)/librivulet.a
@@ -125,17 +132,33 @@ endif
 .PHONY: all test check spec ratchet conformance bench demo fuzz fuzz-build fuzz-run deps \
         lint install uninstall clean
 
-all: $(HOST) $(MOD) $(LIB_A)
+all: $(HOST) $(MOD) $(LIB_A) $(LIB_SO) $(PC) $(HOSTS)
 
 $(OBJDIR)/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS) -DRIVULET_LUADIR='"$(LUADIR)"'
+$(EMBED_OBJ): EXTRA_CFLAGS = -DRIVULET_LUADIR='"$(LUADIR)"'
 
-$(LIB_A): $(CORE_OBJ)
+$(LIB_A): $(CORE_OBJ) $(EMBED_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $(CORE_OBJ)
+	$(AR) rcs $@ $(CORE_OBJ) $(EMBED_OBJ)
+
+# The C API as a shared library (it carries Lua's dependency, the module does not).
+$(LIB_SO): $(CORE_OBJ) $(EMBED_OBJ)
+	$(CC) -shared $(SAN) $(LDFLAGS) -o $@ $(CORE_OBJ) $(EMBED_OBJ) $(LUA_LIBS) $(CORE_LIBS)
+
+$(PC): Makefile
+	@mkdir -p $(@D)
+	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' '$(CLIBDIR)' '$(INCDIR)' 'Studio-style flows, embedded' \
+	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" '$(LUA_PC)' > $@
+
+# Example hosts (flows/hosts/*.c): programs embedding rivulet through rivulet.h.
+$(B)/hosts/%: flows/hosts/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LUA_LIBS) $(CORE_LIBS)
 
 # Only luaopen_rivulet_core is exported from the module.
 $(B)/core.map:
@@ -245,14 +268,16 @@ install: all
 	  $(INSTALL) -d "$(DESTDIR)$(LUADIR)/$$(dirname $$f)" && \
 	  $(INSTALL) -m 644 "lua/$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; \
 	done
-	@if [ -f src/rivulet.h ]; then \
-	  echo "$(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'"; \
-	  $(INSTALL) -d '$(DESTDIR)$(INCDIR)' && \
-	  $(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'; fi
+	$(INSTALL) -d '$(DESTDIR)$(INCDIR)' '$(DESTDIR)$(CLIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+	$(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'
+	$(INSTALL) -m 644 $(LIB_A) '$(DESTDIR)$(CLIBDIR)/librivulet.a'
+	$(INSTALL) -m 755 $(LIB_SO) '$(DESTDIR)$(CLIBDIR)/librivulet.so'
+	$(INSTALL) -m 644 $(PC) '$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc'
 
 uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/rivulet' '$(DESTDIR)$(LIBDIR)/rivulet/core.so' \
-	  '$(DESTDIR)$(INCDIR)/rivulet.h'
+	  '$(DESTDIR)$(INCDIR)/rivulet.h' '$(DESTDIR)$(CLIBDIR)/librivulet.a' \
+	  '$(DESTDIR)$(CLIBDIR)/librivulet.so' '$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc'
 	rmdir '$(DESTDIR)$(LIBDIR)/rivulet' 2>/dev/null || true
 	rm -rf '$(DESTDIR)$(LUADIR)/rivulet'
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <poll.h>
+#include <sys/select.h>
 
 #include <curl/curl.h>
 
@@ -316,6 +318,21 @@ long rv_http_timeout(rv_http *h) {
   if (!h->running) return -1;
   curl_multi_timeout(h->multi, &ms);
   return ms;
+}
+
+int rv_http_fds(rv_http *h, int *fds, short *events, int max) {
+  fd_set r, w, x;
+  int maxfd = -1, fd, n = 0;
+  if (!h->running) return 0;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_ZERO(&x);
+  if (curl_multi_fdset(h->multi, &r, &w, &x, &maxfd) != CURLM_OK) return 0;
+  for (fd = 0; fd <= maxfd && n < max; fd++) {
+    short ev = (short)((FD_ISSET(fd, &r) ? POLLIN : 0) | (FD_ISSET(fd, &w) ? POLLOUT : 0));
+    if (ev) { fds[n] = fd; events[n] = ev; n++; }
+  }
+  return n;
 }
 
 const rv_http_result *rv_http_result_of(const rv_http_call *c) {

@@ -80,7 +80,9 @@ const rv_http_result *rv_http_result_of(const rv_http_call *c);
 void rv_http_call_free(rv_http_call *c);
 
 /* For hosts with their own event loop: the longest a poll may wait before timers are due
-** (-1: no transfers). */
+** (-1: no transfers), and the sockets transfers wait on (fds[i] with POLLIN/POLLOUT bits in
+** events[i]; at most max; returns how many). */
 long rv_http_timeout(rv_http *h);
+int rv_http_fds(rv_http *h, int *fds, short *events, int max);
 
 #endif

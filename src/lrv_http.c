@@ -18,6 +18,11 @@ static rv_http *check_client(lua_State *L, int idx) {
   return b->h;
 }
 
+struct rv_http *lrv_http_of(lua_State *L, int idx) {
+  client_box *b = luaL_testudata(L, idx, LRV_HTTP_CLIENT);
+  return b ? b->h : NULL;
+}
+
 static int client_close(lua_State *L) {
   client_box *b = luaL_checkudata(L, 1, LRV_HTTP_CLIENT);
   rv_http_free(b->h);

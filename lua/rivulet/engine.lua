@@ -10,7 +10,8 @@
 -- block: a widget that needs the outside world (a reply, an HTTP call, a subflow) returns a
 -- wait, and the engine resumes it when poll or deliver brings the answer.
 --
--- Options: on_message(exec, msg), on_end(exec), http (a rivulet.http client) or
+-- Options: on_message(exec, msg), on_end(exec), keep_ended (false: executions() forgets
+-- ended ones, for long-running hosts), http (a rivulet.http client) or
 -- http_options, auth_token, url_map ({prefix = replacement}), timezone, now (function
 -- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid)),
 -- limits = {same_widget, steps, wait_timeout}.
@@ -484,7 +485,7 @@ function Engine:start(flow, trigger)
     exec.parent_sid = trigger.parent_sid
   end
   self.active[exec.sid] = exec
-  self.all[#self.all + 1] = exec
+  if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
   local init = f.by_name[f.initial_state]
   if not init then
     self:finish(exec, format("no initial state '%s'", tostring(f.initial_state)), true)
@@ -546,6 +547,17 @@ function Engine:fire_timers()
     end
   end
   return fired
+end
+
+-- when the next live timer is due (epoch seconds), or nil; drops the ones whose wait ended
+function Engine:next_deadline()
+  local h = self.timers
+  while h[1] do
+    local t = h[1]
+    if t.exec.status == "active" and t.exec.wait and t.exec.wait.token == t.token then return t.at end
+    heap_pop(h)
+  end
+  return nil
 end
 
 function Engine:pending_calls()

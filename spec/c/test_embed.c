@@ -1,0 +1,166 @@
+/* The C API (rivulet.h) from a host's side: open, load, start, deliver, poll, the error
+** codes and messages, callbacks, re-entry refused, the memory budget, and a few thousand
+** executions waiting at once (with the memory each costs). Run from the repository root. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rivulet.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do { if (cond) passed++; else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+typedef struct host {
+  rivulet *rv;
+  int messages, ended, reentry;
+  char last[256], last_status[32];
+} host;
+
+static void on_message(void *ud, const char *sid, const char *from, const char *to, const char *body) {
+  host *h = ud;
+  (void)sid; (void)from; (void)to;
+  h->messages++;
+  snprintf(h->last, sizeof h->last, "%s", body);
+  if (h->reentry) h->reentry = rivulet_poll(h->rv, 0);   /* must be refused */
+}
+
+static void on_end(void *ud, const char *sid, const char *status, const char *reason) {
+  host *h = ud;
+  (void)sid; (void)reason;
+  h->ended++;
+  snprintf(h->last_status, sizeof h->last_status, "%s", status);
+}
+
+static rivulet *open_with(host *h, size_t memory) {
+  rivulet_config cfg;
+  rivulet *rv = NULL;
+  int rc;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.version = RIVULET_CONFIG_VERSION;
+  cfg.userdata = h;
+  cfg.on_message = on_message;
+  cfg.on_end = on_end;
+  cfg.lua_path = "lua";
+  cfg.memory_limit = memory;
+  rc = rivulet_open(&rv, &cfg);
+  CHECK(rc == RIVULET_OK, "open: %d %s", rc, rivulet_errmsg(rv));
+  h->rv = rv;
+  return rv;
+}
+
+static void trigger(char *buf, size_t n, int i) {
+  snprintf(buf, n, "{\"event\":\"incomingMessage\",\"from\":\"+1555%07d\",\"to\":\"+15559990000\",\"body\":\"hi\"}", i);
+}
+
+int main(void) {
+  host h;
+  rivulet *rv;
+  char sid[35], trig[160], from[32];
+  int rc, i, n;
+  long ms;
+  memset(&h, 0, sizeof h);
+
+  rv = open_with(&h, 0);
+  rc = rivulet_load_flow(rv, "ask", "spec/fixtures/ask_name.lua");
+  CHECK(rc == RIVULET_OK, "load: %d %s", rc, rivulet_errmsg(rv));
+  rc = rivulet_load_flow(rv, "nope", "spec/fixtures/does-not-exist.lua");
+  CHECK(rc == RIVULET_BADINPUT && strstr(rivulet_errmsg(rv), "does-not-exist"), "missing flow: %d %s", rc, rivulet_errmsg(rv));
+
+  trigger(trig, sizeof trig, 1);
+  rc = rivulet_start(rv, "ask", trig, sid);
+  CHECK(rc == RIVULET_OK && strncmp(sid, "FN", 2) == 0 && strlen(sid) == 34, "start: %d %s '%s'", rc, rivulet_errmsg(rv), sid);
+  CHECK(h.messages == 1 && strcmp(h.last, "Your name?") == 0, "asked: %d '%s'", h.messages, h.last);
+  CHECK(rivulet_active(rv) == 1, "one active");
+  rc = rivulet_start(rv, "ask", trig, sid);
+  CHECK(rc == RIVULET_BUSY && strstr(rivulet_errmsg(rv), "FN"), "busy contact: %d %s", rc, rivulet_errmsg(rv));
+  rc = rivulet_start(rv, "missing", trig, sid);
+  CHECK(rc == RIVULET_NOTFOUND, "unknown flow: %d", rc);
+  rc = rivulet_start(rv, "ask", "{not json", sid);
+  CHECK(rc == RIVULET_BADINPUT, "bad trigger: %d %s", rc, rivulet_errmsg(rv));
+  rc = rivulet_deliver(rv, "+19999999999", "+15559990000", "x");
+  CHECK(rc == RIVULET_NOTFOUND, "no execution for that contact: %d", rc);
+
+  h.reentry = 1;
+  rc = rivulet_deliver(rv, "+15550000001", "+15559990000", "Ada");
+  CHECK(rc == RIVULET_OK, "deliver: %d %s", rc, rivulet_errmsg(rv));
+  CHECK(strcmp(h.last, "Hello Ada") == 0, "greeted: '%s'", h.last);
+  CHECK(h.reentry == RIVULET_MISUSE, "a call from a callback is refused: %d", h.reentry);
+  CHECK(h.ended == 1 && strcmp(h.last_status, "ended") == 0, "ended: %d %s", h.ended, h.last_status);
+  CHECK(rivulet_active(rv) == 0, "none active");
+  CHECK(rivulet_poll(rv, 0) == RIVULET_OK, "poll");
+  CHECK(rivulet_timeout(rv, &ms) == RIVULET_OK && ms == -1, "no deadline: %ld", ms);
+  {
+    int fds[8];
+    short ev[8];
+    CHECK(rivulet_fds(rv, fds, ev, 8, &n) == RIVULET_OK && n == 0, "no sockets: %d", n);
+  }
+  CHECK(rivulet_poll(NULL, 0) == RIVULET_MISUSE, "NULL handle");
+
+  /* a few thousand executions waiting at once; then each answered */
+  {
+    enum { N = 3000 };
+    const char *before = NULL;
+    (void)before;
+    h.messages = h.ended = 0;
+    for (i = 0; i < N; i++) {
+      trigger(trig, sizeof trig, 1000 + i);
+      if (rivulet_start(rv, "ask", trig, sid) != RIVULET_OK) break;
+    }
+    CHECK(i == N && rivulet_active(rv) == N, "%d started, %d active: %s", i, rivulet_active(rv), rivulet_errmsg(rv));
+    CHECK(rivulet_timeout(rv, &ms) == RIVULET_OK && ms > 3000 * 1000 - 60000, "next timer in about an hour: %ld", ms);
+    for (i = 0; i < N; i++) {
+      snprintf(from, sizeof from, "+1555%07d", 1000 + i);
+      if (rivulet_deliver(rv, from, "+15559990000", "Bo") != RIVULET_OK) break;
+    }
+    CHECK(i == N && h.ended == N && rivulet_active(rv) == 0, "%d answered, %d ended", i, h.ended);
+  }
+  rivulet_close(rv);
+
+  /* the memory budget: a waiting execution's cost, and running out is a code */
+  {
+    enum { M = 2000 };
+    host h2;
+    rivulet *r2;
+    size_t base, used;
+    memset(&h2, 0, sizeof h2);
+    r2 = open_with(&h2, 0);
+    rivulet_load_flow(r2, "ask", "spec/fixtures/ask_name.lua");
+    trigger(trig, sizeof trig, 1);
+    rivulet_start(r2, "ask", trig, sid);      /* warm: modules and templates loaded */
+    rivulet_deliver(r2, "+15550000001", "+15559990000", "x");
+    base = 0;
+    rivulet_poll(r2, 0);
+    {
+      extern size_t rivulet_memory_used(rivulet *);
+      base = rivulet_memory_used(r2);
+      for (i = 0; i < M; i++) {
+        trigger(trig, sizeof trig, 5000 + i);
+        rivulet_start(r2, "ask", trig, sid);
+      }
+      used = rivulet_memory_used(r2);
+    }
+    printf("memory: %zu bytes per waiting execution (%d waiting, %zu bytes in all)\n",
+           (used - base) / M, M, used);
+    CHECK((used - base) / M < 16384, "a waiting execution stays small: %zu bytes", (used - base) / M);
+    rivulet_close(r2);
+
+    memset(&h2, 0, sizeof h2);
+    {
+      rivulet_config cfg;
+      rivulet *r3 = NULL;
+      memset(&cfg, 0, sizeof cfg);
+      cfg.version = RIVULET_CONFIG_VERSION;
+      cfg.lua_path = "lua";
+      cfg.memory_limit = 64 * 1024;        /* too small for the engine to load */
+      rc = rivulet_open(&r3, &cfg);
+      CHECK(rc == RIVULET_NOMEM || rc == RIVULET_ERROR, "tiny budget: %d %s", rc, rivulet_errmsg(r3));
+      CHECK(rivulet_poll(r3, 0) == RIVULET_MISUSE, "a handle that did not open refuses calls");
+      rivulet_close(r3);
+    }
+  }
+
+  printf("embed: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
