@@ -24,6 +24,7 @@ struct rv_http {
   int running;
   CURL *pool[POOL_MAX];           /* finished easy handles, reset and ready */
   int npool;
+  unsigned long completed;        /* calls finished so far: callers skip scans when unchanged */
 };
 
 struct rv_http_call {
@@ -292,7 +293,10 @@ static void drain(rv_http *h) {
     rv_http_call *c = NULL;
     if (m->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-    if (c) complete(c, m->data.result);
+    if (c) {
+      complete(c, m->data.result);
+      h->completed++;
+    }
   }
 }
 
@@ -311,6 +315,10 @@ int rv_http_poll(rv_http *h, int timeout_ms) {
 
 int rv_http_running(const rv_http *h) {
   return h->running;
+}
+
+unsigned long rv_http_completed(const rv_http *h) {
+  return h->completed;
 }
 
 long rv_http_timeout(rv_http *h) {

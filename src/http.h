@@ -74,6 +74,7 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req);
 ** Returns how many calls are still running. */
 int rv_http_poll(rv_http *h, int timeout_ms);
 int rv_http_running(const rv_http *h);
+unsigned long rv_http_completed(const rv_http *h);   /* calls finished so far */
 
 const rv_http_result *rv_http_result_of(const rv_http_call *c);
 /* Frees a call; a running one is cancelled first. Safe after its client is freed. */

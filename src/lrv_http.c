@@ -116,6 +116,11 @@ static int client_running(lua_State *L) {
   return 1;
 }
 
+static int client_completed(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)rv_http_completed(check_client(L, 1)));
+  return 1;
+}
+
 static rv_http_call *check_call(lua_State *L, int idx) {
   call_box *b = luaL_checkudata(L, idx, LRV_HTTP_CALL);
   if (!b->c) luaL_error(L, "attempt to use a freed HTTP call");
@@ -187,6 +192,7 @@ static int l_sha256_hex(lua_State *L) {
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
+    { "completed", client_completed },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {

@@ -71,9 +71,7 @@ function M.new(cfg, emit_message, emit_end)
   end
 
   function api.active()
-    local n = 0
-    for _ in pairs(engine.active) do n = n + 1 end
-    return n
+    return engine.n_active
   end
 
   -- the C client behind the engine's HTTP calls (for file descriptors and timeouts)

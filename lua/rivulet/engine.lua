@@ -107,6 +107,7 @@ function M.new(opts)
     http = opts.http or http.client(opts.http_options),
     now = opts.now or core.now,
     active = {},          -- sid -> execution
+    n_active = 0,
     by_contact = {},      -- "from\0to" -> execution
     calls = {},           -- sid -> pending HTTP call (in memory only)
     timers = {},
@@ -196,6 +197,7 @@ function Engine:finish(exec, reason, failed)
   exec.ended_at = self.now()
   exec.wait = nil
   self.active[exec.sid] = nil
+  self.n_active = self.n_active - 1
   self.calls[exec.sid] = nil
   if exec.contact_key and self.by_contact[exec.contact_key] == exec then self.by_contact[exec.contact_key] = nil end
   if self.opts.on_end then self.opts.on_end(exec) end
@@ -485,6 +487,7 @@ function Engine:start(flow, trigger)
     exec.parent_sid = trigger.parent_sid
   end
   self.active[exec.sid] = exec
+  self.n_active = self.n_active + 1
   if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
   local init = f.by_name[f.initial_state]
   if not init then
@@ -564,6 +567,20 @@ function Engine:pending_calls()
   return next(self.calls) ~= nil
 end
 
+-- resume every execution whose HTTP call finished (collected first: resuming may start
+-- new calls, and a table must not grow while it is being traversed)
+function Engine:collect_calls()
+  local done = {}
+  for id, call in pairs(self.calls) do
+    if call:done() then done[#done + 1] = id end
+  end
+  for _, id in ipairs(done) do
+    local call, exec = self.calls[id], self.active[id]
+    if exec and call then self:resume(exec, { kind = "http", outcome = call:outcome() })
+    else self.calls[id] = nil end
+  end
+end
+
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
@@ -572,29 +589,27 @@ function Engine:poll(timeout_ms)
   local h = self.timers[1]
   if h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
   if next(self.calls) then
-    self.http:poll(wait)
-    for id, call in pairs(self.calls) do
-      if call:done() then
-        local exec = self.active[id]
-        if exec then self:resume(exec, { kind = "http", outcome = call:outcome() }) else self.calls[id] = nil end
-      end
+    local http = self.http
+    http:poll(wait)
+    -- with thousands of calls in flight, look for finished ones only when some finished
+    -- since we last looked (a counter, so calls that failed at start count too)
+    local seen = http.completed and http:completed()
+    if seen == nil or seen ~= self.seen_completed then
+      self.seen_completed = seen
+      self:collect_calls()
     end
   elseif wait > 0 and h then
     core.sleep(wait)
   end
   self:fire_timers()
-  local n = 0
-  for _ in pairs(self.active) do n = n + 1 end
-  return n
+  return self.n_active
 end
 
 -- run() -> active executions, once none can move without a reply (or a distant timer)
 function Engine:run()
   while next(self.calls) do self:poll(100) end
   self:fire_timers()
-  local n = 0
-  for _ in pairs(self.active) do n = n + 1 end
-  return n
+  return self.n_active
 end
 
 -- the execution record (DESIGN.md §3): plain data, JSON-ready

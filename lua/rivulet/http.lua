@@ -261,6 +261,11 @@ function Client:running()
   return self._c:running()
 end
 
+-- how many calls have finished so far (unchanged: nothing new to collect)
+function Client:completed()
+  return self._c:completed()
+end
+
 function Client:wait(call)
   while not call:done() do self._c:poll(100) end
   return call:outcome()

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rivulet.h"
 
@@ -48,6 +49,12 @@ static rivulet *open_with(host *h, size_t memory) {
   CHECK(rc == RIVULET_OK, "open: %d %s", rc, rivulet_errmsg(rv));
   h->rv = rv;
   return rv;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void trigger(char *buf, size_t n, int i) {
@@ -159,6 +166,43 @@ int main(void) {
       CHECK(rivulet_poll(r3, 0) == RIVULET_MISUSE, "a handle that did not open refuses calls");
       rivulet_close(r3);
     }
+  }
+
+  /* without a config: defaults (the Lua modules found through RIVULET_LUA_PATH) */
+  {
+    rivulet *r4 = NULL;
+    setenv("RIVULET_LUA_PATH", "lua", 1);
+    rc = rivulet_open(&r4, NULL);
+    CHECK(rc == RIVULET_OK, "open without a config: %d %s", rc, rivulet_errmsg(r4));
+    CHECK(rivulet_load_flow(r4, "ask", "spec/fixtures/ask_name.lua") == RIVULET_OK, "load without a config");
+    rivulet_close(r4);
+    rivulet_close(NULL);
+  }
+
+  /* 10,000 waiting executions: poll never overstays its timeout; poll(0) is cheap */
+  {
+    enum { W = 10000, P = 200 };
+    host h5;
+    rivulet *r5;
+    double t0, dt, per;
+    memset(&h5, 0, sizeof h5);
+    r5 = open_with(&h5, 0);
+    rivulet_load_flow(r5, "ask", "spec/fixtures/ask_name.lua");
+    for (i = 0; i < W; i++) {
+      trigger(trig, sizeof trig, 20000 + i);
+      rivulet_start(r5, "ask", trig, sid);
+    }
+    CHECK(rivulet_active(r5) == W, "%d waiting", rivulet_active(r5));
+    t0 = now_ms();
+    for (i = 0; i < P; i++) rivulet_poll(r5, 0);
+    per = (now_ms() - t0) * 1000.0 / P;
+    printf("rivulet_poll(rv, 0) with %d waiting: %.1f us\n", W, per);
+    CHECK(per < 1000.0, "poll(0) stays cheap: %.1f us", per);
+    t0 = now_ms();
+    rivulet_poll(r5, 50);
+    dt = now_ms() - t0;
+    CHECK(dt < 50 + 25, "poll(50) returns in time: %.1f ms", dt);
+    rivulet_close(r5);                 /* 10,000 executions still waiting: nothing may leak */
   }
 
   printf("embed: %d passed, %d failed\n", passed, failed);
