@@ -3,7 +3,8 @@
 #   make                 build/rivulet (host), build/lib/rivulet/core.so (Lua C module),
 #                        build/librivulet.a (the core objects)
 #   make test            install missing Debian packages, build, C tests, conformance
-#                        ratchet, LuaUnit suite (its summary is the last line)
+#                        ratchet, flow specs (rivulet test specs/*.lua), LuaUnit suite
+#                        (its summary is the last line)
 #   make SANITIZE=1 test the same with ASan+UBSan, built in build-asan/
 #   make install         DESTDIR, PREFIX, BINDIR, LIBDIR, LUADIR, INCDIR honoured
 #
@@ -182,6 +183,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory ratchet
+	@$(LUA_ENV) $(CURDIR)/$(HOST) test specs/*.lua
 	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
 
 deps:

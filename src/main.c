@@ -171,6 +171,20 @@ static const command commands[] = {
   {"graph", cmd_lua_cli, "print a flow as Graphviz DOT",
    "graph FLOW\n\n"
    "Prints the flow's states (name and type) and transitions (events) as DOT.\n"},
+  {"test", cmd_lua_cli, "run conversation specs against flows",
+   "test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]\n\n"
+   "Runs every case of each SPEC against its flow: a Lua file returning\n"
+   "{flow = FILE, cases = {...}} (the format: lua/rivulet/test.lua). Functions and\n"
+   "HTTP calls are stubbed per case, time is simulated. A failure prints the case,\n"
+   "the conversation so far and what was expected (-) next to what came (+).\n"
+   "The last line is \"N passed, N failed\".\n\n"
+   "  --coverage          per flow: the states and transitions the cases took, and\n"
+   "                      the untested transitions (state -event-> next)\n"
+   "  --dot FILE          write the flows as DOT, untested transitions red and dashed\n"
+   "  --junit FILE        write JUnit XML\n"
+   "  -v, --verbose       one line per case\n"
+   "Exit status: 0 all passed, 1 a case failed, 2 bad usage or an unreadable spec\n"
+   "or flow.\n"},
   {"version", cmd_version, "print the version",
    "version\n\n"
    "Prints the rivulet version, then the Lua and libcurl versions.\n"},

@@ -23,4 +23,14 @@ function M.validate(f)
   return require("rivulet.validate").validate(f)
 end
 
+-- rivulet.test (conversation specs, `rivulet test`) loads on first use: running flows does
+-- not need it, and loading it would cost every cold start about a millisecond
+setmetatable(M, { __index = function(t, k)
+  if k == "test" then
+    local v = require "rivulet.test"
+    rawset(t, k, v)
+    return v
+  end
+end })
+
 return M

@@ -16,8 +16,9 @@ end
 function W.run(step)
   local e, p = step.engine, step.props
   local call = e.http:http_request{
-    method = (p.method or "GET"):upper(), url = e:map_url(p.url or ""), content_type = mime(p.content_type),
-    body = p.body, parameters = p.parameters, auth_token = e.opts.auth_token, timeout_ms = e.opts.timeout_ms,
+    widget = step.name, method = (p.method or "GET"):upper(), url = e:map_url(p.url or ""),
+    content_type = mime(p.content_type), body = p.body, parameters = p.parameters,
+    auth_token = e.opts.auth_token, timeout_ms = e.opts.timeout_ms,
   }
   return step:wait_call(call)
 end

@@ -1,0 +1,157 @@
+-- `rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]`: runs conversation
+-- specs against flows (the format is in lua/rivulet/test.lua).
+--
+-- Prints one line per spec file ("specs/x_spec.lua: 4 passed, 1 failed"; -v: one line per
+-- case), then each failure: the case, the conversation so far ("> sent" / "< replied")
+-- and what was expected ("- ...") next to what happened ("+ ..."). --coverage prints, per
+-- flow, the states and transitions the cases exercised and the untested transitions
+-- ("state -event-> next"); --dot FILE writes the flows as DOT with the untested edges red
+-- and dashed; --junit FILE writes JUnit XML. The last line is "N passed, N failed" (an
+-- unreadable spec counts as one failure).
+-- Exit status: 0 every case passed, 1 a case failed, 2 bad usage or an unreadable spec or
+-- flow (every spec still runs; the message names the file).
+
+local test = require "rivulet.test"
+
+local ipairs, tostring = ipairs, tostring
+local format, sub = string.format, string.sub
+local stdout, stderr, open = io.stdout, io.stderr, io.open
+
+local M = {}
+
+local USAGE = "usage: rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]" ..
+  "   (rivulet help test)\n"
+
+local VALUED = { ["--junit"] = "junit", ["--dot"] = "dot" }
+
+-- args -> options | nil, exit code
+function M.parse(args)
+  local o = { specs = {} }
+  local i, only_files = 1, false
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    if only_files or a == "-" or sub(a, 1, 1) ~= "-" then
+      o.specs[#o.specs + 1] = a
+    elseif a == "--" then
+      only_files = true
+    elseif VALUED[name] then
+      local v = inline
+      if v == nil then
+        i = i + 1
+        v = args[i]
+      end
+      if v == nil or v == "" then
+        stderr:write(format("rivulet test: option '%s' needs a FILE\n", name), USAGE)
+        return nil, 2
+      end
+      o[VALUED[name]] = v
+    elseif a == "--coverage" then
+      o.coverage = true
+    elseif a == "-v" or a == "--verbose" then
+      o.verbose = true
+    else
+      stderr:write(format("rivulet test: unknown option '%s'\n", a), USAGE)
+      return nil, 2
+    end
+    i = i + 1
+  end
+  if #o.specs == 0 then
+    stderr:write("rivulet test: no SPEC given\n", USAGE)
+    return nil, 2
+  end
+  return o
+end
+
+local function counts(r)
+  local parts = { format("%d passed", r.passed) }
+  if r.failed > 0 then parts[#parts + 1] = format("%d failed", r.failed) end
+  if r.skipped > 0 then
+    -- one reason for all of them (no corpus, no node) is worth saying
+    local reason
+    for _, c in ipairs(r.cases) do
+      if c.skipped then
+        if reason == nil then reason = c.message elseif reason ~= c.message then reason = false end
+      end
+    end
+    local why = reason and (" (" .. reason .. ")") or ""
+    parts[#parts + 1] = format("%d skipped%s", r.skipped, why)
+  end
+  return table.concat(parts, ", ")
+end
+
+local function ms(t)
+  return format("%.1f ms", (t or 0) * 1000)
+end
+
+local function write_file(path, text, what)
+  local f, err = open(path, "wb")
+  if not f then
+    stderr:write(format("rivulet test: cannot write the %s file: %s\n", what, tostring(err)))
+    return false
+  end
+  f:write(text)
+  f:close()
+  return true
+end
+
+function M.main(args)
+  local o, code = M.parse(args or {})
+  if not o then return code end
+  local cov = (o.coverage or o.dot) and test.coverage() or nil
+  local passed, failed, unreadable = 0, 0, false
+  local gap = false     -- a blank line before the next spec's line and the summary
+  local runs = {}
+  for _, path in ipairs(o.specs) do
+    if gap then stdout:write("\n") gap = false end
+    if o.verbose then stdout:write(path, "\n") end
+    local failures = {}
+    local r, err = test.run(path, {
+      coverage = cov,
+      on_case = function(c)
+        if not c.ok then failures[#failures + 1] = c end
+        if o.verbose then
+          if c.skipped then stdout:write(format("  skip  %s: %s\n", c.name, tostring(c.message)))
+          else
+            stdout:write(format("  %-4s  %s (%s)\n", c.ok and "ok" or "FAIL", c.name, ms(c.time)))
+          end
+          stdout:flush()
+        end
+      end,
+    })
+    if not r then
+      stdout:flush()
+      err = tostring(err)
+      if sub(err, 1, #path) ~= path then err = path .. ": " .. err end
+      stderr:write("rivulet test: ", err, "\n")
+      stderr:flush()
+      runs[#runs + 1] = { name = path, error = err }
+      failed, unreadable = failed + 1, true
+    else
+      runs[#runs + 1] = { name = path, results = r }
+      passed, failed = passed + r.passed, failed + r.failed
+      if r.unreadable > 0 then unreadable = true end
+      if not o.verbose then stdout:write(format("%s: %s\n", path, counts(r))) end
+      for _, c in ipairs(failures) do stdout:write("\n", test.format_failure(c)) end
+      if #failures > 0 or o.verbose then gap = true end
+      if r.teardown_error then
+        stderr:write(format("rivulet test: %s: teardown failed: %s\n", path, r.teardown_error))
+      end
+    end
+    stdout:flush()
+  end
+  local status = unreadable and 2 or (failed > 0 and 1 or 0)
+  if cov then
+    local report = cov:report()
+    if o.coverage then stdout:write("\n", test.format_coverage(report)) gap = true end
+    if o.dot and not write_file(o.dot, test.dot(report), "--dot") then status = 2 end
+  end
+  if o.junit and not write_file(o.junit, test.junit(runs), "--junit") then status = 2 end
+  if gap then stdout:write("\n") end
+  stdout:write(format("%d passed, %d failed\n", passed, failed))
+  stdout:flush()
+  return status
+end
+
+return M
