@@ -217,6 +217,7 @@ bench:
 	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
 	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
 	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
 
 demo:
 	@sh scripts/deps.sh
