@@ -142,6 +142,14 @@ $(OBJDIR)/%.o: src/%.c
 $(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS) -DRIVULET_LUADIR='"$(LUADIR)"'
 $(EMBED_OBJ): EXTRA_CFLAGS = -DRIVULET_LUADIR='"$(LUADIR)"'
 
+# Both objects bake in LUADIR: rebuild them when it changes (make install PREFIX=...).
+$(B)/luadir.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(LUADIR)' | cmp -s - $@ || echo '$(LUADIR)' > $@
+$(HOST_OBJ) $(EMBED_OBJ): $(B)/luadir.stamp
+.PHONY: FORCE
+FORCE:
+
 $(LIB_A): $(CORE_OBJ) $(EMBED_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $(CORE_OBJ) $(EMBED_OBJ)
@@ -150,11 +158,15 @@ $(LIB_A): $(CORE_OBJ) $(EMBED_OBJ)
 $(LIB_SO): $(CORE_OBJ) $(EMBED_OBJ)
 	$(CC) -shared $(SAN) $(LDFLAGS) -o $@ $(CORE_OBJ) $(EMBED_OBJ) $(LUA_LIBS) $(CORE_LIBS)
 
+# rivulet.pc, written with the paths of this make run: install writes it again, so that
+# `make install PREFIX=...` never ships the paths of an earlier build.
+write_pc = printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' '$(CLIBDIR)' '$(INCDIR)' 'Studio-style flows, embedded' \
+	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" '$(LUA_PC)' > $(1)
+
 $(PC): Makefile
 	@mkdir -p $(@D)
-	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
-	  '$(PREFIX)' '$(CLIBDIR)' '$(INCDIR)' 'Studio-style flows, embedded' \
-	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" '$(LUA_PC)' > $@
+	@$(call write_pc,$@)
 
 # Example hosts (flows/hosts/*.c): programs embedding rivulet through rivulet.h.
 $(B)/hosts/%: flows/hosts/%.c $(LIB_A)
@@ -275,7 +287,7 @@ install: all
 	$(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'
 	$(INSTALL) -m 644 $(LIB_A) '$(DESTDIR)$(CLIBDIR)/librivulet.a'
 	$(INSTALL) -m 755 $(LIB_SO) '$(DESTDIR)$(CLIBDIR)/librivulet.so'
-	$(INSTALL) -m 644 $(PC) '$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc'
+	$(call write_pc,'$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc')
 
 uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/rivulet' '$(DESTDIR)$(LIBDIR)/rivulet/core.so' \
