@@ -122,7 +122,7 @@ LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
 # Environment of every Lua run: the checkout's modules first, then whatever was set.
 LUA_ENV = LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$${LUA_PATH_5_4:-$${LUA_PATH:-;}}" \
           LUA_CPATH_5_4="$(CURDIR)/$(MODDIR)/?.so;$${LUA_CPATH_5_4:-$${LUA_CPATH:-;}}" \
-          RIVULET_BIN="$(CURDIR)/$(HOST)" RIVULET_SHARED="$(abspath $(SHARED))"
+          RIVULET_BIN="$(CURDIR)/$(HOST)" RIVULET_SHARED="$(abspath $(SHARED))" RIVULET_BUILD="$(B)"
 # A sanitized core.so cannot load into a plain lua5.4: sanitized runs go through the host.
 ifeq ($(SANITIZE),1)
 LUA_RUN = $(CURDIR)/$(HOST) lua
