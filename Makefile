@@ -237,7 +237,7 @@ demo:
 	@RIVULET_BIN="$(CURDIR)/$(HOST)" sh scripts/demo.sh
 
 lint:
-	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec $(wildcard flows); \
+	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec specs $(wildcard flows); \
 	else echo "make lint: luacheck is not installed (apt-get install lua-check)" >&2; exit 1; fi
 
 # ---- fuzzing (clang + libFuzzer): each spec/fuzz/fuzz_*.c against the core sources

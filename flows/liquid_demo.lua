@@ -1,4 +1,5 @@
--- The Liquid demo `make demo` runs until the flow engine lands: a Studio-style SMS reply
+-- luacheck: no max line length
+-- A Liquid demo (build/rivulet lua flows/liquid_demo.lua): a Studio-style SMS reply
 -- rendered from an execution context (trigger, flow variables, a Run Function's parsed
 -- reply), the way a Send Message widget's body would be.
 local rivulet = require "rivulet"

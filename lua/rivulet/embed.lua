@@ -6,7 +6,7 @@ local rivulet = require "rivulet"
 local engine_mod = require "rivulet.engine"
 local json = require "rivulet.json"
 
-local type, pairs, ipairs, tostring, floor = type, pairs, ipairs, tostring, math.floor
+local type, ipairs, tostring, floor = type, ipairs, tostring, math.floor
 local format = string.format
 
 local M = {}

@@ -112,7 +112,7 @@ end
 
 local json_decode
 do
-  local byte, sub, find, char = string.byte, string.sub, string.find, string.char
+  local byte, sub, find = string.byte, string.sub, string.find
   local utf8char = utf8.char
   local escapes = { [34] = '"', [92] = "\\", [47] = "/", [98] = "\b", [102] = "\f",
                     [110] = "\n", [114] = "\r", [116] = "\t" }

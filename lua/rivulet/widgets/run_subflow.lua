@@ -37,7 +37,8 @@ function W.run(step)
   end
   local sub = resolve(e, p.flow_sid)
   if not sub then
-    return "failed", { reason = "no_subflow", message = string.format("no subflow '%s' (set the engine's subflows)", tostring(p.flow_sid)) }
+    return "failed", { reason = "no_subflow",
+      message = string.format("no subflow '%s' (set the engine's subflows)", tostring(p.flow_sid)) }
   end
   local ctx = step.exec.context
   local child, err = e:start(sub, { event = "incomingParent", parameters = params,
