@@ -215,7 +215,12 @@ const char *rivulet_errmsg(rivulet *rv) {
 static int api_fn(rivulet *rv, const char *name) {
   if (!rv) return RIVULET_MISUSE;
   if (!rv->L || rv->api == LUA_NOREF) {
-    set_error(rv, "the handle did not open (%s)", rv->errmsg[0] ? rv->errmsg : "see rivulet_open");
+    static const char prefix[] = "the handle did not open";
+    if (strncmp(rv->errmsg, prefix, sizeof prefix - 1) != 0) {   /* once: calls repeat it */
+      char why[sizeof rv->errmsg];
+      memcpy(why, rv->errmsg, sizeof why);      /* the format must not read what it writes */
+      set_error(rv, "%s (%s)", prefix, why[0] ? why : "see rivulet_open");
+    }
     return RIVULET_MISUSE;
   }
   if (rv->busy) {

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "rivulet.h"
 
@@ -164,6 +168,9 @@ int main(void) {
       rc = rivulet_open(&r3, &cfg);
       CHECK(rc == RIVULET_NOMEM || rc == RIVULET_ERROR, "tiny budget: %d %s", rc, rivulet_errmsg(r3));
       CHECK(rivulet_poll(r3, 0) == RIVULET_MISUSE, "a handle that did not open refuses calls");
+      CHECK(rivulet_poll(r3, 0) == RIVULET_MISUSE && strncmp(rivulet_errmsg(r3),
+            "the handle did not open (", 25) == 0 && strstr(rivulet_errmsg(r3) + 25, "did not open") == NULL,
+            "and says why once: %s", rivulet_errmsg(r3));
       rivulet_close(r3);
     }
   }
@@ -203,6 +210,42 @@ int main(void) {
     dt = now_ms() - t0;
     CHECK(dt < 50 + 25, "poll(50) returns in time: %.1f ms", dt);
     rivulet_close(r5);                 /* 10,000 executions still waiting: nothing may leak */
+  }
+
+  /* close with a call in flight: a loopback listener that never answers holds it open */
+  {
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fds[8];
+    short ev[8];
+    char map[64];
+    const char *maps[2];
+    rivulet_config cfg;
+    rivulet *r6 = NULL;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 8) == 0
+          && getsockname(lfd, (struct sockaddr *)&a, &alen) == 0, "a loopback listener");
+    snprintf(map, sizeof map, "http://slow.test=http://127.0.0.1:%d", ntohs(a.sin_port));
+    maps[0] = map;
+    maps[1] = NULL;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.version = RIVULET_CONFIG_VERSION;
+    cfg.lua_path = "lua";
+    cfg.url_map = maps;
+    CHECK(rivulet_open(&r6, &cfg) == RIVULET_OK
+          && rivulet_load_flow(r6, "slow", "spec/fixtures/call_slow.lua") == RIVULET_OK, "open: %s",
+          rivulet_errmsg(r6));
+    trigger(trig, sizeof trig, 1);
+    CHECK(rivulet_start(r6, "slow", trig, sid) == RIVULET_OK, "start: %s", rivulet_errmsg(r6));
+    for (i = 0; i < 5; i++) rivulet_poll(r6, 10);
+    CHECK(rivulet_active(r6) == 1, "the call is still in flight: %d active", rivulet_active(r6));
+    CHECK(rivulet_fds(r6, fds, ev, 8, &n) == RIVULET_OK && n >= 1, "a socket to watch: %d", n);
+    CHECK(rivulet_timeout(r6, &ms) == RIVULET_OK && ms >= 0 && ms <= 10000,
+          "curl's deadline within the call's 10 s: %ld", ms);
+    rivulet_close(r6);                 /* the easy handle, its socket, the Lua state: all freed */
+    close(lfd);
   }
 
   printf("embed: %d passed, %d failed\n", passed, failed);
