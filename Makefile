@@ -130,7 +130,7 @@ else
 LUA_RUN = $(LUA)
 endif
 
-.PHONY: all test check spec ratchet conformance bench demo fuzz fuzz-build fuzz-run deps \
+.PHONY: memcheck all test check spec ratchet conformance bench demo fuzz fuzz-build fuzz-run deps \
         lint install uninstall clean
 
 all: $(HOST) $(MOD) $(LIB_A) $(LIB_SO) $(PC) $(HOSTS)
@@ -235,6 +235,21 @@ demo:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@RIVULET_BIN="$(CURDIR)/$(HOST)" sh scripts/demo.sh
+
+# valgrind memcheck on the C tests, the example hosts, every flow spec (each example flow and
+# the corpus flows run through the host) and validation of the corpus: any error or
+# definite leak fails. .ci/run runs it after the sanitizer build.
+VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
+memcheck: $(CTEST_BIN)
+	@sh scripts/deps.sh --memcheck
+	@$(MAKE) --no-print-directory all
+	@set -e; for t in $(CTEST_BIN); do $(VALGRIND) ./$$t >/dev/null; done
+	@$(VALGRIND) $(B)/hosts/game_loop >/dev/null
+	@printf '+15550000001 42\n' | $(VALGRIND) $(B)/hosts/poll_loop >/dev/null
+	@$(LUA_ENV) $(VALGRIND) $(HOST) test specs/*.lua >/dev/null
+	@if [ -d '$(SHARED)/studio/flows' ]; then \
+	  $(LUA_ENV) $(VALGRIND) $(HOST) validate -q '$(SHARED)'/studio/flows/*.json; fi
+	@echo "memcheck: clean"
 
 lint:
 	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec specs $(wildcard flows); \

@@ -6,6 +6,7 @@
 #   scripts/deps.sh --bench    also Ruby Liquid, Node.js and npm (and npm packages of
 #                              bench/liquid/ when its node_modules/liquidjs is missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
+#   scripts/deps.sh --memcheck also valgrind
 #
 # Installing needs root (a fresh Debian 12 container runs as root). Exit status: 0 all
 # present or installed, 1 something missing that could not be installed, 2 bad usage.
@@ -21,7 +22,8 @@ for opt in "$@"; do
 	case $opt in
 	--bench) want="$want ruby-liquid hyperfine"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
-	-h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--memcheck) want="$want valgrind" ;;
+	-h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$me: unknown option '$opt' (try --help)" >&2; exit 2 ;;
 	esac
 done
