@@ -57,5 +57,6 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_liquid(L);
   lrv_open_http(L);
   lrv_open_regex(L);
+  lrv_open_sandbox(L);
   return 1;
 }

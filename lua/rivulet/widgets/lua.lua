@@ -1,6 +1,6 @@
 -- lua: custom logic. `fn` (a function, in Lua flows) or `source` (Lua text returning a
 -- function) is called with the execution context and returns an event and the widget's
--- outputs; it runs sandboxed under an instruction budget. Any event may be returned; the
+-- outputs; it runs sandboxed under instruction and memory budgets. Any event may be returned; the
 -- state's transitions decide where each leads.
 local sandbox = require "rivulet.sandbox"
 
