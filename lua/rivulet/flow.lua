@@ -27,8 +27,8 @@
 
 local json = require "rivulet.json"
 
-local type, pairs, ipairs, error, tostring, setmetatable, getmetatable, next =
-  type, pairs, ipairs, error, tostring, setmetatable, getmetatable, next
+local type, pairs, ipairs, error, tostring, tonumber, setmetatable, getmetatable, next, pcall =
+  type, pairs, ipairs, error, tostring, tonumber, setmetatable, getmetatable, next, pcall
 local format, sort = string.format, table.sort
 local open = io.open
 
@@ -141,6 +141,45 @@ local function flow_env()
   return require("rivulet.sandbox").env()
 end
 
+-- cjson's "at character N" -> "at line L, column C" (bytes); its token names -> words
+local TOKENS = {
+  T_END = "the end of the file", T_OBJ_END = "'}'", T_ARR_END = "']'", T_COMMA = "','",
+  T_COLON = "':'", T_OBJ_BEGIN = "'{'", T_ARR_BEGIN = "'['", T_STRING = "a string",
+  T_NUMBER = "a number", T_BOOLEAN = "a boolean", T_NULL = "null",
+}
+local function json_error(text, msg)
+  msg = tostring(msg):gsub("T_[%u_]+", TOKENS)
+  local n = tonumber(msg:match("at character (%d+)$"))
+  if not n then return msg end
+  local line, col, i = 1, n, 1
+  while true do
+    local nl = text:find("\n", i, true)
+    if not nl or nl >= n then break end
+    line, col, i = line + 1, n - nl, nl + 1
+  end
+  return (msg:gsub("at character %d+$", format("at line %d, column %d", line, col)))
+end
+
+-- a Lua flow file's error value -> text (a table or nil raised says nothing by itself)
+local function lua_error(path, e)
+  if type(e) == "string" then return e end
+  return format("%s: the flow file raised an error that is not a string (%s)", path, type(e))
+end
+
+-- from_json(text, source) -> flow | nil, err: a Studio export given as JSON text (what
+-- load_file does with a .json file; source names it in messages)
+function M.from_json(text, source)
+  source = source or "flow"
+  if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end   -- a UTF-8 byte order mark
+  local t, jerr = json.decode(text)
+  if t == nil then return nil, format("%s: invalid JSON: %s", source, json_error(text, jerr)) end
+  if type(t) ~= "table" or (t.states == nil and next(t) ~= nil and t[1] ~= nil) then
+    local what = type(t) == "table" and "an array" or (t == json.null and "null" or "a " .. type(t))
+    return nil, format("%s: #: a flow must be a JSON object {\"states\": [...], ...}, not %s", source, what)
+  end
+  return M.from_table(t, source)
+end
+
 function M.load_file(path)
   local text, err = read(path)
   if not text then
@@ -150,13 +189,26 @@ function M.load_file(path)
   if path:match("%.lua$") then
     local chunk, lerr = load(text, "@" .. path, "t", flow_env())
     if not chunk then return nil, lerr end
-    local ok, t = pcall(chunk)
-    if not ok then return nil, tostring(t) end
-    return M.from_table(t, path)
+    -- the file is outside code: an endless loop runs out of budget instead of hanging
+    local sandbox = require "rivulet.sandbox"
+    local ok, t = sandbox.call(nil, function()
+      local cok, r = pcall(chunk)
+      if not cok then error(lua_error(path, r), 0) end
+      return r
+    end)
+    if not ok then
+      t = tostring(t)
+      if t:sub(1, #path) ~= path then t = format("%s: while loading the flow file: %s", path, t) end
+      return nil, t
+    end
+    if type(t) ~= "table" then
+      return nil, format("%s: a Lua flow file must return a table, not %s", path, type(t))
+    end
+    local fok, flow, ferr = pcall(M.from_table, t, path)   -- metamethods may raise
+    if not fok then return nil, lua_error(path, flow) end
+    return flow, ferr
   end
-  local t, jerr = json.decode(text)
-  if t == nil then return nil, format("%s: invalid JSON: %s", path, jerr) end
-  return M.from_table(t, path)
+  return M.from_json(text, path)
 end
 
 -- load_flow(path_or_table) -> flow | nil, err

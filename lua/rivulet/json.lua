@@ -15,6 +15,7 @@ M.MAX_DEPTH = 64
 local codec = cjson.new()
 codec.decode_max_depth(M.MAX_DEPTH)
 codec.encode_max_depth(M.MAX_DEPTH)
+codec.decode_invalid_numbers(false)     -- NaN, Infinity, hex: not JSON
 
 M.null = codec.null
 

@@ -17,7 +17,8 @@
 -- Warnings (the flow runs, but probably not as meant): Liquid that does not compile (see
 -- LIQUID_SYNTAX), a `fail`/`failed` event left unhandled or sent back to its own widget,
 -- states unreachable from the initial state, Liquid reading widgets.X when there is no
--- state X, a Send & Wait whose reply goes nowhere.
+-- state X, a Send & Wait whose reply goes nowhere, a loop with no exit (states from which
+-- no path ever ends the flow: it runs until the engine's step guard stops it).
 
 local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
@@ -167,7 +168,7 @@ local function check_kv_items(list, path, rep)
 end
 
 -- spec is "string", "string|integer", …
-local function check_type(name, spec, v, path, rep)
+local function check_type(name, spec, v, path, rep, owner)
   local wanted = {}
   for t in gmatch(spec, "[^|]+") do
     local check = CHECKS[t]
@@ -178,7 +179,7 @@ local function check_type(name, spec, v, path, rep)
     end
     wanted[#wanted + 1] = NAMES[t]
   end
-  rep:error(path, "property '%s' must be %s, not %s", name, concat(wanted, " or "), describe(v))
+  rep:error(path, "%sproperty '%s' must be %s, not %s", owner or "", name, concat(wanted, " or "), describe(v))
 end
 
 -- ---- Liquid ------------------------------------------------------------------------------------
@@ -353,7 +354,9 @@ local function check_properties(s, w, path, label, rep, ctx)
     local types = w.properties or {}
     for _, key in ipairs(sorted_keys(types)) do
       local v = props[key]
-      if v ~= nil then check_type(key, types[key], v, join(ppath, key), rep) end
+      if v ~= nil then
+        check_type(key, types[key], v, join(ppath, key), rep, format("'%s' (%s): ", label, w.type))
+      end
     end
   end
   -- Liquid: every string property, unless the widget says which (or none: render = false)
@@ -484,6 +487,42 @@ local function reachable(states, first, start)
   return seen
 end
 
+-- the names of the states from which the flow can end: a transition with no `next`, an
+-- event the state does not handle (it ends the execution), or a state that can end next
+local function can_end(states, first)
+  local ends, into, queue = {}, {}, {}
+  for i, s in ipairs(states) do
+    if type(s) == "table" and type(s.name) == "string" and first[s.name] == i then
+      local trs = s.transitions
+      local w = type(s.type) == "string" and widgets.get(s.type)
+      local stops = type(trs) ~= "table" or not w
+      local handled = {}
+      for _, t in ipairs(type(trs) == "table" and trs or {}) do
+        local nx = type(t) == "table" and t.next
+        if type(t) == "table" and t.event ~= nil then handled[t.event] = true end
+        if type(nx) == "string" and first[nx] then
+          into[nx] = into[nx] or {}
+          into[nx][#into[nx] + 1] = s.name
+        else
+          stops = true
+        end
+      end
+      for _, ev in ipairs(w and w.events or {}) do
+        if not handled[ev] then stops = true end
+      end
+      if stops then ends[s.name] = true queue[#queue + 1] = s.name end
+    end
+  end
+  local qi = 1
+  while queue[qi] do
+    for _, from in ipairs(into[queue[qi]] or {}) do
+      if not ends[from] then ends[from] = true queue[#queue + 1] = from end
+    end
+    qi = qi + 1
+  end
+  return ends
+end
+
 -- validate(flow) -> true, problems | false, problems
 function M.validate(f)
   local rep = report()
@@ -545,6 +584,21 @@ function M.validate(f)
       if named and ctx.first[s.name] == i and not seen[s.name] then
         rep:warning("#/states/" .. (i - 1), "'%s' is unreachable from '%s'", s.name, init)
       end
+    end
+    -- a loop with no way out runs until the engine's step guard stops it
+    local ends, stuck, where = can_end(states, ctx.first), {}, nil
+    for i, s in ipairs(states) do
+      local named = type(s) == "table" and type(s.name) == "string"
+      if named and ctx.first[s.name] == i and seen[s.name] and not ends[s.name]
+         and s.type ~= "trigger" then
+        where = where or i
+        stuck[#stuck + 1] = s.name
+      end
+    end
+    if where then
+      local more = #stuck > 5 and format(" and %d more", #stuck - 5) or ""
+      rep:warning("#/states/" .. (where - 1), "'%s' is in a loop with no exit: the flow can " ..
+                  "never end from %s%s", stuck[1], concat(stuck, ", ", 1, math.min(#stuck, 5)), more)
     end
   end
   return rep:finish()

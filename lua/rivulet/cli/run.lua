@@ -8,7 +8,8 @@
 -- The last line, on stderr, is "execution FN… ended: REASON".
 --
 -- Exit status: 0 the execution ended normally, 1 it failed (a guard stopped it, a widget
--- errored) or could not finish, 2 bad input (usage, an unloadable flow, unreadable files).
+-- errored) or could not finish, 2 bad input (usage, an unloadable flow, a flow with
+-- validation errors (printed like `rivulet validate`'s), unreadable files).
 -- The auth token is never printed or logged: every line written goes through scrub().
 
 local rivulet = require "rivulet"
@@ -59,8 +60,11 @@ local function scrubber(token)
   end
 end
 
+-- usage errors echo arguments, which may hold the token: main() sets this first
+local usage_scrub = function(s) return s end
+
 local function usage_error(msg)
-  stderr:write("rivulet run: ", msg, "\n", USAGE)
+  stderr:write("rivulet run: ", usage_scrub(msg), "\n", USAGE)
   return nil, 2
 end
 
@@ -145,8 +149,12 @@ local function scripted(o)
     else
       local f, err = io.open(r[2], "rb")
       if not f then return nil, format("cannot read --replies file: %s", err) end
-      for line in f:lines() do list[#list + 1] = (line:gsub("\r$", "")) end
+      -- read it whole: lines() raises on a directory (open succeeds, reading fails)
+      local text, rerr = f:read("a")
       f:close()
+      if not text then return nil, format("cannot read --replies file: %s: %s", r[2], tostring(rerr)) end
+      if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
+      for line in text:gmatch("(.-)\n") do list[#list + 1] = (line:gsub("\r$", "")) end
     end
   end
   return list
@@ -220,7 +228,19 @@ local function write_log(path, exec, scrub)
   return true
 end
 
+-- the token the arguments (or the environment) give, before they are parsed
+local function early_token(args)
+  local token = os.getenv("RIVULET_AUTH_TOKEN")
+  for i, a in ipairs(args) do
+    if a == "--auth-token" and args[i + 1] then token = args[i + 1] end
+    local inline = a:match("^%-%-auth%-token=(.*)$")
+    if inline then token = inline end
+  end
+  return token
+end
+
 function M.main(args)
+  usage_scrub = scrubber(early_token(args or {}))
   local o, code = M.parse(args or {})
   if not o then return code end
   local token = o["auth-token"]
@@ -240,6 +260,17 @@ function M.main(args)
     ferr = tostring(ferr)
     if not find(ferr, o.flow, 1, true) then ferr = o.flow .. ": " .. ferr end
     stderr:write("rivulet run: ", scrub(ferr), "\n")
+    return 2
+  end
+  -- a flow with errors (a wrongly typed property, a `next` naming no state...) is bad
+  -- input: say where, as `rivulet validate` does, instead of failing half-way through
+  local valid, problems = rivulet.validate(flow)
+  if not valid then
+    for _, p in ipairs(problems) do
+      if p.level == "error" then
+        stderr:write(scrub(format("rivulet run: %s: %s: error: %s", o.flow, p.path, p.message)), "\n")
+      end
+    end
     return 2
   end
   if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
