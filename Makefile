@@ -37,6 +37,7 @@ SHARED     ?= $(or $(RIVULET_SHARED),../shared)
 FUZZ_CC    ?= clang
 FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
 
 # Install dirs for modules default to the Lua .pc variables. Debian's INSTALL_CMOD is the
 # multiarch dir, which stock lua5.4 searches only under /usr; for any other PREFIX the C
@@ -274,17 +275,22 @@ fuzz-build: $(FUZZ_BIN)
 
 .SECONDARY: $(FUZZ_OBJ)
 
-# Seeds are copied into build/fuzz/corpus/<target>/ so spec/fuzz/corpus/ stays as checked in.
+# Seeds of fuzz_X (spec/fuzz/corpus/X/) are copied into build/fuzz/corpus/fuzz_X/ so
+# spec/fuzz/corpus/ stays as checked in. fuzz_flow also reads the shared corpus's flows in
+# place (third-party data is not copied into the project). An input running longer than
+# FUZZ_TIMEOUT seconds is a finding (a hang).
 fuzz-run: $(FUZZ_BIN)
 	$(if $(FUZZ_BIN),,@echo "fuzz: no spec/fuzz/fuzz_*.c yet")
 	@fail=0; for t in $(FUZZ_BIN); do \
-	  name=$${t##*/}; corpus=$(FUZZ_DIR)/corpus/$$name; \
+	  name=$${t##*/}; corpus=$(FUZZ_DIR)/corpus/$$name; seeds=spec/fuzz/corpus/$${name#fuzz_}; \
 	  mkdir -p $$corpus $(FUZZ_DIR)/artifacts; \
-	  if [ -d spec/fuzz/corpus/$$name ]; then cp -R spec/fuzz/corpus/$$name/. $$corpus/; fi; \
+	  if [ -d $$seeds ]; then cp -R $$seeds/. $$corpus/; fi; \
 	  dict=; if [ -f spec/fuzz/$$name.dict ]; then dict=-dict=spec/fuzz/$$name.dict; fi; \
+	  extra=; if [ $$name = fuzz_flow ] && [ -d '$(SHARED)/studio/flows' ]; then \
+	    extra='$(SHARED)/studio/flows'; fi; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
-	  ./$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$name- \
-	    $$dict $$corpus || fail=1; \
+	  ./$$t -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$name- $$dict $$corpus $$extra || fail=1; \
 	done; exit $$fail
 
 # ---- install

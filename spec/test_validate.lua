@@ -734,3 +734,44 @@ function TestValidateCli:test_usage()
    lu.assertEquals(out, "")
    lu.assertStrContains(err, "unknown option '--frobnicate'")
 end
+
+-- Inputs the flow fuzzer (spec/fuzz/fuzz_flow.c) found: each spec/fuzz/corpus/flow/regress-*
+-- goes through flow.from_json and validate without raising, and validate keeps its contract.
+TestValidateFuzzRegressions = {}
+
+function TestValidateFuzzRegressions:test_a_transition_without_an_event()
+   local f = base()
+   f.states[1].transitions[1] = { next = "hello" }
+   local ok, problems = validate.validate(f)
+   lu.assertFalse(ok)
+   lu.assertTrue(count(problems, "error") > 0)
+end
+
+function TestValidateFuzzRegressions:test_the_regress_seeds()
+   local flowlib = require "rivulet.flow"
+   local dir = helper.root .. "/spec/fuzz/corpus/flow/"
+   local p = assert(io.popen("ls '" .. dir .. "'"))
+   local n = 0
+   for name in p:lines() do
+      if name:match("^regress%-") then
+         n = n + 1
+         local text = assert(helper.read_file(dir .. name))
+         local f, err = flowlib.from_json(text, name)
+         if f then
+            local ok, problems = validate.validate(f)
+            lu.assertIsBoolean(ok, name)
+            local errors = false
+            for _, pr in ipairs(problems) do
+               lu.assertIsString(pr.path, name)
+               lu.assertIsString(pr.message, name)
+               if pr.level == "error" then errors = true end
+            end
+            lu.assertEquals(ok, not errors, name)
+         else
+            lu.assertIsString(err, name)
+         end
+      end
+   end
+   p:close()
+   lu.assertTrue(n > 0)
+end
