@@ -734,3 +734,93 @@ function TestHttpClient:test_failures_do_not_disturb_other_calls()
    assert_transport_fail(reset:outcome(), { "transport", "protocol" })
    assert_transport_fail(bad:outcome(), { "bad_url", "protocol" })
 end
+
+function TestHttpClient:test_finished_hands_out_each_call_once()
+   local client = rivulet.http.client {}
+   client:track_finished()
+   local calls = {
+      client:run_function { url = url("/slow/100") },
+      client:run_function { url = url("/json") },
+      client:run_function { url = "not a url" },
+   }
+   local seen, n = {}, 0
+   local function take()
+      for _, c in ipairs(client:finished() or {}) do
+         lu.assertNil(seen[c], "a call handed out twice")
+         seen[c] = true
+         n = n + 1
+      end
+   end
+   take()                             -- the bad URL finished at start
+   lu.assertTrue(seen[calls[3]], "a call that cannot start is finished at once")
+   local guard = now() + 30
+   while client:poll(100) > 0 do
+      take()
+      lu.assertTrue(now() < guard, "client:poll never reached 0")
+   end
+   take()
+   lu.assertEquals(n, 3)
+   for _, c in ipairs(calls) do lu.assertTrue(seen[c]) end
+   lu.assertEquals(client:completed(), 3)
+   lu.assertNil(client:finished(), "nothing left to hand out")
+end
+
+function TestHttpClient:test_a_call_that_cannot_start_moves_the_counter()
+   local client = rivulet.http.client {}
+   lu.assertEquals(client:completed(), 0)
+   local bad = client:run_function { url = "ftp://example.com/x" }
+   lu.assertTrue(bad:done())
+   lu.assertEquals(client:completed(), 1)
+end
+
+function TestHttpClient:test_finished_skips_calls_already_collected()
+   local client = rivulet.http.client {}
+   client:run_function { url = "not a url" }    -- before track_finished: not reported
+   client:track_finished()
+   client:run_function { url = "not a url" }    -- dropped at once
+   collectgarbage()
+   collectgarbage()
+   local kept = client:run_function { url = "not a url" }
+   local list = client:finished()
+   lu.assertEquals(list, { kept })
+end
+
+-- An engine resumes an execution whose call could not start, whenever it starts: the
+-- second one used to wait forever, the counter not having moved for it.
+function TestHttpClient:test_engine_resumes_calls_that_cannot_start()
+   local flow = assert(rivulet.load_flow {
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+      { name = "call", type = "run-function", url = "ftp://example.com/x", on = { success = "ok", fail = "bad" } },
+      { name = "ok", type = "send-message", body = "ok" },
+      { name = "bad", type = "send-message", body = "bad {{ widgets.call.reason }}" },
+   })
+   local sent = {}
+   local engine = rivulet.engine { on_message = function(_, m) sent[#sent + 1] = m.body end }
+   assert(engine:start(flow, { from = "+15550000001", to = "+15559990000", body = "go" }))
+   lu.assertEquals(engine:poll(10), 0)
+   assert(engine:start(flow, { from = "+15550000002", to = "+15559990000", body = "go" }))
+   lu.assertEquals(engine:poll(10), 0)
+   lu.assertEquals(sent, { "bad bad_url", "bad bad_url" })
+end
+
+-- Many calls in flight through an engine's own client: each execution is resumed once,
+-- with its own reply, and none is left waiting.
+function TestHttpClient:test_engine_with_200_calls_in_flight()
+   local flow = assert(rivulet.load_flow {
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+      { name = "call", type = "run-function", url = url("/echo"),
+        parameters = { who = "{{ contact.channel.address }}" }, on = { success = "ok", fail = "bad" } },
+      { name = "ok", type = "send-message", body = "{{ widgets.call.parsed.form.who }}" },
+      { name = "bad", type = "send-message", body = "bad" },
+   })
+   local got = {}
+   local engine = rivulet.engine { on_message = function(_, m) got[#got + 1] = m.body end }
+   for i = 1, 200 do
+      assert(engine:start(flow, { from = string.format("+1555%07d", i), to = "+15559990000", body = "go" }))
+   end
+   local guard = now() + 30
+   while engine:poll(100) > 0 do lu.assertTrue(now() < guard, "executions left waiting") end
+   lu.assertEquals(#got, 200)
+   table.sort(got)
+   for i = 1, 200 do lu.assertEquals(got[i], string.format("+1555%07d", i)) end
+end

@@ -1,15 +1,31 @@
 /*
 ** HTTP over libcurl's multi interface. One easy handle per call, removed when the call
 ** ends; the multi handle keeps the connections, so calls to the same host reuse them.
-** libcurl's callbacks only append to C buffers: nothing here calls back into a caller.
+** libcurl's callbacks only append to C buffers or note sockets and deadlines: nothing here
+** calls back into a caller.
+**
+** libcurl is driven through its socket interface: it tells us which sockets to watch
+** (on_socket, kept in an epoll set) and when it next needs a timeout run (on_timer), and
+** curl_multi_socket_action then touches only the transfers with something to do.
+** curl_multi_perform would walk every transfer on each poll, which with thousands in
+** flight makes a run quadratic.
+**
+** Calls are spread over several multi handles ("shards") of at most SHARD_MAX transfers.
+** libcurl before 8.x walks every connection of a multi handle when a transfer looks for a
+** connection to reuse and again when a handle is removed, so one multi handle with 10,000
+** connections is quadratic too. A new call goes to the first shard with room: a client
+** with few calls at a time uses one multi handle and reuses its connections as before.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <errno.h>
+#include <stdint.h>
 #include <poll.h>
-#include <sys/select.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 
 #include <curl/curl.h>
 
@@ -17,21 +33,38 @@
 #include "http.h"
 
 #define POOL_MAX 64              /* idle easy handles a client keeps for its next calls */
+#define MAX_EVENTS 256           /* ready sockets taken per epoll_wait */
+#define MAX_ROUNDS 64            /* epoll_wait rounds per poll: bounded even under a flood */
+#define SHARD_MAX 256            /* transfers per multi handle (see above) */
+
+typedef struct shard {
+  CURLM *multi;
+  struct rv_http *h;
+  unsigned idx;                   /* in h->shards, tagged onto its sockets' epoll events */
+  int running;
+  double timer_at;                /* monotonic ms when libcurl wants a timeout run; <0: none */
+} shard;
 
 struct rv_http {
-  CURLM *multi;
+  int epfd;                       /* the sockets of every shard */
+  shard **shards;                 /* created as needed, freed with the client */
+  unsigned nshards;
   rv_http_call *calls;            /* running, doubly linked */
   int running;
   CURL *pool[POOL_MAX];           /* finished easy handles, reset and ready */
   int npool;
   unsigned long completed;        /* calls finished so far: callers skip scans when unchanged */
+  rv_http_call *done_head, *done_tail;   /* finished, not yet taken by rv_http_next_done */
 };
 
 struct rv_http_call {
   rv_http *h;                     /* NULL once done or detached */
+  shard *sh;                      /* whose multi handle runs the transfer */
   CURL *easy;
   struct curl_slist *headers;
   rv_http_call *next, *prev;
+  rv_http *dq;                    /* whose done queue holds the call; NULL: none */
+  rv_http_call *dnext, *dprev;
   rv_buf body;
   size_t max_body;
   int too_large;
@@ -64,6 +97,61 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* libcurl: watch s for what (CURL_POLL_IN/OUT/INOUT), or stop (CURL_POLL_REMOVE) */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp) {
+  shard *sh = ud;
+  rv_http *h = sh->h;
+  struct epoll_event ev;
+  (void)e;
+  if (what == CURL_POLL_REMOVE) {
+    /* ENOENT/EBADF: already gone (a closed descriptor leaves the set by itself) */
+    epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+    return 0;
+  }
+  memset(&ev, 0, sizeof ev);
+  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+  ev.data.u64 = (uint64_t)sh->idx << 32 | (uint32_t)s;
+  /* sockp is set (curl_multi_assign) once the socket is in the set: one syscall per change.
+  ** The fallbacks cover a descriptor number the set holds, or has lost, unexpectedly. */
+  if (!sockp) {
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+      epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev);
+    curl_multi_assign(sh->multi, s, sh);
+  } else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
+    epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
+  }
+  return 0;
+}
+
+/* libcurl: run a timeout action in ms ms (-1: no timer); only noted, run by rv_http_poll */
+static int on_timer(CURLM *m, long ms, void *ud) {
+  shard *sh = ud;
+  (void)m;
+  sh->timer_at = ms < 0 ? -1 : now_ms() + (double)ms;
+  return 0;
+}
+
+/* the first shard with room for one more transfer, made if there is none; NULL: no memory */
+static shard *shard_for_call(rv_http *h) {
+  shard *sh, **grown;
+  unsigned i;
+  for (i = 0; i < h->nshards; i++)
+    if (h->shards[i]->running < SHARD_MAX) return h->shards[i];
+  if (!(grown = realloc(h->shards, (h->nshards + 1) * sizeof *grown))) return NULL;
+  h->shards = grown;
+  if (!(sh = calloc(1, sizeof *sh))) return NULL;
+  if (!(sh->multi = curl_multi_init())) { free(sh); return NULL; }
+  sh->h = h;
+  sh->idx = h->nshards;
+  sh->timer_at = -1;
+  curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+  curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+  h->shards[h->nshards++] = sh;
+  return sh;
+}
+
 rv_http *rv_http_new(char *err, size_t errlen) {
   static int inited;
   rv_http *h;
@@ -76,8 +164,17 @@ rv_http *rv_http_new(char *err, size_t errlen) {
     inited = 1;
   }
   h = calloc(1, sizeof *h);
-  if (!h || !(h->multi = curl_multi_init())) {
+  if (!h) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+    snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
     free(h);
+    return NULL;
+  }
+  if (!shard_for_call(h)) {          /* the first shard now: a client that cannot run fails here */
+    rv_http_free(h);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
@@ -97,6 +194,34 @@ static void finish(rv_http_call *c, int reason, const char *fmt, const char *det
   }
 }
 
+/* a call just finished: count it and queue it for rv_http_next_done */
+static void queue_done(rv_http *h, rv_http_call *c) {
+  h->completed++;
+  c->dq = h;
+  c->dnext = NULL;
+  c->dprev = h->done_tail;
+  if (h->done_tail) h->done_tail->dnext = c;
+  else h->done_head = c;
+  h->done_tail = c;
+}
+
+static void dequeue_done(rv_http_call *c) {
+  rv_http *h = c->dq;
+  if (!h) return;
+  if (c->dprev) c->dprev->dnext = c->dnext;
+  else h->done_head = c->dnext;
+  if (c->dnext) c->dnext->dprev = c->dprev;
+  else h->done_tail = c->dprev;
+  c->dq = NULL;
+  c->dnext = c->dprev = NULL;
+}
+
+rv_http_call *rv_http_next_done(rv_http *h) {
+  rv_http_call *c = h->done_head;
+  if (c) dequeue_done(c);
+  return c;
+}
+
 static void unlink_call(rv_http_call *c) {
   rv_http *h = c->h;
   if (!h) return;
@@ -105,7 +230,7 @@ static void unlink_call(rv_http_call *c) {
   if (c->next) c->next->prev = c->prev;
   c->next = c->prev = NULL;
   if (c->easy) {
-    curl_multi_remove_handle(h->multi, c->easy);
+    curl_multi_remove_handle(c->sh->multi, c->easy);
     /* a handle is costly to make: keep it for the next call */
     if (h->npool < POOL_MAX) {
       curl_easy_reset(c->easy);
@@ -114,7 +239,9 @@ static void unlink_call(rv_http_call *c) {
     c->easy = NULL;
   }
   h->running--;
+  c->sh->running--;
   c->h = NULL;
+  c->sh = NULL;
 }
 
 void rv_http_free(rv_http *h) {
@@ -124,8 +251,15 @@ void rv_http_free(rv_http *h) {
     unlink_call(c);
     finish(c, RV_HTTP_TRANSPORT, "the client was closed before the call ended", NULL);
   }
+  while (h->done_head) dequeue_done(h->done_head);   /* the calls outlive their client */
   while (h->npool) curl_easy_cleanup(h->pool[--h->npool]);
-  curl_multi_cleanup(h->multi);
+  while (h->nshards) {               /* may still call on_socket: the set goes after */
+    shard *sh = h->shards[--h->nshards];
+    curl_multi_cleanup(sh->multi);
+    free(sh);
+  }
+  free(h->shards);
+  close(h->epfd);
   free(h);
 }
 
@@ -162,6 +296,7 @@ static int check_url(const char *url, char *msg, size_t msglen) {
 
 rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   rv_http_call *c = calloc(1, sizeof *c);
+  shard *sh;
   CURL *e;
   size_t i;
   int post;
@@ -174,6 +309,7 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   c->res.url = "";
   if (!check_url(req->url, c->res.message, sizeof c->res.message)) {
     finish(c, RV_HTTP_BAD_URL, NULL, NULL);
+    queue_done(h, c);                /* finished too: a caller waiting for the count sees it */
     return c;
   }
   post = req->method && strcasecmp(req->method, "POST") == 0;
@@ -208,8 +344,10 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   }
-  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) goto nomem;
+  if (!(sh = shard_for_call(h)) || curl_multi_add_handle(sh->multi, e) != CURLM_OK) goto nomem;
   c->h = h;
+  c->sh = sh;
+  sh->running++;
   c->next = h->calls;
   if (h->calls) h->calls->prev = c;
   h->calls = c;
@@ -221,6 +359,7 @@ nomem:
   curl_slist_free_all(c->headers);
   c->headers = NULL;
   finish(c, RV_HTTP_NOMEM, "out of memory", NULL);
+  queue_done(h, c);
   return c;
 }
 
@@ -286,29 +425,92 @@ static void complete(rv_http_call *c, CURLcode code) {
   }
 }
 
-static void drain(rv_http *h) {
-  CURLMsg *m;
-  int left;
-  while ((m = curl_multi_info_read(h->multi, &left))) {
-    rv_http_call *c = NULL;
-    if (m->msg != CURLMSG_DONE) continue;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-    if (c) {
-      complete(c, m->data.result);
-      h->completed++;
+/* Finished transfers. The messages are all read before any handle is removed: removing
+** one makes libcurl search the queue for its message, so removing while the queue is long
+** is quadratic when many calls end together. Returns how many calls completed. */
+static int drain(shard *sh) {
+  struct { CURL *e; CURLcode code; } done[64];
+  int n, i, total = 0;
+  do {
+    CURLMsg *m;
+    int left;
+    n = 0;
+    while (n < (int)(sizeof done / sizeof done[0]) && (m = curl_multi_info_read(sh->multi, &left))) {
+      if (m->msg != CURLMSG_DONE) continue;
+      done[n].e = m->easy_handle;
+      done[n].code = m->data.result;
+      n++;
     }
+    for (i = 0; i < n; i++) {
+      rv_http_call *c = NULL;
+      curl_easy_getinfo(done[i].e, CURLINFO_PRIVATE, (char **)&c);
+      if (c) {
+        complete(c, done[i].code);
+        queue_done(sh->h, c);
+        total++;
+      }
+    }
+  } while (n == (int)(sizeof done / sizeof done[0]));
+  return total;
+}
+
+/* ms until sh's timer is due (0: due now; -1: none), rounded up so a wait ends after it */
+static long timer_ms(const shard *sh, double now) {
+  double d;
+  if (sh->timer_at < 0) return -1;
+  d = sh->timer_at - now;
+  return d <= 0 ? 0 : (long)d + 1;
+}
+
+/* the soonest timer of all shards, as timer_ms */
+static long next_timer_ms(const rv_http *h) {
+  double now = now_ms();
+  long best = -1;
+  unsigned i;
+  for (i = 0; i < h->nshards; i++) {
+    long t = timer_ms(h->shards[i], now);
+    if (t >= 0 && (best < 0 || t < best)) best = t;
   }
+  return best;
+}
+
+/* One round: wait up to wait_ms for a socket (0: just look; -1: skip the sockets), act on the
+** ready ones and on due timers, then collect what finished. Returns how many completed. */
+static int step(rv_http *h, int wait_ms) {
+  struct epoll_event ev[MAX_EVENTS];
+  int n, i, still, rounds = 0, total = 0;
+  unsigned k;
+  double now;
+  do {
+    n = wait_ms < 0 ? 0 : epoll_wait(h->epfd, ev, MAX_EVENTS, rounds ? 0 : wait_ms);
+    for (i = 0; i < n; i++) {
+      unsigned idx = (unsigned)(ev[i].data.u64 >> 32);
+      curl_socket_t s = (curl_socket_t)(uint32_t)ev[i].data.u64;
+      int mask = (ev[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+                 (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                 (ev[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+      if (idx < h->nshards) curl_multi_socket_action(h->shards[idx]->multi, s, mask, &still);
+    }
+  } while (n == MAX_EVENTS && ++rounds < MAX_ROUNDS);   /* more may be ready */
+  now = now_ms();
+  for (k = 0; k < h->nshards; k++) {
+    shard *sh = h->shards[k];
+    if (timer_ms(sh, now) == 0) {
+      sh->timer_at = -1;                /* on_timer may set it again from inside the call */
+      curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+    }
+    total += drain(sh);
+  }
+  return total;
 }
 
 int rv_http_poll(rv_http *h, int timeout_ms) {
-  int still;
   if (!h->running) return 0;
-  curl_multi_perform(h->multi, &still);
-  drain(h);
-  if (h->running && timeout_ms > 0) {
-    curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
-    curl_multi_perform(h->multi, &still);
-    drain(h);
+  /* due timers first (a new call starts there); sockets in the wait, which returns at once
+  ** when one is ready, or in a look of their own when there is no wait */
+  if (step(h, -1) == 0 && h->running) {
+    long t = next_timer_ms(h);
+    step(h, timeout_ms <= 0 ? 0 : t >= 0 && t < timeout_ms ? (int)t : timeout_ms);
   }
   return h->running;
 }
@@ -322,25 +524,17 @@ unsigned long rv_http_completed(const rv_http *h) {
 }
 
 long rv_http_timeout(rv_http *h) {
-  long ms = -1;
   if (!h->running) return -1;
-  curl_multi_timeout(h->multi, &ms);
-  return ms;
+  return next_timer_ms(h);
 }
 
+/* The epoll set stands for all of libcurl's sockets: it polls readable when one of them
+** is ready, and rv_http_poll then acts on exactly those. */
 int rv_http_fds(rv_http *h, int *fds, short *events, int max) {
-  fd_set r, w, x;
-  int maxfd = -1, fd, n = 0;
-  if (!h->running) return 0;
-  FD_ZERO(&r);
-  FD_ZERO(&w);
-  FD_ZERO(&x);
-  if (curl_multi_fdset(h->multi, &r, &w, &x, &maxfd) != CURLM_OK) return 0;
-  for (fd = 0; fd <= maxfd && n < max; fd++) {
-    short ev = (short)((FD_ISSET(fd, &r) ? POLLIN : 0) | (FD_ISSET(fd, &w) ? POLLOUT : 0));
-    if (ev) { fds[n] = fd; events[n] = ev; n++; }
-  }
-  return n;
+  if (!h->running || max < 1) return 0;
+  fds[0] = h->epfd;
+  events[0] = POLLIN;
+  return 1;
 }
 
 const rv_http_result *rv_http_result_of(const rv_http_call *c) {
@@ -350,6 +544,7 @@ const rv_http_result *rv_http_result_of(const rv_http_call *c) {
 void rv_http_call_free(rv_http_call *c) {
   if (!c) return;
   unlink_call(c);
+  dequeue_done(c);
   curl_slist_free_all(c->headers);
   rv_buf_free(&c->body);
   free(c->content_type);

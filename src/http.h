@@ -75,14 +75,19 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req);
 int rv_http_poll(rv_http *h, int timeout_ms);
 int rv_http_running(const rv_http *h);
 unsigned long rv_http_completed(const rv_http *h);   /* calls finished so far */
+/* The calls finished since they were last taken, oldest first, one per call (NULL: none
+** left); a call that could not start counts as finished at rv_http_start. Lets a caller
+** with thousands of calls in flight visit only the finished ones. */
+rv_http_call *rv_http_next_done(rv_http *h);
 
 const rv_http_result *rv_http_result_of(const rv_http_call *c);
 /* Frees a call; a running one is cancelled first. Safe after its client is freed. */
 void rv_http_call_free(rv_http_call *c);
 
 /* For hosts with their own event loop: the longest a poll may wait before timers are due
-** (-1: no transfers), and the sockets transfers wait on (fds[i] with POLLIN/POLLOUT bits in
-** events[i]; at most max; returns how many). */
+** (-1: no transfers), and what to wait on (fds[i] with POLLIN/POLLOUT bits in events[i]; at
+** most max; returns how many). That is one descriptor, an epoll set holding every socket of
+** the transfers, readable when one of them is ready; none when no transfer runs. */
 long rv_http_timeout(rv_http *h);
 int rv_http_fds(rv_http *h, int *fds, short *events, int max);
 

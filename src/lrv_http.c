@@ -1,7 +1,9 @@
 /*
 ** rivulet.core's HTTP: Client and Call userdata over http.c, and the signing primitives.
 ** A call holds its client in its user value, so a client is never collected under a
-** running call; if both go at once (lua_close), http.c detaches the calls first.
+** running call; if both go at once (lua_close), http.c detaches the calls first. Once
+** Client:track is called, the client's user value maps (weak values) each new call's
+** rv_http_call pointer to its userdata, so Client:finished can hand back what finished.
 */
 #include <string.h>
 
@@ -9,7 +11,7 @@
 #include "lrv.h"
 #include "sign.h"
 
-typedef struct client_box { rv_http *h; } client_box;
+typedef struct client_box { rv_http *h; int track; } client_box;
 typedef struct call_box { rv_http_call *c; } call_box;
 
 static rv_http *check_client(lua_State *L, int idx) {
@@ -33,9 +35,16 @@ static int client_close(lua_State *L) {
 /* http_client() -> Client */
 static int l_client(lua_State *L) {
   char err[128];
-  client_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  client_box *b = lua_newuserdatauv(L, sizeof *b, 1);
   b->h = NULL;
+  b->track = 0;
   luaL_setmetatable(L, LRV_HTTP_CLIENT);
+  lua_createtable(L, 0, 0);                     /* rv_http_call* -> Call, weak values */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setiuservalue(L, -2, 1);
   if (!(b->h = rv_http_new(err, sizeof err))) return luaL_error(L, "%s", err);
   return 1;
 }
@@ -98,6 +107,12 @@ static int client_start(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);                  /* the call keeps its client alive */
   if (!(cb->c = rv_http_start(h, &req))) return luaL_error(L, "out of memory");
+  if (((client_box *)lua_touserdata(L, 1))->track) {   /* only for Client:finished */
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, -2);
+    lua_rawsetp(L, -2, cb->c);
+    lua_pop(L, 1);
+  }
   return 1;
 }
 
@@ -119,6 +134,33 @@ static int client_running(lua_State *L) {
 static int client_completed(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rv_http_completed(check_client(L, 1)));
   return 1;
+}
+
+/* Client:track(): from now on, remember new calls for Client:finished */
+static int client_track(lua_State *L) {
+  check_client(L, 1);
+  ((client_box *)lua_touserdata(L, 1))->track = 1;
+  return 0;
+}
+
+/* Client:finished() -> {Call, ...} finished since the last look, oldest first, or nothing
+** when none did; each finished call is handed out once (calls started before Client:track
+** are not) */
+static int client_finished(lua_State *L) {
+  rv_http *h = check_client(L, 1);
+  rv_http_call *c;
+  lua_Integer n = 0;
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1);                   /* 2: the calls */
+  while ((c = rv_http_next_done(h))) {
+    if (lua_rawgetp(L, 2, c) == LUA_TUSERDATA) {   /* a collected call is nobody's news */
+      if (n == 0) { lua_createtable(L, 4, 0); lua_insert(L, 3); }   /* 3: the list */
+      lua_rawseti(L, 3, ++n);
+      lua_pushnil(L);
+      lua_rawsetp(L, 2, c);
+    } else lua_pop(L, 1);
+  }
+  return n ? 1 : 0;
 }
 
 static rv_http_call *check_call(lua_State *L, int idx) {
@@ -192,7 +234,8 @@ static int l_sha256_hex(lua_State *L) {
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
-    { "completed", client_completed },
+    { "completed", client_completed }, { "track", client_track },
+    { "finished", client_finished },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {

@@ -82,7 +82,9 @@ int  rivulet_active(rivulet *rv);
 
 /* For hosts with their own event loop: the file descriptors rivulet's transfers wait on
 ** (up to max; *n gets how many; events as poll(2)'s POLLIN/POLLOUT) and the longest the host
-** may wait before calling rivulet_poll again (-1: no deadline). */
+** may wait before calling rivulet_poll again (-1: no deadline). On Linux that is a single
+** descriptor (an epoll set of all the transfers' sockets) that polls readable when any of
+** them is ready, whatever the number of transfers; none while no transfer runs. */
 int  rivulet_fds(rivulet *rv, int *fds, short *events, int max, int *n);
 int  rivulet_timeout(rivulet *rv, long *ms);
 

@@ -115,6 +115,12 @@ function M.new(opts)
     templates = {},       -- property text -> compiled template
     render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
   }, Engine)
+  -- with a client of its own that reports finished calls, the engine visits only those
+  -- (collect_finished); call_sid: call -> sid of the execution waiting on it
+  if not opts.http and e.http.track_finished then
+    e.http:track_finished()
+    e.call_sid = setmetatable({}, { __mode = "k" })
+  end
   return e
 end
 
@@ -377,6 +383,8 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
       heap_push(self.timers, { at = w.deadline, exec = exec, token = w.token })
     elseif ev.wait == "http" then
       self.calls[exec.sid] = ev.call
+      if self.call_sid and self.http:owns(ev.call) then self.call_sid[ev.call] = exec.sid
+      else self.scan_calls = true end      -- a call from elsewhere: back to scanning for good
     elseif ev.wait == "subflow" then
       w.child = ev.child.sid
       if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
@@ -581,6 +589,19 @@ function Engine:collect_calls()
   end
 end
 
+-- resume every execution waiting on one of the calls in list (the client's finished(), or nil)
+function Engine:collect_finished(list)
+  if not list then return end
+  for _, call in ipairs(list) do
+    local id = self.call_sid[call]
+    if id ~= nil and self.calls[id] == call then
+      local exec = self.active[id]
+      if exec then self:resume(exec, { kind = "http", outcome = call:outcome() })
+      else self.calls[id] = nil end
+    end
+  end
+end
+
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
@@ -591,12 +612,16 @@ function Engine:poll(timeout_ms)
   if next(self.calls) then
     local http = self.http
     http:poll(wait)
-    -- with thousands of calls in flight, look for finished ones only when some finished
-    -- since we last looked (a counter, so calls that failed at start count too)
-    local seen = http.completed and http:completed()
-    if seen == nil or seen ~= self.seen_completed then
-      self.seen_completed = seen
-      self:collect_calls()
+    if self.call_sid and not self.scan_calls then
+      self:collect_finished(http:finished())
+    else
+      -- with thousands of calls in flight, look for finished ones only when some finished
+      -- since we last looked (a counter, so calls that failed at start count too)
+      local seen = http.completed and http:completed()
+      if seen == nil or seen ~= self.seen_completed then
+        self.seen_completed = seen
+        self:collect_calls()
+      end
     end
   elseif wait > 0 and h then
     core.sleep(wait)
