@@ -22,7 +22,8 @@ local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
 local http = require "rivulet.http"
 
-local type, pairs, ipairs, tostring, error, setmetatable, pcall, next = type, pairs, ipairs, tostring, error, setmetatable, pcall, next
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, next =
+  type, pairs, ipairs, tostring, error, setmetatable, pcall, next
 local format, find, sub = string.format, string.find, string.sub
 local random, floor, tonumber = math.random, math.floor, tonumber
 
@@ -419,7 +420,8 @@ function Engine:enter(exec, name)
     end
     local wok, w = pcall(widgets.get, state.type)
     if not wok then
-      self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type), tostring(w)), true)
+      self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type),
+        tostring(w)), true)
       return
     end
     if not w or not w.run then
@@ -610,14 +612,14 @@ function Engine:poll(timeout_ms)
   local h = self.timers[1]
   if h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
   if next(self.calls) then
-    local http = self.http
-    http:poll(wait)
+    local client = self.http
+    client:poll(wait)
     if self.call_sid and not self.scan_calls then
-      self:collect_finished(http:finished())
+      self:collect_finished(client:finished())
     else
       -- with thousands of calls in flight, look for finished ones only when some finished
       -- since we last looked (a counter, so calls that failed at start count too)
-      local seen = http.completed and http:completed()
+      local seen = client.completed and client:completed()
       if seen == nil or seen ~= self.seen_completed then
         self.seen_completed = seen
         self:collect_calls()
