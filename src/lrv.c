@@ -44,16 +44,12 @@ static int l_sleep(lua_State *L) {
 }
 
 int luaopen_rivulet_core(lua_State *L) {
-  luaL_checkversion(L);
-  lua_newtable(L);
+  static const luaL_Reg funcs[] = {
+    { "now", l_now }, { "monotonic", l_monotonic }, { "sleep", l_sleep }, { NULL, NULL }
+  };
+  luaL_newlib(L, funcs);
   lua_pushliteral(L, RIVULET_VERSION);
   lua_setfield(L, -2, "_VERSION");
-  lua_pushcfunction(L, l_now);
-  lua_setfield(L, -2, "now");
-  lua_pushcfunction(L, l_monotonic);
-  lua_setfield(L, -2, "monotonic");
-  lua_pushcfunction(L, l_sleep);
-  lua_setfield(L, -2, "sleep");
   lrv_open_liquid(L);
   lrv_open_http(L);
   lrv_open_regex(L);

@@ -619,8 +619,9 @@ function Engine:poll(timeout_ms)
     else
       -- with thousands of calls in flight, look for finished ones only when some finished
       -- since we last looked (a counter, so calls that failed at start count too)
-      local seen = client.completed and client:completed()
-      if seen == nil or seen ~= self.seen_completed then
+      -- (not after a call from another client: this client's counter says nothing of it)
+      local seen = not self.scan_calls and client.completed and client:completed()
+      if not seen or seen ~= self.seen_completed then
         self.seen_completed = seen
         self:collect_calls()
       end

@@ -716,19 +716,6 @@ local function longest_prefix(map, url)
   return best, val
 end
 
--- the widget making a call: the state of the execution inside a widget's run right now,
--- the last one started that is active and not waiting (a parent running a subflow widget
--- is before its child in the list). Widgets that pass `widget` in the call's arguments
--- make this guess unnecessary.
-local function running_widget(engine)
-  local all = engine:executions()
-  for i = #all, 1, -1 do
-    local x = all[i]
-    if x.status == "active" and not x.wait then return x.state, x end
-  end
-  return nil
-end
-
 -- client(C): the engine's http, answering from C.stubs, else live (or failing)
 local function stub_client(C)
   local real
@@ -736,7 +723,7 @@ local function stub_client(C)
   local client = {}
   local function call(kind, args)
     local url = tostring(args.url or "")
-    local widget = args.widget or running_widget(C.engine)
+    local widget = args.widget       -- Run Function and Make HTTP Request name themselves
     local key, stub
     if widget and C.stubs[widget] ~= nil then key, stub = widget, C.stubs[widget] end
     if stub == nil then key, stub = longest_prefix(C.stubs, url) end
