@@ -12,6 +12,16 @@ M.root = source:match("^@(.*)/spec/helper%.lua$") or "."
 -- The host binary: $RIVULET_BIN (set by make), else build/rivulet in the checkout.
 M.bin = os.getenv("RIVULET_BIN") or (M.root .. "/build/rivulet")
 
+-- ../shared (third-party data, read in place): $RIVULET_SHARED (set by make) or beside the
+-- checkout. Specs that read the Studio corpus skip, saying why, when a clone has none.
+M.shared = os.getenv("RIVULET_SHARED") or (M.root .. "/../shared")
+M.corpus = M.shared .. "/studio/flows/"
+function M.skip_without_corpus()
+  local f = io.open(M.corpus .. "SOURCES.md")
+  if f then f:close() return end
+  require("luaunit").skip("no Studio corpus at " .. M.corpus)
+end
+
 -- Quotes s for /bin/sh.
 -- the bodies of messages an engine's on_message collected
 function M.bodies(sent)

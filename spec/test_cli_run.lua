@@ -396,8 +396,7 @@ function TestCliGraph.test_names_are_quoted_and_escaped()
 end
 
 function TestCliGraph.test_corpus_flows_graph()
-  local dir = os.getenv("RIVULET_SHARED") or (helper.root .. "/../shared")
-  local p = io.popen('ls "' .. dir .. '/studio/flows/"*.json 2>/dev/null')
+  local p = io.popen('ls "' .. helper.corpus .. '"*.json 2>/dev/null')
   local n = 0
   for file in p:lines() do
     n = n + 1

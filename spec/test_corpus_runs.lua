@@ -12,8 +12,7 @@ local helper = require "spec.helper"
 local fx = require "spec.http_fixture"
 local cli_run = require "rivulet.cli.run"
 
-local SHARED = os.getenv("RIVULET_SHARED") or (helper.root .. "/../shared")
-local DIR = SHARED .. "/studio/flows/"
+local DIR = helper.corpus
 local CONTACT, CHANNEL = "+15550001111", "+15559990000"
 
 -- Every call goes to the fixture, whatever its URL; the URLs asked for are kept.
@@ -133,6 +132,10 @@ local CASES = {
 }
 
 TestCorpusRuns = {}
+
+function TestCorpusRuns.setUp()
+  helper.skip_without_corpus()
+end
 
 for _, case in ipairs(CASES) do
   TestCorpusRuns["test_" .. case.name] = function()

@@ -6,8 +6,7 @@ local rivulet = require "rivulet"
 local json = require "rivulet.json"
 local validate = require "rivulet.validate"
 
-local SHARED = os.getenv("RIVULET_SHARED") or (helper.root .. "/../shared")
-local CORPUS = SHARED .. "/studio/flows/"
+local CORPUS = helper.corpus
 
 local CORPUS_FILES = {
    "01_twilio-labs_patient-appointment-management.json",
@@ -76,6 +75,7 @@ end
 TestValidateCorpus = {}
 
 function TestValidateCorpus:test_all_ten_load_and_have_no_errors()
+   helper.skip_without_corpus()
    for _, name in ipairs(CORPUS_FILES) do
       local flow, err = rivulet.load_flow(CORPUS .. name)
       lu.assertNotNil(flow, err)
@@ -108,6 +108,7 @@ local EXPECTED = {
 }
 
 function TestValidateCorpus:test_the_warnings_each_flow_gets()
+   helper.skip_without_corpus()
    for _, name in ipairs(CORPUS_FILES) do
       local want = EXPECTED[name:sub(1, 2)]
       local _, problems = rivulet.validate(assert(rivulet.load_flow(CORPUS .. name)))
@@ -131,12 +132,14 @@ function TestValidateCorpus:test_the_warnings_each_flow_gets()
 end
 
 function TestValidateCorpus:test_hyphenated_names_in_liquid_resolve()
+   helper.skip_without_corpus()
    -- 02 reads widgets.new-customer-send-reply.inbound.Body and friends: all exist
    local _, problems = rivulet.validate(assert(rivulet.load_flow(CORPUS .. CORPUS_FILES[2])))
    for _, p in ipairs(problems) do lu.assertNotStrContains(p.message, "reads widgets.") end
 end
 
 function TestValidateCorpus:test_problems_are_in_path_order()
+   helper.skip_without_corpus()
    local _, problems = rivulet.validate(assert(rivulet.load_flow(CORPUS .. CORPUS_FILES[9])))
    lu.assertEquals(problems[1].path, "#/states/90/transitions/1")
    lu.assertEquals(problems[#problems].path, "#/states/90/transitions/1")
@@ -649,6 +652,7 @@ local function bad_flow(dir)
 end
 
 function TestValidateCli:test_warnings_only_exit_0()
+   helper.skip_without_corpus()
    local file = CORPUS .. CORPUS_FILES[5]
    local code, out, err = helper.run({ "validate", file })
    lu.assertEquals(code, 0)
@@ -673,6 +677,7 @@ function TestValidateCli:test_errors_exit_1()
 end
 
 function TestValidateCli:test_quiet_prints_errors_only()
+   helper.skip_without_corpus()
    local file = bad_flow(self.dir)
    local code, out, err = helper.run({ "validate", "-q", file, CORPUS .. CORPUS_FILES[8] })
    lu.assertEquals(code, 1)
@@ -685,6 +690,7 @@ function TestValidateCli:test_quiet_prints_errors_only()
 end
 
 function TestValidateCli:test_the_whole_corpus()
+   helper.skip_without_corpus()
    local args = { "validate" }
    for _, name in ipairs(CORPUS_FILES) do args[#args + 1] = CORPUS .. name end
    local code, out, err = helper.run(args)

@@ -7,7 +7,6 @@ local rivulet = require "rivulet"
 local widgets = require "rivulet.widgets"
 
 local CALLER, LINE = "+15550001111", "+15559990000"
-local SHARED = os.getenv("RIVULET_SHARED") or (helper.root .. "/../shared")
 
 local function tr(event, nx) return { event = event, next = nx } end
 
@@ -345,7 +344,8 @@ end
 TestVoiceCorpus = {}
 
 function TestVoiceCorpus:test_joke_hotline_records_a_joke()
-   local file = SHARED .. "/studio/flows/06_twiliodeved_cedrics-joke-hotline.json"
+   helper.skip_without_corpus()
+   local file = helper.corpus .. "06_twiliodeved_cedrics-joke-hotline.json"
    local flow = assert(rivulet.load_flow(file))
    local e, sent = engine()
    local exec = call(e, flow)
