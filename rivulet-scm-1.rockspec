@@ -27,6 +27,7 @@ external_dependencies = {
    CRYPTO = { library = "crypto" },
    EDIT = { library = "edit" },
    PCRE2 = { library = "pcre2-8" },
+   SQLITE = { library = "sqlite3" },
 }
 -- build.type "make": the Makefile builds and installs the rivulet executable too.
 build = {

@@ -3,7 +3,11 @@
 ** friendly API is the modules in lua/rivulet/ (STYLE.md habit 12).
 */
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lrv.h"
 #include "version.h"
@@ -43,9 +47,49 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/* pid() -> this process's id (the store names who runs an execution) */
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+/* a zombie (killed, not yet reaped: common under a container's init) is not running */
+static int is_zombie(pid_t pid) {
+  char path[64], buf[512];
+  const char *p;
+  size_t n;
+  FILE *f;
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  f = fopen(path, "r");
+  if (!f) return 0;                  /* no /proc here: trust kill() */
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  p = strrchr(buf, ')');             /* the state follows the command name, which may hold ')' */
+  return p && (p[1] == ' ') && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* process_alive(pid) -> whether a process with that id runs on this machine */
+static int l_process_alive(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  if (pid <= 0 || (lua_Integer)(pid_t)pid != pid) { lua_pushboolean(L, 0); return 1; }
+  lua_pushboolean(L, (kill((pid_t)pid, 0) == 0 || errno == EPERM) && !is_zombie((pid_t)pid));
+  return 1;
+}
+
+/* hostname() -> this machine's name (with pid(): who runs an execution) */
+static int l_hostname(lua_State *L) {
+  char name[256];
+  if (gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+  name[sizeof name - 1] = '\0';
+  lua_pushstring(L, name);
+  return 1;
+}
+
 int luaopen_rivulet_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    { "now", l_now }, { "monotonic", l_monotonic }, { "sleep", l_sleep }, { NULL, NULL }
+    { "now", l_now }, { "monotonic", l_monotonic }, { "sleep", l_sleep }, { "pid", l_pid },
+    { "process_alive", l_process_alive }, { "hostname", l_hostname }, { NULL, NULL }
   };
   luaL_newlib(L, funcs);
   lua_pushliteral(L, RIVULET_VERSION);
@@ -54,5 +98,6 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_http(L);
   lrv_open_regex(L);
   lrv_open_sandbox(L);
+  lrv_open_sqlite(L);
   return 1;
 }

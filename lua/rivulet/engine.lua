@@ -14,7 +14,15 @@
 -- ended ones, for long-running hosts), http (a rivulet.http client) or
 -- http_options, auth_token, url_map ({prefix = replacement}), timezone, now (function
 -- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid)),
--- limits = {same_widget, steps, wait_timeout}.
+-- limits = {same_widget, steps, wait_timeout}, store (a path or a rivulet.store: executions
+-- are written there and the active ones resumed; see below), synchronous ("full" or
+-- "normal", for a store opened from a path), resume (false: do not resume on open),
+-- on_store_error(exec, err, code).
+--
+-- With a store, every step is committed (the step, and the execution as it goes on) before
+-- anything acts on it, and so is every wait. When a write is refused (another process moved
+-- the execution on, or the disk failed) the execution leaves this engine: its status here
+-- becomes "detached", the store keeps it as last committed, and engine.store_error says why.
 
 local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
@@ -94,6 +102,7 @@ local Engine = {}
 Engine.__index = Engine
 M.Engine = Engine
 
+-- new(options) -> engine | nil, err (only when the store cannot be opened or read)
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("engine options must be a table", 2) end
@@ -122,11 +131,29 @@ function M.new(opts)
     e.http:track_finished()
     e.call_sid = setmetatable({}, { __mode = "k" })
   end
+  if opts.store ~= nil then
+    local st = opts.store
+    if type(st) == "string" then
+      local err
+      st, err = require("rivulet.store").open(st, { scrub = opts.auth_token, synchronous = opts.synchronous })
+      if not st then return nil, err end
+    elseif type(st) ~= "table" or type(st.write) ~= "function" then
+      error("engine option 'store' must be a file name or a rivulet.store", 2)
+    elseif st.scrub == nil then
+      st.scrub = opts.auth_token
+    end
+    e.store = st
+    if opts.resume ~= false then
+      local n, err = e:recover()
+      if not n then return nil, err end
+    end
+  end
   return e
 end
 
 function Engine:execution(id)
-  for _, x in ipairs(self.all) do if x.sid == id then return x end end
+  local all = self.all
+  for i = #all, 1, -1 do if all[i].sid == id then return all[i] end end   -- a reloaded copy is newer
   return nil
 end
 
@@ -196,22 +223,58 @@ end
 
 -- ---- steps and ends ------------------------------------------------------------------------
 
-function Engine:finish(exec, reason, failed)
-  if exec.status ~= "active" then return end
+-- the execution leaves the engine's tables (it ended, or the store took it away)
+function Engine:release(exec)
+  if self.active[exec.sid] == exec then
+    self.active[exec.sid] = nil
+    self.n_active = self.n_active - 1
+  end
+  self.calls[exec.sid] = nil
+  exec.wait = nil
+  if exec.contact_key and self.by_contact[exec.contact_key] == exec then self.by_contact[exec.contact_key] = nil end
+end
+
+local function mark_ended(self, exec, reason, failed)
   exec.status = "ended"
   exec.reason = reason
   exec.failed = failed or nil
   exec.ended_at = self.now()
-  exec.wait = nil
-  self.active[exec.sid] = nil
-  self.n_active = self.n_active - 1
-  self.calls[exec.sid] = nil
-  if exec.contact_key and self.by_contact[exec.contact_key] == exec then self.by_contact[exec.contact_key] = nil end
+  self:release(exec)
+end
+
+-- callbacks and the parent of a subflow learn of an end (once it is committed)
+function Engine:announce_end(exec)
   if self.opts.on_end then self.opts.on_end(exec) end
   local parent = exec.parent_sid and self.active[exec.parent_sid]
   if parent and parent.wait and parent.wait.kind == "subflow" and parent.wait.child == exec.sid then
     self:resume(parent, { kind = "subflow", exec = exec })
   end
+end
+
+function Engine:finish(exec, reason, failed)
+  if exec.status ~= "active" then return end
+  mark_ended(self, exec, reason, failed)
+  if self:persist(exec, nil, exec.state) then self:announce_end(exec) end
+end
+
+-- ---- the store ------------------------------------------------------------------------------
+
+-- Writes the execution (with its new step, if any; `state` is where it goes on) before
+-- anything acts on it. false when the store refused: the execution leaves this engine.
+function Engine:persist(exec, step, state)
+  local st = self.store
+  if not st then return true end
+  local ok, err, code = st:write(exec, step, state)
+  if ok then return true end
+  self:detach(exec, err, code)
+  return false
+end
+
+function Engine:detach(exec, err, code)
+  self:release(exec)
+  exec.status, exec.reason, exec.detached = "detached", err, code or "error"
+  self.store_error = err
+  if self.opts.on_store_error then self.opts.on_store_error(exec, err, code) end
 end
 
 -- The step's context: its widget's outputs and the variables as they stood. Set Variables
@@ -232,18 +295,24 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
   end
   local nx = tr and tr.next
   if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
-  exec.steps[#exec.steps + 1] = {
+  local step = {
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
     date_created = self.now(), context = snapshot(exec, state.name, outputs),
-    reason = note,
+    reason = note, note = exec.rerun,
   }
-  if self.opts.on_step then self.opts.on_step(exec, exec.steps[#exec.steps]) end
+  exec.rerun = nil
+  exec.steps[#exec.steps + 1] = step
+  local ending
   if not tr then
-    self:finish(exec, format("no transition for event '%s' of '%s'", tostring(event), state.name))
+    ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
   elseif not nx then
-    self:finish(exec, format("'%s' ended the flow on '%s'", state.name, tostring(event)))
+    ending = format("'%s' ended the flow on '%s'", state.name, tostring(event))
   end
+  if ending then mark_ended(self, exec, ending) end
+  if not self:persist(exec, step, nx or state.name) then return nil end
+  if self.opts.on_step then self.opts.on_step(exec, step) end
+  if ending then self:announce_end(exec) end
   return nx
 end
 
@@ -377,9 +446,10 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
   if type(ev) == "table" and ev.wait then
     local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data }
     exec.wait = w
+    if ev.wait == "reply" then w.deadline = w.since + (tonumber(ev.timeout) or self.limits.wait_timeout)
+    elseif ev.wait == "subflow" then w.child = ev.child.sid end
+    if not self:persist(exec, nil, state.name) then return nil end
     if ev.wait == "reply" then
-      local t = tonumber(ev.timeout) or self.limits.wait_timeout
-      w.deadline = w.since + t
       w.token = {}
       heap_push(self.timers, { at = w.deadline, exec = exec, token = w.token })
     elseif ev.wait == "http" then
@@ -387,7 +457,6 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
       if self.call_sid and self.http:owns(ev.call) then self.call_sid[ev.call] = exec.sid
       else self.scan_calls = true end      -- a call from elsewhere: back to scanning for good
     elseif ev.wait == "subflow" then
-      w.child = ev.child.sid
       if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
     end
     return nil
@@ -458,6 +527,163 @@ function Engine:resume(exec, input)
   self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
 end
 
+-- ---- resuming from the store ----------------------------------------------------------------
+
+-- an execution as the store holds it (a decoded row) becomes this engine's, active
+function Engine:adopt(row)
+  local st = self.store
+  local flow, err = st:flow(row.flow_id)
+  if not flow then return nil, format("execution %s: %s", row.sid, err) end
+  local steps
+  steps, err = st:steps(row.sid)
+  if not steps then return nil, err end
+  local exec = {
+    sid = row.sid, flow = flow, flow_sid = row.flow_sid, flow_name = row.flow_name, status = "active",
+    state = row.state, steps = steps, started_at = row.started_at, repeats = row.repeats,
+    last_state = row.last_state, trigger_event = row.trigger_event, parent_sid = row.parent_sid,
+    context = tbl(row.context), rev = row.rev,
+  }
+  local w = row.wait
+  if w then
+    exec.wait = { kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
+                  props = tbl(w.props), data = w.data, child = w.child }
+  end
+  local old = self.active[exec.sid]
+  if old then self:forget(old) end
+  if row.holds_contact == 1 then
+    local c = exec.context
+    exec.contact_key = contact_key(tbl(tbl(c.contact).channel).address, tbl(tbl(c.flow).channel).address)
+    local other = self.by_contact[exec.contact_key]
+    if other then self:forget(other) end
+    self.by_contact[exec.contact_key] = exec
+  end
+  self.active[exec.sid] = exec
+  self.n_active = self.n_active + 1
+  if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
+  return exec
+end
+
+-- this engine's copy is out of date: the store's is the execution now
+function Engine:forget(exec)
+  self:release(exec)
+  exec.status, exec.detached, exec.reason = "detached", "reloaded", "another process moved it on"
+end
+
+local function running(row)
+  return not row.wait or row.wait.kind == "http"
+end
+
+-- an adopted execution takes up where it stood: waits for a reply wait again (the timeout
+-- counts from when the wait began; a due one fires), a parent whose subflow ended meanwhile
+-- goes on, and one that was running (an HTTP call in flight, or between two steps) when its
+-- process stopped runs that widget again, its next step saying so
+function Engine:revive(exec)
+  local w = exec.wait
+  if w and w.kind == "reply" then
+    w.token = {}
+    heap_push(self.timers, { at = w.deadline or (w.since or self.now()) + self.limits.wait_timeout,
+                             exec = exec, token = w.token })
+  elseif w and w.kind == "subflow" then
+    if not self.active[w.child] then
+      local child, err = self.store:execution(w.child)
+      if not child then
+        child = { sid = w.child, status = "ended", failed = true, context = { flow = { variables = {} } },
+                  reason = err or format("subflow execution %s is missing from the store", tostring(w.child)) }
+      end
+      if child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = child }) end
+    end
+  else
+    local ok, err, code = self.store:claim(exec)
+    if not ok then
+      if code == "conflict" then self:forget(exec) else self:detach(exec, err, code) end
+      return
+    end
+    if w then exec.repeats = math.max(0, exec.repeats - 1) end   -- the widget counts once, again
+    exec.rerun = w
+      and "re-run after a restart: its HTTP request was in flight when the process stopped, and was sent again"
+      or "re-run after a restart: the widget was running when the process stopped"
+    exec.wait = nil
+    self:enter(exec, exec.state)
+  end
+end
+
+-- recover() -> executions resumed | nil, err: every active execution of the store that no
+-- other live process is running
+function Engine:recover()
+  local st = self.store
+  local rows, err = st:active_rows()
+  if not rows then return nil, format("%s: %s", st.path, err) end
+  local now, adopted = core.now(), {}
+  local store_mod = require "rivulet.store"
+  for _, raw in ipairs(rows) do
+    local row, derr = store_mod.decode_row(raw)
+    if row and not (running(row) and st:owner_alive(row, now)) then
+      local exec
+      exec, derr = self:adopt(row)
+      if exec then adopted[#adopted + 1] = exec end
+    end
+    if derr then
+      self.store_error = derr
+      if self.opts.on_store_error then self.opts.on_store_error(nil, derr, "decode") end
+    end
+  end
+  for _, exec in ipairs(adopted) do
+    if exec.status == "active" then self:revive(exec) end
+  end
+  self:fire_timers()
+  return #adopted
+end
+
+-- reload(sid): the store's copy of an execution (and of the subflows it waits on) replaces
+-- this engine's
+function Engine:reload(id)
+  local st = self.store
+  local row, err, code = st:execution(id)
+  if not row then return nil, err or format("no execution %s in %s", tostring(id), st.path), code end
+  local mine = self.active[id]
+  if row.status ~= "active" then
+    if mine then self:forget(mine) end
+    return true
+  end
+  if running(row) and st:owner_alive(row) then
+    if mine then self:forget(mine) end   -- another process runs it; deliver says "running"
+    return true
+  end
+  local exec
+  exec, err = self:adopt(row)
+  if not exec then return nil, err end
+  if exec.wait and exec.wait.kind == "subflow" then
+    local ok, cerr, ccode = self:reload(exec.wait.child)
+    if not ok then return nil, cerr, ccode end
+  end
+  self:revive(exec)
+  return true
+end
+
+-- before a delivery: make sure this engine holds the store's latest copy of the contact's
+-- execution and of the subflows it waits on (another process may have moved them on)
+function Engine:refresh(from, to)
+  local st = self.store
+  local row, err, code = st:contact_execution(from, to)
+  if row == nil then return nil, err, code end
+  local mine = self.by_contact[contact_key(from, to)]
+  if not row then
+    if mine then self:forget(mine) end
+    return true
+  end
+  if not mine or mine.sid ~= row.sid or mine.rev ~= row.rev then return self:reload(row.sid) end
+  local exec = mine
+  while exec.wait and exec.wait.kind == "subflow" do
+    local child = self.active[exec.wait.child]
+    local crow
+    crow, err, code = st:first("SELECT rev FROM executions WHERE sid = ?", exec.wait.child)
+    if crow == nil then return nil, err, code end
+    if not child or not crow or child.rev ~= crow.rev then return self:reload(row.sid) end
+    exec = child
+  end
+  return true
+end
+
 -- ---- the public face -----------------------------------------------------------------------------
 
 local function new_exec(self, flow, trigger)
@@ -485,6 +711,10 @@ function Engine:start(flow, trigger)
   if not f then return nil, err end
   trigger = trigger or {}
   local exec = new_exec(self, f, trigger)
+  if self.store then
+    local _, ferr = self.store:flow_id(f)
+    if ferr then return nil, ferr end
+  end
   if exec.trigger_event ~= "incomingParent" then
     local key = contact_key(exec.context.contact.channel.address, exec.context.flow.channel.address)
     local other = self.by_contact[key]
@@ -508,6 +738,15 @@ function Engine:start(flow, trigger)
   exec.state = init.name
   exec.last_state, exec.repeats = init.name, 1
   local nx = self:transition(exec, init, exec.trigger_event, {}, nil)
+  if exec.status == "detached" then
+    if exec.detached == "constraint" then
+      local other = self.store:contact_execution(exec.context.contact.channel.address,
+                                                 exec.context.flow.channel.address)
+      return nil, format("the contact already has an active execution %s (in %s)",
+                         other and other.sid or "?", self.store.path)
+    end
+    return nil, exec.reason
+  end
   self:enter(exec, nx)
   return exec
 end
@@ -522,19 +761,30 @@ function Engine:innermost(exec)
   return exec
 end
 
--- deliver{from=, to=, body=, media_url=?} -> execution | nil, err
+-- deliver{from=, to=, body=, media_url=?} -> execution | nil, err, code; code "none" (no
+-- active execution for the contact), "running" (it is between steps, here or in another
+-- process sharing the store), "not_waiting" (it waits for something else: ignored, as
+-- Studio does), or a store error's code
 function Engine:deliver(msg)
   if type(msg) ~= "table" then error("deliver expects a message table", 2) end
+  if self.store then
+    local ok, err, code = self:refresh(msg.from, msg.to)
+    if not ok then return nil, err, code end
+  end
   local exec = self.by_contact[contact_key(msg.from, msg.to)]
-  if not exec or exec.status ~= "active" then return nil, "no active execution for this contact" end
+  if not exec or exec.status ~= "active" then return nil, "no active execution for this contact", "none" end
   exec = self:innermost(exec)
-  if not exec.wait or exec.wait.kind ~= "reply" then
-    return nil, format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid)
+  if not exec.wait then
+    return nil, format("execution %s is running; it takes no reply until it waits for one", exec.sid), "running"
+  end
+  if exec.wait.kind ~= "reply" then
+    return nil, format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid), "not_waiting"
   end
   self:resume(exec, { kind = "reply", message = {
     Body = msg.body or "", From = msg.from, To = msg.to, MessageSid = msg.sid or sid("SM"),
     MediaUrl0 = msg.media_url, NumMedia = msg.media_url and "1" or "0",
   } })
+  if exec.status == "detached" then return nil, exec.reason, exec.detached end
   return exec
 end
 

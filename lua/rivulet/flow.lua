@@ -177,7 +177,34 @@ function M.from_json(text, source)
     local what = type(t) == "table" and "an array" or (t == json.null and "null" or "a " .. type(t))
     return nil, format("%s: #: a flow must be a JSON object {\"states\": [...], ...}, not %s", source, what)
   end
-  return M.from_table(t, source)
+  local flow, ferr = M.from_table(t, source)
+  if flow then flow.text, flow.kind = text, "json" end   -- what a store keeps to reload it
+  return flow, ferr
+end
+
+-- from_lua(text, path) -> flow | nil, err: a Lua flow file's text, run in the sandbox
+function M.from_lua(text, path)
+  local chunk, lerr = load(text, "@" .. path, "t", flow_env())
+  if not chunk then return nil, lerr end
+  -- the file is outside code: an endless loop runs out of budget instead of hanging
+  local sandbox = require "rivulet.sandbox"
+  local ok, t = sandbox.call(nil, function()
+    local cok, r = pcall(chunk)
+    if not cok then error(lua_error(path, r), 0) end
+    return r
+  end)
+  if not ok then
+    t = tostring(t)
+    if t:sub(1, #path) ~= path then t = format("%s: while loading the flow file: %s", path, t) end
+    return nil, t
+  end
+  if type(t) ~= "table" then
+    return nil, format("%s: a Lua flow file must return a table, not %s", path, type(t))
+  end
+  local fok, flow, ferr = pcall(M.from_table, t, path)   -- metamethods may raise
+  if not fok then return nil, lua_error(path, flow) end
+  if flow then flow.text, flow.kind = text, "lua" end    -- what a store keeps to reload it
+  return flow, ferr
 end
 
 function M.load_file(path)
@@ -186,28 +213,7 @@ function M.load_file(path)
     if err and err:sub(1, #path) == path then return nil, err end   -- io already names the file
     return nil, format("%s: %s", path, err)
   end
-  if path:match("%.lua$") then
-    local chunk, lerr = load(text, "@" .. path, "t", flow_env())
-    if not chunk then return nil, lerr end
-    -- the file is outside code: an endless loop runs out of budget instead of hanging
-    local sandbox = require "rivulet.sandbox"
-    local ok, t = sandbox.call(nil, function()
-      local cok, r = pcall(chunk)
-      if not cok then error(lua_error(path, r), 0) end
-      return r
-    end)
-    if not ok then
-      t = tostring(t)
-      if t:sub(1, #path) ~= path then t = format("%s: while loading the flow file: %s", path, t) end
-      return nil, t
-    end
-    if type(t) ~= "table" then
-      return nil, format("%s: a Lua flow file must return a table, not %s", path, type(t))
-    end
-    local fok, flow, ferr = pcall(M.from_table, t, path)   -- metamethods may raise
-    if not fok then return nil, lua_error(path, flow) end
-    return flow, ferr
-  end
+  if path:match("%.lua$") then return M.from_lua(text, path) end
   return M.from_json(text, path)
 end
 

@@ -14,9 +14,10 @@
 
 local rivulet = require "rivulet"
 local json = require "rivulet.json"
+local args_lib = require "rivulet.cli.args"
 
 local type, ipairs, pairs, tostring, pcall = type, ipairs, pairs, tostring, pcall
-local format, find, sub = string.format, string.find, string.sub
+local format = string.format
 local stdout, stderr, stdin = io.stdout, io.stderr, io.stdin
 
 local M = {}
@@ -24,7 +25,7 @@ local M = {}
 local USAGE =
   "usage: rivulet run FLOW [--trigger EVENT] [--from ADDR] [--to ADDR] [--body TEXT]\n" ..
   "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
-  "         [--auth-token TOKEN] [--log FILE]   (rivulet help run)\n"
+  "         [--auth-token TOKEN] [--log FILE] [--store DB]   (rivulet help run)\n"
 
 M.DEFAULTS = {
   trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",
@@ -39,26 +40,10 @@ local TRIGGERS = {
 local OPTIONS = {
   ["--trigger"] = {}, ["--from"] = {}, ["--to"] = {}, ["--body"] = {},
   ["--param"] = { list = true }, ["--reply"] = { list = true }, ["--replies"] = { list = true },
-  ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {},
+  ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {}, ["--store"] = {},
 }
 
--- the token must not reach any output, even when a flow echoes it back
-local function scrubber(token)
-  if not token or token == "" then return function(s) return s end end
-  return function(s)
-    s = tostring(s)
-    local out, i = {}, 1
-    while true do
-      local a, b = find(s, token, i, true)
-      if not a then break end
-      out[#out + 1] = sub(s, i, a - 1)
-      out[#out + 1] = "[auth token]"
-      i = b + 1
-    end
-    out[#out + 1] = sub(s, i)
-    return table.concat(out)
-  end
-end
+local scrubber = args_lib.scrubber
 
 -- usage errors echo arguments, which may hold the token: main() sets this first
 local usage_scrub = function(s) return s end
@@ -68,11 +53,7 @@ local function usage_error(msg)
   return nil, 2
 end
 
--- "KEY=VALUE" -> key, value (the value may hold more "=")
-local function split_eq(s)
-  local k, v = s:match("^([^=]+)=(.*)$")
-  return k, v
-end
+local split_eq = args_lib.split_eq
 
 -- args -> options table | nil, exit code
 function M.parse(args)
@@ -103,8 +84,6 @@ function M.parse(args)
       else
         o[key] = v
       end
-    elseif a == "--store" then
-      return usage_error("--store is not supported by this build yet")
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       return usage_error(format("unknown option '%s'", a))
     elseif flow then
@@ -127,14 +106,9 @@ function M.parse(args)
     if not k then return usage_error(format("--param wants KEY=VALUE, got '%s'", p)) end
     o.parameters[k] = v
   end
-  o.url_map = {}
-  for _, m in ipairs(o["map-url"]) do
-    local from, to = split_eq(m)
-    if not from or to == "" then
-      return usage_error(format("--map-url wants FROM=TO, got '%s'", m))
-    end
-    o.url_map[from] = to
-  end
+  local map, merr = args_lib.url_map(o["map-url"])
+  if not map then return usage_error(merr) end
+  o.url_map = map
   if o["auth-token"] == nil then o["auth-token"] = os.getenv("RIVULET_AUTH_TOKEN") end
   if o["auth-token"] == "" then o["auth-token"] = nil end
   return o
@@ -228,19 +202,8 @@ local function write_log(path, exec, scrub)
   return true
 end
 
--- the token the arguments (or the environment) give, before they are parsed
-local function early_token(args)
-  local token = os.getenv("RIVULET_AUTH_TOKEN")
-  for i, a in ipairs(args) do
-    if a == "--auth-token" and args[i + 1] then token = args[i + 1] end
-    local inline = a:match("^%-%-auth%-token=(.*)$")
-    if inline then token = inline end
-  end
-  return token
-end
-
 function M.main(args)
-  usage_scrub = scrubber(early_token(args or {}))
+  usage_scrub = scrubber(args_lib.early_token(args or {}))
   local o, code = M.parse(args or {})
   if not o then return code end
   local token = o["auth-token"]
@@ -255,37 +218,27 @@ function M.main(args)
     f:close()
   end
 
-  local flow, ferr = rivulet.load_flow(o.flow)
-  if not flow then
-    ferr = tostring(ferr)
-    if not find(ferr, o.flow, 1, true) then ferr = o.flow .. ": " .. ferr end
-    stderr:write("rivulet run: ", scrub(ferr), "\n")
-    return 2
-  end
-  -- a flow with errors (a wrongly typed property, a `next` naming no state...) is bad
-  -- input: say where, as `rivulet validate` does, instead of failing half-way through
-  local valid, problems = rivulet.validate(flow)
-  if not valid then
-    for _, p in ipairs(problems) do
-      if p.level == "error" then
-        stderr:write(scrub(format("rivulet run: %s: %s: error: %s", o.flow, p.path, p.message)), "\n")
-      end
-    end
-    return 2
-  end
+  local flow = args_lib.load_flow("run", o.flow, scrub)
+  if not flow then return 2 end
   if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
     stderr:write("rivulet run: note: --param is used by --trigger incomingRequest (flow.data) " ..
       "and incomingParent (trigger.parent.parameters) only\n")
   end
 
-  local engine = rivulet.engine{
-    url_map = o.url_map, auth_token = token,
+  -- with --store the record is kept there as it runs; other executions in the store are
+  -- left to `rivulet deliver` (resume = false): run holds one conversation
+  local engine, eerr = rivulet.engine{
+    url_map = o.url_map, auth_token = token, store = args_lib.store_path(o), resume = false,
     on_message = function(_, msg)
       local body = tostring(msg.body or "")
       stdout:write(scrub((msg.kind == "voice" and "> (voice) " or "> ") .. body), "\n")
       stdout:flush()
     end,
   }
+  if not engine then
+    stderr:write("rivulet run: ", scrub(tostring(eerr)), "\n")
+    return 2
+  end
 
   -- the REST trigger reverses the addresses (Studio's Executions API: From is the flow's
   -- own number, To the contact); --from is always the contact here

@@ -1,0 +1,124 @@
+-- Pieces the commands share: option parsing, the auth-token scrubber, URL maps.
+
+local format, find, sub = string.format, string.find, string.sub
+local ipairs, pairs, tostring = ipairs, pairs, tostring
+
+local M = {}
+
+-- the token must not reach any output, even when a flow echoes it back
+function M.scrubber(token)
+  if not token or token == "" then return function(s) return s end end
+  return function(s)
+    s = tostring(s)
+    local out, i = {}, 1
+    while true do
+      local a, b = find(s, token, i, true)
+      if not a then break end
+      out[#out + 1] = sub(s, i, a - 1)
+      out[#out + 1] = "[auth token]"
+      i = b + 1
+    end
+    out[#out + 1] = sub(s, i)
+    return table.concat(out)
+  end
+end
+
+-- the token the arguments (or the environment) give, before they are parsed
+function M.early_token(args)
+  local token = os.getenv("RIVULET_AUTH_TOKEN")
+  for i, a in ipairs(args) do
+    if a == "--auth-token" and args[i + 1] then token = args[i + 1] end
+    local inline = a:match("^%-%-auth%-token=(.*)$")
+    if inline then token = inline end
+  end
+  return token
+end
+
+-- "KEY=VALUE" -> key, value (the value may hold more "=")
+function M.split_eq(s)
+  return s:match("^([^=]+)=(.*)$")
+end
+
+-- parse(args, spec) -> options, positional | nil, message. spec maps "--name" to
+-- {value = true} (takes a value; "--name=v" works too), {list = true} (repeatable, values
+-- gathered in a list) or {} (a flag). Options are keyed by name without the dashes.
+function M.parse(args, spec)
+  local o, pos, i = {}, {}, 1
+  for name, s in pairs(spec) do if s.list then o[name:sub(3)] = {} end end
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    local s = spec[name]
+    if a == "--" then
+      for j = i + 1, #args do pos[#pos + 1] = args[j] end
+      break
+    elseif s then
+      local key = name:sub(3)
+      if s.value or s.list then
+        local v = inline
+        if v == nil then
+          i = i + 1
+          v = args[i]
+          if v == nil then return nil, format("option '%s' needs a value", name) end
+        end
+        if s.list then o[key][#o[key] + 1] = v else o[key] = v end
+      else
+        if inline then return nil, format("option '%s' takes no value", name) end
+        o[key] = true
+      end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, format("unknown option '%s'", a)
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  return o, pos
+end
+
+-- --map-url FROM=TO list -> {from = to} | nil, message
+function M.url_map(list)
+  local map = {}
+  for _, m in ipairs(list or {}) do
+    local from, to = M.split_eq(m)
+    if not from or to == "" then return nil, format("--map-url wants FROM=TO, got '%s'", m) end
+    map[from] = to
+  end
+  return map
+end
+
+-- load_flow(cmd, path, scrub) -> flow | nil: loads and validates a flow for a command,
+-- printing what is wrong (as `rivulet validate` does) on stderr
+function M.load_flow(cmd, path, scrub)
+  local rivulet = require "rivulet"
+  local stderr = io.stderr
+  local flow, ferr = rivulet.load_flow(path)
+  if not flow then
+    ferr = tostring(ferr)
+    if not find(ferr, path, 1, true) then ferr = path .. ": " .. ferr end
+    stderr:write("rivulet ", cmd, ": ", scrub(ferr), "\n")
+    return nil
+  end
+  -- a flow with errors (a wrongly typed property, a `next` naming no state...) is bad
+  -- input: say where, instead of failing half-way through
+  local valid, problems = rivulet.validate(flow)
+  if not valid then
+    for _, p in ipairs(problems) do
+      if p.level == "error" then
+        stderr:write(scrub(format("rivulet %s: %s: %s: error: %s", cmd, path, p.path, p.message)), "\n")
+      end
+    end
+    return nil
+  end
+  return flow
+end
+
+-- the store a command uses: --store, else $RIVULET_STORE
+function M.store_path(o)
+  local p = o.store or os.getenv("RIVULET_STORE")
+  if p == "" then p = nil end
+  return p
+end
+
+return M

@@ -1,0 +1,179 @@
+-- `rivulet logs --store DB [SID]`: the executions a store holds, newest first, or one
+-- execution's steps and context. Opens the store read-only: looking never writes.
+
+local store_mod = require "rivulet.store"
+local args_lib = require "rivulet.cli.args"
+
+local format, tostring, ipairs, tonumber = string.format, tostring, ipairs, tonumber
+local stdout, stderr = io.stdout, io.stderr
+
+local M = {}
+
+local USAGE = "usage: rivulet logs --store DB [--status S] [--since T] [--until T] [--contact ADDR]\n" ..
+  "         [--limit N] [--json]\n" ..
+  "       rivulet logs --store DB SID [--json]   (rivulet help logs)\n"
+
+local SPEC = {
+  ["--store"] = { value = true }, ["--status"] = { value = true }, ["--since"] = { value = true },
+  ["--until"] = { value = true }, ["--contact"] = { value = true }, ["--limit"] = { value = true },
+  ["--json"] = {},
+}
+
+M.DEFAULT_LIMIT = 100
+
+-- days since 1970-01-01 of a proleptic Gregorian date (no time zone involved)
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+local AGES = { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }
+
+-- "2026-11-25", "2026-11-25T14:00[:00][Z]" (UTC), epoch seconds, or an age ("30m") -> epoch
+function M.parse_time(s, now)
+  local n = tonumber(s)
+  if n then return n end
+  local count, unit = s:match("^(%d+)([smhdw])$")
+  if count then return (now or os.time()) - tonumber(count) * AGES[unit] end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 then return nil end
+  local h, mi, sec = 0, 0, 0
+  if rest ~= "" then
+    local hh, mm, tail = rest:match("^[T ](%d%d):(%d%d)(.*)$")
+    if not hh then return nil end
+    local ss = tail:match("^:(%d%d)Z?$")
+    if ss then sec = tonumber(ss) elseif tail ~= "" and tail ~= "Z" then return nil end
+    h, mi = tonumber(hh), tonumber(mm)
+    if h > 23 or mi > 59 or sec > 60 then return nil end
+  end
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
+end
+
+local function when(t)
+  if not t then return "-" end
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
+end
+
+local function status_of(r)
+  if r.status == "ended" and r.failed then return "failed" end
+  return r.status
+end
+
+local function flow_name(r)
+  local n = r.flow_name
+  if type(n) == "string" then n = n:match("([^/]+)%.%w+$") or n end
+  return tostring(n or "-")
+end
+
+local function list(st, o)
+  local f = { contact = o.contact }
+  if o.status then
+    if o.status == "active" then f.status = "active"
+    elseif o.status == "ended" then f.status, f.failed = "ended", false
+    elseif o.status == "failed" then f.status, f.failed = "ended", true
+    else return nil, format("--status must be active, ended or failed, not '%s'", o.status), 2 end
+  end
+  for _, k in ipairs{ "since", "until" } do
+    if o[k] then
+      local t = M.parse_time(o[k])
+      if not t then
+        return nil, format("--%s: '%s' is not a time (2026-11-25, 2026-11-25T14:00Z, epoch seconds, 30m, 2h, 7d)",
+          k, o[k]), 2
+      end
+      f[k == "since" and "since" or "before"] = t
+    end
+  end
+  local limit = M.DEFAULT_LIMIT
+  if o.limit then
+    limit = math.tointeger(tonumber(o.limit))
+    if not limit or limit < 0 then return nil, format("--limit wants a count, not '%s'", o.limit), 2 end
+    if limit == 0 then limit = -1 end
+  end
+  f.limit = limit
+  local rows, err = st:list(f)
+  if not rows then return nil, format("%s: %s", st.path, err), 2 end
+  if o.json then
+    local out = {}
+    for i, r in ipairs(rows) do
+      out[i] = { sid = r.sid, flow = flow_name(r), flow_sid = r.flow_sid, contact = r.contact,
+                 channel = r.channel, status = r.status, failed = r.failed, reason = r.reason,
+                 state = r.state, steps = r.step_count, started_at = r.started_at, ended_at = r.ended_at }
+    end
+    stdout:write(#out == 0 and "[]" or store_mod.encode(out), "\n")
+    return 0
+  end
+  if #rows == 0 then
+    stderr:write("no executions match\n")
+    return 0
+  end
+  local fmt = "%-34s  %-16s  %-14s  %-7s  %-20s  %s\n"
+  stdout:write(format(fmt, "SID", "FLOW", "CONTACT", "STATUS", "STARTED", "ENDED"))
+  for _, r in ipairs(rows) do
+    stdout:write(format(fmt, r.sid, flow_name(r), tostring(r.contact or "-"), status_of(r), when(r.started_at),
+      when(r.ended_at)))
+  end
+  return 0
+end
+
+local function show(st, o, id)
+  local rec, err, code = st:record(id)
+  if not rec then return nil, err, code == "notfound" and 1 or 2 end
+  if o.json then
+    stdout:write(store_mod.encode(rec), "\n")
+    return 0
+  end
+  stdout:write(format("execution %s\n", rec.sid))
+  stdout:write(format("  flow     %s%s\n", tostring(rec.flow), rec.flow_sid and (" (" .. rec.flow_sid .. ")") or ""))
+  stdout:write(format("  contact  %s  (flow address %s)\n", tostring(rec.contact or "-"), tostring(rec.channel or "-")))
+  local status = rec.status == "ended" and rec.failed and "failed" or rec.status
+  stdout:write(format("  status   %s%s\n", status, rec.reason and (": " .. rec.reason) or
+    (rec.status == "active" and format(" at '%s'", tostring(rec.state)) or "")))
+  stdout:write(format("  started  %s\n  ended    %s\n", when(rec.started_at), when(rec.ended_at)))
+  stdout:write(format("\nsteps (%d)\n", #rec.steps))
+  for i, s in ipairs(rec.steps) do
+    stdout:write(format("  %3d  %s  %-22s %s -> %s%s\n", i, when(s.date_created), tostring(s.name),
+      tostring(s.transitioned_from), tostring(s.transitioned_to), s.reason and ("  [" .. s.reason .. "]") or ""))
+    if s.note then stdout:write(format("       (%s)\n", s.note)) end
+  end
+  stdout:write("\ncontext\n")
+  local ctx = store_mod.encode(rec.context or {}, "  ")
+  stdout:write((ctx:gsub("\n", "\n  ")):gsub("^", "  "), "\n")
+  return 0
+end
+
+function M.main(argv)
+  local o, pos = args_lib.parse(argv or {}, SPEC)
+  local function usage(msg)
+    stderr:write("rivulet logs: ", msg, "\n", USAGE)
+    return 2
+  end
+  if not o then return usage(pos) end
+  if #pos > 1 then return usage(format("unexpected argument '%s' (one SID at most)", pos[2])) end
+  local db = args_lib.store_path(o)
+  if not db then return usage("--store DB is required (or set RIVULET_STORE)") end
+  local id = pos[1]
+  if id and (o.status or o.since or o["until"] or o.contact or o.limit) then
+    return usage("--status, --since, --until, --contact and --limit list executions; not with a SID")
+  end
+  local st, err = store_mod.open(db, { readonly = true })
+  if not st then
+    stderr:write("rivulet logs: ", err, "\n")
+    return 2
+  end
+  local ok, status, code
+  if id then ok, status, code = show(st, o, id) else ok, status, code = list(st, o) end
+  st:close()
+  if not ok then
+    stderr:write("rivulet logs: ", tostring(status), "\n")
+    return code
+  end
+  return status
+end
+
+return M

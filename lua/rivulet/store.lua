@@ -1,0 +1,572 @@
+-- rivulet.store: executions, their steps and contexts in an SQLite file, shaped like
+-- Studio's REST resources (Executions, Steps, Execution Context, Step Context).
+--
+--   local store = require "rivulet.store"
+--   local s, err = store.open("flows.db")          -- nil, err: unreadable, corrupt, foreign, newer
+--   rivulet.engine{ store = s }                     -- the engine writes through it
+--   s:list{ status = "active" }  s:execution(sid)  s:steps(sid)  s:record(sid)
+--
+-- Durability: WAL, and one transaction per write. The engine writes an execution when a
+-- step is taken (the step, and the execution row with the state it goes to next) before it
+-- acts on that step, and when it starts to wait (what it waits for, and since when). Each
+-- execution row carries a revision; a write names the revision it read, so two processes
+-- sharing a store never both advance one execution (the later write is refused, and its
+-- engine reloads the execution instead). An execution that runs (an HTTP call in flight, or
+-- between two steps) names its owner (pid@host); another process takes it over only once
+-- that owner is gone or its lease ran out.
+--
+-- The schema has a version (PRAGMA user_version) and an application id; migrations run on
+-- open; a file of another application or of a newer rivulet is refused and left untouched.
+
+local core = require "rivulet.core"
+local json = require "rivulet.json"
+
+local type, pairs, ipairs, tostring, tonumber, error, setmetatable =
+  type, pairs, ipairs, tostring, tonumber, error, setmetatable
+local format, gsub, concat, sort = string.format, string.gsub, table.concat, table.sort
+local math_type, huge = math.type, math.huge
+
+local M = {}
+
+M.SCHEMA_VERSION = 1
+M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
+M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
+M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
+M.MAX_DEPTH = 100                    -- nesting of a context the encoder accepts
+
+-- ---- JSON that round-trips: lua-cjson 2.1 prints numbers with 14 digits, which loses
+-- timestamps and long integers; the store writes them exactly.
+
+local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+              ["\r"] = "\\r", ["\t"] = "\\t" }
+for i = 0, 31 do
+  local c = string.char(i)
+  if not ESC[c] then ESC[c] = format("\\u%04x", i) end
+end
+ESC["\127"] = "\\u007f"
+
+local null = json.null
+
+-- Values JSON cannot hold are written as text ("<function>", "<cycle>", "<too deep>"):
+-- a context always stores, and what JSON can hold comes back as it was. indent: pretty.
+local function encode_into(v, out, n, seen, depth, indent)
+  local t = type(v)
+  if t == "string" then
+    n = n + 1
+    out[n] = '"' .. gsub(v, '[%c"\\]', ESC) .. '"'
+  elseif t == "number" then
+    n = n + 1
+    if math_type(v) == "integer" then out[n] = format("%d", v)
+    elseif v ~= v or v == huge or v == -huge then out[n] = "null"
+    else
+      local s = format("%.15g", v)           -- the short form when it reads back the same
+      if tonumber(s) ~= v then s = format("%.17g", v) end
+      out[n] = s
+    end
+  elseif t == "boolean" then
+    n = n + 1
+    out[n] = v and "true" or "false"
+  elseif v == nil or v == null then
+    n = n + 1
+    out[n] = "null"
+  elseif t == "table" and (seen[v] or depth >= M.MAX_DEPTH) then
+    n = n + 1
+    out[n] = seen[v] and '"<cycle>"' or '"<too deep>"'
+  elseif t == "table" then
+    seen[v] = true
+    local nl = indent and ("\n" .. string.rep(indent, depth + 1)) or ""
+    local len, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    if len > 0 and count == len then
+      n = n + 1
+      out[n] = "[" .. nl
+      for i = 1, len do
+        if i > 1 then n = n + 1; out[n] = "," .. nl end
+        n = encode_into(v[i], out, n, seen, depth + 1, indent)
+      end
+      n = n + 1
+      out[n] = (indent and ("\n" .. string.rep(indent, depth)) or "") .. "]"
+    elseif count == 0 then
+      n = n + 1
+      out[n] = "{}"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      sort(keys)
+      local byname = {}
+      for k, x in pairs(v) do byname[tostring(k)] = x end
+      n = n + 1
+      out[n] = "{" .. nl
+      for i, k in ipairs(keys) do
+        n = n + 1
+        out[n] = (i > 1 and "," .. nl or "") .. '"' .. gsub(k, '[%c"\\]', ESC) .. (indent and '": ' or '":')
+        n = encode_into(byname[k], out, n, seen, depth + 1, indent)
+      end
+      n = n + 1
+      out[n] = (indent and ("\n" .. string.rep(indent, depth)) or "") .. "}"
+    end
+    seen[v] = nil
+  else
+    n = n + 1
+    out[n] = '"<' .. t .. '>"'
+  end
+  return n
+end
+
+-- encode(value [, indent]) -> JSON text; indent (e.g. "  ") pretty-prints
+function M.encode(v, indent)
+  local out = {}
+  encode_into(v, out, 0, {}, 0, indent)
+  return concat(out)
+end
+
+local function decode(text)
+  if text == nil then return nil end
+  return json.decode(text)
+end
+
+-- ---- schema and migrations ----------------------------------------------------------------
+
+-- MIGRATIONS[v] takes a store from version v - 1 to v
+local MIGRATIONS = {
+  [[
+  CREATE TABLE flows (
+    id TEXT PRIMARY KEY,            -- SHA-256 of kind and source: one row per distinct flow
+    name TEXT, path TEXT,
+    kind TEXT NOT NULL,             -- "json" (Studio export) or "lua" (a Lua flow file)
+    source TEXT NOT NULL,
+    created_at REAL NOT NULL);
+  CREATE TABLE executions (
+    sid TEXT PRIMARY KEY,
+    flow_id TEXT NOT NULL REFERENCES flows(id),
+    flow_sid TEXT, flow_name TEXT,
+    contact TEXT, channel TEXT,
+    holds_contact INTEGER NOT NULL, -- 1: the contact's execution (not a subflow's child)
+    trigger_event TEXT NOT NULL, parent_sid TEXT,
+    status TEXT NOT NULL,           -- "active" or "ended"
+    failed INTEGER NOT NULL DEFAULT 0, reason TEXT,
+    state TEXT,                     -- where it waits, or the state it enters next
+    last_state TEXT, repeats INTEGER NOT NULL,
+    step_count INTEGER NOT NULL,
+    started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL,
+    context TEXT NOT NULL,          -- the Execution Context, JSON
+    wait TEXT,                      -- JSON: what it waits for; NULL while it runs or once ended
+    rev INTEGER NOT NULL,           -- one more per write
+    owner TEXT, lease_until REAL);
+  CREATE UNIQUE INDEX executions_contact ON executions(contact, channel)
+    WHERE status = 'active' AND holds_contact = 1;
+  CREATE INDEX executions_started ON executions(started_at);
+  CREATE INDEX executions_status ON executions(status, started_at);
+  CREATE TABLE steps (
+    sid TEXT PRIMARY KEY,
+    execution_sid TEXT NOT NULL REFERENCES executions(sid),
+    idx INTEGER NOT NULL,           -- 1, 2, ... within its execution
+    name TEXT NOT NULL,             -- the event
+    type TEXT, transitioned_from TEXT, transitioned_to TEXT,
+    date_created REAL NOT NULL,
+    reason TEXT, note TEXT,
+    context TEXT NOT NULL,          -- the Step Context, JSON
+    UNIQUE (execution_sid, idx));
+  ]],
+}
+
+local Store = {}
+Store.__index = Store
+M.Store = Store
+
+local function fail(path, msg, code)
+  return nil, format("%s: %s", path, msg), code
+end
+
+-- the header check: what the file is, without writing to it
+local function inspect(db)
+  local st, err, code = db:prepare(
+    "SELECT (SELECT application_id FROM pragma_application_id) AS app," ..
+    " (SELECT user_version FROM pragma_user_version) AS version," ..
+    " (SELECT count(*) FROM sqlite_master) AS objects")
+  if not st then return nil, err, code end
+  local row
+  row, err, code = st:first()
+  st:finalize()          -- now: a statement left to the collector would keep the file open
+  return row, err, code
+end
+
+local OPEN_ERRORS = {
+  notadb = "not a rivulet store (not an SQLite database, or its header is damaged)",
+  corrupt = "the store is damaged (SQLite: database disk image is malformed)",
+}
+
+-- open(path [, options]) -> store | nil, err, code. Options: synchronous = "full" (default:
+-- a commit survives power loss) or "normal" (survives a crash of the process only; faster),
+-- readonly = true (rivulet logs: nothing is created or written).
+function M.open(path, opts)
+  opts = opts or {}
+  if type(path) ~= "string" or path == "" then error("store path must be a non-empty string", 2) end
+  local db, err, code = core.sqlite_open(path, opts.readonly and "ro" or "rw")
+  if not db then return fail(path, err, code) end
+  db:busy_timeout(M.BUSY_TIMEOUT_MS)
+  local h
+  h, err, code = inspect(db)
+  if not h then
+    db:close()
+    return fail(path, OPEN_ERRORS[code] or err, code)
+  end
+  if h.app ~= M.APPLICATION_ID and not (h.app == 0 and h.objects == 0) then
+    db:close()
+    return fail(path, "not a rivulet store (an SQLite database of another application)", "foreign")
+  end
+  if h.version > M.SCHEMA_VERSION then
+    db:close()
+    return fail(path, format("written by a newer rivulet (store schema %d; this rivulet reads up to %d)",
+      h.version, M.SCHEMA_VERSION), "newer")
+  end
+  local s = setmetatable({ db = db, path = path, stmts = {}, flow_ids = setmetatable({}, { __mode = "k" }),
+                           flows = {}, owner = format("%d@%s", core.pid(), core.hostname()),
+                           readonly = opts.readonly or false, scrub = opts.scrub }, Store)
+  if opts.readonly then
+    if h.objects == 0 then
+      db:close()
+      return fail(path, "not a rivulet store (an empty database)", "foreign")
+    end
+    if h.version < M.SCHEMA_VERSION then
+      db:close()
+      return fail(path, format("store schema %d is older than this rivulet's (%d); open it for writing once to migrate",
+        h.version, M.SCHEMA_VERSION), "older")
+    end
+    return s
+  end
+  local ok
+  ok, err, code = db:exec("PRAGMA journal_mode = WAL")
+  if ok then ok, err, code = db:exec(opts.synchronous == "normal" and "PRAGMA synchronous = NORMAL"
+                                      or "PRAGMA synchronous = FULL") end
+  if ok then ok, err, code = s:migrate() end
+  if not ok then
+    db:close()
+    return fail(path, OPEN_ERRORS[code] or err, code)
+  end
+  return s
+end
+
+-- brings the schema up to SCHEMA_VERSION, one transaction per version (another process may
+-- be doing the same: the version is read again under the write lock)
+function Store:migrate()
+  local db = self.db
+  while true do
+    local ok, err, code = db:exec("BEGIN IMMEDIATE")
+    if not ok then return nil, err, code end
+    local h
+    h, err, code = inspect(db)
+    if not h then db:exec("ROLLBACK") return nil, err, code end
+    if h.version >= M.SCHEMA_VERSION then
+      db:exec("COMMIT")
+      return true
+    end
+    local v = h.version + 1
+    ok, err, code = db:exec(MIGRATIONS[v])
+    if ok then ok, err, code = db:exec(format("PRAGMA user_version = %d", v)) end
+    if ok then ok, err, code = db:exec(format("PRAGMA application_id = %d", M.APPLICATION_ID)) end
+    if ok then ok, err, code = db:exec("COMMIT") end
+    if not ok then
+      db:exec("ROLLBACK")
+      return nil, format("migrating the store to schema %d: %s", v, err), code
+    end
+  end
+end
+
+-- closes the file (statements first, so the last connection checkpoints the WAL into it)
+function Store:close()
+  for _, st in pairs(self.stmts) do st:finalize() end
+  self.stmts = {}
+  self.db:close()
+end
+
+function Store:stmt(sql)
+  local st = self.stmts[sql]
+  if not st then
+    local err, code
+    st, err, code = self.db:prepare(sql)
+    if not st then return nil, err, code end
+    self.stmts[sql] = st
+  end
+  return st
+end
+
+-- run(sql, ...) / first / all: prepared once, errors returned
+function Store:run(sql, ...)
+  local st, err, code = self:stmt(sql)
+  if not st then return nil, err, code end
+  return st:run(...)
+end
+
+function Store:first(sql, ...)
+  local st, err, code = self:stmt(sql)
+  if not st then return nil, err, code end
+  return st:first(...)
+end
+
+function Store:all(sql, ...)
+  local st, err, code = self:stmt(sql)
+  if not st then return nil, err, code end
+  return st:all(...)
+end
+
+-- ---- flows ------------------------------------------------------------------------------------
+
+local function has_function(v, seen)
+  if type(v) == "function" then return true end
+  if type(v) ~= "table" then return false end
+  seen = seen or {}
+  if seen[v] then return false end
+  seen[v] = true
+  for k, x in pairs(v) do
+    if has_function(k, seen) or has_function(x, seen) then return true end
+  end
+  return false
+end
+
+-- the flow's row id, stored once per distinct source; nil, err when the flow cannot be
+-- written down (a table holding functions and loaded from no file)
+function Store:flow_id(flow)
+  local id = self.flow_ids[flow]
+  if id then return id end
+  local kind, source = flow.kind, flow.text
+  if not source then
+    if has_function(flow.states) then
+      return nil, "a flow built in Lua with functions in it cannot be stored;" ..
+        " load it from a file to keep its executions"
+    end
+    kind, source = "json", M.encode(flow:definition())
+  end
+  id = core.sha256_hex(kind .. "\0" .. source)
+  local ok, err, code = self:run("INSERT OR IGNORE INTO flows (id, name, path, kind, source, created_at)" ..
+    " VALUES (?, ?, ?, ?, ?, ?)", id, flow.description, flow.source, kind, source, core.now())
+  if not ok then return nil, err, code end
+  self.flow_ids[flow] = id
+  self.flows[id] = flow
+  return id
+end
+
+-- the flow stored under id, loaded once
+function Store:flow(id)
+  local f = self.flows[id]
+  if f then return f end
+  local row, err = self:first("SELECT * FROM flows WHERE id = ?", id)
+  if not row then return nil, err or format("flow %s is missing from the store", id) end
+  local flowlib = require "rivulet.flow"
+  local name = row.path or "stored flow"
+  if row.kind == "lua" then f, err = flowlib.from_lua(row.source, name)
+  else f, err = flowlib.from_json(row.source, name) end
+  if not f then return nil, err end
+  f.text, f.kind = row.source, row.kind
+  self.flows[id], self.flow_ids[f] = f, id
+  return f
+end
+
+-- ---- writes -----------------------------------------------------------------------------------
+
+local function scrub(self, s)
+  local token = self.scrub
+  if s and token and token ~= "" and s:find(token, 1, true) then
+    return (s:gsub(token:gsub("%p", "%%%0"), "[auth token]"))
+  end
+  return s
+end
+
+local function encode_wait(w)
+  if not w then return nil end
+  return M.encode({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
+                    props = w.props, data = w.data, child = w.child })
+end
+
+local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
+  " holds_contact, trigger_event, parent_sid, status, failed, reason, state, last_state, repeats," ..
+  " step_count, started_at, updated_at, ended_at, context, wait, rev, owner, lease_until)" ..
+  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
+  " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, rev = rev + 1," ..
+  " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
+local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
+  " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+local function rollback(self, err, code)
+  self.db:exec("ROLLBACK")
+  return nil, err, code
+end
+
+-- write(exec, step, state) -> true | nil, err, code: one transaction holding the new step
+-- (if any) and the execution as it stands, `state` being where it continues. code
+-- "conflict": another process wrote this execution since we read it (exec.rev is stale);
+-- "constraint" on a first write: the contact already has an active execution here.
+function Store:write(exec, step, state)
+  if self.readonly then error("the store is open read-only", 2) end
+  local now = core.now()
+  local ctx, wait = scrub(self, M.encode(exec.context)), scrub(self, encode_wait(exec.wait))
+  local step_ctx = step and scrub(self, M.encode(step.context or {}))
+  local running = exec.status == "active" and (not exec.wait or exec.wait.kind == "http")
+  local owner = running and self.owner or nil
+  local lease = running and now + M.LEASE_S or nil
+  local ended = exec.status ~= "active"
+  local status = ended and "ended" or "active"
+  local db = self.db
+  local ok, err, code = db:exec("BEGIN IMMEDIATE")
+  if not ok then return nil, err, code end
+  if not exec.rev then
+    local flow_id
+    flow_id, err, code = self:flow_id(exec.flow)
+    if not flow_id then return rollback(self, err, code) end
+    local contact, channel = exec.context.contact.channel.address, exec.context.flow.channel.address
+    ok, err, code = self:run(INSERT_EXEC, exec.sid, flow_id, exec.flow_sid, exec.flow_name,
+      contact ~= nil and tostring(contact) or nil, channel ~= nil and tostring(channel) or nil,
+      exec.contact_key and 1 or 0, exec.trigger_event, exec.parent_sid, status,
+      exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
+      exec.started_at, now, exec.ended_at, ctx, wait, owner, lease)
+    if not ok then return rollback(self, err, code) end
+  else
+    ok, err, code = self:run(UPDATE_EXEC, status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
+      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, owner, lease, exec.sid, exec.rev)
+    if not ok then return rollback(self, err, code) end
+    if ok == 0 then
+      return rollback(self, format("execution %s was changed by another process", exec.sid), "conflict")
+    end
+  end
+  if step then
+    ok, err, code = self:run(INSERT_STEP, step.sid, exec.sid, #exec.steps, step.name, step.type,
+      step.transitioned_from, step.transitioned_to, step.date_created, step.reason, step.note, step_ctx)
+    if not ok then return rollback(self, err, code) end
+  end
+  ok, err, code = db:exec("COMMIT")
+  if not ok then return rollback(self, err, code) end
+  exec.rev = (exec.rev or 0) + 1
+  return true
+end
+
+-- claim(exec) -> true | nil, err, code: this process takes over a running execution whose
+-- owner is gone (only one process wins)
+function Store:claim(exec)
+  local ok, err, code = self:run("UPDATE executions SET rev = rev + 1, owner = ?, lease_until = ?" ..
+    " WHERE sid = ? AND rev = ?", self.owner, core.now() + M.LEASE_S, exec.sid, exec.rev)
+  if not ok then return nil, err, code end
+  if ok == 0 then return nil, format("execution %s was taken over by another process", exec.sid), "conflict" end
+  exec.rev = exec.rev + 1
+  return true
+end
+
+-- ---- reads ------------------------------------------------------------------------------------
+
+-- whether a running execution's owner may still be at work on it
+function Store:owner_alive(row, now)
+  if not row.owner then return false end
+  if row.owner == self.owner then return false end           -- this process: it is ours
+  if row.lease_until and row.lease_until < (now or core.now()) then return false end
+  local pid, host = row.owner:match("^(%d+)@(.*)$")
+  if host == core.hostname() then return core.process_alive(math.tointeger(pid)) end
+  return true
+end
+
+-- the execution row of sid, decoded (context, wait); false when there is none
+function Store:execution(sid)
+  local row, err, code = self:first("SELECT * FROM executions WHERE sid = ?", sid)
+  if not row then return row, err, code end
+  return M.decode_row(row)
+end
+
+function M.decode_row(row)
+  local ctx, err = decode(row.context)
+  if ctx == nil then return nil, format("execution %s: its stored context does not read back: %s", row.sid, err) end
+  row.context = ctx
+  if row.wait then
+    local w
+    w, err = decode(row.wait)
+    if type(w) ~= "table" then
+      return nil, format("execution %s: its stored wait does not read back: %s", row.sid, tostring(err))
+    end
+    row.wait = w
+  end
+  row.failed = row.failed == 1
+  return row
+end
+
+-- active executions, oldest first (rows, undecoded)
+function Store:active_rows()
+  return self:all("SELECT * FROM executions WHERE status = 'active' ORDER BY started_at, sid")
+end
+
+-- the active execution of a contact, if any: {sid, rev} | false
+function Store:contact_execution(contact, channel)
+  return self:first("SELECT sid, rev FROM executions WHERE contact IS ? AND channel IS ? AND" ..
+    " status = 'active' AND holds_contact = 1", contact ~= nil and tostring(contact) or nil,
+    channel ~= nil and tostring(channel) or nil)
+end
+
+-- steps of an execution, in order; with_context decodes each Step Context
+function Store:steps(sid, with_context)
+  local rows, err, code = self:all("SELECT * FROM steps WHERE execution_sid = ? ORDER BY idx", sid)
+  if not rows then return nil, err, code end
+  for _, r in ipairs(rows) do
+    if with_context then r.context = decode(r.context) else r.context = nil end
+  end
+  return rows
+end
+
+-- list{status=, since=, before=, flow=, limit=} -> execution rows (no context), newest first
+function Store:list(f)
+  f = f or {}
+  local where, args = {}, {}
+  if f.status then where[#where + 1] = "status = ?"; args[#args + 1] = f.status end
+  if f.failed ~= nil then where[#where + 1] = "failed = ?"; args[#args + 1] = f.failed and 1 or 0 end
+  if f.since then where[#where + 1] = "started_at >= ?"; args[#args + 1] = f.since end
+  if f.before then where[#where + 1] = "started_at < ?"; args[#args + 1] = f.before end
+  if f.flow then where[#where + 1] = "flow_name = ?"; args[#args + 1] = f.flow end
+  if f.contact then where[#where + 1] = "contact = ?"; args[#args + 1] = f.contact end
+  local sql = "SELECT sid, flow_sid, flow_name, contact, channel, status, failed, reason, state," ..
+    " trigger_event, parent_sid, step_count, started_at, updated_at, ended_at FROM executions" ..
+    (#where > 0 and (" WHERE " .. concat(where, " AND ")) or "") ..
+    " ORDER BY started_at DESC, sid DESC LIMIT ?"
+  args[#args + 1] = f.limit or -1
+  local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
+  if not rows then return nil, err, code end
+  for _, r in ipairs(rows) do r.failed = r.failed == 1 end
+  return rows
+end
+
+-- counts of what the store holds: {executions, active, steps}
+function Store:counts()
+  local r, err, code = self:first("SELECT (SELECT count(*) FROM executions) AS executions," ..
+    " (SELECT count(*) FROM executions WHERE status = 'active') AS active," ..
+    " (SELECT count(*) FROM steps) AS steps")
+  if not r then return nil, err, code end
+  return r
+end
+
+-- the execution record of DESIGN.md §3 for sid | nil, err
+function Store:record(sid)
+  local row, err, code = self:execution(sid)
+  if not row then return nil, err or format("no execution %s in %s", tostring(sid), self.path), code or "notfound" end
+  local steps
+  steps, err, code = self:steps(sid, true)
+  if not steps then return nil, err, code end
+  local out = {}
+  for i, s in ipairs(steps) do
+    out[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
+               transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason,
+               note = s.note, context = s.context }
+  end
+  local flow = row.flow_name
+  if type(flow) == "string" then flow = flow:match("([^/]+)%.%w+$") or flow end
+  return { sid = row.sid, flow = flow, flow_sid = row.flow_sid, status = row.status,
+           failed = row.failed or nil, reason = row.reason, state = row.state,
+           contact = row.contact, channel = row.channel, started_at = row.started_at,
+           ended_at = row.ended_at, steps = out, context = row.context }
+end
+
+-- PRAGMA integrity_check: true | nil, what it found
+function Store:check()
+  local rows, err = self:all("PRAGMA integrity_check")
+  if not rows then return nil, err end
+  if #rows == 1 and rows[1].integrity_check == "ok" then return true end
+  local found = {}
+  for i, r in ipairs(rows) do found[i] = r.integrity_check end
+  return nil, concat(found, "; ")
+end
+
+return M

@@ -1,0 +1,643 @@
+-- The execution store (issue 6): the file and its schema, what an engine writes, resuming
+-- after a restart (waits, due timeouts, a request in flight), the crash test (kill -9 during
+-- a write burst over 1,000 executions), two processes delivering to one store, and files
+-- that are not a usable store (refused with exit 2, left untouched).
+
+local lu = require "luaunit"
+local rivulet = require "rivulet"
+local core = require "rivulet.core"
+local store = require "rivulet.store"
+local helper = require "spec.helper"
+local fx = require "spec.http_fixture"
+
+local FROM, TO = "+15550001111", "+15559990000"
+local FIX = helper.root .. "/spec/fixtures/store/"
+local Q3 = FIX .. "three_questions.lua"
+
+local function contact(i) return string.format("+1555%07d", i) end
+
+local function new_db()
+  return helper.tmpdir() .. "/store.db"
+end
+
+-- an engine on db collecting the bodies it sends
+local function engine_on(db, opts)
+  local sent = {}
+  opts = opts or {}
+  opts.store = db
+  opts.on_message = function(x, m) sent[#sent + 1] = { sid = x.sid, to = m.to, body = m.body } end
+  local e, err = rivulet.engine(opts)
+  assert(e, err)
+  return e, sent
+end
+
+local function sha(path)
+  local text = helper.read_file(path)
+  return text and core.sha256_hex(text)
+end
+
+-- a program started in the background: its pid, output in `out`
+local function spawn(argv, out)
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = helper.quote(a) end
+  local p = assert(io.popen(table.concat(parts, " ") .. " >" .. helper.quote(out) .. " 2>&1 </dev/null & echo $!"))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  return assert(pid)
+end
+
+local function wait_for(path, pred, seconds)
+  local deadline = core.monotonic() + seconds
+  while core.monotonic() < deadline do
+    local text = helper.read_file(path) or ""
+    if pred(text) then return text end
+    core.sleep(2)
+  end
+  error("timed out waiting on " .. path .. ":\n" .. (helper.read_file(path) or ""):sub(-500))
+end
+
+local function kill9(pid)
+  os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  for _ = 1, 500 do          -- until it is gone (its locks with it)
+    if not core.process_alive(pid) then return end
+    os.execute("wait " .. pid .. " 2>/dev/null")
+    core.sleep(2)
+  end
+end
+
+-- ---- the file ------------------------------------------------------------------------------
+
+TestStoreFile = {}
+
+function TestStoreFile:tearDown() helper.cleanup() end
+
+function TestStoreFile:test_new_store_has_schema_version_wal_and_application_id()
+  local db = new_db()
+  local s = assert(store.open(db))
+  local h = s:first("SELECT (SELECT user_version FROM pragma_user_version) AS v," ..
+    " (SELECT application_id FROM pragma_application_id) AS app, (SELECT journal_mode FROM pragma_journal_mode) AS j")
+  lu.assertEquals(h.v, store.SCHEMA_VERSION)
+  lu.assertEquals(h.app, store.APPLICATION_ID)
+  lu.assertEquals(h.j, "wal")
+  s:close()
+  -- opening again migrates nothing and keeps what is there
+  s = assert(store.open(db))
+  lu.assertEquals(s:counts().executions, 0)
+  s:close()
+end
+
+function TestStoreFile:test_newer_schema_is_refused_and_left_alone()
+  local db = new_db()
+  local s = assert(store.open(db))
+  assert(s.db:exec("PRAGMA user_version = " .. (store.SCHEMA_VERSION + 1)))
+  s:close()
+  local before = sha(db)
+  local s2, err, code = store.open(db)
+  lu.assertNil(s2)
+  lu.assertEquals(code, "newer")
+  lu.assertStrContains(err, db .. ": written by a newer rivulet (store schema " .. (store.SCHEMA_VERSION + 1))
+  lu.assertEquals(sha(db), before)
+end
+
+function TestStoreFile:test_migration_from_an_empty_version_0_file()
+  local db = new_db()
+  local raw = assert(core.sqlite_open(db))
+  raw:close()                                     -- an empty SQLite file: version 0, no tables
+  local s = assert(store.open(db))
+  lu.assertEquals(s:first("PRAGMA user_version").user_version, store.SCHEMA_VERSION)
+  s:close()
+end
+
+function TestStoreFile:test_foreign_sqlite_database_is_refused_untouched()
+  local db = new_db()
+  local raw = assert(core.sqlite_open(db))
+  assert(raw:exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts VALUES (1, 'a')"))
+  raw:close()
+  local before = sha(db)
+  local s, err, code = store.open(db)
+  lu.assertNil(s)
+  lu.assertEquals(code, "foreign")
+  lu.assertStrContains(err, "not a rivulet store (an SQLite database of another application)")
+  lu.assertEquals(sha(db), before)
+end
+
+-- every command given a file that is not a usable store: a clear message, exit 2, the file
+-- byte for byte as it was (and no executions run)
+function TestStoreFile:test_bad_files_exit_2_untouched_for_every_command()
+  local dir = helper.tmpdir()
+  local files = {
+    garbage = string.rep("\1\2\3\255 not sqlite at all ", 400),
+    text = "executions: none\n",
+    foreign = function(path)
+      local raw = assert(core.sqlite_open(path))
+      assert(raw:exec("CREATE TABLE t (x)"))
+      raw:close()
+    end,
+    newer = function(path)
+      local s = assert(store.open(path))
+      assert(s.db:exec("PRAGMA user_version = 99"))
+      s:close()
+    end,
+    damaged = function(path)
+      local s = assert(store.open(path))
+      s:close()
+      local text = helper.read_file(path)
+      helper.write_file(path, string.rep("\0", 100) .. text:sub(101))   -- header gone
+    end,
+  }
+  local expect = {
+    garbage = "not a rivulet store", text = "not a rivulet store", foreign = "another application",
+    newer = "written by a newer rivulet", damaged = "not a rivulet store",
+  }
+  for name, make in pairs(files) do
+    local path = dir .. "/" .. name .. ".db"
+    if type(make) == "string" then helper.write_file(path, make) else make(path) end
+    local before = sha(path)
+    for _, args in ipairs{
+      { "deliver", "--store", path, "--flow", Q3, "--from", FROM, "--to", TO, "--body", "hi" },
+      { "logs", "--store", path },
+      { "logs", "--store", path, "FN00000000000000000000000000000000" },
+      { "run", Q3, "--store", path, "--reply", "a" },
+    } do
+      local code, out, err = helper.run(args)
+      local what = name .. " / " .. args[1]
+      lu.assertEquals(code, 2, what .. ": " .. err)
+      lu.assertStrContains(err, path .. ": ", false, what)
+      lu.assertStrContains(err, expect[name], false, what)
+      lu.assertNotStrContains(out, "First?", false, what)
+      lu.assertNotStrContains(err, "traceback", false, what)
+      lu.assertEquals(sha(path), before, what .. ": the file changed")
+    end
+  end
+end
+
+function TestStoreFile:test_missing_store_for_logs_is_an_error_and_not_created()
+  local db = new_db()
+  local code, _, err = helper.run{ "logs", "--store", db }
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, db .. ": unable to open database file")
+  lu.assertNil(helper.read_file(db))
+end
+
+-- ---- what an engine writes ------------------------------------------------------------------
+
+TestStoreWrites = {}
+
+function TestStoreWrites:tearDown() helper.cleanup() end
+
+function TestStoreWrites:test_steps_execution_and_context_are_written_as_they_happen()
+  local db = new_db()
+  local steps_seen = {}
+  local e = engine_on(db, { on_step = function(x)
+    -- on_step comes after the commit: the store already holds this step
+    local s = assert(store.open(db, { readonly = true }))
+    steps_seen[#steps_seen + 1] = #assert(s:steps(x.sid))
+    s:close()
+  end })
+  local x = assert(e:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  assert(e:deliver{ from = FROM, to = TO, body = "one" })
+  lu.assertEquals(steps_seen, { 1, 2 })
+  local rec = assert(e.store:record(x.sid))
+  lu.assertEquals(rec.status, "active")
+  lu.assertEquals(rec.state, "q2")
+  lu.assertEquals(#rec.steps, 2)
+  lu.assertEquals(rec.steps[2].transitioned_from, "q1")
+  lu.assertEquals(rec.steps[2].transitioned_to, "q2")
+  lu.assertEquals(rec.steps[2].context.widget, "q1")
+  lu.assertEquals(rec.steps[2].context.outputs.inbound.Body, "one")
+  lu.assertEquals(rec.context.widgets.q1.inbound.Body, "one")
+  lu.assertEquals(rec.context.trigger.message.Body, "hi")
+  local row = assert(e.store:execution(x.sid))
+  lu.assertEquals(row.wait.kind, "reply")
+  lu.assertEquals(row.wait.state, "q2")
+end
+
+function TestStoreWrites:test_values_round_trip_exactly()
+  local v = { big = 1234567890123456, neg = -9007199254740991, f = 0.1, t = 1795615891.0410552,
+              s = "tab\tquote\"nl\nnul\0end é", list = { 1, "two", { three = 3 } }, empty = {},
+              null = rivulet.core and require("rivulet.json").null, yes = true }
+  local back = require("rivulet.json").decode(store.encode(v))
+  for k, x in pairs(v) do lu.assertEquals(back[k], x, k) end
+  lu.assertEquals(math.type(back.big), "integer")
+end
+
+function TestStoreWrites:test_one_execution_per_contact_holds_across_engines()
+  local db = new_db()
+  local a = engine_on(db)
+  local b = engine_on(db)
+  local x = assert(a:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  local y, err = b:start(Q3, { from = FROM, to = TO, body = "hi" })
+  lu.assertNil(y)
+  lu.assertStrContains(err, "the contact already has an active execution " .. x.sid)
+  -- b delivers to a's execution (it reloads it), and a's stale copy steps aside
+  assert(b:deliver{ from = FROM, to = TO, body = "one" })
+  local got, derr = a:deliver{ from = FROM, to = TO, body = "two" }
+  assert(got, derr)
+  lu.assertEquals(got.state, "q3")
+  lu.assertEquals(#assert(a.store:steps(x.sid)), 3)
+  lu.assertEquals(a.store:record(x.sid).context.widgets.q1.inbound.Body, "one")
+  lu.assertEquals(a.store:record(x.sid).context.widgets.q2.inbound.Body, "two")
+end
+
+function TestStoreWrites:test_a_stale_copy_never_writes_over_the_store()
+  local db = new_db()
+  local a = engine_on(db)
+  local x = assert(a:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  local b = engine_on(db)
+  assert(b:deliver{ from = FROM, to = TO, body = "from b" })
+  -- a's copy still waits at q1; timing it out must not write: the store moved on
+  lu.assertTrue(a:timeout(x))
+  lu.assertEquals(x.status, "detached")
+  lu.assertEquals(x.detached, "conflict")
+  lu.assertStrContains(a.store_error, "changed by another process")
+  local rec = a.store:record(x.sid)
+  lu.assertEquals(rec.state, "q2")
+  lu.assertEquals(#rec.steps, 2)
+end
+
+function TestStoreWrites:test_auth_token_never_reaches_the_store()
+  local db = new_db()
+  local token = "s3cr3tTOKENvalue"
+  local e = engine_on(db, { auth_token = token })
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "set" } },
+    { name = "set", type = "set-variables", variables = { t = "{{trigger.message.Body}}" }, on = { next = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "echo {{flow.variables.t}}", on = {} },
+  }
+  assert(e:start(flow, { from = FROM, to = TO, body = "my token is " .. token }))
+  e.store:close()
+  local text = helper.read_file(db) .. (helper.read_file(db .. "-wal") or "")
+  lu.assertEquals(helper.count(text, token), 0)
+  lu.assertStrContains(text, "[auth token]")
+end
+
+function TestStoreWrites:test_a_lua_flow_with_functions_in_a_table_is_refused_clearly()
+  local e = engine_on(new_db())
+  local x, err = e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "s" } },
+    { name = "s", type = "send-message", body = "x", on = { sent = function() return "s" end } },
+  }, { from = FROM, to = TO })
+  lu.assertNil(x)
+  lu.assertStrContains(err, "cannot be stored; load it from a file")
+end
+
+-- ---- resuming after a restart ---------------------------------------------------------------
+
+TestStoreResume = {}
+
+function TestStoreResume:tearDown() helper.cleanup() end
+
+function TestStoreResume:test_waits_keep_waiting_from_when_they_began()
+  local db = new_db()
+  local t = 1000000
+  local clock = function() return t end
+  local a = engine_on(db, { now = clock })
+  local x = assert(a:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  a.store:close()
+  t = t + 1800                                         -- half the timeout later
+  local b, sent = engine_on(db, { now = clock })
+  lu.assertEquals(b.n_active, 1)
+  lu.assertEquals(#sent, 0)
+  lu.assertEquals(b:next_deadline(), 1000000 + 3600)
+  b.store:close()
+  t = 1000000 + 3601                                   -- past it: the timeout fires on open
+  local c, sent2 = engine_on(db, { now = clock })
+  lu.assertEquals(c.n_active, 0)
+  lu.assertEquals(sent2[1].body, "Too late")
+  local rec = c.store:record(x.sid)
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(rec.steps[2].name, "timeout")
+  lu.assertEquals(rec.steps[2].transitioned_to, "late")
+end
+
+function TestStoreResume:test_resume_false_leaves_the_store_alone()
+  local db = new_db()
+  local a = engine_on(db)
+  assert(a:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  local b = engine_on(db, { resume = false })
+  lu.assertEquals(b.n_active, 0)
+  -- a delivery still finds the contact's execution in the store
+  assert(b:deliver{ from = FROM, to = TO, body = "one" })
+end
+
+function TestStoreResume:test_subflow_wait_survives_a_restart()
+  local db = new_db()
+  local dir = helper.tmpdir()
+  helper.write_file(dir .. "/child.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingParent = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Child asks", on = { incomingMessage = "set" } },
+    { name = "set", type = "set-variables", variables = { answer = "{{widgets.ask.inbound.Body}}" } },
+  }]])
+  helper.write_file(dir .. "/parent.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "sub" } },
+    { name = "sub", type = "run-subflow", flow_sid = "child", on = { completed = "say", failed = "ko" } },
+    { name = "say", type = "send-message", body = "child said {{widgets.sub.answer}}" },
+    { name = "ko", type = "send-message", body = "ko" },
+  }]])
+  local a = engine_on(db, { subflows = dir })
+  local x = assert(a:start(dir .. "/parent.lua", { from = FROM, to = TO, body = "hi" }))
+  a.store:close()
+  local b, sent = engine_on(db, { subflows = dir })
+  lu.assertEquals(b.n_active, 2)
+  assert(b:deliver{ from = FROM, to = TO, body = "42" })
+  lu.assertEquals(sent[#sent].body, "child said 42")
+  lu.assertEquals(b.store:record(x.sid).status, "ended")
+end
+
+-- a process killed while its Run Function call is in flight: on reopen the call is made
+-- again, and the step says so
+function TestStoreResume:test_request_in_flight_at_a_crash_is_re_run()
+  local base = fx.start()
+  local dir = helper.tmpdir()
+  local db = dir .. "/store.db"
+  local out = dir .. "/out"
+  local pid = spawn({ helper.bin, "lua", FIX .. "call_writer.lua", db, base .. "/slow/30000" }, out)
+  wait_for(out, function(t) return t:find("calling\n", 1, true) end, 10)
+  kill9(pid)
+  local s = assert(store.open(db, { readonly = true }))
+  local row = assert(s:list{ status = "active" })[1]
+  lu.assertEquals(row.state, "call")
+  s:close()
+  -- reopen with the function reachable again: the same widget runs (its URL answers now)
+  local e, sent = engine_on(db, { url_map = { [base .. "/slow/30000"] = base .. "/json-object" } })
+  e:run()
+  lu.assertEquals(e.n_active, 0)
+  local rec = e.store:record(row.sid)
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 3)
+  lu.assertEquals(rec.steps[2].transitioned_from, "call")
+  lu.assertEquals(rec.steps[2].name, "success")
+  lu.assertStrContains(rec.steps[2].note, "re-run after a restart: its HTTP request was in flight")
+  lu.assertStrContains(sent[1].body, "got ")
+end
+
+-- ---- the crash test ---------------------------------------------------------------------------
+
+TestStoreCrash = {}
+
+function TestStoreCrash:tearDown() helper.cleanup() end
+
+TestStoreCrash.N = 1000
+
+function TestStoreCrash:test_kill_9_during_a_write_burst_loses_and_duplicates_nothing()
+  local n = self.N
+  local dir = helper.tmpdir()
+  local db, out = dir .. "/store.db", dir .. "/out"
+  local pid = spawn({ helper.bin, "lua", FIX .. "crash_writer.lua", db, tostring(n) }, out)
+  -- kill it in the middle of the burst of deliveries (some hundreds acknowledged)
+  wait_for(out, function(t)
+    return t:find("started\n", 1, true) and helper.count(t, "ack ") >= 300
+  end, 120)
+  kill9(pid)
+  local text = helper.read_file(out)
+  lu.assertNil(text:find("done", 1, true), "the writer finished before it was killed")
+  local acked = {}
+  local nacks = 0
+  for i in text:gmatch("ack (%d+) %d+\n") do
+    i = tonumber(i)
+    acked[i] = (acked[i] or 0) + 1
+    nacks = nacks + 1
+  end
+
+  -- what the store holds, read before anything resumes
+  local s = assert(store.open(db, { readonly = true }))
+  assert(s:check())
+  local counts = s:counts()
+  lu.assertEquals(counts.executions, n)
+  lu.assertEquals(counts.active, n)
+  -- every acknowledged step is there, plus at most the one being written when it died
+  lu.assertTrue(counts.steps == n + nacks or counts.steps == n + nacks + 1,
+    string.format("%d steps for %d executions and %d acknowledged deliveries", counts.steps, n, nacks))
+  local per = assert(s:all("SELECT execution_sid AS sid, count(*) AS c, count(DISTINCT idx) AS d, max(idx) AS m," ..
+    " count(DISTINCT sid) AS ds FROM steps GROUP BY execution_sid"))
+  lu.assertEquals(#per, n)
+  for _, r in ipairs(per) do
+    lu.assertEquals(r.c, r.d)      -- no index twice
+    lu.assertEquals(r.c, r.m)      -- 1..m, none missing
+    lu.assertEquals(r.c, r.ds)
+  end
+  local extra = 0
+  local committed = {}             -- contact index -> steps committed
+  for _, row in ipairs(assert(s:all("SELECT sid, contact, state, wait, step_count FROM executions"))) do
+    local i = tonumber(row.contact:sub(6))
+    local steps = assert(s:steps(row.sid))
+    lu.assertEquals(#steps, row.step_count)
+    local want = 1 + (acked[i] or 0)
+    lu.assertTrue(#steps == want or #steps == want + 1,
+      string.format("%s: %d steps, %d acknowledged", row.contact, #steps, acked[i] or 0))
+    if #steps == want + 1 then extra = extra + 1 end
+    committed[i] = #steps
+    -- the right state: where the last step went, waiting there (or about to)
+    lu.assertEquals(row.state, steps[#steps].transitioned_to)
+    lu.assertEquals(row.state, "q" .. #steps)
+    if row.wait then lu.assertStrContains(row.wait, '"state":"' .. row.state .. '"') end
+  end
+  lu.assertTrue(extra <= 1)
+  s:close()
+
+  -- reopen: all still active; deliver to each until it ends
+  local e, sent = engine_on(db)
+  lu.assertEquals(e.n_active, n)
+  for i = 1, n do
+    for q = committed[i], 3 do
+      local x, err = e:deliver{ from = contact(i), to = "+15559990000", body = string.format("n%d-%d", q, i) }
+      assert(x, err)
+    end
+  end
+  lu.assertEquals(e.n_active, 0)
+  local final = {}
+  for _, m in ipairs(sent) do
+    if m.body:match("^r") or m.body:match("^n") then final[tonumber(m.to:sub(6))] = m.body end
+  end
+  for i = 1, n do
+    local want = {}
+    for q = 1, 3 do
+      want[q] = q < committed[i] and string.format("r%d-%d", q, i) or string.format("n%d-%d", q, i)
+    end
+    lu.assertEquals(final[i], table.concat(want, " "), contact(i))
+  end
+  local c2 = e.store:counts()
+  lu.assertEquals(c2.active, 0)
+  lu.assertEquals(c2.steps, n * 5)         -- Trigger, q1, q2, q3, done: each once
+  assert(e.store:check())
+end
+
+-- ---- two processes delivering to one store -----------------------------------------------------
+
+TestStoreConcurrent = {}
+
+function TestStoreConcurrent:tearDown() helper.cleanup() end
+
+function TestStoreConcurrent:test_two_processes_delivering_keep_the_store_whole()
+  local dir = helper.tmpdir()
+  local db = dir .. "/store.db"
+  local flow = FIX .. "counter.lua"
+  local contacts, per = 4, 30
+  -- two shell loops, each running `rivulet deliver` per message over the same contacts
+  for w = 1, 2 do
+    local lines = { "i=0", "while [ $i -lt " .. per .. " ]; do", "  for c in $(seq 1 " .. contacts .. "); do" }
+    lines[#lines + 1] = "    " .. helper.quote(helper.bin) .. " deliver --store " .. helper.quote(db) ..
+      " --flow " .. helper.quote(flow) .. " --from +1555000000$c --to +15559990000 --body w" .. w ..
+      " >/dev/null 2>>" .. helper.quote(dir .. "/err" .. w) .. "; echo \"$c $?\""
+    lines[#lines + 1] = "  done; i=$((i+1))"
+    lines[#lines + 1] = "done; echo end"
+    helper.write_file(dir .. "/loop" .. w .. ".sh", table.concat(lines, "\n") .. "\n")
+    spawn({ "sh", dir .. "/loop" .. w .. ".sh" }, dir .. "/out" .. w)
+  end
+  local taken = {}
+  for w = 1, 2 do
+    local text = wait_for(dir .. "/out" .. w, function(t) return t:find("end\n", 1, true) end, 300)
+    for c, code in text:gmatch("(%d+) (%d+)\n") do
+      lu.assertEquals(code, "0", "a delivery was not taken: " .. (helper.read_file(dir .. "/err" .. w) or ""))
+      taken[tonumber(c)] = (taken[tonumber(c)] or 0) + 1
+    end
+  end
+  local s = assert(store.open(db, { readonly = true }))
+  assert(s:check())
+  for c = 1, contacts do
+    lu.assertEquals(taken[c], 2 * per)
+    local rows = assert(s:list{ contact = "+1555000000" .. c })
+    lu.assertEquals(#rows, 1, "one execution per contact")
+    lu.assertEquals(rows[1].status, "active")
+    local rec = assert(s:record(rows[1].sid))
+    -- every message taken counted once: n is the number of deliveries to this contact
+    lu.assertEquals(tonumber(rec.context.flow.variables.n), 2 * per)
+    lu.assertEquals(#rec.steps, 1 + 2 * (2 * per) - 1)
+  end
+  local bad = assert(s:all("SELECT execution_sid FROM steps GROUP BY execution_sid" ..
+    " HAVING count(*) <> max(idx) OR count(*) <> count(DISTINCT idx)"))
+  lu.assertEquals(#bad, 0)
+  s:close()
+end
+
+-- ---- the commands ------------------------------------------------------------------------------
+
+TestStoreCli = {}
+
+function TestStoreCli:tearDown() helper.cleanup() end
+
+local function deliver(db, from, body, extra)
+  local args = { "deliver", "--store", db, "--flow", Q3, "--from", from, "--to", TO, "--body", body }
+  for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+  return helper.run(args)
+end
+
+function TestStoreCli:test_deliver_starts_continues_and_ends()
+  local db = new_db()
+  local code, out, err = deliver(db, FROM, "hi")
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "> First?\n")
+  lu.assertStrMatches(err, "execution FN%x+ started; waits for a reply at 'q1'\n")
+  code, out = deliver(db, FROM, "a")
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "> Second?\n")
+  lu.assertEquals(deliver(db, FROM, "b"), 0)
+  code, out, err = deliver(db, FROM, "c")
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "> a b c\n")
+  lu.assertStrContains(err, "delivered; ended: 'done' ended the flow on 'sent'")
+  -- the next message starts a new execution
+  code, out, err = deliver(db, FROM, "again", { "--json" })
+  lu.assertEquals(code, 0, err)
+  local j = require("rivulet.json").decode(out)
+  lu.assertEquals(j.how, "started")
+  lu.assertEquals(j.state, "q1")
+  lu.assertEquals(j.waiting, "reply")
+  lu.assertEquals(j.sent[1].body, "First?")
+end
+
+function TestStoreCli:test_deliver_usage_errors()
+  local db = new_db()
+  for _, case in ipairs{
+    { { "deliver", "--flow", Q3, "--from", FROM, "--to", TO, "--body", "x" }, "--store DB is required" },
+    { { "deliver", "--store", db, "--from", FROM, "--to", TO, "--body", "x" }, "--flow is required" },
+    { { "deliver", "--store", db, "--flow", Q3, "--to", TO, "--body", "x" }, "--from is required" },
+    { { "deliver", "--store", db, "--flow", Q3, "--from", FROM, "--to", TO }, "--body is required" },
+    { { "deliver", "--store", db, "--flow", Q3, "--from", FROM, "--to", TO, "--body", "x", "--bogus" },
+      "unknown option '--bogus'" },
+    { { "deliver", "--store", db, "--flow", "/nope.lua", "--from", FROM, "--to", TO, "--body", "x" }, "/nope.lua" },
+  } do
+    local code, _, err = helper.run(case[1])
+    lu.assertEquals(code, 2, err)
+    lu.assertStrContains(err, case[2])
+  end
+  lu.assertNil(helper.read_file(db), "no store is created for a refused delivery")
+end
+
+function TestStoreCli:test_logs_lists_filters_and_shows()
+  local db = new_db()
+  deliver(db, "+15550000001", "hi")
+  deliver(db, "+15550000002", "hi")
+  for _, b in ipairs{ "a", "b", "c" } do deliver(db, "+15550000002", b) end
+  local code, out = helper.run{ "logs", "--store", db }
+  lu.assertEquals(code, 0)
+  local lines = {}
+  for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  lu.assertEquals(#lines, 3)
+  lu.assertStrMatches(lines[1], "SID%s+FLOW%s+CONTACT%s+STATUS%s+STARTED%s+ENDED")
+  lu.assertStrContains(lines[2], "+15550000002")         -- newest first
+  lu.assertStrContains(lines[2], "ended")
+  lu.assertStrContains(lines[3], "active")
+  lu.assertStrContains(lines[3], "three_questions")
+  code, out = helper.run{ "logs", "--store", db, "--status", "active" }
+  lu.assertEquals(code, 0)
+  lu.assertEquals(helper.count(out, "FN"), 1)
+  lu.assertStrContains(out, "+15550000001")
+  code, out = helper.run{ "logs", "--store", db, "--since", "1h", "--json" }
+  lu.assertEquals(code, 0)
+  local list = require("rivulet.json").decode(out)
+  lu.assertEquals(#list, 2)
+  lu.assertEquals(list[1].steps, 5)
+  code, out = helper.run{ "logs", "--store", db, "--until", "2000-01-01" }
+  lu.assertEquals(code, 0)
+  lu.assertEquals(helper.count(out, "FN"), 0)
+  local err
+  code, out, err = helper.run{ "logs", "--store", db, "--status", "weird" }
+  lu.assertEquals(code, 2)
+  lu.assertEquals(out, "")
+  lu.assertStrContains(err, "--status must be active, ended or failed, not 'weird'")
+  -- one execution: steps and context; --json is the execution record
+  local sid = list[1].sid
+  code, out = helper.run{ "logs", "--store", db, sid }
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "execution " .. sid)
+  lu.assertStrContains(out, "steps (5)")
+  lu.assertStrMatches(out, ".*incomingMessage%s+q2 %-> q3.*")
+  lu.assertStrContains(out, '"Body": "c"')
+  code, out = helper.run{ "logs", "--store", db, sid, "--json" }
+  lu.assertEquals(code, 0)
+  local rec = require("rivulet.json").decode(out)
+  lu.assertEquals(rec.sid, sid)
+  lu.assertEquals(rec.flow, "three_questions")
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 5)
+  lu.assertEquals(rec.steps[4].transitioned_to, "done")
+  lu.assertEquals(rec.context.widgets.q3.inbound.Body, "c")
+  code = helper.run{ "logs", "--store", db, "FN0000" }
+  lu.assertEquals(code, 1)
+end
+
+function TestStoreCli:test_run_with_store_keeps_the_record()
+  local db = new_db()
+  local code, _, err = helper.run{ "run", Q3, "--store", db, "--reply", "x", "--reply", "y", "--reply", "z" }
+  lu.assertEquals(code, 0, err)
+  local sid = err:match("execution (FN%x+) ended")
+  local s = assert(store.open(db, { readonly = true }))
+  local rec = assert(s:record(sid))
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 5)
+  s:close()
+end
+
+function TestStoreCli:test_logs_parse_time()
+  local logs = require "rivulet.cli.logs"
+  lu.assertEquals(logs.parse_time("1970-01-02"), 86400)
+  lu.assertEquals(logs.parse_time("2026-11-25T14:00Z"), 1795615200)
+  lu.assertEquals(logs.parse_time("2026-11-25T14:00:30"), 1795615230)
+  lu.assertEquals(logs.parse_time("2000-02-29"), 951782400)
+  lu.assertEquals(logs.parse_time("90m", 10000), 10000 - 5400)
+  lu.assertEquals(logs.parse_time("1764000000"), 1764000000)
+  lu.assertNil(logs.parse_time("yesterday"))
+  lu.assertNil(logs.parse_time("2026-13-01"))
+  lu.assertNil(logs.parse_time("2026-11-25T25:00"))
+end
