@@ -231,6 +231,17 @@ static int l_sha256_hex(lua_State *L) {
   return 1;
 }
 
+/* random_hex(n) -> 2n hex digits of n random bytes (1..64): SIDs unique across processes
+** and Lua states, which math.random's time-based seed is not */
+static int l_random_hex(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  char out[129];
+  luaL_argcheck(L, n >= 1 && n <= 64, 1, "1 to 64 bytes");
+  if (rv_random_hex(out, (size_t)n)) return luaL_error(L, "libcrypto could not produce random bytes");
+  lua_pushstring(L, out);
+  return 1;
+}
+
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
@@ -243,7 +254,7 @@ void lrv_open_http(lua_State *L) {
   };
   static const luaL_Reg funcs[] = {
     { "http_client", l_client }, { "hmac_sha1_base64", l_hmac_sha1_base64 },
-    { "sha256_hex", l_sha256_hex }, { NULL, NULL }
+    { "sha256_hex", l_sha256_hex }, { "random_hex", l_random_hex }, { NULL, NULL }
   };
   if (luaL_newmetatable(L, LRV_HTTP_CLIENT)) {
     lua_pushcfunction(L, client_close);

@@ -142,6 +142,7 @@ static int setup(lua_State *L) {
   lua_newtable(L);                                  /* the config as plain fields */
   set_field_string(L, "auth_token", rv->cfg.auth_token);
   set_field_string(L, "timezone", rv->cfg.timezone);
+  set_field_string(L, "store_path", rv->cfg.store_path);
   set_field_int(L, "http_timeout_ms", rv->cfg.http_timeout_ms);
   set_field_int(L, "same_widget_limit", rv->cfg.same_widget_limit);
   set_field_int(L, "step_limit", rv->cfg.step_limit);
@@ -179,10 +180,6 @@ int rivulet_open(rivulet **out, const rivulet_config *config) {
   rv->limit = rv->cfg.memory_limit;
   rv->api = LUA_NOREF;
   *out = rv;
-  if (rv->cfg.store_path) {
-    set_error(rv, "store_path: a file store is not available in this build (in memory only)");
-    return RIVULET_ERROR;
-  }
   rv->L = lua_newstate(l_alloc, rv);
   if (!rv->L) {
     set_error(rv, "out of memory");

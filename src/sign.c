@@ -1,5 +1,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "sign.h"
 
@@ -13,8 +14,21 @@ int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t
   return 0;
 }
 
+static const char hex[] = "0123456789abcdef";
+
+int rv_random_hex(char *out, size_t n) {
+  unsigned char b[64];
+  size_t i;
+  if (n > sizeof b || RAND_bytes(b, (int)n) != 1) return -1;
+  for (i = 0; i < n; i++) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  out[2 * n] = 0;
+  return 0;
+}
+
 int rv_sha256_hex(const char *data, size_t len, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0, i;
   if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -1;

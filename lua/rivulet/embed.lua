@@ -23,7 +23,8 @@ function M.new(cfg, emit_message, emit_end)
   local limits = {}
   if cfg.same_widget_limit then limits.same_widget = cfg.same_widget_limit end
   if cfg.step_limit then limits.steps = cfg.step_limit end
-  local engine = rivulet.engine{
+  local engine, open_err = rivulet.engine{
+    store = cfg.store_path, resume = "poll",     -- callbacks only inside rivulet_poll/start/deliver
     auth_token = cfg.auth_token, timezone = cfg.timezone, url_map = url_map, limits = limits,
     timeout_ms = cfg.http_timeout_ms,
     keep_ended = false,              -- thousands pass through an embedded engine
@@ -34,6 +35,7 @@ function M.new(cfg, emit_message, emit_end)
       emit_end(exec.sid, exec.failed and "failed" or "ended", tostring(exec.reason or ""))
     end,
   }
+  if not engine then error(open_err, 0) end
   local flows = {}
   local api = {}
 
@@ -61,9 +63,15 @@ function M.new(cfg, emit_message, emit_end)
   end
 
   function api.deliver(from, to, body)
-    local exec, err = engine:deliver{ from = from, to = to, body = body }
-    if not exec then return nil, "notfound", err end
-    return true
+    local exec, derr, code
+    for _ = 1, M.MAX_RACES do          -- another process moved it on: deliver to the new copy
+      exec, derr, code = engine:deliver{ from = from, to = to, body = body }
+      if exec or code ~= "conflict" then break end
+    end
+    if exec then return true end
+    if code == "running" then return nil, "busy", derr end
+    if code == "none" or code == "not_waiting" then return nil, "notfound", derr end
+    return nil, "error", derr
   end
 
   function api.poll(ms)
@@ -92,5 +100,6 @@ function M.new(cfg, emit_message, emit_end)
 end
 
 M.sid_length = #engine_mod.sid("FN")
+M.MAX_RACES = 20
 
 return M

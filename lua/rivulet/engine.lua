@@ -16,7 +16,8 @@
 -- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid)),
 -- limits = {same_widget, steps, wait_timeout}, store (a path or a rivulet.store: executions
 -- are written there and the active ones resumed; see below), synchronous ("full" or
--- "normal", for a store opened from a path), resume (false: do not resume on open),
+-- "normal", for a store opened from a path), resume (false: do not resume on open; "poll":
+-- take the executions in on open, but run nothing before the first poll or deliver),
 -- on_store_error(exec, err, code).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
@@ -33,7 +34,7 @@ local http = require "rivulet.http"
 local type, pairs, ipairs, tostring, error, setmetatable, pcall, next =
   type, pairs, ipairs, tostring, error, setmetatable, pcall, next
 local format, find, sub = string.format, string.find, string.sub
-local random, floor, tonumber = math.random, math.floor, tonumber
+local floor, tonumber = math.floor, tonumber
 
 local M = {}
 
@@ -45,10 +46,11 @@ M.LIMITS = {
   instructions = 10000000, -- per call of custom Lua logic
 }
 
--- SIDs: a two-letter prefix and 32 hex digits. 96 random bits per process and a counter:
--- unique, and cheap enough to make one per step.
-local sid_base = format("%08x%08x%08x", random(0, 0xffffffff), random(0, 0xffffffff), random(0, 0xffffffff))
-local sid_count = random(0, 0xffffff)
+-- SIDs: a two-letter prefix and 32 hex digits: 96 random bits per engine module (from the
+-- system's generator: stored SIDs must not repeat across processes) and a counter; unique,
+-- and cheap enough to make one per step.
+local sid_base = core.random_hex(12)
+local sid_count = tonumber(core.random_hex(3), 16)
 local function sid(prefix)
   sid_count = (sid_count + 1) & 0xffffffff
   return format("%s%s%08x", prefix, sid_base, sid_count)
@@ -299,9 +301,9 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
     date_created = self.now(), context = snapshot(exec, state.name, outputs),
-    reason = note, note = exec.rerun,
+    reason = note,
   }
-  exec.rerun = nil
+  if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
   exec.steps[#exec.steps + 1] = step
   local ending
   if not tr then
@@ -627,11 +629,20 @@ function Engine:recover()
       if self.opts.on_store_error then self.opts.on_store_error(nil, derr, "decode") end
     end
   end
-  for _, exec in ipairs(adopted) do
+  if self.opts.resume == "poll" then
+    self.to_revive = adopted          -- the host wants no callbacks before it polls
+  else
+    self:revive_all(adopted)
+  end
+  return #adopted
+end
+
+function Engine:revive_all(list)
+  self.to_revive = nil
+  for _, exec in ipairs(list) do
     if exec.status == "active" then self:revive(exec) end
   end
   self:fire_timers()
-  return #adopted
 end
 
 -- reload(sid): the store's copy of an execution (and of the subflows it waits on) replaces
@@ -709,6 +720,7 @@ end
 function Engine:start(flow, trigger)
   local f, err = flowlib.load(flow)
   if not f then return nil, err end
+  if self.to_revive then self:revive_all(self.to_revive) end
   trigger = trigger or {}
   local exec = new_exec(self, f, trigger)
   if self.store then
@@ -767,6 +779,7 @@ end
 -- Studio does), or a store error's code
 function Engine:deliver(msg)
   if type(msg) ~= "table" then error("deliver expects a message table", 2) end
+  if self.to_revive then self:revive_all(self.to_revive) end
   if self.store then
     local ok, err, code = self:refresh(msg.from, msg.to)
     if not ok then return nil, err, code end
@@ -857,6 +870,7 @@ end
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
+  if self.to_revive then self:revive_all(self.to_revive) end
   self:fire_timers()
   local wait = timeout_ms
   local h = self.timers[1]

@@ -23,7 +23,8 @@ local json = require "rivulet.json"
 
 local type, pairs, ipairs, tostring, tonumber, error, setmetatable =
   type, pairs, ipairs, tostring, tonumber, error, setmetatable
-local format, gsub, concat, sort = string.format, string.gsub, table.concat, table.sort
+local format, gsub, find, rep = string.format, string.gsub, string.find, string.rep
+local concat, sort = table.concat, table.sort
 local math_type, huge = math.type, math.huge
 
 local M = {}
@@ -48,12 +49,18 @@ ESC["\127"] = "\\u007f"
 local null = json.null
 
 -- Values JSON cannot hold are written as text ("<function>", "<cycle>", "<too deep>"):
--- a context always stores, and what JSON can hold comes back as it was. indent: pretty.
+-- a context always stores, and what JSON can hold comes back as it was. indent: pretty,
+-- with keys sorted (for people); the compact form keeps table order (for speed).
+local function quote(v)
+  if find(v, '[%c"\\]') then return '"' .. gsub(v, '[%c"\\]', ESC) .. '"' end
+  return '"' .. v .. '"'
+end
+
 local function encode_into(v, out, n, seen, depth, indent)
   local t = type(v)
   if t == "string" then
     n = n + 1
-    out[n] = '"' .. gsub(v, '[%c"\\]', ESC) .. '"'
+    out[n] = quote(v)
   elseif t == "number" then
     n = n + 1
     if math_type(v) == "integer" then out[n] = format("%d", v)
@@ -74,7 +81,8 @@ local function encode_into(v, out, n, seen, depth, indent)
     out[n] = seen[v] and '"<cycle>"' or '"<too deep>"'
   elseif t == "table" then
     seen[v] = true
-    local nl = indent and ("\n" .. string.rep(indent, depth + 1)) or ""
+    local nl = indent and ("\n" .. rep(indent, depth + 1)) or ""
+    local close = indent and ("\n" .. rep(indent, depth)) or ""
     local len, count = #v, 0
     for _ in pairs(v) do count = count + 1 end
     if len > 0 and count == len then
@@ -85,25 +93,38 @@ local function encode_into(v, out, n, seen, depth, indent)
         n = encode_into(v[i], out, n, seen, depth + 1, indent)
       end
       n = n + 1
-      out[n] = (indent and ("\n" .. string.rep(indent, depth)) or "") .. "]"
+      out[n] = close .. "]"
     elseif count == 0 then
       n = n + 1
       out[n] = "{}"
     else
-      local keys = {}
-      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-      sort(keys)
-      local byname = {}
-      for k, x in pairs(v) do byname[tostring(k)] = x end
+      local sep = indent and ": " or ":"
       n = n + 1
       out[n] = "{" .. nl
-      for i, k in ipairs(keys) do
-        n = n + 1
-        out[n] = (i > 1 and "," .. nl or "") .. '"' .. gsub(k, '[%c"\\]', ESC) .. (indent and '": ' or '":')
-        n = encode_into(byname[k], out, n, seen, depth + 1, indent)
+      local first = true
+      if indent then
+        local keys, byname = {}, {}
+        for k, x in pairs(v) do
+          local ks = tostring(k)
+          keys[#keys + 1], byname[ks] = ks, x
+        end
+        sort(keys)
+        for _, k in ipairs(keys) do
+          n = n + 1
+          out[n] = (first and "" or "," .. nl) .. quote(k) .. sep
+          first = false
+          n = encode_into(byname[k], out, n, seen, depth + 1, indent)
+        end
+      else
+        for k, x in pairs(v) do
+          n = n + 1
+          out[n] = (first and "" or ",") .. quote(type(k) == "string" and k or tostring(k)) .. sep
+          first = false
+          n = encode_into(x, out, n, seen, depth + 1, indent)
+        end
       end
       n = n + 1
-      out[n] = (indent and ("\n" .. string.rep(indent, depth)) or "") .. "}"
+      out[n] = close .. "}"
     end
     seen[v] = nil
   else

@@ -248,6 +248,46 @@ int main(void) {
     close(lfd);
   }
 
+  {                                    /* a file store: executions outlive the handle */
+    host h7;
+    rivulet *r7 = NULL;
+    rivulet_config cfg;
+    char dir[] = "/tmp/rivulet-embed-XXXXXX", path[64], sid7[35], sid8[35];
+    FILE *f;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    memset(&h7, 0, sizeof h7);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.version = RIVULET_CONFIG_VERSION;
+    cfg.userdata = &h7;
+    cfg.on_message = on_message;
+    cfg.on_end = on_end;
+    cfg.lua_path = "lua";
+    cfg.store_path = path;
+    CHECK(rivulet_open(&r7, &cfg) == RIVULET_OK, "open with a store: %s", rivulet_errmsg(r7));
+    CHECK(rivulet_load_flow(r7, "ask", "spec/fixtures/ask_name.lua") == RIVULET_OK, "load: %s", rivulet_errmsg(r7));
+    CHECK(rivulet_start(r7, "ask", "{\"from\": \"+15550007777\", \"to\": \"+15559990000\"}", sid7) == RIVULET_OK,
+          "start: %s", rivulet_errmsg(r7));
+    rivulet_close(r7);
+    h7.messages = 0;
+    CHECK(rivulet_open(&r7, &cfg) == RIVULET_OK, "reopen: %s", rivulet_errmsg(r7));
+    CHECK(rivulet_active(r7) == 1 && h7.messages == 0, "the execution is back, nothing sent on open: %d, %d",
+          rivulet_active(r7), h7.messages);
+    CHECK(rivulet_start(r7, "ask", "{\"from\": \"+15550007777\", \"to\": \"+15559990000\"}", sid8) == RIVULET_NOTFOUND,
+          "no flow loaded yet in this handle");
+    CHECK(rivulet_deliver(r7, "+15550007777", "+15559990000", "Grace") == RIVULET_OK, "deliver after reopen: %s",
+          rivulet_errmsg(r7));
+    CHECK(strcmp(h7.last, "Hello Grace") == 0 && h7.ended == 1, "finished from the store: '%s' %d", h7.last, h7.ended);
+    rivulet_close(r7);
+    f = fopen(path, "wb");               /* not a store any more */
+    if (f) { fputs("this is not a database, just text that is long enough to matter", f); fclose(f); }
+    CHECK(rivulet_open(&r7, &cfg) == RIVULET_ERROR && strstr(rivulet_errmsg(r7), path)
+          && strstr(rivulet_errmsg(r7), "not a rivulet store"), "a bad store: %s", rivulet_errmsg(r7));
+    rivulet_close(r7);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0, "cleanup");
+  }
+
   printf("embed: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
