@@ -1,5 +1,5 @@
 -- The bad-input catalogue (issue 7 §4): every case of spec/bad_input/cases.lua runs the host
--- binary (`rivulet run|validate|graph|test`) in a fresh temp directory and checks its exit
+-- binary (`rivulet run|validate|graph|test|deliver|logs`) in a fresh temp directory and checks its exit
 -- status, that its output names where and what (the case's `has` fragments), that nothing
 -- it must hide shows (`lacks`, e.g. the auth token, in the output and the --log file), and
 -- that it neither crashed (signal, Lua traceback, "internal error") nor hung (`timeout`).
@@ -56,6 +56,8 @@ local function run_case(i, c)
     if type(text) == "function" then text = text() end
     helper.write_file(dir .. "/" .. name, text)
   end
+  local untouched = c.untouched and subst(c.untouched, dir)
+  local before = untouched and (helper.read_file(untouched) or false)
   local argv = { "timeout", "-k", "1", tostring(c.seconds or 5), helper.bin }
   for _, a in ipairs(c.args) do argv[#argv + 1] = subst(a, dir) end
   local env = { RIVULET_AUTH_TOKEN = "" }
@@ -70,6 +72,16 @@ local function run_case(i, c)
   lu.assertEquals(code, c.code, where)
   for _, h in ipairs(c.has or {}) do
     lu.assertNotNil(both:find(h, 1, true), format("missing %q in output of %s", show(h), where))
+  end
+  if untouched then
+    lu.assertEquals(helper.read_file(untouched) or false, before, "the store changed: " .. where)
+    lu.assertNil(helper.read_file(untouched .. "-wal"), "a WAL appeared beside the store: " .. where)
+  end
+  local kept = c.store and ((helper.read_file(subst(c.store, dir)) or "") ..
+    (helper.read_file(subst(c.store, dir) .. "-wal") or ""))
+  if c.store then lu.assertTrue(#kept > 0, "no store written: " .. where) end
+  for _, h in ipairs(c.store and c.lacks or {}) do
+    lu.assertNil(kept:find(h, 1, true), format("%q is in the store of %s", h, c.name))
   end
   local log = c.log and (helper.read_file(subst(c.log, dir)) or "")
   if c.log then lu.assertTrue(#log > 0, "no --log written: " .. where) end

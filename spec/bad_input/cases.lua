@@ -424,4 +424,78 @@ add{ name = "token/in_a_reply", files = { ["f.json"] = waiter }, log = "{dir}/lo
      args = { "run", "{dir}/f.json", "--auth-token", TOKEN, "--reply", "my " .. TOKEN, "--log", "{dir}/log.json" },
      code = 0, has = { "< my [auth token]" }, lacks = { TOKEN } }
 
+-- ---- 10. stores: files that are not a usable store, and the store commands' usage ----------
+-- `untouched`: the store file is byte for byte what it was (or still absent) after the run.
+
+local function sqlite_file(setup)
+  return function()
+    local core, store = require "rivulet.core", require "rivulet.store"
+    local path = os.tmpname()
+    os.remove(path)
+    setup(path, core, store)
+    local f = assert(io.open(path, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    os.remove(path)
+    return bytes
+  end
+end
+local BAD_STORES = {
+  garbage = { rep("\0\1\2\255garbage", 500), "not a rivulet store" },
+  text = { "a text file, not a store\n", "not a rivulet store" },
+  foreign = { sqlite_file(function(p, core)
+    local db = assert(core.sqlite_open(p))
+    assert(db:exec("CREATE TABLE users (id INTEGER PRIMARY KEY)"))
+    db:close()
+  end), "another application" },
+  newer = { sqlite_file(function(p, _, store)
+    local st = assert(store.open(p))
+    assert(st.db:exec("PRAGMA journal_mode = DELETE; PRAGMA user_version = 7"))
+    st:close()
+  end), "written by a newer rivulet (store schema 7" },
+}
+local WAITER = function() return waiter() end
+for kind, b in pairs(BAD_STORES) do
+  local files = { ["s.db"] = b[1], ["f.json"] = WAITER }
+  add{ name = "store/" .. kind .. "/deliver", files = files, untouched = "{dir}/s.db",
+       args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+                "--body", "hi" }, code = 2, has = { "s.db: ", b[2] }, lacks = { "Your answer" } }
+  add{ name = "store/" .. kind .. "/logs", files = files, untouched = "{dir}/s.db",
+       args = { "logs", "--store", "{dir}/s.db" }, code = 2, has = { "s.db: ", b[2] } }
+  add{ name = "store/" .. kind .. "/logs_sid", files = files, untouched = "{dir}/s.db",
+       args = { "logs", "--store", "{dir}/s.db", "FN00000000000000000000000000000000" }, code = 2,
+       has = { "s.db: ", b[2] } }
+  add{ name = "store/" .. kind .. "/run", files = files, untouched = "{dir}/s.db",
+       args = { "run", "{dir}/f.json", "--store", "{dir}/s.db", "--reply", "x" }, code = 2,
+       has = { "s.db: ", b[2] }, lacks = { "Your answer" } }
+end
+-- a flow that cannot load: nothing is written, not even a new store
+add{ name = "store/bad_flow_creates_no_store", files = { ["f.json"] = '{"states": [' }, untouched = "{dir}/s.db",
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", "hi" }, code = 2, has = { "f.json: invalid JSON" } }
+add{ name = "store/invalid_flow_creates_no_store", untouched = "{dir}/s.db",
+     files = { ["f.json"] = function() return enc(flow(send("hello", "Hi", "nowhere"))) end },
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", "hi" }, code = 2, has = { "#/states/1/transitions/0/next" } }
+add{ name = "store/logs_of_a_missing_store", untouched = "{dir}/s.db", args = { "logs", "--store", "{dir}/s.db" },
+     code = 2, has = { "s.db: unable to open database file" } }
+add{ name = "store/logs_bad_status", args = { "logs", "--store", "{dir}/s.db", "--status", "done" }, code = 2,
+     has = { "--status must be active, ended or failed, not 'done'" } }
+add{ name = "store/logs_bad_since", args = { "logs", "--store", "{dir}/s.db", "--since", "last tuesday" }, code = 2,
+     has = { "--since: 'last tuesday' is not a time" } }
+add{ name = "store/logs_bad_limit", args = { "logs", "--store", "{dir}/s.db", "--limit", "-3" }, code = 2,
+     has = { "--limit wants a count, not '-3'" } }
+add{ name = "store/logs_sid_with_filters", args = { "logs", "--store", "{dir}/s.db", "FN1", "--status", "active" },
+     code = 2, has = { "not with a SID" } }
+add{ name = "store/logs_without_store", args = { "logs" }, code = 2, has = { "--store DB is required" } }
+add{ name = "store/deliver_without_body", untouched = "{dir}/s.db", files = { ["f.json"] = GOOD },
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2" },
+     code = 2, has = { "--body is required" } }
+add{ name = "store/deliver_bad_map_url", untouched = "{dir}/s.db", files = { ["f.json"] = GOOD },
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", "x", "--map-url", "nothing" }, code = 2, has = { "--map-url wants FROM=TO, got 'nothing'" } }
+add{ name = "store/deliver_token_not_in_store", files = { ["f.json"] = WAITER }, store = "{dir}/s.db",
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", "my " .. TOKEN, "--auth-token", TOKEN }, code = 0, lacks = { TOKEN } }
+
 return { cases = cases, TOKEN = TOKEN }

@@ -71,20 +71,21 @@ local function flow_name(r)
   return tostring(n or "-")
 end
 
-local function list(st, o)
+-- the list's filters from the options | nil, message
+local function filters(o)
   local f = { contact = o.contact }
   if o.status then
     if o.status == "active" then f.status = "active"
     elseif o.status == "ended" then f.status, f.failed = "ended", false
     elseif o.status == "failed" then f.status, f.failed = "ended", true
-    else return nil, format("--status must be active, ended or failed, not '%s'", o.status), 2 end
+    else return nil, format("--status must be active, ended or failed, not '%s'", o.status) end
   end
   for _, k in ipairs{ "since", "until" } do
     if o[k] then
       local t = M.parse_time(o[k])
       if not t then
         return nil, format("--%s: '%s' is not a time (2026-11-25, 2026-11-25T14:00Z, epoch seconds, 30m, 2h, 7d)",
-          k, o[k]), 2
+          k, o[k])
       end
       f[k == "since" and "since" or "before"] = t
     end
@@ -92,10 +93,14 @@ local function list(st, o)
   local limit = M.DEFAULT_LIMIT
   if o.limit then
     limit = math.tointeger(tonumber(o.limit))
-    if not limit or limit < 0 then return nil, format("--limit wants a count, not '%s'", o.limit), 2 end
+    if not limit or limit < 0 then return nil, format("--limit wants a count, not '%s'", o.limit) end
     if limit == 0 then limit = -1 end
   end
   f.limit = limit
+  return f
+end
+
+local function list(st, o, f)
   local rows, err = st:list(f)
   if not rows then return nil, format("%s: %s", st.path, err), 2 end
   if o.json then
@@ -161,13 +166,18 @@ function M.main(argv)
   if id and (o.status or o.since or o["until"] or o.contact or o.limit) then
     return usage("--status, --since, --until, --contact and --limit list executions; not with a SID")
   end
+  local f, ferr
+  if not id then
+    f, ferr = filters(o)
+    if not f then return usage(ferr) end
+  end
   local st, err = store_mod.open(db, { readonly = true })
   if not st then
     stderr:write("rivulet logs: ", err, "\n")
     return 2
   end
   local ok, status, code
-  if id then ok, status, code = show(st, o, id) else ok, status, code = list(st, o) end
+  if id then ok, status, code = show(st, o, id) else ok, status, code = list(st, o, f) end
   st:close()
   if not ok then
     stderr:write("rivulet logs: ", tostring(status), "\n")
