@@ -97,6 +97,19 @@ function TestCliRun.test_a_failing_function_takes_the_fail_branch()
   lu.assertStrContains(last_line(out), "> Sorry, we could not pick a number between 1 and 6")
 end
 
+function TestCliRun.test_an_unhandled_failure_fails_the_run_and_says_why()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/f.lua", string.format([[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+    { name = "call", type = "run-function", url = %q, on = { success = "ok" } },
+    { name = "ok", type = "send-message", body = "ok" },
+  }]], "http://127.0.0.1:" .. fx.closed_port() .. "/fn"))
+  local code, out, err = run({ flow })
+  lu.assertEquals(code, 1, err)
+  lu.assertEquals(out, "")
+  assert_summary(err, "no transition for event 'fail' of 'call' (Failed to connect to 127.0.0.1 port")
+end
+
 function TestCliRun.test_retry_counter_gives_up()
   local code, out, err = run({ FLOWS .. "retry_counter.lua", map_fn("/status/500") })
   lu.assertEquals(code, 0, err)

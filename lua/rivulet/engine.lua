@@ -305,13 +305,17 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
   }
   if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
   exec.steps[#exec.steps + 1] = step
-  local ending
+  local ending, failed
   if not tr then
     ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
+    failed = event == "fail" or event == "failed"      -- a failure nobody handles fails the execution
+    -- a failure nobody handles: say what failed, or the summary hides the cause
+    local why = type(outputs) == "table" and (outputs.message or outputs.reason)
+    if why then ending = format("%s (%s)", ending, tostring(why)) end
   elseif not nx then
     ending = format("'%s' ended the flow on '%s'", state.name, tostring(event))
   end
-  if ending then mark_ended(self, exec, ending) end
+  if ending then mark_ended(self, exec, ending, failed) end
   if not self:persist(exec, step, nx or state.name) then return nil end
   if self.opts.on_step then self.opts.on_step(exec, step) end
   if ending then self:announce_end(exec) end
