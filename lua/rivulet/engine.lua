@@ -17,7 +17,8 @@
 -- limits = {same_widget, steps, wait_timeout}, store (a path or a rivulet.store: executions
 -- are written there and the active ones resumed; see below), synchronous ("full" or
 -- "normal", for a store opened from a path), resume (false: do not resume on open; "poll":
--- take the executions in on open, but run nothing before the first poll or deliver),
+-- take the executions in on open, but run nothing before the first poll or deliver; "due":
+-- take in only those with something to do now, for a process that handles one delivery),
 -- on_store_error(exec, err, code).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
@@ -617,13 +618,14 @@ end
 -- other live process is running
 function Engine:recover()
   local st = self.store
-  local rows, err = st:active_rows()
+  local now, adopted = self.now(), {}
+  local rows, err
+  if self.opts.resume == "due" then rows, err = st:due_rows(now) else rows, err = st:active_rows() end
   if not rows then return nil, format("%s: %s", st.path, err) end
-  local now, adopted = core.now(), {}
   local store_mod = require "rivulet.store"
   for _, raw in ipairs(rows) do
     local row, derr = store_mod.decode_row(raw)
-    if row and not (running(row) and st:owner_alive(row, now)) then
+    if row and not (running(row) and st:owner_alive(row)) then
       local exec
       exec, derr = self:adopt(row)
       if exec then adopted[#adopted + 1] = exec end

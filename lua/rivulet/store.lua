@@ -172,12 +172,15 @@ local MIGRATIONS = {
     started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL,
     context TEXT NOT NULL,          -- the Execution Context, JSON
     wait TEXT,                      -- JSON: what it waits for; NULL while it runs or once ended
+    wait_kind TEXT,                 -- "reply", "http", "subflow" (wait's kind, for queries)
+    due_at REAL,                    -- when a reply wait times out
     rev INTEGER NOT NULL,           -- one more per write
     owner TEXT, lease_until REAL);
   CREATE UNIQUE INDEX executions_contact ON executions(contact, channel)
     WHERE status = 'active' AND holds_contact = 1;
   CREATE INDEX executions_started ON executions(started_at);
   CREATE INDEX executions_status ON executions(status, started_at);
+  CREATE INDEX executions_due ON executions(due_at) WHERE status = 'active';
   CREATE TABLE steps (
     sid TEXT PRIMARY KEY,
     execution_sid TEXT NOT NULL REFERENCES executions(sid),
@@ -401,10 +404,11 @@ end
 
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
   " holds_contact, trigger_event, parent_sid, status, failed, reason, state, last_state, repeats," ..
-  " step_count, started_at, updated_at, ended_at, context, wait, rev, owner, lease_until)" ..
-  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+  " step_count, started_at, updated_at, ended_at, context, wait, wait_kind, due_at, rev, owner, lease_until)" ..
+  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
 local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
-  " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, rev = rev + 1," ..
+  " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
+  " due_at = ?, rev = rev + 1," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -428,6 +432,8 @@ function Store:write(exec, step, state)
   local lease = running and now + M.LEASE_S or nil
   local ended = exec.status ~= "active"
   local status = ended and "ended" or "active"
+  local w = exec.status == "active" and exec.wait or nil
+  local wait_kind, due_at = w and w.kind, w and w.deadline
   local db = self.db
   local ok, err, code = db:exec("BEGIN IMMEDIATE")
   if not ok then return nil, err, code end
@@ -440,11 +446,11 @@ function Store:write(exec, step, state)
       contact ~= nil and tostring(contact) or nil, channel ~= nil and tostring(channel) or nil,
       exec.contact_key and 1 or 0, exec.trigger_event, exec.parent_sid, status,
       exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
-      exec.started_at, now, exec.ended_at, ctx, wait, owner, lease)
+      exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, owner, lease)
     if not ok then return rollback(self, err, code) end
   else
     ok, err, code = self:run(UPDATE_EXEC, status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
-      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, owner, lease, exec.sid, exec.rev)
+      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, owner, lease, exec.sid, exec.rev)
     if not ok then return rollback(self, err, code) end
     if ok == 0 then
       return rollback(self, format("execution %s was changed by another process", exec.sid), "conflict")
@@ -510,6 +516,13 @@ end
 -- active executions, oldest first (rows, undecoded)
 function Store:active_rows()
   return self:all("SELECT * FROM executions WHERE status = 'active' ORDER BY started_at, sid")
+end
+
+-- active executions with something to do at `now`: a reply wait timed out, a run cut off
+-- (no wait, or an HTTP call), a subflow wait (its child may have ended)
+function Store:due_rows(now)
+  return self:all("SELECT * FROM executions WHERE status = 'active' AND (wait_kind IS NULL OR" ..
+    " wait_kind <> 'reply' OR due_at <= ?) ORDER BY started_at, sid", now)
 end
 
 -- the active execution of a contact, if any: {sid, rev} | false

@@ -1,8 +1,9 @@
 -- `rivulet deliver --store DB --flow FLOW --from A --to B --body TEXT`: an inbound message,
 -- webhook-style (DESIGN.md §3). The contact's waiting execution in DB takes it, or a new
 -- execution of FLOW starts with it; either runs to its next wait or end, saved as it goes.
--- Opening DB resumes its other executions too (due timeouts fire, work a crash cut off runs
--- again), so a store driven only by deliveries still keeps time.
+-- Opening DB resumes the other executions that have something to do (due timeouts fire,
+-- work a crash cut off runs again), so a store driven only by deliveries still keeps time;
+-- executions waiting for a reply are not even read.
 --
 -- Several deliveries may run at once on one store: a delivery that finds the execution
 -- between two steps in another process waits for it to settle (up to the store's busy
@@ -83,6 +84,7 @@ function M.main(argv)
   local sent = {}
   local engine, eerr = rivulet.engine{
     store = db, url_map = map, auth_token = token, keep_ended = false,
+    resume = "due",           -- the waiting executions stay in the store: one delivery costs the same at any size
     on_message = function(exec, m)
       sent[#sent + 1] = { sid = exec.sid, from = m.from, to = m.to, body = tostring(m.body or ""),
                           media_url = m.media_url }
