@@ -264,38 +264,7 @@ end
 M.line_diff = line_diff
 
 -- "2024-05-01T09:30:00Z" / "2024-05-01 09:30" / "...+02:00" -> epoch seconds
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
-local function parse_time(v)
-  if type(v) == "number" then return v end
-  if type(v) ~= "string" then return nil end
-  local y, mo, d, rest = v:match("^(%d%d%d%d)-(%d%d)-(%d%d)(.*)$")
-  if not y then return nil end
-  local h, mi, s, zone = 0, 0, 0, "Z"
-  if rest ~= "" then
-    local hh, mm, tail = rest:match("^[T ](%d%d):(%d%d)(.*)$")
-    if not hh then return nil end
-    h, mi = tonumber(hh), tonumber(mm)
-    local ss, tail2 = tail:match("^:(%d%d)(.*)$")
-    if ss then s, tail = tonumber(ss), tail2 end
-    zone = tail
-  end
-  local offset = 0
-  if zone ~= "Z" and zone ~= "" then
-    local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
-  end
-  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
-  return days * 86400 + h * 3600 + mi * 60 + s - offset
-end
+local parse_time = require("rivulet.time").parse
 M.parse_time = parse_time
 
 -- ---- loading specs ------------------------------------------------------------------------

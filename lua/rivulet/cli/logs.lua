@@ -21,16 +21,6 @@ local SPEC = {
 
 M.DEFAULT_LIMIT = 100
 
--- days since 1970-01-01 of a proleptic Gregorian date (no time zone involved)
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
 local AGES = { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }
 
 -- "2026-11-25", "2026-11-25T14:00[:00][Z]" (UTC), epoch seconds, or an age ("30m") -> epoch
@@ -39,20 +29,7 @@ function M.parse_time(s, now)
   if n then return n end
   local count, unit = s:match("^(%d+)([smhdw])$")
   if count then return (now or os.time()) - tonumber(count) * AGES[unit] end
-  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
-  if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 then return nil end
-  local h, mi, sec = 0, 0, 0
-  if rest ~= "" then
-    local hh, mm, tail = rest:match("^[T ](%d%d):(%d%d)(.*)$")
-    if not hh then return nil end
-    local ss = tail:match("^:(%d%d)Z?$")
-    if ss then sec = tonumber(ss) elseif tail ~= "" and tail ~= "Z" then return nil end
-    h, mi = tonumber(hh), tonumber(mm)
-    if h > 23 or mi > 59 or sec > 60 then return nil end
-  end
-  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
+  return require("rivulet.time").parse(s)
 end
 
 local function when(t)
