@@ -221,6 +221,28 @@ function TestStoreWrites:test_values_round_trip_exactly()
   lu.assertEquals(math.type(back.big), "integer")
 end
 
+function TestStoreWrites:test_what_json_cannot_hold_is_stored_as_text()
+  local function nest(n)
+    local t = { leaf = true }
+    for _ = 2, n do t = { t } end
+    return t
+  end
+  local json = require "rivulet.json"
+  local ok = store.encode(nest(store.MAX_DEPTH))           -- depth MAX: whole
+  lu.assertStrContains(ok, '{"leaf":true}')
+  lu.assertNotStrContains(ok, "too deep")
+  local cut = store.encode(nest(store.MAX_DEPTH + 1))      -- one more: the innermost is text
+  lu.assertStrContains(cut, '["<too deep>"]')
+  local cyc = { name = "x" }
+  cyc.self = cyc
+  lu.assertEquals(json.decode(store.encode(cyc)), { name = "x", self = "<cycle>" })
+  lu.assertEquals(json.decode(store.encode({ f = print, [1.5] = "k", [true] = 1 })),
+    { f = "<function>", ["1.5"] = "k", ["true"] = 1 })
+  lu.assertEquals(store.encode({ "a\0b\127\31" }), '["a\\u0000b\\u007f\\u001f"]')
+  lu.assertEquals(store.encode({ b = 1, a = { 2 } }, "  "), '{\n  "a": [\n    2\n  ],\n  "b": 1\n}')
+  lu.assertEquals(store.encode(0 / 0), "null")
+end
+
 function TestStoreWrites:test_one_execution_per_contact_holds_across_engines()
   local db = new_db()
   local a = engine_on(db)

@@ -99,5 +99,6 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_regex(L);
   lrv_open_sandbox(L);
   lrv_open_sqlite(L);
+  lrv_open_json(L);
   return 1;
 }

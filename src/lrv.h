@@ -16,6 +16,7 @@ void lrv_open_http(lua_State *L);
 void lrv_open_regex(lua_State *L);
 void lrv_open_sandbox(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
+void lrv_open_json(lua_State *L);
 
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */
 struct rv_http;

@@ -21,11 +21,9 @@
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 
-local type, pairs, ipairs, tostring, tonumber, error, setmetatable =
-  type, pairs, ipairs, tostring, tonumber, error, setmetatable
-local format, gsub, find, rep = string.format, string.gsub, string.find, string.rep
-local concat, sort = table.concat, table.sort
-local math_type, huge = math.type, math.huge
+local type, pairs, ipairs, tostring, error, setmetatable =
+  type, pairs, ipairs, tostring, error, setmetatable
+local format, concat = string.format, table.concat
 
 local M = {}
 
@@ -33,113 +31,13 @@ M.SCHEMA_VERSION = 1
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
 M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
-M.MAX_DEPTH = 100                    -- nesting of a context the encoder accepts
+M.MAX_DEPTH = core.json_max_depth    -- tables nested deeper are stored as "<too deep>"
 
--- ---- JSON that round-trips: lua-cjson 2.1 prints numbers with 14 digits, which loses
--- timestamps and long integers; the store writes them exactly.
-
-local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
-              ["\r"] = "\\r", ["\t"] = "\\t" }
-for i = 0, 31 do
-  local c = string.char(i)
-  if not ESC[c] then ESC[c] = format("\\u%04x", i) end
-end
-ESC["\127"] = "\\u007f"
-
-local null = json.null
-
--- Values JSON cannot hold are written as text ("<function>", "<cycle>", "<too deep>"):
--- a context always stores, and what JSON can hold comes back as it was. indent: pretty,
--- with keys sorted (for people); the compact form keeps table order (for speed).
-local function quote(v)
-  if find(v, '[%c"\\]') then return '"' .. gsub(v, '[%c"\\]', ESC) .. '"' end
-  return '"' .. v .. '"'
-end
-
-local function encode_into(v, out, n, seen, depth, indent)
-  local t = type(v)
-  if t == "string" then
-    n = n + 1
-    out[n] = quote(v)
-  elseif t == "number" then
-    n = n + 1
-    if math_type(v) == "integer" then out[n] = format("%d", v)
-    elseif v ~= v or v == huge or v == -huge then out[n] = "null"
-    else
-      local s = format("%.15g", v)           -- the short form when it reads back the same
-      if tonumber(s) ~= v then s = format("%.17g", v) end
-      out[n] = s
-    end
-  elseif t == "boolean" then
-    n = n + 1
-    out[n] = v and "true" or "false"
-  elseif v == nil or v == null then
-    n = n + 1
-    out[n] = "null"
-  elseif t == "table" and (seen[v] or depth >= M.MAX_DEPTH) then
-    n = n + 1
-    out[n] = seen[v] and '"<cycle>"' or '"<too deep>"'
-  elseif t == "table" then
-    seen[v] = true
-    local nl = indent and ("\n" .. rep(indent, depth + 1)) or ""
-    local close = indent and ("\n" .. rep(indent, depth)) or ""
-    local len, count = #v, 0
-    for _ in pairs(v) do count = count + 1 end
-    if len > 0 and count == len then
-      n = n + 1
-      out[n] = "[" .. nl
-      for i = 1, len do
-        if i > 1 then n = n + 1; out[n] = "," .. nl end
-        n = encode_into(v[i], out, n, seen, depth + 1, indent)
-      end
-      n = n + 1
-      out[n] = close .. "]"
-    elseif count == 0 then
-      n = n + 1
-      out[n] = "{}"
-    else
-      local sep = indent and ": " or ":"
-      n = n + 1
-      out[n] = "{" .. nl
-      local first = true
-      if indent then
-        local keys, byname = {}, {}
-        for k, x in pairs(v) do
-          local ks = tostring(k)
-          keys[#keys + 1], byname[ks] = ks, x
-        end
-        sort(keys)
-        for _, k in ipairs(keys) do
-          n = n + 1
-          out[n] = (first and "" or "," .. nl) .. quote(k) .. sep
-          first = false
-          n = encode_into(byname[k], out, n, seen, depth + 1, indent)
-        end
-      else
-        for k, x in pairs(v) do
-          n = n + 1
-          out[n] = (first and "" or ",") .. quote(type(k) == "string" and k or tostring(k)) .. sep
-          first = false
-          n = encode_into(x, out, n, seen, depth + 1, indent)
-        end
-      end
-      n = n + 1
-      out[n] = close .. "}"
-    end
-    seen[v] = nil
-  else
-    n = n + 1
-    out[n] = '"<' .. t .. '>"'
-  end
-  return n
-end
-
--- encode(value [, indent]) -> JSON text; indent (e.g. "  ") pretty-prints
-function M.encode(v, indent)
-  local out = {}
-  encode_into(v, out, 0, {}, 0, indent)
-  return concat(out)
-end
+-- JSON that round-trips: lua-cjson 2.1 prints numbers with 14 digits, which loses
+-- timestamps and long integers; core.json_encode writes them exactly, and writes what JSON
+-- cannot hold ("<function>", "<cycle>") as text so that a context always stores.
+-- encode(value [, indent]) -> JSON text; with indent (e.g. "  "), pretty with sorted keys.
+M.encode = core.json_encode
 
 local function decode(text)
   if text == nil then return nil end
@@ -182,15 +80,15 @@ local MIGRATIONS = {
   CREATE INDEX executions_status ON executions(status, started_at);
   CREATE INDEX executions_due ON executions(due_at) WHERE status = 'active';
   CREATE TABLE steps (
-    sid TEXT PRIMARY KEY,
     execution_sid TEXT NOT NULL REFERENCES executions(sid),
-    idx INTEGER NOT NULL,           -- 1, 2, ... within its execution
+    idx INTEGER NOT NULL,           -- 1, 2, ... within its execution: a step is never written twice
+    sid TEXT NOT NULL,
     name TEXT NOT NULL,             -- the event
     type TEXT, transitioned_from TEXT, transitioned_to TEXT,
     date_created REAL NOT NULL,
     reason TEXT, note TEXT,
     context TEXT NOT NULL,          -- the Step Context, JSON
-    UNIQUE (execution_sid, idx));
+    PRIMARY KEY (execution_sid, idx)) WITHOUT ROWID;   -- one b-tree to write per step
   ]],
 }
 

@@ -1,0 +1,252 @@
+/*
+** json_encode(value [, indent]) -> string: JSON for the execution store, where a context is
+** written at every step. Unlike lua-cjson 2.1 (14 significant digits) numbers come back
+** exactly: integers as integers, floats in the shorter of %.15g and %.17g that reads back
+** the same. Values JSON cannot hold are written as text, so a context always stores:
+** "<function>", "<cycle>" (a table inside itself), "<too deep>". cjson.null (a NULL light
+** userdata) is null. With indent, each level is indented by it and keys are sorted.
+**
+** The output grows in an rv_buf (malloc), so the walk runs under lua_pcall: an error inside
+** (memory, a __tostring of a key) frees the buffer before it propagates.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "lrv.h"
+
+#define LRV_JSON_MAX_DEPTH 100      /* deeper tables are written as "<too deep>" */
+
+typedef struct {
+  rv_buf b;
+  const char *indent;             /* NULL: compact */
+  int seen;                       /* stack index of the table of tables being written */
+} Enc;
+
+static void add_string(rv_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i, start = 0;
+  rv_buf_addc(b, '"');
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char u[7];
+    const char *esc = NULL;
+    switch (c) {
+    case '"': esc = "\\\""; break;
+    case '\\': esc = "\\\\"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\t': esc = "\\t"; break;
+    case '\b': esc = "\\b"; break;
+    case '\f': esc = "\\f"; break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        memcpy(u, "\\u00", 4);
+        u[4] = hex[c >> 4];
+        u[5] = hex[c & 15];
+        u[6] = '\0';
+        esc = u;
+      }
+    }
+    if (esc) {
+      rv_buf_add(b, s + start, i - start);
+      rv_buf_adds(b, esc);
+      start = i + 1;
+    }
+  }
+  rv_buf_add(b, s + start, n - start);
+  rv_buf_addc(b, '"');
+}
+
+static void add_number(lua_State *L, rv_buf *b, int idx) {
+  char tmp[40];
+  if (lua_isinteger(L, idx)) {
+    snprintf(tmp, sizeof tmp, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+  } else {
+    double d = (double)lua_tonumber(L, idx);
+    if (isnan(d) || isinf(d)) {
+      rv_buf_adds(b, "null");
+      return;
+    }
+    snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (strtod(tmp, NULL) != d) snprintf(tmp, sizeof tmp, "%.17g", d);
+  }
+  rv_buf_adds(b, tmp);
+}
+
+static void newline(Enc *e, int depth) {
+  int i;
+  if (!e->indent) return;
+  rv_buf_addc(&e->b, '\n');
+  for (i = 0; i < depth; i++) rv_buf_adds(&e->b, e->indent);
+}
+
+static void encode(lua_State *L, Enc *e, int idx, int depth);
+
+/* a table key as text, as tostring() would write it (on a copy: lua_next's key stays intact) */
+static void add_key(lua_State *L, Enc *e, int key) {
+  size_t n;
+  const char *s;
+  if (lua_type(L, key) == LUA_TSTRING) {
+    s = lua_tolstring(L, key, &n);
+    add_string(&e->b, s, n);
+    return;
+  }
+  lua_pushvalue(L, key);
+  s = luaL_tolstring(L, -1, &n);
+  add_string(&e->b, s, n);
+  lua_pop(L, 2);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  const char *const *x = (const char *const *)a, *const *y = (const char *const *)b;
+  return strcmp(*x, *y);
+}
+
+/* keys sorted by their text: {text -> key} and an array of the texts, then in order */
+static void encode_sorted(lua_State *L, Enc *e, int t, int depth, lua_Integer count) {
+  const char **texts;
+  lua_Integer i = 0;
+  int map;
+  lua_createtable(L, 0, (int)count);
+  map = lua_gettop(L);
+  texts = (const char **)lua_newuserdatauv(L, (size_t)count * sizeof *texts, 0);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    texts[i] = luaL_tolstring(L, -1, NULL);        /* [key, key copy, text] */
+    lua_pushvalue(L, -3);
+    lua_rawset(L, map);                            /* map[text] = key; keeps text alive */
+    lua_pop(L, 1);
+    i++;
+  }
+  qsort(texts, (size_t)i, sizeof *texts, cmp_str);
+  for (lua_Integer k = 0; k < i; k++) {
+    if (k > 0) rv_buf_addc(&e->b, ',');
+    newline(e, depth + 1);
+    add_string(&e->b, texts[k], strlen(texts[k]));
+    rv_buf_adds(&e->b, ": ");
+    lua_getfield(L, map, texts[k]);
+    lua_rawget(L, t);
+    encode(L, e, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
+static void encode_table(lua_State *L, Enc *e, int t, int depth) {
+  lua_Integer len = (lua_Integer)lua_rawlen(L, t), count = 0, i;
+  lua_pushvalue(L, t);
+  if (lua_rawget(L, e->seen) != LUA_TNIL || depth >= LRV_JSON_MAX_DEPTH) {
+    rv_buf_adds(&e->b, lua_toboolean(L, -1) ? "\"<cycle>\"" : "\"<too deep>\"");
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  luaL_checkstack(L, 8, "JSON nesting");
+  lua_pushvalue(L, t);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, e->seen);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  if (len > 0 && count == len) {
+    rv_buf_addc(&e->b, '[');
+    for (i = 1; i <= len; i++) {
+      if (i > 1) rv_buf_addc(&e->b, ',');
+      newline(e, depth + 1);
+      lua_rawgeti(L, t, i);
+      encode(L, e, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
+    newline(e, depth);
+    rv_buf_addc(&e->b, ']');
+  } else if (count == 0) {
+    rv_buf_adds(&e->b, "{}");
+  } else {
+    rv_buf_addc(&e->b, '{');
+    if (e->indent) {
+      encode_sorted(L, e, t, depth, count);
+    } else {
+      int first = 1;
+      lua_pushnil(L);
+      while (lua_next(L, t)) {
+        if (!first) rv_buf_addc(&e->b, ',');
+        first = 0;
+        add_key(L, e, lua_gettop(L) - 1);
+        rv_buf_addc(&e->b, ':');
+        encode(L, e, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+      }
+    }
+    newline(e, depth);
+    rv_buf_addc(&e->b, '}');
+  }
+  lua_pushvalue(L, t);
+  lua_pushnil(L);
+  lua_rawset(L, e->seen);
+}
+
+static void encode(lua_State *L, Enc *e, int idx, int depth) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    add_string(&e->b, s, n);
+    break;
+  }
+  case LUA_TNUMBER: add_number(L, &e->b, idx); break;
+  case LUA_TBOOLEAN: rv_buf_adds(&e->b, lua_toboolean(L, idx) ? "true" : "false"); break;
+  case LUA_TNIL: rv_buf_adds(&e->b, "null"); break;
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) { rv_buf_adds(&e->b, "null"); break; }
+    /* fall through */
+  default:
+    rv_buf_adds(&e->b, "\"<");
+    rv_buf_adds(&e->b, luaL_typename(L, idx));
+    rv_buf_adds(&e->b, ">\"");
+    break;
+  case LUA_TTABLE: encode_table(L, e, idx, depth); break;
+  }
+}
+
+/* protected part: (enc, value) */
+static int encode_protected(lua_State *L) {
+  Enc *e = (Enc *)lua_touserdata(L, 1);
+  lua_newtable(L);
+  e->seen = lua_gettop(L);
+  encode(L, e, 2, 0);
+  return 0;
+}
+
+static int l_json_encode(lua_State *L) {
+  Enc e;
+  int rc;
+  luaL_checkany(L, 1);
+  e.indent = luaL_optstring(L, 2, NULL);
+  rv_buf_init(&e.b);
+  lua_pushcfunction(L, encode_protected);
+  lua_pushlightuserdata(L, &e);
+  lua_pushvalue(L, 1);
+  rc = lua_pcall(L, 2, 0, 0);
+  if (rc != LUA_OK || e.b.oom) {
+    rv_buf_free(&e.b);
+    if (rc != LUA_OK) return lua_error(L);
+    return luaL_error(L, "out of memory encoding JSON");
+  }
+  lua_pushlstring(L, e.b.p ? e.b.p : "", e.b.n);
+  rv_buf_free(&e.b);
+  return 1;
+}
+
+void lrv_open_json(lua_State *L) {
+  lua_pushcfunction(L, l_json_encode);
+  lua_setfield(L, -2, "json_encode");
+  lua_pushinteger(L, LRV_JSON_MAX_DEPTH);
+  lua_setfield(L, -2, "json_max_depth");
+}
