@@ -591,6 +591,34 @@ function TestStoreCli:test_deliver_starts_continues_and_ends()
   lu.assertEquals(j.sent[1].body, "First?")
 end
 
+-- an execution keeps the flow it started with (stored with it) when the file changes
+function TestStoreCli:test_a_changed_flow_file_applies_to_new_executions_only()
+  local dir = helper.tmpdir()
+  local db, flow = dir .. "/store.db", dir .. "/f.lua"
+  local function write(greeting)
+    helper.write_file(flow, string.format([[return {
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+      { name = "ask", type = "send-and-wait-for-reply", body = %q, on = { incomingMessage = "bye" } },
+      { name = "bye", type = "send-message", body = "bye from %s", on = { sent = false } },
+    }]], greeting, greeting))
+  end
+  local function say(from, body)
+    local code, out, err = helper.run{ "deliver", "--store", db, "--flow", flow, "--from", from, "--to", TO,
+                                       "--body", body }
+    lu.assertEquals(code, 0, err)
+    return out
+  end
+  write("v1")
+  lu.assertEquals(say("+1", "hi"), "> v1\n")
+  write("v2")
+  lu.assertEquals(say("+1", "answer"), "> bye from v1\n")
+  lu.assertEquals(say("+2", "hi"), "> v2\n")
+  lu.assertEquals(say("+2", "answer"), "> bye from v2\n")
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:first("SELECT count(*) AS n FROM flows").n, 2)
+  s:close()
+end
+
 function TestStoreCli:test_deliver_usage_errors()
   local db = new_db()
   for _, case in ipairs{
