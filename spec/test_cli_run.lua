@@ -110,6 +110,29 @@ function TestCliRun.test_an_unhandled_failure_fails_the_run_and_says_why()
   assert_summary(err, "no transition for event 'fail' of 'call' (Failed to connect to 127.0.0.1 port")
 end
 
+function TestCliRun.test_subflows_from_a_directory()
+  local dir = helper.tmpdir()
+  helper.write_file(dir .. "/FWchild.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingParent = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Child asks {{trigger.parent.parameters.q}}",
+      on = { incomingMessage = "set" } },
+    { name = "set", type = "set-variables", variables = { answer = "{{widgets.ask.inbound.Body}}" } },
+  }]])
+  local parent = helper.write_file(dir .. "/parent.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "sub" } },
+    { name = "sub", type = "run-subflow", flow_sid = "FWchild", parameters = { q = "why?" },
+      on = { completed = "say", failed = "ko" } },
+    { name = "say", type = "send-message", body = "child said {{widgets.sub.answer}}", on = { sent = false } },
+    { name = "ko", type = "send-message", body = "ko {{widgets.sub.message}}", on = { sent = false } },
+  }]])
+  local code, out, err = run({ parent, "--subflows", dir, "--reply", "because" })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(lines(out), { "> Child asks why?", "< because", "> child said because" })
+  code, out = run({ parent, "--reply", "because" })               -- without it: the failed branch
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "> ko no subflow 'FWchild'")
+end
+
 function TestCliRun.test_retry_counter_gives_up()
   local code, out, err = run({ FLOWS .. "retry_counter.lua", map_fn("/status/500") })
   lu.assertEquals(code, 0, err)

@@ -164,6 +164,7 @@ static const command commands[] = {
    "  --log FILE          write the execution record (JSON)\n"
    "  --store DB          keep the execution in an SQLite store as it runs (default\n"
    "                      $RIVULET_STORE; see rivulet logs)\n"
+   "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "Exit status: 0 ended normally, 1 the flow failed, 2 bad input.\n"},
   {"deliver", cmd_lua_cli, "hand an inbound message to a stored execution",
    "deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT [options]\n\n"
@@ -178,6 +179,7 @@ static const command commands[] = {
    "  --media-url URL     a media attachment (MediaUrl0)\n"
    "  --map-url FROM=TO   rewrite URL prefixes; repeatable\n"
    "  --auth-token TOKEN  sign requests (default $RIVULET_AUTH_TOKEN)\n"
+   "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "  --json              print one JSON object instead: sid, status, state, what it\n"
    "                      waits for, and the messages sent\n"
    "Exit status: 0 the message was taken and the execution waits or ended normally,\n"

@@ -20,12 +20,14 @@ local stdout, stderr = io.stdout, io.stderr
 local M = {}
 
 local USAGE = "usage: rivulet deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT\n" ..
-  "         [--media-url URL] [--map-url FROM=TO]... [--auth-token TOKEN] [--json]   (rivulet help deliver)\n"
+  "         [--media-url URL] [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR] [--json]\n" ..
+  "         (rivulet help deliver)\n"
 
 local SPEC = {
   ["--store"] = { value = true }, ["--flow"] = { value = true }, ["--from"] = { value = true },
   ["--to"] = { value = true }, ["--body"] = { value = true }, ["--media-url"] = { value = true },
   ["--map-url"] = { list = true }, ["--auth-token"] = { value = true }, ["--json"] = {},
+  ["--subflows"] = { value = true },
 }
 
 M.RETRY_SLEEP_MS = 10           -- between looks at an execution another process is running
@@ -83,7 +85,7 @@ function M.main(argv)
 
   local sent = {}
   local engine, eerr = rivulet.engine{
-    store = db, url_map = map, auth_token = token, keep_ended = false,
+    store = db, url_map = map, auth_token = token, keep_ended = false, subflows = o.subflows,
     resume = "due",           -- the waiting executions stay in the store: one delivery costs the same at any size
     on_message = function(exec, m)
       sent[#sent + 1] = { sid = exec.sid, from = m.from, to = m.to, body = tostring(m.body or ""),

@@ -25,7 +25,7 @@ local M = {}
 local USAGE =
   "usage: rivulet run FLOW [--trigger EVENT] [--from ADDR] [--to ADDR] [--body TEXT]\n" ..
   "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
-  "         [--auth-token TOKEN] [--log FILE] [--store DB]   (rivulet help run)\n"
+  "         [--auth-token TOKEN] [--log FILE] [--store DB] [--subflows DIR]   (rivulet help run)\n"
 
 M.DEFAULTS = {
   trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",
@@ -41,6 +41,7 @@ local OPTIONS = {
   ["--trigger"] = {}, ["--from"] = {}, ["--to"] = {}, ["--body"] = {},
   ["--param"] = { list = true }, ["--reply"] = { list = true }, ["--replies"] = { list = true },
   ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {}, ["--store"] = {},
+  ["--subflows"] = {},
 }
 
 local scrubber = args_lib.scrubber
@@ -229,6 +230,7 @@ function M.main(args)
   -- left to `rivulet deliver` (resume = false): run holds one conversation
   local engine, eerr = rivulet.engine{
     url_map = o.url_map, auth_token = token, store = args_lib.store_path(o), resume = false,
+    subflows = o.subflows,
     on_message = function(_, msg)
       local body = tostring(msg.body or "")
       stdout:write(scrub((msg.kind == "voice" and "> (voice) " or "> ") .. body), "\n")
