@@ -651,8 +651,8 @@ function Engine:revive_all(list)
   self:fire_timers()
 end
 
--- reload(sid): the store's copy of an execution (and of the subflows it waits on) replaces
--- this engine's
+-- reload(sid) -> true | "elsewhere" (another live process is running it) | nil, err, code:
+-- the store's copy of an execution (and of the subflows it waits on) replaces this engine's
 function Engine:reload(id)
   local st = self.store
   local row, err, code = st:execution(id)
@@ -664,7 +664,7 @@ function Engine:reload(id)
   end
   if running(row) and st:owner_alive(row) then
     if mine then self:forget(mine) end   -- another process runs it; deliver says "running"
-    return true
+    return "elsewhere"
   end
   local exec
   exec, err = self:adopt(row)
@@ -675,6 +675,16 @@ function Engine:reload(id)
   end
   self:revive(exec)
   return true
+end
+
+-- reload for a delivery: an execution another process is running is "running" here too
+local function reload_for_delivery(self, id)
+  local ok, err, code = self:reload(id)
+  if ok == "elsewhere" then
+    return nil, format("execution %s is running in another process; it takes no reply until it waits for one",
+      tostring(id)), "running"
+  end
+  return ok, err, code
 end
 
 -- before a delivery: make sure this engine holds the store's latest copy of the contact's
@@ -688,14 +698,14 @@ function Engine:refresh(from, to)
     if mine then self:forget(mine) end
     return true
   end
-  if not mine or mine.sid ~= row.sid or mine.rev ~= row.rev then return self:reload(row.sid) end
+  if not mine or mine.sid ~= row.sid or mine.rev ~= row.rev then return reload_for_delivery(self, row.sid) end
   local exec = mine
   while exec.wait and exec.wait.kind == "subflow" do
     local child = self.active[exec.wait.child]
     local crow
     crow, err, code = st:first("SELECT rev FROM executions WHERE sid = ?", exec.wait.child)
     if crow == nil then return nil, err, code end
-    if not child or not crow or child.rev ~= crow.rev then return self:reload(row.sid) end
+    if not child or not crow or child.rev ~= crow.rev then return reload_for_delivery(self, row.sid) end
     exec = child
   end
   return true
