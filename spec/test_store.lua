@@ -69,7 +69,11 @@ end
 
 TestStoreFile = {}
 
-function TestStoreFile:tearDown() helper.cleanup() end
+local SCHEMA_VERSION = store.SCHEMA_VERSION
+function TestStoreFile:tearDown()
+  store.SCHEMA_VERSION, store.MIGRATIONS[SCHEMA_VERSION + 1] = SCHEMA_VERSION, nil   -- whatever a test did
+  helper.cleanup()
+end
 
 function TestStoreFile:test_new_store_has_schema_version_wal_and_application_id()
   local db = new_db()
@@ -106,6 +110,32 @@ function TestStoreFile:test_migration_from_an_empty_version_0_file()
   local s = assert(store.open(db))
   lu.assertEquals(s:first("PRAGMA user_version").user_version, store.SCHEMA_VERSION)
   s:close()
+end
+
+-- the mechanism a later schema will use: a migration runs once, with the version's bump, or
+-- not at all
+function TestStoreFile:test_migrations_run_in_one_transaction_each()
+  local db = new_db()
+  local e = engine_on(db)
+  local x = assert(e:start(Q3, { from = FROM, to = TO, body = "hi" }))
+  e.store:close()
+  local v = store.SCHEMA_VERSION
+  store.SCHEMA_VERSION = v + 1
+  store.MIGRATIONS[v + 1] = "ALTER TABLE executions ADD COLUMN label TEXT; CREATE TABLE broken (x); SELECT nope FROM nowhere"
+  local s, err = store.open(db)
+  lu.assertNil(s)
+  lu.assertStrContains(err, "migrating the store to schema " .. (v + 1) .. ": no such table: nowhere")
+  store.MIGRATIONS[v + 1] = "ALTER TABLE executions ADD COLUMN label TEXT DEFAULT 'kept'"
+  s = store.open(db)
+  store.SCHEMA_VERSION, store.MIGRATIONS[v + 1] = v, nil
+  assert(s, "the good migration runs")
+  lu.assertEquals(s:first("PRAGMA user_version").user_version, v + 1)
+  lu.assertEquals(s:first("SELECT count(*) AS n FROM sqlite_master WHERE name = 'broken'").n, 0)
+  lu.assertEquals(s:first("SELECT label FROM executions WHERE sid = ?", x.sid).label, "kept")
+  s:close()
+  local again, aerr = store.open(db)                 -- and this rivulet now finds it newer
+  lu.assertNil(again)
+  lu.assertStrContains(aerr, "written by a newer rivulet")
 end
 
 function TestStoreFile:test_foreign_sqlite_database_is_refused_untouched()

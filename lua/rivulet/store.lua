@@ -46,7 +46,8 @@ end
 
 -- ---- schema and migrations ----------------------------------------------------------------
 
--- MIGRATIONS[v] takes a store from version v - 1 to v
+-- MIGRATIONS[v] takes a store from version v - 1 to v (SQL run in one transaction with
+-- the version's bump: a migration that fails leaves the store as it was)
 local MIGRATIONS = {
   [[
   CREATE TABLE flows (
@@ -91,6 +92,8 @@ local MIGRATIONS = {
     PRIMARY KEY (execution_sid, idx)) WITHOUT ROWID;   -- one b-tree to write per step
   ]],
 }
+
+M.MIGRATIONS = MIGRATIONS
 
 local Store = {}
 Store.__index = Store
@@ -184,7 +187,7 @@ function Store:migrate()
       return true
     end
     local v = h.version + 1
-    ok, err, code = db:exec(MIGRATIONS[v])
+    ok, err, code = db:exec(M.MIGRATIONS[v])
     if ok then ok, err, code = db:exec(format("PRAGMA user_version = %d", v)) end
     if ok then ok, err, code = db:exec(format("PRAGMA application_id = %d", M.APPLICATION_ID)) end
     if ok then ok, err, code = db:exec("COMMIT") end
