@@ -84,6 +84,9 @@ function TestStoreFile:test_new_store_has_schema_version_wal_and_application_id(
   lu.assertEquals(h.app, store.APPLICATION_ID)
   lu.assertEquals(h.j, "wal")
   s:close()
+  local p = io.popen("stat -c %a " .. helper.quote(db))
+  lu.assertEquals(p:read("l"), "600", "a new store is its owner's only: it holds conversations")
+  p:close()
   -- opening again migrates nothing and keeps what is there
   s = assert(store.open(db))
   lu.assertEquals(s:counts().executions, 0)

@@ -8,8 +8,10 @@
 ** "notadb", "full", "constraint", ...). Misuse (a closed handle, an unbindable value) raises.
 ** No Lua error is ever raised while SQLite is running: values are read first, then pushed.
 */
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lrv.h"
 
@@ -65,7 +67,8 @@ static Stmt *check_stmt(lua_State *L, int idx) {
 }
 
 /* sqlite_open(path, mode) -> db | nil, err, code. mode "rw" (default) opens an existing
-** file or creates one; "ro" opens read-only and never creates. */
+** file or creates one, readable by its owner only (a store holds conversations); "ro" opens
+** read-only and never creates. */
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "rw");
@@ -77,6 +80,10 @@ static int l_open(lua_State *L) {
   d = (Db *)lua_newuserdatauv(L, sizeof *d, 0);
   d->db = NULL;
   luaL_setmetatable(L, LRV_SQLITE_DB);
+  if (flags & SQLITE_OPEN_CREATE) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);   /* empty: a new database */
+    if (fd >= 0) close(fd);
+  }
   rc = sqlite3_open_v2(path, &d->db, flags, NULL);
   if (rc != SQLITE_OK) {
     luaL_pushfail(L);
