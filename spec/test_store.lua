@@ -652,6 +652,35 @@ function TestStoreCli:test_a_changed_flow_file_applies_to_new_executions_only()
   s:close()
 end
 
+-- a store with no traffic still keeps time: --tick fires the due timeouts (for cron)
+function TestStoreCli:test_tick_fires_due_timeouts_without_a_message()
+  local dir = helper.tmpdir()
+  local db = dir .. "/store.db"
+  local flow = helper.write_file(dir .. "/f.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Quick?", timeout = "1",
+      on = { incomingMessage = "yes", timeout = "late" } },
+    { name = "yes", type = "send-message", body = "yes", on = { sent = false } },
+    { name = "late", type = "send-message", body = "Too late", on = { sent = false } },
+  }]])
+  local code, out = helper.run{ "deliver", "--store", db, "--flow", flow, "--from", FROM, "--to", TO, "--body", "hi" }
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "> Quick?\n")
+  local err
+  code, out, err = helper.run{ "deliver", "--store", db, "--tick" }
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "")                                   -- not due yet
+  lu.assertStrContains(err, "0 executions had something to do")
+  core.sleep(1100)
+  code, out, err = helper.run{ "deliver", "--store", db, "--tick" }
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "> (to " .. FROM .. ") Too late\n")
+  lu.assertStrContains(err, "1 execution had something to do")
+  code, _, err = helper.run{ "deliver", "--store", db, "--tick", "--body", "x" }
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "--tick delivers no message: --body does not go with it")
+end
+
 function TestStoreCli:test_deliver_usage_errors()
   local db = new_db()
   for _, case in ipairs{

@@ -167,7 +167,8 @@ static const command commands[] = {
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "Exit status: 0 ended normally, 1 the flow failed, 2 bad input.\n"},
   {"deliver", cmd_lua_cli, "hand an inbound message to a stored execution",
-   "deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT [options]\n\n"
+   "deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT [options]\n"
+   "deliver --store DB --tick [options]\n\n"
    "Webhook-style: the message from ADDR (the contact) to ADDR (the flow's number)\n"
    "goes to the contact's waiting execution in DB, or starts a new execution of\n"
    "FLOW. The execution runs to its next wait or its end and is saved; on opening,\n"
@@ -180,6 +181,8 @@ static const command commands[] = {
    "  --map-url FROM=TO   rewrite URL prefixes; repeatable\n"
    "  --auth-token TOKEN  sign requests (default $RIVULET_AUTH_TOKEN)\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
+   "  --tick              no message: only catch up (due timeouts fire, cut-off work\n"
+   "                      runs again), e.g. from cron, so timeouts need no traffic\n"
    "  --json              print one JSON object instead: sid, status, state, what it\n"
    "                      waits for, and the messages sent\n"
    "Exit status: 0 the message was taken and the execution waits or ended normally,\n"

@@ -149,6 +149,7 @@ function M.new(opts)
     if opts.resume ~= false then
       local n, err = e:recover()
       if not n then return nil, err end
+      e.resumed = n
     end
   end
   return e
