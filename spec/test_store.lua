@@ -310,6 +310,50 @@ function TestStoreWrites:test_a_stale_copy_never_writes_over_the_store()
   lu.assertEquals(#rec.steps, 2)
 end
 
+-- BUSY_TIMEOUT_MS: a write waits that long for another connection's lock, then fails; the
+-- engine keeps running, and the store keeps the execution as last committed
+function TestStoreWrites:test_a_write_that_cannot_get_the_lock_in_time_detaches_the_execution()
+  local db = new_db()
+  local saved = store.BUSY_TIMEOUT_MS
+  store.BUSY_TIMEOUT_MS = 300
+  local ok, err = pcall(function()
+    local e = engine_on(db)
+    local x = assert(e:start(Q3, { from = FROM, to = TO, body = "hi" }))
+    local other = assert(core.sqlite_open(db))
+    assert(other:exec("BEGIN IMMEDIATE"))                 -- another process holds the write lock
+    local t0 = core.monotonic()
+    local got, derr, code = e:deliver{ from = FROM, to = TO, body = "one" }
+    local waited = core.monotonic() - t0
+    assert(other:exec("ROLLBACK"))
+    other:close()
+    lu.assertNil(got)
+    lu.assertEquals(code, "busy")
+    lu.assertStrContains(derr, "database is locked")
+    lu.assertTrue(waited >= 0.3 and waited < 3, "waited " .. waited .. " s")
+    lu.assertEquals(x.status, "detached")
+    local rec = e.store:record(x.sid)                     -- as committed: still waiting at q1
+    lu.assertEquals(rec.state, "q1")
+    lu.assertEquals(#rec.steps, 1)
+    assert(e:deliver{ from = FROM, to = TO, body = "again" })   -- once the lock is free, it goes on
+    lu.assertEquals(e.store:record(x.sid).state, "q2")
+  end)
+  store.BUSY_TIMEOUT_MS = saved
+  assert(ok, err)
+end
+
+-- LEASE_S: another host's process running an execution is trusted until its lease runs out
+function TestStoreWrites:test_owner_lease_edges()
+  local s = assert(store.open(new_db()))
+  local now = core.now()
+  lu.assertTrue(s:owner_alive({ owner = "12@elsewhere", lease_until = now + 1 }, now))
+  lu.assertFalse(s:owner_alive({ owner = "12@elsewhere", lease_until = now - 0.001 }, now))
+  lu.assertFalse(s:owner_alive({ owner = s.owner, lease_until = now + store.LEASE_S }, now))   -- ours
+  lu.assertTrue(s:owner_alive({ owner = core.pid() + 0 .. "@" .. core.hostname() .. "x", lease_until = now + 5 }, now))
+  lu.assertFalse(s:owner_alive({ owner = "999999999@" .. core.hostname(), lease_until = now + 5 }, now))  -- gone
+  lu.assertFalse(s:owner_alive({}, now))
+  s:close()
+end
+
 function TestStoreWrites:test_auth_token_never_reaches_the_store()
   local db = new_db()
   local token = "s3cr3tTOKENvalue"
