@@ -720,8 +720,9 @@ function TestStoreCli:test_tick_fires_due_timeouts_without_a_message()
   lu.assertEquals(code, 0, err)
   lu.assertEquals(out, "> (to " .. FROM .. ") Too late\n")
   lu.assertStrContains(err, "1 execution had something to do")
-  code, _, err = helper.run{ "deliver", "--store", db, "--tick", "--body", "x" }
+  code, out, err = helper.run{ "deliver", "--store", db, "--tick", "--body", "x" }
   lu.assertEquals(code, 2)
+  lu.assertEquals(out, "")
   lu.assertStrContains(err, "--tick delivers no message: --body does not go with it")
 end
 
