@@ -33,7 +33,8 @@ extern "C" {
 #define RIVULET_NOMEM       2   /* the memory budget (or the machine) ran out */
 #define RIVULET_MISUSE      3   /* a NULL handle, a call from inside a callback, ... */
 #define RIVULET_NOTFOUND    4   /* no such flow, or no execution waiting for that contact */
-#define RIVULET_BUSY        5   /* the contact already has an active execution */
+#define RIVULET_BUSY        5   /* the contact already has an active execution (start), or
+                                   another process sharing the store is running it (deliver) */
 #define RIVULET_BADINPUT    6   /* a flow or trigger that does not parse or validate */
 
 #define RIVULET_CONFIG_VERSION 1
@@ -72,7 +73,8 @@ int  rivulet_load_flow(rivulet *rv, const char *name, const char *path);
 ** "parameters": {…}}. The new execution's sid ("FN" + 32 hex) is written to sid_out. */
 int  rivulet_start(rivulet *rv, const char *flow_name, const char *trigger_json, char sid_out[35]);
 
-/* Hands an inbound message to the contact's waiting execution. */
+/* Hands an inbound message to the contact's waiting execution (with a store: the store's
+** latest copy of it, whichever process moved it last). */
 int  rivulet_deliver(rivulet *rv, const char *from, const char *to, const char *body);
 
 /* Runs what is due, waiting at most timeout_ms (0: not at all) for something to happen.
