@@ -482,16 +482,18 @@ function Store:record(sid)
   if not steps then return nil, err, code end
   local out = {}
   for i, s in ipairs(steps) do
-    out[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
-               transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason,
-               note = s.note, context = s.context }
+    out[i] = { sid = s.sid, execution_sid = sid, flow_sid = row.flow_sid, name = s.name, type = s.type,
+               transitioned_from = s.transitioned_from, transitioned_to = s.transitioned_to,
+               date_created = s.date_created, reason = s.reason, note = s.note, context = s.context }
   end
   local flow = row.flow_name
   if type(flow) == "string" then flow = flow:match("([^/]+)%.%w+$") or flow end
+  -- DESIGN.md's record, with the names Studio's Execution resource uses beside them
   return { sid = row.sid, flow = flow, flow_sid = row.flow_sid, status = row.status,
            failed = row.failed or nil, reason = row.reason, state = row.state,
-           contact = row.contact, channel = row.channel, started_at = row.started_at,
-           ended_at = row.ended_at, steps = out, context = row.context }
+           contact = row.contact, contact_channel_address = row.contact, channel = row.channel,
+           started_at = row.started_at, ended_at = row.ended_at, date_created = row.started_at,
+           date_updated = row.updated_at, steps = out, context = row.context }
 end
 
 -- PRAGMA integrity_check: true | nil, what it found
