@@ -247,6 +247,35 @@ for _, status in ipairs({ 400, 404, 422, 500, 503 }) do
    end
 end
 
+-- Status lines libcurl reads wrongly (fuzz_http found them): an unbounded number after
+-- "HTTP/2", an overflowing one, and a line it cannot read at all (which it takes for 200).
+-- The line decides: not three digits after a version, not a response.
+for _, name in ipairs({ "http2-negative", "http2-long", "overflow", "garbage", "two-digits" }) do
+   TestHttpReplies["test_malformed_status_line_" .. name:gsub("-", "_") .. "_fails"] = function()
+      for _, call in ipairs({ rivulet.run_function, rivulet.http_request }) do
+         local o = call { url = url("/raw/" .. name) }
+         lu.assertEquals(o.event, call == rivulet.run_function and "fail" or "failed", name)
+         lu.assertEquals(o.reason, "protocol", name)
+         lu.assertEquals(o.status_code, 0, name)
+         lu.assertEquals(o.body, "", name)
+         -- libcurl refuses some itself ("Unsupported response code"); http.c the ones it takes
+         if name:match("^http2") or name == "garbage" then
+            lu.assertStrContains(o.message, "malformed status line from the server: \"HTTP/", false, name)
+         else
+            lu.assertNotEquals(o.message, "", name)
+         end
+      end
+   end
+end
+
+function TestHttpReplies:test_well_formed_raw_status_lines_succeed()
+   local o = rivulet.run_function { url = url("/raw/good") }
+   assert_success(o, 201)
+   lu.assertEquals(o.body, "ok")
+   o = rivulet.http_request { url = url("/raw/good-no-reason") }
+   assert_success(o, 202)
+end
+
 ---------------------------------------------------------------------------------------------
 -- Redirects
 

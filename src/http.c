@@ -16,6 +16,7 @@
 ** connections is quadratic too. A new call goes to the first shard with room: a client
 ** with few calls at a time uses one multi handle and reuses its connections as before.
 */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
+#include <ctype.h>
 #include <curl/curl.h>
 
 #include "buf.h"
@@ -70,6 +72,7 @@ struct rv_http_call {
   int too_large;
   double started;                 /* monotonic ms */
   char *content_type, *url;
+  char status_line[64];           /* the last response's, as the server sent it (cut) */
   rv_http_result res;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -274,6 +277,37 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return c->body.oom ? 0 : len;
 }
 
+/* every response's status line (a redirect's, then the final one's) */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  rv_http_call *c = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    size_t k = len < sizeof c->status_line - 1 ? len : sizeof c->status_line - 1;
+    memcpy(c->status_line, p, k);
+    c->status_line[k] = '\0';
+  }
+  return len;
+}
+
+/* "HTTP/1.1 200 OK", "HTTP/2 204": a version, one space, exactly three digits, then a
+** space or the line's end. libcurl reads some malformed lines anyway (an unbounded number
+** after "HTTP/2", or 200 for a line it cannot read at all), so the line itself decides. */
+static int status_line_ok(const char *s, long status) {
+  const char *p = s + 5;
+  long code;
+  if (strncmp(s, "HTTP/", 5) != 0 || !isdigit((unsigned char)*p)) return 0;
+  p++;
+  if (*p == '.') {
+    if (!isdigit((unsigned char)p[1])) return 0;
+    p += 2;
+  }
+  if (*p++ != ' ') return 0;
+  if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2])) return 0;
+  if (p[3] != ' ' && p[3] != '\r' && p[3] != '\n' && p[3] != '\0') return 0;
+  code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+  return code >= 100 && code == status;
+}
+
 /* http and https only, before anything is sent */
 static int check_url(const char *url, char *msg, size_t msglen) {
   CURLU *u;
@@ -336,6 +370,8 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, c);
   if (post) {
@@ -404,6 +440,14 @@ static void complete(rv_http_call *c, CURLcode code) {
   c->content_type = dup_str(ct);
   c->url = dup_str(url);
   if (!c->content_type || !c->url || c->body.oom) reason = RV_HTTP_NOMEM;
+  if (reason == RV_HTTP_OK && !status_line_ok(c->status_line, status)) {
+    size_t k = strcspn(c->status_line, "\r\n");
+    snprintf(c->res.message, sizeof c->res.message, "malformed status line from the server: \"%.*s\"",
+             (int)(k > 60 ? 60 : k), c->status_line);
+    for (k = 0; c->res.message[k]; k++)          /* bytes from outside: keep the message printable */
+      if ((unsigned char)c->res.message[k] < 0x20 || (unsigned char)c->res.message[k] == 0x7f) c->res.message[k] = '?';
+    reason = RV_HTTP_PROTOCOL;                  /* finish() drops the status, body and type */
+  }
   c->res.status = status;
   c->res.redirects = redirects;
   c->res.content_type = c->content_type ? c->content_type : "";
@@ -413,6 +457,10 @@ static void complete(rv_http_call *c, CURLcode code) {
   unlink_call(c);
   switch (reason) {
     case RV_HTTP_OK: finish(c, reason, NULL, NULL); break;
+    case RV_HTTP_PROTOCOL:
+      if (c->res.message[0]) { finish(c, reason, NULL, NULL); break; }
+      finish(c, reason, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+      break;
     case RV_HTTP_TOO_LARGE:
       snprintf(c->res.message, sizeof c->res.message, "response body larger than %zu bytes", c->max_body);
       finish(c, reason, NULL, NULL);
