@@ -94,11 +94,18 @@ local function list(st, o, f)
     stderr:write("no executions match\n")
     return 0
   end
-  local fmt = "%-34s  %-16s  %-14s  %-7s  %-20s  %s\n"
-  stdout:write(format(fmt, "SID", "FLOW", "CONTACT", "STATUS", "STARTED", "ENDED"))
+  local lines = { { "SID", "FLOW", "CONTACT", "STATUS", "STARTED", "ENDED" } }
   for _, r in ipairs(rows) do
-    stdout:write(format(fmt, r.sid, flow_name(r), tostring(r.contact or "-"), status_of(r), when(r.started_at),
-      when(r.ended_at)))
+    lines[#lines + 1] = { r.sid, flow_name(r), tostring(r.contact or "-"), status_of(r), when(r.started_at),
+                          when(r.ended_at) }
+  end
+  local width = {}
+  for _, l in ipairs(lines) do
+    for c = 1, 5 do width[c] = math.max(width[c] or 0, #l[c]) end
+  end
+  for _, l in ipairs(lines) do
+    for c = 1, 5 do stdout:write(l[c], string.rep(" ", width[c] - #l[c] + 2)) end
+    stdout:write(l[6], "\n")
   end
   return 0
 end
