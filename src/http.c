@@ -421,7 +421,9 @@ static int reason_of(rv_http_call *c, CURLcode code) {
     case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_CLIENTCERT:
       return RV_HTTP_TLS;
     case CURLE_URL_MALFORMAT: return RV_HTTP_BAD_URL;
-    case CURLE_UNSUPPORTED_PROTOCOL: return RV_HTTP_PROTOCOL;     /* the URL was checked: a redirect */
+    /* a redirect to another scheme (the URL itself was checked), or a reply that is not
+    ** HTTP (libcurl says so for HTTP/0.9 and for a status it cannot read) */
+    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_WEIRD_SERVER_REPLY: return RV_HTTP_PROTOCOL;
     case CURLE_TOO_MANY_REDIRECTS: return RV_HTTP_REDIRECTS;
     case CURLE_OUT_OF_MEMORY: return RV_HTTP_NOMEM;
     default: return RV_HTTP_TRANSPORT;
