@@ -14,34 +14,19 @@
 **
 ** The modules come from RIVULET_LUA_PATH if set (a Lua path), else from the lua/ directory
 ** of the checkout holding this binary (build/fuzz/fuzz_flow -> ../../lua). */
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
+#include "fuzz_lua.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int luaopen_rivulet_core(lua_State *L);
 
 #define LUA_EDGES 65536
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t lua_edges[LUA_EDGES];
 
 static lua_State *L;
 static int check_ref = LUA_NOREF;
-static uintptr_t prev_line;
 
 static void line_hook(lua_State *L1, lua_Debug *ar) {
-  uintptr_t h;
-  if (!lua_getinfo(L1, "S", ar)) return;
-  h = ((uintptr_t)ar->source * 31u) ^ ((uintptr_t)ar->currentline * 2654435761u);
-  lua_edges[(h ^ (prev_line >> 1)) % LUA_EDGES]++;
-  prev_line = h;
+  fuzz_lua_line(lua_edges, LUA_EDGES, L1, ar);
 }
 
 static int l_fail(lua_State *L1) {
@@ -76,41 +61,9 @@ static const char harness[] =
   "  if valid == errors then fail('validate says ' .. tostring(valid) .. ' but errors = ' .. tostring(errors)) end\n"
   "end\n";
 
-/* package.path = <lua dir>/?.lua;<lua dir>/?/init.lua;... */
-static void set_path(void) {
-  const char *env = getenv("RIVULET_LUA_PATH");
-  char exe[PATH_MAX], *slash;
-  int i;
-  ssize_t n;
-  lua_getglobal(L, "package");
-  if (env) lua_pushfstring(L, "%s;", env);
-  else {
-    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) { fprintf(stderr, "fuzz_flow: cannot find the executable; set RIVULET_LUA_PATH\n"); exit(1); }
-    exe[n] = 0;
-    for (i = 0; i < 3; i++) {                 /* build/fuzz/fuzz_flow -> the checkout */
-      slash = strrchr(exe, '/');
-      if (!slash) { fprintf(stderr, "fuzz_flow: set RIVULET_LUA_PATH\n"); exit(1); }
-      *slash = 0;
-    }
-    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", exe, exe);
-  }
-  lua_getfield(L, -2, "path");
-  lua_concat(L, 2);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc; (void)argv;
-  L = luaL_newstate();
-  if (!L) abort();
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-  set_path();
+  L = fuzz_lua_open("fuzz_flow");
   if (luaL_loadbuffer(L, harness, sizeof harness - 1, "=fuzz_flow") != LUA_OK) goto fail;
   lua_pushcfunction(L, l_fail);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) goto fail;
@@ -124,7 +77,7 @@ fail:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int top = lua_gettop(L);
-  prev_line = 0;
+  fuzz_lua_prev_line = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
   lua_pushlstring(L, (const char *)data, size);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {       /* only l_fail's checks raise in the harness */

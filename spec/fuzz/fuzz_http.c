@@ -49,16 +49,13 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
+#include "fuzz_lua.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int luaopen_rivulet_core(lua_State *L);
 
 #define MAX_RESPONSE (128 * 1024)   /* must fit a socketpair's buffer: nobody drains it */
 /* The "proxies": what goes to HTTP_PORT reads the input, what goes to HTTPS_PORT (a
@@ -127,19 +124,12 @@ static int l_hangup(lua_State *L) {
 __attribute__((used, section("__libfuzzer_extra_counters")))
 static uint8_t lua_edges[LUA_EDGES + OUTCOMES];
 
-static uintptr_t prev_line;
-
 static void line_hook(lua_State *L1, lua_Debug *ar) {
-  uintptr_t h;
-  if (!lua_getinfo(L1, "S", ar)) return;
-  if (ar->source[0] == '=') return;            /* the harness itself */
-  h = ((uintptr_t)ar->source * 31u) ^ ((uintptr_t)ar->currentline * 2654435761u);
-  lua_edges[(h ^ (prev_line >> 1)) % LUA_EDGES]++;
-  prev_line = h;
+  fuzz_lua_line(lua_edges, LUA_EDGES, L1, ar);
 }
 
 static int l_cov(lua_State *L) {
-  prev_line = 0;
+  fuzz_lua_prev_line = 0;
   lua_sethook(L, lua_toboolean(L, 1) ? line_hook : NULL, LUA_MASKLINE, 0);
   return 0;
 }
@@ -313,31 +303,6 @@ static const char harness[] =
   "end\n"
   "return run\n";
 
-/* package.path = <lua dir>/?.lua;<lua dir>/?/init.lua;... */
-static void set_path(lua_State *L) {
-  const char *env = getenv("RIVULET_LUA_PATH");
-  char exe[PATH_MAX], *slash;
-  int i;
-  ssize_t n;
-  lua_getglobal(L, "package");
-  if (env) lua_pushfstring(L, "%s;", env);
-  else {
-    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) { fprintf(stderr, "fuzz_http: cannot find the executable; set RIVULET_LUA_PATH\n"); exit(1); }
-    exe[n] = 0;
-    for (i = 0; i < 3; i++) {                 /* build/fuzz/fuzz_http -> the checkout */
-      slash = strrchr(exe, '/');
-      if (!slash) { fprintf(stderr, "fuzz_http: set RIVULET_LUA_PATH\n"); exit(1); }
-      *slash = 0;
-    }
-    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", exe, exe);
-  }
-  lua_getfield(L, -2, "path");
-  lua_concat(L, 2);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
-}
-
 static lua_State *L;
 static int run_ref = LUA_NOREF;
 
@@ -349,14 +314,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   for (i = 0; i < sizeof unset / sizeof unset[0]; i++) unsetenv(unset[i]);
   setenv("http_proxy", "http://127.0.0.1:" STR(HTTP_PORT), 1);
   setenv("https_proxy", "http://127.0.0.1:" STR(HTTPS_PORT), 1);
-  L = luaL_newstate();
-  if (!L) abort();
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-  set_path(L);
+  L = fuzz_lua_open("fuzz_http");
   if (luaL_loadbuffer(L, harness, sizeof harness - 1, "=fuzz_http") != LUA_OK) goto fail;
   lua_pushcfunction(L, l_fail);
   lua_pushcfunction(L, l_respond);
