@@ -259,6 +259,16 @@ static int l_stmt_gc(lua_State *L) {
   return 0;
 }
 
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
 void lrv_open_sqlite(lua_State *L) {
   static const luaL_Reg db_methods[] = {
     { "exec", l_db_exec }, { "prepare", l_db_prepare }, { "close", l_db_close },
@@ -269,18 +279,8 @@ void lrv_open_sqlite(lua_State *L) {
     { "run", l_stmt_run }, { "all", l_stmt_all }, { "first", l_stmt_first },
     { "finalize", l_stmt_gc }, { NULL, NULL }
   };
-  luaL_newmetatable(L, LRV_SQLITE_DB);
-  luaL_newlib(L, db_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_db_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, LRV_SQLITE_STMT);
-  luaL_newlib(L, stmt_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_stmt_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  new_class(L, LRV_SQLITE_DB, db_methods, l_db_gc);
+  new_class(L, LRV_SQLITE_STMT, stmt_methods, l_stmt_gc);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "sqlite_open");
   lua_pushstring(L, sqlite3_libversion());
