@@ -12,8 +12,8 @@ int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t
 /* lower-case hex SHA-256 of data into out (65 bytes with the NUL). 0 or -1. */
 int rv_sha256_hex(const char *data, size_t len, char out[65]);
 
-/* n random bytes from the operating system's generator (through libcrypto), as 2n lower-case
-** hex digits and a NUL into out. 0 or -1. */
+/* n (at most 64) random bytes from the operating system (getrandom), as 2n lower-case hex
+** digits and a NUL into out. 0 or -1. */
 int rv_random_hex(char *out, size_t n);
 
 #endif
