@@ -124,6 +124,17 @@ local OPEN_ERRORS = {
 -- open(path [, options]) -> store | nil, err, code. Options: synchronous = "full" (default:
 -- a commit survives power loss) or "normal" (survives a crash of the process only; faster),
 -- readonly = true (rivulet logs: nothing is created or written).
+-- f() again while it finds the file locked, up to BUSY_TIMEOUT_MS: the busy handler does
+-- not cover every lock taken while another process creates the store or recovers its WAL
+local function patiently(f)
+  local deadline = core.monotonic() + M.BUSY_TIMEOUT_MS / 1000
+  while true do
+    local a, b, c = f()
+    if a or (c ~= "busy" and c ~= "locked") or core.monotonic() > deadline then return a, b, c end
+    core.sleep(5)
+  end
+end
+
 function M.open(path, opts)
   opts = opts or {}
   if type(path) ~= "string" or path == "" then error("store path must be a non-empty string", 2) end
@@ -131,7 +142,7 @@ function M.open(path, opts)
   if not db then return fail(path, err, code) end
   db:busy_timeout(M.BUSY_TIMEOUT_MS)
   local h
-  h, err, code = inspect(db)
+  h, err, code = patiently(function() return inspect(db) end)
   if not h then
     db:close()
     return fail(path, OPEN_ERRORS[code] or err, code)
@@ -161,10 +172,21 @@ function M.open(path, opts)
     return s
   end
   local ok
-  ok, err, code = db:exec("PRAGMA journal_mode = WAL")
+  ok, err, code = patiently(function()
+    local mode, merr, mcode = s:first("PRAGMA journal_mode")
+    if not mode then return nil, merr, mcode end
+    if mode.journal_mode == "wal" then return true end
+    -- changing it needs every other connection gone; when it cannot, SQLite keeps the old
+    -- mode without an error, so look again
+    local done, xerr, xcode = db:exec("PRAGMA journal_mode = WAL")
+    if not done then return nil, xerr, xcode end
+    mode = s:first("PRAGMA journal_mode")
+    if mode and mode.journal_mode == "wal" then return true end
+    return nil, "could not switch the store to WAL (another process has it open)", "busy"
+  end)
   if ok then ok, err, code = db:exec(opts.synchronous == "normal" and "PRAGMA synchronous = NORMAL"
                                       or "PRAGMA synchronous = FULL") end
-  if ok then ok, err, code = s:migrate() end
+  if ok then ok, err, code = patiently(function() return s:migrate() end) end
   if not ok then
     db:close()
     return fail(path, OPEN_ERRORS[code] or err, code)
