@@ -632,6 +632,30 @@ function TestStoreConcurrent:test_two_processes_delivering_keep_the_store_whole(
   s:close()
 end
 
+-- processes that all open a store that does not exist yet: one creates it, the others wait
+function TestStoreConcurrent:test_many_processes_creating_one_store_at_once()
+  local dir = helper.tmpdir()
+  local db = dir .. "/store.db"
+  local n = 8
+  local lines = {}
+  for i = 1, n do
+    lines[#lines + 1] = "( " .. helper.quote(helper.bin) .. " deliver --store " .. helper.quote(db) .. " --flow " ..
+      helper.quote(Q3) .. " --from +1555000100" .. i .. " --to +15559990000 --body hi >/dev/null 2>" ..
+      helper.quote(dir .. "/err" .. i) .. "; echo \"" .. i .. " $?\" ) &"
+  end
+  lines[#lines + 1] = "wait"
+  local p = assert(io.popen(table.concat(lines, "\n")))
+  local out = p:read("a")
+  p:close()
+  for i = 1, n do
+    lu.assertStrContains(out, i .. " 0\n", false, (helper.read_file(dir .. "/err" .. i) or ""))
+  end
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:counts().active, n)
+  lu.assertEquals(s:first("PRAGMA journal_mode").journal_mode, "wal")
+  s:close()
+end
+
 -- ---- the commands ------------------------------------------------------------------------------
 
 TestStoreCli = {}

@@ -245,16 +245,22 @@ function Store:run(sql, ...)
   return st:run(...)
 end
 
+-- reads outside a transaction wait out a lock the busy handler does not (a WAL being
+-- reset or recovered by another process); inside one, a lock error is the transaction's
 function Store:first(sql, ...)
   local st, err, code = self:stmt(sql)
   if not st then return nil, err, code end
-  return st:first(...)
+  if not self.db:autocommit() then return st:first(...) end
+  local args = table.pack(...)
+  return patiently(function() return st:first(table.unpack(args, 1, args.n)) end)
 end
 
 function Store:all(sql, ...)
   local st, err, code = self:stmt(sql)
   if not st then return nil, err, code end
-  return st:all(...)
+  if not self.db:autocommit() then return st:all(...) end
+  local args = table.pack(...)
+  return patiently(function() return st:all(table.unpack(args, 1, args.n)) end)
 end
 
 -- ---- flows ------------------------------------------------------------------------------------
@@ -358,7 +364,7 @@ function Store:write(exec, step, state)
   local w = exec.status == "active" and exec.wait or nil
   local wait_kind, due_at = w and w.kind, w and w.deadline
   local db = self.db
-  local ok, err, code = db:exec("BEGIN IMMEDIATE")
+  local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
   if not ok then return nil, err, code end
   if not exec.rev then
     local flow_id
