@@ -550,8 +550,7 @@ FILTER(url_decode) {
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     if (c == '+') rv_buf_addc(&o, ' ');
-    else if (c == '%' && i + 2 < s.u.s.n + 0 + 1 && i + 2 <= s.u.s.n - 1 + 1 &&
-             i + 2 < s.u.s.n + 1 && hexval(s.u.s.p[i + 1]) >= 0 && i + 2 < s.u.s.n && hexval(s.u.s.p[i + 2]) >= 0) {
+    else if (c == '%' && i + 2 < s.u.s.n && hexval(s.u.s.p[i + 1]) >= 0 && hexval(s.u.s.p[i + 2]) >= 0) {
       rv_buf_addc(&o, (char)(hexval(s.u.s.p[i + 1]) * 16 + hexval(s.u.s.p[i + 2])));
       i += 2;
     } else rv_buf_addc(&o, c);

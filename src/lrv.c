@@ -86,6 +86,18 @@ static int l_hostname(lua_State *L) {
   return 1;
 }
 
+void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
+  if (luaL_newmetatable(L, name)) {
+    luaL_setfuncs(L, meta, 0);
+    if (methods) {
+      lua_newtable(L);
+      luaL_setfuncs(L, methods, 0);
+      lua_setfield(L, -2, "__index");
+    }
+  }
+  lua_pop(L, 1);
+}
+
 int luaopen_rivulet_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "now", l_now }, { "monotonic", l_monotonic }, { "sleep", l_sleep }, { "pid", l_pid },

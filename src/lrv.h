@@ -10,6 +10,10 @@
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
 
+/* Registers metatable `name` (once): the metamethods in meta (__gc, __close, ...) and, when
+** methods is not NULL, those as its __index. Leaves the stack as it was. */
+void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* Each binder adds its functions to the module table at the top of the stack. */
 void lrv_open_liquid(lua_State *L);
 void lrv_open_http(lua_State *L);

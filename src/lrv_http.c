@@ -256,22 +256,10 @@ void lrv_open_http(lua_State *L) {
     { "http_client", l_client }, { "hmac_sha1_base64", l_hmac_sha1_base64 },
     { "sha256_hex", l_sha256_hex }, { "random_hex", l_random_hex }, { NULL, NULL }
   };
-  if (luaL_newmetatable(L, LRV_HTTP_CLIENT)) {
-    lua_pushcfunction(L, client_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, client_close);
-    lua_setfield(L, -2, "__close");
-    luaL_newlib(L, client_methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, LRV_HTTP_CALL)) {
-    lua_pushcfunction(L, call_gc);
-    lua_setfield(L, -2, "__gc");
-    luaL_newlib(L, call_methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg client_meta[] = { { "__gc", client_close }, { "__close", client_close }, { NULL, NULL } };
+  static const luaL_Reg call_meta[] = { { "__gc", call_gc }, { NULL, NULL } };
+  lrv_class(L, LRV_HTTP_CLIENT, client_meta, client_methods);
+  lrv_class(L, LRV_HTTP_CALL, call_meta, call_methods);
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, RV_HTTP_TIMEOUT_MS);
   lua_setfield(L, -2, "HTTP_TIMEOUT_MS");

@@ -385,17 +385,9 @@ void lrv_open_liquid(lua_State *L) {
     { "liquid_array_mt", l_array_mt },
     { NULL, NULL }
   };
-  if (luaL_newmetatable(L, LRV_TEMPLATE)) {
-    luaL_setfuncs(L, tpl_meta, 0);
-    luaL_newlib(L, tpl_methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, LRV_RENDER)) {
-    lua_pushcfunction(L, render_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg render_meta[] = { { "__gc", render_gc }, { NULL, NULL } };
+  lrv_class(L, LRV_TEMPLATE, tpl_meta, tpl_methods);
+  lrv_class(L, LRV_RENDER, render_meta, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_newtable(L);

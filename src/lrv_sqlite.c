@@ -259,16 +259,6 @@ static int l_stmt_gc(lua_State *L) {
   return 0;
 }
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-}
-
 void lrv_open_sqlite(lua_State *L) {
   static const luaL_Reg db_methods[] = {
     { "exec", l_db_exec }, { "prepare", l_db_prepare }, { "close", l_db_close },
@@ -279,8 +269,10 @@ void lrv_open_sqlite(lua_State *L) {
     { "run", l_stmt_run }, { "all", l_stmt_all }, { "first", l_stmt_first },
     { "finalize", l_stmt_gc }, { NULL, NULL }
   };
-  new_class(L, LRV_SQLITE_DB, db_methods, l_db_gc);
-  new_class(L, LRV_SQLITE_STMT, stmt_methods, l_stmt_gc);
+  static const luaL_Reg db_meta[] = { { "__gc", l_db_gc }, { NULL, NULL } };
+  static const luaL_Reg stmt_meta[] = { { "__gc", l_stmt_gc }, { NULL, NULL } };
+  lrv_class(L, LRV_SQLITE_DB, db_meta, db_methods);
+  lrv_class(L, LRV_SQLITE_STMT, stmt_meta, stmt_methods);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "sqlite_open");
   lua_pushstring(L, sqlite3_libversion());

@@ -39,6 +39,9 @@ local floor, tonumber = math.floor, tonumber
 
 local M = {}
 
+-- the events widgets fail with (run-function's fail, make-http-request's failed)
+local FAILURE_EVENTS = { fail = true, failed = true }
+
 -- Studio's limits, each overridable in the engine options.
 M.LIMITS = {
   same_widget = 10,       -- a widget run this many times in a row ends the execution
@@ -310,7 +313,7 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
   local ending, failed
   if not tr then
     ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
-    failed = event == "fail" or event == "failed"      -- a failure nobody handles fails the execution
+    failed = FAILURE_EVENTS[event]                     -- a failure nobody handles fails the execution
     -- a failure nobody handles: say what failed, or the summary hides the cause
     local why = type(outputs) == "table" and (outputs.message or outputs.reason)
     if why then ending = format("%s (%s)", ending, tostring(why)) end
@@ -427,13 +430,11 @@ end
 
 -- what a widget returned: an event (done) or a wait; follows transitions until the
 -- execution waits or ends
-local FAILURE_EVENTS = { "fail", "failed" }
-
 -- the widget's failure event, if it has one
 local function failure_event(state)
   local w = widgets.get(state.type)
   for _, e in ipairs(w and w.events or {}) do
-    for _, f in ipairs(FAILURE_EVENTS) do if e == f then return e end end
+    if FAILURE_EVENTS[e] then return e end
   end
   return nil
 end
@@ -928,11 +929,9 @@ function M.record(exec)
     steps[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
                  transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason }
   end
-  local name = exec.flow_name
-  if type(name) == "string" then name = name:match("([^/]+)%.%w+$") or name end   -- flows/x.lua -> x
-  return { sid = exec.sid, flow = name, flow_sid = exec.flow_sid, status = exec.status,
-           reason = exec.reason, state = exec.state, started_at = exec.started_at, ended_at = exec.ended_at,
-           steps = steps, context = exec.context }
+  return { sid = exec.sid, flow = flowlib.short_name(exec.flow_name), flow_sid = exec.flow_sid,
+           status = exec.status, reason = exec.reason, state = exec.state, started_at = exec.started_at,
+           ended_at = exec.ended_at, steps = steps, context = exec.context }
 end
 
 return M

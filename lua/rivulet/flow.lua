@@ -245,6 +245,13 @@ function Flow:to_json()
   return json.encode(self:definition())
 end
 
+-- a flow's name for records and listings: its file's base name (flows/x.lua -> x), or the
+-- description it was given
+function M.short_name(source)
+  if type(source) == "string" then return source:match("([^/]+)%.%w+$") or source end
+  return source
+end
+
 function Flow:state(name)
   return self.by_name[name]
 end

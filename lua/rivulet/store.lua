@@ -514,8 +514,7 @@ function Store:record(sid)
                transitioned_from = s.transitioned_from, transitioned_to = s.transitioned_to,
                date_created = s.date_created, reason = s.reason, note = s.note, context = s.context }
   end
-  local flow = row.flow_name
-  if type(flow) == "string" then flow = flow:match("([^/]+)%.%w+$") or flow end
+  local flow = require("rivulet.flow").short_name(row.flow_name)
   -- DESIGN.md's record, with the names Studio's Execution resource uses beside them
   return { sid = row.sid, flow = flow, flow_sid = row.flow_sid, status = row.status,
            failed = row.failed or nil, reason = row.reason, state = row.state,

@@ -34,6 +34,14 @@ function M.early_token(args)
   return token
 end
 
+-- the token a parsed command line means: --auth-token, else $RIVULET_AUTH_TOKEN; "" is none
+function M.token(o)
+  local t = o["auth-token"]
+  if t == nil then t = os.getenv("RIVULET_AUTH_TOKEN") end
+  if t == "" then t = nil end
+  return t
+end
+
 -- "KEY=VALUE" -> key, value (the value may hold more "=")
 function M.split_eq(s)
   return s:match("^([^=]+)=(.*)$")

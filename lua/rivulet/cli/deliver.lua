@@ -81,8 +81,7 @@ function M.main(argv)
   end
   local map, merr = args_lib.url_map(o["map-url"])
   if not map then return usage(merr) end
-  local token = o["auth-token"] or os.getenv("RIVULET_AUTH_TOKEN")
-  if token == "" then token = nil end
+  local token = args_lib.token(o)
   scrub = args_lib.scrubber(token)
 
   local flow = not o.tick and args_lib.load_flow("deliver", o.flow, scrub)

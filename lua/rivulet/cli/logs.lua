@@ -2,6 +2,7 @@
 -- execution's steps and context. Opens the store read-only: looking never writes.
 
 local store_mod = require "rivulet.store"
+local short_name = require("rivulet.flow").short_name
 local args_lib = require "rivulet.cli.args"
 
 local format, tostring, ipairs, tonumber = string.format, tostring, ipairs, tonumber
@@ -43,9 +44,7 @@ local function status_of(r)
 end
 
 local function flow_name(r)
-  local n = r.flow_name
-  if type(n) == "string" then n = n:match("([^/]+)%.%w+$") or n end
-  return tostring(n or "-")
+  return tostring(short_name(r.flow_name) or "-")
 end
 
 -- the list's filters from the options | nil, message
@@ -120,8 +119,7 @@ local function show(st, o, id)
   stdout:write(format("execution %s\n", rec.sid))
   stdout:write(format("  flow     %s%s\n", tostring(rec.flow), rec.flow_sid and (" (" .. rec.flow_sid .. ")") or ""))
   stdout:write(format("  contact  %s  (flow address %s)\n", tostring(rec.contact or "-"), tostring(rec.channel or "-")))
-  local status = rec.status == "ended" and rec.failed and "failed" or rec.status
-  stdout:write(format("  status   %s%s\n", status, rec.reason and (": " .. rec.reason) or
+  stdout:write(format("  status   %s%s\n", status_of(rec), rec.reason and (": " .. rec.reason) or
     (rec.status == "active" and format(" at '%s'", tostring(rec.state)) or "")))
   stdout:write(format("  started  %s\n  ended    %s\n", when(rec.started_at), when(rec.ended_at)))
   stdout:write(format("\nsteps (%d)\n", #rec.steps))

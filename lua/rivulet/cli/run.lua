@@ -13,10 +13,11 @@
 -- The auth token is never printed or logged: every line written goes through scrub().
 
 local rivulet = require "rivulet"
+local core = require "rivulet.core"
 local json = require "rivulet.json"
 local args_lib = require "rivulet.cli.args"
 
-local type, ipairs, pairs, tostring, pcall = type, ipairs, pairs, tostring, pcall
+local ipairs, pairs, tostring, pcall = ipairs, pairs, tostring, pcall
 local format = string.format
 local stdout, stderr, stdin = io.stdout, io.stderr, io.stdin
 
@@ -110,8 +111,7 @@ function M.parse(args)
   local map, merr = args_lib.url_map(o["map-url"])
   if not map then return usage_error(merr) end
   o.url_map = map
-  if o["auth-token"] == nil then o["auth-token"] = os.getenv("RIVULET_AUTH_TOKEN") end
-  if o["auth-token"] == "" then o["auth-token"] = nil end
+  o["auth-token"] = args_lib.token(o)
   return o
 end
 
@@ -164,41 +164,18 @@ function M.converse(engine, exec, reply)
   return exec
 end
 
--- JSON cannot hold functions, userdata other than null, or cycles: those become text, so
--- the record of any execution (a lua widget's outputs included) can be written. Strings
--- go through `scrub` (when given) before encoding, where escaping could hide the token.
-local function plain(v, seen, scrub)
-  local t = type(v)
-  if t == "string" then return scrub and scrub(v) or v end
-  if t == "number" or t == "boolean" or v == json.null then return v end
-  if t ~= "table" then return "<" .. t .. ">" end
-  if seen[v] then return "<cycle>" end
-  seen[v] = true
-  local n, max, list, out = 0, 0, true, {}
-  for k in pairs(v) do
-    n = n + 1
-    if math.type(k) == "integer" and k > 0 then
-      if k > max then max = k end
-    else
-      list = false
-    end
-  end
-  if list and max > 0 and max == n then
-    for i = 1, n do out[i] = plain(v[i], seen, scrub) end
-  else
-    for k, x in pairs(v) do out[plain(tostring(k), seen, scrub)] = plain(x, seen, scrub) end
-  end
-  seen[v] = nil
-  return out
+-- the record as JSON holds it: core.json_encode writes what JSON cannot hold (a lua
+-- widget's functions, cycles) as text, so the record of any execution can be written
+function M.plain(v)
+  return json.decode(core.json_encode(v))
 end
-M.plain = plain
 
+-- the token is scrubbed from the text as written, as the store does
 local function write_log(path, exec, scrub)
-  local text, err = json.encode(plain(rivulet.record(exec), {}, scrub))
-  if not text then return nil, err end
+  local text = scrub(core.json_encode(rivulet.record(exec)))
   local f, ferr = io.open(path, "wb")
   if not f then return nil, ferr end
-  f:write(scrub(text), "\n")
+  f:write(text, "\n")
   f:close()
   return true
 end
