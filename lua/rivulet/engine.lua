@@ -538,14 +538,16 @@ end
 
 -- ---- resuming from the store ----------------------------------------------------------------
 
--- an execution as the store holds it (a decoded row) becomes this engine's, active
-function Engine:adopt(row)
+-- an execution as the store holds it (a decoded row) becomes this engine's, active; steps:
+-- its steps when already read
+function Engine:adopt(row, steps)
   local st = self.store
   local flow, err = st:flow(row.flow_id)
   if not flow then return nil, format("execution %s: %s", row.sid, err) end
-  local steps
-  steps, err = st:steps(row.sid)
-  if not steps then return nil, err end
+  if not steps then
+    steps, err = st:steps(row.sid)
+    if not steps then return nil, err end
+  end
   local exec = {
     sid = row.sid, flow = flow, flow_sid = row.flow_sid, flow_name = row.flow_name, status = "active",
     state = row.state, steps = steps, started_at = row.started_at, repeats = row.repeats,
@@ -622,14 +624,19 @@ function Engine:recover()
   local st = self.store
   local now, adopted = self.now(), {}
   local rows, err
-  if self.opts.resume == "due" then rows, err = st:due_rows(now) else rows, err = st:active_rows() end
-  if not rows then return nil, format("%s: %s", st.path, err) end
+  local steps = {}               -- every active execution's steps in one read (not one each)
+  if self.opts.resume == "due" then rows, err = st:due_rows(now)
+  else
+    rows, err = st:active_rows()
+    if rows then steps, err = st:active_steps() end
+  end
+  if not rows or not steps then return nil, format("%s: %s", st.path, err) end
   local store_mod = require "rivulet.store"
   for _, raw in ipairs(rows) do
     local row, derr = store_mod.decode_row(raw)
     if row and not (running(row) and st:owner_alive(row)) then
       local exec
-      exec, derr = self:adopt(row)
+      exec, derr = self:adopt(row, steps[row.sid])
       if exec then adopted[#adopted + 1] = exec end
     end
     if derr then

@@ -462,13 +462,31 @@ function Store:contact_execution(contact, channel)
 end
 
 -- steps of an execution, in order; with_context decodes each Step Context
+local STEP_COLUMNS = "execution_sid, idx, sid, name, type, transitioned_from, transitioned_to, date_created," ..
+  " reason, note"
+
 function Store:steps(sid, with_context)
-  local rows, err, code = self:all("SELECT * FROM steps WHERE execution_sid = ? ORDER BY idx", sid)
+  local rows, err, code = self:all("SELECT " .. STEP_COLUMNS .. (with_context and ", context" or "") ..
+    " FROM steps WHERE execution_sid = ? ORDER BY idx", sid)
   if not rows then return nil, err, code end
-  for _, r in ipairs(rows) do
-    if with_context then r.context = decode(r.context) else r.context = nil end
+  if with_context then
+    for _, r in ipairs(rows) do r.context = decode(r.context) end
   end
   return rows
+end
+
+-- the steps (no contexts) of every active execution in one read: {sid = {step, ...}}
+function Store:active_steps()
+  local rows, err, code = self:all("SELECT " .. STEP_COLUMNS .. " FROM steps WHERE execution_sid IN" ..
+    " (SELECT sid FROM executions WHERE status = 'active') ORDER BY execution_sid, idx")
+  if not rows then return nil, err, code end
+  local by = {}
+  for _, r in ipairs(rows) do
+    local list = by[r.execution_sid]
+    if not list then list = {}; by[r.execution_sid] = list end
+    list[#list + 1] = r
+  end
+  return by
 end
 
 -- list{status=, since=, before=, flow=, limit=} -> execution rows (no context), newest first
