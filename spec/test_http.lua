@@ -764,24 +764,22 @@ function TestHttpClient:test_failures_do_not_disturb_other_calls()
    assert_transport_fail(bad:outcome(), { "bad_url", "protocol" })
 end
 
-function TestHttpClient:test_finished_hands_out_each_call_once()
+function TestHttpClient:test_finished_hands_out_each_tag_once()
    local client = rivulet.http.client {}
-   client:track_finished()
-   local calls = {
-      client:run_function { url = url("/slow/100") },
-      client:run_function { url = url("/json") },
-      client:run_function { url = "not a url" },
-   }
+   client:run_function { url = url("/slow/100"), tag = "slow" }
+   client:run_function { url = url("/json"), tag = "json" }
+   client:run_function { url = "not a url", tag = "bad" }
+   client:run_function { url = url("/json") }          -- no tag: nobody's news
    local seen, n = {}, 0
    local function take()
-      for _, c in ipairs(client:finished() or {}) do
-         lu.assertNil(seen[c], "a call handed out twice")
-         seen[c] = true
+      for _, tag in ipairs(client:finished() or {}) do
+         lu.assertNil(seen[tag], "a tag handed out twice")
+         seen[tag] = true
          n = n + 1
       end
    end
    take()                             -- the bad URL finished at start
-   lu.assertTrue(seen[calls[3]], "a call that cannot start is finished at once")
+   lu.assertTrue(seen.bad, "a call that cannot start is finished at once")
    local guard = now() + 30
    while client:poll(100) > 0 do
       take()
@@ -789,8 +787,8 @@ function TestHttpClient:test_finished_hands_out_each_call_once()
    end
    take()
    lu.assertEquals(n, 3)
-   for _, c in ipairs(calls) do lu.assertTrue(seen[c]) end
-   lu.assertEquals(client:completed(), 3)
+   lu.assertEquals(seen, { slow = true, json = true, bad = true })
+   lu.assertEquals(client:completed(), 4)
    lu.assertNil(client:finished(), "nothing left to hand out")
 end
 
@@ -804,14 +802,14 @@ end
 
 function TestHttpClient:test_finished_skips_calls_already_collected()
    local client = rivulet.http.client {}
-   client:run_function { url = "not a url" }    -- before track_finished: not reported
-   client:track_finished()
-   client:run_function { url = "not a url" }    -- dropped at once
+   client:run_function { url = "not a url" }                -- untagged: not reported
+   client:run_function { url = "not a url", tag = "gone" }  -- dropped at once
    collectgarbage()
    collectgarbage()
-   local kept = client:run_function { url = "not a url" }
+   local kept = client:run_function { url = "not a url", tag = "kept" }
    local list = client:finished()
-   lu.assertEquals(list, { kept })
+   lu.assertEquals(list, { "kept" })
+   lu.assertTrue(kept:done())
 end
 
 -- An engine resumes an execution whose call could not start, whenever it starts: the

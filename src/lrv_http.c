@@ -1,9 +1,10 @@
 /*
 ** rivulet.core's HTTP: Client and Call userdata over http.c, and the signing primitives.
 ** A call holds its client in its user value, so a client is never collected under a
-** running call; if both go at once (lua_close), http.c detaches the calls first. Once
-** Client:track is called, the client's user value maps (weak values) each new call's
-** rv_http_call pointer to its userdata, so Client:finished can hand back what finished.
+** running call; if both go at once (lua_close), http.c detaches the calls first. A call
+** started with a tag (any Lua value; the engine uses the sid of the execution waiting on
+** it) is remembered in the client's user value, rv_http_call pointer -> tag, so
+** Client:finished can hand back the tags of what finished; a collected call is forgotten.
 */
 #include <string.h>
 
@@ -11,7 +12,7 @@
 #include "lrv.h"
 #include "sign.h"
 
-typedef struct client_box { rv_http *h; int track; } client_box;
+typedef struct client_box { rv_http *h; } client_box;
 typedef struct call_box { rv_http_call *c; } call_box;
 
 static rv_http *check_client(lua_State *L, int idx) {
@@ -37,13 +38,8 @@ static int l_client(lua_State *L) {
   char err[128];
   client_box *b = lua_newuserdatauv(L, sizeof *b, 1);
   b->h = NULL;
-  b->track = 0;
   luaL_setmetatable(L, LRV_HTTP_CLIENT);
-  lua_createtable(L, 0, 0);                     /* rv_http_call* -> Call, weak values */
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
+  lua_createtable(L, 0, 0);                     /* rv_http_call* -> tag */
   lua_setiuservalue(L, -2, 1);
   if (!(b->h = rv_http_new(err, sizeof err))) return luaL_error(L, "%s", err);
   return 1;
@@ -63,7 +59,7 @@ static long opt_field_int(lua_State *L, int t, const char *k, long def, long lo)
 #define MAX_HEADERS 64
 
 /* Client:start{method=, url=, body=, headers={"Name: value", ...}, timeout_ms=, max_body=,
-** max_redirects=, verify_tls=} -> Call (never blocks) */
+** max_redirects=, verify_tls=, tag=} -> Call (never blocks) */
 static int client_start(lua_State *L) {
   rv_http *h = check_client(L, 1);
   rv_http_request req;
@@ -107,12 +103,12 @@ static int client_start(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);                  /* the call keeps its client alive */
   if (!(cb->c = rv_http_start(h, &req))) return luaL_error(L, "out of memory");
-  if (((client_box *)lua_touserdata(L, 1))->track) {   /* only for Client:finished */
+  if (lua_getfield(L, 2, "tag") != LUA_TNIL) {   /* only tagged calls are Client:finished's */
     lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
     lua_rawsetp(L, -2, cb->c);
-    lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -136,16 +132,8 @@ static int client_completed(lua_State *L) {
   return 1;
 }
 
-/* Client:track(): from now on, remember new calls for Client:finished */
-static int client_track(lua_State *L) {
-  check_client(L, 1);
-  ((client_box *)lua_touserdata(L, 1))->track = 1;
-  return 0;
-}
-
-/* Client:finished() -> {Call, ...} finished since the last look, oldest first, or nothing
-** when none did; each finished call is handed out once (calls started before Client:track
-** are not) */
+/* Client:finished() -> {tag, ...} of the tagged calls finished since the last look,
+** oldest first, or nothing when none did; each is handed out once */
 static int client_finished(lua_State *L) {
   rv_http *h = check_client(L, 1);
   rv_http_call *c;
@@ -153,7 +141,7 @@ static int client_finished(lua_State *L) {
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1);                   /* 2: the calls */
   while ((c = rv_http_next_done(h))) {
-    if (lua_rawgetp(L, 2, c) == LUA_TUSERDATA) {   /* a collected call is nobody's news */
+    if (lua_rawgetp(L, 2, c) != LUA_TNIL) {       /* untagged or collected: nobody's news */
       if (n == 0) { lua_createtable(L, 4, 0); lua_insert(L, 3); }   /* 3: the list */
       lua_rawseti(L, 3, ++n);
       lua_pushnil(L);
@@ -171,6 +159,11 @@ static rv_http_call *check_call(lua_State *L, int idx) {
 
 static int call_gc(lua_State *L) {
   call_box *b = luaL_checkudata(L, 1, LRV_HTTP_CALL);
+  if (b->c && lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA   /* its client forgets its tag */
+      && lua_getiuservalue(L, -1, 1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, b->c);
+  }
   rv_http_call_free(b->c);
   b->c = NULL;
   return 0;
@@ -245,8 +238,7 @@ static int l_random_hex(lua_State *L) {
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
-    { "completed", client_completed }, { "track", client_track },
-    { "finished", client_finished },
+    { "completed", client_completed }, { "finished", client_finished },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {

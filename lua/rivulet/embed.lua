@@ -3,13 +3,18 @@
 -- message, which rivulet.c turns into RIVULET_* codes and rivulet_errmsg.
 
 local rivulet = require "rivulet"
-local engine_mod = require "rivulet.engine"
 local json = require "rivulet.json"
 
 local type, ipairs, tostring, floor = type, ipairs, tostring, math.floor
 local format = string.format
 
 local M = {}
+
+-- the engine's result codes -> rivulet.c's code names (RIVULET_*)
+local CODES = {
+  conflict = "busy", busy = "busy", none = "notfound", not_waiting = "notfound",
+  bad_input = "badinput", store_error = "error",
+}
 
 -- cfg: plain fields from rivulet_config; emit_message(sid, from, to, body) and
 -- emit_end(sid, status, reason) call the host's callbacks
@@ -57,21 +62,16 @@ function M.new(cfg, emit_message, emit_end)
     if not f then return nil, "notfound", format("no flow named '%s' (rivulet_load_flow it first)", name) end
     local t, err = json.decode(trigger_json)
     if type(t) ~= "table" then return nil, "badinput", "trigger is not a JSON object: " .. tostring(err) end
-    local exec, serr = engine:start(f, t)
-    if not exec then return nil, "busy", serr end
-    return exec.sid
+    local r = engine:handle{ kind = "start", flow = f, trigger = t }
+    if r.code == "started" then return r.sid end
+    return nil, CODES[r.code] or "error", r.message
   end
 
+  -- never waits for another process: the host's thread is not ours to hold
   function api.deliver(from, to, body)
-    local exec, derr, code
-    for _ = 1, M.MAX_RACES do          -- another process moved it on: deliver to the new copy
-      exec, derr, code = engine:deliver{ from = from, to = to, body = body }
-      if exec or code ~= "conflict" then break end
-    end
-    if exec then return true end
-    if code == "running" then return nil, "busy", derr end
-    if code == "none" or code == "not_waiting" then return nil, "notfound", derr end
-    return nil, "error", derr
+    local r = engine:handle{ kind = "message", from = from, to = to, body = body }
+    if r.code == "resumed" then return true end
+    return nil, CODES[r.code] or "error", r.message
   end
 
   function api.poll(ms)
@@ -99,7 +99,5 @@ function M.new(cfg, emit_message, emit_end)
   return api
 end
 
-M.sid_length = #engine_mod.sid("FN")
-M.MAX_RACES = 20
 
 return M

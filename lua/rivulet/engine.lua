@@ -1,25 +1,28 @@
 -- rivulet.engine: executions of flows, as a state machine over plain data.
 --
 --   local engine = rivulet.engine{ on_message = function(exec, msg) end, ... }
---   local exec = engine:start(flow, { event = "incomingMessage", from = "+1555…", to = "+1555…", body = "hi" })
---   engine:deliver{ from =, to =, body = }      -- a reply to the contact's waiting execution
+--   engine:handle{ kind = "message", from =, to =, body =, flow = }  -- the one door (below)
+--   engine:start(flow, trigger)  engine:deliver{ from =, to =, body = }   -- Lua API forms of it
 --   engine:poll(timeout_ms)                     -- drives HTTP calls and timers
 --   engine:run()                                -- until every execution waits for a reply or ended
 --
 -- An execution is data: {sid, status, state, context, steps, wait?, reason?}. Widgets never
 -- block: a widget that needs the outside world (a reply, an HTTP call, a subflow) returns a
--- wait, and the engine resumes it when poll or deliver brings the answer.
+-- wait, and the engine resumes it when poll or handle brings the answer. Widgets see only
+-- their step (rivulet.step); executions taken over from a store are brought back by
+-- rivulet.recovery; the store (rivulet.store) is the only place that knows SQL.
 --
--- Options: on_message(exec, msg), on_end(exec), keep_ended (false: executions() forgets
--- ended ones, for long-running hosts), http (a rivulet.http client) or
--- http_options, auth_token, url_map ({prefix = replacement}), timezone, now (function
--- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid)),
--- limits = {same_widget, steps, wait_timeout}, store (a path or a rivulet.store: executions
--- are written there and the active ones resumed; see below), synchronous ("full" or
--- "normal", for a store opened from a path), resume (false: do not resume on open; "poll":
--- take the executions in on open, but run nothing before the first poll or deliver; "due":
--- take in only those with something to do now, for a process that handles one delivery),
--- on_store_error(exec, err, code).
+-- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), keep_ended (false:
+-- executions() forgets ended ones, for long-running hosts), http (a client with
+-- run_function/http_request/poll/finished, as rivulet.http's) or http_options, auth_token,
+-- url_map ({prefix = replacement}), timezone, timeout_ms (HTTP calls), now (function
+-- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid), or a
+-- folder), limits = {same_widget, steps, wait_timeout, instructions}, store (a path or a
+-- rivulet.store: executions are written there and the active ones resumed), synchronous
+-- ("full" or "normal", for a store opened from a path), resume (false: do not resume on
+-- open; "poll": take the executions in on open, but run nothing before the first poll or
+-- handle; "due": take in only those with something to do now, for a process that handles
+-- one delivery), on_store_error(exec, err, code).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
 -- anything acts on it, and so is every wait. When a write is refused (another process moved
@@ -31,11 +34,18 @@ local liquid = require "rivulet.liquid"
 local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
 local http = require "rivulet.http"
+local sandbox = require "rivulet.sandbox"
+local sidlib = require "rivulet.sid"
+local steplib = require "rivulet.step"
+local trigger_widget = require "rivulet.widgets.trigger"
+local recovery = require "rivulet.recovery"
 
 local type, pairs, ipairs, tostring, error, setmetatable, pcall, next =
   type, pairs, ipairs, tostring, error, setmetatable, pcall, next
-local format, find, sub = string.format, string.find, string.sub
+local format = string.format
 local floor, tonumber = math.floor, tonumber
+local has_markup = liquid.has_markup
+local sid = sidlib.new
 
 local M = {}
 
@@ -47,18 +57,16 @@ M.LIMITS = {
   same_widget = 10,       -- a widget run this many times in a row ends the execution
   steps = 1000,           -- steps per execution
   wait_timeout = 3600,    -- Send & Wait's default timeout, seconds
-  instructions = 10000000, -- per call of custom Lua logic
+  instructions = sandbox.INSTRUCTIONS, -- per call of custom Lua logic
 }
 
--- SIDs: a two-letter prefix and 32 hex digits: 96 random bits per engine module (from the
--- system's generator: stored SIDs must not repeat across processes) and a counter; unique,
--- and cheap enough to make one per step.
-local sid_base = core.random_hex(12)
-local sid_count = tonumber(core.random_hex(3), 16)
-local function sid(prefix)
-  sid_count = (sid_count + 1) & 0xffffffff
-  return format("%s%s%08x", prefix, sid_base, sid_count)
-end
+-- When another process sharing the store runs the contact's execution, a patient delivery
+-- (handle{patient = true}: rivulet deliver, one process per message) looks again every
+-- RETRY_SLEEP_MS until the store's busy timeout; a lost race (the execution moved on
+-- between our read and our write) is retried at once, MAX_RACES times.
+M.RETRY_SLEEP_MS = 10
+M.MAX_RACES = 20
+
 M.sid = sid
 
 -- a flow that never passed validation can hold anything: read its tables defensively
@@ -125,18 +133,11 @@ function M.new(opts)
     active = {},          -- sid -> execution
     n_active = 0,
     by_contact = {},      -- "from\0to" -> execution
-    calls = {},           -- sid -> pending HTTP call (in memory only)
+    calls = {},           -- sid -> the HTTP call it waits on (tagged with the sid)
     timers = {},
     all = {},             -- every execution this engine ran, in order
-    templates = {},       -- property text -> compiled template
     render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
   }, Engine)
-  -- with a client of its own that reports finished calls, the engine visits only those
-  -- (collect_finished); call_sid: call -> sid of the execution waiting on it
-  if not opts.http and e.http.track_finished then
-    e.http:track_finished()
-    e.call_sid = setmetatable({}, { __mode = "k" })
-  end
   if opts.store ~= nil then
     local st = opts.store
     if type(st) == "string" then
@@ -145,12 +146,12 @@ function M.new(opts)
       if not st then return nil, err end
     elseif type(st) ~= "table" or type(st.write) ~= "function" then
       error("engine option 'store' must be a file name or a rivulet.store", 2)
-    elseif st.scrub == nil then
-      st.scrub = opts.auth_token
+    elseif opts.auth_token then
+      st:set_token(opts.auth_token)
     end
     e.store = st
     if opts.resume ~= false then
-      local n, err = e:recover()
+      local n, err = recovery.recover(e)
       if not n then return nil, err end
       e.resumed = n
     end
@@ -172,63 +173,27 @@ end
 function Engine:map_url(url)
   local best, to
   for from, repl in pairs(self.opts.url_map or {}) do   -- the longest prefix wins
-    if sub(url, 1, #from) == from and (not best or #from > #best) then best, to = from, repl end
+    if url:sub(1, #from) == from and (not best or #from > #best) then best, to = from, repl end
   end
-  if best then return to .. sub(url, #best + 1) end
+  if best then return to .. url:sub(#best + 1) end
   return url
 end
 
--- ---- context -----------------------------------------------------------------------------
-
+-- the key of a contact's execution (the contact and the flow's own address)
 local function contact_key(contact, channel)
   return tostring(contact) .. "\0" .. tostring(channel)
 end
+Engine.contact_key = contact_key
 
-local TRIGGER_EVENTS = {
-  incomingMessage = true, incomingCall = true, incomingConversationMessage = true,
-  incomingRequest = true, incomingParent = true,
-}
+-- ---- the engine's tables --------------------------------------------------------------------
 
--- the trigger's part of the context, and who the contact and the channel are
-local function trigger_context(tr)
-  local ev = tr.event or "incomingMessage"
-  local t, contact, channel = {}, tr.from, tr.to
-  if ev == "incomingMessage" then
-    local m = shallow(tr.message)
-    m.Body = tr.body or m.Body or ""
-    m.From = tr.from or m.From
-    m.To = tr.to or m.To
-    m.MessageSid = m.MessageSid or sid("SM")
-    m.AccountSid = m.AccountSid or "AC00000000000000000000000000000000"
-    m.NumMedia = m.NumMedia or "0"
-    t.message = m
-  elseif ev == "incomingCall" then
-    local c = shallow(tr.call)
-    c.From, c.To = tr.from or c.From, tr.to or c.To
-    c.Caller, c.Called = c.Caller or c.From, c.Called or c.To
-    c.CallSid = c.CallSid or sid("CA")
-    c.CallStatus = c.CallStatus or "ringing"
-    c.Direction = c.Direction or "inbound"
-    t.call = c
-  elseif ev == "incomingConversationMessage" then
-    local c = shallow(tr.conversation)
-    c.Body = tr.body or c.Body or ""
-    c.From = tr.from or c.From
-    c.ConversationSid = c.ConversationSid or sid("CH")
-    c.MessageSid = c.MessageSid or sid("IM")
-    t.conversation = c
-  elseif ev == "incomingRequest" then
-    -- REST: `from` is the flow's own address and `to` the contact (Studio's Executions API)
-    t.request = { from = tr.from, to = tr.to, parameters = tr.parameters or {} }
-    contact, channel = tr.to, tr.from
-  elseif ev == "incomingParent" then
-    t.parent = { parameters = tr.parameters or {} }
-    for k, v in pairs(tr.parent_trigger or {}) do if t[k] == nil then t[k] = v end end
-  end
-  return t, contact, channel
+-- exec joins the engine's tables (active, and the contact's unless it is a subflow's child)
+function Engine:hold(exec)
+  self.active[exec.sid] = exec
+  self.n_active = self.n_active + 1
+  if exec.contact_key then self.by_contact[exec.contact_key] = exec end
+  if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
 end
-
--- ---- steps and ends ------------------------------------------------------------------------
 
 -- the execution leaves the engine's tables (it ended, or the store took it away)
 function Engine:release(exec)
@@ -240,6 +205,21 @@ function Engine:release(exec)
   exec.wait = nil
   if exec.contact_key and self.by_contact[exec.contact_key] == exec then self.by_contact[exec.contact_key] = nil end
 end
+
+-- this engine's copy is out of date: the store's is the execution now
+function Engine:forget(exec)
+  self:release(exec)
+  exec.status, exec.detached, exec.reason = "detached", "reloaded", "another process moved it on"
+end
+
+-- a reply wait's timeout goes on the heap (a token, so a wait that ended meanwhile is skipped)
+function Engine:arm_timer(exec, at)
+  local w = exec.wait
+  w.token = {}
+  heap_push(self.timers, { at = at, exec = exec, token = w.token })
+end
+
+-- ---- steps and ends ------------------------------------------------------------------------
 
 local function mark_ended(self, exec, reason, failed)
   exec.status = "ended"
@@ -263,8 +243,6 @@ function Engine:finish(exec, reason, failed)
   mark_ended(self, exec, reason, failed)
   if self:persist(exec, nil, exec.state) then self:announce_end(exec) end
 end
-
--- ---- the store ------------------------------------------------------------------------------
 
 -- Writes the execution (with its new step, if any; `state` is where it goes on) before
 -- anything acts on it. false when the store refused: the execution leaves this engine.
@@ -329,25 +307,18 @@ end
 
 -- ---- rendering ------------------------------------------------------------------------------
 
-local function has_liquid(s)
-  return find(s, "{{", 1, true) or find(s, "{%", 1, true)
-end
-
--- Properties render lax, as Studio's do; each text is compiled once per engine, and the
--- C renderer is called directly with options prepared once (a step is hot code).
+-- Properties render lax, as Studio's do; each text is compiled once (rivulet.liquid's
+-- cache), and the C renderer is called directly with options prepared once (a step is hot
+-- code).
 function Engine:render(s, exec, name)
-  if type(s) ~= "string" or not has_liquid(s) then return s end
-  local t = self.templates[s]
-  if not t then
-    local err
-    t, err = liquid.compile(s, { name = name })
-    if not t then error({ liquid = err }, 0) end
-    self.templates[s] = t
-  end
+  if type(s) ~= "string" or not has_markup(s) then return s end
+  local t, err = liquid.compiled(s, name)
+  if not t then error({ liquid = err }, 0) end
   local o = self.render_opts
   o.name = name
   if self.opts.now then o.now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
-  local out, err = t._t:render(exec.context, o)
+  local out
+  out, err = t:render(exec.context, o)
   if out == nil then error({ liquid = err }, 0) end
   return out
 end
@@ -361,7 +332,7 @@ function Engine:render_deep(v, exec, path)
 end
 
 local function any_liquid(v)
-  if type(v) == "string" then return has_liquid(v) ~= nil end
+  if type(v) == "string" then return has_markup(v) end
   if type(v) == "table" then
     for _, x in pairs(v) do if any_liquid(x) then return true end end
   end
@@ -381,55 +352,8 @@ function Engine:props(state, exec)
   return self:render_deep(p, exec, state.name)
 end
 
--- ---- the step object widgets see -----------------------------------------------------------
-
-local Step = {}
-Step.__index = Step
-M.Step = Step
-
-function Step:render(s)
-  return self.engine:render(s, self.exec, self.name)
-end
-
-function Step:now()
-  return self.engine.now()
-end
-
--- a message to the contact (or whoever `to` says); returns Studio's outbound fields
-function Step:send(msg)
-  local ctx = self.exec.context
-  local out = {
-    Body = msg.body or "", From = msg.from or ctx.flow.channel.address,
-    To = msg.to or ctx.contact.channel.address, Sid = sid("SM"), Status = "sent",
-    MediaUrl = msg.media_url,
-  }
-  if self.engine.opts.on_message then
-    self.engine.opts.on_message(self.exec, { from = out.From, to = out.To, body = out.Body,
-                                             media_url = msg.media_url, widget = self.name, kind = msg.kind })
-  end
-  return out
-end
-
-function Step:wait_reply(timeout_s, data)
-  return { wait = "reply", timeout = timeout_s, data = data }
-end
-
-function Step:wait_call(call, data)
-  return { wait = "http", call = call, data = data }
-end
-
-function Step:wait_subflow(child, data)
-  return { wait = "subflow", child = child, data = data }
-end
-
-function Step:previous()
-  return self.exec.context.widgets[self.name]
-end
-
 -- ---- running states ---------------------------------------------------------------------------
 
--- what a widget returned: an event (done) or a wait; follows transitions until the
--- execution waits or ends
 -- the widget's failure event, if it has one
 local function failure_event(state)
   local w = widgets.get(state.type)
@@ -439,6 +363,8 @@ local function failure_event(state)
   return nil
 end
 
+-- what a widget returned: an event (done) or a wait; returns the next state's name, or nil
+-- when the execution waits or ended
 function Engine:settle(exec, state, props, ok, ev, outs, chosen)
   if not ok then
     local liquid_err = type(ev) == "table" and ev.liquid
@@ -459,12 +385,9 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
     elseif ev.wait == "subflow" then w.child = ev.child.sid end
     if not self:persist(exec, nil, state.name) then return nil end
     if ev.wait == "reply" then
-      w.token = {}
-      heap_push(self.timers, { at = w.deadline, exec = exec, token = w.token })
+      self:arm_timer(exec, w.deadline)
     elseif ev.wait == "http" then
       self.calls[exec.sid] = ev.call
-      if self.call_sid and self.http:owns(ev.call) then self.call_sid[ev.call] = exec.sid
-      else self.scan_calls = true end      -- a call from elsewhere: back to scanning for good
     elseif ev.wait == "subflow" then
       if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
     end
@@ -512,9 +435,7 @@ function Engine:enter(exec, name)
     else ok, props = pcall(self.props, self, state, exec) end
     local ev, outs, chosen
     if ok then
-      local step = setmetatable({ engine = self, exec = exec, state = state, props = props, name = name,
-                                  context = exec.context, flow = flow }, Step)
-      ok, ev, outs, chosen = pcall(w.run, step)
+      ok, ev, outs, chosen = pcall(w.run, steplib.new(self, exec, state, props))
     else
       ev = props
     end
@@ -530,202 +451,15 @@ function Engine:resume(exec, input)
   self.calls[exec.sid] = nil
   local state = exec.flow.by_name[w.state]
   local widget = widgets.get(state.type)
-  local step = setmetatable({ engine = self, exec = exec, state = state, props = w.props, name = state.name,
-                              context = exec.context, flow = exec.flow, data = w.data }, Step)
-  local ok, ev, outs, chosen = pcall(widget.resume, step, input)
+  local ok, ev, outs, chosen = pcall(widget.resume, steplib.new(self, exec, state, w.props, w.data), input)
   self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
 end
 
--- ---- resuming from the store ----------------------------------------------------------------
-
--- an execution as the store holds it (a decoded row) becomes this engine's, active; steps:
--- its steps when already read
-function Engine:adopt(row, steps)
-  local st = self.store
-  local flow, err = st:flow(row.flow_id)
-  if not flow then return nil, format("execution %s: %s", row.sid, err) end
-  if not steps then
-    steps, err = st:steps(row.sid)
-    if not steps then return nil, err end
-  end
-  local exec = {
-    sid = row.sid, flow = flow, flow_sid = row.flow_sid, flow_name = row.flow_name, status = "active",
-    state = row.state, steps = steps, started_at = row.started_at, repeats = row.repeats,
-    last_state = row.last_state, trigger_event = row.trigger_event, parent_sid = row.parent_sid,
-    context = tbl(row.context), rev = row.rev,
-  }
-  local w = row.wait
-  if w then
-    exec.wait = { kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                  props = tbl(w.props), data = w.data, child = w.child }
-  end
-  local old = self.active[exec.sid]
-  if old then self:forget(old) end
-  if row.holds_contact == 1 then
-    local c = exec.context
-    exec.contact_key = contact_key(tbl(tbl(c.contact).channel).address, tbl(tbl(c.flow).channel).address)
-    local other = self.by_contact[exec.contact_key]
-    if other then self:forget(other) end
-    self.by_contact[exec.contact_key] = exec
-  end
-  self.active[exec.sid] = exec
-  self.n_active = self.n_active + 1
-  if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
-  return exec
-end
-
--- this engine's copy is out of date: the store's is the execution now
-function Engine:forget(exec)
-  self:release(exec)
-  exec.status, exec.detached, exec.reason = "detached", "reloaded", "another process moved it on"
-end
-
-local function running(row)
-  return not row.wait or row.wait.kind == "http"
-end
-
--- an adopted execution takes up where it stood: waits for a reply wait again (the timeout
--- counts from when the wait began; a due one fires), a parent whose subflow ended meanwhile
--- goes on, and one that was running (an HTTP call in flight, or between two steps) when its
--- process stopped runs that widget again, its next step saying so
-function Engine:revive(exec)
-  local w = exec.wait
-  if w and w.kind == "reply" then
-    w.token = {}
-    heap_push(self.timers, { at = w.deadline or (w.since or self.now()) + self.limits.wait_timeout,
-                             exec = exec, token = w.token })
-  elseif w and w.kind == "subflow" then
-    if not self.active[w.child] then
-      local child, err = self.store:execution(w.child)
-      if not child then
-        child = { sid = w.child, status = "ended", failed = true, context = { flow = { variables = {} } },
-                  reason = err or format("subflow execution %s is missing from the store", tostring(w.child)) }
-      end
-      if child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = child }) end
-    end
-  else
-    local ok, err, code = self.store:claim(exec)
-    if not ok then
-      if code == "conflict" then self:forget(exec) else self:detach(exec, err, code) end
-      return
-    end
-    if w then exec.repeats = math.max(0, exec.repeats - 1) end   -- the widget counts once, again
-    exec.rerun = w
-      and "re-run after a restart: its HTTP request was in flight when the process stopped, and was sent again"
-      or "re-run after a restart: the widget was running when the process stopped"
-    exec.wait = nil
-    self:enter(exec, exec.state)
-  end
-end
-
--- recover() -> executions resumed | nil, err: every active execution of the store that no
--- other live process is running
-function Engine:recover()
-  local st = self.store
-  local now, adopted = self.now(), {}
-  local rows, err
-  local steps = {}               -- every active execution's steps in one read (not one each)
-  if self.opts.resume == "due" then rows, err = st:due_rows(now)
-  else
-    rows, err = st:active_rows()
-    if rows then steps, err = st:active_steps() end
-  end
-  if not rows or not steps then return nil, format("%s: %s", st.path, err) end
-  local store_mod = require "rivulet.store"
-  for _, raw in ipairs(rows) do
-    local row, derr = store_mod.decode_row(raw)
-    if row and not (running(row) and st:owner_alive(row)) then
-      local exec
-      exec, derr = self:adopt(row, steps[row.sid])
-      if exec then adopted[#adopted + 1] = exec end
-    end
-    if derr then
-      self.store_error = derr
-      if self.opts.on_store_error then self.opts.on_store_error(nil, derr, "decode") end
-    end
-  end
-  if self.opts.resume == "poll" then
-    self.to_revive = adopted          -- the host wants no callbacks before it polls
-  else
-    self:revive_all(adopted)
-  end
-  return #adopted
-end
-
-function Engine:revive_all(list)
-  self.to_revive = nil
-  for _, exec in ipairs(list) do
-    if exec.status == "active" then self:revive(exec) end
-  end
-  self:fire_timers()
-end
-
--- reload(sid) -> true | "elsewhere" (another live process is running it) | nil, err, code:
--- the store's copy of an execution (and of the subflows it waits on) replaces this engine's
-function Engine:reload(id)
-  local st = self.store
-  local row, err, code = st:execution(id)
-  if not row then return nil, err or format("no execution %s in %s", tostring(id), st.path), code end
-  local mine = self.active[id]
-  if row.status ~= "active" then
-    if mine then self:forget(mine) end
-    return true
-  end
-  if running(row) and st:owner_alive(row) then
-    if mine then self:forget(mine) end   -- another process runs it; deliver says "running"
-    return "elsewhere"
-  end
-  local exec
-  exec, err = self:adopt(row)
-  if not exec then return nil, err end
-  if exec.wait and exec.wait.kind == "subflow" then
-    local ok, cerr, ccode = self:reload(exec.wait.child)
-    if not ok then return nil, cerr, ccode end
-  end
-  self:revive(exec)
-  return true
-end
-
--- reload for a delivery: an execution another process is running is "running" here too
-local function reload_for_delivery(self, id)
-  local ok, err, code = self:reload(id)
-  if ok == "elsewhere" then
-    return nil, format("execution %s is running in another process; it takes no reply until it waits for one",
-      tostring(id)), "running"
-  end
-  return ok, err, code
-end
-
--- before a delivery: make sure this engine holds the store's latest copy of the contact's
--- execution and of the subflows it waits on (another process may have moved them on)
-function Engine:refresh(from, to)
-  local st = self.store
-  local row, err, code = st:contact_execution(from, to)
-  if row == nil then return nil, err, code end
-  local mine = self.by_contact[contact_key(from, to)]
-  if not row then
-    if mine then self:forget(mine) end
-    return true
-  end
-  if not mine or mine.sid ~= row.sid or mine.rev ~= row.rev then return reload_for_delivery(self, row.sid) end
-  local exec = mine
-  while exec.wait and exec.wait.kind == "subflow" do
-    local child = self.active[exec.wait.child]
-    local crow
-    crow, err, code = st:first("SELECT rev FROM executions WHERE sid = ?", exec.wait.child)
-    if crow == nil then return nil, err, code end
-    if not child or not crow or child.rev ~= crow.rev then return reload_for_delivery(self, row.sid) end
-    exec = child
-  end
-  return true
-end
-
--- ---- the public face -----------------------------------------------------------------------------
+-- ---- starting executions ----------------------------------------------------------------------
 
 local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
-  if not TRIGGER_EVENTS[ev] then error(format("unknown trigger event '%s'", tostring(ev)), 3) end
-  local tctx, contact, channel = trigger_context(trigger)
+  local tctx, contact, channel = trigger_widget.context(trigger)
   local exec = {
     sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"),
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
@@ -741,35 +475,29 @@ local function new_exec(self, flow, trigger)
   return exec
 end
 
--- start(flow, trigger) -> execution | nil, err (the contact already has one running)
-function Engine:start(flow, trigger)
-  local f, err = flowlib.load(flow)
-  if not f then return nil, err end
-  if self.to_revive then self:revive_all(self.to_revive) end
-  trigger = trigger or {}
+-- a new execution of flow (loaded) for trigger -> result (started | conflict | store_error)
+local function start_exec(self, f, trigger)
   local exec = new_exec(self, f, trigger)
   if self.store then
-    local _, ferr = self.store:flow_id(f)
-    if ferr then return nil, ferr end
+    local _, ferr, fcode = self.store:flow_id(f)
+    if ferr then return { code = "store_error", message = ferr, store_code = fcode } end
   end
   if exec.trigger_event ~= "incomingParent" then
     local key = contact_key(exec.context.contact.channel.address, exec.context.flow.channel.address)
     local other = self.by_contact[key]
     if other and other.status == "active" then
-      return nil, format("the contact already has an active execution %s", other.sid)
+      return { code = "conflict", active_sid = other.sid,
+               message = format("the contact already has an active execution %s", other.sid) }
     end
     exec.contact_key = key
-    self.by_contact[key] = exec
   else
     exec.parent_sid = trigger.parent_sid
   end
-  self.active[exec.sid] = exec
-  self.n_active = self.n_active + 1
-  if self.opts.keep_ended ~= false then self.all[#self.all + 1] = exec end
+  self:hold(exec)
   local init = f.by_name[f.initial_state]
   if not init then
     self:finish(exec, format("no initial state '%s'", tostring(f.initial_state)), true)
-    return exec
+    return { code = "started", exec = exec, sid = exec.sid }
   end
   -- the trigger "widget" fires the event it was started with
   exec.state = init.name
@@ -779,13 +507,23 @@ function Engine:start(flow, trigger)
     if exec.detached == "constraint" then
       local other = self.store:contact_execution(exec.context.contact.channel.address,
                                                  exec.context.flow.channel.address)
-      return nil, format("the contact already has an active execution %s (in %s)",
-                         other and other.sid or "?", self.store.path)
+      return { code = "conflict", active_sid = other and other.sid or nil,
+               message = format("the contact already has an active execution %s (in %s)",
+                                other and other.sid or "?", self.store.path) }
     end
-    return nil, exec.reason
+    return { code = "store_error", message = exec.reason, store_code = exec.detached }
   end
   self:enter(exec, nx)
-  return exec
+  return { code = "started", exec = exec, sid = exec.sid }
+end
+
+-- a subflow's child (rivulet.step): exec | nil, err
+function Engine:start_child(flow, trigger)
+  local f, err = flowlib.load(flow)
+  if not f then return nil, err end
+  local r = start_exec(self, f, trigger)
+  if r.code ~= "started" then return nil, r.message end
+  return r.exec
 end
 
 -- a parent waiting on a subflow hands replies and timeouts to the child that waits
@@ -798,44 +536,194 @@ function Engine:innermost(exec)
   return exec
 end
 
+-- ---- the one door: handle(event) -> result ----------------------------------------------------
+
+-- Everything that comes from outside — a contact's message, a start (REST API, rivulet run,
+-- rivulet_start), a timeout forced by a script, a timer tick — enters through handle, which
+-- resumes the execution waiting for it or starts one, and says what happened as a result
+-- with a machine-readable code. The CLI, the C API, the test runner and the server call
+-- this and nothing else; engine:start and engine:deliver are its Lua API forms.
+--
+-- event.kind:
+--   "message"  {from, to, body, media_url?, fields? (every field Twilio posted), flow?}: the
+--              contact's execution waiting for a reply takes it (resumed); when the contact
+--              has none and `flow` is given, one starts (incomingMessage) with it (started).
+--   "start"    {flow, trigger}: a new execution (started), unless the contact has an active
+--              one (conflict).
+--   "timeout"  {sid}: that execution's wait for a reply times out now (timed_out).
+--   "tick"     due timers fire (ticked; result.fired).
+-- event.patient: when another process sharing the store runs the execution, wait for it
+-- (up to the store's busy timeout) instead of answering busy at once. A server never waits.
+--
+-- result = {code, exec?, sid?, active_sid?, message?}; codes:
+--   started, resumed, timed_out, ticked     it happened
+--   conflict      start refused: the contact has an active execution (active_sid)
+--   none          no active execution for the contact, and nothing to start
+--   not_waiting   the execution waits for something else (ignored, as Studio does)
+--   busy          it is between two steps (here, or in another process sharing the store)
+--   bad_input     the event is malformed (message names the field)
+--   store_error   the store failed or refused the write (message; store_code)
+local KINDS = {}
+
+local function bad(msg, ...)
+  return { code = "bad_input", message = format(msg, ...) }
+end
+
+local function is_address(v)
+  return v == nil or type(v) == "string" or math.type(v) == "integer"
+end
+
+function KINDS.start(self, ev)
+  local trigger = ev.trigger
+  if type(trigger) ~= "table" then return bad("a start needs a trigger (a table)") end
+  local tev = trigger.event
+  if tev == nil then tev = "incomingMessage" end
+  if type(tev) ~= "string" or not trigger_widget.EVENTS[tev] then
+    return bad("trigger.event: unknown trigger event '%s' (%s)", tostring(tev), trigger_widget.EVENT_LIST)
+  end
+  for _, k in ipairs{ "from", "to" } do
+    if not is_address(trigger[k]) then return bad("trigger.%s must be a string, not %s", k, type(trigger[k])) end
+  end
+  if trigger.body ~= nil and type(trigger.body) ~= "string" then
+    return bad("trigger.body must be a string, not %s", type(trigger.body))
+  end
+  if trigger.parameters ~= nil and type(trigger.parameters) ~= "table" then
+    return bad("trigger.parameters must be a table, not %s", type(trigger.parameters))
+  end
+  local f, err = flowlib.load(ev.flow)
+  if not f then return { code = "bad_input", message = tostring(err), flow_error = true } end
+  return start_exec(self, f, trigger)
+end
+
+-- the contact's execution, as this engine holds it after the store's latest copy
+local function contact_exec(self, from, to)
+  if self.store then
+    local ok, err, code = recovery.refresh(self, from, to)
+    if ok == "elsewhere" then
+      return nil, { code = "busy", message = err }
+    end
+    if not ok then
+      if code == "conflict" then return nil, { code = "race", message = err } end
+      return nil, { code = "store_error", message = err, store_code = code }
+    end
+  end
+  local exec = self.by_contact[contact_key(from, to)]
+  if not exec or exec.status ~= "active" then return nil end
+  return exec
+end
+
+-- one try of a message: resumed | none | not_waiting | busy | race | store_error
+local function take_message(self, ev)
+  local exec, r = contact_exec(self, ev.from, ev.to)
+  if r then return r end
+  if not exec then
+    if ev.flow == nil then return { code = "none", message = "no active execution for this contact" } end
+    local message = shallow(ev.fields)
+    if ev.media_url then message.MediaUrl0, message.NumMedia = ev.media_url, "1" end
+    r = KINDS.start(self, { flow = ev.flow, trigger = { event = "incomingMessage", from = ev.from, to = ev.to,
+                                                         body = ev.body, message = message } })
+    if r.code == "conflict" then r.code = "race" end     -- another process started one just now
+    return r
+  end
+  local top = exec
+  exec = self:innermost(exec)
+  if not exec.wait then
+    return { code = "busy", exec = top, sid = top.sid,
+             message = format("execution %s is running; it takes no reply until it waits for one", exec.sid) }
+  end
+  if exec.wait.kind ~= "reply" then
+    return { code = "not_waiting", exec = top, sid = top.sid,
+             message = format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid) }
+  end
+  local m = shallow(ev.fields)
+  m.Body, m.From, m.To = ev.body or "", ev.from, ev.to
+  m.MessageSid = m.MessageSid or sid("SM")
+  if ev.media_url then m.MediaUrl0 = ev.media_url end
+  m.NumMedia = m.NumMedia or (m.MediaUrl0 and "1" or "0")
+  self:resume(exec, { kind = "reply", message = m })
+  if exec.status == "detached" then
+    return { code = exec.detached == "conflict" and "race" or "store_error", message = exec.reason,
+             store_code = exec.detached }
+  end
+  return { code = "resumed", exec = top, sid = top.sid }
+end
+
+function KINDS.message(self, ev)
+  for _, k in ipairs{ "from", "to" } do
+    if not is_address(ev[k]) then return bad("%s must be a string, not %s", k, type(ev[k])) end
+  end
+  if ev.body ~= nil and type(ev.body) ~= "string" then return bad("body must be a string, not %s", type(ev.body)) end
+  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
+  local deadline = ev.patient and self.store and core.monotonic() + self.store.busy_timeout_ms / 1000
+  local races = 0
+  while true do
+    local r = take_message(self, ev)
+    if r.code == "race" then
+      races = races + 1
+      if races > M.MAX_RACES then
+        r.code = "busy"
+        return r
+      end
+    elseif r.code == "busy" and deadline and core.monotonic() <= deadline then
+      core.sleep(M.RETRY_SLEEP_MS)
+    else
+      return r
+    end
+  end
+end
+
+function KINDS.timeout(self, ev)
+  local exec = self.active[ev.sid]
+  if not exec then return { code = "none", message = format("no active execution %s here", tostring(ev.sid)) } end
+  local w = self:innermost(exec)
+  if not (w.wait and w.wait.kind == "reply") then
+    return { code = "not_waiting", exec = exec, sid = exec.sid,
+             message = format("execution %s is not waiting for a reply", tostring(ev.sid)) }
+  end
+  w.wait.token = nil
+  self:resume(w, { kind = "timeout" })
+  return { code = "timed_out", exec = exec, sid = exec.sid }
+end
+
+function KINDS.tick(self)
+  return { code = "ticked", fired = self:fire_timers() }
+end
+
+function Engine:handle(ev)
+  if type(ev) ~= "table" then error("handle expects an event table", 2) end
+  local kind = KINDS[ev.kind]
+  if not kind then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
+  if self.to_revive then recovery.revive_all(self, self.to_revive) end
+  return kind(self, ev)
+end
+
+-- start(flow, trigger) -> execution | nil, err (the contact already has one running)
+function Engine:start(flow, trigger)
+  local r = self:handle{ kind = "start", flow = flow, trigger = trigger or {} }
+  if r.code == "started" then return r.exec end
+  if r.code == "bad_input" and not r.flow_error then error(r.message, 2) end   -- the caller's trigger
+  return nil, r.message
+end
+
 -- deliver{from=, to=, body=, media_url=?} -> execution | nil, err, code; code "none" (no
 -- active execution for the contact), "running" (it is between steps, here or in another
 -- process sharing the store), "not_waiting" (it waits for something else: ignored, as
 -- Studio does), or a store error's code
 function Engine:deliver(msg)
   if type(msg) ~= "table" then error("deliver expects a message table", 2) end
-  if self.to_revive then self:revive_all(self.to_revive) end
-  if self.store then
-    local ok, err, code = self:refresh(msg.from, msg.to)
-    if not ok then return nil, err, code end
-  end
-  local exec = self.by_contact[contact_key(msg.from, msg.to)]
-  if not exec or exec.status ~= "active" then return nil, "no active execution for this contact", "none" end
-  exec = self:innermost(exec)
-  if not exec.wait then
-    return nil, format("execution %s is running; it takes no reply until it waits for one", exec.sid), "running"
-  end
-  if exec.wait.kind ~= "reply" then
-    return nil, format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid), "not_waiting"
-  end
-  self:resume(exec, { kind = "reply", message = {
-    Body = msg.body or "", From = msg.from, To = msg.to, MessageSid = msg.sid or sid("SM"),
-    MediaUrl0 = msg.media_url, NumMedia = msg.media_url and "1" or "0",
-  } })
-  if exec.status == "detached" then return nil, exec.reason, exec.detached end
-  return exec
+  local r = self:handle{ kind = "message", from = msg.from, to = msg.to, body = msg.body,
+                         media_url = msg.media_url, fields = msg.sid and { MessageSid = msg.sid } or nil }
+  if r.code == "resumed" then return r.exec end
+  local code = r.code == "busy" and "running" or r.code == "store_error" and (r.store_code or "error") or r.code
+  return nil, r.message, code
 end
 
 -- an execution waiting for a reply times out now (scripts and tests)
 function Engine:timeout(exec)
-  exec = self:innermost(exec)
-  if exec.status == "active" and exec.wait and exec.wait.kind == "reply" then
-    exec.wait.token = nil
-    self:resume(exec, { kind = "timeout" })
-    return true
-  end
-  return false
+  return self:handle{ kind = "timeout", sid = exec.sid }.code == "timed_out"
 end
+
+-- ---- time and calls ------------------------------------------------------------------------------
 
 function Engine:fire_timers()
   local now, h, fired = self.now(), self.timers, 0
@@ -865,56 +753,43 @@ function Engine:pending_calls()
   return next(self.calls) ~= nil
 end
 
--- resume every execution whose HTTP call finished (collected first: resuming may start
--- new calls, and a table must not grow while it is being traversed)
+-- the execution waiting on a finished call goes on
+local function call_done(self, id)
+  local call = self.calls[id]
+  if not (call and call:done()) then return end
+  local exec = self.active[id]
+  if exec then self:resume(exec, { kind = "http", outcome = call:outcome() })
+  else self.calls[id] = nil end
+end
+
+-- resume every execution whose HTTP call finished: the client hands back the tags (the
+-- executions' sids) of the calls that finished since the last look; a client that cannot
+-- is asked call by call (collected first: resuming may start new calls)
 function Engine:collect_calls()
+  local client = self.http
+  if client.finished then
+    local tags = client:finished()
+    for i = 1, tags and #tags or 0 do call_done(self, tags[i]) end
+    return
+  end
   local done = {}
   for id, call in pairs(self.calls) do
     if call:done() then done[#done + 1] = id end
   end
-  for _, id in ipairs(done) do
-    local call, exec = self.calls[id], self.active[id]
-    if exec and call then self:resume(exec, { kind = "http", outcome = call:outcome() })
-    else self.calls[id] = nil end
-  end
-end
-
--- resume every execution waiting on one of the calls in list (the client's finished(), or nil)
-function Engine:collect_finished(list)
-  if not list then return end
-  for _, call in ipairs(list) do
-    local id = self.call_sid[call]
-    if id ~= nil and self.calls[id] == call then
-      local exec = self.active[id]
-      if exec then self:resume(exec, { kind = "http", outcome = call:outcome() })
-      else self.calls[id] = nil end
-    end
-  end
+  for _, id in ipairs(done) do call_done(self, id) end
 end
 
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
-  if self.to_revive then self:revive_all(self.to_revive) end
+  if self.to_revive then recovery.revive_all(self, self.to_revive) end
   self:fire_timers()
   local wait = timeout_ms
   local h = self.timers[1]
   if h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
   if next(self.calls) then
-    local client = self.http
-    client:poll(wait)
-    if self.call_sid and not self.scan_calls then
-      self:collect_finished(client:finished())
-    else
-      -- with thousands of calls in flight, look for finished ones only when some finished
-      -- since we last looked (a counter, so calls that failed at start count too)
-      -- (not after a call from another client: this client's counter says nothing of it)
-      local seen = not self.scan_calls and client.completed and client:completed()
-      if not seen or seen ~= self.seen_completed then
-        self.seen_completed = seen
-        self:collect_calls()
-      end
-    end
+    self.http:poll(wait)
+    self:collect_calls()
   elseif wait > 0 and h then
     core.sleep(wait)
   end

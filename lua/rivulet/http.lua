@@ -2,12 +2,12 @@
 -- C core's non-blocking client.
 --
 --   local client = http.client{timeout_ms =, max_body =, max_redirects =, auth_token =}
---   local call = client:run_function{url =, parameters =, timeout_ms =, auth_token =}
---   local call = client:http_request{method =, url =, content_type =, body =, parameters =}
+--   local call = client:run_function{url =, parameters =, timeout_ms =, auth_token =, tag =}
+--   local call = client:http_request{method =, url =, content_type =, body =, parameters =, tag =}
 --   call:done(), call:outcome()          -- outcome is nil while the call runs
 --   client:poll(timeout_ms)              -- drives every call; returns how many still run
 --   client:wait(call)                    -- drives until that call is done; returns its outcome
---   client:track_finished(); client:finished()  -- the calls finished since the last look
+--   client:finished()                    -- the tags of the tagged calls finished since the last look
 --
 -- outcome = {event, status_code, content_type, body, parsed?, reason?, message?,
 --            elapsed_ms, url}
@@ -192,11 +192,7 @@ local function token_of(args, opts)
 end
 
 local function start(self, req, ok, fail_event)
-  local c = self._c:start(req)
-  local call = setmetatable({ _call = c, _ok = ok, _fail = fail_event }, Call)
-  local calls = self._calls
-  if calls then calls[c] = call end
-  return call
+  return setmetatable({ _call = self._c:start(req), _ok = ok, _fail = fail_event }, Call)
 end
 
 local function base_request(self, args)
@@ -209,6 +205,7 @@ local function base_request(self, args)
     max_body = limit(args, o, "max_body", M.MAX_BODY),
     max_redirects = limit(args, o, "max_redirects", M.MAX_REDIRECTS),
     headers = { "User-Agent: " .. M.USER_AGENT },
+    tag = args.tag,
   }
 end
 
@@ -270,32 +267,10 @@ function Client:completed()
   return self._c:completed()
 end
 
--- From now on, remember new calls for finished() (a client nobody asks pays nothing).
-function Client:track_finished()
-  if self._calls then return end
-  -- core call -> Call; weak keys, so an entry lives as long as its call
-  self._calls = setmetatable({}, { __mode = "k" })
-  self._c:track()
-end
-
--- the calls finished since the last look (each once, oldest first; only those started after
--- track_finished), or nil when none did: with thousands in flight, a caller visits only these
+-- the tags of the calls (started with a tag) that finished since the last look, each once,
+-- oldest first, or nil when none did: with thousands in flight, a caller visits only these
 function Client:finished()
-  local list = self._calls and self._c:finished()
-  if not list then return nil end
-  local calls, len, n = self._calls, #list, 0
-  for i = 1, len do
-    local call = calls[list[i]]
-    if call then n = n + 1; list[n] = call end
-  end
-  for i = len, n + 1, -1 do list[i] = nil end
-  return list
-end
-
--- whether call is one of this client's (finished() will report it)
-function Client:owns(call)
-  local calls = self._calls
-  return calls ~= nil and type(call) == "table" and call._call ~= nil and calls[call._call] == call
+  return self._c:finished()
 end
 
 function Client:wait(call)

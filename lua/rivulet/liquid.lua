@@ -15,7 +15,7 @@
 local core = require "rivulet.core"
 
 local type, pairs, setmetatable, error, tostring = type, pairs, setmetatable, error, tostring
-local format = string.format
+local format, find = string.format, string.find
 
 local M = {}
 
@@ -89,6 +89,18 @@ local function compile(source, o)
     cached = cached + 1
   end
   return t
+end
+
+-- whether s may hold Liquid markup at all (text without it renders as itself)
+function M.has_markup(s)
+  return find(s, "{{", 1, true) ~= nil or find(s, "{%", 1, true) ~= nil
+end
+
+-- compiled(source, name) -> the core template (its :render(context, options) is the C
+-- renderer) | nil, err: lax, through the compile cache. For hot callers (the engine renders
+-- every widget property) that prepare their render options once.
+function M.compiled(source, name)
+  return compile(source, { name = name })
 end
 
 local Template = {}

@@ -1,5 +1,6 @@
 -- rivulet.store: executions, their steps and contexts in an SQLite file, shaped like
--- Studio's REST resources (Executions, Steps, Execution Context, Step Context).
+-- Studio's REST resources (Executions, Steps, Execution Context, Step Context). This is
+-- the only Lua file that holds SQL.
 --
 --   local store = require "rivulet.store"
 --   local s, err = store.open("flows.db")          -- nil, err: unreadable, corrupt, foreign, newer
@@ -17,9 +18,35 @@
 --
 -- The schema has a version (PRAGMA user_version) and an application id; migrations run on
 -- open; a file of another application or of a newer rivulet is refused and left untouched.
+--
+-- THE INTERFACE. The engine (rivulet.engine, rivulet.recovery) and the commands use only
+-- these operations; a second implementation (another database) provides the same ones with
+-- the same results and error codes, and runs the same specs (spec/test_store.lua).
+-- Failures of the outside world return nil, err, code (code: "busy", "locked", "constraint",
+-- "conflict", "notfound", SQLite's other names); misuse raises.
+--   open(path, {synchronous=, readonly=, scrub=}) -> store | nil, err, code
+--   store.path, store.owner ("pid@host"), store.busy_timeout_ms
+--   store:close()   store:set_token(token)     (the token never reaches the store)
+--   store:flow_id(flow) -> id        a loaded flow stored once per distinct source
+--   store:flow(id) -> flow           loaded back (cached)
+--   store:write(exec, step?, state) -> true     one transaction: the step (if any) and the
+--       execution as it stands, going on at `state`; exec.rev checked and bumped;
+--       "conflict" (another process wrote it), "constraint" (first write: the contact has
+--       an active execution)
+--   store:claim(exec) -> true        take over a running execution whose owner is gone;
+--       "conflict" when another process took it; bumps exec.rev and exec.takeovers
+--   store:execution(sid) -> row | false       decoded (context, wait)
+--   store:revision(sid) -> rev | false
+--   store:contact_execution(contact, channel) -> {sid, rev} | false   the active one
+--   store:active_rows() / store:due_rows(now) -> raw rows     (decode with store.decode_row)
+--   store:active_steps() -> {sid = {step, ...}}   store:steps(sid, with_context) -> steps
+--   store:owner_alive(row[, now]) -> whether another live process may be running it
+--   store:list{status, failed, since, before, flow, contact, limit} -> rows (newest first)
+--   store:record(sid) -> the execution record     store:counts()     store:check()
 
 local core = require "rivulet.core"
 local json = require "rivulet.json"
+local redact = require "rivulet.redact"
 
 local type, pairs, ipairs, tostring, error, setmetatable =
   type, pairs, ipairs, tostring, error, setmetatable
@@ -27,10 +54,11 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
-M.SCHEMA_VERSION = 1
+M.SCHEMA_VERSION = 2
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
 M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
+M.MAX_TAKEOVERS = 3                  -- a widget cut off this many times fails its execution
 M.MAX_DEPTH = core.json_max_depth    -- tables nested deeper are stored as "<too deep>"
 
 -- JSON that round-trips: lua-cjson 2.1 prints numbers with 14 digits, which loses
@@ -90,6 +118,10 @@ local MIGRATIONS = {
     reason TEXT, note TEXT,
     context TEXT NOT NULL,          -- the Step Context, JSON
     PRIMARY KEY (execution_sid, idx)) WITHOUT ROWID;   -- one b-tree to write per step
+  ]],
+  -- 2: how often the widget it runs was taken over from a process that stopped (claim)
+  [[
+  ALTER TABLE executions ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
   ]],
 }
 
@@ -158,7 +190,9 @@ function M.open(path, opts)
   end
   local s = setmetatable({ db = db, path = path, stmts = {}, flow_ids = setmetatable({}, { __mode = "k" }),
                            flows = {}, owner = format("%d@%s", core.pid(), core.hostname()),
-                           readonly = opts.readonly or false, scrub = opts.scrub }, Store)
+                           readonly = opts.readonly or false, token = opts.scrub,
+                           busy_timeout_ms = M.BUSY_TIMEOUT_MS,
+                           scrub = redact.scrubber(opts.scrub) }, Store)
   if opts.readonly then
     if h.objects == 0 then
       db:close()
@@ -317,12 +351,14 @@ end
 
 -- ---- writes -----------------------------------------------------------------------------------
 
+-- the token never reaches the file: the one given at open, else the engine's (set_token)
 local function scrub(self, s)
-  local token = self.scrub
-  if s and token and token ~= "" and s:find(token, 1, true) then
-    return (s:gsub(token:gsub("%p", "%%%0"), "[auth token]"))
-  end
-  return s
+  return self.scrub(s)
+end
+
+function Store:set_token(token)
+  if self.token then return end
+  self.token, self.scrub = token, redact.scrubber(token)
 end
 
 local function encode_wait(w)
@@ -337,7 +373,7 @@ local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, 
   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
 local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
   " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
-  " due_at = ?, rev = rev + 1," ..
+  " due_at = ?, rev = rev + 1, takeovers = 0," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -397,13 +433,14 @@ function Store:write(exec, step, state)
 end
 
 -- claim(exec) -> true | nil, err, code: this process takes over a running execution whose
--- owner is gone (only one process wins)
+-- owner is gone (only one process wins); exec.takeovers counts the claims since its last write
 function Store:claim(exec)
-  local ok, err, code = self:run("UPDATE executions SET rev = rev + 1, owner = ?, lease_until = ?" ..
-    " WHERE sid = ? AND rev = ?", self.owner, core.now() + M.LEASE_S, exec.sid, exec.rev)
+  local ok, err, code = self:run("UPDATE executions SET rev = rev + 1, owner = ?, lease_until = ?," ..
+    " takeovers = takeovers + 1 WHERE sid = ? AND rev = ?", self.owner, core.now() + M.LEASE_S, exec.sid, exec.rev)
   if not ok then return nil, err, code end
   if ok == 0 then return nil, format("execution %s was taken over by another process", exec.sid), "conflict" end
   exec.rev = exec.rev + 1
+  exec.takeovers = (exec.takeovers or 0) + 1
   return true
 end
 
@@ -452,6 +489,13 @@ end
 function Store:due_rows(now)
   return self:all("SELECT * FROM executions WHERE status = 'active' AND (wait_kind IS NULL OR" ..
     " wait_kind <> 'reply' OR due_at <= ?) ORDER BY started_at, sid", now)
+end
+
+-- an execution's revision | false (there is none) | nil, err, code
+function Store:revision(sid)
+  local row, err, code = self:first("SELECT rev FROM executions WHERE sid = ?", sid)
+  if not row then return row, err, code end
+  return row.rev
 end
 
 -- the active execution of a contact, if any: {sid, rev} | false

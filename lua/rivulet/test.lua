@@ -281,10 +281,7 @@ local DEFAULT_KEYS = {     -- what a spec-level key provides to its cases
   subflows = true, timezone = true, limits = true, auth_token = true, skip = true,
 }
 local STATUSES = { ended = true, failed = true, active = true }
-local TRIGGERS = {
-  incomingMessage = true, incomingCall = true, incomingConversationMessage = true,
-  incomingRequest = true, incomingParent = true,
-}
+local TRIGGERS = require("rivulet.widgets.trigger").EVENTS
 local STEP_KEYS = { expect = true, reply = true, timeout = true, advance = true, state = true,
                     context = true, path = true, status = true, check = true }
 local EXPECT_EXTRA = { to = true, from = true, widget = true }
@@ -690,6 +687,11 @@ local function stub_client(C)
   local real
   local counts = {}
   local client = {}
+  local finished = {}      -- tags of stubbed calls (done at once) not yet handed out
+  local function done(args, o)
+    if args.tag ~= nil then finished[#finished + 1] = args.tag end
+    return setmetatable({ o = o }, Done)
+  end
   local function call(kind, args)
     local url = tostring(args.url or "")
     local widget = args.widget       -- Run Function and Make HTTP Request name themselves
@@ -734,14 +736,14 @@ local function stub_client(C)
       o.url = url
       C.calls[#C.calls + 1] = { widget = widget, url = url, stub = key, event = o.event,
                                 status = o.status_code }
-      return setmetatable({ o = o }, Done)
+      return done(args, o)
     end
     if not C.live then
       C.problem = C.problem or format(
         "%s: no stub for %s %s (live = false; stub it by widget name or URL)",
         tostring(widget), method, url)
       local o = http.simulate(kind, { reason = "transport", message = "no stub" })
-      return setmetatable({ o = o }, Done)
+      return done(args, o)
     end
     real = real or http.client()
     local a = copy(args)
@@ -757,6 +759,12 @@ local function stub_client(C)
     return 0
   end
   function client.running() return real and real:running() or 0 end
+  function client.finished()
+    local list = finished
+    finished = {}
+    for _, tag in ipairs(real and real:finished() or {}) do list[#list + 1] = tag end
+    return list[1] and list or nil
+  end
   function client.close() if real then real:close() end end
   return client
 end
@@ -922,10 +930,9 @@ local function do_reply(C, step)
   waiting_for_reply(C, "replies " .. quote(step.value))
   local ctx = C.exec.context
   add_transcript(C, "<", step.value)
-  local d, err = C.engine:deliver{ from = ctx.contact.channel.address,
-                                   to = ctx.flow.channel.address,
-                                   body = step.value, media_url = step.media_url }
-  if not d then fail("the reply was not delivered: " .. tostring(err)) end
+  local r = C.engine:handle{ kind = "message", from = ctx.contact.channel.address,
+                             to = ctx.flow.channel.address, body = step.value, media_url = step.media_url }
+  if r.code ~= "resumed" then fail("the reply was not delivered: " .. tostring(r.message)) end
   drive(C)
 end
 
@@ -938,9 +945,9 @@ local function do_timeout(C)
   if deadline > C.clock then C.clock = deadline end
   C.transcript[#C.transcript + 1] = format("  (no reply: '%s' times out after %s s)",
     tostring(w.wait.state), tostring(waited >= 0 and floor(waited) or 0))
-  C.engine:fire_timers()
+  C.engine:handle{ kind = "tick" }
   if w.status == "active" and w.wait and w.wait.kind == "reply" and w.wait.deadline == deadline then
-    C.engine:timeout(w)     -- its timer was not on the heap (a restored execution)
+    C.engine:handle{ kind = "timeout", sid = w.sid }   -- its timer was not on the heap (a restored execution)
   end
   drive(C)
 end
@@ -949,7 +956,7 @@ local function do_advance(C, step)
   drive(C)
   C.clock = C.clock + step.value
   C.transcript[#C.transcript + 1] = format("  (%s s pass)", tostring(step.value))
-  C.engine:fire_timers()
+  C.engine:handle{ kind = "tick" }
   drive(C)
 end
 
@@ -1172,9 +1179,9 @@ local function run_case(ctx, spec, case)
   local step_no, nsteps = 0, #case.steps
   local ok, err = xpcall(function()
     C.engine = engine_mod.new(eopts)
-    local exec, serr = C.engine:start(flow, make_trigger(c.trigger))
-    if not exec then fail("the flow did not start: " .. tostring(serr)) end
-    C.exec = exec
+    local r = C.engine:handle{ kind = "start", flow = flow, trigger = make_trigger(c.trigger) }
+    if r.code ~= "started" then fail("the flow did not start: " .. tostring(r.message)) end
+    C.exec = r.exec
     for i, step in ipairs(case.steps) do
       step_no = i
       local k = step.kind

@@ -186,10 +186,6 @@ end
 
 local LAX = { mode = "lax" }
 
-local function has_liquid(s)
-  return find(s, "{{", 1, true) or find(s, "{%", 1, true)
-end
-
 -- widget names a template reads: widgets.NAME, widgets['NAME'], widgets["NAME"] inside
 -- {{ }} and {% %} (Liquid identifiers may hold hyphens: widgets.new-customer.inbound.Body)
 local function widget_refs(s)
@@ -214,7 +210,7 @@ end
 
 -- a string that may be Liquid: it must compile; the widgets it reads must exist
 local function check_string(s, path, rep, ctx)
-  if not has_liquid(s) then return end
+  if not liquid.has_markup(s) then return end
   local t, err = liquid.compile(s, LAX)
   if not t then
     local line, col, msg = match(tostring(err), "^.-:(%d+):(%d+): (.*)$")
@@ -296,7 +292,7 @@ local function check_conditions(t, tpath, rep, ctx)
       local v, vp = c.value, join(p, "value")
       if type(v) == "string" then
         check_string(v, vp, rep, ctx)
-        if c.type == "regex" and not has_liquid(v) then
+        if c.type == "regex" and not liquid.has_markup(v) then
           local ok, err = core.regex_match(v, "")
           if ok == nil then rep:error(vp, "regex '%s' does not compile: %s", v, tostring(err)) end
         end

@@ -5,23 +5,7 @@ local ipairs, pairs, tostring = ipairs, pairs, tostring
 
 local M = {}
 
--- the token must not reach any output, even when a flow echoes it back
-function M.scrubber(token)
-  if not token or token == "" then return function(s) return s end end
-  return function(s)
-    s = tostring(s)
-    local out, i = {}, 1
-    while true do
-      local a, b = find(s, token, i, true)
-      if not a then break end
-      out[#out + 1] = sub(s, i, a - 1)
-      out[#out + 1] = "[auth token]"
-      i = b + 1
-    end
-    out[#out + 1] = sub(s, i)
-    return table.concat(out)
-  end
-end
+M.scrubber = require("rivulet.redact").scrubber
 
 -- the token the arguments (or the environment) give, before they are parsed
 function M.early_token(args)

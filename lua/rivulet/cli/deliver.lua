@@ -10,10 +10,10 @@
 --
 -- Several deliveries may run at once on one store: a delivery that finds the execution
 -- between two steps in another process waits for it to settle (up to the store's busy
--- timeout), and one that loses a race for an execution reloads it and tries again.
+-- timeout), and one that loses a race for an execution reloads it and tries again (the
+-- engine's handle{patient = true} does both).
 
 local rivulet = require "rivulet"
-local core = require "rivulet.core"
 local store_mod = require "rivulet.store"
 local args_lib = require "rivulet.cli.args"
 
@@ -34,35 +34,9 @@ local SPEC = {
   ["--subflows"] = { value = true }, ["--tick"] = {},
 }
 
-M.RETRY_SLEEP_MS = 10           -- between looks at an execution another process is running
-M.MAX_RACES = 20                -- lost races (reload and try again) before giving up
-
--- hand msg to the contact's execution or start one: exec, how | nil, err, code
-local function take(engine, flow, msg)
-  local deadline = core.monotonic() + store_mod.BUSY_TIMEOUT_MS / 1000
-  local races = 0
-  while true do
-    local exec, err, code = engine:deliver(msg)
-    if exec then return exec, "delivered" end
-    if code == "none" then
-      exec, err = engine:start(flow, { event = "incomingMessage", from = msg.from, to = msg.to,
-                                       body = msg.body, message = msg.media_url and
-                                         { MediaUrl0 = msg.media_url, NumMedia = "1" } or nil })
-      if exec then return exec, "started" end
-      if not err:find("already has an active execution", 1, true) then return nil, err, "start" end
-      code = "conflict"                   -- another process started one just now: deliver to it
-    end
-    if code == "conflict" then
-      races = races + 1
-      if races > M.MAX_RACES then return nil, err, code end
-    elseif code == "running" then
-      if core.monotonic() > deadline then return nil, err, code end
-      core.sleep(M.RETRY_SLEEP_MS)
-    else
-      return nil, err, code
-    end
-  end
-end
+-- the engine's result codes: how deliver says them (--json "how") and its exit status
+local HOW = { started = "started", resumed = "delivered" }
+local EXIT = { not_waiting = 1, busy = 1 }
 
 function M.main(argv)
   local scrub = args_lib.scrubber(args_lib.early_token(argv or {}))
@@ -107,7 +81,10 @@ function M.main(argv)
     return 2
   end
   if o.tick then            -- opening caught up already; let the HTTP calls it started finish
-    local ok, err = pcall(engine.run, engine)
+    local ok, err = pcall(function()
+      engine:handle{ kind = "tick" }
+      engine:run()
+    end)
     engine.store:close()
     if not ok then
       stderr:write("rivulet deliver: internal error: ", scrub(tostring(err)), "\n")
@@ -118,22 +95,26 @@ function M.main(argv)
     return 0
   end
 
-  local ok, exec, how, code = pcall(take, engine, flow,
-    { from = o.from, to = o.to, body = o.body, media_url = o["media-url"] })
-  if ok and exec then ok, code = pcall(engine.run, engine) end
+  -- patient: another process running this contact's execution is waited for
+  local ok, r = pcall(engine.handle, engine, { kind = "message", flow = flow, from = o.from, to = o.to,
+                                               body = o.body, media_url = o["media-url"], patient = true })
+  local err = not ok and r
+  if ok and HOW[r.code] then ok, err = pcall(engine.run, engine) end
   if not ok then
-    stderr:write("rivulet deliver: internal error: ", scrub(tostring(exec or code)), "\n")
+    stderr:write("rivulet deliver: internal error: ", scrub(tostring(err)), "\n")
     engine.store:close()
     return 1
   end
   engine.store:close()
-  if not exec then
-    local status = (code == "not_waiting" or code == "running") and 1 or 2
+  local exec, how = r.exec, HOW[r.code]
+  if not how then
+    -- "running" is the name deliver has always given a busy execution
+    local code = r.code == "busy" and "running" or r.code == "store_error" and (r.store_code or "error") or r.code
     if o.json then
-      stdout:write(store_mod.encode({ taken = false, reason = code, message = scrub(how), sent = sent }), "\n")
+      stdout:write(store_mod.encode({ taken = false, reason = code, message = scrub(r.message), sent = sent }), "\n")
     end
-    stderr:write("rivulet deliver: ", scrub(tostring(how)), "\n")
-    return status
+    stderr:write("rivulet deliver: ", scrub(tostring(r.message)), "\n")
+    return EXIT[r.code] or 2
   end
 
   local w = exec.status == "active" and engine:innermost(exec).wait

@@ -32,10 +32,7 @@ M.DEFAULTS = {
   trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",
 }
 
-local TRIGGERS = {
-  incomingMessage = true, incomingCall = true, incomingConversationMessage = true,
-  incomingRequest = true, incomingParent = true,
-}
+local trigger_widget = require "rivulet.widgets.trigger"
 
 -- options that take a value; `list` ones may repeat
 local OPTIONS = {
@@ -98,9 +95,8 @@ function M.parse(args)
   if not flow then return usage_error("missing FLOW") end
   o.flow = flow
   for k, v in pairs(M.DEFAULTS) do if o[k] == nil then o[k] = v end end
-  if not TRIGGERS[o.trigger] then
-    return usage_error(format("unknown trigger event '%s' (incomingMessage, incomingCall, " ..
-      "incomingConversationMessage, incomingRequest, incomingParent)", o.trigger))
+  if not trigger_widget.EVENTS[o.trigger] then
+    return usage_error(format("unknown trigger event '%s' (%s)", o.trigger, trigger_widget.EVENT_LIST))
   end
   o.parameters = {}
   for _, p in ipairs(o.param) do
@@ -152,14 +148,15 @@ function M.converse(engine, exec, reply)
       local what = w.wait and tostring(w.wait.kind) or "nothing"
       return exec, format("waiting for %s", what)
     end
-    local body = reply(w)
+    local body, r = reply(w), nil
     if body == nil then
-      engine:timeout(exec)
+      r = engine:handle{ kind = "timeout", sid = exec.sid }
     else
       local ctx = exec.context
-      local d, err = engine:deliver{ from = ctx.contact.channel.address, to = ctx.flow.channel.address, body = body }
-      if not d then return exec, tostring(err) end
+      r = engine:handle{ kind = "message", from = ctx.contact.channel.address, to = ctx.flow.channel.address,
+                         body = body }
     end
+    if r.code ~= "resumed" and r.code ~= "timed_out" then return exec, tostring(r.message) end
   end
   return exec
 end
@@ -250,9 +247,9 @@ function M.main(args)
   end
 
   local ok, exec, serr = pcall(function()
-    local x, err = engine:start(flow, trigger)
-    if not x then return nil, err end
-    return M.converse(engine, x, reply)
+    local r = engine:handle{ kind = "start", flow = flow, trigger = trigger }
+    if r.code ~= "started" then return nil, r.message end
+    return M.converse(engine, r.exec, reply)
   end)
   stdout:flush()
   if not ok then

@@ -20,7 +20,7 @@ function W.run(step)
   local line = string.format("[connecting the call to %s %s]", noun, tostring(target or ""))
   step:send{ body = line, kind = "voice" }
   return "callCompleted", {
-    DialCallStatus = "completed", DialCallSid = require("rivulet.engine").sid("CA"),
+    DialCallStatus = "completed", DialCallSid = step:sid("CA"),
   }
 end
 

@@ -24,13 +24,13 @@ function W.run(step)
   if fn == nil and type(p.source) == "string" then
     local chunk, err = sandbox.load(p.source, "=" .. step.name)
     if not chunk then error(err, 0) end
-    local ok, f = sandbox.call(step.engine.limits.instructions, chunk)
+    local ok, f = sandbox.call(step.limits.instructions, chunk)
     if not ok then error(f, 0) end
     fn = f
   end
   if type(fn) ~= "function" then error("a lua widget needs fn (a function) or source (Lua text)", 0) end
   -- a copy: only Set Variables changes flow.variables, and outputs go through the return
-  local ok, event, outputs = sandbox.call(step.engine.limits.instructions, fn, copy(step.exec.context, 0))
+  local ok, event, outputs = sandbox.call(step.limits.instructions, fn, copy(step.context, 0))
   if not ok then error(event, 0) end
   if type(event) ~= "string" then error("custom logic must return an event name", 0) end
   if outputs ~= nil and type(outputs) ~= "table" then error("custom logic must return outputs as a table", 0) end

@@ -14,13 +14,11 @@ local function mime(ct)
 end
 
 function W.run(step)
-  local e, p = step.engine, step.props
-  local call = e.http:http_request{
-    widget = step.name, method = (p.method or "GET"):upper(), url = e:map_url(p.url or ""),
-    content_type = mime(p.content_type), body = p.body, parameters = p.parameters,
-    auth_token = e.opts.auth_token, timeout_ms = e.opts.timeout_ms,
+  local p = step.props
+  return step:http_request{
+    method = (p.method or "GET"):upper(), url = p.url, content_type = mime(p.content_type),
+    body = p.body, parameters = p.parameters,
   }
-  return step:wait_call(call)
 end
 
 function W.resume(step, input)

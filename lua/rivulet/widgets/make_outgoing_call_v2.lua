@@ -16,9 +16,9 @@ local W = {
 
 function W.run(step)
   local p = step.props
-  local ctx = step.exec.context
+  local ctx = step.context
   return "answered", {
-    CallSid = require("rivulet.engine").sid("CA"), CallStatus = "in-progress",
+    CallSid = step:sid("CA"), CallStatus = "in-progress",
     From = p.from or ctx.flow.channel.address, To = p.to or ctx.contact.channel.address,
   }
 end

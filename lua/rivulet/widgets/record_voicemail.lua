@@ -29,7 +29,7 @@ function W.resume(step, input)
   local seconds = math.max(1, math.floor(step:now() - started))
   local max = tonumber(step.props.max_length)
   if max and max >= 1 and seconds > max then seconds = math.floor(max) end
-  local sid = require("rivulet.engine").sid("RE")
+  local sid = step:sid("RE")
   return "recordingComplete", {
     RecordingSid = sid, RecordingUrl = W.RECORDING_URL .. sid,
     RecordingDuration = tostring(seconds), TranscriptionText = body,

@@ -11,12 +11,8 @@ local W = {
 }
 
 function W.run(step)
-  local e, p = step.engine, step.props
-  local call = e.http:run_function{
-    widget = step.name, url = e:map_url(p.url or ""), parameters = p.parameters,
-    auth_token = e.opts.auth_token, timeout_ms = e.opts.timeout_ms,
-  }
-  return step:wait_call(call)
+  local p = step.props
+  return step:run_function{ url = p.url, parameters = p.parameters }
 end
 
 local function merge(old, new)

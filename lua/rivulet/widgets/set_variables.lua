@@ -9,7 +9,7 @@ local W = {
 
 function W.run(step)
   -- a new table each time: steps keep the old one as their snapshot
-  local flow = step.exec.context.flow
+  local flow = step.context.flow
   local vars = {}
   for k, v in pairs(flow.variables) do vars[k] = v end
   flow.variables = vars

@@ -1,0 +1,130 @@
+-- rivulet.step: the one door a widget has. A widget module's run(step) and
+-- resume(step, input) get everything through the step: the state's rendered properties,
+-- the execution context, the limits, the clock, SIDs, and the actions that reach the world
+-- (messages, HTTP calls, subflows, waits). A widget never requires the engine or reads its
+-- fields; the engine builds a step for each run and each resume.
+--
+--   step.name  step.state  step.props  step.context  step.limits  step.data (resume)
+--   step:render(text)                  Liquid against the execution context
+--   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
+--   step:previous()                    this widget's outputs from an earlier run, or nil
+--   step:send{body=, from=, to=, media_url=, kind=}    -> Studio's outbound fields
+--   step:run_function{url=, parameters=}                -> a wait for the call
+--   step:http_request{method=, url=, content_type=, body=, parameters=} -> a wait for the call
+--   step:start_subflow(flow_sid, parameters) -> a wait for the child | nil, reason, message
+--   step:wait_reply(timeout_s, data)   a wait for the contact's reply (or the timeout)
+--
+-- A wait is returned by run/resume as is; the engine stores it, and resume(step, input)
+-- gets the answer with step.data set to the wait's data.
+
+local sid = require("rivulet.sid").new
+
+local type, ipairs, io_open = type, ipairs, io.open
+
+local M = {}
+
+local Step = {}
+Step.__index = Step
+M.Step = Step
+
+-- new(engine, exec, state, props, data) -> step (the engine's side of the door)
+function M.new(engine, exec, state, props, data)
+  return setmetatable({ _engine = engine, _exec = exec, name = state.name, state = state, props = props,
+                        data = data, context = exec.context, limits = engine.limits }, Step)
+end
+
+function Step:render(s)
+  return self._engine:render(s, self._exec, self.name)
+end
+
+function Step:now()
+  return self._engine.now()
+end
+
+function Step:sid(prefix)
+  return sid(prefix)
+end
+
+function Step:previous()
+  return self.context.widgets[self.name]
+end
+
+-- a message to the contact (or whoever `to` says); returns Studio's outbound fields
+function Step:send(msg)
+  local ctx = self.context
+  local out = {
+    Body = msg.body or "", From = msg.from or ctx.flow.channel.address,
+    To = msg.to or ctx.contact.channel.address, Sid = sid("SM"), Status = "sent",
+    MediaUrl = msg.media_url,
+  }
+  local on_message = self._engine.opts.on_message
+  if on_message then
+    on_message(self._exec, { from = out.From, to = out.To, body = out.Body, media_url = msg.media_url,
+                             widget = self.name, kind = msg.kind })
+  end
+  return out
+end
+
+function Step:wait_reply(timeout_s, data)
+  return { wait = "reply", timeout = timeout_s, data = data }
+end
+
+-- HTTP calls go through the engine's client: the URL mapped (url_map), signed with the
+-- auth token, the engine's timeout, and the call tagged with its execution
+local function call(self, kind, args)
+  local e = self._engine
+  args.widget = self.name
+  args.url = e:map_url(args.url or "")
+  args.auth_token = e.opts.auth_token
+  args.timeout_ms = e.opts.timeout_ms
+  args.tag = self._exec.sid
+  return { wait = "http", call = e.http[kind](e.http, args) }
+end
+
+function Step:run_function(args)
+  return call(self, "run_function", args)
+end
+
+function Step:http_request(args)
+  return call(self, "http_request", args)
+end
+
+-- ---- subflows ----------------------------------------------------------------------------
+
+local function exists(path)
+  local f = io_open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- the engine's `subflows` option: a map of sid or name to a flow or file, a function, or a
+-- folder holding FLOW_SID.lua or FLOW_SID.json
+local function resolve(subflows, id)
+  if type(subflows) == "function" then return subflows(id) end
+  if type(subflows) == "table" then return subflows[id] end
+  if type(subflows) == "string" and type(id) == "string" and id:match("^[%w_%-]+$") then
+    for _, ext in ipairs{ ".lua", ".json" } do
+      local path = subflows .. "/" .. id .. ext
+      if exists(path) then return path end
+    end
+  end
+  return nil
+end
+
+-- starts the subflow named flow_sid for this execution's contact, with
+-- trigger.parent.parameters: a wait for the child | nil, reason, message
+function Step:start_subflow(flow_sid, parameters)
+  local e, exec = self._engine, self._exec
+  local sub = resolve(e.opts.subflows, flow_sid)
+  if not sub then
+    return nil, "no_subflow", string.format("no subflow '%s' (set the engine's subflows)", tostring(flow_sid))
+  end
+  local ctx = self.context
+  local child, err = e:start_child(sub, { event = "incomingParent", parameters = parameters,
+                                          from = ctx.contact.channel.address, to = ctx.flow.channel.address,
+                                          parent_trigger = ctx.trigger, parent_sid = exec.sid })
+  if not child then return nil, "subflow", err end
+  return { wait = "subflow", child = child }
+end
+
+return M
