@@ -881,3 +881,99 @@ return {
   lu.assertEquals(y.context.widgets.call.reason, "no_subflow")
   helper.cleanup()
 end
+
+-- ---- the one door: handle(event) and its result codes --------------------------------------
+
+TestEngineHandle = {}
+
+function TestEngineHandle.test_a_message_starts_then_resumes_then_ends()
+  local sent = {}
+  local e = rivulet.engine{ on_message = function(_, m) sent[#sent + 1] = m.body end }
+  local r = e:handle{ kind = "message", flow = ASK, from = FROM, to = TO, body = "hello" }
+  lu.assertEquals(r.code, "started")
+  lu.assertEquals(r.sid, r.exec.sid)
+  lu.assertEquals(r.exec.context.trigger.message.Body, "hello")
+  r = e:handle{ kind = "message", flow = ASK, from = FROM, to = TO, body = "Ada",
+                fields = { MessageSid = "SM" .. string.rep("a", 32), NumSegments = "1" } }
+  lu.assertEquals(r.code, "resumed")
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(r.exec.context.widgets.ask.inbound.MessageSid, "SM" .. string.rep("a", 32))
+  lu.assertEquals(r.exec.context.widgets.ask.inbound.NumSegments, "1", "every posted field is kept")
+  lu.assertEquals(sent, { "Name?", "Hi Ada" })
+end
+
+function TestEngineHandle.test_none_without_a_flow_and_conflict_with_the_active_sid()
+  local e = rivulet.engine{}
+  local r = e:handle{ kind = "message", from = FROM, to = TO, body = "x" }
+  lu.assertEquals(r.code, "none")
+  local first = e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  lu.assertEquals(first.code, "started")
+  r = e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  lu.assertEquals(r.code, "conflict")
+  lu.assertEquals(r.active_sid, first.sid)
+  lu.assertStrContains(r.message, first.sid)
+  -- another contact is not in the way
+  lu.assertEquals(e:handle{ kind = "start", flow = ASK, trigger = { from = "+15550002222", to = TO } }.code, "started")
+end
+
+function TestEngineHandle.test_not_waiting_and_busy()
+  local base = fx.start()
+  local e = rivulet.engine{}
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+    { name = "call", type = "run-function", url = base .. "/slow/200", on = { success = "ask", fail = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Name?", on = { incomingMessage = false } },
+  }
+  lu.assertEquals(e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }.code, "started")
+  local r = e:handle{ kind = "message", from = FROM, to = TO, body = "early" }
+  lu.assertEquals(r.code, "not_waiting", "a reply while the function runs is ignored, as Studio does")
+  e:run()
+  -- a reply handed in while the execution is between two steps (from a callback) is busy
+  local inner, e2
+  e2 = rivulet.engine{ on_message = function()
+    inner = inner or e2:handle{ kind = "message", from = FROM, to = TO, body = "now" }
+  end }
+  e2:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  lu.assertEquals(inner.code, "busy")
+end
+
+function TestEngineHandle.test_timeout_and_tick()
+  local clock = 1000
+  local e = rivulet.engine{ now = function() return clock end }
+  local a = e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  local b = e:handle{ kind = "start", flow = ASK, trigger = { from = "+15550002222", to = TO } }
+  local r = e:handle{ kind = "timeout", sid = a.sid }
+  lu.assertEquals(r.code, "timed_out")
+  lu.assertEquals(a.exec.status, "ended")
+  lu.assertEquals(e:handle{ kind = "timeout", sid = a.sid }.code, "none")
+  lu.assertEquals(e:handle{ kind = "tick" }.fired, 0)
+  clock = clock + 61                      -- ASK's timeout is 60 s
+  r = e:handle{ kind = "tick" }
+  lu.assertEquals(r.code, "ticked")
+  lu.assertEquals(r.fired, 1)
+  lu.assertEquals(b.exec.status, "ended")
+end
+
+function TestEngineHandle.test_bad_input_names_the_field()
+  local e = rivulet.engine{}
+  local cases = {
+    { { kind = "start", flow = ASK, trigger = { event = "incomingPigeon" } }, "trigger.event: unknown trigger event 'incomingPigeon'" },
+    { { kind = "start", flow = ASK, trigger = { event = 7 } }, "trigger.event" },
+    { { kind = "start", flow = ASK, trigger = { from = {} } }, "trigger.from must be a string" },
+    { { kind = "start", flow = ASK, trigger = { body = 1 } }, "trigger.body must be a string" },
+    { { kind = "start", flow = ASK, trigger = { parameters = "x" } }, "trigger.parameters must be a table" },
+    { { kind = "start", flow = ASK }, "needs a trigger" },
+    { { kind = "message", from = FROM, to = TO, body = false }, "body must be a string" },
+    { { kind = "message", from = FROM, to = TO, fields = "x" }, "fields must be a table" },
+  }
+  for _, c in ipairs(cases) do
+    local r = e:handle(c[1])
+    lu.assertEquals(r.code, "bad_input", c[2])
+    lu.assertStrContains(r.message, c[2])
+  end
+  local r = e:handle{ kind = "start", flow = "/nonexistent/flow.json", trigger = {} }
+  lu.assertEquals(r.code, "bad_input")
+  lu.assertStrContains(r.message, "/nonexistent/flow.json")
+  lu.assertErrorMsgContains("unknown event kind 'poke'", e.handle, e, { kind = "poke" })
+  lu.assertErrorMsgContains("handle expects an event table", e.handle, e, "x")
+end

@@ -490,6 +490,52 @@ function TestStoreResume:test_request_in_flight_at_a_crash_is_re_run()
   lu.assertStrContains(sent[1].body, "got ")
 end
 
+-- A widget whose process is killed every time it runs (here: a call that never answers,
+-- and a kill -9 while it waits) is taken over by the next process, and the next, until it
+-- was cut off MAX_TAKEOVERS times: then it fails its execution instead of running again,
+-- and the store goes on serving everyone else (issue 12: one hostile step must not poison
+-- a shared store).
+function TestStoreResume:test_a_widget_cut_off_again_and_again_fails_its_execution()
+  local base = fx.start()
+  local dir = helper.tmpdir()
+  local db = dir .. "/store.db"
+  local out = dir .. "/out"
+  local pid = spawn({ helper.bin, "lua", FIX .. "call_writer.lua", db, base .. "/slow/30000" }, out)
+  wait_for(out, function(t) return t:find("calling\n", 1, true) end, 10)
+  kill9(pid)
+  local s = assert(store.open(db, { readonly = true }))
+  local sid = assert(s:list{ status = "active" })[1].sid
+  s:close()
+  local function takeovers()
+    local r = assert(store.open(db, { readonly = true }))
+    local row = assert(r:execution(sid))
+    r:close()
+    return row.takeovers, row.status
+  end
+  for n = 1, store.MAX_TAKEOVERS - 1 do
+    pid = spawn({ helper.bin, "lua", FIX .. "taker.lua", db }, out)
+    wait_for(out, function(t) return t:find("took 1\n", 1, true) end, 10)
+    -- the claim is committed before the call goes out again
+    local deadline = core.monotonic() + 10
+    while takeovers() < n and core.monotonic() < deadline do core.sleep(5) end
+    kill9(pid)
+    lu.assertEquals(takeovers(), n)
+  end
+  local e, sent = engine_on(db)
+  e:run()
+  local rec = e.store:record(sid)
+  lu.assertEquals(rec.status, "ended")
+  lu.assertTrue(rec.failed, rec.reason)
+  lu.assertStrContains(rec.reason, string.format("'call' was cut off %d times", store.MAX_TAKEOVERS))
+  lu.assertEquals(#rec.steps, 1, "the widget was not run a fourth time")
+  lu.assertEquals(#sent, 0)
+  -- the store serves the next conversation as if nothing happened
+  local r = e:handle{ kind = "message", flow = Q3, from = contact(7), to = TO, body = "hi" }
+  lu.assertEquals(r.code, "started")
+  lu.assertEquals(sent[#sent].to, contact(7))
+  e.store:close()
+end
+
 -- ---- the crash test ---------------------------------------------------------------------------
 
 TestStoreCrash = {}

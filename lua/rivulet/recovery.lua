@@ -88,7 +88,7 @@ local function revive(e, exec)
       if code == "conflict" then e:forget(exec) else e:detach(exec, err, code) end
       return
     end
-    if exec.takeovers > M.MAX_TAKEOVERS then
+    if exec.takeovers >= M.MAX_TAKEOVERS then
       e:finish(exec, format("'%s' was cut off %d times (its process stopped each time while it ran);" ..
         " it is not run again", tostring(exec.state), exec.takeovers), true)
       return

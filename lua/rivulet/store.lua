@@ -373,7 +373,7 @@ local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, 
   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
 local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
   " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
-  " due_at = ?, rev = rev + 1, takeovers = 0," ..
+  " due_at = ?, rev = rev + 1, takeovers = ?," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -414,8 +414,10 @@ function Store:write(exec, step, state)
       exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, owner, lease)
     if not ok then return rollback(self, err, code) end
   else
+    -- takeovers count the claims of one widget run: a step (the widget finished) ends it
     ok, err, code = self:run(UPDATE_EXEC, status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
-      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, owner, lease, exec.sid, exec.rev)
+      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, step and 0 or exec.takeovers or 0,
+      owner, lease, exec.sid, exec.rev)
     if not ok then return rollback(self, err, code) end
     if ok == 0 then
       return rollback(self, format("execution %s was changed by another process", exec.sid), "conflict")
@@ -429,6 +431,7 @@ function Store:write(exec, step, state)
   ok, err, code = db:exec("COMMIT")
   if not ok then return rollback(self, err, code) end
   exec.rev = (exec.rev or 0) + 1
+  if step then exec.takeovers = nil end
   return true
 end
 
