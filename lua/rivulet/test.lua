@@ -483,17 +483,13 @@ function M.coverage()
   return setmetatable({ flows = {}, order = {} }, Coverage)
 end
 
-local ENDED = "Ended"
+local ENDED = require("rivulet.dot").ENDED
 
 local function edge_key(from, event, to)
   return from .. "\0" .. event .. "\0" .. to
 end
 
-local function transition_next(t)
-  local nx = t.next
-  if type(nx) ~= "string" or nx == "" then return ENDED end
-  return nx
-end
+local transition_next = require("rivulet.dot").target
 
 -- the record of one flow, made on first sight
 function Coverage:flow(flow, display)
@@ -595,58 +591,26 @@ end
 -- DOT of the covered flows: taken edges bold with their counts, untested ones red and
 -- dashed, states never entered grey. Several flows become clusters of one graph.
 function M.dot(report)
-  local q = require("rivulet.cli.graph").quote
-  local out = { "digraph coverage {", '  node [shape=box, style=rounded, fontname="Helvetica"];',
-                '  edge [fontname="Helvetica", fontsize=10];' }
-  local many = #report > 1
-  for n, r in ipairs(report) do
-    local prefix, indent = "", "  "
-    if many then
-      prefix, indent = format("f%d:", n), "    "
-      out[#out + 1] = format("  subgraph cluster_%d {", n)
-    end
+  local parts = {}
+  for i, r in ipairs(report) do
     local t = r.transitions
-    out[#out + 1] = format("%slabel=%s; labelloc=t;", indent,
-      q(format("%s: %d of %d transitions taken", r.name, t.taken, t.total)))
-    local unvisited, names = {}, {}
-    for _, s in ipairs(r.states.unvisited) do unvisited[s] = true end
-    for _, s in ipairs(r.flow.states or {}) do
-      if type(s) == "table" and type(s.name) == "string" then
-        names[s.name] = true
-        local label = q(s.name):sub(1, -2) .. "\\n" .. q(s.type):sub(2)
-        local attrs = "label=" .. label
-        if s.type == "trigger" then attrs = attrs .. ", shape=ellipse" end
-        if unvisited[s.name] then
-          attrs = attrs .. ', style="rounded,dashed", color=grey50, fontcolor=grey50'
-        end
-        out[#out + 1] = format("%s%s [%s];", indent, q(prefix .. s.name), attrs)
-      end
-    end
-    local ended = ENDED
-    while names[ended] do ended = ended .. "_" end
-    local uses_end = false
-    for _, e in ipairs(t.list) do
-      local to = e.to
-      if to == ENDED then to, uses_end = ended, true end
-      local attrs
-      if e.count > 0 then
-        attrs = format("label=%s, penwidth=2, color=darkgreen",
-          q(format("%s (%d)", e.event, e.count)))
-      else
-        attrs = format("label=%s, color=red, fontcolor=red, style=dashed",
-          q(e.event .. " (untested)"))
-      end
-      out[#out + 1] = format("%s%s -> %s [%s];", indent, q(prefix .. e.from), q(prefix .. to),
-        attrs)
-    end
-    if uses_end then
-      out[#out + 1] = format('%s%s [label="Ended", shape=doublecircle];', indent,
-        q(prefix .. ended))
-    end
-    if many then out[#out + 1] = "  }" end
+    local unvisited, counts = {}, {}
+    for _, name in ipairs(r.states.unvisited) do unvisited[name] = true end
+    for _, e in ipairs(t.list) do counts[edge_key(e.from, e.event, e.to)] = e.count end
+    parts[i] = {
+      flow = r.flow,
+      label = format("%s: %d of %d transitions taken", r.name, t.taken, t.total),
+      node = function(s)
+        if unvisited[s.name] then return 'style="rounded,dashed", color=grey50, fontcolor=grey50' end
+      end,
+      edge = function(s, tr, to)
+        local n = counts[edge_key(tostring(s.name), tostring(tr.event), to)] or 0
+        if n > 0 then return format("%s (%d)", tr.event, n), "penwidth=2, color=darkgreen" end
+        return tr.event .. " (untested)", "color=red, fontcolor=red, style=dashed"
+      end,
+    }
   end
-  out[#out + 1] = "}"
-  return concat(out, "\n") .. "\n"
+  return require("rivulet.dot").graph("coverage", parts)
 end
 
 -- ---- the stubbing HTTP client ------------------------------------------------------------
