@@ -465,8 +465,9 @@ end
 
 -- a process killed while its Run Function call is in flight: on reopen the call is made
 -- again, and the step says so
-function TestStoreResume:test_request_in_flight_at_a_crash_is_re_run()
-  local base = fx.start()
+-- a process killed while its one execution waits on a call to base/slow/30000: the store,
+-- the place of its output, and the execution's row as the store lists it
+local function killed_during_a_call(base)
   local dir = helper.tmpdir()
   local db = dir .. "/store.db"
   local out = dir .. "/out"
@@ -475,8 +476,14 @@ function TestStoreResume:test_request_in_flight_at_a_crash_is_re_run()
   kill9(pid)
   local s = assert(store.open(db, { readonly = true }))
   local row = assert(s:list{ status = "active" })[1]
-  lu.assertEquals(row.state, "call")
   s:close()
+  return db, out, row
+end
+
+function TestStoreResume:test_request_in_flight_at_a_crash_is_re_run()
+  local base = fx.start()
+  local db, _, row = killed_during_a_call(base)
+  lu.assertEquals(row.state, "call")
   -- reopen with the function reachable again: the same widget runs (its URL answers now)
   local e, sent = engine_on(db, { url_map = { [base .. "/slow/30000"] = base .. "/json-object" } })
   e:run()
@@ -496,16 +503,8 @@ end
 -- and the store goes on serving everyone else (issue 12: one hostile step must not poison
 -- a shared store).
 function TestStoreResume:test_a_widget_cut_off_again_and_again_fails_its_execution()
-  local base = fx.start()
-  local dir = helper.tmpdir()
-  local db = dir .. "/store.db"
-  local out = dir .. "/out"
-  local pid = spawn({ helper.bin, "lua", FIX .. "call_writer.lua", db, base .. "/slow/30000" }, out)
-  wait_for(out, function(t) return t:find("calling\n", 1, true) end, 10)
-  kill9(pid)
-  local s = assert(store.open(db, { readonly = true }))
-  local sid = assert(s:list{ status = "active" })[1].sid
-  s:close()
+  local db, out, row = killed_during_a_call(fx.start())
+  local sid = row.sid
   local function takeovers()
     local r = assert(store.open(db, { readonly = true }))
     local row = assert(r:execution(sid))
@@ -513,7 +512,7 @@ function TestStoreResume:test_a_widget_cut_off_again_and_again_fails_its_executi
     return row.takeovers, row.status
   end
   for n = 1, store.MAX_TAKEOVERS - 1 do
-    pid = spawn({ helper.bin, "lua", FIX .. "taker.lua", db }, out)
+    local pid = spawn({ helper.bin, "lua", FIX .. "taker.lua", db }, out)
     wait_for(out, function(t) return t:find("took 1\n", 1, true) end, 10)
     -- the claim is committed before the call goes out again
     local deadline = core.monotonic() + 10
