@@ -47,11 +47,12 @@ local function adopt(e, row, steps)
     state = row.state, steps = steps, started_at = row.started_at, repeats = row.repeats,
     last_state = row.last_state, trigger_event = row.trigger_event, parent_sid = row.parent_sid,
     context = tbl(row.context), rev = row.rev, takeovers = row.takeovers,
+    flow_version = row.flow_version, initiated_by = row.initiated_by,
   }
   local w = row.wait
   if w then
     exec.wait = { kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                  props = tbl(w.props), data = w.data, child = w.child }
+                  props = tbl(w.props), data = w.data, child = w.child, watch = w.watch }
   end
   local old = e.active[exec.sid]
   if old then e:forget(old) end

@@ -54,7 +54,7 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
-M.SCHEMA_VERSION = 2
+M.SCHEMA_VERSION = 3
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
 M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
@@ -122,6 +122,39 @@ local MIGRATIONS = {
   -- 2: how often the widget it runs was taken over from a process that stopped (claim)
   [[
   ALTER TABLE executions ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+  ]],
+  -- 3: Studio's resources for `rivulet serve`: flows with revisions and test users (the
+  -- REST API's Flows), which revision an execution runs and what started it, the webhook
+  -- events already taken (Twilio retries must not start or advance anything twice), the
+  -- outbound message whose delivery a wait watches
+  [[
+  CREATE TABLE studio_flows (
+    sid TEXT PRIMARY KEY,           -- FW...
+    friendly_name TEXT NOT NULL,
+    status TEXT NOT NULL,           -- "draft" or "published": the latest revision's
+    revision INTEGER NOT NULL,      -- the latest revision
+    published INTEGER,              -- the latest published revision (LatestPublished)
+    origin TEXT,                    -- the file it is published from (serve --flows), or NULL (the API)
+    test_users TEXT NOT NULL DEFAULT '[]',   -- JSON array of contact addresses
+    date_created REAL NOT NULL, date_updated REAL NOT NULL);
+  CREATE TABLE flow_revisions (
+    flow_sid TEXT NOT NULL REFERENCES studio_flows(sid),
+    revision INTEGER NOT NULL,      -- 1, 2, ...
+    friendly_name TEXT NOT NULL, status TEXT NOT NULL, commit_message TEXT,
+    kind TEXT NOT NULL,             -- "json" (a Flow Definition) or "lua" (a Lua flow file)
+    definition TEXT NOT NULL,
+    valid INTEGER NOT NULL, errors TEXT NOT NULL, warnings TEXT NOT NULL,   -- JSON arrays
+    date_created REAL NOT NULL,
+    PRIMARY KEY (flow_sid, revision)) WITHOUT ROWID;
+  ALTER TABLE executions ADD COLUMN flow_version INTEGER;
+  ALTER TABLE executions ADD COLUMN initiated_by TEXT;
+  ALTER TABLE executions ADD COLUMN watch TEXT;   -- the outbound message SID a wait watches
+  CREATE INDEX executions_flow ON executions(flow_sid, started_at);
+  CREATE INDEX executions_watch ON executions(watch) WHERE watch IS NOT NULL;
+  CREATE TABLE webhook_events (
+    sid TEXT PRIMARY KEY,           -- MessageSid or CallSid (+ the callback's own key)
+    execution_sid TEXT,
+    received_at REAL NOT NULL) WITHOUT ROWID;
   ]],
 }
 
@@ -364,16 +397,17 @@ end
 local function encode_wait(w)
   if not w then return nil end
   return M.encode({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                    props = w.props, data = w.data, child = w.child })
+                    props = w.props, data = w.data, child = w.child, watch = w.watch })
 end
 
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
   " holds_contact, trigger_event, parent_sid, status, failed, reason, state, last_state, repeats," ..
-  " step_count, started_at, updated_at, ended_at, context, wait, wait_kind, due_at, rev, owner, lease_until)" ..
-  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+  " step_count, started_at, updated_at, ended_at, context, wait, wait_kind, due_at, watch, rev, owner, lease_until," ..
+  " flow_version, initiated_by)" ..
+  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
 local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
   " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
-  " due_at = ?, rev = rev + 1, takeovers = ?," ..
+  " due_at = ?, watch = ?, rev = rev + 1, takeovers = ?," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -398,7 +432,7 @@ function Store:write(exec, step, state)
   local ended = exec.status ~= "active"
   local status = ended and "ended" or "active"
   local w = exec.status == "active" and exec.wait or nil
-  local wait_kind, due_at = w and w.kind, w and w.deadline
+  local wait_kind, due_at, watch = w and w.kind, w and w.deadline, w and w.watch
   local db = self.db
   local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
   if not ok then return nil, err, code end
@@ -411,12 +445,14 @@ function Store:write(exec, step, state)
       contact ~= nil and tostring(contact) or nil, channel ~= nil and tostring(channel) or nil,
       exec.contact_key and 1 or 0, exec.trigger_event, exec.parent_sid, status,
       exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
-      exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, owner, lease)
+      exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch, owner, lease,
+      exec.flow_version, exec.initiated_by)
     if not ok then return rollback(self, err, code) end
   else
     -- takeovers count the claims of one widget run: a step (the widget finished) ends it
     ok, err, code = self:run(UPDATE_EXEC, status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
-      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, step and 0 or exec.takeovers or 0,
+      exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch,
+      step and 0 or exec.takeovers or 0,
       owner, lease, exec.sid, exec.rev)
     if not ok then return rollback(self, err, code) end
     if ok == 0 then
