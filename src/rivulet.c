@@ -1,8 +1,9 @@
 /*
-** The C API (rivulet.h) over the Lua engine: one lua_State per handle, built like the
-** host's (standard libraries, rivulet.core preloaded), running rivulet.embed. Every entry
-** goes through one protected call, so a Lua error never unwinds into the host; the state's
-** allocator keeps the memory budget, so running out is RIVULET_NOMEM, not an abort.
+** The C API (rivulet.h) over the Lua engine: one lua_State per handle, built by host.c as
+** the `rivulet` program's is (standard libraries, rivulet.core preloaded), running
+** rivulet.embed. Every entry goes through one protected call (rv_host_pcall), so a Lua error
+** never unwinds into the host; the state's allocator keeps the memory budget, so running out
+** is RIVULET_NOMEM, not an abort.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,22 +12,18 @@
 
 #include <lua.h>
 #include <lauxlib.h>
-#include <lualib.h>
 
+#include "host.h"
 #include "http.h"
 #include "lrv.h"
 #include "rivulet.h"
 
-#ifndef RIVULET_LUADIR
-#define RIVULET_LUADIR "/usr/local/share/lua/5.4"
-#endif
-
-int luaopen_rivulet_core(lua_State *L);
-
 struct rivulet {
   lua_State *L;
   rivulet_config cfg;
-  size_t used, limit;             /* bytes the state holds, and the budget (0: none) */
+  rv_budget mem;                  /* bytes the state holds, and the budget (0: none) */
+  rv_http *http;                  /* the engine's HTTP client, taken once at open; its
+                                     userdata lives as long as the engine, i.e. the state */
   int api;                        /* registry ref of the rivulet.embed api table */
   int busy;                       /* inside a call: callbacks may not re-enter */
   char errmsg[512];
@@ -39,48 +36,27 @@ static void set_error(rivulet *rv, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* the allocator with the memory budget */
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  rivulet *rv = ud;
-  if (ptr == NULL) osize = 0;
-  if (nsize == 0) {
-    free(ptr);
-    rv->used -= osize;
-    return NULL;
-  }
-  if (rv->limit && nsize > osize && rv->used + (nsize - osize) > rv->limit) return NULL;
-  ptr = realloc(ptr, nsize);
-  if (ptr) rv->used = rv->used - osize + nsize;
-  return ptr;
-}
-
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
+static int failure(rivulet *rv, int status);
 
 /* call the function below nargs arguments, protected; on failure the message is on the
 ** handle and the code returned */
 static int pcall(rivulet *rv, int nargs, int nres) {
+  int status = rv_host_pcall(rv->L, nargs, nres);
+  return status == LUA_OK ? RIVULET_OK : failure(rv, status);
+}
+
+/* maps a failed Lua status to a code, with the error (on top, popped) as the message */
+static int failure(rivulet *rv, int status) {
   lua_State *L = rv->L;
-  int base = lua_gettop(L) - nargs, status;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
-  status = lua_pcall(L, nargs, nres, base);
-  lua_remove(L, base);
-  if (status == LUA_OK) return RIVULET_OK;
+  int top;
   if (status == LUA_ERRMEM) {
-    set_error(rv, "out of memory (budget %zu bytes)", rv->limit);
+    set_error(rv, "out of memory (budget %zu bytes)", rv->mem.limit);
     lua_pop(L, 1);
     return RIVULET_NOMEM;
   }
-  set_error(rv, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-  lua_pop(L, 1);
+  top = lua_gettop(L);
+  set_error(rv, "%s", rv_host_errtext(L, -1));   /* (may push a description) */
+  lua_settop(L, top - 1);
   return RIVULET_ERROR;
 }
 
@@ -115,26 +91,10 @@ static void set_field_int(lua_State *L, const char *k, long v) {
   lua_setfield(L, -2, k);
 }
 
-/* runs protected: builds the state's libraries, paths and the api table */
+/* runs protected: the api table of rivulet.embed, and the engine's C HTTP client */
 static int setup(lua_State *L) {
   rivulet *rv = lua_touserdata(L, 1);
-  const char *dir = rv->cfg.lua_path ? rv->cfg.lua_path : getenv("RIVULET_LUA_PATH");
   int i;
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-  lua_getglobal(L, "package");
-  if (dir && strchr(dir, '?')) lua_pushfstring(L, "%s;", dir);
-  else {
-    if (!dir) dir = RIVULET_LUADIR;
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
-  }
-  lua_getfield(L, -2, "path");
-  lua_concat(L, 2);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "rivulet.embed");
   lua_call(L, 1, 1);
@@ -159,12 +119,16 @@ static int setup(lua_State *L) {
   lua_pushlightuserdata(L, rv);
   lua_pushcclosure(L, emit_end, 1);
   lua_call(L, 3, 1);
+  lua_getfield(L, -1, "http_client");
+  rv->http = lrv_http_of(L, -1);
+  lua_pop(L, 1);
   rv->api = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
 int rivulet_open(rivulet **out, const rivulet_config *config) {
   rivulet *rv;
+  rv_host_opts opts;
   int rc;
   if (!out) return RIVULET_MISUSE;
   *out = NULL;
@@ -177,14 +141,19 @@ int rivulet_open(rivulet **out, const rivulet_config *config) {
     rv->cfg.on_end = config->on_end;
     rv->cfg.store_path = config->store_path;
   }
-  rv->limit = rv->cfg.memory_limit;
+  rv->mem.limit = rv->cfg.memory_limit;
   rv->api = LUA_NOREF;
   *out = rv;
-  rv->L = lua_newstate(l_alloc, rv);
+  rv->L = rv_host_newstate(&rv->mem);
   if (!rv->L) {
     set_error(rv, "out of memory");
     return RIVULET_NOMEM;
   }
+  opts.lua_path = rv->cfg.lua_path;
+  opts.argv0 = NULL;
+  opts.exe_depth = 0;            /* a library: the program that links it says nothing */
+  rc = rv_host_setup(rv->L, &opts);
+  if (rc != LUA_OK) return failure(rv, rc);
   lua_pushcfunction(rv->L, setup);
   lua_pushlightuserdata(rv->L, rv);
   rc = pcall(rv, 1, 0);
@@ -200,7 +169,7 @@ void rivulet_close(rivulet *rv) {
 /* bytes the engine holds (for measuring; not in rivulet.h) */
 size_t rivulet_memory_used(rivulet *rv);
 size_t rivulet_memory_used(rivulet *rv) {
-  return rv ? rv->used : 0;
+  return rv ? rv->mem.used : 0;
 }
 
 const char *rivulet_errmsg(rivulet *rv) {
@@ -320,28 +289,16 @@ int rivulet_active(rivulet *rv) {
   return n;
 }
 
-/* the engine's C client, or NULL */
-static rv_http *client_of(rivulet *rv) {
-  rv_http *h = NULL;
-  if (api_fn(rv, "client")) return NULL;
-  if (api_call(rv, 0, 1) == RIVULET_OK) {
-    h = lrv_http_of(rv->L, -1);
-    lua_pop(rv->L, 1);
-  }
-  return h;
-}
-
 int rivulet_fds(rivulet *rv, int *fds, short *events, int max, int *n) {
-  rv_http *h;
   if (!rv || !fds || !events || !n || max < 0) return RIVULET_MISUSE;
   *n = 0;
-  h = client_of(rv);
-  if (h) *n = rv_http_fds(h, fds, events, max);
+  if (api_fn(rv, "fds")) return RIVULET_MISUSE;
+  lua_pop(rv->L, 1);
+  if (rv->http) *n = rv_http_fds(rv->http, fds, events, max);
   return RIVULET_OK;
 }
 
 int rivulet_timeout(rivulet *rv, long *ms) {
-  rv_http *h;
   long t = -1, http_ms;
   if (!rv || !ms) return RIVULET_MISUSE;
   if (api_fn(rv, "next_timer_ms")) return RIVULET_MISUSE;
@@ -349,8 +306,7 @@ int rivulet_timeout(rivulet *rv, long *ms) {
     t = (long)lua_tointeger(rv->L, -1);
     lua_pop(rv->L, 1);
   }
-  h = client_of(rv);
-  http_ms = h ? rv_http_timeout(h) : -1;
+  http_ms = rv->http ? rv_http_timeout(rv->http) : -1;
   if (http_ms >= 0 && (t < 0 || http_ms < t)) t = http_ms;
   *ms = t;
   return RIVULET_OK;

@@ -59,7 +59,9 @@ typedef struct rivulet_config {
   long same_widget_limit;     /* default 10 */
   long step_limit;            /* default 1000 per execution */
   size_t memory_limit;        /* bytes for the whole engine; default 0 = unlimited */
-  const char *lua_path;       /* where the rivulet Lua modules are; default: the installed ones */
+  const char *lua_path;       /* where the rivulet Lua modules are: a directory or a Lua path
+                                 ("/x/?.lua;/x/?/init.lua"); default: $RIVULET_LUA_PATH (the
+                                 same forms), then the installed ones */
 } rivulet_config;
 
 int  rivulet_open(rivulet **out, const rivulet_config *config);   /* config may be NULL */

@@ -82,11 +82,6 @@ function M.new(cfg, emit_message, emit_end)
     return engine.n_active
   end
 
-  -- the C client behind the engine's HTTP calls (for file descriptors and timeouts)
-  function api.client()
-    return engine.http._c
-  end
-
   -- milliseconds until the next timer is due, or -1
   function api.next_timer_ms()
     local at = engine:next_deadline()
@@ -96,6 +91,9 @@ function M.new(cfg, emit_message, emit_end)
   end
 
   api.engine = engine
+  -- the C client behind the engine's HTTP calls: rivulet.c takes it once, at open, for
+  -- rivulet_fds and rivulet_timeout
+  api.http_client = engine.http:handle()
   return api
 end
 
