@@ -101,12 +101,14 @@ ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLA
               -fPIC -MMD -MP
 CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) -lm
 
-# The core: every src/*.c except the host and the C API (rivulet.c: it embeds Lua, so it
-# goes into librivulet, not into the Lua module).
-CORE_SRC := $(filter-out src/main.c src/rivulet.c,$(wildcard src/*.c))
+# The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
+# state setup both share (host.c: it builds a lua_State, which a Lua module never does).
+# rivulet.c and host.c embed Lua, so they go into librivulet, not into the Lua module.
+CORE_SRC := $(filter-out src/main.c src/rivulet.c src/host.c,$(wildcard src/*.c))
 OBJDIR   := $(B)/obj
 CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJDIR)/%.o)
-EMBED_OBJ := $(OBJDIR)/rivulet.o
+SETUP_OBJ := $(OBJDIR)/host.o
+EMBED_OBJ := $(OBJDIR)/rivulet.o $(SETUP_OBJ)
 LIB_SO   := $(B)/librivulet.so
 PC       := $(B)/rivulet.pc
 HOSTS    := $(patsubst flows/hosts/%.c,$(B)/hosts/%,$(wildcard flows/hosts/*.c))
@@ -120,7 +122,7 @@ CTEST_BIN := $(patsubst spec/c/%.c,$(B)/c/%,$(wildcard spec/c/test_*.c))
 
 FUZZ_DIR := build/fuzz
 FUZZ_BIN := $(patsubst spec/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard spec/fuzz/fuzz_*.c))
-FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/host.o
 
 LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
 
@@ -144,14 +146,14 @@ $(OBJDIR)/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS) -DRIVULET_LUADIR='"$(LUADIR)"'
-$(EMBED_OBJ): EXTRA_CFLAGS = -DRIVULET_LUADIR='"$(LUADIR)"'
+$(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS)
+$(SETUP_OBJ): EXTRA_CFLAGS = -DRIVULET_LUADIR='"$(LUADIR)"'
 
-# Both objects bake in LUADIR: rebuild them when it changes (make install PREFIX=...).
+# host.o bakes in LUADIR: rebuild it when that changes (make install PREFIX=...).
 $(B)/luadir.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(LUADIR)' | cmp -s - $@ || echo '$(LUADIR)' > $@
-$(HOST_OBJ) $(EMBED_OBJ): $(B)/luadir.stamp
+$(SETUP_OBJ): $(B)/luadir.stamp
 .PHONY: FORCE
 FORCE:
 

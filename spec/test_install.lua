@@ -51,6 +51,27 @@ function TestInstall:test_the_installed_host_finds_its_modules()
   lu.assertTrue(code == 0 or code == 1, out)
 end
 
+-- where the installed host takes `rivulet` from (src/host.c: RIVULET_LUA_PATH, else
+-- <prefix>/share/lua/5.4 beside its bin/, else the LUADIR it was built with)
+local function found_by_installed_host(lua_path)
+  local env = lua_path and ("RIVULET_LUA_PATH=" .. q(lua_path)) or "-u RIVULET_LUA_PATH"
+  local code, out = sh("echo 'print(package.searchpath(\"rivulet\", package.path))' | env " .. env
+    .. " " .. q(prefix() .. "/bin/rivulet") .. " lua -")
+  lu.assertEquals(code, 0, out)
+  return out
+end
+
+function TestInstall:test_the_installed_host_finds_the_modules_installed_beside_it()
+  lu.assertEquals(found_by_installed_host(nil), prefix() .. "/share/lua/5.4/rivulet/init.lua\n")
+end
+
+function TestInstall:test_rivulet_lua_path_may_name_a_directory_or_a_lua_path()
+  local share = prefix() .. "/share/lua/5.4"
+  lu.assertEquals(found_by_installed_host(share), share .. "/rivulet/init.lua\n")
+  lu.assertEquals(found_by_installed_host(helper.root .. "/lua/?.lua;" .. helper.root .. "/lua/?/init.lua"),
+                  helper.root .. "/lua/rivulet/init.lua\n")
+end
+
 function TestInstall:test_stock_lua_requires_the_installed_module()
   local share, lib = prefix() .. "/share/lua/5.4", prefix() .. "/lib/lua/5.4"
   local code, out = sh("lua5.4 -e " .. q('local r = require "rivulet"; print(r.liquid.render("{{ 6 | times: 7 }}", {}))'),

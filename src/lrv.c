@@ -12,14 +12,6 @@
 #include "lrv.h"
 #include "version.h"
 
-#if defined(__GNUC__)
-#define LRV_EXPORT __attribute__((visibility("default")))
-#else
-#define LRV_EXPORT
-#endif
-
-LRV_EXPORT int luaopen_rivulet_core(lua_State *L);
-
 /* now() -> seconds since the epoch, with a fraction (the engine's clock) */
 static int l_now(lua_State *L) {
   struct timespec ts;

@@ -10,6 +10,16 @@
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
 
+#if defined(__GNUC__)
+#define LRV_EXPORT __attribute__((visibility("default")))
+#else
+#define LRV_EXPORT
+#endif
+
+/* The module's opener (src/lrv.c), the one symbol core.so exports; hosts that link the
+** binding in put it into package.preload (src/host.c). */
+LRV_EXPORT int luaopen_rivulet_core(lua_State *L);
+
 /* Registers metatable `name` (once): the metamethods in meta (__gc, __close, ...) and, when
 ** methods is not NULL, those as its __index. Leaves the stack as it was. */
 void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);

@@ -1,20 +1,21 @@
 /*
 ** rivulet: the command-line host.
 **
-** Shaped like Lua's own lua.c: main() creates the state and runs pmain() under lua_pcall,
+** Shaped like Lua's own lua.c: main() creates the state and runs pmain() in protected mode,
 ** so the panic handler never fires; every error is reported once, to stderr, prefixed
-** "rivulet: ". Runtime errors in user code get a traceback (msghandler); usage errors and
+** "rivulet: ". Runtime errors in user code get a traceback (rv_host_pcall); usage errors and
 ** load errors do not. Exit statuses follow DESIGN.md: 0 ok, 1 failure, 2 bad input/usage.
 **
 ** Subcommands are rows of `commands[]` ({name, handler, summary, usage}); adding one is one
 ** row plus its handler.
 **
-** Module search: RIVULET_LUA_PATH (a Lua path, e.g. "/x/?.lua;/x/?/init.lua") if set;
-** otherwise the first of <prefix>/lua (a checkout: build/rivulet -> ../lua) and
-** <prefix>/share/lua/5.4 (an install or a LuaRocks tree) that holds rivulet/init.lua,
-** where <prefix> is the parent of the executable's directory; otherwise RIVULET_LUADIR,
-** fixed at compile time by the Makefile. That entry goes in front of the usual
-** package.path. `rivulet.core` is linked in and registered in package.preload.
+** The state is built by src/host.c (shared with the C API and the fuzz targets): the
+** standard libraries, `rivulet.core` (linked in) in package.preload, and the modules from
+** RIVULET_LUA_PATH (a Lua path or a directory) if set; otherwise from the first of
+** <prefix>/lua (a checkout: build/rivulet -> ../lua) and <prefix>/share/lua/5.4 (an install
+** or a LuaRocks tree) that holds rivulet/init.lua, where <prefix> is the parent of the
+** executable's directory; otherwise from RIVULET_LUADIR, fixed at compile time by the
+** Makefile.
 */
 
 #include <errno.h>
@@ -32,13 +33,9 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lualib.h"
 
+#include "host.h"
 #include "version.h"
-
-#ifndef RIVULET_LUADIR
-#define RIVULET_LUADIR "/usr/local/share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR
-#endif
 
 #define PROGNAME "rivulet"
 
@@ -51,8 +48,6 @@ enum { LINE_EOF = -1, LINE_INTR = -2 };
 #define HISTORY_MAX  1000
 #define PROMPT1      "> "
 #define PROMPT2      ">> "
-
-int luaopen_rivulet_core(lua_State *L);  /* src/lrv.c */
 
 /*
 ** Set by the SIGINT handler while the interactive REPL runs. Process-wide by nature (a
@@ -70,47 +65,15 @@ static void l_message(const char *msg) {
   fflush(stderr);
 }
 
-/* The error object on top as text; non-strings are described, never crash the report. */
-static const char *errtext(lua_State *L) {
-  const char *msg = lua_tostring(L, -1);
-  if (msg == NULL)
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
-  return msg;
-}
-
 /* Prints the error on top of the stack (if status is an error) once, and pops it. */
 static int report(lua_State *L, int status) {
   if (status != LUA_OK) {
     int top = lua_gettop(L);
-    l_message(errtext(L));
+    l_message(rv_host_errtext(L, -1));
     lua_settop(L, top - 1);
   }
   return status;
 }
-
-/* Message handler: adds a traceback; copes with error objects that are not strings. */
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      return 1;  /* the object's own text, as lua.c does */
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-/* Calls the function below its narg arguments with msghandler; returns the status. */
-static int docall(lua_State *L, int narg, int nres) {
-  int status;
-  int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
-  status = lua_pcall(L, narg, nres, base);
-  lua_remove(L, base);
-  return status;
-}
-
 
 /* ---------------------------------------------------------------- commands */
 
@@ -282,7 +245,7 @@ static int load_rivulet(lua_State *L) {
   lua_pushliteral(L, "rivulet");
   status = lua_pcall(L, 1, 1, 0);
   if (status != LUA_OK) {
-    l_message(lua_pushfstring(L, "cannot load module 'rivulet': %s", errtext(L)));
+    l_message(lua_pushfstring(L, "cannot load module 'rivulet': %s", rv_host_errtext(L, -1)));
     lua_settop(L, 0);
     return status;
   }
@@ -328,7 +291,7 @@ static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv,
     return RV_EXIT_FAIL;
   lua_getglobal(L, "require");
   lua_pushfstring(L, "rivulet.cli.%s", self->name);
-  status = docall(L, 1, 1);
+  status = rv_host_pcall(L, 1, 1);
   if (status != LUA_OK) {
     report(L, status);
     return RV_EXIT_FAIL;
@@ -339,7 +302,7 @@ static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv,
     lua_pushstring(L, argv[j]);
     lua_rawseti(L, -2, j - first + 1);
   }
-  status = docall(L, 1, 1);
+  status = rv_host_pcall(L, 1, 1);
   if (report(L, status) != LUA_OK)
     return RV_EXIT_FAIL;
   code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : RV_EXIT_OK;
@@ -377,7 +340,7 @@ static int cmd_lua(lua_State *L, const command *self, int argc, char **argv, int
   luaL_checkstack(L, nargs + 3, "too many arguments to script");
   for (j = i + 1; j < argc; j++)
     lua_pushstring(L, argv[j]);
-  status = docall(L, nargs, 0);
+  status = rv_host_pcall(L, nargs, 0);
   return report(L, status) == LUA_OK ? RV_EXIT_OK : RV_EXIT_FAIL;
 }
 
@@ -562,7 +525,7 @@ static void print_results(lua_State *L) {
   lua_getglobal(L, "print");
   lua_insert(L, 1);
   if (lua_pcall(L, n, 0, 0) != LUA_OK)
-    l_message(lua_pushfstring(L, "error calling 'print' (%s)", errtext(L)));
+    l_message(lua_pushfstring(L, "error calling 'print' (%s)", rv_host_errtext(L, -1)));
 }
 
 static void setup_editing(lua_State *L, repl *r) {
@@ -613,7 +576,7 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
         interrupted = 0;
         lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
       }
-      status = docall(L, 0, LUA_MULTRET);
+      status = rv_host_pcall(L, 0, LUA_MULTRET);
       if (r.tty)
         lua_sethook(L, NULL, 0, 0);
     }
@@ -635,89 +598,6 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
 
 
 /* ---------------------------------------------------------------- setup */
-
-/* package[field] = s .. ";" .. package[field], package at stack index pkg. */
-static void prepend_path(lua_State *L, int pkg, const char *field, const char *s) {
-  lua_getfield(L, pkg, field);
-  lua_pushfstring(L, "%s;%s", s, lua_tostring(L, -1));
-  lua_setfield(L, pkg, field);
-  lua_pop(L, 1);
-}
-
-/* Pushes the parent of the directory that holds this executable, or returns 0. */
-static int push_prefix(lua_State *L, const char *argv0) {
-  char buf[4096];
-  char *slash;
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0)
-    buf[n] = '\0';
-  else {
-    char *real;
-    if (argv0 == NULL || strchr(argv0, '/') == NULL || (real = realpath(argv0, NULL)) == NULL)
-      return 0;
-    n = (ssize_t)strlen(real);
-    if ((size_t)n >= sizeof buf) {
-      free(real);
-      return 0;
-    }
-    memcpy(buf, real, (size_t)n + 1);
-    free(real);
-  }
-  if ((slash = strrchr(buf, '/')) == NULL)
-    return 0;
-  *slash = '\0';  /* the executable's directory */
-  if ((slash = strrchr(buf, '/')) == NULL)
-    return 0;
-  *slash = '\0';  /* its parent */
-  lua_pushstring(L, buf);
-  return 1;
-}
-
-/* Does dir (on top of the stack) hold rivulet/init.lua? Leaves the stack as it was. */
-static int has_rivulet(lua_State *L) {
-  int ok = access(lua_pushfstring(L, "%s/rivulet/init.lua", lua_tostring(L, -1)), R_OK) == 0;
-  lua_pop(L, 1);
-  return ok;
-}
-
-static void set_paths(lua_State *L, const char *argv0) {
-  const char *env = getenv("RIVULET_LUA_PATH");
-  int top = lua_gettop(L);
-  int pkg = top + 1;
-  lua_getglobal(L, "package");
-  if (env != NULL && env[0] != '\0')
-    prepend_path(L, pkg, "path", env);
-  else {
-    const char *dir = NULL;
-    int prefix = push_prefix(L, argv0);
-    if (prefix) {
-      const char *p = lua_tostring(L, -1);
-      lua_pushfstring(L, "%s/lua", p);  /* a checkout */
-      if (has_rivulet(L))
-        dir = lua_tostring(L, -1);
-      else {
-        lua_pop(L, 1);
-        lua_pushfstring(L, "%s/share/lua/%s.%s", p, LUA_VERSION_MAJOR, LUA_VERSION_MINOR);
-        if (has_rivulet(L)) {  /* an install or LuaRocks tree: its C modules too */
-          dir = lua_tostring(L, -1);
-          prepend_path(L, pkg, "cpath", lua_pushfstring(L, "%s/lib/lua/%s.%s/?.so", p,
-                                                        LUA_VERSION_MAJOR, LUA_VERSION_MINOR));
-        }
-      }
-    }
-    if (dir == NULL)
-      dir = RIVULET_LUADIR;
-    prepend_path(L, pkg, "path", lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir));
-  }
-  lua_settop(L, top);
-}
-
-static void preload_core(lua_State *L) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-}
 
 static int dispatch(lua_State *L, int argc, char **argv) {
   const command *c;
@@ -749,34 +629,34 @@ static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
   lua_settop(L, 0);
-  luaL_checkversion(L);
-  lua_gc(L, LUA_GCSTOP);  /* no collections while building the state */
-  luaL_openlibs(L);
-  preload_core(L);
-  set_paths(L, argv[0]);
-  lua_gc(L, LUA_GCRESTART);
-  lua_gc(L, LUA_GCGEN, 0, 0);
   lua_pushinteger(L, dispatch(L, argc, argv));
   return 1;
 }
 
 int main(int argc, char **argv) {
   lua_State *L;
+  rv_host_opts opts;
   int status, code;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     l_message("cannot initialise libcurl");
     return RV_EXIT_FAIL;
   }
-  L = luaL_newstate();
+  L = rv_host_newstate(NULL);
   if (L == NULL) {
     l_message("cannot create Lua state: not enough memory");
     curl_global_cleanup();
     return RV_EXIT_FAIL;
   }
-  lua_pushcfunction(L, pmain);
-  lua_pushinteger(L, argc);
-  lua_pushlightuserdata(L, argv);
-  status = lua_pcall(L, 2, 1, 0);
+  opts.lua_path = NULL;
+  opts.argv0 = argv[0];
+  opts.exe_depth = 1;              /* build/rivulet -> lua/, bin/rivulet -> share/lua/5.4 */
+  status = rv_host_setup(L, &opts);
+  if (status == LUA_OK) {
+    lua_pushcfunction(L, pmain);
+    lua_pushinteger(L, argc);
+    lua_pushlightuserdata(L, argv);
+    status = rv_host_pcall(L, 2, 1);
+  }
   if (status == LUA_OK)
     code = (int)lua_tointeger(L, -1);
   else {

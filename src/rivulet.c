@@ -1,8 +1,16 @@
 /*
-** The C API (rivulet.h) over the Lua engine: one lua_State per handle, built like the
-** host's (standard libraries, rivulet.core preloaded), running rivulet.embed. Every entry
-** goes through one protected call, so a Lua error never unwinds into the host; the state's
-** allocator keeps the memory budget, so running out is RIVULET_NOMEM, not an abort.
+** The C API (rivulet.h) over the Lua engine: one lua_State per handle, built by host.c as
+** the `rivulet` program's is (standard libraries, rivulet.core preloaded), running
+** rivulet.embed. Every entry goes through one protected call (rv_host_pcall), so a Lua error
+** never unwinds into the host; the state's allocator keeps the memory budget, so running out
+** is RIVULET_NOMEM, not an abort.
+**
+** Re-entry: while a call runs Lua (`busy`), the host's callbacks may not call into the
+** handle (RIVULET_MISUSE), except rivulet_errmsg and rivulet_close. A close from a callback
+** is deferred (as sqlite3_close_v2 defers a close while statements live): it silences the
+** callbacks, stops the running call at its next Lua instruction (a count hook that raises,
+** which no pcall inside the engine can swallow: the hook fires again on the next instruction
+** after any catch), and the handle is freed when that call returns to the host.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,97 +19,118 @@
 
 #include <lua.h>
 #include <lauxlib.h>
-#include <lualib.h>
 
+#include "host.h"
 #include "http.h"
+#include "liquid_date.h"
 #include "lrv.h"
 #include "rivulet.h"
 
-#ifndef RIVULET_LUADIR
-#define RIVULET_LUADIR "/usr/local/share/lua/5.4"
-#endif
-
-int luaopen_rivulet_core(lua_State *L);
+/* The longest error message a handle keeps (with its NUL); longer ones are cut at a UTF-8
+** character boundary and end in "...". Lua tracebacks of internal errors can be longer. */
+#define ERRMSG_MAX 512
 
 struct rivulet {
   lua_State *L;
   rivulet_config cfg;
-  size_t used, limit;             /* bytes the state holds, and the budget (0: none) */
+  rv_budget mem;                  /* bytes the state holds, and the budget (0: none) */
+  rv_http *http;                  /* the engine's HTTP client, taken once at open; its
+                                     userdata lives as long as the engine, i.e. the state */
   int api;                        /* registry ref of the rivulet.embed api table */
-  int busy;                       /* inside a call: callbacks may not re-enter */
-  char errmsg[512];
+  int busy;                       /* a call is running Lua: callbacks may not re-enter */
+  int closing;                    /* rivulet_close came from a callback: free on return */
+  lua_State *cb;                  /* the thread running a host callback, or NULL */
+  char errmsg[ERRMSG_MAX];
 };
 
 static void set_error(rivulet *rv, const char *fmt, ...) {
+  static const char more[] = "...";
   va_list ap;
+  int n;
   va_start(ap, fmt);
-  vsnprintf(rv->errmsg, sizeof rv->errmsg, fmt, ap);
+  n = vsnprintf(rv->errmsg, sizeof rv->errmsg, fmt, ap);
   va_end(ap);
-}
-
-/* the allocator with the memory budget */
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  rivulet *rv = ud;
-  if (ptr == NULL) osize = 0;
-  if (nsize == 0) {
-    free(ptr);
-    rv->used -= osize;
-    return NULL;
+  if (n >= (int)sizeof rv->errmsg) {  /* cut: never in the middle of a UTF-8 character */
+    size_t end = sizeof rv->errmsg - sizeof more;
+    while (end > 0 && ((unsigned char)rv->errmsg[end] & 0xC0) == 0x80) end--;
+    memcpy(rv->errmsg + end, more, sizeof more);
   }
-  if (rv->limit && nsize > osize && rv->used + (nsize - osize) > rv->limit) return NULL;
-  ptr = realloc(ptr, nsize);
-  if (ptr) rv->used = rv->used - osize + nsize;
-  return ptr;
 }
 
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-/* call the function below nargs arguments, protected; on failure the message is on the
-** handle and the code returned */
-static int pcall(rivulet *rv, int nargs, int nres) {
+/* maps a failed Lua status to a code, with the error (on top, popped) as the message;
+** outside protected mode, so nothing here may allocate in the state */
+static int lua_failure(rivulet *rv, int status) {
   lua_State *L = rv->L;
-  int base = lua_gettop(L) - nargs, status;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
-  status = lua_pcall(L, nargs, nres, base);
-  lua_remove(L, base);
-  if (status == LUA_OK) return RIVULET_OK;
-  if (status == LUA_ERRMEM) {
-    set_error(rv, "out of memory (budget %zu bytes)", rv->limit);
-    lua_pop(L, 1);
-    return RIVULET_NOMEM;
-  }
-  set_error(rv, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+  if (status == LUA_ERRMEM)
+    set_error(rv, "out of memory (budget %zu bytes)", rv->mem.limit);
+  else if (lua_type(L, -1) == LUA_TSTRING)
+    set_error(rv, "%s", lua_tostring(L, -1));
+  else                                /* the handler already tried its __tostring */
+    set_error(rv, "(error object is a %s value)", luaL_typename(L, -1));
   lua_pop(L, 1);
-  return RIVULET_ERROR;
+  return status == LUA_ERRMEM ? RIVULET_NOMEM : RIVULET_ERROR;
 }
+
+/* The three results of an api function on top (value | nil, code name, message) to a
+** code; on success the first nres of them stay. */
+static int results(rivulet *rv, int nres) {
+  lua_State *L = rv->L;
+  if (lua_isnil(L, -3)) {
+    const char *code = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
+    int rc = RIVULET_ERROR;
+    set_error(rv, "%s", msg ? msg : "failed");
+    if (code && strcmp(code, "notfound") == 0) rc = RIVULET_NOTFOUND;
+    else if (code && strcmp(code, "busy") == 0) rc = RIVULET_BUSY;
+    else if (code && strcmp(code, "badinput") == 0) rc = RIVULET_BADINPUT;
+    else if (code && strcmp(code, "misuse") == 0) rc = RIVULET_MISUSE;
+    lua_pop(L, 3);
+    return rc;
+  }
+  lua_pop(L, 3 - nres);
+  return RIVULET_OK;
+}
+
+static void free_handle(rivulet *rv) {
+  if (rv->L) {
+    lua_sethook(rv->L, NULL, 0, 0);
+    lua_close(rv->L);
+  }
+  free(rv);
+}
+
 
 /* ---- callbacks from the engine into the host ---- */
 
+/* Installed by a close from a callback: the running call stops at its next instruction. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  luaL_error(L, "rivulet_close was called from a callback: the call stops here");
+}
+
 static int emit_message(lua_State *L) {
   rivulet *rv = lua_touserdata(L, lua_upvalueindex(1));
-  if (rv->cfg.on_message)
-    rv->cfg.on_message(rv->cfg.userdata, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
-                       luaL_checkstring(L, 3), luaL_checkstring(L, 4));
+  const char *sid = luaL_checkstring(L, 1), *from = luaL_checkstring(L, 2);
+  const char *to = luaL_checkstring(L, 3), *body = luaL_checkstring(L, 4);
+  if (rv->closing || !rv->cfg.on_message) return 0;
+  rv->cb = L;
+  rv->cfg.on_message(rv->cfg.userdata, sid, from, to, body);
+  rv->cb = NULL;
   return 0;
 }
 
 static int emit_end(lua_State *L) {
   rivulet *rv = lua_touserdata(L, lua_upvalueindex(1));
-  if (rv->cfg.on_end)
-    rv->cfg.on_end(rv->cfg.userdata, luaL_checkstring(L, 1), luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  const char *sid = luaL_checkstring(L, 1), *status = luaL_checkstring(L, 2);
+  const char *reason = luaL_checkstring(L, 3);
+  if (rv->closing || !rv->cfg.on_end) return 0;
+  rv->cb = L;
+  rv->cfg.on_end(rv->cfg.userdata, sid, status, reason);
+  rv->cb = NULL;
   return 0;
 }
 
-/* ---- setting up ---- */
+
+/* ---- opening ---- */
 
 static void set_field_string(lua_State *L, const char *k, const char *v) {
   if (!v) return;
@@ -115,29 +144,21 @@ static void set_field_int(lua_State *L, const char *k, long v) {
   lua_setfield(L, -2, k);
 }
 
-/* runs protected: builds the state's libraries, paths and the api table */
-static int setup(lua_State *L) {
+/* runs protected: rivulet.embed.new(config, emit_message, emit_end) -> its three results */
+static int open_api(lua_State *L) {
   rivulet *rv = lua_touserdata(L, 1);
-  const char *dir = rv->cfg.lua_path ? rv->cfg.lua_path : getenv("RIVULET_LUA_PATH");
   int i;
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-  lua_getglobal(L, "package");
-  if (dir && strchr(dir, '?')) lua_pushfstring(L, "%s;", dir);
-  else {
-    if (!dir) dir = RIVULET_LUADIR;
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
-  }
-  lua_getfield(L, -2, "path");
-  lua_concat(L, 2);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
+  lua_settop(L, 0);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "rivulet.embed");
-  lua_call(L, 1, 1);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {        /* plainly: the modules are not where said */
+    lua_pushfstring(L, "cannot load the rivulet Lua modules (rivulet_config.lua_path, "
+                       "RIVULET_LUA_PATH): %s", rv_host_errtext(L, 1));
+    lua_pushnil(L);
+    lua_pushliteral(L, "error");
+    lua_rotate(L, -3, 2);                         /* nil, "error", message */
+    return 3;
+  }
   lua_getfield(L, -1, "new");
   lua_newtable(L);                                  /* the config as plain fields */
   set_field_string(L, "auth_token", rv->cfg.auth_token);
@@ -158,18 +179,47 @@ static int setup(lua_State *L) {
   lua_pushcclosure(L, emit_message, 1);
   lua_pushlightuserdata(L, rv);
   lua_pushcclosure(L, emit_end, 1);
-  lua_call(L, 3, 1);
-  rv->api = luaL_ref(L, LUA_REGISTRYINDEX);
-  return 0;
+  lua_call(L, 3, 3);
+  return 3;
+}
+
+/* the config's own mistakes, before any Lua runs: RIVULET_OK or RIVULET_MISUSE */
+static int check_config(rivulet *rv) {
+  const rivulet_config *c = &rv->cfg;
+  char err[128];
+  lqd_zone *z;
+  if (c->http_timeout_ms < 0 || c->same_widget_limit < 0 || c->step_limit < 0) {
+    set_error(rv, "rivulet_config.%s must not be negative (0: the default)",
+              c->http_timeout_ms < 0 ? "http_timeout_ms"
+              : c->same_widget_limit < 0 ? "same_widget_limit" : "step_limit");
+    return RIVULET_MISUSE;
+  }
+  if (c->timezone) {
+    z = lqd_zone_load(c->timezone, err, sizeof err);
+    if (!z) {
+      set_error(rv, "rivulet_config.timezone: %s", err);
+      return RIVULET_MISUSE;
+    }
+    lqd_zone_free(z);
+  }
+  return RIVULET_OK;
 }
 
 int rivulet_open(rivulet **out, const rivulet_config *config) {
   rivulet *rv;
-  int rc;
+  rv_host_opts opts;
+  int status, rc;
   if (!out) return RIVULET_MISUSE;
   *out = NULL;
   rv = calloc(1, sizeof *rv);
   if (!rv) return RIVULET_NOMEM;
+  rv->api = LUA_NOREF;
+  *out = rv;
+  if (config && (config->version < 0 || config->version > RIVULET_CONFIG_VERSION)) {
+    set_error(rv, "rivulet_config.version %d is not one this library knows (0 to %d)",
+              config->version, RIVULET_CONFIG_VERSION);
+    return RIVULET_MISUSE;
+  }
   if (config && config->version >= 1) rv->cfg = *config;
   else if (config) {             /* version 0: only the fields every version has */
     rv->cfg.userdata = config->userdata;
@@ -177,42 +227,68 @@ int rivulet_open(rivulet **out, const rivulet_config *config) {
     rv->cfg.on_end = config->on_end;
     rv->cfg.store_path = config->store_path;
   }
-  rv->limit = rv->cfg.memory_limit;
-  rv->api = LUA_NOREF;
-  *out = rv;
-  rv->L = lua_newstate(l_alloc, rv);
+  if ((rc = check_config(rv)) != RIVULET_OK) return rc;
+  rv->mem.limit = rv->cfg.memory_limit;
+  rv->L = rv_host_newstate(&rv->mem);
   if (!rv->L) {
     set_error(rv, "out of memory");
     return RIVULET_NOMEM;
   }
-  lua_pushcfunction(rv->L, setup);
-  lua_pushlightuserdata(rv->L, rv);
-  rc = pcall(rv, 1, 0);
-  return rc;
+  opts.lua_path = rv->cfg.lua_path;
+  opts.argv0 = NULL;
+  opts.exe_depth = 0;            /* a library: the program that links it says nothing */
+  status = rv_host_setup(rv->L, &opts);
+  if (status == LUA_OK) {
+    lua_pushcfunction(rv->L, open_api);
+    lua_pushlightuserdata(rv->L, rv);
+    status = rv_host_pcall(rv->L, 1, 3);
+  }
+  if (status != LUA_OK) return lua_failure(rv, status);
+  if ((rc = results(rv, 1)) != RIVULET_OK) return rc;
+  lua_getfield(rv->L, -1, "http_client");
+  rv->http = lrv_http_of(rv->L, -1);
+  lua_pop(rv->L, 1);
+  rv->api = luaL_ref(rv->L, LUA_REGISTRYINDEX);
+  return RIVULET_OK;
 }
 
 void rivulet_close(rivulet *rv) {
   if (!rv) return;
-  if (rv->L) lua_close(rv->L);
-  free(rv);
+  if (rv->busy) {                /* from a callback: stop the call, free when it returns */
+    if (!rv->closing) {
+      rv->closing = 1;
+      lua_sethook(rv->L, stop_hook, LUA_MASKCOUNT, 1);
+      if (rv->cb && rv->cb != rv->L) lua_sethook(rv->cb, stop_hook, LUA_MASKCOUNT, 1);
+    }
+    return;
+  }
+  free_handle(rv);
 }
 
 /* bytes the engine holds (for measuring; not in rivulet.h) */
 size_t rivulet_memory_used(rivulet *rv);
 size_t rivulet_memory_used(rivulet *rv) {
-  return rv ? rv->used : 0;
+  return rv ? rv->mem.used : 0;
 }
 
 const char *rivulet_errmsg(rivulet *rv) {
-  if (!rv) return "no handle (out of memory?)";
+  if (!rv) return "no handle (rivulet_open had no out pointer, or no memory for one)";
   return rv->errmsg;
 }
 
-/* pushes api.NAME; RIVULET_MISUSE when the handle cannot take a call now */
-static int api_fn(rivulet *rv, const char *name) {
+
+/* ---- calls ---- */
+
+/* Whether the handle can take a call now: RIVULET_OK, or RIVULET_MISUSE with the reason. */
+static int check_handle(rivulet *rv, const char *fn) {
+  static const char prefix[] = "the handle did not open";
   if (!rv) return RIVULET_MISUSE;
+  if (rv->busy) {
+    set_error(rv, "%s called from inside a callback: a callback may not call into the handle "
+                  "that runs it%s", fn, rv->closing ? " (and rivulet_close was called)" : "");
+    return RIVULET_MISUSE;
+  }
   if (!rv->L || rv->api == LUA_NOREF) {
-    static const char prefix[] = "the handle did not open";
     if (strncmp(rv->errmsg, prefix, sizeof prefix - 1) != 0) {   /* once: calls repeat it */
       char why[sizeof rv->errmsg];
       memcpy(why, rv->errmsg, sizeof why);      /* the format must not read what it writes */
@@ -220,138 +296,171 @@ static int api_fn(rivulet *rv, const char *name) {
     }
     return RIVULET_MISUSE;
   }
-  if (rv->busy) {
-    set_error(rv, "rivulet_%s called from inside a callback", name);
-    return RIVULET_MISUSE;
-  }
   rv->errmsg[0] = 0;
-  lua_rawgeti(rv->L, LUA_REGISTRYINDEX, rv->api);
-  lua_getfield(rv->L, -1, name);
-  lua_remove(rv->L, -2);
   return RIVULET_OK;
 }
 
-/* call api.NAME with nargs already pushed; maps (nil, code, message) to a code */
-static int api_call(rivulet *rv, int nargs, int nres) {
+/* Refuses a bad argument of a call (before anything runs): RIVULET_MISUSE. */
+static int bad_argument(rivulet *rv, const char *fmt, ...) {
+  va_list ap;
+  char msg[ERRMSG_MAX];
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  set_error(rv, "%s", msg);
+  return RIVULET_MISUSE;
+}
+
+/* What a call hands to api.NAME: up to three strings, or an integer. */
+typedef struct api_args {
+  const char *name;
+  const char *str[3];
+  int nstr;
+  int has_int;
+  lua_Integer num;
+} api_args;
+
+/* runs protected (pushing the arguments may run out of memory too): api.NAME(args...) */
+static int call_protected(lua_State *L) {
+  rivulet *rv = lua_touserdata(L, 1);
+  const api_args *a = lua_touserdata(L, 2);
+  int i;
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rv->api);
+  lua_getfield(L, 1, a->name);
+  lua_remove(L, 1);
+  for (i = 0; i < a->nstr; i++) lua_pushstring(L, a->str[i]);
+  if (a->has_int) lua_pushinteger(L, a->num);
+  lua_call(L, a->nstr + a->has_int, 3);
+  return 3;
+}
+
+/* Calls api.NAME with args (the handle was checked); on RIVULET_OK the first nres results
+** are on top. A close asked for from a callback leaves nothing on the stack and returns
+** RIVULET_ERROR: the caller then hands its code to done(). */
+static int api_call(rivulet *rv, api_args *args, int nres) {
   lua_State *L = rv->L;
-  int rc;
+  int base = lua_gettop(L), status;
+  lua_pushcfunction(L, call_protected);
+  lua_pushlightuserdata(L, rv);
+  lua_pushlightuserdata(L, args);
   rv->busy = 1;
-  rc = pcall(rv, nargs, nres < 3 ? 3 : nres);
+  status = rv_host_pcall(L, 2, 3);
   rv->busy = 0;
-  if (rc != RIVULET_OK) return rc;
-  if (lua_isnil(L, -3)) {
-    const char *code = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
-    set_error(rv, "%s", msg ? msg : "failed");
-    lua_pop(L, 3);
-    if (code && strcmp(code, "notfound") == 0) return RIVULET_NOTFOUND;
-    if (code && strcmp(code, "busy") == 0) return RIVULET_BUSY;
-    if (code && strcmp(code, "badinput") == 0) return RIVULET_BADINPUT;
+  rv->cb = NULL;
+  if (rv->closing) {
+    lua_settop(L, base);
     return RIVULET_ERROR;
   }
-  lua_pop(L, 2);                  /* keep the first result */
-  return RIVULET_OK;
+  if (status != LUA_OK) return lua_failure(rv, status);
+  if ((status = results(rv, nres)) == RIVULET_OK)
+    rv->errmsg[0] = '\0';          /* not a callback's refused call: this one succeeded */
+  return status;
 }
 
-int rivulet_load_flow(rivulet *rv, const char *name, const char *path) {
-  int rc = api_fn(rv, "load_flow");
-  if (rc) return rc;
-  if (!name || !path) {
-    lua_pop(rv->L, 1);
-    set_error(rv, "rivulet_load_flow needs a name and a path");
-    return RIVULET_MISUSE;
+/* The end of every call that ran Lua: a close a callback asked for happens now, and the call
+** returns RIVULET_OK (the handle is gone: its message cannot be read). */
+static int done(rivulet *rv, int rc) {
+  if (rv->closing) {
+    free_handle(rv);
+    return RIVULET_OK;
   }
-  lua_pushstring(rv->L, name);
-  lua_pushstring(rv->L, path);
-  rc = api_call(rv, 2, 1);
-  if (rc == RIVULET_OK) lua_pop(rv->L, 1);
   return rc;
 }
 
-int rivulet_start(rivulet *rv, const char *flow_name, const char *trigger_json, char sid_out[35]) {
-  int rc = api_fn(rv, "start");
+int rivulet_load_flow(rivulet *rv, const char *name, const char *path) {
+  int rc = check_handle(rv, "rivulet_load_flow");
   if (rc) return rc;
-  if (!flow_name || !trigger_json) {
-    lua_pop(rv->L, 1);
-    set_error(rv, "rivulet_start needs a flow name and a trigger");
-    return RIVULET_MISUSE;
+  if (!name || !path) return bad_argument(rv, "rivulet_load_flow: %s is NULL", name ? "path" : "name");
+  {
+    api_args a = { "load_flow", { name, path, NULL }, 2, 0, 0 };
+    rc = api_call(rv, &a, 0);
   }
-  lua_pushstring(rv->L, flow_name);
-  lua_pushstring(rv->L, trigger_json);
-  rc = api_call(rv, 2, 1);
+  return done(rv, rc);
+}
+
+int rivulet_start(rivulet *rv, const char *flow_name, const char *trigger_json, char sid_out[35]) {
+  int rc;
+  if (sid_out) sid_out[0] = '\0';
+  rc = check_handle(rv, "rivulet_start");
+  if (rc) return rc;
+  if (!flow_name || !trigger_json)
+    return bad_argument(rv, "rivulet_start: %s is NULL", flow_name ? "trigger_json" : "flow_name");
+  {
+    api_args a = { "start", { flow_name, trigger_json, NULL }, 2, 0, 0 };
+    rc = api_call(rv, &a, 1);
+  }
   if (rc == RIVULET_OK) {
     if (sid_out) snprintf(sid_out, 35, "%s", lua_tostring(rv->L, -1) ? lua_tostring(rv->L, -1) : "");
     lua_pop(rv->L, 1);
   }
-  return rc;
+  return done(rv, rc);
 }
 
 int rivulet_deliver(rivulet *rv, const char *from, const char *to, const char *body) {
-  int rc = api_fn(rv, "deliver");
+  int rc = check_handle(rv, "rivulet_deliver");
   if (rc) return rc;
-  if (!from || !to) {
-    lua_pop(rv->L, 1);
-    set_error(rv, "rivulet_deliver needs from and to");
-    return RIVULET_MISUSE;
+  if (!from || !to) return bad_argument(rv, "rivulet_deliver: %s is NULL", from ? "to" : "from");
+  {
+    api_args a = { "deliver", { from, to, body ? body : "" }, 3, 0, 0 };
+    rc = api_call(rv, &a, 0);
   }
-  lua_pushstring(rv->L, from);
-  lua_pushstring(rv->L, to);
-  lua_pushstring(rv->L, body ? body : "");
-  rc = api_call(rv, 3, 1);
-  if (rc == RIVULET_OK) lua_pop(rv->L, 1);
-  return rc;
+  return done(rv, rc);
 }
 
 int rivulet_poll(rivulet *rv, int timeout_ms) {
-  int rc = api_fn(rv, "poll");
+  int rc = check_handle(rv, "rivulet_poll");
   if (rc) return rc;
-  lua_pushinteger(rv->L, timeout_ms < 0 ? 0 : timeout_ms);
-  rc = api_call(rv, 1, 1);
-  if (rc == RIVULET_OK) lua_pop(rv->L, 1);
-  return rc;
+  {
+    api_args a = { "poll", { NULL, NULL, NULL }, 0, 1, 0 };
+    a.num = timeout_ms < 0 ? 0 : timeout_ms;
+    rc = api_call(rv, &a, 0);
+  }
+  return done(rv, rc);
 }
 
 int rivulet_active(rivulet *rv) {
-  int n = 0;
-  if (api_fn(rv, "active")) return 0;
-  if (api_call(rv, 0, 1) == RIVULET_OK) {
+  int n = -1;
+  api_args a = { "active", { NULL, NULL, NULL }, 0, 0, 0 };
+  if (check_handle(rv, "rivulet_active")) return -1;
+  if (api_call(rv, &a, 1) == RIVULET_OK) {
     n = (int)lua_tointeger(rv->L, -1);
     lua_pop(rv->L, 1);
   }
+  done(rv, RIVULET_OK);           /* (nothing in active() calls back; uniform all the same) */
   return n;
 }
 
-/* the engine's C client, or NULL */
-static rv_http *client_of(rivulet *rv) {
-  rv_http *h = NULL;
-  if (api_fn(rv, "client")) return NULL;
-  if (api_call(rv, 0, 1) == RIVULET_OK) {
-    h = lrv_http_of(rv->L, -1);
-    lua_pop(rv->L, 1);
-  }
-  return h;
-}
-
 int rivulet_fds(rivulet *rv, int *fds, short *events, int max, int *n) {
-  rv_http *h;
-  if (!rv || !fds || !events || !n || max < 0) return RIVULET_MISUSE;
-  *n = 0;
-  h = client_of(rv);
-  if (h) *n = rv_http_fds(h, fds, events, max);
+  int rc;
+  if (n) *n = 0;
+  rc = check_handle(rv, "rivulet_fds");
+  if (rc) return rc;
+  if (!n) return bad_argument(rv, "rivulet_fds: n is NULL");
+  if (max < 0) return bad_argument(rv, "rivulet_fds: max is negative (%d)", max);
+  if (max > 0 && (!fds || !events))
+    return bad_argument(rv, "rivulet_fds: %s is NULL", fds ? "events" : "fds");
+  if (rv->http) *n = rv_http_fds(rv->http, fds, events, max);
   return RIVULET_OK;
 }
 
 int rivulet_timeout(rivulet *rv, long *ms) {
-  rv_http *h;
   long t = -1, http_ms;
-  if (!rv || !ms) return RIVULET_MISUSE;
-  if (api_fn(rv, "next_timer_ms")) return RIVULET_MISUSE;
-  if (api_call(rv, 0, 1) == RIVULET_OK) {
+  int rc;
+  if (ms) *ms = -1;
+  rc = check_handle(rv, "rivulet_timeout");
+  if (rc) return rc;
+  if (!ms) return bad_argument(rv, "rivulet_timeout: ms is NULL");
+  {
+    api_args a = { "next_timer_ms", { NULL, NULL, NULL }, 0, 0, 0 };
+    rc = api_call(rv, &a, 1);
+  }
+  if (rc == RIVULET_OK) {
     t = (long)lua_tointeger(rv->L, -1);
     lua_pop(rv->L, 1);
+    http_ms = rv->http ? rv_http_timeout(rv->http) : -1;
+    if (http_ms >= 0 && (t < 0 || http_ms < t)) t = http_ms;
+    *ms = t;
   }
-  h = client_of(rv);
-  http_ms = h ? rv_http_timeout(h) : -1;
-  if (http_ms >= 0 && (t < 0 || http_ms < t)) t = http_ms;
-  *ms = t;
-  return RIVULET_OK;
+  return done(rv, rc);
 }

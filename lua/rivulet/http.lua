@@ -282,6 +282,12 @@ function Client:close()
   self._c:close()
 end
 
+-- the rivulet.core client underneath: a C host takes it once, to wait on its file
+-- descriptors and deadline itself (rivulet.c's rivulet_fds and rivulet_timeout)
+function Client:handle()
+  return self._c
+end
+
 function Call:done()
   return self._call:done()
 end

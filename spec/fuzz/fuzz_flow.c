@@ -12,8 +12,8 @@
 ** (chunk, previous line, line) into libFuzzer's extra counters: new Lua paths of the loader
 ** and the validator count as new coverage.
 **
-** The modules come from RIVULET_LUA_PATH if set (a Lua path), else from the lua/ directory
-** of the checkout holding this binary (build/fuzz/fuzz_flow -> ../../lua). */
+** The modules come from RIVULET_LUA_PATH if set (a Lua path or a directory), else from the
+** lua/ directory of the checkout holding this binary (build/fuzz/fuzz_flow -> ../../lua). */
 #include "fuzz_lua.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -36,8 +36,8 @@
 ** without its numbers, parsed or not, kind of content type) counts too, standing in for
 ** libcurl's paths.
 **
-** The modules come from RIVULET_LUA_PATH if set (a Lua path), else from the lua/ directory
-** of the checkout holding this binary (build/fuzz/fuzz_http -> ../../lua). */
+** The modules come from RIVULET_LUA_PATH if set (a Lua path or a directory), else from the
+** lua/ directory of the checkout holding this binary (build/fuzz/fuzz_http -> ../../lua). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -5,51 +5,27 @@
 #ifndef RIVULET_FUZZ_LUA_H
 #define RIVULET_FUZZ_LUA_H
 
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
-#include <lualib.h>
 
-int luaopen_rivulet_core(lua_State *L);
+#include "host.h"
 
-/* A state with the standard libraries, rivulet.core preloaded, and the modules from
-** RIVULET_LUA_PATH (a Lua path) or else from the lua/ directory of the checkout holding
-** the binary (build/fuzz/NAME -> ../../lua). Exits when that cannot be found. */
+/* A state built by src/host.c as the rivulet program's is: the standard libraries,
+** rivulet.core preloaded, and the modules from RIVULET_LUA_PATH (a Lua path or a directory)
+** or else from the lua/ directory of the checkout holding the binary (build/fuzz/NAME ->
+** ../../lua). Exits when that fails. */
 static lua_State *fuzz_lua_open(const char *name) {
-  const char *env = getenv("RIVULET_LUA_PATH");
-  char exe[PATH_MAX], *slash;
-  ssize_t n;
-  int i;
-  lua_State *L = luaL_newstate();
+  rv_host_opts opts = { NULL, NULL, 2 };
+  lua_State *L = rv_host_newstate(NULL);
   if (!L) abort();
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_rivulet_core);
-  lua_setfield(L, -2, "rivulet.core");
-  lua_pop(L, 1);
-  lua_getglobal(L, "package");
-  if (env) lua_pushfstring(L, "%s;", env);
-  else {
-    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) { fprintf(stderr, "%s: cannot find the executable; set RIVULET_LUA_PATH\n", name); exit(1); }
-    exe[n] = 0;
-    for (i = 0; i < 3; i++) {
-      slash = strrchr(exe, '/');
-      if (!slash) { fprintf(stderr, "%s: set RIVULET_LUA_PATH\n", name); exit(1); }
-      *slash = 0;
-    }
-    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", exe, exe);
+  if (rv_host_setup(L, &opts) != LUA_OK) {
+    fprintf(stderr, "%s: %s\n", name, rv_host_errtext(L, -1));
+    exit(1);
   }
-  lua_getfield(L, -2, "path");
-  lua_concat(L, 2);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
   return L;
 }
 
