@@ -274,6 +274,10 @@ function TestStoreWrites:test_what_json_cannot_hold_is_stored_as_text()
   lu.assertEquals(store.encode({ "a\0b\127\31" }), '["a\\u0000b\\u007f\\u001f"]')
   lu.assertEquals(store.encode({ b = 1, a = { 2 } }, "  "), '{\n  "a": [\n    2\n  ],\n  "b": 1\n}')
   lu.assertEquals(store.encode(0 / 0), "null")
+  -- an empty table is {} unless it is marked as an array (the REST API's empty lists)
+  lu.assertEquals(store.encode({ a = {}, b = json.empty_array(), c = json.empty_object() }, " "),
+    '{\n "a": {},\n "b": [],\n "c": {}\n}')
+  lu.assertEquals(store.encode(setmetatable({ 1 }, rivulet.liquid.array_mt)), "[1]")
 end
 
 function TestStoreWrites:test_one_execution_per_contact_holds_across_engines()

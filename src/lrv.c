@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "lrv.h"
+
+const char lrv_array_mts_key = 'a';
 #include "version.h"
 
 /* now() -> seconds since the epoch, with a fraction (the engine's clock) */
@@ -100,6 +102,7 @@ int luaopen_rivulet_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   lrv_open_liquid(L);
   lrv_open_http(L);
+  lrv_open_sign(L);
   lrv_open_regex(L);
   lrv_open_sandbox(L);
   lrv_open_sqlite(L);

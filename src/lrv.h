@@ -24,9 +24,14 @@ LRV_EXPORT int luaopen_rivulet_core(lua_State *L);
 ** methods is not NULL, those as its __index. Leaves the stack as it was. */
 void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
 
+/* registry key (lua_rawgetp) of the set of metatables that mark a table as an array even
+** when it is empty (rivulet's array_mt, cjson's): Liquid and the JSON writer read it */
+extern const char lrv_array_mts_key;
+
 /* Each binder adds its functions to the module table at the top of the stack. */
 void lrv_open_liquid(lua_State *L);
 void lrv_open_http(lua_State *L);
+void lrv_open_sign(lua_State *L);
 void lrv_open_regex(lua_State *L);
 void lrv_open_sandbox(lua_State *L);
 void lrv_open_sqlite(lua_State *L);

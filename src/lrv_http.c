@@ -1,5 +1,5 @@
 /*
-** rivulet.core's HTTP: Client and Call userdata over http.c, and the signing primitives.
+** rivulet.core's HTTP: Client and Call userdata over http.c.
 ** A call holds its client in its user value, so a client is never collected under a
 ** running call; if both go at once (lua_close), http.c detaches the calls first. A call
 ** started with a tag (any Lua value; the engine uses the sid of the execution waiting on
@@ -10,7 +10,6 @@
 
 #include "http.h"
 #include "lrv.h"
-#include "sign.h"
 
 typedef struct client_box { rv_http *h; } client_box;
 typedef struct call_box { rv_http_call *c; } call_box;
@@ -204,37 +203,6 @@ static int call_result(lua_State *L) {
   return 1;
 }
 
-/* hmac_sha1_base64(key, data) -> string */
-static int l_hmac_sha1_base64(lua_State *L) {
-  size_t kl, dl;
-  const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
-  char out[29];
-  if (rv_hmac_sha1_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA1");
-  lua_pushstring(L, out);
-  return 1;
-}
-
-/* sha256_hex(data) -> string */
-static int l_sha256_hex(lua_State *L) {
-  size_t dl;
-  const char *d = luaL_checklstring(L, 1, &dl);
-  char out[65];
-  if (rv_sha256_hex(d, dl, out)) return luaL_error(L, "libcrypto could not compute SHA-256");
-  lua_pushstring(L, out);
-  return 1;
-}
-
-/* random_hex(n) -> 2n hex digits of n random bytes (1..64): SIDs unique across processes
-** and Lua states, which math.random's time-based seed is not */
-static int l_random_hex(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  char out[129];
-  luaL_argcheck(L, n >= 1 && n <= 64, 1, "1 to 64 bytes");
-  if (rv_random_hex(out, (size_t)n)) return luaL_error(L, "libcrypto could not produce random bytes");
-  lua_pushstring(L, out);
-  return 1;
-}
-
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
@@ -244,10 +212,7 @@ void lrv_open_http(lua_State *L) {
   static const luaL_Reg call_methods[] = {
     { "done", call_done }, { "result", call_result }, { NULL, NULL }
   };
-  static const luaL_Reg funcs[] = {
-    { "http_client", l_client }, { "hmac_sha1_base64", l_hmac_sha1_base64 },
-    { "sha256_hex", l_sha256_hex }, { "random_hex", l_random_hex }, { NULL, NULL }
-  };
+  static const luaL_Reg funcs[] = { { "http_client", l_client }, { NULL, NULL } };
   static const luaL_Reg client_meta[] = { { "__gc", client_close }, { "__close", client_close }, { NULL, NULL } };
   static const luaL_Reg call_meta[] = { { "__gc", call_gc }, { NULL, NULL } };
   lrv_class(L, LRV_HTTP_CLIENT, client_meta, client_methods);

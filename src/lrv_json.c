@@ -4,7 +4,9 @@
 ** exactly: integers as integers, floats in the shorter of %.15g and %.17g that reads back
 ** the same. Values JSON cannot hold are written as text, so a context always stores:
 ** "<function>", "<cycle>" (a table inside itself), "<too deep>". cjson.null (a NULL light
-** userdata) is null. With indent, each level is indented by it and keys are sorted.
+** userdata) is null; an empty table is {} unless its metatable marks it as an array
+** (rivulet.liquid.array_mt, cjson's empty-array ones): then []. With indent, each level is
+** indented by it and keys are sorted.
 **
 ** The output grows in an rv_buf (malloc), so the walk runs under lua_pcall: an error inside
 ** (memory, a __tostring of a key) frees the buffer before it propagates.
@@ -137,6 +139,18 @@ static void encode_sorted(lua_State *L, Enc *e, int t, int depth, lua_Integer co
   lua_pop(L, 2);
 }
 
+/* whether the empty table at t is marked as an array (rivulet's array_mt, cjson's) */
+static int is_array_mt(lua_State *L, int t) {
+  int yes;
+  if (!lua_getmetatable(L, t)) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lrv_array_mts_key);
+  if (!lua_istable(L, -1)) { lua_pop(L, 2); return 0; }
+  lua_pushvalue(L, -2);
+  yes = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 3);
+  return yes;
+}
+
 static void encode_table(lua_State *L, Enc *e, int t, int depth) {
   lua_Integer len = (lua_Integer)lua_rawlen(L, t), count = 0, i;
   lua_pushvalue(L, t);
@@ -167,7 +181,7 @@ static void encode_table(lua_State *L, Enc *e, int t, int depth) {
     newline(e, depth);
     rv_buf_addc(&e->b, ']');
   } else if (count == 0) {
-    rv_buf_adds(&e->b, "{}");
+    rv_buf_adds(&e->b, is_array_mt(L, t) ? "[]" : "{}");
   } else {
     rv_buf_addc(&e->b, '{');
     if (e->indent) {

@@ -11,7 +11,7 @@
 
 typedef struct tpl_box { lq_template *t; } tpl_box;
 
-static const char ARRAY_MTS_KEY = 'a';    /* registry: set of metatables that mark arrays */
+#define ARRAY_MTS_KEY lrv_array_mts_key       /* registry: set of metatables that mark arrays */
 
 /* ---- Template ---- */
 

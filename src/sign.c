@@ -1,5 +1,7 @@
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "sign.h"
@@ -12,6 +14,42 @@ int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t
     return -1;
   EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);   /* 20 bytes -> 28 chars + NUL */
   return 0;
+}
+
+int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size_t len, char out[45]) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int maclen = 0;
+  if (keylen > (size_t)0x7fffffff) return -1;
+  if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, mac, &maclen) || maclen != 32)
+    return -1;
+  EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);   /* 32 bytes -> 44 chars + NUL */
+  return 0;
+}
+
+int rv_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen) {
+  size_t i, pad = 0;
+  int n;
+  if (len % 4 != 0 || len > (size_t)0x7fffffff) return -1;
+  /* EVP_DecodeBlock skips whitespace and does not check the padding: check both first */
+  for (i = 0; i < len; i++) {
+    char c = in[i];
+    if (c == '=') {
+      if (i < len - 2 || (i == len - 2 && in[len - 1] != '=')) return -1;
+      pad++;
+    } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '+' || c == '/')) {
+      return -1;
+    }
+  }
+  if (len == 0) { *outlen = 0; return 0; }
+  n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+  if (n < 0 || (size_t)n < pad) return -1;
+  *outlen = (size_t)n - pad;
+  return 0;
+}
+
+int rv_secret_equal(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && CRYPTO_memcmp(a, b, alen) == 0;
 }
 
 static const char hex[] = "0123456789abcdef";

@@ -1,5 +1,6 @@
 /* Request signing primitives over OpenSSL's libcrypto (pure C, no lua.h): what
-** X-Twilio-Signature needs. */
+** X-Twilio-Signature needs (signing requests we send, checking webhooks we receive), and
+** HTTP Basic credentials. */
 #ifndef RIVULET_SIGN_H
 #define RIVULET_SIGN_H
 
@@ -8,6 +9,19 @@
 /* base64(HMAC-SHA1(key, data)) into out (at least 29 bytes: 28 characters and a NUL).
 ** 0 on success, -1 if libcrypto failed. */
 int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t len, char out[29]);
+
+/* base64(HMAC-SHA256(key, data)) into out (at least 45 bytes: 44 characters and a NUL):
+** the signature Twilio sends when a Webhook Rule says algorithm=HMAC_SHA256. 0 or -1. */
+int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size_t len, char out[45]);
+
+/* Standard base64 (RFC 4648, with padding; whitespace not allowed) of in into out, which
+** holds at least 3 * (len / 4) bytes; *outlen gets the decoded length. 0, or -1 when in is
+** not base64. */
+int rv_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen);
+
+/* Whether a and b hold the same bytes, in a time that does not depend on where they
+** differ (secrets and signatures are compared with it). 1 or 0. */
+int rv_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* lower-case hex SHA-256 of data into out (65 bytes with the NUL). 0 or -1. */
 int rv_sha256_hex(const char *data, size_t len, char out[65]);

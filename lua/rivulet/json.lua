@@ -5,7 +5,7 @@
 
 local cjson = require "cjson.safe"
 
-local type, pairs, floor, tostring = type, pairs, math.floor, tostring
+local type, pairs, floor, tostring, setmetatable = type, pairs, math.floor, tostring, setmetatable
 
 local M = {}
 
@@ -18,6 +18,11 @@ codec.encode_max_depth(M.MAX_DEPTH)
 codec.decode_invalid_numbers(false)     -- NaN, Infinity, hex: not JSON
 
 M.null = codec.null
+
+-- tables that core.json_encode writes as [] and {} when empty (a Lua table cannot tell)
+local array_mt = require("rivulet.core").array_mt
+function M.empty_array() return setmetatable({}, array_mt) end
+function M.empty_object() return {} end
 
 local function integers(v)
   for k, x in pairs(v) do

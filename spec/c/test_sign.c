@@ -38,6 +38,36 @@ int main(void) {
   rv_sha256_hex("", 0, hex);
   check("empty SHA-256", hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
+  /* HMAC-SHA256 (Webhook Rules): RFC 4231 test case 2, and appendix B's form POST string */
+  {
+    char sig256[45];
+    rv_hmac_sha256_base64("Jefe", 4, "what do ya want for nothing?", 28, sig256);
+    check("HMAC-SHA256 RFC 4231 #2", sig256, "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+    rv_hmac_sha256_base64("12345", 5, s1, strlen(s1), sig256);
+    check("HMAC-SHA256 form POST", sig256, "/Px0ZZziCxf9Zt7wehmYS+fbCh+oLQi2VrfCqcV1vPM=");
+  }
+  /* base64 as HTTP Basic carries it: padding checked, anything else refused */
+  {
+    unsigned char out[64];
+    size_t n = 99;
+    static const struct { const char *in; const char *want; } ok[] = {
+      { "", "" }, { "YQ==", "a" }, { "YWI=", "ab" }, { "YWJj", "abc" },
+      { "QUN4eHg6c2VjcmV0", "ACxxx:secret" },
+    };
+    static const char *const bad[] = { "YQ=", "Y===", "YQ=a", "YW J", "YWJj\n", "YW@j", "=YWJ", "YQ==YQ==" };
+    size_t i;
+    for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+      int rc = rv_base64_decode(ok[i].in, strlen(ok[i].in), out, &n);
+      out[rc == 0 ? n : 0] = 0;
+      check(ok[i].in, rc == 0 ? (const char *)out : "(refused)", ok[i].want);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+      check(bad[i], rv_base64_decode(bad[i], strlen(bad[i]), out, &n) ? "refused" : "accepted", "refused");
+  }
+  check("secret_equal same", rv_secret_equal("abc", 3, "abc", 3) ? "1" : "0", "1");
+  check("secret_equal differs", rv_secret_equal("abc", 3, "abd", 3) ? "1" : "0", "0");
+  check("secret_equal prefix", rv_secret_equal("abc", 3, "ab", 2) ? "1" : "0", "0");
+
   printf("sign: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

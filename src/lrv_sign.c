@@ -1,0 +1,82 @@
+/*
+** rivulet.core's signing primitives over sign.c: X-Twilio-Signature (HMAC-SHA1, and
+** HMAC-SHA256 for Webhook Rules), SHA-256, random bytes for SIDs, base64 for HTTP Basic
+** credentials, and a comparison of secrets that leaks no timing.
+*/
+#include <stdlib.h>
+
+#include "lrv.h"
+#include "sign.h"
+
+/* hmac_sha1_base64(key, data) -> string */
+static int l_hmac_sha1_base64(lua_State *L) {
+  size_t kl, dl;
+  const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
+  char out[29];
+  if (rv_hmac_sha1_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA1");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* hmac_sha256_base64(key, data) -> string */
+static int l_hmac_sha256_base64(lua_State *L) {
+  size_t kl, dl;
+  const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
+  char out[45];
+  if (rv_hmac_sha256_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA256");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* sha256_hex(data) -> string */
+static int l_sha256_hex(lua_State *L) {
+  size_t dl;
+  const char *d = luaL_checklstring(L, 1, &dl);
+  char out[65];
+  if (rv_sha256_hex(d, dl, out)) return luaL_error(L, "libcrypto could not compute SHA-256");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* random_hex(n) -> 2n hex digits of n random bytes (1..64): SIDs unique across processes
+** and Lua states, which math.random's time-based seed is not */
+static int l_random_hex(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  char out[129];
+  luaL_argcheck(L, n >= 1 && n <= 64, 1, "1 to 64 bytes");
+  if (rv_random_hex(out, (size_t)n)) return luaL_error(L, "libcrypto could not produce random bytes");
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* base64_decode(text) -> bytes | nil (not base64): text comes from outside (a header) */
+static int l_base64_decode(lua_State *L) {
+  size_t len, outlen;
+  const char *in = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, len / 4 * 3 + 1);
+  if (rv_base64_decode(in, len, out, &outlen)) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  luaL_pushresultsize(&b, outlen);
+  return 1;
+}
+
+/* secret_equal(a, b) -> whether a and b are the same bytes, in a time that does not tell
+** where they differ */
+static int l_secret_equal(lua_State *L) {
+  size_t al, bl;
+  const char *a = luaL_checklstring(L, 1, &al), *b = luaL_checklstring(L, 2, &bl);
+  lua_pushboolean(L, rv_secret_equal(a, al, b, bl));
+  return 1;
+}
+
+void lrv_open_sign(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    { "hmac_sha1_base64", l_hmac_sha1_base64 }, { "hmac_sha256_base64", l_hmac_sha256_base64 },
+    { "sha256_hex", l_sha256_hex }, { "random_hex", l_random_hex },
+    { "base64_decode", l_base64_decode }, { "secret_equal", l_secret_equal }, { NULL, NULL }
+  };
+  luaL_setfuncs(L, funcs, 0);
+}
