@@ -977,3 +977,133 @@ function TestEngineHandle.test_bad_input_names_the_field()
   lu.assertErrorMsgContains("unknown event kind 'poke'", e.handle, e, { kind = "poke" })
   lu.assertErrorMsgContains("handle expects an event table", e.handle, e, "x")
 end
+
+-- ---- outbound messages through Twilio's Messages API (engine option twilio) ---------------
+
+TestEngineOutbound = {}
+
+local API = { url = "http://127.0.0.1:9", account_sid = "AC" .. string.rep("1", 32), auth_token = "tok",
+              status_callback = function(x) return "http://rivulet.test/status/" .. x.sid end }
+
+-- an HTTP client answering each request with the next reply of `replies` (as the Messages
+-- API would), recording what was asked
+local function fake_api(replies)
+  local client, asked, done = {}, {}, {}
+  local Done = { done = function() return true end, outcome = function(c) return c.o end }
+  Done.__index = Done
+  function client.http_request(_, args)
+    asked[#asked + 1] = args
+    if args.tag ~= nil then done[#done + 1] = args.tag end
+    local r = table.remove(replies, 1) or { status = 201, json = { sid = "SM" .. string.rep("f", 32), status = "queued" } }
+    return setmetatable({ o = rivulet.http.simulate("http_request", r) }, Done)
+  end
+  function client.poll() return 0 end
+  function client.finished()
+    local list = done
+    done = {}
+    return list[1] and list or nil
+  end
+  return client, asked
+end
+
+local function params_of(args)
+  local m = {}
+  for _, kv in ipairs(args.parameters) do m[kv.key] = m[kv.key] and (m[kv.key] .. "|" .. kv.value) or kv.value end
+  return m
+end
+
+function TestEngineOutbound.test_send_message_posts_to_the_messages_api()
+  local client, asked = fake_api{ { status = 201, json = { sid = "SM" .. string.rep("a", 32), status = "queued",
+                                                          num_segments = "1", account_sid = API.account_sid } } }
+  local e = rivulet.engine{ http = client, twilio = API }
+  local r = e:handle{ kind = "start", trigger = { from = FROM, to = TO }, flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "tell" } },
+    { name = "tell", type = "send-message", body = "Hi {{contact.channel.address}}",
+      media_url = "https://example.com/a.png", on = { sent = false, failed = false } },
+  } }
+  e:run()
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(#asked, 1)
+  lu.assertEquals(asked[1].method, "POST")
+  lu.assertEquals(asked[1].url, API.url .. "/2010-04-01/Accounts/" .. API.account_sid .. "/Messages.json")
+  lu.assertEquals(asked[1].basic_auth, API.account_sid .. ":tok")
+  lu.assertEquals(params_of(asked[1]), { To = FROM, From = TO, Body = "Hi " .. FROM,
+    MediaUrl = "https://example.com/a.png", StatusCallback = "http://rivulet.test/status/" .. r.sid })
+  local out = r.exec.context.widgets.tell.outbound
+  lu.assertEquals(out.Sid, "SM" .. string.rep("a", 32))
+  lu.assertEquals(out.Status, "queued")
+  lu.assertEquals(out.NumSegments, "1")
+  lu.assertEquals(out.AccountSid, API.account_sid)
+  lu.assertEquals(r.exec.steps[#r.exec.steps].name, "sent")
+end
+
+function TestEngineOutbound.test_a_refused_message_takes_failed_with_twilios_reason()
+  local client = fake_api{ { status = 400, json = { code = 21211, message = "The 'To' number is not valid",
+                                                   more_info = "https://www.twilio.com/docs/errors/21211", status = 400 } },
+                           { reason = "connect_failed", message = "connection refused" } }
+  local e = rivulet.engine{ http = client, twilio = API }
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "tell" } },
+    { name = "tell", type = "send-message", body = "x", on = { sent = false, failed = "sorry" } },
+    { name = "sorry", type = "set-variables", variables = { { key = "why", value = "{{widgets.tell.message}}" },
+      { key = "code", value = "{{widgets.tell.error_code}}" } }, on = { next = false } },
+  }
+  local r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
+  e:run()
+  lu.assertEquals(r.exec.steps[2].name, "failed")
+  lu.assertEquals(r.exec.context.flow.variables.code, "21211")
+  lu.assertStrContains(r.exec.context.flow.variables.why, "The 'To' number is not valid")
+  r = e:handle{ kind = "start", flow = flow, trigger = { from = "+15550002222", to = TO } }
+  e:run()
+  lu.assertEquals(r.exec.steps[2].name, "failed")
+  lu.assertEquals(r.exec.context.widgets.tell.reason, "connect_failed")
+end
+
+function TestEngineOutbound.test_send_and_wait_watches_its_message_delivery()
+  local client = fake_api{}
+  local e = rivulet.engine{ http = client, twilio = API }
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Name?",
+      on = { incomingMessage = false, timeout = false, deliveryFailure = "oops" } },
+    { name = "oops", type = "set-variables", variables = { { key = "why", value = "{{widgets.ask.message}}" } },
+      on = { next = false } },
+  }
+  local r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
+  e:run()
+  local w = r.exec.wait
+  lu.assertEquals(w.kind, "reply")
+  lu.assertEquals(w.watch, "SM" .. string.rep("f", 32))
+  lu.assertEquals(e:handle{ kind = "status", message_sid = w.watch, status = "delivered" }.code, "noted")
+  lu.assertEquals(e:handle{ kind = "status", message_sid = "SM" .. string.rep("0", 32), status = "failed" }.code, "none")
+  local s = e:handle{ kind = "status", message_sid = w.watch, status = "undelivered", error_code = "30003" }
+  lu.assertEquals(s.code, "resumed")
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(r.exec.steps[2].name, "deliveryFailure")
+  lu.assertStrContains(r.exec.context.flow.variables.why, "undelivered")
+  -- a refused prompt is a delivery failure too; a delivered one waits for the reply as usual
+  client = fake_api{ { status = 500, body = "oops" } }
+  e = rivulet.engine{ http = client, twilio = API }
+  r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
+  e:run()
+  lu.assertEquals(r.exec.steps[2].name, "deliveryFailure")
+  e = rivulet.engine{ http = fake_api{}, twilio = API }
+  r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
+  e:run()
+  lu.assertEquals(e:handle{ kind = "message", from = FROM, to = TO, body = "Ada" }.code, "resumed")
+  lu.assertEquals(r.exec.steps[2].name, "incomingMessage")
+  lu.assertEquals(r.exec.context.widgets.ask.outbound.Sid, "SM" .. string.rep("f", 32))
+end
+
+function TestEngineOutbound.test_end_stops_an_execution_wherever_it_stands()
+  local e = rivulet.engine{}
+  local r = e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  local x = e:handle{ kind = "end", sid = r.sid, reason = "ended through the REST API" }
+  lu.assertEquals(x.code, "ended")
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(r.exec.reason, "ended through the REST API")
+  lu.assertNil(r.exec.failed)
+  lu.assertEquals(e:handle{ kind = "end", sid = r.sid }.code, "none")
+  -- the contact may start again
+  lu.assertEquals(e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }.code, "started")
+end

@@ -63,6 +63,18 @@ static int l_base64_decode(lua_State *L) {
   return 1;
 }
 
+/* base64_encode(bytes) -> text (HTTP Basic credentials we send) */
+static int l_base64_encode(lua_State *L) {
+  size_t len;
+  const unsigned char *in = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  char *out;
+  luaL_argcheck(L, len <= RV_BASE64_MAX_IN, 1, "too long to encode");
+  out = luaL_buffinitsize(L, &b, (len + 2) / 3 * 4 + 1);
+  luaL_pushresultsize(&b, rv_base64_encode(in, len, out));
+  return 1;
+}
+
 /* secret_equal(a, b) -> whether a and b are the same bytes, in a time that does not tell
 ** where they differ */
 static int l_secret_equal(lua_State *L) {
@@ -76,7 +88,7 @@ void lrv_open_sign(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "hmac_sha1_base64", l_hmac_sha1_base64 }, { "hmac_sha256_base64", l_hmac_sha256_base64 },
     { "sha256_hex", l_sha256_hex }, { "random_hex", l_random_hex },
-    { "base64_decode", l_base64_decode }, { "secret_equal", l_secret_equal }, { NULL, NULL }
+    { "base64_decode", l_base64_decode }, { "base64_encode", l_base64_encode }, { "secret_equal", l_secret_equal }, { NULL, NULL }
   };
   luaL_setfuncs(L, funcs, 0);
 }

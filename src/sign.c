@@ -26,6 +26,11 @@ int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size
   return 0;
 }
 
+size_t rv_base64_encode(const unsigned char *in, size_t len, char *out) {
+  if (len > RV_BASE64_MAX_IN) return 0;
+  return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
 int rv_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen) {
   size_t i, pad = 0;
   int n;

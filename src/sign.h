@@ -14,6 +14,11 @@ int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t
 ** the signature Twilio sends when a Webhook Rule says algorithm=HMAC_SHA256. 0 or -1. */
 int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size_t len, char out[45]);
 
+/* Standard base64 of in (at most RV_BASE64_MAX_IN bytes) into out, which holds at least
+** 4 * ((len + 2) / 3) + 1 bytes; returns the length written (a NUL follows). */
+#define RV_BASE64_MAX_IN 0x5ffffffcu
+size_t rv_base64_encode(const unsigned char *in, size_t len, char *out);
+
 /* Standard base64 (RFC 4648, with padding; whitespace not allowed) of in into out, which
 ** holds at least 3 * (len / 4) bytes; *outlen gets the decoded length. 0, or -1 when in is
 ** not base64. */

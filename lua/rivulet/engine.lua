@@ -134,6 +134,7 @@ function M.new(opts)
     n_active = 0,
     by_contact = {},      -- "from\0to" -> execution
     calls = {},           -- sid -> the HTTP call it waits on (tagged with the sid)
+    watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
     timers = {},
     all = {},             -- every execution this engine ran, in order
     render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
@@ -197,6 +198,8 @@ end
 
 -- the execution leaves the engine's tables (it ended, or the store took it away)
 function Engine:release(exec)
+  local w = exec.wait
+  if w and w.watch and self.watching[w.watch] == exec then self.watching[w.watch] = nil end
   if self.active[exec.sid] == exec then
     self.active[exec.sid] = nil
     self.n_active = self.n_active - 1
@@ -379,13 +382,15 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
     return nil
   end
   if type(ev) == "table" and ev.wait then
-    local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data }
+    local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data,
+                watch = ev.watch }
     exec.wait = w
     if ev.wait == "reply" then w.deadline = w.since + (tonumber(ev.timeout) or self.limits.wait_timeout)
     elseif ev.wait == "subflow" then w.child = ev.child.sid end
     if not self:persist(exec, nil, state.name) then return nil end
     if ev.wait == "reply" then
       self:arm_timer(exec, w.deadline)
+      if w.watch then self.watching[w.watch] = exec end
     elseif ev.wait == "http" then
       self.calls[exec.sid] = ev.call
     elseif ev.wait == "subflow" then
@@ -447,6 +452,7 @@ end
 function Engine:resume(exec, input)
   local w = exec.wait
   if not w or exec.status ~= "active" then return end
+  if w.watch and self.watching[w.watch] == exec then self.watching[w.watch] = nil end
   exec.wait = nil
   self.calls[exec.sid] = nil
   local state = exec.flow.by_name[w.state]
@@ -461,9 +467,12 @@ local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
   local tctx, contact, channel = trigger_widget.context(trigger)
   local exec = {
-    sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"),
+    sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"), flow_version = flow.revision,
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
     steps = {}, started_at = self.now(), repeats = 0, trigger_event = ev,
+    -- what started it (Studio's initiated_by): the message or call, else the caller's say
+    initiated_by = tctx.message and tctx.message.MessageSid or tctx.call and tctx.call.CallSid
+      or trigger.initiated_by,
   }
   exec.context = {
     trigger = tctx,
@@ -552,11 +561,14 @@ end
 --              one (conflict).
 --   "timeout"  {sid}: that execution's wait for a reply times out now (timed_out).
 --   "tick"     due timers fire (ticked; result.fired).
+--   "end"      {sid, reason?}: that execution ends now (ended).
+--   "status"   {message_sid, status, error_code?}: a Messages status callback; failed or
+--              undelivered ends the wait watching that message (resumed), others are noted.
 -- event.patient: when another process sharing the store runs the execution, wait for it
 -- (up to the store's busy timeout) instead of answering busy at once. A server never waits.
 --
 -- result = {code, exec?, sid?, active_sid?, message?}; codes:
---   started, resumed, timed_out, ticked     it happened
+--   started, resumed, timed_out, ticked, ended, noted     it happened
 --   conflict      start refused: the contact has an active execution (active_sid)
 --   none          no active execution for the contact, and nothing to start
 --   not_waiting   the execution waits for something else (ignored, as Studio does)
@@ -687,6 +699,66 @@ end
 
 function KINDS.tick(self)
   return { code = "ticked", fired = self:fire_timers() }
+end
+
+-- an execution held here, or the store's latest copy of it: exec | nil, result
+local function held(self, id)
+  if self.store then
+    local ok, err, code = recovery.reload(self, id)
+    if ok == "elsewhere" then return nil, { code = "busy", message = err } end
+    if not ok then
+      if code == "notfound" or err and not code then return nil, { code = "none", message = err } end
+      return nil, { code = "store_error", message = err, store_code = code }
+    end
+  end
+  local exec = self.active[id]
+  if not exec then return nil, { code = "none", message = format("no active execution %s", tostring(id)) } end
+  return exec
+end
+
+-- "end" {sid, reason?}: the execution ends now, wherever it stands (Studio's
+-- Status=ended; rivulet end). Its subflows end with it.
+KINDS["end"] = function(self, ev)
+  local exec, r = held(self, ev.sid)
+  if not exec then return r end
+  local reason = ev.reason or "ended by request"
+  local child = exec.wait and exec.wait.kind == "subflow" and self.active[exec.wait.child]
+  if child then KINDS["end"](self, { sid = child.sid, reason = reason }) end
+  self:finish(exec, reason)
+  if exec.status == "detached" then
+    return { code = "store_error", message = exec.reason, store_code = exec.detached }
+  end
+  return { code = "ended", exec = exec, sid = exec.sid }
+end
+
+-- the delivery failures of Twilio's MessageStatus
+local UNDELIVERED = { failed = true, undelivered = true }
+
+-- "status" {message_sid, status, error_code?}: a Messages status callback. A failed or
+-- undelivered message ends the wait that watches it (Send & Wait's deliveryFailure); any
+-- other status is noted and changes nothing.
+function KINDS.status(self, ev)
+  if type(ev.message_sid) ~= "string" then return bad("message_sid must be a string") end
+  if not UNDELIVERED[ev.status] then return { code = "noted", message = format("status %s", tostring(ev.status)) } end
+  local exec = self.watching[ev.message_sid]
+  if not exec and self.store then
+    local id, err, code = self.store:watcher(ev.message_sid)
+    if id == nil then return { code = "store_error", message = err, store_code = code } end
+    if id then
+      local r
+      exec, r = held(self, id)
+      if not exec then return r end
+      exec = self:innermost(exec)
+    end
+  end
+  local w = exec and exec.status == "active" and exec.wait
+  if not (w and w.kind == "reply" and w.watch == ev.message_sid) then
+    return { code = "none", message = format("no execution waits on message %s", ev.message_sid) }
+  end
+  self.watching[ev.message_sid] = nil
+  w.token = nil
+  self:resume(exec, { kind = "delivery_failure", status = ev.status, error_code = ev.error_code })
+  return { code = "resumed", exec = exec, sid = exec.sid }
 end
 
 function Engine:handle(ev)

@@ -3,7 +3,8 @@
 --
 --   local client = http.client{timeout_ms =, max_body =, max_redirects =, auth_token =}
 --   local call = client:run_function{url =, parameters =, timeout_ms =, auth_token =, tag =}
---   local call = client:http_request{method =, url =, content_type =, body =, parameters =, tag =}
+--   local call = client:http_request{method =, url =, content_type =, body =, parameters =, tag =,
+--                                     basic_auth = "user:password"}
 --   call:done(), call:outcome()          -- outcome is nil while the call runs
 --   client:poll(timeout_ms)              -- drives every call; returns how many still run
 --   client:wait(call)                    -- drives until that call is done; returns its outcome
@@ -199,7 +200,7 @@ local function base_request(self, args)
   if type(args) ~= "table" then error("expected a table of arguments", 3) end
   if type(args.url) ~= "string" then error("url must be a string", 3) end
   local o = self._opts
-  return {
+  local req = {
     url = args.url,
     timeout_ms = limit(args, o, "timeout_ms", M.TIMEOUT_MS),
     max_body = limit(args, o, "max_body", M.MAX_BODY),
@@ -207,6 +208,12 @@ local function base_request(self, args)
     headers = { "User-Agent: " .. M.USER_AGENT },
     tag = args.tag,
   }
+  local basic = args.basic_auth              -- "user:password" (Twilio's API: AC...:token)
+  if basic ~= nil then
+    if type(basic) ~= "string" then error("basic_auth must be a string \"user:password\"", 3) end
+    req.headers[2] = "Authorization: Basic " .. core.base64_encode(basic)
+  end
+  return req
 end
 
 -- Run Function: POST the parameters form-encoded; success on 2xx or 3xx.

@@ -6,6 +6,7 @@
 --   revive_all(engine, list) adopted executions take up where they stood
 --   refresh(engine, from, to) before a delivery: the store's latest copy of the contact's
 --                            execution (another process may have moved it on)
+--   reload(engine, sid)      the store's latest copy of one execution
 --
 -- The rules: an execution waiting for a reply or a subflow belongs to whoever delivers to
 -- it next; one that was running (an HTTP call in flight, or between two steps) belongs to
@@ -74,6 +75,7 @@ local function revive(e, exec)
   local w = exec.wait
   if w and w.kind == "reply" then
     e:arm_timer(exec, w.deadline or (w.since or e.now()) + e.limits.wait_timeout)
+    if w.watch then e.watching[w.watch] = exec end
   elseif w and w.kind == "subflow" then
     if not e.active[w.child] then
       local child, err = e.store:execution(w.child)
@@ -172,16 +174,17 @@ local function reload(e, id)
   return true
 end
 
--- reload for a delivery: an execution another process is running is "elsewhere" with a
--- message saying so
-local function reload_for_delivery(e, id)
+-- reload(engine, sid) for an event: an execution another process is running is
+-- "elsewhere" with a message saying so
+function M.reload(e, id)
   local ok, err, code = reload(e, id)
   if ok == "elsewhere" then
-    return ok, format("execution %s is running in another process; it takes no reply until it waits for one",
+    return ok, format("execution %s is running in another process; it takes nothing until it waits again",
       tostring(id))
   end
   return ok, err, code
 end
+local reload_for_delivery = M.reload
 
 -- refresh(engine, from, to) -> true | "elsewhere", message | nil, err, code: makes sure the
 -- engine holds the store's latest copy of the contact's execution and of the subflows it

@@ -8,16 +8,22 @@
 --   step:render(text)                  Liquid against the execution context
 --   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
 --   step:previous()                    this widget's outputs from an earlier run, or nil
---   step:send{body=, from=, to=, media_url=, kind=}    -> Studio's outbound fields
+--   step:send{body=, from=, to=, media_url=}  -> Studio's outbound fields, or (with the engine
+--                                      option twilio) a wait for the Messages API: resume
+--                                      gets it as input.kind "http"; step:sent(input) reads it
+--   step:say(text)                     what a caller hears (printed in the console)
 --   step:run_function{url=, parameters=}                -> a wait for the call
 --   step:http_request{method=, url=, content_type=, body=, parameters=} -> a wait for the call
 --   step:start_subflow(flow_sid, parameters) -> a wait for the child | nil, reason, message
---   step:wait_reply(timeout_s, data)   a wait for the contact's reply (or the timeout)
+--   step:wait_reply(timeout_s, data, watch)   a wait for the contact's reply (or the timeout;
+--                                      watch: the SID of a message whose delivery failing
+--                                      ends the wait, input.kind "delivery_failure")
 --
 -- A wait is returned by run/resume as is; the engine stores it, and resume(step, input)
 -- gets the answer with step.data set to the wait's data.
 
 local sid = require("rivulet.sid").new
+local twilio = require "rivulet.twilio"
 
 local type, ipairs, io_open = type, ipairs, io.open
 
@@ -49,24 +55,42 @@ function Step:previous()
   return self.context.widgets[self.name]
 end
 
--- a message to the contact (or whoever `to` says); returns Studio's outbound fields
-function Step:send(msg)
-  local ctx = self.context
-  local out = {
-    Body = msg.body or "", From = msg.from or ctx.flow.channel.address,
-    To = msg.to or ctx.contact.channel.address, Sid = sid("SM"), Status = "sent",
-    MediaUrl = msg.media_url,
-  }
+local function announce(self, m)
   local on_message = self._engine.opts.on_message
-  if on_message then
-    on_message(self._exec, { from = out.From, to = out.To, body = out.Body, media_url = msg.media_url,
-                             widget = self.name, kind = msg.kind })
-  end
-  return out
+  if on_message then on_message(self._exec, m) end
 end
 
-function Step:wait_reply(timeout_s, data)
-  return { wait = "reply", timeout = timeout_s, data = data }
+-- a message to the contact (or whoever `to` says): Studio's outbound fields, or a wait for
+-- Twilio's Messages API when the engine has one (option twilio)
+function Step:send(msg)
+  local ctx, e = self.context, self._engine
+  local from, to = msg.from or ctx.flow.channel.address, msg.to or ctx.contact.channel.address
+  local body = msg.body or ""
+  announce(self, { from = from, to = to, body = body, media_url = msg.media_url, widget = self.name })
+  local api = e.opts.twilio
+  if api then
+    local call = twilio.send_message(e.http, api, {
+      to = to, from = from, body = body, media_url = msg.media_url, widget = self.name,
+      status_callback = api.status_callback and api.status_callback(self._exec) or nil,
+    }, self._exec.sid)
+    return { wait = "http", call = call }
+  end
+  return { Body = body, From = from, To = to, Sid = sid("SM"), Status = "sent", MediaUrl = msg.media_url }
+end
+
+-- the outbound fields of a send that waited on the Messages API | nil, failure outputs
+function Step:sent(input)
+  return twilio.outcome(input.outcome)
+end
+
+-- what the caller hears on a call (the console prints it; TwiML is the voice issue's)
+function Step:say(text)
+  announce(self, { from = self.context.flow.channel.address, to = self.context.contact.channel.address,
+                   body = text, widget = self.name, kind = "voice" })
+end
+
+function Step:wait_reply(timeout_s, data, watch)
+  return { wait = "reply", timeout = timeout_s, data = data, watch = watch }
 end
 
 -- HTTP calls go through the engine's client: the URL mapped (url_map), signed with the

@@ -37,6 +37,7 @@
 --       "conflict" when another process took it; bumps exec.rev and exec.takeovers
 --   store:execution(sid) -> row | false       decoded (context, wait)
 --   store:revision(sid) -> rev | false
+--   store:watcher(message_sid) -> sid | false   the active execution whose wait watches it
 --   store:contact_execution(contact, channel) -> {sid, rev} | false   the active one
 --   store:active_rows() / store:due_rows(now) -> raw rows     (decode with store.decode_row)
 --   store:active_steps() -> {sid = {step, ...}}   store:steps(sid, with_context) -> steps
@@ -535,6 +536,14 @@ function Store:revision(sid)
   local row, err, code = self:first("SELECT rev FROM executions WHERE sid = ?", sid)
   if not row then return row, err, code end
   return row.rev
+end
+
+-- the active execution whose wait watches the delivery of outbound message msg_sid: its
+-- sid | false | nil, err, code
+function Store:watcher(msg_sid)
+  local row, err, code = self:first("SELECT sid FROM executions WHERE watch = ? AND status = 'active'", msg_sid)
+  if not row then return row, err, code end
+  return row.sid
 end
 
 -- the active execution of a contact, if any: {sid, rev} | false

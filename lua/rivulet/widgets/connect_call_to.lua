@@ -18,7 +18,7 @@ function W.run(step)
   local target = p.to
   if noun == "sip" or target == nil or target == "" then target = p.sip_endpoint or target end
   local line = string.format("[connecting the call to %s %s]", noun, tostring(target or ""))
-  step:send{ body = line, kind = "voice" }
+  step:say(line)
   return "callCompleted", {
     DialCallStatus = "completed", DialCallSid = step:sid("CA"),
   }

@@ -22,7 +22,7 @@ W.DEFAULT_TIMEOUT = 5
 function W.run(step)
   local p = step.props
   local line = say_play.line{ say = p.say, play = p.play }
-  if line then step:send{ body = line, kind = "voice" } end
+  if line then step:say(line) end
   return step:wait_reply(tonumber(p.timeout) or W.DEFAULT_TIMEOUT)
 end
 

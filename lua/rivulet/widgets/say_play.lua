@@ -28,7 +28,7 @@ end
 
 function W.run(step)
   local line = W.line(step.props)
-  if line then step:send{ body = line, kind = "voice" } end
+  if line then step:say(line) end
   return "audioComplete", {}
 end
 

@@ -1,6 +1,7 @@
 -- Send & Wait For Reply: sends, then waits for the contact's reply or the timeout
 -- (seconds, a string in exports; default 3600). Outputs `outbound.*` always and
--- `inbound.*` (Body, From, To, MessageSid, MediaUrl0…) on a reply.
+-- `inbound.*` (Body, From, To, MessageSid, MediaUrl0…) on a reply. `deliveryFailure` when
+-- the Messages API refuses the prompt or its status callback says failed/undelivered.
 local W = {
   type = "send-and-wait-for-reply",
   events = { "incomingMessage", "timeout", "deliveryFailure" },
@@ -12,13 +13,22 @@ local W = {
 function W.run(step)
   local p = step.props
   local out = step:send{ body = p.body, from = p.from, media_url = p.media_url }
+  if out.wait then return out end
   return step:wait_reply(tonumber(p.timeout), { outbound = out })
 end
 
 function W.resume(step, input)
+  if input.kind == "http" then       -- the Messages API answered the prompt
+    local out, failure = step:sent(input)
+    if not out then return "deliveryFailure", failure end
+    return step:wait_reply(tonumber(step.props.timeout), { outbound = out }, out.Sid)
+  end
   local outbound = step.data and step.data.outbound
   if input.kind == "reply" then
     return "incomingMessage", { outbound = outbound, inbound = input.message }
+  elseif input.kind == "delivery_failure" then
+    return "deliveryFailure", { outbound = outbound, reason = "delivery", error_code = input.error_code,
+      message = string.format("the message was %s (MessageStatus)", tostring(input.status)) }
   end
   return "timeout", { outbound = outbound }
 end
