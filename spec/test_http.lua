@@ -418,6 +418,185 @@ function TestHttpLimits:test_max_body_option()
 end
 
 ---------------------------------------------------------------------------------------------
+-- Limits: what a reply's fields may make us hold (src/http.h), and hostile replies
+
+TestHttpReplyLimits = {}
+
+local MAX_HEADER_BYTES, MAX_HEADER_LINES = rivulet.http.MAX_HEADER_BYTES, rivulet.http.MAX_HEADER_LINES
+-- A limit hit ends the call at once. Locally that takes a few ms; the margin leaves a loaded
+-- 2-CPU machine room and is far under the 10 s timeout the attacks used to run into.
+local ABORT_WITHIN_MS = 2000
+-- What one hostile reply may make this process grow by. The endless trailers grew it past
+-- 1 GB before they were bounded; bounded, each attack measures well under 1 MiB.
+local RSS_GROWTH_MAX_KB = 16 * 1024
+
+local function rss_kb()
+   local f = assert(io.open("/proc/self/status"))
+   local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+   f:close()
+   return kb
+end
+
+local limits_client
+local function client()
+   limits_client = limits_client or rivulet.http.client {}
+   return limits_client
+end
+
+-- /fields (see the fixture): a reply with exactly that many field bytes and lines
+local function fields(q)
+   local parts = {}
+   for k, v in pairs(q) do parts[#parts + 1] = k .. "=" .. tostring(v) end
+   table.sort(parts)
+   return url("/fields?" .. table.concat(parts, "&"))
+end
+
+-- One call through the shared client; then a normal call on it must still work.
+local function call(u, args)
+   local c = client()
+   args = args or {}
+   args.url = u
+   local o = c:wait(c:run_function(args))
+   assert_success(c:wait(c:run_function { url = url("/text") }))
+   return o
+end
+
+local function assert_fits(u)
+   local o = call(u)
+   assert_success(o)
+   lu.assertEquals(o.body, "ok")
+   return o
+end
+
+local function assert_too_large(u, message)
+   local o = call(u)
+   assert_transport_fail(o, "too_large")
+   lu.assertEquals(o.status_code, 0)
+   lu.assertStrContains(o.message, message)
+   lu.assertTrue(o.elapsed_ms < ABORT_WITHIN_MS, "elapsed_ms " .. o.elapsed_ms)
+   return o
+end
+
+-- A hostile reply: the call fails with reason (and message) within its budget, the process
+-- stays within RSS_GROWTH_MAX_KB, and the client goes on working (call() checks that).
+local function attack(path, reason, message, args, budget_ms)
+   collectgarbage()
+   local before = rss_kb()
+   local o = call(url(path), args)
+   local grown = rss_kb() - before
+   assert_transport_fail(o, reason)
+   lu.assertStrContains(o.message, message)
+   lu.assertTrue(o.elapsed_ms < (budget_ms or 0) + ABORT_WITHIN_MS, "elapsed_ms " .. o.elapsed_ms)
+   lu.assertTrue(grown < RSS_GROWTH_MAX_KB, path .. ": the process grew by " .. grown .. " KiB")
+   return o
+end
+
+function TestHttpReplyLimits:test_named_limits()
+   lu.assertEquals(MAX_HEADER_BYTES, 32768)
+   lu.assertEquals(MAX_HEADER_LINES, 100)
+end
+
+-- header bytes: status line + header lines + blank line
+function TestHttpReplyLimits:test_header_bytes_at_the_limit_pass()
+   assert_fits(fields { bytes = MAX_HEADER_BYTES, lines = 10 })
+end
+
+function TestHttpReplyLimits:test_header_bytes_one_over_fail()
+   assert_too_large(fields { bytes = MAX_HEADER_BYTES + 1, lines = 10 },
+      "reply headers over " .. MAX_HEADER_BYTES .. " bytes")
+end
+
+function TestHttpReplyLimits:test_header_lines_at_the_limit_pass()
+   assert_fits(fields { bytes = 4000, lines = MAX_HEADER_LINES })
+end
+
+function TestHttpReplyLimits:test_header_lines_one_over_fail()
+   assert_too_large(fields { bytes = 4000, lines = MAX_HEADER_LINES + 1 },
+      "reply headers over " .. MAX_HEADER_LINES .. " lines")
+end
+
+-- a reason phrase is part of the head: the status line takes the whole budget
+function TestHttpReplyLimits:test_reason_phrase_filling_the_limit_passes()
+   assert_fits(fields { bytes = MAX_HEADER_BYTES, lines = 3, fill = "reason" })
+end
+
+function TestHttpReplyLimits:test_reason_phrase_one_over_fails()
+   assert_too_large(fields { bytes = MAX_HEADER_BYTES + 1, lines = 3, fill = "reason" },
+      "reply headers over " .. MAX_HEADER_BYTES .. " bytes")
+end
+
+-- trailers count with the headers of their response
+function TestHttpReplyLimits:test_trailer_bytes_at_the_limit_pass()
+   assert_fits(fields { bytes = MAX_HEADER_BYTES, lines = 30, trailers = 25 })
+end
+
+function TestHttpReplyLimits:test_trailer_bytes_one_over_fail()
+   assert_too_large(fields { bytes = MAX_HEADER_BYTES + 1, lines = 30, trailers = 25 },
+      "reply headers and trailers over " .. MAX_HEADER_BYTES .. " bytes")
+end
+
+function TestHttpReplyLimits:test_trailer_lines_at_the_limit_pass()
+   assert_fits(fields { bytes = 4000, lines = MAX_HEADER_LINES, trailers = MAX_HEADER_LINES - 3 })
+end
+
+function TestHttpReplyLimits:test_trailer_lines_one_over_fail()
+   assert_too_large(fields { bytes = 4000, lines = MAX_HEADER_LINES + 1, trailers = MAX_HEADER_LINES - 2 },
+      "reply headers and trailers over " .. MAX_HEADER_LINES .. " lines")
+end
+
+-- libcurl takes a trailer line of at most 4 KiB; over it is too_large too, not "transport"
+function TestHttpReplyLimits:test_trailer_line_over_libcurls_cap_is_too_large()
+   assert_fits(fields { bytes = 4000, lines = 4, trailers = 1 })
+   assert_too_large(fields { bytes = 6000, lines = 4, trailers = 1 }, "a reply trailer line over 4096 bytes")
+end
+
+-- each response of a redirect chain has a budget of its own: six full ones pass
+function TestHttpReplyLimits:test_each_response_of_a_redirect_chain_has_its_own_budget()
+   local o = assert_fits(fields { bytes = MAX_HEADER_BYTES, lines = MAX_HEADER_LINES, chain = 5 })
+   lu.assertStrContains(o.url, "chain=0")
+end
+
+function TestHttpReplyLimits:test_endless_trailers()
+   attack("/attack/trailers", "too_large", "reply headers and trailers over " .. MAX_HEADER_LINES .. " lines")
+end
+
+function TestHttpReplyLimits:test_endless_headers()
+   attack("/attack/headers", "too_large", "reply headers over " .. MAX_HEADER_LINES .. " lines")
+end
+
+function TestHttpReplyLimits:test_endless_header_line()
+   attack("/attack/header-line", "too_large", "a reply header line over 102400 bytes")
+end
+
+function TestHttpReplyLimits:test_endless_reason_phrase()
+   attack("/attack/reason", "too_large", "a reply header line over 102400 bytes")
+end
+
+-- interim responses count in the budget of the response after them
+function TestHttpReplyLimits:test_endless_interim_responses()
+   attack("/attack/interim", "too_large", "reply headers over " .. MAX_HEADER_LINES .. " lines")
+end
+
+-- Nothing is decoded: the body limit counts the bytes that arrive, so a stream of empty
+-- deflate blocks ends there too (libcurl 7.88 decoded an unasked Transfer-Encoding gzip and
+-- counted only what came out: this ran to the 10 s timeout).
+for _, how in ipairs({ "te", "ce" }) do
+   local q = how == "te" and "?te=1" or ""
+   TestHttpReplyLimits["test_endless_gzip_stream_" .. how] = function()
+      attack("/attack/gzip-endless" .. q, "too_large", "response body larger than 65536 bytes")
+   end
+   TestHttpReplyLimits["test_gzip_bomb_" .. how] = function()
+      attack("/attack/gzip-bomb" .. q, "too_large", "response body larger than 65536 bytes")
+   end
+end
+
+-- libcurl skips a chunk extension without holding it: memory stays flat, the timeout ends it
+function TestHttpReplyLimits:test_endless_chunk_extension_ends_at_the_timeout()
+   local o = attack("/attack/chunk-ext", "timeout", "no complete response in time", { timeout_ms = 500 }, 500)
+   lu.assertTrue(o.elapsed_ms >= 490, "elapsed_ms " .. o.elapsed_ms)
+end
+
+---------------------------------------------------------------------------------------------
 -- Transport faults and bad URLs
 
 TestHttpFaults = {}

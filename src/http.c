@@ -15,6 +15,24 @@
 ** connection to reuse and again when a handle is removed, so one multi handle with 10,000
 ** connections is quadratic too. A new call goes to the first shard with room: a client
 ** with few calls at a time uses one multi handle and reuses its connections as before.
+**
+** What a reply can make us hold (http.h names our limits). libcurl 7.88 caps by itself: a
+** header or status line at CURL_MAX_HTTP_HEADER (100 KiB; over it the transfer ends with
+** CURLE_OUT_OF_MEMORY), a trailer line at 4 KiB (CURLE_RECV_ERROR, "Out of memory in
+** chunked-encoding"), a chunk size at 16 hex digits; Debian's 7.88.1 (the CVE-2023-38039
+** fix) and libcurl >= 8.3 also all the header bytes of a transfer at 300 KiB. It stores
+** every header and trailer line of every response of a transfer in a list (curl_easy_header)
+** freed only when the handle starts its next transfer, and neither counts nor caps trailers:
+** a chunked body followed by trailers without end grew the process past 1 GB in 10 s. So
+** on_header counts each response's fields and ends the transfer at one over the limit;
+** complete() reports libcurl's caps as RV_HTTP_TOO_LARGE too. Chunk extensions and the body
+** of a redirect libcurl follows are read and dropped without being held: they cost time, up
+** to the call's timeout, not memory.
+**
+** Nothing is decoded. We send no Accept-Encoding, so libcurl leaves a Content-Encoding
+** alone; but 7.88 decodes a Transfer-Encoding gzip or deflate nobody asked for (8.x ignores
+** it), counting only what comes out: a stream of empty deflate blocks ran to the timeout.
+** CURLOPT_HTTP_CONTENT_DECODING 0 turns that off, so the body limit counts what arrived.
 */
 #include <ctype.h>
 #include <stdio.h>
@@ -28,7 +46,6 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
-#include <ctype.h>
 #include <curl/curl.h>
 
 #include "buf.h"
@@ -38,6 +55,7 @@
 #define MAX_EVENTS 256           /* ready sockets taken per epoll_wait */
 #define MAX_ROUNDS 64            /* epoll_wait rounds per poll: bounded even under a flood */
 #define SHARD_MAX 256            /* transfers per multi handle (see above) */
+#define CURL_TRAILER_LINE 4096   /* libcurl 7.88's cap on a trailer line (DYN_H1_TRAILER) */
 
 typedef struct shard {
   CURLM *multi;
@@ -69,13 +87,24 @@ struct rv_http_call {
   rv_http_call *dnext, *dprev;
   rv_buf body;
   size_t max_body;
-  int too_large;
+  size_t max_header_bytes;
+  long max_header_lines;
+  int limit;                      /* which limit ended the transfer (LIMIT_*) */
+  int phase;                      /* where on_header is in the current response (PHASE_*) */
+  int trailers;                   /* the response's trailers have begun */
+  size_t head_bytes;              /* the current response's fields so far (http.h) */
+  long head_lines;
   double started;                 /* monotonic ms */
   char *content_type, *url;
   char status_line[64];           /* the last response's, as the server sent it (cut) */
   rv_http_result res;
   char errbuf[CURL_ERROR_SIZE];
 };
+
+/* ours (http.h), then libcurl's: a header line, a trailer line, all header bytes */
+enum { LIMIT_NONE, LIMIT_BODY, LIMIT_HEADER_BYTES, LIMIT_HEADER_LINES,
+       LIMIT_CURL_LINE, LIMIT_CURL_TRAILER_LINE, LIMIT_CURL_HEADERS };
+enum { PHASE_STATUS, PHASE_HEAD, PHASE_BODY };   /* status line next, header lines, body/trailers */
 
 static const char *const REASONS[] = {
   NULL, "timeout", "too_large", "connect_failed", "tls", "bad_url", "protocol",
@@ -91,6 +120,8 @@ void rv_http_limits_init(rv_http_limits *l) {
   l->timeout_ms = RV_HTTP_TIMEOUT_MS;
   l->max_body = RV_HTTP_MAX_BODY;
   l->max_redirects = RV_HTTP_MAX_REDIRECTS;
+  l->max_header_bytes = RV_HTTP_MAX_HEADER_BYTES;
+  l->max_header_lines = RV_HTTP_MAX_HEADER_LINES;
   l->verify_tls = 1;
 }
 
@@ -234,8 +265,9 @@ static void unlink_call(rv_http_call *c) {
   c->next = c->prev = NULL;
   if (c->easy) {
     curl_multi_remove_handle(c->sh->multi, c->easy);
-    /* a handle is costly to make: keep it for the next call */
-    if (h->npool < POOL_MAX) {
+    /* a handle is costly to make: keep it for the next call, unless a reply hit a limit
+    ** (it still holds that reply's fields, and a buffer as long as its longest line) */
+    if (h->npool < POOL_MAX && c->limit == LIMIT_NONE) {
       curl_easy_reset(c->easy);
       h->pool[h->npool++] = c->easy;
     } else curl_easy_cleanup(c->easy);
@@ -270,23 +302,50 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   rv_http_call *c = ud;
   size_t len = size * n;
   if (len > c->max_body - c->body.n) {   /* the first byte over the limit ends the transfer */
-    c->too_large = 1;
+    c->limit = LIMIT_BODY;
     return 0;
   }
   rv_buf_add(&c->body, p, len);
   return c->body.oom ? 0 : len;
 }
 
-/* every response's status line (a redirect's, then the final one's) */
+/* libcurl: a request (the first, a redirect's, a retry's) is about to be sent, so what
+** arrives next is a new response */
+static int on_request(void *ud, char *ip, char *local_ip, int port, int local_port) {
+  rv_http_call *c = ud;
+  (void)ip; (void)local_ip; (void)port; (void)local_port;
+  c->phase = PHASE_STATUS;
+  c->trailers = 0;
+  c->head_bytes = 0;
+  c->head_lines = 0;
+  return CURL_PREREQFUNC_OK;
+}
+
+/* libcurl: one whole line of a response's fields: its status line, a header line, the
+** blank line ending the headers, or (after the body) a trailer line. Counted against the
+** limits; every response's status line is kept (a redirect's, then the final one's). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   rv_http_call *c = ud;
   size_t len = size * n;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+  c->head_bytes += len;                 /* each line is at most 100 KiB: no overflow */
+  if (c->phase == PHASE_STATUS) {
     size_t k = len < sizeof c->status_line - 1 ? len : sizeof c->status_line - 1;
     memcpy(c->status_line, p, k);
     c->status_line[k] = '\0';
+    c->phase = PHASE_HEAD;
+  } else if (c->phase == PHASE_HEAD && (p[0] == '\r' || p[0] == '\n')) {
+    /* libcurl's reading of this status decides whether another response follows: a 1xx
+    ** but 101 (libcurl, not having asked to switch, takes that one as the final one) */
+    long code = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+    c->phase = code >= 100 && code < 200 && code != 101 ? PHASE_STATUS : PHASE_BODY;
+  } else {
+    if (c->phase == PHASE_BODY) c->trailers = 1;
+    c->head_lines++;
   }
-  return len;
+  if (c->head_bytes > c->max_header_bytes) c->limit = LIMIT_HEADER_BYTES;
+  else if (c->head_lines > c->max_header_lines) c->limit = LIMIT_HEADER_LINES;
+  return c->limit ? 0 : len;
 }
 
 /* "HTTP/1.1 200 OK", "HTTP/2 204": a version, one space, exactly three digits, then a
@@ -338,6 +397,8 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   rv_buf_init(&c->body);
   c->started = now_ms();
   c->max_body = req->limits.max_body;
+  c->max_header_bytes = req->limits.max_header_bytes;
+  c->max_header_lines = req->limits.max_header_lines;
   c->res.content_type = "";
   c->res.body = "";
   c->res.url = "";
@@ -366,12 +427,15 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->limits.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->limits.verify_tls ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->limits.max_body);
+  curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);   /* see the top of this file */
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_request);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, c);
   if (post) {
@@ -406,12 +470,31 @@ static char *dup_str(const char *s) {
   return d;
 }
 
+/* Which of libcurl's caps ended the transfer, if one did. It says so only in words: a line
+** over its cap in a response's head is CURLE_OUT_OF_MEMORY with no message (a real lack of
+** memory there, after bytes arrived, reads the same and is taken for it); over its cap on a
+** trailer line, CURLE_RECV_ERROR "Out of memory in chunked-encoding"; over 300 KiB of
+** headers (Debian's 7.88.1, libcurl >= 8.3), CURLE_RECV_ERROR "Too large response headers". */
+static int curl_limit_of(rv_http_call *c, CURLcode code) {
+  curl_off_t first_byte = 0;
+  if (code == CURLE_OUT_OF_MEMORY && c->phase != PHASE_BODY && !c->body.oom &&
+      curl_easy_getinfo(c->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte) == CURLE_OK && first_byte > 0)
+    return LIMIT_CURL_LINE;
+  if (code == CURLE_RECV_ERROR && strncmp(c->errbuf, "Too large response headers", 26) == 0)
+    return LIMIT_CURL_HEADERS;
+  if (code == CURLE_RECV_ERROR && c->phase == PHASE_BODY &&
+      strncmp(c->errbuf, "Out of memory in chunked-encoding", 33) == 0)
+    return LIMIT_CURL_TRAILER_LINE;
+  return LIMIT_NONE;
+}
+
 static int reason_of(rv_http_call *c, CURLcode code) {
+  if (c->limit) return RV_HTTP_TOO_LARGE;
   switch (code) {
     case CURLE_OK: return RV_HTTP_OK;
     case CURLE_OPERATION_TIMEDOUT: return RV_HTTP_TIMEOUT;
     case CURLE_FILESIZE_EXCEEDED: return RV_HTTP_TOO_LARGE;
-    case CURLE_WRITE_ERROR: return c->too_large ? RV_HTTP_TOO_LARGE : c->body.oom ? RV_HTTP_NOMEM : RV_HTTP_TRANSPORT;
+    case CURLE_WRITE_ERROR: return c->body.oom ? RV_HTTP_NOMEM : RV_HTTP_TRANSPORT;
     case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
       return RV_HTTP_CONNECT;
     case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CERTPROBLEM:
@@ -430,11 +513,32 @@ static int reason_of(rv_http_call *c, CURLcode code) {
   }
 }
 
+/* names the limit a reply went over, and the number */
+static void too_large_message(rv_http_call *c) {
+  char *m = c->res.message;
+  size_t mlen = sizeof c->res.message;
+  const char *what = c->trailers ? "reply headers and trailers" : "reply headers";
+  switch (c->limit) {
+    case LIMIT_HEADER_BYTES: snprintf(m, mlen, "%s over %zu bytes", what, c->max_header_bytes); break;
+    case LIMIT_HEADER_LINES: snprintf(m, mlen, "%s over %ld lines", what, c->max_header_lines); break;
+    case LIMIT_CURL_LINE:
+      snprintf(m, mlen, "a reply header line over %d bytes (libcurl's limit)", CURL_MAX_HTTP_HEADER);
+      break;
+    case LIMIT_CURL_TRAILER_LINE:
+      snprintf(m, mlen, "a reply trailer line over %d bytes (libcurl's limit)", CURL_TRAILER_LINE);
+      break;
+    case LIMIT_CURL_HEADERS: snprintf(m, mlen, "%.200s (libcurl's limit)", c->errbuf); break;
+    default: snprintf(m, mlen, "response body larger than %zu bytes", c->max_body);   /* or its Content-Length */
+  }
+}
+
 static void complete(rv_http_call *c, CURLcode code) {
   CURL *e = c->easy;
   long status = 0, redirects = 0;
   char *ct = NULL, *url = NULL;
-  int reason = reason_of(c, code);
+  int reason;
+  if (!c->limit) c->limit = curl_limit_of(c, code);
+  reason = reason_of(c, code);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
   curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
@@ -464,7 +568,7 @@ static void complete(rv_http_call *c, CURLcode code) {
       finish(c, reason, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
       break;
     case RV_HTTP_TOO_LARGE:
-      snprintf(c->res.message, sizeof c->res.message, "response body larger than %zu bytes", c->max_body);
+      too_large_message(c);
       finish(c, reason, NULL, NULL);
       break;
     case RV_HTTP_TIMEOUT:

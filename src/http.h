@@ -12,9 +12,29 @@
 
 /* Studio's limits, the defaults of rv_http_limits_init. */
 #define RV_HTTP_TIMEOUT_MS    10000   /* whole call, connecting included */
-#define RV_HTTP_MAX_BODY      65536   /* response body bytes; one more aborts the transfer */
+/* Response body bytes as they arrive, after de-chunking: one more aborts the transfer.
+** Nothing is decoded (no Accept-Encoding is sent, and libcurl's decoding is off: see
+** http.c), so this also bounds a compressed body, a bomb or a stream without end. */
+#define RV_HTTP_MAX_BODY      65536
 #define RV_HTTP_MAX_REDIRECTS 5
 #define RV_HTTP_MAX_URL       8192    /* bytes of a URL we accept */
+
+/* What a reply's fields may make us hold. Studio publishes no such limit and shows a flow
+** no reply header (Run Function one, x-twilio-function-concurrency), so these are ours:
+** generous for a Function's reply, small enough that many calls at once stay cheap.
+** Counted per response of the call: each response of a redirect chain has its own budget
+** (the chain has at most max_redirects + 1 of them); interim (1xx) responses count in the
+** budget of the response after them, so a stream of them ends too. Trailers count in the
+** budget of their response: they are fields sent late (RFC 9110 6.5), libcurl hands them
+** to the same callback and stores them in the same list, and a separate budget would only
+** double what one reply may make us hold. One over either ends the transfer at once with
+** RV_HTTP_TOO_LARGE. libcurl's own caps sit above these (see http.c). */
+#define RV_HTTP_MAX_HEADER_BYTES 32768  /* status line, header lines, blank line, trailer
+                                        ** lines, as received: 4x the 8 KiB of upstream
+                                        ** headers nginx proxies by default */
+#define RV_HTTP_MAX_HEADER_LINES 100    /* header and trailer lines (not the status or blank
+                                        ** line): Apache's default cap on a request's; each is
+                                        ** a node in libcurl's list of received headers */
 
 typedef struct rv_http rv_http;            /* a client: transfers and a connection cache */
 typedef struct rv_http_call rv_http_call;  /* one request and, once done, its result */
@@ -23,6 +43,8 @@ typedef struct rv_http_limits {
   long timeout_ms;
   size_t max_body;
   long max_redirects;
+  size_t max_header_bytes;        /* per response, see RV_HTTP_MAX_HEADER_BYTES */
+  long max_header_lines;
   int verify_tls;                 /* 0 turns TLS verification off (tests against self-signed) */
 } rv_http_limits;
 

@@ -224,4 +224,8 @@ void lrv_open_http(lua_State *L) {
   lua_setfield(L, -2, "HTTP_MAX_BODY");
   lua_pushinteger(L, RV_HTTP_MAX_REDIRECTS);
   lua_setfield(L, -2, "HTTP_MAX_REDIRECTS");
+  lua_pushinteger(L, RV_HTTP_MAX_HEADER_BYTES);
+  lua_setfield(L, -2, "HTTP_MAX_HEADER_BYTES");
+  lua_pushinteger(L, RV_HTTP_MAX_HEADER_LINES);
+  lua_setfield(L, -2, "HTTP_MAX_HEADER_LINES");
 }

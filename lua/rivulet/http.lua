@@ -26,6 +26,8 @@ local M = {}
 M.TIMEOUT_MS = core.HTTP_TIMEOUT_MS
 M.MAX_BODY = core.HTTP_MAX_BODY
 M.MAX_REDIRECTS = core.HTTP_MAX_REDIRECTS
+M.MAX_HEADER_BYTES = core.HTTP_MAX_HEADER_BYTES   -- per response, trailers included (src/http.h)
+M.MAX_HEADER_LINES = core.HTTP_MAX_HEADER_LINES
 M.USER_AGENT = "rivulet/" .. core._VERSION
 
 local json = require "rivulet.json"

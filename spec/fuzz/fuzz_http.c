@@ -27,8 +27,13 @@
 ** integer; reasons invalid_json / not_json_object agree with that decoder. Both calls see
 ** the same status, body, content type and transport failure.
 **
+** A too_large failure names the limit and its number in its message.
+**
 ** At start-up, bodies of 65,536 bytes (accepted) and 65,537 bytes (too_large) are checked
-** with a Content-Length, chunked, and ended by the connection closing: too big for seeds.
+** with a Content-Length, chunked, and ended by the connection closing; the limits on a
+** reply's fields at their edges (head bytes, trailer lines); and, too big for seeds, a header
+** line over libcurl's 100 KiB and 70 KB of empty deflate blocks as a Transfer-Encoding gzip
+** (nothing is decoded: the body limit counts them).
 **
 ** libFuzzer sees only C coverage, and neither liblua nor libcurl is instrumented. So while
 ** outcome() runs, a Lua line hook feeds (chunk, previous line, line) into libFuzzer's extra
@@ -159,6 +164,7 @@ static const char harness[] =
   "cjson.decode_invalid_numbers(false)\n"
   "cjson.decode_max_depth(1000)\n"
   "local MAX_BODY = 65536\n"
+  "local MAX_HEADER_BYTES, MAX_HEADER_LINES = http.MAX_HEADER_BYTES, http.MAX_HEADER_LINES\n"
   "local OPTS = { timeout_ms = 2000, max_redirects = 2 }\n"
   "local URL = 'http://fuzz.invalid/fn'\n"
   "local PRINT = os.getenv('FUZZ_HTTP_PRINT')   -- to see what an input does\n"
@@ -206,6 +212,8 @@ static const char harness[] =
   "  if type(ct) ~= 'string' then bad('content_type is a ' .. type(ct)) end\n"
   "  if reason ~= nil and (type(reason) ~= 'string' or not (OWN[reason] or TRANSPORT[reason])) then bad('reason ' .. tostring(reason)) end\n"
   "  if reason ~= nil and type(o.message) ~= 'string' then bad('reason ' .. reason .. ' without a message') end\n"
+  "  if reason == 'too_large' and not (find(o.message, 'over %d+ [bl][yi][tn]') or find(o.message, 'larger than %d+ bytes')\n"
+  "     or find(o.message, '^Too large response headers')) then bad('too_large without its limit: ' .. o.message) end\n"
   "  if ev ~= 'success' and reason == nil then bad('a failure without a reason') end\n"
   "  -- libcurl is not instrumented: its messages stand for the paths it took\n"
   "  feature(format('%s|%s|%s|%s|%s|%s|%s', kind, ev, (st >= 0 and st <= 999) and st // 100 or 'x', tostring(reason),\n"
@@ -301,6 +309,19 @@ static const char harness[] =
   "    .. '\\r\\n0\\r\\n\\r\\n', n .. ' chunked', len)\n"
   "  expect('HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n' .. body, n .. ' until close', len)\n"
   "end\n"
+  "-- the limits on a reply's fields at their edges, and libcurl's cap on a header line\n"
+  "local head = 'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n'\n"
+  "for _, n in pairs{ MAX_HEADER_BYTES, MAX_HEADER_BYTES + 1 } do\n"
+  "  expect(head .. 'X-Pad: ' .. rep('p', n - #head - 11) .. '\\r\\n\\r\\nok', n .. ' head bytes', n <= MAX_HEADER_BYTES and 2 or nil)\n"
+  "end\n"
+  "local chunked = 'HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n2\\r\\nok\\r\\n0\\r\\n'\n"
+  "for _, n in pairs{ MAX_HEADER_LINES, MAX_HEADER_LINES + 1 } do\n"
+  "  expect(chunked .. rep('X-T: t\\r\\n', n - 1) .. '\\r\\n', n .. ' field lines', n <= MAX_HEADER_LINES and 2 or nil)\n"
+  "end\n"
+  "expect('HTTP/1.1 200 OK\\r\\nX-Long: ' .. rep('a', 110 * 1024), 'a 110 KiB header line')\n"
+  "local blocks = '\\31\\139\\8\\0\\0\\0\\0\\0\\0\\3' .. rep('\\0\\0\\0\\255\\255', 14000)\n"
+  "expect('HTTP/1.1 200 OK\\r\\nTransfer-Encoding: gzip, chunked\\r\\n\\r\\n' .. format('%x\\r\\n', #blocks) .. blocks\n"
+  "  .. '\\r\\n0\\r\\n\\r\\n', 'empty deflate blocks')\n"
   "return run\n";
 
 static lua_State *L;
