@@ -1,4 +1,4 @@
--- rivulet.test, the conversation-spec runner (lua/rivulet/test.lua) and `rivulet test`
+-- rivulet.test, the conversation-spec runner (lua/rivulet/test/init.lua) and `rivulet test`
 -- (lua/rivulet/cli/test.lua): scripts and their failures (readable diffs, the conversation
 -- so far), stubs, simulated time, context expectations, coverage, DOT, JUnit, load errors.
 

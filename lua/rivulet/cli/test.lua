@@ -1,5 +1,5 @@
 -- `rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]`: runs conversation
--- specs against flows (the format is in lua/rivulet/test.lua).
+-- specs against flows (the format is in lua/rivulet/test/init.lua).
 --
 -- Prints one line per spec file ("specs/x_spec.lua: 4 passed, 1 failed"; -v: one line per
 -- case), then each failure: the case, the conversation so far ("> sent" / "< replied")
