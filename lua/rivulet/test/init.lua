@@ -2,7 +2,7 @@
 -- functions and a simulated clock, with transition coverage.
 --
 --   local test = require "rivulet.test"
---   local r = test.run("specs/random_number_spec.lua", { coverage = true })
+--   local r = test.run("flows/specs/random_number_spec.lua", { coverage = true })
 --   -- r = {passed =, failed =, skipped =, unreadable =, cases = {{name, ok, message,
 --   --      transcript, ...}}, coverage =}; nil, err when the spec cannot be loaded
 --   test.check(spec)            -- the same, raising the failure report (for LuaUnit suites:
@@ -11,7 +11,7 @@
 -- A SPEC is a Lua file returning a table (or that table itself):
 --
 --   return {
---     flow = "../flows/random_number.lua",  -- Lua or Studio JSON; relative to the spec's
+--     flow = "../random_number.lua",        -- Lua or Studio JSON; relative to the spec's
 --                                           -- folder, else the current directory; or a table
 --     stubs = { get_num = { status = 200, json = { number = 4 } } },   -- defaults for every case
 --     cases = {
