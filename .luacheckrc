@@ -15,5 +15,7 @@ files["spec/"] = { allow_defined_top = true, ignore = { "131", "542" }, self = f
 -- Flows and scripts run by the host (`rivulet lua`) see the `rivulet` global it sets.
 files["flows/"] = { read_globals = { "rivulet" } }
 
--- Flow specs (rivulet test): conversation lines are quoted as the flows send them.
-files["specs/"] = { max_line_length = false, ignore = { "613" } }  -- 613: messages end in spaces
+-- Conversation specs (rivulet test) of the example flows and of the shared corpus:
+-- conversation lines are quoted as the flows send them (613: messages end in spaces).
+files["flows/specs/"] = { max_line_length = false, ignore = { "613" } }
+files["spec/corpus/"] = { ignore = { "613" } }

@@ -3,8 +3,8 @@
 #   make                 build/rivulet (host), build/lib/rivulet/core.so (Lua C module),
 #                        build/librivulet.a (the core objects)
 #   make test            install missing Debian packages, build, C tests, conformance
-#                        ratchet, flow specs (rivulet test specs/*.lua), LuaUnit suite
-#                        (its summary is the last line)
+#                        ratchet, conversation specs (rivulet test on flows/specs/ and
+#                        spec/corpus/), LuaUnit suite (its summary is the last line)
 #   make SANITIZE=1 test the same with ASan+UBSan, built in build-asan/
 #   make install         DESTDIR, PREFIX, BINDIR, LIBDIR, LUADIR, INCDIR honoured
 #
@@ -126,6 +126,10 @@ FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/host.o
 
 LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
 
+# Conversation specs run by `rivulet test`: the example flows' (next to them) and the
+# shared corpus's (with the project's own tests; they skip when the corpus is absent).
+FLOW_SPECS := $(wildcard flows/specs/*_spec.lua spec/corpus/*_spec.lua)
+
 # Environment of every Lua run: the checkout's modules first, then whatever was set.
 LUA_ENV = LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$${LUA_PATH_5_4:-$${LUA_PATH:-;}}" \
           LUA_CPATH_5_4="$(CURDIR)/$(MODDIR)/?.so;$${LUA_CPATH_5_4:-$${LUA_CPATH:-;}}" \
@@ -202,7 +206,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory ratchet
-	@$(LUA_ENV) $(CURDIR)/$(HOST) test specs/*.lua
+	@$(LUA_ENV) $(CURDIR)/$(HOST) test $(FLOW_SPECS)
 	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
 
 deps:
@@ -254,13 +258,13 @@ memcheck: $(CTEST_BIN)
 	@set -e; for t in $(CTEST_BIN); do $(VALGRIND) ./$$t >/dev/null; done
 	@$(VALGRIND) $(B)/hosts/game_loop >/dev/null
 	@printf '+15550000001 42\n' | $(VALGRIND) $(B)/hosts/poll_loop >/dev/null
-	@$(LUA_ENV) $(VALGRIND) $(HOST) test specs/*.lua >/dev/null
+	@$(LUA_ENV) $(VALGRIND) $(HOST) test $(FLOW_SPECS) >/dev/null
 	@if [ -d '$(SHARED)/studio/flows' ]; then \
 	  $(LUA_ENV) $(VALGRIND) $(HOST) validate -q '$(SHARED)'/studio/flows/*.json; fi
 	@echo "memcheck: clean"
 
 lint:
-	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec specs $(wildcard flows); \
+	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec $(wildcard flows); \
 	else echo "make lint: luacheck is not installed (apt-get install lua-check)" >&2; exit 1; fi
 
 # ---- fuzzing (clang + libFuzzer): each spec/fuzz/fuzz_*.c against the core sources

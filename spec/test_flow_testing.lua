@@ -1,4 +1,4 @@
--- rivulet.test, the conversation-spec runner (lua/rivulet/test.lua) and `rivulet test`
+-- rivulet.test, the conversation-spec runner (lua/rivulet/test/init.lua) and `rivulet test`
 -- (lua/rivulet/cli/test.lua): scripts and their failures (readable diffs, the conversation
 -- so far), stubs, simulated time, context expectations, coverage, DOT, JUnit, load errors.
 
@@ -709,9 +709,10 @@ function TestFlowTestingCli.test_unreadable_specs_and_flows_exit_2_and_name_the_
   lu.assertStrContains(err, "unknown option '--nope'")
 end
 
--- (make test runs all of specs/; these two need neither twilio-run nor the corpus)
+-- (make test runs all of flows/specs/ and spec/corpus/; these two need neither twilio-run
+-- nor the corpus)
 function TestFlowTestingCli.test_shipped_specs_pass()
-  local specs = { "specs/custom_logic_spec.lua", "specs/retry_counter_spec.lua" }
+  local specs = { "flows/specs/custom_logic_spec.lua", "flows/specs/retry_counter_spec.lua" }
   local code, out, err = rivulet_test(specs, helper.root)
   lu.assertEquals(code, 0, out .. err)
   lu.assertStrMatches(last_line(out), "%d+ passed, 0 failed")

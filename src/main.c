@@ -177,9 +177,10 @@ static const command commands[] = {
   {"test", cmd_lua_cli, "run conversation specs against flows",
    "test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]\n\n"
    "Runs every case of each SPEC against its flow: a Lua file returning\n"
-   "{flow = FILE, cases = {...}} (the format: lua/rivulet/test.lua). Functions and\n"
-   "HTTP calls are stubbed per case, time is simulated. A failure prints the case,\n"
-   "the conversation so far and what was expected (-) next to what came (+).\n"
+   "{flow = FILE, cases = {...}} (the format: lua/rivulet/test/init.lua).\n"
+   "Functions and HTTP calls are stubbed per case, time is simulated. A failure\n"
+   "prints the case, the conversation so far and what was expected (-) next to\n"
+   "what came (+).\n"
    "The last line is \"N passed, N failed\".\n\n"
    "  --coverage          per flow: the states and transitions the cases took, and\n"
    "                      the untested transitions (state -event-> next)\n"

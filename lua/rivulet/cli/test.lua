@@ -1,8 +1,8 @@
 -- `rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]`: runs conversation
--- specs against flows (the format is in lua/rivulet/test.lua).
+-- specs against flows (the format is in lua/rivulet/test/init.lua).
 --
--- Prints one line per spec file ("specs/x_spec.lua: 4 passed, 1 failed"; -v: one line per
--- case), then each failure: the case, the conversation so far ("> sent" / "< replied")
+-- Prints one line per spec file ("flows/specs/x_spec.lua: 4 passed, 1 failed"; -v: one line
+-- per case), then each failure: the case, the conversation so far ("> sent" / "< replied")
 -- and what was expected ("- ...") next to what happened ("+ ..."). --coverage prints, per
 -- flow, the states and transitions the cases exercised and the untested transitions
 -- ("state -event-> next"); --dot FILE writes the flows as DOT with the untested edges red

@@ -1,11 +1,11 @@
 -- flows/retry_counter.lua: a bounded retry. get_num's `fail` counts in flow.variables.count
 -- and tries again until the count passes 3, so the function runs at most 4 times.
 --
---   build/rivulet test specs/retry_counter_spec.lua --coverage
+--   build/rivulet test flows/specs/retry_counter_spec.lua --coverage
 local absent = require("rivulet.test").absent
 
 return {
-  flow = "../flows/retry_counter.lua",
+  flow = "../retry_counter.lua",
   live = false,                 -- every call is stubbed: an unstubbed one fails the case
 
   cases = {

@@ -1,8 +1,8 @@
 -- flows/feedback.lua: a rating (1 to 5, asked again up to twice), then a comment.
 --
---   build/rivulet test specs/feedback_spec.lua --coverage
+--   build/rivulet test flows/specs/feedback_spec.lua --coverage
 return {
-  flow = "../flows/feedback.lua",
+  flow = "../feedback.lua",
   live = false,
 
   cases = {

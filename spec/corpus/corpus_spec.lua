@@ -3,12 +3,12 @@
 -- Function and HTTP call stubbed (live = false), so each case pins one path through a flow
 -- someone shipped. Skipped when the corpus is not there.
 --
---   build/rivulet test specs/corpus_spec.lua --coverage
+--   build/rivulet test spec/corpus/corpus_spec.lua --coverage
 local test = require "rivulet.test"
 local json = require "rivulet.json"
 
 local here = (...):match("^(.*)/[^/]*$") or "."
-local shared = os.getenv("RIVULET_SHARED") or test.normalize(here .. "/../../shared")
+local shared = os.getenv("RIVULET_SHARED") or test.normalize(here .. "/../../../shared")
 local DIR = shared .. "/studio/flows/"
 local probe = io.open(DIR .. "01_twilio-labs_patient-appointment-management.json", "rb")
 if probe then probe:close() end

@@ -2,9 +2,9 @@
 -- example. The function is stubbed by widget name; the last two cases call the real
 -- function, served by twilio-run on loopback (skipped when node or twilio-run is missing).
 --
---   build/rivulet test specs/random_number_spec.lua
+--   build/rivulet test flows/specs/random_number_spec.lua
 local spec = {
-  flow = "../flows/random_number.lua",                            -- relative to this file
+  flow = "../random_number.lua",                                  -- relative to this file
   stubs = { get_num = { status = 200, json = { number = 4 } } },  -- the function, by widget name
 
   cases = {
@@ -75,7 +75,7 @@ add{ name = "a function reply over 64 KiB is a failure",
      context = { ["widgets.get_num.reason"] = "too_large" } }
 
 add{ name = "the Studio export behaves the same",
-     flow = "../flows/random_number.json",
+     flow = "../random_number.json",
      script = with(ASK, "> Your random number is 4"),
      path = { "min_value", "max_value", "get_num", "send_num" } }
 
@@ -89,10 +89,10 @@ add{ name = "a timeout ends the flow where it waited",
 local server, no_server
 
 -- spec/twilio_run.lua starts the real function on a free port (it requires "spec.helper",
--- so the checkout's root goes on package.path while it loads)
+-- so the checkout's root, two folders up, goes on package.path while it loads)
 local function twilio_run()
   local saved = package.path
-  package.path = here .. "/../?.lua;" .. package.path
+  package.path = here .. "/../../?.lua;" .. package.path
   local ok, mod = pcall(require, "spec.twilio_run")
   package.path = saved
   if not ok then return nil, tostring(mod) end

@@ -1,13 +1,13 @@
 -- flows/custom_logic.lua: a `lua` widget scores the reply and picks the branch (high,
 -- low, unclear), with one second chance before it gives up.
 --
---   build/rivulet test specs/custom_logic_spec.lua --coverage
+--   build/rivulet test flows/specs/custom_logic_spec.lua --coverage
 local ASK = "> How likely are you to recommend us, from 0 to 10?"
 local AGAIN = "> Sorry, I need a number from 0 to 10."
 local BYE = "> No worries, bye for now."
 
 return {
-  flow = "../flows/custom_logic.lua",
+  flow = "../custom_logic.lua",
 
   test_a_high_score_thanks = {
     script = { ASK, "< 9", "> Thank you! A 9 made our day." },

@@ -4,11 +4,11 @@
 -- Function and HTTP call is stubbed by widget name (live = false). Skipped when the corpus
 -- is not there.
 --
---   build/rivulet test specs/corpus_02_10_spec.lua --coverage
+--   build/rivulet test spec/corpus/corpus_02_10_spec.lua --coverage
 local test = require "rivulet.test"
 
 local here = (...):match("^(.*)/[^/]*$") or "."
-local shared = os.getenv("RIVULET_SHARED") or test.normalize(here .. "/../../shared")
+local shared = os.getenv("RIVULET_SHARED") or test.normalize(here .. "/../../../shared")
 local DIR = shared .. "/studio/flows/"
 local FRONTLINE = DIR .. "02_guvarallo_frontline-airtable-studio-bot.json"
 local APALEO = DIR .. "10_hlsrobot_twilio-apaleo.json"
