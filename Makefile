@@ -206,6 +206,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory ratchet
+	@luacheck -q lua spec flows >/dev/null || luacheck -q lua spec flows
 	@$(LUA_ENV) $(CURDIR)/$(HOST) test $(FLOW_SPECS)
 	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
 
@@ -310,6 +311,8 @@ install: all
 	$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)/rivulet' '$(DESTDIR)$(LUADIR)/rivulet'
 	$(INSTALL) -m 755 $(HOST) '$(DESTDIR)$(BINDIR)/rivulet'
 	$(INSTALL) -m 755 $(MOD) '$(DESTDIR)$(LIBDIR)/rivulet/core.so'
+	@# rivulet.test was one file before it was a folder: an old copy would hide the folder
+	rm -f '$(DESTDIR)$(LUADIR)/rivulet/test.lua'
 	@for f in $(LUA_FILES:lua/%=%); do \
 	  echo "$(INSTALL) -m 644 lua/$$f '$(DESTDIR)$(LUADIR)/$$f'"; \
 	  $(INSTALL) -d "$(DESTDIR)$(LUADIR)/$$(dirname $$f)" && \

@@ -438,7 +438,7 @@ local function rss_kb()
 end
 
 local limits_client
-local function client()
+local function shared_client()
    limits_client = limits_client or rivulet.http.client {}
    return limits_client
 end
@@ -452,8 +452,8 @@ local function fields(q)
 end
 
 -- One call through the shared client; then a normal call on it must still work.
-local function call(u, args)
-   local c = client()
+local function limit_call(u, args)
+   local c = shared_client()
    args = args or {}
    args.url = u
    local o = c:wait(c:run_function(args))
@@ -462,14 +462,14 @@ local function call(u, args)
 end
 
 local function assert_fits(u)
-   local o = call(u)
+   local o = limit_call(u)
    assert_success(o)
    lu.assertEquals(o.body, "ok")
    return o
 end
 
 local function assert_too_large(u, message)
-   local o = call(u)
+   local o = limit_call(u)
    assert_transport_fail(o, "too_large")
    lu.assertEquals(o.status_code, 0)
    lu.assertStrContains(o.message, message)
@@ -478,11 +478,11 @@ local function assert_too_large(u, message)
 end
 
 -- A hostile reply: the call fails with reason (and message) within its budget, the process
--- stays within RSS_GROWTH_MAX_KB, and the client goes on working (call() checks that).
+-- stays within RSS_GROWTH_MAX_KB, and the client goes on working (limit_call() checks that).
 local function attack(path, reason, message, args, budget_ms)
    collectgarbage()
    local before = rss_kb()
-   local o = call(url(path), args)
+   local o = limit_call(url(path), args)
    local grown = rss_kb() - before
    assert_transport_fail(o, reason)
    lu.assertStrContains(o.message, message)

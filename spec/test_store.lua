@@ -511,9 +511,9 @@ function TestStoreResume:test_a_widget_cut_off_again_and_again_fails_its_executi
   local sid = row.sid
   local function takeovers()
     local r = assert(store.open(db, { readonly = true }))
-    local row = assert(r:execution(sid))
+    local now = assert(r:execution(sid))
     r:close()
-    return row.takeovers, row.status
+    return now.takeovers, now.status
   end
   for n = 1, store.MAX_TAKEOVERS - 1 do
     local pid = spawn({ helper.bin, "lua", FIX .. "taker.lua", db }, out)

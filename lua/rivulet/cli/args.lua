@@ -1,6 +1,6 @@
 -- Pieces the commands share: option parsing, the auth-token scrubber, URL maps.
 
-local format, find, sub = string.format, string.find, string.sub
+local format, find = string.format, string.find
 local ipairs, pairs, tostring = ipairs, pairs, tostring
 
 local M = {}

@@ -148,14 +148,10 @@ function M.converse(engine, exec, reply)
       local what = w.wait and tostring(w.wait.kind) or "nothing"
       return exec, format("waiting for %s", what)
     end
-    local body, r = reply(w), nil
-    if body == nil then
-      r = engine:handle{ kind = "timeout", sid = exec.sid }
-    else
-      local ctx = exec.context
-      r = engine:handle{ kind = "message", from = ctx.contact.channel.address, to = ctx.flow.channel.address,
-                         body = body }
-    end
+    local body, ctx = reply(w), exec.context
+    local r = body == nil and engine:handle{ kind = "timeout", sid = exec.sid }
+      or engine:handle{ kind = "message", from = ctx.contact.channel.address, to = ctx.flow.channel.address,
+                        body = body }
     if r.code ~= "resumed" and r.code ~= "timed_out" then return exec, tostring(r.message) end
   end
   return exec

@@ -123,7 +123,8 @@ function M.list(base, path, key, items, page, filters)
     meta = {
       page = page.page, page_size = page.size, key = key,
       first_page_url = at(0),
-      previous_page_url = page.page > 0 and at(page.page - 1, page.previous_token ~= "" and page.previous_token or nil) or json.null,
+      previous_page_url = page.page > 0
+        and at(page.page - 1, page.previous_token ~= "" and page.previous_token or nil) or json.null,
       next_page_url = page.next_token and at(page.page + 1, page.next_token) or json.null,
       url = at(page.page, page.token),
     },
