@@ -554,9 +554,10 @@ end
 -- this and nothing else; engine:start and engine:deliver are its Lua API forms.
 --
 -- event.kind:
---   "message"  {from, to, body, media_url?, fields? (every field Twilio posted), flow?}: the
---              contact's execution waiting for a reply takes it (resumed); when the contact
---              has none and `flow` is given, one starts (incomingMessage) with it (started).
+--   "message"  {from, to, body, media_url?, fields? (every field Twilio posted), flow?,
+--              conversation?}: the contact's execution waiting for a reply takes it
+--              (resumed); when the contact has none and `flow` is given, one starts with it
+--              (started; trigger incomingMessage, or incomingConversationMessage).
 --   "start"    {flow, trigger}: a new execution (started), unless the contact has an active
 --              one (conflict).
 --   "timeout"  {sid}: that execution's wait for a reply times out now (timed_out).
@@ -632,8 +633,11 @@ local function take_message(self, ev)
     if ev.flow == nil then return { code = "none", message = "no active execution for this contact" } end
     local message = shallow(ev.fields)
     if ev.media_url then message.MediaUrl0, message.NumMedia = ev.media_url, "1" end
-    r = KINDS.start(self, { flow = ev.flow, trigger = { event = "incomingMessage", from = ev.from, to = ev.to,
-                                                         body = ev.body, message = message } })
+    local trigger = { event = "incomingMessage", from = ev.from, to = ev.to, body = ev.body, message = message }
+    if ev.conversation then
+      trigger.event, trigger.message, trigger.conversation = "incomingConversationMessage", nil, message
+    end
+    r = KINDS.start(self, { flow = ev.flow, trigger = trigger })
     if r.code == "conflict" then r.code = "race" end     -- another process started one just now
     return r
   end

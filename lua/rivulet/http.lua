@@ -47,6 +47,11 @@ local function value_string(v, where)
   error(format("%s must be a string, number or boolean, not %s", where, t), 4)
 end
 
+local function by_name_then_value(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end
+
 -- {k = v} or Studio's {{key =, value =}, ...} -> list of {name, value}, sorted by name
 -- (then value), as the signature wants them.
 local function pairs_of(parameters)
@@ -66,10 +71,7 @@ local function pairs_of(parameters)
       list[#list + 1] = { k, value_string(v, "parameter '" .. k .. "'") }
     end
   end
-  sort(list, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  sort(list, by_name_then_value)
   return list
 end
 
@@ -90,13 +92,22 @@ end
 -- ---- X-Twilio-Signature ----------------------------------------------------------------
 
 -- URL, then each name and value in name order; a repeated name's values sorted, and (as
--- twilio's own validator) each distinct value once.
-function M.signature(token, url, list)
+-- twilio's own validator) each distinct value once. list: {name, value} pairs sorted so
+-- (sorted = false: in any order; a copy is sorted). algorithm: "sha1" (default) or
+-- "sha256" (Webhook Rules).
+function M.signature(token, url, list, sorted, algorithm)
+  if sorted == false and list then
+    local copy = {}
+    for i, p in ipairs(list) do copy[i] = p end
+    sort(copy, by_name_then_value)
+    list = copy
+  end
   local parts, prev = { url }, nil
   for _, p in ipairs(list or {}) do       -- sorted, so repeats sit side by side
     if not (prev and prev[1] == p[1] and prev[2] == p[2]) then parts[#parts + 1] = p[1] .. p[2] end
     prev = p
   end
+  if algorithm == "sha256" then return core.hmac_sha256_base64(token, concat(parts)) end
   return core.hmac_sha1_base64(token, concat(parts))
 end
 

@@ -581,7 +581,34 @@ function Store:active_steps()
   return by
 end
 
--- list{status=, since=, before=, flow=, limit=} -> execution rows (no context), newest first
+-- Lists page by keys, not offsets (a page stays right while rows are added): after = the
+-- sid of the last row of the page before (the next page), before_sid = the sid of the first
+-- row of the page after (the previous page). order: the columns rows sort by, the sid last.
+local function page(self, sql, where, args, order, desc, f, key_sql, key_arg)
+  local cmp, dir = desc and "<" or ">", desc and "DESC" or "ASC"
+  local anchor = f.after or f.before_sid
+  if f.before_sid then cmp, dir = desc and ">" or "<", desc and "ASC" or "DESC" end
+  if anchor then
+    where[#where + 1] = format("(%s) %s (%s)", order, cmp, key_sql)
+    if key_arg ~= nil then args[#args + 1] = key_arg end
+    args[#args + 1] = anchor
+  end
+  local cols = {}
+  for c in order:gmatch("[^,%s]+") do cols[#cols + 1] = c .. " " .. dir end
+  sql = sql .. (#where > 0 and (" WHERE " .. concat(where, " AND ")) or "") ..
+    " ORDER BY " .. concat(cols, ", ") .. " LIMIT ?"
+  args[#args + 1] = f.limit or -1
+  local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
+  if not rows then return nil, err, code end
+  if f.before_sid then          -- read backwards from the anchor: put them back in order
+    local n = #rows
+    for i = 1, n // 2 do rows[i], rows[n + 1 - i] = rows[n + 1 - i], rows[i] end
+  end
+  return rows
+end
+
+-- list{status=, failed=, since=, before=, flow=, flow_sid=, contact=, limit=, after=,
+-- before_sid=} -> execution rows (no context), newest first
 function Store:list(f)
   f = f or {}
   local where, args = {}, {}
@@ -590,16 +617,154 @@ function Store:list(f)
   if f.since then where[#where + 1] = "started_at >= ?"; args[#args + 1] = f.since end
   if f.before then where[#where + 1] = "started_at < ?"; args[#args + 1] = f.before end
   if f.flow then where[#where + 1] = "flow_name = ?"; args[#args + 1] = f.flow end
+  if f.flow_sid then where[#where + 1] = "flow_sid = ?"; args[#args + 1] = f.flow_sid end
   if f.contact then where[#where + 1] = "contact = ?"; args[#args + 1] = f.contact end
-  local sql = "SELECT sid, flow_sid, flow_name, contact, channel, status, failed, reason, state," ..
-    " trigger_event, parent_sid, step_count, started_at, updated_at, ended_at FROM executions" ..
-    (#where > 0 and (" WHERE " .. concat(where, " AND ")) or "") ..
-    " ORDER BY started_at DESC, sid DESC LIMIT ?"
-  args[#args + 1] = f.limit or -1
-  local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
+  local rows, err, code = page(self, "SELECT sid, flow_sid, flow_name, contact, channel, status, failed, reason," ..
+    " state, trigger_event, parent_sid, step_count, started_at, updated_at, ended_at, flow_version, initiated_by" ..
+    " FROM executions", where, args, "started_at, sid", true, f,
+    "SELECT started_at, sid FROM executions WHERE sid = ?")
   if not rows then return nil, err, code end
   for _, r in ipairs(rows) do r.failed = r.failed == 1 end
   return rows
+end
+
+-- an execution's steps, a page of them: {after=, before_sid=, limit=} (no contexts)
+function Store:step_page(sid, f)
+  return page(self, "SELECT " .. STEP_COLUMNS .. " FROM steps", { "execution_sid = ?" }, { sid }, "idx", false, f or {},
+    "SELECT idx FROM steps WHERE execution_sid = ? AND sid = ?", sid)
+end
+
+-- one step with its context | false
+function Store:step(execution_sid, step_sid)
+  local row, err, code = self:first("SELECT * FROM steps WHERE execution_sid = ? AND sid = ?", execution_sid, step_sid)
+  if not row then return row, err, code end
+  row.context = decode(row.context)
+  return row
+end
+
+-- deletes an execution and its steps: true | false (there is none)
+function Store:delete_execution(sid)
+  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  if not ok then return nil, err, code end
+  ok, err, code = self:run("DELETE FROM steps WHERE execution_sid = ?", sid)
+  local n
+  if ok then n, err, code = self:run("DELETE FROM executions WHERE sid = ?", sid) end
+  if not n then return rollback(self, err, code) end
+  ok, err, code = self.db:exec("COMMIT")
+  if not ok then return rollback(self, err, code) end
+  return n > 0
+end
+
+-- ---- Studio's flows (rivulet serve): every update a revision --------------------------------
+
+local FLOW_ROW = "SELECT f.sid, f.friendly_name, f.status, f.revision, f.published, f.origin, f.test_users," ..
+  " f.date_created, f.date_updated, r.commit_message, r.kind, r.definition, r.valid, r.errors, r.warnings" ..
+  " FROM studio_flows f JOIN flow_revisions r ON r.flow_sid = f.sid AND r.revision = f.revision"
+
+-- a Studio flow with its latest revision | false
+function Store:studio_flow(sid)
+  return self:first(FLOW_ROW .. " WHERE f.sid = ?", sid)
+end
+
+-- Studio flows in the order they were made: {after=, before_sid=, limit=}
+function Store:studio_flows(f)
+  return page(self, FLOW_ROW, {}, {}, "f.date_created, f.sid", false, f or {},
+    "SELECT date_created, sid FROM studio_flows WHERE sid = ?")
+end
+
+-- the Studio flow whose file is `origin` (serve --flows) | false
+function Store:studio_flow_from(origin)
+  return self:first(FLOW_ROW .. " WHERE f.origin = ?", origin)
+end
+
+-- save_flow{sid, friendly_name, status, kind, definition, commit_message, valid, errors,
+-- warnings, origin} -> the flow row: a new flow (sid new) or its next revision
+function Store:save_flow(f)
+  local now = core.now()
+  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  if not ok then return nil, err, code end
+  local cur
+  cur, err, code = self:first("SELECT revision, published FROM studio_flows WHERE sid = ?", f.sid)
+  if cur == nil then return rollback(self, err, code) end
+  local rev = cur and cur.revision + 1 or 1
+  local published = f.status == "published" and rev or (cur and cur.published or nil)
+  if cur then
+    ok, err, code = self:run("UPDATE studio_flows SET friendly_name = ?, status = ?, revision = ?, published = ?," ..
+      " date_updated = ? WHERE sid = ?", f.friendly_name, f.status, rev, published, now, f.sid)
+  else
+    ok, err, code = self:run("INSERT INTO studio_flows (sid, friendly_name, status, revision, published, origin," ..
+      " date_created, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", f.sid, f.friendly_name, f.status, rev,
+      published, f.origin, now, now)
+  end
+  if ok then
+    ok, err, code = self:run("INSERT INTO flow_revisions (flow_sid, revision, friendly_name, status, commit_message," ..
+      " kind, definition, valid, errors, warnings, date_created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      f.sid, rev, f.friendly_name, f.status, f.commit_message, f.kind or "json", f.definition,
+      f.valid and 1 or 0, M.encode(f.errors or {}), M.encode(f.warnings or {}), now)
+  end
+  if ok then ok, err, code = self.db:exec("COMMIT") end
+  if not ok then return rollback(self, err, code) end
+  return self:studio_flow(f.sid)
+end
+
+-- a revision: n (a number), "LatestPublished" or "LatestRevision" | false
+function Store:flow_revision(sid, n)
+  if n == "LatestPublished" or n == "LatestRevision" then
+    local f, err, code = self:first("SELECT revision, published FROM studio_flows WHERE sid = ?", sid)
+    if not f then return f, err, code end
+    n = n == "LatestRevision" and f.revision or f.published
+    if not n then return false end
+  end
+  return self:first("SELECT * FROM flow_revisions WHERE flow_sid = ? AND revision = ?", sid, n)
+end
+
+-- a flow's revisions, newest first: {after=, before_sid=, limit=} (after/before: revision numbers)
+function Store:flow_revisions(sid, f)
+  f = f or {}
+  local where, args = { "flow_sid = ?" }, { sid }
+  if f.after then where[#where + 1] = "revision < ?"; args[#args + 1] = f.after end
+  if f.before_sid then where[#where + 1] = "revision > ?"; args[#args + 1] = f.before_sid end
+  local sql = "SELECT * FROM flow_revisions WHERE " .. concat(where, " AND ") ..
+    (f.before_sid and " ORDER BY revision ASC" or " ORDER BY revision DESC") .. " LIMIT ?"
+  args[#args + 1] = f.limit or -1
+  local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
+  if not rows then return nil, err, code end
+  if f.before_sid then
+    local n = #rows
+    for i = 1, n // 2 do rows[i], rows[n + 1 - i] = rows[n + 1 - i], rows[i] end
+  end
+  return rows
+end
+
+-- deletes a Studio flow and its revisions (executions stay, as Studio's logs do): true | false
+function Store:delete_flow(sid)
+  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  if not ok then return nil, err, code end
+  ok, err, code = self:run("DELETE FROM flow_revisions WHERE flow_sid = ?", sid)
+  local n
+  if ok then n, err, code = self:run("DELETE FROM studio_flows WHERE sid = ?", sid) end
+  if not n then return rollback(self, err, code) end
+  ok, err, code = self.db:exec("COMMIT")
+  if not ok then return rollback(self, err, code) end
+  return n > 0
+end
+
+-- test users: the contacts that run the flow's latest revision, draft or not
+function Store:set_test_users(sid, list)
+  local n, err, code = self:run("UPDATE studio_flows SET test_users = ? WHERE sid = ?", M.encode(list), sid)
+  if not n then return nil, err, code end
+  return n > 0
+end
+
+-- ---- webhook events --------------------------------------------------------------------------
+
+-- take_event(key, execution_sid) -> true (first time) | false (Twilio sent it before: a
+-- retry must not start or advance anything twice) | nil, err, code
+function Store:take_event(key, execution_sid)
+  local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at)" ..
+    " VALUES (?, ?, ?)", key, execution_sid, core.now())
+  if not n then return nil, err, code end
+  return n > 0
 end
 
 -- counts of what the store holds: {executions, active, steps}

@@ -15,7 +15,7 @@ function M.days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- parse("2024-05-01"), "2024-05-01T09:30[:00][Z]", "2024-05-01 09:30", "...+02:00", or a
+-- parse("2024-05-01"), "2024-05-01T09:30[:00[.000]][Z]", "2024-05-01 09:30", "...+02:00", or a
 -- number -> epoch seconds | nil
 function M.parse(v)
   if type(v) == "number" then return v end
@@ -30,10 +30,14 @@ function M.parse(v)
     if not hh then return nil end
     h, mi = tonumber(hh), tonumber(mm)
     local ss, tail2 = tail:match("^:(%d%d)(.*)$")
-    if ss then s, tail = tonumber(ss), tail2 end
+    if ss then
+      s, tail = tonumber(ss), tail2
+      local frac, tail3 = tail:match("^(%.%d+)(.*)$")    -- "…:00.000Z", as JavaScript writes it
+      if frac then s, tail = s + tonumber("0" .. frac), tail3 end
+    end
     zone = tail
   end
-  if h > 23 or mi > 59 or s > 60 then return nil end
+  if h > 23 or mi > 59 or s >= 61 then return nil end
   local offset = 0
   if zone ~= "Z" and zone ~= "" then
     local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")

@@ -5,7 +5,7 @@
 
 local json = require "rivulet.json"
 
-local type, ipairs, tostring, format, floor = type, ipairs, tostring, string.format, math.floor
+local type, ipairs, format, floor = type, ipairs, string.format, math.floor
 local concat = table.concat
 
 local M = {}
@@ -18,7 +18,8 @@ end
 
 local function decode_list(text)
   local v = type(text) == "string" and json.decode(text)
-  return type(v) == "table" and v or json.empty_array()
+  if type(v) ~= "table" or v[1] == nil then return json.empty_array() end
+  return v
 end
 
 -- the Flow Definition as the API gives it: the JSON object (a Lua flow file's text stays
@@ -130,7 +131,5 @@ function M.list(base, path, key, items, page, filters)
     },
   }
 end
-
-M.tostring = tostring
 
 return M
