@@ -111,7 +111,13 @@ class LocalClient extends twilio.RequestClient {
   }
 
   async request(o) {
-    const entry = { method: String(o.method).toUpperCase(), url: o.uri, status: null };
+    let url = o.uri;
+    if (o.params && Object.keys(o.params).length) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(o.params)) [].concat(v).forEach((x) => q.append(k, x));
+      url += (url.includes("?") ? "&" : "?") + q.toString();
+    }
+    const entry = { method: String(o.method).toUpperCase(), url, status: null };
     this.log.push(entry);
     if (!this.allowed.has(origin(o.uri))) {
       const e = new Error("twilio-node tried to reach " + o.uri + ", outside the server under test (" +

@@ -234,49 +234,40 @@ async function autoCallbacks(msg) {
   for (const status of autoStatuses) await statusCallback(msg, status);
 }
 
-// Answers one API request (not a canned route); returns the answer's status and sid.
-function api(rec, res) {
+// The answer to one API request (not a canned route): { status, json, headers, sid }.
+function api(rec) {
   const m = /^\/2010-04-01\/Accounts\/([^/]+)\/(Messages|Calls)(?:\/([^/]+))?\.json$/.exec(rec.path);
-  if (!m) {
-    send(res, 404, twilioError(404, 20404, `The requested resource ${rec.path} was not found`));
-    return { status: 404 };
-  }
+  if (!m) return notFound(rec);
   const [, account, kind, id] = m;
   const auth = rec.auth;
   if (!auth || auth.username !== opts.accountSid || !auth.password_ok || account !== opts.accountSid) {
-    send(res, 401, twilioError(401, 20003, "Authenticate"), { "WWW-Authenticate": 'Basic realm="Twilio API"' });
-    return { status: 401 };
+    return { status: 401, json: twilioError(401, 20003, "Authenticate"),
+             headers: { "WWW-Authenticate": 'Basic realm="Twilio API"' } };
   }
   const store = kind === "Messages" ? messages : calls;
   if (id) {
     const found = rec.method === "GET" && store.get(id);
-    if (!found) {
-      send(res, 404, twilioError(404, 20404, `The requested resource ${rec.path} was not found`));
-      return { status: 404 };
-    }
-    send(res, 200, found.resource);
-    return { status: 200, sid: id };
+    if (!found) return notFound(rec);
+    return { status: 200, json: found.resource, sid: id };
   }
-  if (rec.method !== "POST") {
-    send(res, 405, twilioError(405, 20004, "Method not allowed"));
-    return { status: 405 };
-  }
+  if (rec.method !== "POST") return { status: 405, json: twilioError(405, 20004, "Method not allowed") };
   const p = rec.params;
   const err = kind === "Messages" ? checkMessage(p) : checkCall(p);
-  if (err) {
-    send(res, err.status, err);
-    return { status: err.status };
-  }
+  if (err) return { status: err.status, json: err };
   const now = new Date();
   const resource = kind === "Messages" ? messageResource(account, p, now) : callResource(account, p, now);
   const entry = { resource, statusCallback: p.StatusCallback || null };
   store.set(resource.sid, entry);
-  send(res, 201, resource);
   if (kind === "Messages") {
     lastMessageSid = resource.sid;
-    if (entry.statusCallback && autoStatuses.length) autoCallbacks(entry);
+    // after the 201 has gone out, as Twilio's callbacks follow its answer
+    if (entry.statusCallback && autoStatuses.length) setImmediate(() => autoCallbacks(entry));
   }
-  return { status: 201, sid: resource.sid };
+  return { status: 201, json: resource, sid: resource.sid };
+}
+
+function notFound(rec) {
+  return { status: 404, json: twilioError(404, 20404, `The requested resource ${rec.path} was not found`) };
 }
 
 // ---- control ------------------------------------------------------------------------------
@@ -333,16 +324,22 @@ function record(req, body) {
   const pairs = formPairs(body, req.headers["content-type"]);
   const auth = basicAuth(req.headers.authorization);
   const m = /\/(Messages|Calls)(\/[^/]+)?\.json$/.exec(url.pathname);
+  // the credentials are checked here and not kept: the record shows who and whether it fit
+  const headers = Object.assign({}, req.headers);
+  if (headers.authorization) headers.authorization = headers.authorization.replace(/\s.*/, " [credentials]");
   return {
-    seq: ++seq, at: new Date().toISOString(), method: req.method, path: url.pathname,
-    query: Object.fromEntries(url.searchParams), headers: req.headers, body,
+    at: new Date().toISOString(), method: req.method, path: url.pathname,
+    query: Object.fromEntries(url.searchParams), headers, body,
     form: pairs, params: paramsObject(pairs),
     auth: auth && { username: auth.username, password_ok: auth.password === opts.authToken },
     resource: m ? m[1] : null,
   };
 }
 
+// Records the request (stdout line, /_requests) before its answer goes out, so whoever
+// got the answer finds the record.
 function finish(rec, answer) {
+  rec.seq = ++seq;
   rec.answer = answer;
   requests.push(rec);
   emit(Object.assign({ event: "request" }, rec));
@@ -384,8 +381,8 @@ async function handle(req, res, body) {
       const status = rule.status || 400;
       const code = rule.code || (status >= 500 ? 20500 : 21211);
       const message = rule.message || (status >= 500 ? "Internal Server Error" : "Fake failure");
-      send(res, status, twilioError(status, code, message, rule.more_info));
       finish(rec, { status, code });
+      send(res, status, twilioError(status, code, message, rule.more_info));
       return;
     }
   }
@@ -393,11 +390,13 @@ async function handle(req, res, body) {
   if (route) {
     const payload = route.json !== undefined ? JSON.stringify(route.json) : (route.body || "");
     const headers = Object.assign(route.json !== undefined ? {} : { "Content-Type": "text/plain" }, route.headers);
-    send(res, route.status, payload, headers);
     finish(rec, { status: route.status, route: route.path });
+    send(res, route.status, payload, headers);
     return;
   }
-  finish(rec, api(rec, res));
+  const answer = api(rec);
+  finish(rec, { status: answer.status, sid: answer.sid, code: answer.json && answer.json.code });
+  send(res, answer.status, answer.json, answer.headers);
 }
 
 const server = http.createServer((req, res) => {
