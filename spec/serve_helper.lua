@@ -218,14 +218,14 @@ Proc.__close = Proc.stop
 -- Launches `node SCRIPT ARGS…` from spec/serve without waiting for it; proc:await(ready)
 -- then waits for its first stdout line. Launching several before awaiting any lets them
 -- start side by side (Prism spends ~1.5 s of CPU starting).
-local function launch(name, script, args, class)
+local function launch_argv(name, argv, class, cwd)
   local p = io.popen("mktemp -d 2>/dev/null || mktemp -d -t rivulet")
   local tmp = p:read("l")
   p:close()
-  local argv = { helper.quote(M.node), helper.quote(M.dir .. "/" .. script) }
-  for _, a in ipairs(args) do argv[#argv + 1] = helper.quote(a) end
-  local inner = "echo $$ > " .. helper.quote(tmp .. "/pid") .. "; exec " .. table.concat(argv, " ")
-  local cmd = "cd " .. helper.quote(M.dir) .. " && exec setsid sh -c " .. helper.quote(inner) ..
+  local quoted = {}
+  for i, a in ipairs(argv) do quoted[i] = helper.quote(a) end
+  local inner = "echo $$ > " .. helper.quote(tmp .. "/pid") .. "; exec " .. table.concat(quoted, " ")
+  local cmd = "cd " .. helper.quote(cwd or M.root) .. " && exec setsid sh -c " .. helper.quote(inner) ..
     " >" .. helper.quote(tmp .. "/stdout") .. " 2>" .. helper.quote(tmp .. "/stderr")
   helper.write_file(tmp .. "/stdout", "")
   local proc = setmetatable({ name = name, tmp = tmp, buf = "", events = {} }, class or Proc)
@@ -233,6 +233,12 @@ local function launch(name, script, args, class)
   proc.fh = assert(io.open(tmp .. "/stdout", "r"))
   running[proc] = true
   return proc
+end
+
+local function launch(name, script, args, class)
+  local argv = { M.node, M.dir .. "/" .. script }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return launch_argv(name, argv, class, M.dir)
 end
 
 -- Waits until the process runs and its first stdout line satisfies ready_pred. The process
@@ -262,6 +268,31 @@ end
 
 local function start(name, script, args, ready_pred, class)
   return launch(name, script, args, class):await(ready_pred)
+end
+
+-- Any other command the same way (e.g. `build/rivulet serve --listen 127.0.0.1:0`): o.argv
+-- (argv[1] the program), o.cwd (default the checkout), o.ready(line_event) deciding on its
+-- first stdout line, o.name. Lines that are not JSON arrive as { event = "unparsed", line = … }:
+--   local srv = assert(serve.spawn{ argv = { helper.bin, "serve", "--listen", "127.0.0.1:0" },
+--     ready = function(e) return (e.line or ""):match("listening on") end })
+--   srv.ready.line:match("listening on (http://%S+)")
+-- proc:lines() lists every stdout line so far; proc:wait_line(pattern, deadline_s) waits for
+-- one matching; proc:stderr() is its stderr; proc:stop() sends SIGTERM (SIGKILL after 2 s).
+function M.spawn(o)
+  return launch_argv(o.name or o.argv[1], o.argv, Proc, o.cwd):await(o.ready or function() return true end)
+end
+
+function Proc:lines()
+  local out = {}
+  for _, e in ipairs(self:poll()) do out[#out + 1] = e.line or assert(json.encode(e)) end
+  return out
+end
+
+function Proc:wait_line(pattern, deadline_s)
+  local e, err = self:wait_for(function(ev) return ((ev.line or "")):match(pattern) ~= nil end,
+                               deadline_s or START_DEADLINE_S)
+  if not e then return nil, err end
+  return e.line
 end
 
 -- Stops every process this module started and that still runs.

@@ -81,6 +81,20 @@ function TestServeToolingInstall:test_client_one_command_on_its_command_line()
   lu.assertEquals(a.result.twilio, "5.13.1")
 end
 
+-- Any program, e.g. rivulet serve later: a shell script that prints a non-JSON ready line.
+function TestServeToolingInstall:test_spawn_any_program()
+  serve.need()
+  local p = assert(serve.spawn{ argv = { "sh", "-c", "echo 'x: listening on http://127.0.0.1:1'; " ..
+      "echo '{\"a\":1}'; echo later; exec sleep 30" },
+    ready = function(e) return (e.line or ""):match("listening on") end })
+  lu.assertEquals(p.ready.line:match("listening on (http://%S+)"), "http://127.0.0.1:1")
+  lu.assertEquals(p:wait_line("^lat"), "later")
+  lu.assertEquals(p:lines(), { "x: listening on http://127.0.0.1:1", '{"a":1}', "later" })
+  lu.assertTrue(p:alive())
+  p:stop()
+  lu.assertFalse(p:alive())
+end
+
 -- ---- twilio-node against Prism's mock of Studio v2 -------------------------------------------
 
 local mock = class_state()
