@@ -311,7 +311,7 @@ function describeError(e) {
 }
 
 async function run(cmd) {
-  const answer = { id: cmd.id === undefined ? null : cmd.id };
+  const answer = { id: cmd.id === undefined ? null : cmd.id, ok: false };
   let c;
   try {
     const op = OPS[cmd.op];
