@@ -48,7 +48,8 @@ install() {
 	echo "$me: installing the serve test tooling into spec/serve/node_modules (npm ci)..." >&2
 	# A registry that does not answer fails in about a minute, not npm's default five.
 	if ! (cd "$dir" && npm ci --omit=optional --no-audit --no-fund --prefer-offline \
-		--fetch-timeout=20000 --fetch-retries=1 --loglevel=error) >"$log" 2>&1; then
+		--fetch-timeout=20000 --fetch-retries=1 \
+		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
 		cat "$log" >&2
 		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
 			rm -f "$log"

@@ -78,10 +78,11 @@ end
 
 -- Installs the pinned npm packages when missing (quiet when present). true; or nil, the
 -- reason, and its kind: "offline" (npm could not reach its registry: skip) or "failed".
-function M.install()
-  if M.installed() then return true end
+-- (script and env: another copy of the install script and its environment, for its spec.)
+function M.install(script, env)
+  if not script and M.installed() then return true end
   io.stderr:write("spec: installing spec/serve's npm packages (npm ci, ~12 s)...\n")
-  local code, out, err = helper.exec({ "sh", M.install_script })
+  local code, out, err = helper.exec({ "sh", script or M.install_script }, nil, env)
   if code == 0 then return true end
   local text = (out .. err):gsub("%s+$", "")
   local last = text:match("([^\n]*)$")

@@ -70,6 +70,25 @@ function TestServeToolingInstall:test_install_is_quiet_when_present()
   lu.assertEquals(helper.exec({ "sh", serve.install_script, "--check" }), 0)
 end
 
+-- npm offline: the install says so, and why, and the specs skip instead of failing. A copy of
+-- the script and the package files in a temporary tree, npm pointed at a closed port.
+function TestServeToolingInstall:test_offline_install_gives_a_reason_to_skip()
+  serve.need()
+  local tmp = helper.tmpdir()
+  assert(os.execute("mkdir -p " .. helper.quote(tmp .. "/scripts") .. " " .. helper.quote(tmp .. "/spec/serve")))
+  helper.write_file(tmp .. "/scripts/serve-tooling.sh", assert(helper.read_file(serve.install_script)))
+  for _, f in ipairs{ "package.json", "package-lock.json" } do
+    helper.write_file(tmp .. "/spec/serve/" .. f, assert(helper.read_file(serve.dir .. "/" .. f)))
+  end
+  local ok, why, kind = serve.install(tmp .. "/scripts/serve-tooling.sh", {
+    npm_config_registry = "http://127.0.0.1:" .. closed_port() .. "/", npm_config_cache = tmp .. "/cache" })
+  helper.rmtree(tmp)
+  lu.assertNil(ok)
+  lu.assertEquals(kind, "offline")
+  lu.assertStrContains(why, "npm could not reach its registry")
+  lu.assertStrContains(why, "run scripts/serve-tooling.sh again when online")
+end
+
 function TestServeToolingInstall:test_client_one_command_on_its_command_line()
   serve.need()
   local code, out = helper.exec({ serve.node, serve.dir .. "/client.js", "http://127.0.0.1:9", AC,
@@ -387,6 +406,12 @@ function TestServeToolingFakeTwilio:test_slow_answer_runs_into_the_clients_timeo
   lu.assertFalse(a.ok)
   lu.assertEquals(a.error.code, "ECONNABORTED")
   lu.assertTrue(core.monotonic() - t0 < 3, "gave up at its 300 ms timeout, before the 3 s answer")
+
+  local mark = f:mark()
+  f:fail{ mode = "hang" }
+  a = quick:call("messages.create", { to = "+15550001111", from = "+15559990000", body = "x" })
+  lu.assertEquals(a.error.code, "ECONNABORTED")
+  lu.assertTrue(f:requests(mark)[1].answer.hang)
 end
 
 function TestServeToolingFakeTwilio:test_required_fields_as_twilio_checks_them()
@@ -438,6 +463,14 @@ function TestServeToolingFakeTwilio:test_status_callback_is_signed()
   lu.assertFalse(c:run("validateRequest", { authToken = "other", signature = cb.headers["x-twilio-signature"],
     url = f.url .. "/status", params = cb.params }))
   lu.assertEquals(c:run("messages.fetch", { sid = a.result.sid }).status, "undelivered")
+  local cbs = f:callbacks()
+  lu.assertEquals(cbs[#cbs].sid, a.result.sid)
+  lu.assertEquals(cbs[#cbs].http_status, 200)
+  -- the same record over HTTP, from a sequence number on
+  local since = c:call("http", { url = "/_requests?since=" .. (cb.seq - 1) }).result.json
+  lu.assertEquals(#since, 2)               -- the callback, then messages.fetch
+  lu.assertEquals(since[1].path, "/status")
+  lu.assertEquals(since[1].seq, cb.seq)
 end
 
 function TestServeToolingFakeTwilio:test_auto_status_callbacks()
