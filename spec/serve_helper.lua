@@ -277,8 +277,10 @@ end
 --   local srv = assert(serve.spawn{ argv = { helper.bin, "serve", "--listen", "127.0.0.1:0" },
 --     ready = function(e) return (e.line or ""):match("listening on") end })
 --   srv.ready.line:match("listening on (http://%S+)")
--- proc:lines() lists every stdout line so far; proc:wait_line(pattern, deadline_s) waits for
--- one matching; proc:stderr() is its stderr; proc:stop() sends SIGTERM (SIGKILL after 2 s).
+-- proc:lines() lists every stdout line so far; proc:wait_line(pattern, deadline_s, after)
+-- waits for a line matching the Lua pattern, after the first `after` lines (a count from
+-- #proc:lines(); default 0); proc:stderr() is its stderr; proc:stop() sends SIGTERM (SIGKILL
+-- after 2 s).
 function M.spawn(o)
   return launch_argv(o.name or o.argv[1], o.argv, Proc, o.cwd):await(o.ready or function() return true end)
 end
@@ -289,9 +291,9 @@ function Proc:lines()
   return out
 end
 
-function Proc:wait_line(pattern, deadline_s)
+function Proc:wait_line(pattern, deadline_s, after)
   local e, err = self:wait_for(function(ev) return ((ev.line or "")):match(pattern) ~= nil end,
-                               deadline_s or START_DEADLINE_S)
+                               deadline_s or START_DEADLINE_S, after)
   if not e then return nil, err end
   return e.line
 end

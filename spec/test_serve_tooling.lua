@@ -108,6 +108,7 @@ function TestServeToolingInstall:test_spawn_any_program()
     ready = function(e) return (e.line or ""):match("listening on") end })
   lu.assertEquals(p.ready.line:match("listening on (http://%S+)"), "http://127.0.0.1:1")
   lu.assertEquals(p:wait_line("^lat"), "later")
+  lu.assertNil(p:wait_line("^lat", 0.2, 3)) -- no later "later" within 0.2 s
   lu.assertEquals(p:lines(), { "x: listening on http://127.0.0.1:1", '{"a":1}', "later" })
   lu.assertTrue(p:alive())
   p:stop()
