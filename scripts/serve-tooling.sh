@@ -1,0 +1,78 @@
+#!/bin/sh
+# Installs the npm packages of rivulet serve's test tooling (spec/serve/package.json:
+# twilio 5.13.1, twilio 6.3.1 as "twilio-6", @stoplight/prism-cli 5.14.2) into
+# spec/serve/node_modules, only when they are missing; prints nothing when they are there.
+# Used by spec/serve_helper.lua.
+#
+#   scripts/serve-tooling.sh            install if missing
+#   scripts/serve-tooling.sh --check    exit 0 when installed, 1 when not; installs nothing
+#
+# `npm ci` from the lockfile (~12 s, 234 packages, ~140 MB), optional packages omitted.
+# Needs node and npm (scripts/deps.sh installs them). Concurrent runs wait for each other
+# (flock, when available). Exit status: 0 installed, 1 could not install, 2 bad usage,
+# 3 npm could not reach its registry (offline: the specs that need these skip, saying so).
+set -eu
+
+me=scripts/serve-tooling.sh
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$root/spec/serve
+mode=install
+case ${1:-} in
+'') ;;
+--check) mode=check ;;
+-h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+*) echo "$me: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+# Installed = the pinned versions are in node_modules.
+installed() {
+	grep -q '"version": "5.13.1"' "$dir/node_modules/twilio/package.json" 2>/dev/null &&
+		grep -q '"version": "6.3.1"' "$dir/node_modules/twilio-6/package.json" 2>/dev/null &&
+		grep -q '"version": "5.14.2"' "$dir/node_modules/@stoplight/prism-cli/package.json" 2>/dev/null
+}
+
+if installed; then exit 0; fi
+if [ "$mode" = check ]; then exit 1; fi
+
+for tool in node npm; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "$me: $tool not found (scripts/deps.sh installs Node.js and npm)" >&2
+		exit 1
+	fi
+done
+
+install() {
+	if installed; then return 0; fi   # another run installed it while we waited
+	start=$(date +%s)
+	log=$(mktemp)
+	echo "$me: installing the serve test tooling into spec/serve/node_modules (npm ci)..." >&2
+	# A registry that does not answer fails in about a minute, not npm's default five.
+	if ! (cd "$dir" && npm ci --omit=optional --no-audit --no-fund --prefer-offline \
+		--fetch-timeout=20000 --fetch-retries=1 \
+		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
+		cat "$log" >&2
+		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
+			rm -f "$log"
+			echo "$me: npm could not reach its registry ($(npm config get registry)); run $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
+			return 3
+		fi
+		rm -f "$log"
+		echo "$me: npm ci failed in spec/serve" >&2
+		return 1
+	fi
+	rm -f "$log"
+	if ! installed; then
+		echo "$me: npm ci finished but the pinned versions are not in spec/serve/node_modules" >&2
+		return 1
+	fi
+	echo "$me: installed in $(($(date +%s) - start)) s" >&2
+}
+
+if command -v flock >/dev/null 2>&1; then
+	# The lock is the directory itself: nothing is written into the checkout.
+	exec 9<"$dir"
+	flock 9
+fi
+status=0
+install || status=$?
+exit "$status"
