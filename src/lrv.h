@@ -32,6 +32,7 @@ extern const char lrv_array_mts_key;
 void lrv_open_liquid(lua_State *L);
 void lrv_open_http(lua_State *L);
 void lrv_open_sign(lua_State *L);
+void lrv_open_signal(lua_State *L);
 void lrv_open_regex(lua_State *L);
 void lrv_open_sandbox(lua_State *L);
 void lrv_open_sqlite(lua_State *L);

@@ -131,6 +131,22 @@ static int client_completed(lua_State *L) {
   return 1;
 }
 
+/* Client:fd() -> the one descriptor to wait on for reading while transfers run (an epoll
+** set of their sockets), or nil when none runs */
+static int client_fd(lua_State *L) {
+  int fd;
+  short ev;
+  if (rv_http_fds(check_client(L, 1), &fd, &ev, 1) != 1) return 0;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* Client:timeout() -> ms before libcurl's timers want a poll (-1: no transfer runs) */
+static int client_timeout(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)rv_http_timeout(check_client(L, 1)));
+  return 1;
+}
+
 /* Client:finished() -> {tag, ...} of the tagged calls finished since the last look,
 ** oldest first, or nothing when none did; each is handed out once */
 static int client_finished(lua_State *L) {
@@ -207,6 +223,7 @@ void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
     { "completed", client_completed }, { "finished", client_finished },
+    { "fd", client_fd }, { "timeout", client_timeout },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {

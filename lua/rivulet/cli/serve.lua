@@ -1,0 +1,186 @@
+-- `rivulet serve`: a self-hosted Studio (DESIGN.md §5). The app (rivulet.serve) behind the
+-- C HTTP server (core.server_listen), driven by one loop with the engine's HTTP client and
+-- timers: it waits in one place (core.wait_fds over the server's descriptor and the
+-- client's), answers every request that came in, runs the work the answers left for
+-- later, drives the calls and timers, and waits again. Nothing a flow does holds the
+-- loop: its calls run in libcurl while other requests are answered.
+--
+-- The first line on stdout is "rivulet serve: listening on http://HOST:PORT"; then the
+-- credentials when they were made up here (once), one line per published flow
+-- ("flow FW… NAME"), and the outbound messages ("> to ADDR: BODY") when they are not sent
+-- to a Messages API. SIGTERM or SIGINT: stop accepting, send what was answered, let the
+-- running calls finish (up to DRAIN_MS), close the store, exit 0.
+
+local rivulet = require "rivulet"
+local core = require "rivulet.core"
+local serve = require "rivulet.serve"
+local request = require "rivulet.serve.request"
+local args_lib = require "rivulet.cli.args"
+
+local format, tostring, ipairs, tonumber = string.format, tostring, ipairs, tonumber
+local stdout, stderr = io.stdout, io.stderr
+
+local M = {}
+
+M.DEFAULT_LISTEN = "127.0.0.1:8080"
+M.DEFAULT_STORE = "rivulet.db"
+M.DRAIN_MS = 10000               -- at a stop: answered requests sent, running calls finished
+M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this often
+
+local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
+  "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
+  "         [--subflows DIR]   (rivulet help serve)\n"
+
+local SPEC = {
+  ["--listen"] = { value = true }, ["--store"] = { value = true }, ["--flows"] = { value = true },
+  ["--public-url"] = { value = true }, ["--account-sid"] = { value = true }, ["--auth-token"] = { value = true },
+  ["--twilio-api"] = { value = true }, ["--map-url"] = { list = true }, ["--subflows"] = { value = true },
+}
+
+-- "HOST:PORT", "[::1]:PORT", ":PORT", "PORT" -> host, port | nil, err
+function M.parse_listen(s)
+  local host, port = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not host then host, port = s:match("^([^:]*):(%d+)$") end
+  if not host then host, port = "", s:match("^(%d+)$") end
+  port = tonumber(port)
+  if not port or port > 65535 then return nil, format("--listen wants HOST:PORT, got '%s'", s) end
+  if host == "" then host = "127.0.0.1" end
+  return host, port
+end
+
+local function url_host(host)
+  return host:find(":", 1, true) and "[" .. host .. "]" or host
+end
+
+-- the credentials: given (options, environment) or made up now, printed once
+local function credentials(o)
+  local sid = o["account-sid"] or os.getenv("RIVULET_ACCOUNT_SID")
+  local token = args_lib.token(o)
+  local made = false
+  if not sid or sid == "" then sid, made = "AC" .. core.random_hex(16), true end
+  if not token or token == "" then token, made = core.random_hex(16), true end
+  if not sid:match("^AC%x+$") or #sid ~= 34 then
+    return nil, format("--account-sid must be AC and 32 hex digits, got '%s'", sid)
+  end
+  return sid, token, made
+end
+
+-- answers every request waiting on the server (a handler's error is a 500, never a stop)
+local function answer_all(srv, app, scrub)
+  while true do
+    local req = srv:next()
+    if not req then return end
+    local ok, status, headers, body = pcall(app.request, app, req)
+    if not ok then
+      stderr:write("rivulet serve: internal error on ", req.method, " ", req.path, ": ", scrub(tostring(status)), "\n")
+      status, headers, body = request.error(500, 20500, "Internal server error")
+    end
+    srv:respond(req.id, status, headers, body)
+  end
+end
+
+-- how long the loop may sleep: the server's timers, libcurl's, the engine's next timer
+local function wait_ms(srv, engine)
+  local t = M.MAX_WAIT_MS
+  local function at_most(ms) if ms and ms >= 0 and ms < t then t = ms end end
+  at_most(srv:timeout())
+  at_most(engine.http:handle():timeout())
+  local at = engine:next_deadline()
+  if at then at_most(math.max(0, math.floor((at - engine.now()) * 1000))) end
+  return t
+end
+
+function M.main(argv)
+  local scrub = args_lib.scrubber(args_lib.early_token(argv or {}))
+  local function usage(msg)
+    stderr:write("rivulet serve: ", scrub(msg), "\n", USAGE)
+    return 2
+  end
+  local o, pos = args_lib.parse(argv or {}, SPEC)
+  if not o then return usage(pos) end
+  if pos[1] then return usage(format("unexpected argument '%s'", pos[1])) end
+  local host, port = M.parse_listen(o.listen or M.DEFAULT_LISTEN)
+  if not host then return usage(port) end
+  local map, merr = args_lib.url_map(o["map-url"])
+  if not map then return usage(merr) end
+  local sid, token, made = credentials(o)
+  if not sid then return usage(token) end
+  scrub = args_lib.scrubber(token)
+
+  local srv, lerr = core.server_listen(host, port)
+  if not srv then
+    stderr:write("rivulet serve: cannot listen on ", host, ":", port, ": ", lerr, "\n")
+    return 2
+  end
+  local here = format("http://%s:%d", url_host(host), srv:port())
+  local app, aerr = serve.new{
+    store = args_lib.store_path(o) or M.DEFAULT_STORE, public_url = o["public-url"] or here,
+    account_sid = sid, auth_token = token, twilio_api = o["twilio-api"], url_map = map, subflows = o.subflows,
+    on_message = not o["twilio-api"] and function(_, m)
+      stdout:write(scrub(format("> %s%s: %s", m.kind == "voice" and "(voice) " or "", tostring(m.to),
+        tostring(m.body))), "\n")
+      stdout:flush()
+    end or nil,
+  }
+  if not app then
+    srv:close()
+    stderr:write("rivulet serve: ", scrub(tostring(aerr)), "\n")
+    return 2
+  end
+  stdout:write("rivulet serve: listening on ", here, "\n")
+  if made then
+    stdout:write("account sid ", sid, "\nauth token ", token, "  (made up for this run: pass --account-sid and ",
+      "--auth-token, or RIVULET_ACCOUNT_SID and RIVULET_AUTH_TOKEN, to keep them)\n")
+  end
+  if o.flows then
+    local list, problems = app:publish_dir(o.flows)
+    if not list then
+      stderr:write("rivulet serve: ", scrub(tostring(problems)), "\n")
+      app.store:close()
+      srv:close()
+      return 2
+    end
+    for _, f in ipairs(list) do stdout:write(format("flow %s %s\n", f.sid, f.name)) end
+    for _, p in ipairs(problems) do
+      for _, q in ipairs(p.problems or {}) do
+        if q.level == "error" then stderr:write(scrub(format("rivulet serve: %s: %s: error: %s (not published)\n",
+          p.path, q.path, q.message))) end
+      end
+      if p.error then stderr:write("rivulet serve: ", scrub(p.error), " (not published)\n") end
+    end
+  end
+  stdout:flush()
+
+  core.trap_signals()
+  local engine = app.engine
+  local client = engine.http:handle()
+  local ok, err = pcall(function()
+    while not core.signaled() do
+      srv:run()
+      answer_all(srv, app, scrub)
+      app:run_jobs()
+      engine:poll(0)
+      app:run_jobs()
+      srv:run()                      -- send what was just answered
+      local fds = { srv:fd() }
+      fds[2] = client:fd()
+      core.wait_fds(fds, wait_ms(srv, engine))
+    end
+  end)
+  if not ok then stderr:write("rivulet serve: internal error: ", scrub(tostring(err)), "\n") end
+  -- stop: no new connections; what was answered is sent; running calls finish
+  srv:shutdown()
+  local deadline = core.monotonic() + M.DRAIN_MS / 1000
+  while core.monotonic() < deadline and (engine:pending_calls() or srv:stats().busy > 0) do
+    srv:run()
+    answer_all(srv, app, scrub)
+    app:run_jobs()
+    engine:poll(10)
+  end
+  srv:close(M.DRAIN_MS)
+  app.store:close()
+  stderr:write("rivulet serve: stopped", core.signaled() and (" (SIG" .. core.signaled() .. ")") or "", "\n")
+  return ok and 0 or 1
+end
+
+return M
