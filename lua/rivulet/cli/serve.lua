@@ -11,7 +11,6 @@
 -- to a Messages API. SIGTERM or SIGINT: stop accepting, send what was answered, let the
 -- running calls finish (up to DRAIN_MS), close the store, exit 0.
 
-local rivulet = require "rivulet"
 local core = require "rivulet.core"
 local serve = require "rivulet.serve"
 local request = require "rivulet.serve.request"
@@ -72,7 +71,8 @@ local function answer_all(srv, app, scrub)
     if not req then return end
     local ok, status, headers, body = pcall(app.request, app, req)
     if not ok then
-      stderr:write("rivulet serve: internal error on ", req.method, " ", req.path, ": ", scrub(tostring(status)), "\n")
+      stderr:write("rivulet serve: internal error on ", req.method, " ", req.path, ": ",
+        scrub(tostring(status)), "\n")
       status, headers, body = request.error(500, 20500, "Internal server error")
     end
     srv:respond(req.id, status, headers, body)
@@ -143,8 +143,9 @@ function M.main(argv)
     for _, f in ipairs(list) do stdout:write(format("flow %s %s\n", f.sid, f.name)) end
     for _, p in ipairs(problems) do
       for _, q in ipairs(p.problems or {}) do
-        if q.level == "error" then stderr:write(scrub(format("rivulet serve: %s: %s: error: %s (not published)\n",
-          p.path, q.path, q.message))) end
+        if q.level == "error" then
+          stderr:write(scrub(format("rivulet serve: %s: %s: error: %s (not published)\n", p.path, q.path, q.message)))
+        end
       end
       if p.error then stderr:write("rivulet serve: ", scrub(p.error), " (not published)\n") end
     end
