@@ -9,6 +9,7 @@
 #define LRV_RENDER   "rivulet.liquid.Render"
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
+#define LRV_SERVER      "rivulet.server.Server"
 
 /* Registers metatable `name` (once): the metamethods in meta (__gc, __close, ...) and, when
 ** methods is not NULL, those as its __index. Leaves the stack as it was. */
@@ -21,6 +22,7 @@ void lrv_open_regex(lua_State *L);
 void lrv_open_sandbox(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
 void lrv_open_json(lua_State *L);
+void lrv_open_server(lua_State *L);
 
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */
 struct rv_http;

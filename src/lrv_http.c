@@ -136,6 +136,26 @@ static int client_completed(lua_State *L) {
   return 1;
 }
 
+/* Client:fds() -> {fd} to wait on for reading while calls run (an epoll set of their
+** sockets), or {} when none runs: for core.wait_fds beside other parts' descriptors */
+static int client_fds(lua_State *L) {
+  int fds[4], i, n;
+  short ev[4];
+  n = rv_http_fds(check_client(L, 1), fds, ev, 4);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, fds[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* Client:timeout() -> ms until Client:poll has work (-1: no call runs) */
+static int client_timeout(lua_State *L) {
+  lua_pushinteger(L, rv_http_timeout(check_client(L, 1)));
+  return 1;
+}
+
 /* Client:track(): from now on, remember new calls for Client:finished */
 static int client_track(lua_State *L) {
   check_client(L, 1);
@@ -246,7 +266,7 @@ void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
     { "completed", client_completed }, { "track", client_track },
-    { "finished", client_finished },
+    { "finished", client_finished }, { "fds", client_fds }, { "timeout", client_timeout },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {
