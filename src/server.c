@@ -94,7 +94,7 @@ struct rv_server {
   req *last;                      /* handed out by rv_server_next; its strings go next time */
   uint64_t *dropped;
   size_t ndropped, dropped_cap, dropped_at;
-  struct MHD_Response *r413, *r431, *r503;
+  struct MHD_Response *r400, *r413, *r431, *r503;
 };
 
 static double now_ms(void) {
@@ -273,6 +273,40 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
   if (ci && ci->socket_context && !s->stopping) slow_add(s, ci->socket_context);
 }
 
+static int token_char(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int is_token(const char *p) {
+  if (!*p) return 0;
+  for (; *p; p++)
+    if (!token_char((unsigned char)*p)) return 0;
+  return 1;
+}
+
+static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size) {
+  int *bad = cls;
+  (void)kind; (void)value; (void)value_size;
+  if (key_size == 0 || strlen(key) != key_size || !is_token(key)) { *bad = 1; return MHD_NO; }
+  return MHD_YES;
+}
+
+/* what libmicrohttpd lets through but HTTP does not, so callers only ever see clean requests:
+** a method or header name that is not a token, an empty target or one with a space or a
+** control byte (RFC 9112 3, 5.1) */
+static int malformed(req *r, const char *method) {
+  const unsigned char *p;
+  int bad = 0;
+  if (!is_token(method)) return 1;
+  for (p = (const unsigned char *)r->target; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f) return 1;
+  if (!r->target[0]) return 1;
+  MHD_get_connection_values_n(r->mc, MHD_HEADER_KIND, check_name, &bad);
+  return bad;
+}
+
 static enum MHD_Result refuse(rv_server *s, req *r, unsigned status, struct MHD_Response *resp) {
   slow_remove(s, r->c);
   r->phase = P_SENT;
@@ -368,6 +402,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     r->phase = P_BODY;
     if (ci && ci->header_size > s->lim.max_header_bytes)
       return refuse(s, r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, s->r431);
+    if (malformed(r, method)) return refuse(s, r, MHD_HTTP_BAD_REQUEST, s->r400);
     /* libmicrohttpd has checked that Content-Length is a number: refuse before reading it */
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->lim.max_body)
       return refuse(s, r, MHD_HTTP_CONTENT_TOO_LARGE, s->r413);
@@ -514,10 +549,11 @@ rv_server *rv_server_new(const char *host, int port, const rv_server_limits *lim
   if (s->lim.backlog < 1) s->lim.backlog = 1;
   mem = s->lim.connection_memory ? s->lim.connection_memory : 4 * s->lim.max_header_bytes;
   if (mem < 4096) mem = 4096;
+  s->r400 = static_response("bad request\n", NULL, NULL);
   s->r413 = static_response("request body too large\n", NULL, NULL);
   s->r431 = static_response("request header fields too large\n", NULL, NULL);
   s->r503 = static_response("too many requests waiting\n", MHD_HTTP_HEADER_RETRY_AFTER, "1");
-  if (!s->r413 || !s->r431 || !s->r503) {
+  if (!s->r400 || !s->r413 || !s->r431 || !s->r503) {
     snprintf(err, errlen, "out of memory");
     rv_server_free(s);
     return NULL;
@@ -577,6 +613,7 @@ void rv_server_free(rv_server *s) {
     MHD_stop_daemon(s->d);
   }
   if (s->epfd >= 0) close(s->epfd);
+  if (s->r400) MHD_destroy_response(s->r400);
   if (s->r413) MHD_destroy_response(s->r413);
   if (s->r431) MHD_destroy_response(s->r431);
   if (s->r503) MHD_destroy_response(s->r503);
@@ -677,11 +714,6 @@ const rv_server_request *rv_server_next(rv_server *s) {
   r->taken = 1;
   s->last = r;
   return &r->view;
-}
-
-static int token_char(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-         || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 int rv_server_respond(rv_server *s, uint64_t id, int status, const rv_server_header *headers,
