@@ -240,6 +240,7 @@ bench:
 	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
 	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
 
 demo:
 	@sh scripts/deps.sh

@@ -23,12 +23,14 @@
 ** grows to ~1.5-3x: 1 MiB leaves room for flows several times that. One byte more is 413. */
 #define RV_SERVER_MAX_BODY          (1024 * 1024)
 /* Request line and header lines as sent, line ends and the closing blank line included.
-** Apache's limit per header line is 8190; Twilio sends well under 2 KiB. One more is 431. */
-#define RV_SERVER_MAX_HEADER_BYTES  16384
-/* libmicrohttpd's memory per connection (read buffer, parsed headers, response header):
-** 4x the header limit so our own 431 is the one that acts, except for floods of tiny
-** headers (each parsed header costs ~50 bytes more), which libmicrohttpd answers 431 itself.
-** Above 32 KiB the pool is mmap'd, so an idle connection only holds the pages it touched. */
+** nginx's default buffer for a long header is 8 KiB, Apache's limit per line 8190 bytes;
+** Twilio sends well under 2 KiB. One byte more is 431. */
+#define RV_SERVER_MAX_HEADER_BYTES  8192
+/* libmicrohttpd's memory per connection (read buffer, parsed headers, response header): 4x
+** the header limit so our own 431 is the one that acts, except for floods of tiny headers
+** (each parsed header costs ~50 bytes more), which libmicrohttpd answers 431 itself. It
+** zeroes the whole of it after every request, so a connection that has made a request holds
+** all of it while it idles: this is most of the memory of an idle keep-alive connection. */
 #define RV_SERVER_CONNECTION_MEMORY (4 * RV_SERVER_MAX_HEADER_BYTES)
 /* Open connections. At the limit the listening socket leaves the poll set and new clients
 ** wait in the kernel's backlog until one closes (Twilio keeps trying for 10 s). Each takes a
