@@ -21,7 +21,6 @@
 ** from when it is ready for a request until the request is complete; past request_timeout_ms
 ** its socket is shut down, and libmicrohttpd, seeing the end of the stream, closes it.
 */
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
