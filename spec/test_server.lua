@@ -609,6 +609,8 @@ function TestServer:test_misuse_raises_outside_failures_return_nil()
    lu.assertFalse(srv:respond(424242, 200), "an unknown id is not an error")
    lu.assertErrorMsgContains("port out of range", function() core.server_listen("127.0.0.1", 70000) end)
    lu.assertErrorMsgContains("must be an integer", function() core.server_listen("127.0.0.1", 0, { max_body = "x" }) end)
+   lu.assertErrorMsgContains("'max_connections' must be between 1 and 1000000",
+      function() core.server_listen("127.0.0.1", 0, { max_connections = 0 }) end)
    local none, err = core.server_listen("localhost", 0)
    lu.assertNil(none)
    lu.assertStrContains(err, "not a numeric")

@@ -69,7 +69,7 @@ static unsigned long opt_uint(lua_State *L, int t, const char *k, unsigned long 
     if (!lua_isinteger(L, -1)) luaL_error(L, "server option '%s' must be an integer", k);
     i = lua_tointeger(L, -1);
     if (i < (lua_Integer)lo || (lua_Unsigned)i > hi)
-      luaL_error(L, "server option '%s' must be between %d and %lu", k, (int)lo, hi);
+      luaL_error(L, "server option '%s' must be between %I and %I", k, (lua_Integer)lo, (lua_Integer)hi);
     v = (unsigned long)i;
   }
   lua_pop(L, 1);
