@@ -26,6 +26,7 @@ external_dependencies = {
    CURL = { library = "curl" },
    CRYPTO = { library = "crypto" },
    EDIT = { library = "edit" },
+   MICROHTTPD = { library = "microhttpd" },
    PCRE2 = { library = "pcre2-8" },
    SQLITE = { library = "sqlite3" },
 }

@@ -3,7 +3,7 @@
 # when everything is there. Used by `make test`, `make demo`, `make bench`, `make fuzz`.
 #
 #   scripts/deps.sh            build + test packages
-#   scripts/deps.sh --bench    also Ruby Liquid, Node.js and npm (and npm packages of
+#   scripts/deps.sh --bench    also Ruby Liquid, wrk, Node.js and npm (and npm packages of
 #                              bench/liquid/ when its node_modules/liquidjs is missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
@@ -16,11 +16,11 @@ me=scripts/deps.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev lua-cjson
-lua-unit lua-yaml lua-check libedit-dev tzdata nodejs npm"
+lua-unit lua-yaml lua-check lua-socket libedit-dev libmicrohttpd-dev tzdata nodejs npm"
 bench=0
 for opt in "$@"; do
 	case $opt in
-	--bench) want="$want ruby-liquid hyperfine"; bench=1 ;;
+	--bench) want="$want ruby-liquid hyperfine wrk"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	--memcheck) want="$want valgrind" ;;
 	-h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;

@@ -108,5 +108,6 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_sandbox(L);
   lrv_open_sqlite(L);
   lrv_open_json(L);
+  lrv_open_server(L);
   return 1;
 }

@@ -9,6 +9,7 @@
 #define LRV_RENDER   "rivulet.liquid.Render"
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
+#define LRV_SERVER      "rivulet.server.Server"
 
 #if defined(__GNUC__)
 #define LRV_EXPORT __attribute__((visibility("default")))
@@ -37,6 +38,7 @@ void lrv_open_regex(lua_State *L);
 void lrv_open_sandbox(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
 void lrv_open_json(lua_State *L);
+void lrv_open_server(lua_State *L);
 
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */
 struct rv_http;

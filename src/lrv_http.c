@@ -131,13 +131,17 @@ static int client_completed(lua_State *L) {
   return 1;
 }
 
-/* Client:fd() -> the one descriptor to wait on for reading while transfers run (an epoll
-** set of their sockets), or nil when none runs */
-static int client_fd(lua_State *L) {
-  int fd;
-  short ev;
-  if (rv_http_fds(check_client(L, 1), &fd, &ev, 1) != 1) return 0;
-  lua_pushinteger(L, fd);
+/* Client:fds() -> {fd} to wait on for reading while calls run (an epoll set of their
+** sockets), or {} when none runs: for core.wait_fds beside other parts' descriptors */
+static int client_fds(lua_State *L) {
+  int fds[4], i, n;
+  short ev[4];
+  n = rv_http_fds(check_client(L, 1), fds, ev, 4);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, fds[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
   return 1;
 }
 
@@ -223,7 +227,7 @@ void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
     { "completed", client_completed }, { "finished", client_finished },
-    { "fd", client_fd }, { "timeout", client_timeout },
+    { "fds", client_fds }, { "timeout", client_timeout },
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {

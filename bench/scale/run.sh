@@ -24,4 +24,4 @@ echo "scale: $N executions calling a 100 ms function on one thread (goal <= 1.0 
 "$BIN" lua bench/scale/scale.lua "http://127.0.0.1:$PORT" "$N"
 mkdir -p build/bench
 cc -O2 -Isrc -o build/bench/idle bench/scale/idle.c build/librivulet.a \
-  $(pkg-config --libs lua5.4 libcurl libcrypto libpcre2-8 sqlite3) -lm && build/bench/idle
+  $(pkg-config --libs lua5.4 libcurl libcrypto libpcre2-8 sqlite3 libmicrohttpd) -lm && build/bench/idle

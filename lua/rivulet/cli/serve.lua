@@ -163,8 +163,8 @@ function M.main(argv)
       engine:poll(0)
       app:run_jobs()
       srv:run()                      -- send what was just answered
-      local fds = { srv:fd() }
-      fds[2] = client:fd()
+      local fds = client:fds()
+      fds[#fds + 1] = srv:fd()
       core.wait_fds(fds, wait_ms(srv, engine))
     end
   end)
