@@ -438,7 +438,9 @@ Prism.__close = Proc.stop
 -- opts: mode "mock" | "proxy"; spec (default M.studio_spec); upstream (proxy); errors
 -- (proxy, default true: violations fail the request); as_is (no spec fixes, see prism.js);
 -- only (a JavaScript regex: keep the spec's paths it matches, for a faster start); dynamic
--- (mock). The Prism, or nil and why; prism.url is where to send requests. With
+-- (mock); port (where Prism's front listens; default a free one); pass (proxy: a JavaScript
+-- regex of paths sent straight to the upstream, unchecked: routes outside the spec). The Prism, or nil and
+-- why; prism.url is where to send requests. With
 -- wait = false it returns at once, unstarted: prism:await() later (several start side by side).
 local function listening(e) return e.event == "listening" end
 
@@ -451,6 +453,8 @@ function M.prism(opts)
   if opts.as_is then args[#args + 1] = "--as-is" end
   if opts.dynamic then args[#args + 1] = "--dynamic" end
   if opts.only then args[#args + 1] = "--only"; args[#args + 1] = opts.only end
+  if opts.port then args[#args + 1] = "--port"; args[#args + 1] = tostring(opts.port) end
+  if opts.pass then args[#args + 1] = "--pass"; args[#args + 1] = opts.pass end
   local p = launch("prism.js", "prism.js", args, Prism)
   if opts.wait == false then return p end
   return p:await()

@@ -1107,3 +1107,27 @@ function TestEngineOutbound.test_end_stops_an_execution_wherever_it_stands()
   -- the contact may start again
   lu.assertEquals(e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }.code, "started")
 end
+
+-- A reply can overtake the Messages API's answer to the prompt it replies to (a fast
+-- contact, an auto-responder): it is held, and taken once the prompt is sent, instead of
+-- being dropped as a reply to a widget that is not waiting yet.
+function TestEngineOutbound.test_a_reply_before_the_prompt_is_sent_is_held()
+  local answered = false
+  local client = fake_api{}
+  local real_poll = client.poll
+  local e = rivulet.engine{ http = client, twilio = API }
+  local orig_finished = client.finished
+  function client.finished() if answered then return orig_finished() end return nil end
+  local r = e:handle{ kind = "start", flow = ASK, trigger = { from = FROM, to = TO } }
+  lu.assertEquals(r.exec.wait.kind, "http", "the prompt is on its way")
+  local h = e:handle{ kind = "message", from = FROM, to = TO, body = "Ada" }
+  lu.assertEquals(h.code, "held")
+  lu.assertEquals(e:handle{ kind = "message", from = FROM, to = TO, body = "again" }.code, "not_waiting",
+    "one reply is held, not two")
+  answered = true
+  real_poll()
+  e:run()
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(r.exec.steps[2].name, "incomingMessage")
+  lu.assertEquals(r.exec.context.widgets.ask.inbound.Body, "Ada")
+end

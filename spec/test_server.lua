@@ -185,6 +185,21 @@ function TestServer:test_get_answered_at_once()
    lu.assertFalse(srv:respond(r.id, 200), "a second answer is refused, not raised")
 end
 
+-- A loop that sleeps as long as timeout() says must not sleep on a request already read:
+-- no descriptor will wake it for that (rivulet serve answered a request seconds late when
+-- its last run of an iteration had read it).
+function TestServer:test_a_request_waiting_to_be_taken_means_no_sleep()
+   local srv = self:start()
+   local c = self:client()
+   c:send(get("/x"))
+   lu.assertTrue(loop(srv, { c }, function() return srv:run() > 0 end), "the request is read")
+   lu.assertEquals(srv:timeout(), 0, "one waits to be taken")
+   local r = srv:next()
+   lu.assertNotNil(r)
+   lu.assertTrue(srv:timeout() ~= 0, "none waits any more")
+   srv:respond(r.id, 204)
+end
+
 function TestServer:test_post_body_and_a_request_without_query()
    local srv = self:start()
    local c = self:client()

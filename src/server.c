@@ -639,7 +639,8 @@ static long our_timeout(rv_server *s, double now) {
 long rv_server_timeout(rv_server *s) {
   MHD_UNSIGNED_LONG_LONG t;
   long ours, mhd = -1;
-  if (s->kick) return 0;
+  /* requests read by the last run wait for the caller: no descriptor will say so */
+  if (s->kick || s->ready_head) return 0;
   if (s->d && MHD_get_timeout(s->d, &t) == MHD_YES) mhd = t > 0x7fffffffULL ? 0x7fffffffL : (long)t;
   ours = our_timeout(s, now_ms());
   if (ours < 0) return mhd;

@@ -164,7 +164,7 @@ function M.new(cfg, emit_message, emit_end)
     local bad = bad_argument("from", from) or bad_argument("to", to) or bad_argument("body", body)
     if bad then return nil, "badinput", bad end
     local r = engine:handle{ kind = "message", from = from, to = to, body = body }
-    if r.code == "resumed" then return true end
+    if r.code == "resumed" or r.code == "held" then return true end
     return nil, CODES[r.code] or "error", r.message
   end
 

@@ -383,7 +383,7 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
   end
   if type(ev) == "table" and ev.wait then
     local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data,
-                watch = ev.watch }
+                watch = ev.watch, takes_reply = ev.takes_reply }
     exec.wait = w
     if ev.wait == "reply" then w.deadline = w.since + (tonumber(ev.timeout) or self.limits.wait_timeout)
     elseif ev.wait == "subflow" then w.child = ev.child.sid end
@@ -457,6 +457,7 @@ function Engine:resume(exec, input)
   self.calls[exec.sid] = nil
   local state = exec.flow.by_name[w.state]
   local widget = widgets.get(state.type)
+  input.early = w.early
   local ok, ev, outs, chosen = pcall(widget.resume, steplib.new(self, exec, state, w.props, w.data), input)
   self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
 end
@@ -570,6 +571,7 @@ end
 --
 -- result = {code, exec?, sid?, active_sid?, message?}; codes:
 --   started, resumed, timed_out, ticked, ended, noted     it happened
+--   held          a reply taken while the prompt it answers is still being sent
 --   conflict      start refused: the contact has an active execution (active_sid)
 --   none          no active execution for the contact, and nothing to start
 --   not_waiting   the execution waits for something else (ignored, as Studio does)
@@ -647,7 +649,8 @@ local function take_message(self, ev)
     return { code = "busy", exec = top, sid = top.sid,
              message = format("execution %s is running; it takes no reply until it waits for one", exec.sid) }
   end
-  if exec.wait.kind ~= "reply" then
+  local w = exec.wait
+  if w.kind ~= "reply" and not (w.takes_reply and not w.early) then
     return { code = "not_waiting", exec = top, sid = top.sid,
              message = format("execution %s is not waiting for a reply (ignored, as Studio does)", exec.sid) }
   end
@@ -656,6 +659,15 @@ local function take_message(self, ev)
   m.MessageSid = m.MessageSid or sid("SM")
   if ev.media_url then m.MediaUrl0 = ev.media_url end
   m.NumMedia = m.NumMedia or (m.MediaUrl0 and "1" or "0")
+  if w.kind ~= "reply" then
+    -- its prompt is still on its way to Twilio: the widget gets the reply once it is sent
+    w.early = m
+    if not self:persist(exec, nil, exec.state) then
+      return { code = exec.detached == "conflict" and "race" or "store_error", message = exec.reason,
+               store_code = exec.detached }
+    end
+    return { code = "held", exec = top, sid = top.sid }
+  end
   self:resume(exec, { kind = "reply", message = m })
   if exec.status == "detached" then
     return { code = exec.detached == "conflict" and "race" or "store_error", message = exec.reason,
@@ -789,7 +801,7 @@ function Engine:deliver(msg)
   if type(msg) ~= "table" then error("deliver expects a message table", 2) end
   local r = self:handle{ kind = "message", from = msg.from, to = msg.to, body = msg.body,
                          media_url = msg.media_url, fields = msg.sid and { MessageSid = msg.sid } or nil }
-  if r.code == "resumed" then return r.exec end
+  if r.code == "resumed" or r.code == "held" then return r.exec end
   local code = r.code == "busy" and "running" or r.code == "store_error" and (r.store_code or "error") or r.code
   return nil, r.message, code
 end

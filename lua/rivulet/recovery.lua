@@ -53,7 +53,8 @@ local function adopt(e, row, steps)
   local w = row.wait
   if w then
     exec.wait = { kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                  props = tbl(w.props), data = w.data, child = w.child, watch = w.watch }
+                  props = tbl(w.props), data = w.data, child = w.child, watch = w.watch,
+                  takes_reply = w.takes_reply, early = w.early }
   end
   local old = e.active[exec.sid]
   if old then e:forget(old) end

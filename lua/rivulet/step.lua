@@ -8,9 +8,11 @@
 --   step:render(text)                  Liquid against the execution context
 --   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
 --   step:previous()                    this widget's outputs from an earlier run, or nil
---   step:send{body=, from=, to=, media_url=}  -> Studio's outbound fields, or (with the engine
---                                      option twilio) a wait for the Messages API: resume
---                                      gets it as input.kind "http"; step:sent(input) reads it
+--   step:send{body=, from=, to=, media_url=, expect_reply=}  -> Studio's outbound fields, or
+--                                      (with the engine option twilio) a wait for the Messages
+--                                      API: resume gets it as input.kind "http" (and, with
+--                                      expect_reply, a reply that came meanwhile as
+--                                      input.early); step:sent(input) reads it
 --   step:say(text)                     what a caller hears (printed in the console)
 --   step:run_function{url=, parameters=}                -> a wait for the call
 --   step:http_request{method=, url=, content_type=, body=, parameters=} -> a wait for the call
@@ -73,7 +75,9 @@ function Step:send(msg)
       to = to, from = from, body = body, media_url = msg.media_url, widget = self.name,
       status_callback = api.status_callback and api.status_callback(self._exec) or nil,
     }, self._exec.sid)
-    return { wait = "http", call = call }
+    -- a prompt (expect_reply): a reply that comes before Twilio answered the send is held
+    -- for the widget (resume's input.early), not dropped as a reply to nothing
+    return { wait = "http", call = call, takes_reply = msg.expect_reply }
   end
   return { Body = body, From = from, To = to, Sid = sid("SM"), Status = "sent", MediaUrl = msg.media_url }
 end

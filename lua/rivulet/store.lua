@@ -398,7 +398,8 @@ end
 local function encode_wait(w)
   if not w then return nil end
   return M.encode({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                    props = w.props, data = w.data, child = w.child, watch = w.watch })
+                    props = w.props, data = w.data, child = w.child, watch = w.watch,
+                    takes_reply = w.takes_reply, early = w.early })
 end
 
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..

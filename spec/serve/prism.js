@@ -3,6 +3,8 @@
 //
 //   node prism.js mock  SPEC            [--port N] [--dynamic] [--as-is] [--only REGEX]
 //   node prism.js proxy SPEC UPSTREAM   [--port N] [--no-errors] [--as-is] [--only REGEX]
+//                                       [--pass REGEX]  (paths it matches go straight to
+//                                       UPSTREAM, unchecked: routes outside the spec)
 //
 // stdout, one JSON object per line:
 //   {"event":"listening","url":"http://127.0.0.1:PORT","port":…,"pid":…,"prism_pid":…,"mode":…}
@@ -51,7 +53,7 @@ const MAX_EXCHANGES = 100000;    // kept for /_prism/exchanges; a spec run makes
 function usage(msg) {
   if (msg) process.stderr.write("prism.js: " + msg + "\n");
   process.stderr.write("usage: node prism.js mock SPEC [--port N] [--dynamic] [--as-is] [--only REGEX]\n" +
-                       "       node prism.js proxy SPEC UPSTREAM [--port N] [--no-errors] [--as-is] [--only REGEX]\n");
+                       "       node prism.js proxy SPEC UPSTREAM [--port N] [--no-errors] [--as-is] [--only REGEX] [--pass REGEX]\n");
   process.exit(2);
 }
 
@@ -64,6 +66,7 @@ function parseArgs(argv) {
     else if (a === "--as-is") o.asIs = true;
     else if (a === "--dynamic") o.dynamic = true;
     else if (a === "--only") o.only = argv[++i];
+    else if (a === "--pass") o.pass = new RegExp(argv[++i]);
     else if (a.startsWith("--")) usage("unknown option " + a);
     else o.pos.push(a);
   }
@@ -263,6 +266,21 @@ function serveHop(prismPort, fixes) {
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
+      if (opts.pass && opts.upstream && opts.pass.test(url.pathname)) {
+        // not an operation of the spec (e.g. the flows' webhooks): straight to the upstream
+        const target = new URL(req.url, opts.upstream);
+        const direct = http.request({ host: target.hostname, port: target.port, method: req.method,
+                                      path: target.pathname + target.search, headers: req.headers, agent }, (ures) => {
+          res.writeHead(ures.statusCode, ures.headers);
+          ures.pipe(res);
+        });
+        direct.on("error", (e) => {
+          res.writeHead(502, { "Content-Type": "application/json" });
+          res.end(JSON.stringify({ error: "prism.js: the upstream did not answer: " + e.message }));
+        });
+        direct.end(body);
+        return;
+      }
       const up = http.request({ host: "127.0.0.1", port: prismPort, method: req.method, path: req.url,
                                 headers: req.headers, agent }, (pres) => {
         const out = [];

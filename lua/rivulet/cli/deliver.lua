@@ -35,7 +35,7 @@ local SPEC = {
 }
 
 -- the engine's result codes: how deliver says them (--json "how") and its exit status
-local HOW = { started = "started", resumed = "delivered" }
+local HOW = { started = "started", resumed = "delivered", held = "delivered" }
 local EXIT = { not_waiting = 1, busy = 1 }
 
 function M.main(argv)

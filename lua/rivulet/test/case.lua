@@ -195,7 +195,7 @@ local function do_reply(C, step)
   add_transcript(C, "<", step.value)
   local r = C.engine:handle{ kind = "message", from = ctx.contact.channel.address,
                              to = ctx.flow.channel.address, body = step.value, media_url = step.media_url }
-  if r.code ~= "resumed" then fail("the reply was not delivered: " .. tostring(r.message)) end
+  if r.code ~= "resumed" and r.code ~= "held" then fail("the reply was not delivered: " .. tostring(r.message)) end
   drive(C)
 end
 

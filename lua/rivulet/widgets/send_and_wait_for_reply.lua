@@ -12,7 +12,7 @@ local W = {
 
 function W.run(step)
   local p = step.props
-  local out = step:send{ body = p.body, from = p.from, media_url = p.media_url }
+  local out = step:send{ body = p.body, from = p.from, media_url = p.media_url, expect_reply = true }
   if out.wait then return out end
   return step:wait_reply(tonumber(p.timeout), { outbound = out })
 end
@@ -21,6 +21,7 @@ function W.resume(step, input)
   if input.kind == "http" then       -- the Messages API answered the prompt
     local out, failure = step:sent(input)
     if not out then return "deliveryFailure", failure end
+    if input.early then return "incomingMessage", { outbound = out, inbound = input.early } end
     return step:wait_reply(tonumber(step.props.timeout), { outbound = out }, out.Sid)
   end
   local outbound = step.data and step.data.outbound
