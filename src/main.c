@@ -170,11 +170,25 @@ static const command commands[] = {
    "                      AC...:TOKEN; webhooks a valid X-Twilio-Signature\n"
    "  --twilio-api URL    send messages through Twilio's Messages API at URL (e.g.\n"
    "                      https://api.twilio.com); without it nothing leaves the machine:\n"
-   "                      messages are stored and printed (\"> to ADDR: BODY\")\n"
+   "                      messages are stored and printed (\"> ADDR: BODY\")\n"
    "  --map-url FROM=TO   rewrite URL prefixes of Run Function/HTTP calls; repeatable\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "Exit status: 0 stopped by a signal, 1 an internal error, 2 bad usage, a port that\n"
    "cannot be bound or an unusable store.\n"},
+  {"webhook", cmd_lua_cli, "post a signed Twilio webhook (an incoming message or call)",
+   "webhook URL --from ADDR --to ADDR [--body TEXT] [--call] [options]\n\n"
+   "Posts to URL (a flow's webhook_url) what Twilio posts when a message (or, with\n"
+   "--call, a call) comes in from ADDR to ADDR: every field Twilio sends, signed with\n"
+   "X-Twilio-Signature. Prints the HTTP status and the answer (TwiML).\n\n"
+   "  --body TEXT         the message's text\n"
+   "  --call              an incoming call instead of a message\n"
+   "  --sid SID           the MessageSid or CallSid (default: a new one each time; the\n"
+   "                      same one again is what a Twilio retry looks like)\n"
+   "  --field NAME=VALUE  another field (MediaUrl0=..., FromCity=...); repeatable\n"
+   "  --auth-token TOKEN  the token to sign with (default $RIVULET_AUTH_TOKEN)\n"
+   "  --account-sid AC... AccountSid (default $RIVULET_ACCOUNT_SID, or the one in URL)\n"
+   "  --sign-url URL      sign for this URL instead (the server's --public-url)\n"
+   "Exit status: 0 a 2xx answer, 1 another answer or none, 2 bad usage.\n"},
   {"logs", cmd_lua_cli, "list stored executions, or show one",
    "logs --store DB [--status S] [--since T] [--until T] [--contact ADDR] [--limit N] [--json]\n"
    "logs --store DB SID [--json]\n\n"

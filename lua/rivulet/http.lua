@@ -270,7 +270,9 @@ function Client:http_request(args)
       tostring(ctype)), 2)
   end
   req.method = method
-  if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, req.url, sign_list) end
+  if token then        -- sign_url: the URL the receiver checks against (a public URL behind a proxy)
+    req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, args.sign_url or req.url, sign_list)
+  end
   return start(self, req, http_request_ok, "failed")
 end
 

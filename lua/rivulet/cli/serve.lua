@@ -7,7 +7,7 @@
 --
 -- The first line on stdout is "rivulet serve: listening on http://HOST:PORT"; then the
 -- credentials when they were made up here (once), one line per published flow
--- ("flow FW… NAME"), and the outbound messages ("> to ADDR: BODY") when they are not sent
+-- ("flow FW… NAME"), and the outbound messages ("> ADDR: BODY") when they are not sent
 -- to a Messages API. SIGTERM or SIGINT: stop accepting, send what was answered, let the
 -- running calls finish (up to DRAIN_MS), close the store, exit 0.
 
