@@ -302,3 +302,23 @@ function TestServeHttp:test_a_restart_resumes_waits_and_sigterm_drains()
   local sent = S.fake:wait_requests(2, fmark, 10)
   lu.assertEquals(sent[2].params.Body, "Hi Ada")
 end
+
+-- `rivulet webhook`: what Twilio posts, signed, from a shell (README's Serve walkthrough)
+function TestServeHttp:test_the_webhook_command()
+  local hook = S.serve.url .. "/v1/Accounts/" .. AC .. "/Flows/" .. S.flow_sid
+  local public = "http://127.0.0.1:" .. S.public_port .. "/v1/Accounts/" .. AC .. "/Flows/" .. S.flow_sid
+  local fmark = S.fake:mark()
+  local code, out, err = helper.run({ "webhook", hook, "--from", "+15550001212", "--to", TO, "--body", "hi",
+                                      "--auth-token", TOKEN, "--sign-url", public, "--field", "FromCity=NOME" })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "HTTP 200\n")
+  lu.assertStrContains(out, "<Response></Response>")
+  lu.assertEquals(S.fake:wait_requests(1, fmark, 10)[1].params.To, "+15550001212")
+  code, out = helper.run({ "webhook", hook, "--from", "+15550001212", "--to", TO, "--body", "x",
+                           "--auth-token", "wrong", "--sign-url", public })
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "HTTP 403")
+  code, _, err = helper.run({ "webhook", hook, "--to", TO, "--auth-token", TOKEN })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "--from and --to are required")
+end
