@@ -12,7 +12,8 @@
 #include <wctype.h>
 
 #include "liquid_date.h"
-#include "liquid_int.h"
+#include "liquid_filters.h"
+#include "liquid_value.h"
 
 #define FILTER(name) static int f_##name(lq_render *r, lq_value *v, int argc, const lq_value *argv, \
                                          int nkw, const lq_kwarg *kw, const lq_value *kwv)

@@ -1,5 +1,5 @@
 /*
-** Liquid renderer: walks the tree of liquid.c against data reached through an lq_host.
+** Liquid renderer: walks the tree of liquid_parse.c against data reached through an lq_host.
 ** Temporaries live in a per-render arena (released after each output node); variables live
 ** in small maps; every loop, nesting level and output byte is counted against the limits.
 */
@@ -8,51 +8,29 @@
 #include <string.h>
 #include <time.h>
 
-#include "liquid_int.h"
+#include "liquid_filters.h"
+#include "liquid_tree.h"
+#include "liquid_value.h"
 
-/* ---- errors and memory ---- */
+/* ---- variables ---- */
 
-static int set_err(lq_render *r, int fatal, const char *fmt, va_list ap) {
-  if (r->err.msg[0] && r->fatal) return R_ERR;   /* keep the first fatal error */
-  vsnprintf(r->err.msg, sizeof r->err.msg, fmt, ap);
-  r->err.line = r->line;
-  r->err.col = 0;
-  r->fatal = fatal;
-  return R_ERR;
-}
+typedef struct lq_var { const char *name; size_t nlen; lq_value v; struct lq_var *next; } lq_var;
 
-int lq_fail(lq_render *r, const char *fmt, ...) {
-  va_list ap;
-  int rc;
-  va_start(ap, fmt);
-  rc = set_err(r, 0, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+typedef struct lq_map {            /* small string-keyed map in the render arena */
+  lq_var **slot; size_t cap, n;
+} lq_map;
 
-int lq_fatal(lq_render *r, const char *fmt, ...) {
-  va_list ap;
-  int rc;
-  va_start(ap, fmt);
-  rc = set_err(r, 1, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+typedef struct lq_scope {          /* loop variables, include arguments */
+  lq_var *vars;
+  struct lq_scope *up;
+} lq_scope;
 
-void *lq_alloc(lq_render *r, size_t n) {
-  void *p = lq_arena_alloc(&r->arena, n);
-  if (!p) lq_fatal(r, "memory limit exceeded (%lld bytes)", (long long)r->opt.limits.memory);
-  return p;
-}
-
-int lq_str(lq_render *r, const char *s, size_t n, lq_value *out) {
-  char *p = lq_alloc(r, n + 1);
-  if (!p) return R_ERR;
-  if (n) memcpy(p, s, n);
-  p[n] = 0;
-  *out = lq_cstr(p, n);
-  return R_OK;
-}
+struct lq_ctx {                    /* one variable environment; `render` makes a fresh one */
+  lq_value root;
+  lq_map assigns, counters, cycles, offsets;
+  lq_scope *scope;
+  lq_loop *loop;
+};
 
 static int64_t mono_ns(void) {
   struct timespec ts;
@@ -67,18 +45,7 @@ static int check_time(lq_render *r) {
   return R_OK;
 }
 
-int64_t lq_now(const lq_render *r) {
-  return r->opt.has_now ? r->opt.now : (int64_t)time(NULL);
-}
-
 /* ---- maps ---- */
-
-size_t lq_hash(const char *s, size_t n) {
-  size_t h = 2166136261u;
-  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h | 1;        /* never 0: 0 means "not computed" */
-}
-#define hash_str lq_hash
 
 /* names are short: compare inline before paying for a memcmp call */
 static int same_name(const char *a, const char *b, size_t n) {
@@ -94,7 +61,7 @@ static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
 }
 
 static lq_var *map_find(lq_map *m, const char *k, size_t n) {
-  return m->n ? map_find_h(m, k, n, hash_str(k, n)) : NULL;
+  return m->n ? map_find_h(m, k, n, lq_hash(k, n)) : NULL;
 }
 
 /* Set k (copied) = val; returns the entry or NULL (fatal error set). */
@@ -111,7 +78,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
       lq_var *e = m->slot[i];
       while (e) {
         lq_var *nx = e->next;
-        size_t j = hash_str(e->name, e->nlen) & (nc - 1);
+        size_t j = lq_hash(e->name, e->nlen) & (nc - 1);
         e->next = ns[j];
         ns[j] = e;
         e = nx;
@@ -126,7 +93,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   v->name = (const char *)(v + 1);
   v->nlen = n;
   v->v = *val;
-  h = hash_str(k, n) & (m->cap - 1);
+  h = lq_hash(k, n) & (m->cap - 1);
   v->next = m->slot[h];
   m->slot[h] = v;
   m->n++;
@@ -146,7 +113,7 @@ static int out_check(lq_render *r) {
 
 static int eval(lq_render *r, const lq_expr *x, lq_value *out);
 
-/* h: the name's hash_str, or 0 to have it computed when needed */
+/* h: the name's lq_hash, or 0 to have it computed when needed */
 static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
@@ -154,7 +121,7 @@ static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value 
   for (s = c->scope; s; s = s->up)
     for (v = s->vars; v; v = v->next)
       if (v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
-  if ((c->assigns.n || c->counters.n) && !h) h = hash_str(k, n);
+  if ((c->assigns.n || c->counters.n) && !h) h = lq_hash(k, n);
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
@@ -863,17 +830,17 @@ static int render_node(lq_render *r, const lq_node *nd) {
     case N_IFCHANGED: {
       rv_buf b, *saved = r->cur;
       int rc;
-      lq_var *last;
       rv_buf_init(&b);
       r->cur = &b;
       rc = render_body(r, nd->body);
       r->cur = saved;
       if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
       if (rc == R_OK) {
-        last = map_find(&r->changed, "", 0);
-        if (!last || last->v.u.s.n != b.n || (b.n && memcmp(last->v.u.s.p, b.p, b.n) != 0)) {
+        const lq_value *last = &r->changed;
+        if (!r->has_changed || last->u.s.n != b.n || (b.n && memcmp(last->u.s.p, b.p, b.n) != 0)) {
           rv_buf_add(r->cur, b.p, b.n);
-          if (lq_str(r, b.p ? b.p : "", b.n, &v) || !map_set(r, &r->changed, "", 0, &v)) rc = R_ERR;
+          if (lq_str(r, b.p ? b.p : "", b.n, &r->changed)) rc = R_ERR;
+          else r->has_changed = 1;
         }
       }
       rv_buf_free(&b);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "liquid_int.h"
+#include "liquid_value.h"
 
 static int host_fail(lq_render *r) {
   return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");

@@ -1,0 +1,95 @@
+/*
+** The floor of the Liquid engine: memory that is freed all at once (the arena), the state
+** of one render that every layer shares (the host, the options and limits, the error) and
+** the helpers that allocate in it or record a failure in it. The parser (liquid_parse.c), the
+** values (liquid_value.c), the filters (liquid_filters.c) and the renderer
+** (liquid_render.c) stand on this file; it calls none of them. Not installed.
+*/
+#ifndef RIVULET_LIQUID_MEM_H
+#define RIVULET_LIQUID_MEM_H
+
+#include <stdarg.h>
+
+#include "buf.h"
+#include "liquid.h"
+
+/* ---- arena: bump allocation in chunks, freed all at once ---- */
+
+typedef struct lq_chunk { struct lq_chunk *prev; size_t cap, top; } lq_chunk;
+typedef struct lq_arena {
+  lq_chunk *head;
+  size_t used;       /* bytes handed out, for the memory limit */
+  size_t limit;      /* 0: none */
+} lq_arena;
+
+typedef struct lq_mark { lq_chunk *head; size_t top; size_t used; } lq_mark;
+
+#define LQ_ALIGN(n) (((n) + 15u) & ~(size_t)15u)
+#define LQ_CHUNK_HDR LQ_ALIGN(sizeof(lq_chunk))
+
+void  lq_arena_init(lq_arena *a, size_t limit);
+void *lq_arena_grow(lq_arena *a, size_t n);   /* lq_arena_alloc's way out: a new chunk */
+void  lq_arena_free(lq_arena *a);
+lq_mark lq_arena_mark(const lq_arena *a);
+void  lq_arena_release(lq_arena *a, lq_mark m);
+
+/* n bytes, 16-aligned; NULL when out of memory or over the limit. Inline: the parser and
+** the renderer allocate small pieces all the time. */
+static inline void *lq_arena_alloc(lq_arena *a, size_t n) {
+  lq_chunk *c = a->head;
+  size_t k = LQ_ALIGN(n ? n : 1);
+  if (k >= n && c && c->cap - c->top >= k) {    /* k < n: n + 15 wrapped around */
+    c->top += k;
+    return (char *)c + LQ_CHUNK_HDR + c->top - k;
+  }
+  return lq_arena_grow(a, n);
+}
+
+/* ---- the state of one render ---- */
+
+typedef struct lq_ctx lq_ctx;      /* a variable environment (liquid_render.c) */
+
+struct lq_render {
+  /* what every layer reads and writes */
+  const lq_host *host;
+  lq_options opt;
+  lq_arena arena;                  /* temporaries; the memory limit */
+  lq_error err;
+  int fatal;                       /* err is not recoverable inline */
+  int err_silent;                  /* recorded, not printed inline (strict_variables/filters) */
+  int err_noline;                  /* the inline message carries no line (Ruby's file system errors) */
+  int line;                        /* line of the node being rendered */
+  int vdepth;                      /* recursion into nested data, against LQ_MAX_VALUE_DEPTH */
+  int64_t deadline;                /* monotonic ns when time_ms runs out; 0: none */
+  const void *zone;                /* lqd_zone, loaded on first use (the date filter) */
+  /* the walker's own (liquid_render.c): the layers below do not touch these */
+  const lq_template *tpl;
+  rv_buf out, *cur;
+  lq_ctx *ctx;
+  lq_value changed;                /* what {% ifchanged %} printed last */
+  int has_changed;
+  int64_t iterations, depth, score, assigned;
+  unsigned ticks;                  /* nodes rendered, to look at the clock now and then */
+  const char *pname;               /* partial being rendered (messages) */
+  int in_render;                   /* inside a {% render %} partial */
+  int inited;
+};
+
+enum { R_OK = 0, R_ERR = -1, R_BREAK = 1, R_CONTINUE = 2 };
+
+/* Record an error. lq_fail: recoverable (written inline unless strict_errors); lq_fatal:
+** stops the render. Both return R_ERR. */
+int lq_fail(lq_render *r, const char *fmt, ...);
+int lq_fatal(lq_render *r, const char *fmt, ...);
+void *lq_alloc(lq_render *r, size_t n);      /* render-arena memory; NULL sets a fatal error */
+int lq_str(lq_render *r, const char *s, size_t n, lq_value *out);  /* copy into the arena */
+int64_t lq_now(const lq_render *r);          /* epoch seconds of "now" (the option, or the clock) */
+
+/* of a variable name (FNV-1a); never 0, which means "not computed" */
+static inline size_t lq_hash(const char *s, size_t n) {
+  size_t h = 2166136261u;
+  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h | 1;
+}
+
+#endif
