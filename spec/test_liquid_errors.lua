@@ -609,3 +609,30 @@ end
 function TestLiquidTimeLimit.test_zero_means_no_limit()
   lu.assertEquals(liquid.render("{% for i in (1..1000) %}{% endfor %}ok", {}, { limits = { time_ms = 0 } }), "ok")
 end
+
+-- ours: a host callback that raises (Lua out of memory under a memory budget) unwinds
+-- through the renderer and the filters. The render's scratch memory lives in its arena,
+-- which the render's userdata frees: the sanitizer build (LeakSanitizer) and
+-- spec/c/test_liquid.c (every unwinding point, under valgrind too) check nothing leaks.
+TestLiquidHostRaises = {}
+
+function TestLiquidHostRaises.test_a_memory_error_in_a_host_callback_propagates_and_leaves_no_mess()
+  local core = require "rivulet.core"
+  local rows = {}
+  for i = 1, 2000 do rows[i] = { name = "n" .. i, tags = { "a", "b" } } end
+  local t = assert(liquid.compile("{{ rows | join: ',' }}{% capture c %}{{ rows | map: 'name' | join }}"
+    .. "{% endcapture %}{{ c | split: 'n' | size }}{{ rows | to_json | size }}"))
+  local raised = 0
+  for budget = 4096, 400 * 1024, 16 * 1024 do
+    core.memory_budget(budget)
+    local ok, err = pcall(t.render, t, { rows = rows })
+    core.memory_budget()
+    if not ok then
+      raised = raised + 1
+      lu.assertStrContains(tostring(err), "not enough memory")
+    end
+  end
+  lu.assertTrue(raised > 0, "no budget was tight enough to raise")
+  collectgarbage()
+  lu.assertEquals(t:render({ rows = { { name = "x" } } }), '{"name"=>"x"}1' .. #'[{"name":"x"}]')
+end

@@ -39,7 +39,7 @@ static int new_array(lq_render *r, size_t n, lq_value *out, lq_value **items) {
   return R_OK;
 }
 
-static int flatten_into(lq_render *r, const lq_value *v, rv_buf *acc) {
+static int flatten_into(lq_render *r, const lq_value *v, lq_buf *acc) {
   lq_array a;
   size_t i;
   int rc = R_OK;
@@ -47,7 +47,7 @@ static int flatten_into(lq_render *r, const lq_value *v, rv_buf *acc) {
   if (lq_list(r, v, &a)) rc = R_ERR;
   for (i = 0; rc == R_OK && i < a.n; i++) {
     if (a.v[i].type == LQ_ARRAY || a.v[i].type == LQ_HOSTARR) rc = flatten_into(r, &a.v[i], acc);
-    else rv_buf_add(acc, &a.v[i], sizeof(lq_value));
+    else lq_buf_add(acc, &a.v[i], sizeof(lq_value));
   }
   lq_leave(r);
   return rc;
@@ -60,21 +60,12 @@ static int input_list(lq_render *r, const lq_value *v, lq_array *out) {
   out->v = NULL;
   if (v->type == LQ_NIL) return R_OK;
   if (v->type == LQ_ARRAY || v->type == LQ_HOSTARR) {
-    rv_buf acc;
-    int rc;
-    rv_buf_init(&acc);
-    rc = flatten_into(r, v, &acc);
-    if (rc == R_OK && acc.oom) rc = lq_fatal(r, "out of memory");
-    if (rc == R_OK && acc.n) {
-      out->v = lq_alloc(r, acc.n);
-      if (!out->v) rc = R_ERR;
-      else {
-        memcpy(out->v, acc.p, acc.n);
-        out->n = acc.n / sizeof(lq_value);
-      }
-    }
-    rv_buf_free(&acc);
-    return rc;
+    lq_buf acc;
+    lq_buf_init(&acc, r);
+    if (flatten_into(r, v, &acc) || acc.oom) return R_ERR;
+    out->v = (lq_value *)acc.p;              /* the arena keeps it */
+    out->n = acc.n / sizeof(lq_value);
+    return R_OK;
   }
   if (v->type == LQ_RANGE) return lq_list(r, v, out);
   if (!(out->v = lq_alloc(r, sizeof(lq_value)))) return R_ERR;
@@ -357,23 +348,15 @@ FILTER(round) {
 
 /* ---- strings ---- */
 
-static int ret_str(lq_render *r, rv_buf *b, lq_value *v) {
-  int rc;
-  if (b->oom) rc = lq_fatal(r, "out of memory");
-  else rc = lq_str(r, b->p ? b->p : "", b->n, v);
-  rv_buf_free(b);
-  return rc;
-}
-
 /* a then b, both as strings */
 static int join2(lq_render *r, lq_value *v, const lq_value *a, const lq_value *b) {
   lq_value x, y;
-  rv_buf o;
+  lq_buf o;
   if (tostr(r, a, &x) || tostr(r, b, &y)) return R_ERR;
-  rv_buf_init(&o);
-  rv_buf_add(&o, x.u.s.p, x.u.s.n);
-  rv_buf_add(&o, y.u.s.p, y.u.s.n);
-  return ret_str(r, &o, v);
+  lq_buf_init(&o, r);
+  lq_buf_add(&o, x.u.s.p, x.u.s.n);
+  lq_buf_add(&o, y.u.s.p, y.u.s.n);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(append) { lq_value in = *v; UNUSED_ARGS; return join2(r, v, &in, ARG(0)); }
@@ -422,41 +405,41 @@ static int valid_utf8(const char *s, size_t n) {
   return 1;
 }
 
-static void utf8_enc(rv_buf *b, uint32_t cp) {
+static void utf8_enc(lq_buf *b, uint32_t cp) {
   char t[4];
-  if (cp < 0x80) { rv_buf_addc(b, (char)cp); return; }
-  if (cp < 0x800) { t[0] = (char)(0xC0 | cp >> 6); t[1] = (char)(0x80 | (cp & 0x3F)); rv_buf_add(b, t, 2); return; }
+  if (cp < 0x80) { lq_buf_addc(b, (char)cp); return; }
+  if (cp < 0x800) { t[0] = (char)(0xC0 | cp >> 6); t[1] = (char)(0x80 | (cp & 0x3F)); lq_buf_add(b, t, 2); return; }
   if (cp < 0x10000) {
     t[0] = (char)(0xE0 | cp >> 12); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[2] = (char)(0x80 | (cp & 0x3F));
-    rv_buf_add(b, t, 3);
+    lq_buf_add(b, t, 3);
     return;
   }
   t[0] = (char)(0xF0 | cp >> 18); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
   t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F));
-  rv_buf_add(b, t, 4);
+  lq_buf_add(b, t, 4);
 }
 
 /* mode 0 downcase, 1 upcase, 2 capitalize (first character up, the rest down) */
 static int map_chars(lq_render *r, lq_value *v, int mode) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i = 0;
   locale_t loc = utf8_locale();
   const unsigned char *p;
   if (tostr(r, v, &s)) return R_ERR;
   p = (const unsigned char *)s.u.s.p;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   while (i < s.u.s.n) {
     uint32_t cp;
     size_t k = utf8_dec(p + i, s.u.s.n - i, &cp);
     int up = mode == 1 || (mode == 2 && i == 0);
-    if (k == 0) { rv_buf_addc(&o, (char)p[i]); i++; continue; }    /* bytes that are not UTF-8 stay */
+    if (k == 0) { lq_buf_addc(&o, (char)p[i]); i++; continue; }    /* bytes that are not UTF-8 stay */
     if (cp < 128) cp = (uint32_t)(up ? toupper((int)cp) : tolower((int)cp));
     else if (loc) cp = (uint32_t)(up ? towupper_l((wint_t)cp, loc) : towlower_l((wint_t)cp, loc));
     utf8_enc(&o, cp);
     i += k;
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(downcase) { UNUSED_ARGS; return map_chars(r, v, 0); }
@@ -465,7 +448,7 @@ FILTER(capitalize) { UNUSED_ARGS; return map_chars(r, v, 2); }
 
 static int escape_html(lq_render *r, lq_value *v, int once) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   if (tostr(r, v, &s)) return R_ERR;
   for (i = 0; i < s.u.s.n; i++) {        /* nothing to escape: the input as it is */
@@ -473,9 +456,9 @@ static int escape_html(lq_render *r, lq_value *v, int once) {
     if (c == '&' || c == '<' || c == '>' || c == '"' || c == '\'') break;
   }
   if (i == s.u.s.n) { *v = s; return R_OK; }
-  rv_buf_init(&o);
-  rv_buf_reserve(&o, s.u.s.n + 16);
-  rv_buf_add(&o, s.u.s.p, i);
+  lq_buf_init(&o, r);
+  lq_buf_reserve(&o, s.u.s.n + 16);
+  lq_buf_add(&o, s.u.s.p, i);
   for (; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     switch (c) {
@@ -486,22 +469,22 @@ static int escape_html(lq_render *r, lq_value *v, int once) {
           if (j < s.u.s.n && s.u.s.p[j] == '#') {
             j++;
             while (j < s.u.s.n && isdigit((unsigned char)s.u.s.p[j])) j++;
-            if (j > i + 2 && j < s.u.s.n && s.u.s.p[j] == ';') { rv_buf_addc(&o, '&'); break; }
+            if (j > i + 2 && j < s.u.s.n && s.u.s.p[j] == ';') { lq_buf_addc(&o, '&'); break; }
           } else {
             while (j < s.u.s.n && isalpha((unsigned char)s.u.s.p[j])) j++;
-            if (j > i + 1 && j < s.u.s.n && s.u.s.p[j] == ';') { rv_buf_addc(&o, '&'); break; }
+            if (j > i + 1 && j < s.u.s.n && s.u.s.p[j] == ';') { lq_buf_addc(&o, '&'); break; }
           }
         }
-        rv_buf_adds(&o, "&amp;");
+        lq_buf_adds(&o, "&amp;");
         break;
-      case '<': rv_buf_adds(&o, "&lt;"); break;
-      case '>': rv_buf_adds(&o, "&gt;"); break;
-      case '"': rv_buf_adds(&o, "&quot;"); break;
-      case '\'': rv_buf_adds(&o, "&#39;"); break;
-      default: rv_buf_addc(&o, c);
+      case '<': lq_buf_adds(&o, "&lt;"); break;
+      case '>': lq_buf_adds(&o, "&gt;"); break;
+      case '"': lq_buf_adds(&o, "&quot;"); break;
+      case '\'': lq_buf_adds(&o, "&#39;"); break;
+      default: lq_buf_addc(&o, c);
     }
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(escape) {
@@ -514,23 +497,23 @@ FILTER(escape_once) { UNUSED_ARGS; return escape_html(r, v, 1); }
 
 FILTER(url_encode) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     unsigned char c = (unsigned char)s.u.s.p[i];
-    if (isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~') rv_buf_addc(&o, (char)c);
-    else if (c == ' ') rv_buf_addc(&o, '+');
+    if (isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~') lq_buf_addc(&o, (char)c);
+    else if (c == ' ') lq_buf_addc(&o, '+');
     else {
       char t[4];
       snprintf(t, sizeof t, "%%%02X", c);
-      rv_buf_add(&o, t, 3);
+      lq_buf_add(&o, t, 3);
     }
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int hexval(int c) {
@@ -542,37 +525,34 @@ static int hexval(int c) {
 
 FILTER(url_decode) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
-    if (c == '+') rv_buf_addc(&o, ' ');
+    if (c == '+') lq_buf_addc(&o, ' ');
     else if (c == '%' && i + 2 < s.u.s.n && hexval(s.u.s.p[i + 1]) >= 0 && hexval(s.u.s.p[i + 2]) >= 0) {
-      rv_buf_addc(&o, (char)(hexval(s.u.s.p[i + 1]) * 16 + hexval(s.u.s.p[i + 2])));
+      lq_buf_addc(&o, (char)(hexval(s.u.s.p[i + 1]) * 16 + hexval(s.u.s.p[i + 2])));
       i += 2;
-    } else rv_buf_addc(&o, c);
+    } else lq_buf_addc(&o, c);
   }
-  if (!o.oom && !valid_utf8(o.p ? o.p : "", o.n)) {
-    rv_buf_free(&o);
-    return lq_fail(r, "invalid byte sequence in UTF-8");
-  }
-  return ret_str(r, &o, v);
+  if (!o.oom && !valid_utf8(o.p ? o.p : "", o.n)) return lq_fail(r, "invalid byte sequence in UTF-8");
+  return lq_buf_str(&o, v);
 }
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64_encode(lq_render *r, lq_value *v, int urlsafe) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   const unsigned char *p;
   if (tostr(r, v, &s)) return R_ERR;
   p = (const unsigned char *)s.u.s.p;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i += 3) {
     uint32_t w = (uint32_t)p[i] << 16;
     size_t left = s.u.s.n - i;
@@ -584,9 +564,9 @@ static int b64_encode(lq_render *r, lq_value *v, int urlsafe) {
     if (left < 3) q[3] = '=';
     if (left < 2) q[2] = '=';
     if (urlsafe) for (k = 0; k < 4; k++) { if (q[k] == '+') q[k] = '-'; else if (q[k] == '/') q[k] = '_'; }
-    rv_buf_add(&o, q, 4);
+    lq_buf_add(&o, q, 4);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int b64_val(char c, int urlsafe) {
@@ -601,7 +581,7 @@ static int b64_val(char c, int urlsafe) {
 /* strict: length a multiple of 4 with '=' padding only at the end (url-safe may omit it) */
 static int b64_decode(lq_render *r, lq_value *v, int urlsafe, const char *fname) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i, n;
   const char *p;
   char *padded = NULL;
@@ -617,22 +597,20 @@ static int b64_decode(lq_render *r, lq_value *v, int urlsafe, const char *fname)
     n = k;
   }
   if (n % 4) return lq_fail(r, "invalid base64 provided to %s", fname);
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < n; i += 4) {
     int a = b64_val(p[i], urlsafe), b = b64_val(p[i + 1], urlsafe);
     int c = p[i + 2] == '=' ? -2 : b64_val(p[i + 2], urlsafe);
     int d = p[i + 3] == '=' ? -2 : b64_val(p[i + 3], urlsafe);
     uint32_t w;
-    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) || ((c == -2 || d == -2) && i + 4 != n)) {
-      rv_buf_free(&o);
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) || ((c == -2 || d == -2) && i + 4 != n))
       return lq_fail(r, "invalid base64 provided to %s", fname);
-    }
     w = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)(c < 0 ? 0 : c) << 6 | (uint32_t)(d < 0 ? 0 : d);
-    rv_buf_addc(&o, (char)(w >> 16));
-    if (c >= 0) rv_buf_addc(&o, (char)(w >> 8));
-    if (d >= 0) rv_buf_addc(&o, (char)w);
+    lq_buf_addc(&o, (char)(w >> 16));
+    if (c >= 0) lq_buf_addc(&o, (char)(w >> 8));
+    if (d >= 0) lq_buf_addc(&o, (char)w);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(base64_encode) { UNUSED_ARGS; return b64_encode(r, v, 0); }
@@ -661,21 +639,21 @@ FILTER(rstrip) { UNUSED_ARGS; return do_strip(r, v, 0, 1); }
 
 FILTER(squish) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   int sp = 0;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     if (is_rspace(c)) { sp = o.n > 0; continue; }
-    if (sp) rv_buf_addc(&o, ' ');
+    if (sp) lq_buf_addc(&o, ' ');
     sp = 0;
-    rv_buf_addc(&o, c);
+    lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int ci_prefix(const char *p, const char *e, const char *s) {
@@ -691,21 +669,21 @@ static const char *find_str(const char *p, const char *e, const char *s) {
 
 FILTER(strip_html) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   const char *p, *e;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
   p = s.u.s.p;
   e = p + s.u.s.n;
   if (!memchr(p, '<', s.u.s.n)) { *v = s; return R_OK; }    /* no markup at all */
-  rv_buf_init(&o);
-  rv_buf_reserve(&o, s.u.s.n);
+  lq_buf_init(&o, r);
+  lq_buf_reserve(&o, s.u.s.n);
   while (p < e) {
     const char *close = NULL;
     if (*p != '<') {                     /* a run of text up to the next '<' */
       const char *lt = memchr(p, '<', (size_t)(e - p));
       if (!lt) lt = e;
-      rv_buf_add(&o, p, (size_t)(lt - p));
+      lq_buf_add(&o, p, (size_t)(lt - p));
       p = lt;
       continue;
     }
@@ -720,87 +698,87 @@ FILTER(strip_html) {
       close = memchr(p, '>', (size_t)(e - p));
       if (close) { p = close + 1; continue; }
     }
-    rv_buf_addc(&o, *p++);
+    lq_buf_addc(&o, *p++);
   }
   (void)ci_prefix;
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(strip_newlines) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
     if (c == '\n') continue;
     if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') continue;
-    rv_buf_addc(&o, c);
+    lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(newline_to_br) {
   lq_value s;
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
-    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { rv_buf_adds(&o, "<br />\n"); i++; }
-    else if (c == '\n') rv_buf_adds(&o, "<br />\n");
-    else rv_buf_addc(&o, c);
+    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { lq_buf_adds(&o, "<br />\n"); i++; }
+    else if (c == '\n') lq_buf_adds(&o, "<br />\n");
+    else lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 /* replace/remove: which = 0 all, 1 first, 2 last */
 static int do_replace(lq_render *r, lq_value *v, const lq_value *pat, const lq_value *rep, int which) {
   lq_value s, p, w;
-  rv_buf o;
+  lq_buf o;
   const char *a, *e, *hit = NULL;
   if (tostr(r, v, &s) || tostr(r, pat, &p) || tostr(r, rep, &w)) return R_ERR;
   a = s.u.s.p;
   e = a + s.u.s.n;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   if (which == 2) {
     const char *q;
     if (p.u.s.n > s.u.s.n) { *v = s; return R_OK; }
     for (q = e - p.u.s.n; q >= a; q--)
       if (memcmp(q, p.u.s.p, p.u.s.n) == 0) { hit = q; break; }
     if (!hit) { *v = s; return R_OK; }
-    rv_buf_add(&o, a, (size_t)(hit - a));
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
-    rv_buf_add(&o, hit + p.u.s.n, (size_t)(e - hit - p.u.s.n));
-    return ret_str(r, &o, v);
+    lq_buf_add(&o, a, (size_t)(hit - a));
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
+    lq_buf_add(&o, hit + p.u.s.n, (size_t)(e - hit - p.u.s.n));
+    return lq_buf_str(&o, v);
   }
   if (p.u.s.n == 0) {
     /* Ruby: an empty pattern matches between every character */
     size_t i = 0;
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
-    if (which == 1) { rv_buf_add(&o, a, s.u.s.n); return ret_str(r, &o, v); }
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
+    if (which == 1) { lq_buf_add(&o, a, s.u.s.n); return lq_buf_str(&o, v); }
     while (i < s.u.s.n) {
       size_t j = utf8_off(a + i, s.u.s.n - i, 1);
-      rv_buf_add(&o, a + i, j);
-      rv_buf_add(&o, w.u.s.p, w.u.s.n);
+      lq_buf_add(&o, a + i, j);
+      lq_buf_add(&o, w.u.s.p, w.u.s.n);
       i += j;
     }
-    return ret_str(r, &o, v);
+    return lq_buf_str(&o, v);
   }
   while (a < e) {
     const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
     if (!q) break;
-    rv_buf_add(&o, a, (size_t)(q - a));
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
+    lq_buf_add(&o, a, (size_t)(q - a));
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
     a = q + p.u.s.n;
     if (which == 1) break;
   }
-  rv_buf_add(&o, a, (size_t)(e - a));
-  return ret_str(r, &o, v);
+  lq_buf_add(&o, a, (size_t)(e - a));
+  return lq_buf_str(&o, v);
 }
 
 static const lq_value EMPTY_STR = { LQ_STR, { .s = { "", 0 } } };
@@ -850,7 +828,7 @@ FILTER(truncate) {
   lq_value s, t = lq_cstr("...", 3);
   int64_t length = 50, l;
   size_t n;
-  rv_buf o;
+  lq_buf o;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
@@ -860,17 +838,17 @@ FILTER(truncate) {
   if ((int64_t)n <= length) { *v = s; return R_OK; }
   l = length - (int64_t)utf8_len(t.u.s.p, t.u.s.n);
   if (l < 0) l = 0;
-  rv_buf_init(&o);
-  rv_buf_add(&o, s.u.s.p, utf8_off(s.u.s.p, s.u.s.n, (size_t)l));
-  rv_buf_add(&o, t.u.s.p, t.u.s.n);
-  return ret_str(r, &o, v);
+  lq_buf_init(&o, r);
+  lq_buf_add(&o, s.u.s.p, utf8_off(s.u.s.p, s.u.s.n, (size_t)l));
+  lq_buf_add(&o, t.u.s.p, t.u.s.n);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(truncatewords) {
   lq_value s, t = lq_cstr("...", 3);
   int64_t words = 15, count = 0;
   const char *p, *e;
-  rv_buf o;
+  lq_buf o;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
@@ -879,25 +857,24 @@ FILTER(truncatewords) {
   if (words < 1) words = 1;
   p = s.u.s.p;
   e = p + s.u.s.n;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   while (p < e) {
     const char *w;
     while (p < e && is_rspace(*p)) p++;
     if (p == e) break;
     w = p;
     while (p < e && !is_rspace(*p)) p++;
-    if (count) rv_buf_addc(&o, ' ');
-    rv_buf_add(&o, w, (size_t)(p - w));
+    if (count) lq_buf_addc(&o, ' ');
+    lq_buf_add(&o, w, (size_t)(p - w));
     if (++count == words) {
       /* Ruby splits with a limit: anything left, even trailing space, means truncated */
       if (p < e) {
-        rv_buf_add(&o, t.u.s.p, t.u.s.n);
-        return ret_str(r, &o, v);
+        lq_buf_add(&o, t.u.s.p, t.u.s.n);
+        return lq_buf_str(&o, v);
       }
       break;
     }
   }
-  rv_buf_free(&o);
   *v = s;
   return R_OK;
 }
@@ -906,14 +883,14 @@ FILTER(truncatewords) {
 ** characters; trailing empty fields dropped. */
 FILTER(split) {
   lq_value s, p;
-  rv_buf acc;
+  lq_buf acc;
   const char *a, *e;
   lq_value item;
   UNUSED_ARGS;
   if (tostr(r, v, &s) || tostr(r, ARG(0), &p)) return R_ERR;
   a = s.u.s.p;
   e = a + s.u.s.n;
-  rv_buf_init(&acc);
+  lq_buf_init(&acc, r);
   if (p.u.s.n == 1 && p.u.s.p[0] == ' ') {
     while (a < e) {
       const char *w;
@@ -922,13 +899,13 @@ FILTER(split) {
       w = a;
       while (a < e && !is_rspace(*a)) a++;
       item = lq_cstr(w, (size_t)(a - w));
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
     }
   } else if (p.u.s.n == 0) {
     while (a < e) {
       size_t k = utf8_off(a, (size_t)(e - a), 1);
       item = lq_cstr(a, k);
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
       a += k;
     }
   } else {
@@ -936,7 +913,7 @@ FILTER(split) {
       const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
       if (!q) q = e;
       item = lq_cstr(a, (size_t)(q - a));
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
       if (q == e) break;
       a = q + p.u.s.n;
     }
@@ -947,14 +924,16 @@ FILTER(split) {
       acc.n -= sizeof item;
     }
   }
-  if (acc.oom) { rv_buf_free(&acc); return lq_fatal(r, "out of memory"); }
+  if (acc.oom) return R_ERR;
+  if (acc.n == 0) return new_array(r, 0, v, NULL);
   {
-    lq_value *items;
-    size_t n = acc.n / sizeof item;
-    int rc = new_array(r, n, v, &items);
-    if (rc == R_OK && n) memcpy(items, acc.p, acc.n);
-    rv_buf_free(&acc);
-    return rc;
+    lq_array *arr = lq_alloc(r, sizeof *arr);    /* the items stay where they were gathered */
+    if (!arr) return R_ERR;
+    arr->n = acc.n / sizeof item;
+    arr->v = (lq_value *)acc.p;
+    v->type = LQ_ARRAY;
+    v->u.a = arr;
+    return R_OK;
   }
 }
 
@@ -975,17 +954,17 @@ FILTER(size) {
 FILTER(join) {
   lq_array a;
   lq_value glue = lq_cstr(" ", 1);
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (argc > 0 && tostr(r, &argv[0], &glue)) return R_ERR;
   if (input_list(r, v, &a)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < a.n; i++) {
-    if (i) rv_buf_add(&o, glue.u.s.p, glue.u.s.n);
-    if (lq_write(r, &o, &a.v[i])) { rv_buf_free(&o); return R_ERR; }
+    if (i) lq_buf_add(&o, glue.u.s.p, glue.u.s.n);
+    if (lq_write(r, &o, &a.v[i])) return R_ERR;
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int str_end_char(lq_value *v, int first) {
@@ -1356,11 +1335,11 @@ FILTER(default) {
 }
 
 FILTER(to_json) {
-  rv_buf b;
+  lq_buf b;
   UNUSED_ARGS;
-  rv_buf_init(&b);
-  if (lq_to_json(r, &b, v, 0)) { rv_buf_free(&b); return R_ERR; }
-  return ret_str(r, &b, v);
+  lq_buf_init(&b, r);
+  if (lq_to_json(r, &b, v, 0)) return R_ERR;
+  return lq_buf_str(&b, v);
 }
 
 /* ---- date ---- */

@@ -16,6 +16,7 @@
 
 void lq_arena_init(lq_arena *a, size_t limit) {
   a->head = NULL;
+  a->nchunks = 0;
   a->used = 0;
   a->limit = limit;
 }
@@ -34,8 +35,36 @@ void *lq_arena_grow(lq_arena *a, size_t n) {
   c->cap = cap;
   c->top = n;
   a->head = c;
+  a->nchunks++;
   a->used += cap;
   return (char *)c + LQ_CHUNK_HDR;
+}
+
+void *lq_arena_resize(lq_arena *a, void *p, size_t cap, size_t used, size_t n) {
+  lq_chunk *c = a->head;
+  void *q;
+  int newest = p && c && (char *)p + LQ_ALIGN(cap) == (char *)c + LQ_CHUNK_HDR + c->top;
+  if (n > ((size_t)-1) / 4) return NULL;
+  if (newest) {
+    size_t start = (size_t)((char *)p - ((char *)c + LQ_CHUNK_HDR)), k = LQ_ALIGN(n ? n : 1);
+    if (c->cap - start >= k) {           /* room after it (or it shrinks) */
+      c->top = start + k;
+      return p;
+    }
+    if (start == 0) {                    /* alone in the newest chunk: the chunk moves */
+      lq_chunk *nc;
+      if (a->limit && a->used + (k - c->cap) > a->limit) return NULL;
+      if (!(nc = realloc(c, LQ_CHUNK_HDR + k))) return NULL;
+      a->used += k - nc->cap;
+      nc->cap = nc->top = k;
+      a->head = nc;
+      return (char *)nc + LQ_CHUNK_HDR;
+    }
+  }
+  if (n <= cap) return p;                /* shrinking an older block: leave it */
+  if (!(q = lq_arena_alloc(a, n))) return NULL;
+  if (used) memcpy(q, p, used);
+  return q;
 }
 
 void lq_arena_free(lq_arena *a) {
@@ -46,25 +75,88 @@ void lq_arena_free(lq_arena *a) {
     c = p;
   }
   a->head = NULL;
+  a->nchunks = 0;
   a->used = 0;
 }
 
 lq_mark lq_arena_mark(const lq_arena *a) {
   lq_mark m;
-  m.head = a->head;
+  m.nchunks = a->nchunks;
   m.top = a->head ? a->head->top : 0;
-  m.used = a->used;
   return m;
 }
 
 void lq_arena_release(lq_arena *a, lq_mark m) {
-  while (a->head && a->head != m.head) {
+  while (a->nchunks > m.nchunks) {
     lq_chunk *p = a->head->prev;
+    a->used -= a->head->cap;
     free(a->head);
     a->head = p;
+    a->nchunks--;
   }
   if (a->head) a->head->top = m.top;
-  a->used = m.used;
+}
+
+/* ---- buffers ---- */
+
+#define BUF_MIN 64             /* a buffer's first capacity */
+
+void lq_buf_init(lq_buf *b, lq_render *r) {
+  b->p = NULL;
+  b->n = b->cap = 0;
+  b->r = r;
+  b->oom = 0;
+}
+
+int lq_buf_reserve(lq_buf *b, size_t extra) {
+  size_t need, cap;
+  char *p;
+  if (b->oom) return R_ERR;
+  if (extra <= b->cap - b->n) return R_OK;
+  if (extra > ((size_t)-1) / 4 - b->n) goto fail;
+  need = b->n + extra;
+  cap = b->cap ? b->cap : BUF_MIN;
+  while (cap < need) cap *= 2;
+  if (b->r) p = lq_arena_resize(&b->r->arena, b->p, b->cap, b->n, cap);
+  else p = realloc(b->p, cap);
+  if (!p) goto fail;
+  b->p = p;
+  b->cap = cap;
+  return R_OK;
+fail:
+  b->oom = 1;
+  if (b->r) lq_fatal(b->r, "memory limit exceeded (%lld bytes)", (long long)b->r->opt.limits.memory);
+  return R_ERR;
+}
+
+void lq_buf_add(lq_buf *b, const void *s, size_t n) {
+  if (n == 0 || lq_buf_reserve(b, n) != R_OK) return;
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+}
+
+void lq_buf_addc_slow(lq_buf *b, char c) {
+  lq_buf_add(b, &c, 1);
+}
+
+void lq_buf_adds(lq_buf *b, const char *s) {
+  lq_buf_add(b, s, strlen(s));
+}
+
+int lq_buf_str(lq_buf *b, lq_value *out) {
+  if (lq_buf_reserve(b, 1) != R_OK) return R_ERR;
+  b->p[b->n] = 0;
+  out->type = LQ_STR;
+  out->u.s.p = b->p;
+  out->u.s.n = b->n;
+  /* give the arena back what the string does not use */
+  if (b->r) lq_arena_resize(&b->r->arena, b->p, b->cap, b->n + 1, b->n + 1);
+  return R_OK;
+}
+
+void lq_buf_free(lq_buf *b) {
+  if (!b->r) free(b->p);
+  lq_buf_init(b, b->r);
 }
 
 /* ---- errors and memory ---- */

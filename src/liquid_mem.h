@@ -10,7 +10,6 @@
 
 #include <stdarg.h>
 
-#include "buf.h"
 #include "liquid.h"
 
 /* ---- arena: bump allocation in chunks, freed all at once ---- */
@@ -18,11 +17,14 @@
 typedef struct lq_chunk { struct lq_chunk *prev; size_t cap, top; } lq_chunk;
 typedef struct lq_arena {
   lq_chunk *head;
-  size_t used;       /* bytes handed out, for the memory limit */
+  size_t nchunks;
+  size_t used;       /* bytes of all chunks, for the memory limit */
   size_t limit;      /* 0: none */
 } lq_arena;
 
-typedef struct lq_mark { lq_chunk *head; size_t top; size_t used; } lq_mark;
+/* A point to come back to: what was allocated after it is released. Counted in chunks,
+** not by address, because the newest chunk can move when a buffer alone in it grows. */
+typedef struct lq_mark { size_t nchunks, top; } lq_mark;
 
 #define LQ_ALIGN(n) (((n) + 15u) & ~(size_t)15u)
 #define LQ_CHUNK_HDR LQ_ALIGN(sizeof(lq_chunk))
@@ -32,6 +34,9 @@ void *lq_arena_grow(lq_arena *a, size_t n);   /* lq_arena_alloc's way out: a new
 void  lq_arena_free(lq_arena *a);
 lq_mark lq_arena_mark(const lq_arena *a);
 void  lq_arena_release(lq_arena *a, lq_mark m);
+/* p (cap bytes, used of them in use) resized to n bytes: in place when p is the newest
+** allocation, else a new block with the used bytes copied. NULL as lq_arena_alloc. */
+void *lq_arena_resize(lq_arena *a, void *p, size_t cap, size_t used, size_t n);
 
 /* n bytes, 16-aligned; NULL when out of memory or over the limit. Inline: the parser and
 ** the renderer allocate small pieces all the time. */
@@ -43,6 +48,38 @@ static inline void *lq_arena_alloc(lq_arena *a, size_t n) {
     return (char *)c + LQ_CHUNK_HDR + c->top - k;
   }
   return lq_arena_grow(a, n);
+}
+
+/* ---- buffers: growable byte strings ---- */
+
+/* A scratch buffer grows in the render's arena: it counts against the memory limit, and it
+** is freed with the render however the render ends, even when a host callback unwinds
+** (longjmps) through the filter that holds it. It lives within one node's evaluation
+** (no arena mark is taken while it grows). A buffer without a render (the output) lives
+** on the heap and is freed with lq_buf_free. */
+typedef struct lq_buf {
+  char *p;
+  size_t n, cap;
+  lq_render *r;      /* whose arena holds p; NULL: the heap */
+  int oom;           /* sticky: growing failed and the contents are truncated */
+} lq_buf;
+
+void lq_buf_init(lq_buf *b, lq_render *r);
+/* Room for extra more bytes: R_OK, or R_ERR with oom set (and, for a scratch buffer, the
+** memory limit recorded as the render's fatal error). */
+int  lq_buf_reserve(lq_buf *b, size_t extra);
+void lq_buf_add(lq_buf *b, const void *s, size_t n);
+void lq_buf_adds(lq_buf *b, const char *s);
+void lq_buf_addc_slow(lq_buf *b, char c);
+/* A scratch buffer's contents as a string value, NUL-terminated, without a copy; the
+** buffer is done with. R_ERR when it ran out of memory. */
+int  lq_buf_str(lq_buf *b, lq_value *out);
+void lq_buf_free(lq_buf *b);         /* heap buffers */
+
+/* one byte: the common case stays inline */
+static inline void lq_buf_addc(lq_buf *b, char c) {
+  if (b->n < b->cap) b->p[b->n++] = c;
+  else lq_buf_addc_slow(b, c);
 }
 
 /* ---- the state of one render ---- */
@@ -64,7 +101,9 @@ struct lq_render {
   const void *zone;                /* lqd_zone, loaded on first use (the date filter) */
   /* the walker's own (liquid_render.c): the layers below do not touch these */
   const lq_template *tpl;
-  rv_buf out, *cur;
+  lq_buf out;                      /* on the heap */
+  size_t seg;                      /* where the segment being rendered starts in out: a
+                                   ** capture or ifchanged renders in place, then cuts */
   lq_ctx *ctx;
   lq_value changed;                /* what {% ifchanged %} printed last */
   int has_changed;

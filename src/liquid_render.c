@@ -102,9 +102,14 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
 
 /* ---- output ---- */
 
+/* the output from byte `at` on (a capture's or ifchanged's segment) */
+static const char *out_at(const lq_render *r, size_t at) {
+  return r->out.p ? r->out.p + at : "";
+}
+
 static int out_check(lq_render *r) {
-  if (r->cur->oom) return lq_fatal(r, "out of memory");
-  if (r->opt.limits.output_bytes > 0 && (int64_t)r->cur->n > r->opt.limits.output_bytes)
+  if (r->out.oom) return lq_fatal(r, "out of memory");
+  if (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes)
     return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
 }
@@ -537,30 +542,30 @@ COLD_TAG static int render_tablerow(lq_render *r, const lq_node *nd) {
   scope.vars = &vitem;
   scope.up = r->ctx->scope;
   r->ctx->scope = &scope;
-  rv_buf_adds(r->cur, "<tr class=\"row1\">\n");
+  lq_buf_adds(&r->out, "<tr class=\"row1\">\n");
   for (i = 0; i < sg.n; i++) {
     int col_last;
     loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
     vitem.v = seg_item(&sg, i, 0);
     snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loopp->col0 + 1);
-    rv_buf_adds(r->cur, tmp);
+    lq_buf_adds(&r->out, tmp);
     rc = render_body(r, nd->body);
-    if (rc == R_BREAK) { rv_buf_adds(r->cur, "</td>"); rc = R_OK; break; }
+    if (rc == R_BREAK) { lq_buf_adds(&r->out, "</td>"); rc = R_OK; break; }
     if (rc == R_CONTINUE) rc = R_OK;
     if (rc) break;
-    rv_buf_adds(r->cur, "</td>");
+    lq_buf_adds(&r->out, "</td>");
     col_last = loopp->cols > 0 ? loopp->col0 + 1 == loopp->cols : 0;
     if (col_last && i + 1 < sg.n) {
       snprintf(tmp, sizeof tmp, "</tr>\n<tr class=\"row%lld\">", (long long)loopp->row + 1);
-      rv_buf_adds(r->cur, tmp);
+      lq_buf_adds(&r->out, tmp);
     }
     if (col_last) { loopp->col0 = 0; loopp->row++; }
     else loopp->col0++;
     if ((rc = out_check(r))) break;
   }
   r->ctx->scope = scope.up;
-  if (rc == R_OK) rv_buf_adds(r->cur, "</tr>\n");
+  if (rc == R_OK) lq_buf_adds(&r->out, "</tr>\n");
   return rc;
 }
 
@@ -606,7 +611,7 @@ COLD_TAG static int render_cycle(lq_render *r, const lq_node *nd) {
   ** same group can print nothing */
   if (idx < nd->nvals) {
     if (eval(r, nd->vals[idx], &v)) return R_ERR;
-    if (lq_write(r, r->cur, &v)) return R_ERR;
+    if (lq_write(r, &r->out, &v)) return R_ERR;
   }
   idx++;
   if (idx >= nd->nvals) idx = 0;
@@ -621,7 +626,7 @@ COLD_TAG static int render_counter(lq_render *r, const lq_node *nd) {
   char tmp[32];
   if (nd->kind == N_DECREMENT) v--;
   lq_fmt_int(nd->kind == N_DECREMENT ? v : v, tmp);
-  rv_buf_adds(r->cur, tmp);
+  lq_buf_adds(&r->out, tmp);
   if (nd->kind == N_INCREMENT) v++;
   return map_set(r, &r->ctx->counters, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = v}}) ? R_OK : R_ERR;
 }
@@ -775,12 +780,12 @@ static int render_node(lq_render *r, const lq_node *nd) {
   lq_value v;
   switch (nd->kind) {
     case N_TEXT:
-      rv_buf_add(r->cur, nd->text, nd->tlen);
+      lq_buf_add(&r->out, nd->text, nd->tlen);
       return R_OK;
     case N_OUTPUT: {
       lq_mark m = lq_arena_mark(&r->arena);
       int rc = eval_fexpr(r, nd->fx, &v);
-      if (rc == R_OK) rc = lq_write(r, r->cur, &v);
+      if (rc == R_OK) rc = lq_write(r, &r->out, &v);
       if (!r->fatal) lq_arena_release(&r->arena, m);
       return rc;
     }
@@ -788,18 +793,18 @@ static int render_node(lq_render *r, const lq_node *nd) {
       if (eval_fexpr(r, nd->fx, &v)) return R_ERR;
       return do_assign(r, nd->text, nd->tlen, &v);
     case N_CAPTURE: {
-      rv_buf b, *saved = r->cur;
+      /* rendered in place, then cut off the output */
+      size_t base = r->out.n, saved = r->seg;
       int rc;
-      rv_buf_init(&b);
-      r->cur = &b;
+      r->seg = base;
       rc = render_body(r, nd->body);
-      r->cur = saved;
+      r->seg = saved;
       if (rc == R_OK || rc == R_BREAK || rc == R_CONTINUE) {
-        int rc2 = b.oom ? lq_fatal(r, "out of memory") : lq_str(r, b.p ? b.p : "", b.n, &v);
+        int rc2 = r->out.oom ? lq_fatal(r, "out of memory") : lq_str(r, out_at(r, base), r->out.n - base, &v);
         if (rc2 == R_OK) rc2 = do_assign(r, nd->text, nd->tlen, &v);
         if (rc2) rc = rc2;
       }
-      rv_buf_free(&b);
+      r->out.n = base;
       return rc;
     }
     case N_IF:
@@ -828,22 +833,20 @@ static int render_node(lq_render *r, const lq_node *nd) {
     case N_INCREMENT:
     case N_DECREMENT: return render_counter(r, nd);
     case N_IFCHANGED: {
-      rv_buf b, *saved = r->cur;
+      /* rendered in place; cut off again when it is what was printed last time */
+      size_t base = r->out.n, saved = r->seg, n;
       int rc;
-      rv_buf_init(&b);
-      r->cur = &b;
+      r->seg = base;
       rc = render_body(r, nd->body);
-      r->cur = saved;
-      if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
-      if (rc == R_OK) {
-        const lq_value *last = &r->changed;
-        if (!r->has_changed || last->u.s.n != b.n || (b.n && memcmp(last->u.s.p, b.p, b.n) != 0)) {
-          rv_buf_add(r->cur, b.p, b.n);
-          if (lq_str(r, b.p ? b.p : "", b.n, &r->changed)) rc = R_ERR;
-          else r->has_changed = 1;
-        }
-      }
-      rv_buf_free(&b);
+      r->seg = saved;
+      n = r->out.n - base;
+      if (rc == R_OK && r->out.oom) rc = lq_fatal(r, "out of memory");
+      if (rc == R_OK && r->has_changed && r->changed.u.s.n == n && memcmp(r->changed.u.s.p, out_at(r, base), n) == 0)
+        r->out.n = base;
+      else if (rc == R_OK) {
+        if (lq_str(r, out_at(r, base), n, &r->changed)) rc = R_ERR;
+        else r->has_changed = 1;
+      } else r->out.n = base;
       return rc;
     }
     case N_RENDER: return render_render(r, nd);
@@ -861,7 +864,7 @@ static void write_inline_error(lq_render *r) {
     snprintf(tmp, sizeof tmp, "Liquid error (%s line %d): %s", r->pname, r->err.line, r->err.msg);
   else
     snprintf(tmp, sizeof tmp, "Liquid error (line %d): %s", r->err.line, r->err.msg);
-  rv_buf_adds(r->cur, tmp);
+  lq_buf_adds(&r->out, tmp);
   r->err.msg[0] = 0;
   r->err_noline = 0;
 }
@@ -914,7 +917,7 @@ size_t lq_render_size(void) {
 
 void lq_render_init(lq_render *r) {
   memset(r, 0, sizeof *r);
-  rv_buf_init(&r->out);
+  lq_buf_init(&r->out, NULL);
   lq_arena_init(&r->arena, 0);
   r->inited = 1;
 }
@@ -928,7 +931,7 @@ int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
   if (o) r->opt = *o;
   else lq_options_init(&r->opt);
   r->tpl = t;
-  r->cur = &r->out;
+  r->seg = 0;
   r->arena.limit = r->opt.limits.memory > 0 ? (size_t)r->opt.limits.memory : 0;
   memset(&ctx, 0, sizeof ctx);
   ctx.root = root;
@@ -953,7 +956,7 @@ const lq_error *lq_render_error(const lq_render *r) {
 
 void lq_render_free(lq_render *r) {
   if (!r->inited) return;
-  rv_buf_free(&r->out);
+  lq_buf_free(&r->out);
   lq_arena_free(&r->arena);
   r->inited = 0;
 }

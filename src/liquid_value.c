@@ -500,25 +500,25 @@ lq_value lq_to_number(const lq_value *v) {
 
 /* ---- printing ---- */
 
-static void add_float(rv_buf *b, double d) {
+static void add_float(lq_buf *b, double d) {
   char tmp[40];
   lq_fmt_float(d, tmp, sizeof tmp);
-  rv_buf_adds(b, tmp);
+  lq_buf_adds(b, tmp);
 }
 
-static void add_int(rv_buf *b, int64_t i) {
+static void add_int(lq_buf *b, int64_t i) {
   char tmp[32];
-  rv_buf_add(b, tmp, (size_t)lq_fmt_int(i, tmp));
+  lq_buf_add(b, tmp, (size_t)lq_fmt_int(i, tmp));
 }
 
-int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
+int lq_write(lq_render *r, lq_buf *b, const lq_value *v) {
   switch (v->type) {
     case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: return R_OK;
-    case LQ_BOOL: rv_buf_adds(b, v->u.b ? "true" : "false"); return R_OK;
+    case LQ_BOOL: lq_buf_adds(b, v->u.b ? "true" : "false"); return R_OK;
     case LQ_INT: add_int(b, v->u.i); return R_OK;
     case LQ_FLOAT: add_float(b, v->u.f); return R_OK;
-    case LQ_STR: rv_buf_add(b, v->u.s.p, v->u.s.n); return R_OK;
-    case LQ_RANGE: add_int(b, v->u.r.lo); rv_buf_add(b, "..", 2); add_int(b, v->u.r.hi); return R_OK;
+    case LQ_STR: lq_buf_add(b, v->u.s.p, v->u.s.n); return R_OK;
+    case LQ_RANGE: add_int(b, v->u.r.lo); lq_buf_add(b, "..", 2); add_int(b, v->u.r.hi); return R_OK;
     case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
       for (i = 0; i < n; i++) {
@@ -533,56 +533,54 @@ int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
       return R_OK;
     }
     case LQ_HOSTHASH: return lq_inspect(r, b, v, 0);
-    case LQ_LOOP: rv_buf_adds(b, ((lq_loop *)v->u.loop)->tablerow ? "TablerowloopDrop" : "ForloopDrop"); return R_OK;
+    case LQ_LOOP: lq_buf_adds(b, ((lq_loop *)v->u.loop)->tablerow ? "TablerowloopDrop" : "ForloopDrop"); return R_OK;
     default: return R_OK;
   }
 }
 
 /* A quoted string, escaped the way Ruby's String#inspect (json = 0) or JSON (json = 1)
 ** writes it. */
-static void quote_str(rv_buf *b, const char *p, size_t n, int json) {
+static void quote_str(lq_buf *b, const char *p, size_t n, int json) {
   size_t i;
-  rv_buf_addc(b, '"');
+  lq_buf_addc(b, '"');
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
     switch (c) {
-      case '"': rv_buf_add(b, "\\\"", 2); break;
-      case '\\': rv_buf_add(b, "\\\\", 2); break;
-      case '\n': rv_buf_add(b, "\\n", 2); break;
-      case '\t': rv_buf_add(b, "\\t", 2); break;
-      case '\r': rv_buf_add(b, "\\r", 2); break;
-      case '\f': rv_buf_add(b, "\\f", 2); break;
-      case '\b': rv_buf_add(b, "\\b", 2); break;
-      case '\v': rv_buf_add(b, json ? "\\u000b" : "\\v", json ? 6 : 2); break;
-      case 27: rv_buf_add(b, json ? "\\u001b" : "\\e", json ? 6 : 2); break;
+      case '"': lq_buf_add(b, "\\\"", 2); break;
+      case '\\': lq_buf_add(b, "\\\\", 2); break;
+      case '\n': lq_buf_add(b, "\\n", 2); break;
+      case '\t': lq_buf_add(b, "\\t", 2); break;
+      case '\r': lq_buf_add(b, "\\r", 2); break;
+      case '\f': lq_buf_add(b, "\\f", 2); break;
+      case '\b': lq_buf_add(b, "\\b", 2); break;
+      case '\v': lq_buf_add(b, json ? "\\u000b" : "\\v", json ? 6 : 2); break;
+      case 27: lq_buf_add(b, json ? "\\u001b" : "\\e", json ? 6 : 2); break;
       case '#':
-        if (!json && i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) rv_buf_add(b, "\\#", 2);
-        else rv_buf_addc(b, '#');
+        if (!json && i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) lq_buf_add(b, "\\#", 2);
+        else lq_buf_addc(b, '#');
         break;
       default:
         if (c < 32 || (!json && c == 127)) {
           char tmp[8];
           snprintf(tmp, sizeof tmp, json ? "\\u%04x" : "\\x%02X", c);
-          rv_buf_adds(b, tmp);
-        } else rv_buf_addc(b, (char)c);
+          lq_buf_adds(b, tmp);
+        } else lq_buf_addc(b, (char)c);
     }
   }
-  rv_buf_addc(b, '"');
+  lq_buf_addc(b, '"');
 }
 
 int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
-  rv_buf b;
+  lq_buf b;
   int rc;
   if (v->type == LQ_STR) { *out = *v; return R_OK; }
   if (v->type == LQ_NIL) { *out = lq_cstr("", 0); return R_OK; }
   if (v->type == LQ_BOOL) { *out = v->u.b ? lq_cstr("true", 4) : lq_cstr("false", 5); return R_OK; }
-  rv_buf_init(&b);
+  lq_buf_init(&b, r);
   /* Ruby's to_s: an array reads as its inspect form (output joins it instead) */
   if (v->type == LQ_ARRAY || v->type == LQ_HOSTARR) rc = lq_inspect(r, &b, v, 0);
   else rc = lq_write(r, &b, v);
-  if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
-  if (rc == R_OK) rc = lq_str(r, b.p ? b.p : "", b.n, out);
-  rv_buf_free(&b);
+  if (rc == R_OK) rc = lq_buf_str(&b, out);
   return rc;
 }
 
@@ -590,9 +588,9 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* Nested values as text: Ruby's inspect (json = 0; 3.3 style, {"a"=>1}), used when a hash
 ** is printed or an array stringified, or JSON (json = 1), Studio's to_json. */
-static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json);
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json);
 
-static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+static int serialize(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
   int rc;
   if (lq_enter(r)) return R_ERR;
   rc = serialize_in(r, b, v, depth, json);
@@ -600,12 +598,12 @@ static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int 
   return rc;
 }
 
-static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
   const char *sep = json ? "," : ", ";
   switch (v->type) {
-    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, json ? "null" : "nil"); return R_OK;
+    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: lq_buf_adds(b, json ? "null" : "nil"); return R_OK;
     case LQ_FLOAT:
-      if (json && !isfinite(v->u.f)) { rv_buf_adds(b, "null"); return R_OK; }
+      if (json && !isfinite(v->u.f)) { lq_buf_adds(b, "null"); return R_OK; }
       add_float(b, v->u.f);
       return R_OK;
     case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, json); return R_OK;
@@ -614,48 +612,48 @@ static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, i
       /* fall through */
     case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
-      rv_buf_addc(b, '[');
+      lq_buf_addc(b, '[');
       for (i = 0; i < n; i++) {
         lq_value e;
-        if (i) rv_buf_adds(b, sep);
+        if (i) lq_buf_adds(b, sep);
         if (lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, json)) return R_ERR;
       }
-      rv_buf_addc(b, ']');
+      lq_buf_addc(b, ']');
       return R_OK;
     }
     case LQ_HOSTHASH: {
       lq_array p;
       size_t i;
       if (lq_pairs(r, v, &p)) return R_ERR;
-      rv_buf_addc(b, '{');
+      lq_buf_addc(b, '{');
       for (i = 0; i < p.n; i++) {
         const lq_value *k = &p.v[i].u.a->v[0];
         lq_value ks;
-        if (i) rv_buf_adds(b, sep);
+        if (i) lq_buf_adds(b, sep);
         if (json) {                          /* JSON keys are strings */
           if (lq_tostr(r, k, &ks)) return R_ERR;
           k = &ks;
         }
         if (serialize(r, b, k, depth + 1, json)) return R_ERR;
-        rv_buf_adds(b, json ? ":" : "=>");
+        lq_buf_adds(b, json ? ":" : "=>");
         if (serialize(r, b, &p.v[i].u.a->v[1], depth + 1, json)) return R_ERR;
       }
-      rv_buf_addc(b, '}');
+      lq_buf_addc(b, '}');
       return R_OK;
     }
     case LQ_LOOP:
       if (json) {
         static const char *const f[] = { "first", "index", "index0", "last", "length", "rindex", "rindex0", NULL };
         int i;
-        rv_buf_addc(b, '{');
+        lq_buf_addc(b, '{');
         for (i = 0; f[i]; i++) {
           lq_value e;
-          if (i) rv_buf_addc(b, ',');
+          if (i) lq_buf_addc(b, ',');
           quote_str(b, f[i], strlen(f[i]), 1);
-          rv_buf_addc(b, ':');
+          lq_buf_addc(b, ':');
           if (lq_key(r, v, f[i], strlen(f[i]), &e) || serialize(r, b, &e, depth + 1, 1)) return R_ERR;
         }
-        rv_buf_addc(b, '}');
+        lq_buf_addc(b, '}');
         return R_OK;
       }
       return lq_write(r, b, v);
@@ -663,10 +661,10 @@ static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, i
   }
 }
 
-int lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+int lq_inspect(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
   return serialize(r, b, v, depth, 0);
 }
 
-int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+int lq_to_json(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
   return serialize(r, b, v, depth, 1);
 }

@@ -60,8 +60,8 @@ int  lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command
 int  lq_list(lq_render *r, const lq_value *v, lq_array *out);  /* materialise a collection */
 int  lq_pairs(lq_render *r, const lq_value *hash, lq_array *out);  /* [key, value] pairs */
 /* to_s into a buffer; inspect-style for nested hashes/arrays as Ruby prints them */
-int  lq_write(lq_render *r, rv_buf *b, const lq_value *v);
-int  lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth);
+int  lq_write(lq_render *r, lq_buf *b, const lq_value *v);
+int  lq_inspect(lq_render *r, lq_buf *b, const lq_value *v, int depth);
 /* to_s as a value: strings stay, others are written to the arena */
 int  lq_tostr(lq_render *r, const lq_value *v, lq_value *out);
 void lq_fmt_float(double d, char *out, size_t cap);   /* Ruby Float#to_s */
@@ -70,6 +70,6 @@ int  lq_fmt_int(int64_t i, char *out);
 /* Liquid's Utils.to_number; *exact tells whether a float came from a decimal string */
 lq_value lq_to_number(const lq_value *v);
 int64_t lq_to_int(const lq_value *v);       /* to_i */
-int  lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth);
+int  lq_to_json(lq_render *r, lq_buf *b, const lq_value *v, int depth);
 
 #endif

@@ -1,5 +1,8 @@
 /* The Liquid core from C, without Lua: compile errors with line:col, rendering through a
-** mock host, each named limit at its edge. Prints one line per failure and a summary. */
+** mock host, each named limit at its edge, a host that unwinds mid-render. Prints one line
+** per failure and a summary. */
+#include <malloc.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,69 @@ static void check(const char *name, const char *src, int mode, const lq_options 
     printf("FAIL %s\n  template: %s\n  want: %s\n  got:  %s\n", name, src, want, got);
   }
   free(got);
+}
+
+/* ---- a host that unwinds ----
+** A Lua host's callbacks can raise (a memory error under a budget): a longjmp through the
+** renderer and the filters. Whatever they hold must be reachable from the render state, so
+** that lq_render_free releases it. This host longjmps out of its Nth callback, for every N
+** until a render gets through, and the heap must be as it was. */
+
+static jmp_buf unwind_to;
+static long calls_left;
+
+static void maybe_unwind(void) {
+  if (calls_left-- == 0) longjmp(unwind_to, 1);
+}
+static int unwinding_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
+  maybe_unwind();
+  return mock_get(ud, obj, key, klen, out);
+}
+static int unwinding_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
+  maybe_unwind();
+  return mock_index(ud, obj, i, out);
+}
+static int64_t unwinding_len(void *ud, const lq_value *v) {
+  maybe_unwind();
+  return mock_len(ud, v);
+}
+static int unwinding_keys(void *ud, intptr_t obj, lq_value *out) {
+  maybe_unwind();
+  return mock_keys(ud, obj, out);
+}
+
+static size_t heap_in_use(void) {
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+/* returns how many renders unwound; *leaked: heap bytes not given back */
+static long unwind_everywhere(const lq_template *t, const lq_options *o, long *leaked) {
+  lq_host host;
+  long n;
+  volatile long unwound = 0;
+  size_t before;
+  mock_host(&host, NULL, NULL);
+  host.get = unwinding_get;
+  host.index = unwinding_index;
+  host.len = unwinding_len;
+  host.keys = unwinding_keys;
+  before = heap_in_use();
+  for (n = 0;; n++) {
+    lq_render *volatile r = malloc(lq_render_size());
+    volatile int done = 0;
+    lq_render_init(r);
+    calls_left = n;
+    if (setjmp(unwind_to) == 0) {
+      lq_render_run(r, t, &host, o, mock_root());
+      done = 1;
+    } else unwound++;
+    lq_render_free(r);
+    free(r);
+    if (done) break;
+  }
+  *leaked = (long)(heap_in_use() - before);
+  return unwound;
 }
 
 int main(void) {
@@ -150,6 +216,30 @@ int main(void) {
   lim = o;
   lim.limits.memory = 1 << 16;
   check("memory limit", "{% assign a = 'x' %}{% for i in (1..20) %}{% assign a = a | append: a %}{% endfor %}", LQ_MODE_LAX, &lim, "ERR:memory limit exceeded*");
+
+  {
+    /* every filter and tag that gathers text or items in a scratch buffer */
+    static const char src[] =
+      "{{ people | map: 'name' | join: ', ' }}{{ nested | join: '-' }}{{ arr | join }}"
+      "{% capture c %}{% for p in people %}{{ p.name | upcase }}{% endfor %}{% endcapture %}{{ c }}"
+      "{% for i in arr %}{% ifchanged %}{{ i }}{% endifchanged %}{% endfor %}"
+      "{{ s | split: 'l' | join: '|' }}{{ s | replace: 'l', 'LL' | escape }}{{ h | to_json }}"
+      "{{ nested | concat: arr | compact | uniq | reverse | size }}{{ people | sort: 'name' | first | to_json }}"
+      "{{ h }}{{ s | url_encode | newline_to_br | strip_html }}{{ arr | slice: 1, 2 | join: '+' }}";
+    lq_error err;
+    lq_template *t = lq_compile(src, sizeof src - 1, LQ_MODE_LAX, &err);
+    long unwound, leaked;
+    char *warm = render(src, LQ_MODE_LAX, &o);   /* one-time allocations (stdio, locales) first */
+    free(warm);
+    unwind_everywhere(t, &o, &leaked);          /* the allocator's caches settle */
+    unwound = unwind_everywhere(t, &o, &leaked);
+    if (unwound > 20 && leaked == 0) passed++;
+    else {
+      failed++;
+      printf("FAIL a host that unwinds: %ld renders unwound, %ld heap bytes not given back\n", unwound, leaked);
+    }
+    lq_template_free(t);
+  }
 
   printf("liquid (C): %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
