@@ -105,18 +105,24 @@ void lq_buf_init(lq_buf *b, lq_render *r) {
   b->p = NULL;
   b->n = b->cap = 0;
   b->r = r;
-  b->oom = 0;
+  b->max = (size_t)-1;
+  b->oom = b->full = 0;
 }
 
 int lq_buf_reserve(lq_buf *b, size_t extra) {
   size_t need, cap;
   char *p;
-  if (b->oom) return R_ERR;
+  if (b->oom || b->full) return R_ERR;
   if (extra <= b->cap - b->n) return R_OK;
   if (extra > ((size_t)-1) / 4 - b->n) goto fail;
   need = b->n + extra;
+  if (!b->r && need > b->max) {        /* the output: past its limit nothing more is kept */
+    b->full = 1;
+    return R_ERR;
+  }
   cap = b->cap ? b->cap : BUF_MIN;
   while (cap < need) cap *= 2;
+  if (!b->r && cap > b->max) cap = b->max;
   if (b->r) p = lq_arena_resize(&b->r->arena, b->p, b->cap, b->n, cap);
   else p = realloc(b->p, cap);
   if (!p) goto fail;
@@ -155,8 +161,10 @@ int lq_buf_str(lq_buf *b, lq_value *out) {
 }
 
 void lq_buf_free(lq_buf *b) {
+  size_t max = b->max;
   if (!b->r) free(b->p);
   lq_buf_init(b, b->r);
+  b->max = max;
 }
 
 /* ---- errors and memory ---- */
@@ -202,6 +210,35 @@ int lq_str(lq_render *r, const char *s, size_t n, lq_value *out) {
   out->type = LQ_STR;
   out->u.s.p = p;
   out->u.s.n = n;
+  return R_OK;
+}
+
+/* ---- the clock ---- */
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void lq_clock_start(lq_render *r) {
+  int64_t ms = r->opt.limits.time_ms, now = mono_ns();
+  /* a limit past the end of int64 nanoseconds is no limit */
+  r->deadline = ms > 0 && ms < (INT64_MAX - now) / 1000000 ? now + ms * 1000000 : 0;
+  r->work = 0;
+  r->work_next = r->deadline ? LQ_WORK_CLOCK : UINT64_MAX;
+}
+
+int lq_clock(lq_render *r) {
+  if (!r->deadline) {
+    r->work_next = UINT64_MAX;
+    return R_OK;
+  }
+  if (r->work_next == 0 || mono_ns() > r->deadline) {
+    r->work_next = 0;                  /* out of time: every later count fails at once */
+    return lq_fatal(r, "time_ms limit exceeded (%lld ms)", (long long)r->opt.limits.time_ms);
+  }
+  r->work_next = r->work + LQ_WORK_CLOCK;
   return R_OK;
 }
 

@@ -9,6 +9,7 @@
 #define RIVULET_LIQUID_MEM_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #include "liquid.h"
 
@@ -61,12 +62,14 @@ typedef struct lq_buf {
   char *p;
   size_t n, cap;
   lq_render *r;      /* whose arena holds p; NULL: the heap */
+  size_t max;        /* a heap buffer grows to at most this many bytes */
   int oom;           /* sticky: growing failed and the contents are truncated */
+  int full;          /* sticky: a heap buffer was refused growth past max */
 } lq_buf;
 
 void lq_buf_init(lq_buf *b, lq_render *r);
-/* Room for extra more bytes: R_OK, or R_ERR with oom set (and, for a scratch buffer, the
-** memory limit recorded as the render's fatal error). */
+/* Room for extra more bytes: R_OK, or R_ERR with oom or full set (and, for a scratch
+** buffer, the memory limit recorded as the render's fatal error). */
 int  lq_buf_reserve(lq_buf *b, size_t extra);
 void lq_buf_add(lq_buf *b, const void *s, size_t n);
 void lq_buf_adds(lq_buf *b, const char *s);
@@ -98,6 +101,7 @@ struct lq_render {
   int line;                        /* line of the node being rendered */
   int vdepth;                      /* recursion into nested data, against LQ_MAX_VALUE_DEPTH */
   int64_t deadline;                /* monotonic ns when time_ms runs out; 0: none */
+  uint64_t work, work_next;        /* work done (lq_work), and when to look at the clock */
   const void *zone;                /* lqd_zone, loaded on first use (the date filter) */
   /* the walker's own (liquid_render.c): the layers below do not touch these */
   const lq_template *tpl;
@@ -108,7 +112,6 @@ struct lq_render {
   lq_value changed;                /* what {% ifchanged %} printed last */
   int has_changed;
   int64_t iterations, depth, score, assigned;
-  unsigned ticks;                  /* nodes rendered, to look at the clock now and then */
   const char *pname;               /* partial being rendered (messages) */
   int in_render;                   /* inside a {% render %} partial */
   int inited;
@@ -123,6 +126,33 @@ int lq_fatal(lq_render *r, const char *fmt, ...);
 void *lq_alloc(lq_render *r, size_t n);      /* render-arena memory; NULL sets a fatal error */
 int lq_str(lq_render *r, const char *s, size_t n, lq_value *out);  /* copy into the arena */
 int64_t lq_now(const lq_render *r);          /* epoch seconds of "now" (the option, or the clock) */
+
+/* ---- work and the clock: time_ms holds inside long filters and loops too ----
+** Whatever may run long counts its work in units of about a byte handled; every
+** LQ_WORK_CLOCK units the clock is read, so a render stops within a fraction of a
+** millisecond of its time_ms wherever it is. */
+#define LQ_WORK_CLOCK (1u << 16)  /* units between two looks at the clock: 0.1-0.5 ms of work */
+#define LQ_WORK_ITEM  64          /* an item handled: fetched from the host, compared, hashed */
+#define LQ_WORK_NODE  16          /* a node rendered or a loop turned */
+#define LQ_WORK_SPAN  (1u << 14)  /* bytes a byte-by-byte loop handles between two counts */
+
+void lq_clock_start(lq_render *r);  /* at the start of a render: time_ms from now */
+int lq_clock(lq_render *r);          /* R_ERR (a fatal error) once time_ms has run out */
+
+static inline int lq_work(lq_render *r, size_t units) {
+  if ((r->work += units) < r->work_next) return R_OK;
+  return lq_clock(r);
+}
+
+/* For a loop over the n bytes of a string: call it at each byte i; it counts the bytes a
+** span at a time. *next starts at 0. */
+static inline int lq_work_bytes(lq_render *r, size_t i, size_t n, size_t *next) {
+  size_t k;
+  if (i < *next) return R_OK;
+  k = n - i < LQ_WORK_SPAN ? n - i : LQ_WORK_SPAN;
+  *next = i + k;
+  return lq_work(r, k);
+}
 
 /* of a variable name (FNV-1a); never 0, which means "not computed" */
 static inline size_t lq_hash(const char *s, size_t n) {

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "liquid_filters.h"
 #include "liquid_tree.h"
@@ -31,19 +30,6 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
   lq_scope *scope;
   lq_loop *loop;
 };
-
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* every 64 nodes or loop turns: cheap enough, and no template runs long between looks */
-static int check_time(lq_render *r) {
-  if (r->deadline && (++r->ticks & 63) == 0 && mono_ns() > r->deadline)
-    return lq_fatal(r, "time_ms limit exceeded (%lld ms)", (long long)r->opt.limits.time_ms);
-  return R_OK;
-}
 
 /* ---- maps ---- */
 
@@ -107,9 +93,17 @@ static const char *out_at(const lq_render *r, size_t at) {
   return r->out.p ? r->out.p + at : "";
 }
 
+/* A capture or ifchanged renders its segment in place from byte `at`: the output_bytes
+** limit holds for each segment, and the output stops growing just past it. */
+static void set_seg(lq_render *r, size_t at) {
+  int64_t lim = r->opt.limits.output_bytes;
+  r->seg = at;
+  r->out.max = lim > 0 && (uint64_t)lim < (size_t)-1 - at ? at + (size_t)lim : (size_t)-1;
+}
+
 static int out_check(lq_render *r) {
   if (r->out.oom) return lq_fatal(r, "out of memory");
-  if (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes)
+  if (r->out.full || (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes))
     return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
 }
@@ -130,6 +124,7 @@ static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value 
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
     if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
       return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
     }
@@ -297,7 +292,7 @@ static int render_body(lq_render *r, const lq_node *nd);
 static int render_body_in(lq_render *r, const lq_node *nd);
 
 static int count_iteration(lq_render *r) {
-  if (check_time(r)) return R_ERR;
+  if (lq_work(r, LQ_WORK_NODE)) return R_ERR;
   if (r->opt.limits.loop_iterations > 0 && ++r->iterations > r->opt.limits.loop_iterations)
     return lq_fatal(r, "loop_iterations limit exceeded (%lld)", (long long)r->opt.limits.loop_iterations);
   return R_OK;
@@ -326,7 +321,7 @@ static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
     lq_array a;
     size_t i;
     if (lq_list(r, v, &a)) return 1;
-    for (i = 0; i < a.n; i++) s += assign_score_of(r, &a.v[i], depth + 1);
+    for (i = 0; i < a.n && !lq_work(r, LQ_WORK_ITEM); i++) s += assign_score_of(r, &a.v[i], depth + 1);
   }
   return s;
 }
@@ -334,6 +329,7 @@ static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
 static int do_assign(lq_render *r, const char *k, size_t n, const lq_value *v) {
   if (r->opt.limits.assign_score > 0) {
     r->assigned += assign_score_of(r, v, 0);
+    if (r->fatal) return R_ERR;                /* out of time counting it */
     if (r->assigned > r->opt.limits.assign_score)
       return lq_fatal(r, "assign_score limit exceeded (%lld)", (long long)r->opt.limits.assign_score);
   }
@@ -432,9 +428,11 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
     int64_t i;
     lq_value *v = sg->n ? lq_alloc(r, (size_t)sg->n * sizeof *v) : NULL;
     if (sg->n && !v) return R_ERR;
-    for (i = 0; i < sg->n; i++)
+    for (i = 0; i < sg->n; i++) {
+      if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
       if (r->host->index(r->host->ud, coll->u.h, from + i, &v[i]))
         return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
+    }
     sg->a.v = v;
     sg->a.n = (size_t)sg->n;
     sg->from = 0;
@@ -796,9 +794,9 @@ static int render_node(lq_render *r, const lq_node *nd) {
       /* rendered in place, then cut off the output */
       size_t base = r->out.n, saved = r->seg;
       int rc;
-      r->seg = base;
+      set_seg(r, base);
       rc = render_body(r, nd->body);
-      r->seg = saved;
+      set_seg(r, saved);
       if (rc == R_OK || rc == R_BREAK || rc == R_CONTINUE) {
         int rc2 = r->out.oom ? lq_fatal(r, "out of memory") : lq_str(r, out_at(r, base), r->out.n - base, &v);
         if (rc2 == R_OK) rc2 = do_assign(r, nd->text, nd->tlen, &v);
@@ -836,9 +834,9 @@ static int render_node(lq_render *r, const lq_node *nd) {
       /* rendered in place; cut off again when it is what was printed last time */
       size_t base = r->out.n, saved = r->seg, n;
       int rc;
-      r->seg = base;
+      set_seg(r, base);
       rc = render_body(r, nd->body);
-      r->seg = saved;
+      set_seg(r, saved);
       n = r->out.n - base;
       if (rc == R_OK && r->out.oom) rc = lq_fatal(r, "out of memory");
       if (rc == R_OK && r->has_changed && r->changed.u.s.n == n && memcmp(r->changed.u.s.p, out_at(r, base), n) == 0)
@@ -884,7 +882,7 @@ static int render_body_in(lq_render *r, const lq_node *nd) {
   for (; nd; nd = nd->next) {
     int rc;
     r->line = nd->line;
-    if (check_time(r)) return R_ERR;
+    if (lq_work(r, LQ_WORK_NODE)) return R_ERR;
     rc = render_node(r, nd);
     if (r->fatal) rc = R_ERR;          /* e.g. a limit hit inside a comparison */
     if (rc == R_ERR) {
@@ -931,17 +929,16 @@ int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
   if (o) r->opt = *o;
   else lq_options_init(&r->opt);
   r->tpl = t;
-  r->seg = 0;
+  set_seg(r, 0);
   r->arena.limit = r->opt.limits.memory > 0 ? (size_t)r->opt.limits.memory : 0;
   memset(&ctx, 0, sizeof ctx);
   ctx.root = root;
   r->ctx = &ctx;
   r->depth = -1;
-  r->deadline = r->opt.limits.time_ms > 0 ? mono_ns() + r->opt.limits.time_ms * 1000000 : 0;
+  lq_clock_start(r);
   rc = render_body(r, t->body);
   r->ctx = NULL;
-  if (rc == R_ERR) return -1;
-  if (r->out.oom) { lq_fatal(r, "out of memory"); return -1; }
+  if (rc == R_ERR || out_check(r)) return -1;
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "liquid_mock.h"
 
@@ -87,9 +88,9 @@ static int64_t unwinding_len(void *ud, const lq_value *v) {
   maybe_unwind();
   return mock_len(ud, v);
 }
-static int unwinding_keys(void *ud, intptr_t obj, lq_value *out) {
+static int unwinding_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
   maybe_unwind();
-  return mock_keys(ud, obj, out);
+  return mock_keys(ud, obj, out, ordered);
 }
 
 static size_t heap_in_use(void) {
@@ -124,6 +125,60 @@ static long unwind_everywhere(const lq_template *t, const lq_options *o, long *l
   }
   *leaked = (long)(heap_in_use() - before);
   return unwound;
+}
+
+/* ---- a host with much data ----
+** root = {"big": [0, 1, 2, ... BIG_N - 1]}, made up on the fly: a filter over it runs long,
+** and the time limit must stop it from inside. */
+
+#define BIG_N 300000        /* items of "big": sorting them takes longer than TIME_LIMIT_MS */
+#define TIME_LIMIT_MS 20    /* the limit the long render gets */
+#define TIME_MARGIN_MS 75   /* CPU it may spend past the limit here (valgrind runs this too) */
+
+static int big_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
+  (void)ud; (void)obj;
+  if (klen == 3 && memcmp(key, "big", 3) == 0) *out = mock_h(LQ_HOSTARR, 2);
+  else out->type = LQ_NIL;
+  return 0;
+}
+static int big_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
+  (void)ud; (void)obj;
+  *out = mock_i(BIG_N - i);
+  return 0;
+}
+static int64_t big_len(void *ud, const lq_value *v) {
+  (void)ud;
+  return v->u.h == 2 ? BIG_N : 1;
+}
+
+static void check_stops_in_time(const char *name, const char *src) {
+  lq_host host;
+  lq_options o;
+  lq_error err;
+  lq_template *t = lq_compile(src, strlen(src), LQ_MODE_LAX, &err);
+  lq_render *r = malloc(lq_render_size());
+  clock_t t0;
+  double ms;
+  int rc;
+  mock_host(&host, NULL, NULL);
+  host.get = big_get;
+  host.index = big_index;
+  host.len = big_len;
+  lq_options_init(&o);
+  o.limits.time_ms = TIME_LIMIT_MS;
+  lq_render_init(r);
+  t0 = clock();
+  rc = lq_render_run(r, t, &host, &o, mock_h(LQ_HOSTHASH, 1));
+  ms = (double)(clock() - t0) * 1000 / CLOCKS_PER_SEC;
+  if (rc != 0 && strstr(lq_render_error(r)->msg, "time_ms limit exceeded") && ms < TIME_LIMIT_MS + TIME_MARGIN_MS)
+    passed++;
+  else {
+    failed++;
+    printf("FAIL %s: rc %d, \"%s\" after %.0f ms of CPU\n", name, rc, rc ? lq_render_error(r)->msg : "", ms);
+  }
+  lq_render_free(r);
+  free(r);
+  lq_template_free(t);
 }
 
 int main(void) {
@@ -240,6 +295,9 @@ int main(void) {
     }
     lq_template_free(t);
   }
+
+  check_stops_in_time("time limit inside sort", "{% for i in (1..100) %}{{ big | sort | size }}{% endfor %}");
+  check_stops_in_time("time limit inside uniq and join", "{% for i in (1..100) %}{{ big | uniq | join | size }}{% endfor %}");
 
   printf("liquid (C): %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
