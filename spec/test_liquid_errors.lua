@@ -444,6 +444,22 @@ function TestLiquidLimits.test_huge_loop_stops_under_default_limits()
   lu.assertIsString(err)
 end
 
+-- ours: a collection of more than ten times loop_iterations items, or a hash of more keys,
+-- is not even listed (the keys of a hash are listed to be sorted)
+function TestLiquidLimits.test_collections_are_listed_up_to_ten_loop_iterations()
+  local a, h = {}, {}
+  for i = 1, 41 do a[i] = i; h["k" .. i] = i end
+  local at = { a = { table.unpack(a, 1, 40) }, h = {} }
+  for i = 1, 40 do at.h["k" .. i] = i end
+  lu.assertEquals(render("{{ a | sort | size }} {{ h | first | first }}", at, limits { loop_iterations = 4 }), "40 k1")
+  local out, err = liquid.render("{{ a | sort | size }}", { a = a }, limits { loop_iterations = 4 })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "collection too large (41 items)")
+  out, err = liquid.render("{{ h | first | first }}", { h = h }, limits { loop_iterations = 4 })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "collection too large (41 items)")
+end
+
 function TestLiquidLimits.test_loop_iterations_applies_to_tablerow()
   lu.assertNil(liquid.render("{% tablerow i in (1..5) %}{{ i }}{% endtablerow %}", {}, limits { loop_iterations = 4 }))
 end
@@ -608,4 +624,111 @@ end
 
 function TestLiquidTimeLimit.test_zero_means_no_limit()
   lu.assertEquals(liquid.render("{% for i in (1..1000) %}{% endfor %}ok", {}, { limits = { time_ms = 0 } }), "ok")
+end
+
+-- ours: the limit holds inside long filters and loops too (they count their work and look
+-- at the clock every so often), not only between nodes. Each hostile render below ran far
+-- past its time_ms before (a filter on big data in a loop: up to 64 calls between two looks
+-- at the clock; uniq, strip_html and replace_last were quadratic).
+local TIME_MS = 50      -- the limit the hostile renders get: small, so the tests stay fast
+local MARGIN_MS = 75    -- how much CPU a render may spend past it here: loose, because a
+                        -- sanitizer build is slower and a loaded machine noisier than the
+                        -- few milliseconds it takes (see the report in the commit)
+
+local hostile_data
+local function hostile()
+  if not hostile_data then
+    local ints, strs, rows, h = {}, {}, {}, {}
+    for i = 1, 100000 do
+      ints[i] = i
+      strs[i] = "s" .. i
+      rows[i] = { name = "n" .. i, v = i }
+    end
+    for i = 1, 50000 do h["k" .. i] = i end
+    hostile_data = { ints = ints, strs = strs, rows = rows, h = h, other = { table.unpack(ints, 1, 100000) },
+                     text = string.rep("ab <x> & \n", 200000), fmt = string.rep("%1024Y", 30000) }
+  end
+  return hostile_data
+end
+
+-- renders src against the hostile data under TIME_MS; returns out, err and the CPU ms spent
+local function timed(src, limits, partials)
+  local l = { time_ms = TIME_MS }
+  for k, v in pairs(limits or {}) do l[k] = v end
+  local ctx = hostile()
+  local t0 = os.clock()
+  local out, err = liquid.render(src, ctx, { limits = l, partials = partials })
+  return out, err, (os.clock() - t0) * 1000
+end
+
+local function assert_stops_in_time(src, limits, partials)
+  local out, err, ms = timed(src, limits, partials)
+  lu.assertNil(out, src)
+  lu.assertStrContains(err, "time_ms limit exceeded (" .. TIME_MS .. " ms)")
+  lu.assertTrue(ms < TIME_MS + MARGIN_MS, string.format("%s: stopped after %.0f ms", src, ms))
+end
+
+local function in_a_loop(expr) return "{% for i in (1..100000) %}{{ " .. expr .. " }}{% endfor %}" end
+
+function TestLiquidTimeLimit.test_array_filters_stop_in_time()
+  for _, f in ipairs{ "ints | sort | size", "strs | sort_natural | size", "rows | sort: 'name' | size",
+                      "rows | where: 'v', 5 | size", "rows | map: 'name' | size", "ints | join | size",
+                      "strs | uniq | size", "rows | uniq: 'name' | size", "ints | concat: other | size",
+                      "ints | compact | size", "ints | reverse | size", "ints | slice: 0, 100000 | size",
+                      "ints | sum", "rows | to_json | size", "rows | find: 'v', 0", "h | first | size" } do
+    assert_stops_in_time(in_a_loop(f))
+  end
+end
+
+function TestLiquidTimeLimit.test_string_filters_stop_in_time()
+  for _, f in ipairs{ "text | replace: 'a', 'xyz' | size", "text | replace: '', 'x' | size",
+                      "text | remove_last: 'zz' | size", "text | split: ' ' | size",
+                      "text | truncatewords: 100000000 | size", "text | escape | size",
+                      "text | newline_to_br | size", "text | strip_html | size", "text | upcase | size",
+                      "text | url_encode | size", "text | base64_encode | size", "text | strip | size",
+                      "text | slice: 1000, 100000 | size", "0 | date: fmt | size", "text.size", "h.size" } do
+    assert_stops_in_time(in_a_loop(f))
+  end
+end
+
+function TestLiquidTimeLimit.test_tags_stop_in_time()
+  assert_stops_in_time("{% for i in (1..100000000000) %}{% endfor %}", { loop_iterations = 0 })
+  assert_stops_in_time("{% for i in (1..100000) %}{% if ints contains 0 %}{% endif %}{% endfor %}")
+  assert_stops_in_time("{% for i in (1..100000) %}{% if ints == other %}{% endif %}{% endfor %}")
+  assert_stops_in_time("{% for i in (1..100000) %}{% assign b = rows %}{% endfor %}", { assign_score = 1 << 40 })
+  assert_stops_in_time("{% for i in (1..100000) %}{% for x in ints %}{% endfor %}{% endfor %}", { loop_iterations = 0 })
+  assert_stops_in_time("{% for i in (1..100000) %}{% for p in h %}{% endfor %}{% endfor %}", { loop_iterations = 0 })
+  -- a partial that renders itself twice, 30 deep: 2^30 renders
+  assert_stops_in_time("{% render 'p', n: 0 %}", nil,
+    { p = "{% if n < 30 %}{% assign m = n | plus: 1 %}{% render 'p', n: m %}{% render 'p', n: m %}{% endif %}" })
+  -- a capture that grows stops at output_bytes, long before the clock
+  local out, err, ms = timed("{% capture c %}{% for i in (1..100000) %}{{ text }}{% endfor %}{% endcapture %}")
+  lu.assertNil(out)
+  assert_names_limit(err, "output_bytes")
+  lu.assertTrue(ms < TIME_MS)
+end
+
+-- ours: the filters that were quadratic are linear now: these complete well within a limit
+-- they could not meet before (minutes for uniq and strip_html on this data; the limit did
+-- not stop them either, as it was looked at between nodes only)
+local LINEAR_MS = 2000   -- the limit these get, and the CPU they may use
+
+local function assert_completes(src, ctx, want)
+  local t0 = os.clock()
+  local out, err = liquid.render(src, ctx, { limits = { time_ms = LINEAR_MS } })
+  local ms = (os.clock() - t0) * 1000
+  lu.assertEquals(out, want, err)
+  lu.assertTrue(ms < LINEAR_MS, string.format("%s took %.0f ms", src, ms))
+end
+
+function TestLiquidTimeLimit.test_formerly_quadratic_filters_complete()
+  local d = hostile()
+  assert_completes("{{ strs | uniq | size }} {{ rows | uniq: 'v' | size }}", d, "100000 100000")
+  assert_completes("{{ s | strip_html | size }}", { s = string.rep("<script", 100000) }, "700000")
+  assert_completes("{{ s | strip_html | size }}", { s = string.rep("<", 1000000) }, "1000000")
+  assert_completes("{{ s | strip_html | size }}", { s = string.rep("<!--", 250000) }, "1000000")
+  assert_completes("{{ s | strip_html | size }}", { s = string.rep("<style", 150000) }, "900000")
+  local a = string.rep("a", 1000000)
+  assert_completes("{{ s | replace_last: p, 'x' | size }}", { s = a .. a, p = a .. "b" }, "2000000")
+  assert_completes("{{ s | replace_last: p, 'x' | size }}", { s = a .. a, p = a }, "1000001")
 end

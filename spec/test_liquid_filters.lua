@@ -157,6 +157,29 @@ function TestLiquidStringFilters.test_strip_html()
     { s = "a<script>var x = '<b>';</script>b<style>p{}</style>c<!-- note -->d" }), "abcd")
 end
 
+-- a block whose end never comes is an ordinary tag (strip_html remembers the failed search
+-- for it, which keeps it linear): up to the next '>'; a '<' with no '>' after it stays
+function TestLiquidStringFilters.test_strip_html_unclosed()
+  lu.assertEquals(render("{{ s | strip_html }}", { s = "<script>a<b>c<script>d" }), "acd")
+  lu.assertEquals(render("{{ s | strip_html }}", { s = "<!-- x <b>y</b> <!--z" }), "y <!--z")
+  lu.assertEquals(render("{{ s | strip_html }}", { s = "<style x>a</style <style>b" }), "ab")
+  lu.assertEquals(render("{{ s | strip_html }}", { s = "a < b <c> d < e" }), "a  d < e")
+end
+
+-- replace_last and remove_last look for needles up to 32 bytes from the end, longer ones
+-- through reversed copies: both ways find the same last match
+function TestLiquidStringFilters.test_replace_last_short_and_long_needles()
+  for _, n in ipairs{ 1, 31, 32, 33, 100 } do
+    local needle = string.rep("ab", n):sub(1, n)
+    local s = "<" .. needle .. needle .. "|" .. needle .. ">"
+    lu.assertEquals(render("{{ s | replace_last: p, '#' }}", { s = s, p = needle }),
+      "<" .. needle .. needle .. "|#>", "needle of " .. n)
+    lu.assertEquals(render("{{ s | remove_last: p }}", { s = needle:sub(2), p = needle }), needle:sub(2))
+  end
+  lu.assertEquals(render("{{ 'aaaa' | replace_last: 'aa', 'b' }}"), "aab")
+  lu.assertEquals(render("{{ 'abc' | replace_last: '', 'x' }}"), "abcx")
+end
+
 function TestLiquidStringFilters.test_url_encode_and_decode()
   lu.assertEquals(render("{{ 'a b&c=d/é' | url_encode }}"), "a+b%26c%3Dd%2F%C3%A9")
   lu.assertEquals(render("{{ 'a-b_c.d~e' | url_encode }}"), "a-b_c.d~e")
@@ -358,6 +381,15 @@ function TestLiquidArrayFilters.test_compact_by_property()
   lu.assertEquals(render("{{ a | compact: 'n' | map: 'n' | join: ',' }}", ctx), "1,3")
 end
 
+-- item[property] as Ruby reads it: an integer cannot take a string (the property error),
+-- a string gives its substring or nil, nil and booleans have no [] (the result is nil).
+-- (It returned the items uninitialised when the first one was not a hash.)
+function TestLiquidArrayFilters.test_compact_by_property_on_other_items()
+  lu.assertEquals(render("{{ a | compact: 'x' }}", { a = { 1, 2 } }), "Liquid error: cannot select the property 'x'")
+  lu.assertEquals(render("{{ a | compact: 'x' | join: ',' }}", { a = { "xa", "b", "x" } }), "xa,x")
+  lu.assertEquals(render("[{{ a | compact: 'x' }}]", { a = { true, 1 } }), "[]")
+end
+
 function TestLiquidArrayFilters.test_map()
   lu.assertEquals(render("{{ users | map: 'name' | join: ',' }}", USERS), "Ana,bo,Cy")
 end
@@ -386,6 +418,20 @@ function TestLiquidArrayFilters.test_uniq()
   lu.assertEquals(render("{{ a | uniq | join: ',' }}", { a = { 1, 1, 2, 1, 3 } }), "1,2,3")
   lu.assertEquals(render("{{ a | uniq | join: ',' }}", { a = { 1, "1" } }), "1,1")
   lu.assertEquals(render("{{ users | uniq: 'role' | map: 'name' | join: ',' }}", USERS), "Ana,bo")
+end
+
+-- uniq keeps a hash set: what counts as the same must not change with it (eql? at the top,
+-- == inside arrays and hashes, a hash's pairs in any order), nor the order of what is kept
+function TestLiquidArrayFilters.test_uniq_sameness()
+  lu.assertEquals(render("{{ a | uniq | join: ',' }}", { a = { 1, 1.0, 1, 1.0, 0.0, -0.0 } }), "1,1.0,0.0")
+  lu.assertEquals(render("{{ a | uniq | size }}", { a = { { 1 }, { 1.0 }, { 2 }, { 1, 2 } } }), "3")
+  lu.assertEquals(render("{{ a | uniq | size }}",
+    { a = { { x = 1, y = { 2 } }, { y = { 2.0 }, x = 1 }, { x = 1 } } }), "2")
+  lu.assertEquals(render("{{ a | uniq | join: ',' }}", { a = { "b", "a", "b", "", "a", "" } }), "b,a,")
+  lu.assertEquals(render("{{ a | uniq | join: ',' }}", { a = { true, false, true, cjson.null, cjson.null } }),
+    "true,false,")
+  -- empty has no hash that agrees with ==: uniq compares pairwise from there on
+  lu.assertEquals(render("{{ empty | concat: a | uniq | size }}", { a = { 1, 1, "", 2 } }), "4")
 end
 
 function TestLiquidArrayFilters.test_slice_arrays()

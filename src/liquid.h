@@ -61,8 +61,10 @@ typedef struct lq_host {
   int (*index)(void *ud, intptr_t obj, int64_t i, lq_value *out);
   /* element count of an array or hash */
   int64_t (*len)(void *ud, const lq_value *obj);
-  /* the keys of a hash in iteration order, as an array value (LQ_HOSTARR or LQ_ARRAY) */
-  int (*keys)(void *ud, intptr_t obj, lq_value *out);
+  /* the keys of a hash, as an array value (LQ_HOSTARR or LQ_ARRAY), with *ordered set when
+  ** they are in the hash's own iteration order; otherwise (strings only) the renderer sorts
+  ** them bytewise, under the render's time limit */
+  int (*keys)(void *ud, intptr_t obj, lq_value *out, int *ordered);
   /* a partial by name: a template compiled in the current mode, owned by the host */
   int (*partial)(void *ud, const char *name, size_t n, const lq_template **out);
   /* the last failure's message (optional) */

@@ -12,7 +12,8 @@
 #include <wctype.h>
 
 #include "liquid_date.h"
-#include "liquid_int.h"
+#include "liquid_filters.h"
+#include "liquid_value.h"
 
 #define FILTER(name) static int f_##name(lq_render *r, lq_value *v, int argc, const lq_value *argv, \
                                          int nkw, const lq_kwarg *kw, const lq_value *kwv)
@@ -38,15 +39,16 @@ static int new_array(lq_render *r, size_t n, lq_value *out, lq_value **items) {
   return R_OK;
 }
 
-static int flatten_into(lq_render *r, const lq_value *v, rv_buf *acc) {
+static int flatten_into(lq_render *r, const lq_value *v, lq_buf *acc) {
   lq_array a;
   size_t i;
   int rc = R_OK;
   if (lq_enter(r)) return R_ERR;
   if (lq_list(r, v, &a)) rc = R_ERR;
   for (i = 0; rc == R_OK && i < a.n; i++) {
-    if (a.v[i].type == LQ_ARRAY || a.v[i].type == LQ_HOSTARR) rc = flatten_into(r, &a.v[i], acc);
-    else rv_buf_add(acc, &a.v[i], sizeof(lq_value));
+    if (lq_work(r, LQ_WORK_ITEM)) rc = R_ERR;
+    else if (a.v[i].type == LQ_ARRAY || a.v[i].type == LQ_HOSTARR) rc = flatten_into(r, &a.v[i], acc);
+    else lq_buf_add(acc, &a.v[i], sizeof(lq_value));
   }
   lq_leave(r);
   return rc;
@@ -59,21 +61,17 @@ static int input_list(lq_render *r, const lq_value *v, lq_array *out) {
   out->v = NULL;
   if (v->type == LQ_NIL) return R_OK;
   if (v->type == LQ_ARRAY || v->type == LQ_HOSTARR) {
-    rv_buf acc;
-    int rc;
-    rv_buf_init(&acc);
-    rc = flatten_into(r, v, &acc);
-    if (rc == R_OK && acc.oom) rc = lq_fatal(r, "out of memory");
-    if (rc == R_OK && acc.n) {
-      out->v = lq_alloc(r, acc.n);
-      if (!out->v) rc = R_ERR;
-      else {
-        memcpy(out->v, acc.p, acc.n);
-        out->n = acc.n / sizeof(lq_value);
-      }
-    }
-    rv_buf_free(&acc);
-    return rc;
+    lq_buf acc;
+    size_t i;
+    if (lq_list(r, v, out)) return R_ERR;
+    for (i = 0; i < out->n; i++)
+      if (out->v[i].type == LQ_ARRAY || out->v[i].type == LQ_HOSTARR) break;
+    if (i == out->n) return R_OK;            /* flat already: the list as it is */
+    lq_buf_init(&acc, r);
+    if (flatten_into(r, v, &acc) || acc.oom) return R_ERR;
+    out->v = (lq_value *)acc.p;              /* the arena keeps it */
+    out->n = acc.n / sizeof(lq_value);
+    return R_OK;
   }
   if (v->type == LQ_RANGE) return lq_list(r, v, out);
   if (!(out->v = lq_alloc(r, sizeof(lq_value)))) return R_ERR;
@@ -82,16 +80,28 @@ static int input_list(lq_render *r, const lq_value *v, lq_array *out) {
   return R_OK;
 }
 
-static size_t utf8_len(const char *s, size_t n) {
-  size_t i, c = 0;
-  for (i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+/* characters in s (a count is work: lq_work; past time_ms the render fails anyway) */
+static size_t utf8_len(lq_render *r, const char *s, size_t n) {
+  size_t i, c = 0, next = 0;
+  for (i = 0; i < n; i++) {
+    if (lq_work_bytes(r, i, n, &next)) break;
+    c += ((unsigned char)s[i] & 0xC0) != 0x80;
+  }
   return c;
 }
 
+/* bytes of the character at s (n > 0 bytes left) */
+static size_t utf8_next(const char *s, size_t n) {
+  size_t i = 1;
+  while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80) i++;
+  return i;
+}
+
 /* byte offset of character index ci (ci <= length) */
-static size_t utf8_off(const char *s, size_t n, size_t ci) {
-  size_t i = 0;
+static size_t utf8_off(lq_render *r, const char *s, size_t n, size_t ci) {
+  size_t i = 0, next = 0;
   while (i < n && ci) {
+    if (lq_work_bytes(r, i, n, &next)) break;
     i++;
     while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80) i++;
     ci--;
@@ -356,23 +366,16 @@ FILTER(round) {
 
 /* ---- strings ---- */
 
-static int ret_str(lq_render *r, rv_buf *b, lq_value *v) {
-  int rc;
-  if (b->oom) rc = lq_fatal(r, "out of memory");
-  else rc = lq_str(r, b->p ? b->p : "", b->n, v);
-  rv_buf_free(b);
-  return rc;
-}
-
 /* a then b, both as strings */
 static int join2(lq_render *r, lq_value *v, const lq_value *a, const lq_value *b) {
   lq_value x, y;
-  rv_buf o;
+  lq_buf o;
   if (tostr(r, a, &x) || tostr(r, b, &y)) return R_ERR;
-  rv_buf_init(&o);
-  rv_buf_add(&o, x.u.s.p, x.u.s.n);
-  rv_buf_add(&o, y.u.s.p, y.u.s.n);
-  return ret_str(r, &o, v);
+  if (lq_work(r, x.u.s.n + y.u.s.n)) return R_ERR;
+  lq_buf_init(&o, r);
+  lq_buf_add(&o, x.u.s.p, x.u.s.n);
+  lq_buf_add(&o, y.u.s.p, y.u.s.n);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(append) { lq_value in = *v; UNUSED_ARGS; return join2(r, v, &in, ARG(0)); }
@@ -410,52 +413,55 @@ static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-static int valid_utf8(const char *s, size_t n) {
-  size_t i = 0;
+/* 1 valid, 0 not, R_ERR out of time */
+static int valid_utf8(lq_render *r, const char *s, size_t n) {
+  size_t i = 0, next = 0;
   while (i < n) {
     uint32_t cp;
-    size_t k = utf8_dec((const unsigned char *)s + i, n - i, &cp);
-    if (!k) return 0;
+    size_t k;
+    if (lq_work_bytes(r, i, n, &next)) return R_ERR;
+    if (!(k = utf8_dec((const unsigned char *)s + i, n - i, &cp))) return 0;
     i += k;
   }
   return 1;
 }
 
-static void utf8_enc(rv_buf *b, uint32_t cp) {
+static void utf8_enc(lq_buf *b, uint32_t cp) {
   char t[4];
-  if (cp < 0x80) { rv_buf_addc(b, (char)cp); return; }
-  if (cp < 0x800) { t[0] = (char)(0xC0 | cp >> 6); t[1] = (char)(0x80 | (cp & 0x3F)); rv_buf_add(b, t, 2); return; }
+  if (cp < 0x80) { lq_buf_addc(b, (char)cp); return; }
+  if (cp < 0x800) { t[0] = (char)(0xC0 | cp >> 6); t[1] = (char)(0x80 | (cp & 0x3F)); lq_buf_add(b, t, 2); return; }
   if (cp < 0x10000) {
     t[0] = (char)(0xE0 | cp >> 12); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[2] = (char)(0x80 | (cp & 0x3F));
-    rv_buf_add(b, t, 3);
+    lq_buf_add(b, t, 3);
     return;
   }
   t[0] = (char)(0xF0 | cp >> 18); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
   t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F));
-  rv_buf_add(b, t, 4);
+  lq_buf_add(b, t, 4);
 }
 
 /* mode 0 downcase, 1 upcase, 2 capitalize (first character up, the rest down) */
 static int map_chars(lq_render *r, lq_value *v, int mode) {
   lq_value s;
-  rv_buf o;
-  size_t i = 0;
+  lq_buf o;
+  size_t i = 0, next = 0;
   locale_t loc = utf8_locale();
   const unsigned char *p;
   if (tostr(r, v, &s)) return R_ERR;
   p = (const unsigned char *)s.u.s.p;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   while (i < s.u.s.n) {
     uint32_t cp;
     size_t k = utf8_dec(p + i, s.u.s.n - i, &cp);
     int up = mode == 1 || (mode == 2 && i == 0);
-    if (k == 0) { rv_buf_addc(&o, (char)p[i]); i++; continue; }    /* bytes that are not UTF-8 stay */
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
+    if (k == 0) { lq_buf_addc(&o, (char)p[i]); i++; continue; }    /* bytes that are not UTF-8 stay */
     if (cp < 128) cp = (uint32_t)(up ? toupper((int)cp) : tolower((int)cp));
     else if (loc) cp = (uint32_t)(up ? towupper_l((wint_t)cp, loc) : towlower_l((wint_t)cp, loc));
     utf8_enc(&o, cp);
     i += k;
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(downcase) { UNUSED_ARGS; return map_chars(r, v, 0); }
@@ -464,19 +470,21 @@ FILTER(capitalize) { UNUSED_ARGS; return map_chars(r, v, 2); }
 
 static int escape_html(lq_render *r, lq_value *v, int once) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   if (tostr(r, v, &s)) return R_ERR;
+  if (lq_work(r, s.u.s.n)) return R_ERR;
   for (i = 0; i < s.u.s.n; i++) {        /* nothing to escape: the input as it is */
     char c = s.u.s.p[i];
     if (c == '&' || c == '<' || c == '>' || c == '"' || c == '\'') break;
   }
   if (i == s.u.s.n) { *v = s; return R_OK; }
-  rv_buf_init(&o);
-  rv_buf_reserve(&o, s.u.s.n + 16);
-  rv_buf_add(&o, s.u.s.p, i);
+  lq_buf_init(&o, r);
+  lq_buf_reserve(&o, s.u.s.n + 16);
+  lq_buf_add(&o, s.u.s.p, i);
   for (; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
     switch (c) {
       case '&':
         if (once) {
@@ -485,22 +493,22 @@ static int escape_html(lq_render *r, lq_value *v, int once) {
           if (j < s.u.s.n && s.u.s.p[j] == '#') {
             j++;
             while (j < s.u.s.n && isdigit((unsigned char)s.u.s.p[j])) j++;
-            if (j > i + 2 && j < s.u.s.n && s.u.s.p[j] == ';') { rv_buf_addc(&o, '&'); break; }
+            if (j > i + 2 && j < s.u.s.n && s.u.s.p[j] == ';') { lq_buf_addc(&o, '&'); break; }
           } else {
             while (j < s.u.s.n && isalpha((unsigned char)s.u.s.p[j])) j++;
-            if (j > i + 1 && j < s.u.s.n && s.u.s.p[j] == ';') { rv_buf_addc(&o, '&'); break; }
+            if (j > i + 1 && j < s.u.s.n && s.u.s.p[j] == ';') { lq_buf_addc(&o, '&'); break; }
           }
         }
-        rv_buf_adds(&o, "&amp;");
+        lq_buf_adds(&o, "&amp;");
         break;
-      case '<': rv_buf_adds(&o, "&lt;"); break;
-      case '>': rv_buf_adds(&o, "&gt;"); break;
-      case '"': rv_buf_adds(&o, "&quot;"); break;
-      case '\'': rv_buf_adds(&o, "&#39;"); break;
-      default: rv_buf_addc(&o, c);
+      case '<': lq_buf_adds(&o, "&lt;"); break;
+      case '>': lq_buf_adds(&o, "&gt;"); break;
+      case '"': lq_buf_adds(&o, "&quot;"); break;
+      case '\'': lq_buf_adds(&o, "&#39;"); break;
+      default: lq_buf_addc(&o, c);
     }
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(escape) {
@@ -513,23 +521,24 @@ FILTER(escape_once) { UNUSED_ARGS; return escape_html(r, v, 1); }
 
 FILTER(url_encode) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     unsigned char c = (unsigned char)s.u.s.p[i];
-    if (isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~') rv_buf_addc(&o, (char)c);
-    else if (c == ' ') rv_buf_addc(&o, '+');
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
+    if (isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~') lq_buf_addc(&o, (char)c);
+    else if (c == ' ') lq_buf_addc(&o, '+');
     else {
       char t[4];
       snprintf(t, sizeof t, "%%%02X", c);
-      rv_buf_add(&o, t, 3);
+      lq_buf_add(&o, t, 3);
     }
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int hexval(int c) {
@@ -541,51 +550,52 @@ static int hexval(int c) {
 
 FILTER(url_decode) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
+  int valid;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
-    if (c == '+') rv_buf_addc(&o, ' ');
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
+    if (c == '+') lq_buf_addc(&o, ' ');
     else if (c == '%' && i + 2 < s.u.s.n && hexval(s.u.s.p[i + 1]) >= 0 && hexval(s.u.s.p[i + 2]) >= 0) {
-      rv_buf_addc(&o, (char)(hexval(s.u.s.p[i + 1]) * 16 + hexval(s.u.s.p[i + 2])));
+      lq_buf_addc(&o, (char)(hexval(s.u.s.p[i + 1]) * 16 + hexval(s.u.s.p[i + 2])));
       i += 2;
-    } else rv_buf_addc(&o, c);
+    } else lq_buf_addc(&o, c);
   }
-  if (!o.oom && !valid_utf8(o.p ? o.p : "", o.n)) {
-    rv_buf_free(&o);
-    return lq_fail(r, "invalid byte sequence in UTF-8");
-  }
-  return ret_str(r, &o, v);
+  if (o.oom || (valid = valid_utf8(r, o.p ? o.p : "", o.n)) == R_ERR) return R_ERR;
+  if (!valid) return lq_fail(r, "invalid byte sequence in UTF-8");
+  return lq_buf_str(&o, v);
 }
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64_encode(lq_render *r, lq_value *v, int urlsafe) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   const unsigned char *p;
   if (tostr(r, v, &s)) return R_ERR;
   p = (const unsigned char *)s.u.s.p;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i += 3) {
     uint32_t w = (uint32_t)p[i] << 16;
     size_t left = s.u.s.n - i;
     char q[4];
     int k;
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
     if (left > 1) w |= (uint32_t)p[i + 1] << 8;
     if (left > 2) w |= p[i + 2];
     for (k = 0; k < 4; k++) q[k] = B64[(w >> (18 - 6 * k)) & 63];
     if (left < 3) q[3] = '=';
     if (left < 2) q[2] = '=';
     if (urlsafe) for (k = 0; k < 4; k++) { if (q[k] == '+') q[k] = '-'; else if (q[k] == '/') q[k] = '_'; }
-    rv_buf_add(&o, q, 4);
+    lq_buf_add(&o, q, 4);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int b64_val(char c, int urlsafe) {
@@ -600,8 +610,8 @@ static int b64_val(char c, int urlsafe) {
 /* strict: length a multiple of 4 with '=' padding only at the end (url-safe may omit it) */
 static int b64_decode(lq_render *r, lq_value *v, int urlsafe, const char *fname) {
   lq_value s;
-  rv_buf o;
-  size_t i, n;
+  lq_buf o;
+  size_t i, n, next = 0;
   const char *p;
   char *padded = NULL;
   if (tostr(r, v, &s)) return R_ERR;
@@ -616,22 +626,21 @@ static int b64_decode(lq_render *r, lq_value *v, int urlsafe, const char *fname)
     n = k;
   }
   if (n % 4) return lq_fail(r, "invalid base64 provided to %s", fname);
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < n; i += 4) {
     int a = b64_val(p[i], urlsafe), b = b64_val(p[i + 1], urlsafe);
     int c = p[i + 2] == '=' ? -2 : b64_val(p[i + 2], urlsafe);
     int d = p[i + 3] == '=' ? -2 : b64_val(p[i + 3], urlsafe);
     uint32_t w;
-    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) || ((c == -2 || d == -2) && i + 4 != n)) {
-      rv_buf_free(&o);
+    if (lq_work_bytes(r, i, n, &next)) return R_ERR;
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) || ((c == -2 || d == -2) && i + 4 != n))
       return lq_fail(r, "invalid base64 provided to %s", fname);
-    }
     w = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)(c < 0 ? 0 : c) << 6 | (uint32_t)(d < 0 ? 0 : d);
-    rv_buf_addc(&o, (char)(w >> 16));
-    if (c >= 0) rv_buf_addc(&o, (char)(w >> 8));
-    if (d >= 0) rv_buf_addc(&o, (char)w);
+    lq_buf_addc(&o, (char)(w >> 16));
+    if (c >= 0) lq_buf_addc(&o, (char)(w >> 8));
+    if (d >= 0) lq_buf_addc(&o, (char)w);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(base64_encode) { UNUSED_ARGS; return b64_encode(r, v, 0); }
@@ -645,7 +654,7 @@ static int strip_ws(char c) { return is_rspace(c) || c == 0; }
 static int do_strip(lq_render *r, lq_value *v, int left, int right) {
   lq_value s;
   const char *p, *e;
-  if (tostr(r, v, &s)) return R_ERR;
+  if (tostr(r, v, &s) || lq_work(r, s.u.s.n)) return R_ERR;
   p = s.u.s.p;
   e = p + s.u.s.n;
   if (left) while (p < e && strip_ws(*p)) p++;
@@ -660,146 +669,192 @@ FILTER(rstrip) { UNUSED_ARGS; return do_strip(r, v, 0, 1); }
 
 FILTER(squish) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   int sp = 0;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
     if (is_rspace(c)) { sp = o.n > 0; continue; }
-    if (sp) rv_buf_addc(&o, ' ');
+    if (sp) lq_buf_addc(&o, ' ');
     sp = 0;
-    rv_buf_addc(&o, c);
+    lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
-}
-
-static int ci_prefix(const char *p, const char *e, const char *s) {
-  size_t n = strlen(s);
-  if ((size_t)(e - p) < n) return 0;
-  while (n--) if (tolower((unsigned char)*p++) != *s++) return 0;
-  return 1;
+  return lq_buf_str(&o, v);
 }
 
 static const char *find_str(const char *p, const char *e, const char *s) {
   return lq_find(p, (size_t)(e - p), s, strlen(s));
 }
 
+/* Ruby's regexps, without their backtracking: a search for a block's end that fails from
+** one '<' fails from every later '<' too, so each is made at most once and the whole is
+** linear (it was quadratic on "<script<script..."). */
 FILTER(strip_html) {
   lq_value s;
-  rv_buf o;
-  const char *p, *e;
+  lq_buf o;
+  const char *p, *e, *last;
+  int no_script = 0, no_comment = 0, no_style = 0, no_gt = 0;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
-  p = s.u.s.p;
+  p = last = s.u.s.p;
   e = p + s.u.s.n;
   if (!memchr(p, '<', s.u.s.n)) { *v = s; return R_OK; }    /* no markup at all */
-  rv_buf_init(&o);
-  rv_buf_reserve(&o, s.u.s.n);
+  lq_buf_init(&o, r);
+  lq_buf_reserve(&o, s.u.s.n);
   while (p < e) {
     const char *close = NULL;
+    /* what the last turn scanned: at most the rest of the input, once */
+    if (lq_work(r, (size_t)(p - last) + LQ_WORK_ITEM)) return R_ERR;
+    last = p;
     if (*p != '<') {                     /* a run of text up to the next '<' */
       const char *lt = memchr(p, '<', (size_t)(e - p));
       if (!lt) lt = e;
-      rv_buf_add(&o, p, (size_t)(lt - p));
+      lq_buf_add(&o, p, (size_t)(lt - p));
       p = lt;
       continue;
     }
-    if (*p == '<') {
-      /* blocks first (script, comment, style: case-sensitive like Ruby's regexps) */
-      if ((size_t)(e - p) >= 7 && memcmp(p, "<script", 7) == 0 && (close = find_str(p, e, "</script>")))
-        { p = close + 9; continue; }
-      if ((size_t)(e - p) >= 4 && memcmp(p, "<!--", 4) == 0 && (close = find_str(p + 4, e, "-->")))
-        { p = close + 3; continue; }
-      if ((size_t)(e - p) >= 6 && memcmp(p, "<style", 6) == 0 && (close = find_str(p, e, "</style>")))
-        { p = close + 8; continue; }
-      close = memchr(p, '>', (size_t)(e - p));
-      if (close) { p = close + 1; continue; }
+    /* blocks first (script, comment, style: case-sensitive like Ruby's regexps) */
+    if (!no_script && (size_t)(e - p) >= 7 && memcmp(p, "<script", 7) == 0) {
+      if ((close = find_str(p, e, "</script>"))) { p = close + 9; continue; }
+      no_script = 1;
+      if (lq_work(r, (size_t)(e - p))) return R_ERR;
     }
-    rv_buf_addc(&o, *p++);
+    if (!no_comment && (size_t)(e - p) >= 4 && memcmp(p, "<!--", 4) == 0) {
+      if ((close = find_str(p + 4, e, "-->"))) { p = close + 3; continue; }
+      no_comment = 1;
+      if (lq_work(r, (size_t)(e - p))) return R_ERR;
+    }
+    if (!no_style && (size_t)(e - p) >= 6 && memcmp(p, "<style", 6) == 0) {
+      if ((close = find_str(p, e, "</style>"))) { p = close + 8; continue; }
+      no_style = 1;
+      if (lq_work(r, (size_t)(e - p))) return R_ERR;
+    }
+    if (!no_gt) {
+      if ((close = memchr(p, '>', (size_t)(e - p)))) { p = close + 1; continue; }
+      no_gt = 1;
+      if (lq_work(r, (size_t)(e - p))) return R_ERR;
+    }
+    lq_buf_addc(&o, *p++);
   }
-  (void)ci_prefix;
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(strip_newlines) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
     if (c == '\n') continue;
     if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') continue;
-    rv_buf_addc(&o, c);
+    lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(newline_to_br) {
   lq_value s;
-  rv_buf o;
-  size_t i;
+  lq_buf o;
+  size_t i, next = 0;
   UNUSED_ARGS;
   if (tostr(r, v, &s)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < s.u.s.n; i++) {
     char c = s.u.s.p[i];
-    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { rv_buf_adds(&o, "<br />\n"); i++; }
-    else if (c == '\n') rv_buf_adds(&o, "<br />\n");
-    else rv_buf_addc(&o, c);
+    if (lq_work_bytes(r, i, s.u.s.n, &next)) return R_ERR;
+    if (c == '\r' && i + 1 < s.u.s.n && s.u.s.p[i + 1] == '\n') { lq_buf_adds(&o, "<br />\n"); i++; }
+    else if (c == '\n') lq_buf_adds(&o, "<br />\n");
+    else lq_buf_addc(&o, c);
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
+}
+
+/* Needles up to this long are looked for from the end position by position (at most this
+** many byte comparisons each); longer ones by memmem over reversed copies, which stays
+** linear where the naive scan is not ("aaa...a" in "aaa...a"). */
+#define FIND_LAST_NAIVE 32
+
+/* the last occurrence of needle in hay (nn > 0); NULL when none or on error (*err set) */
+static const char *find_last(lq_render *r, const char *hay, size_t hn, const char *needle, size_t nn,
+                             int *err) {
+  *err = 0;
+  if (nn > hn) return NULL;
+  if (nn <= FIND_LAST_NAIVE) {
+    const char *q;
+    size_t next = 0;
+    for (q = hay + hn - nn;; q--) {
+      if (lq_work_bytes(r, (size_t)(hay + hn - nn - q) * nn, (hn - nn + 1) * nn, &next)) break;
+      if (*q == *needle && memcmp(q, needle, nn) == 0) return q;
+      if (q == hay) return NULL;
+    }
+  } else {
+    char *rh = lq_alloc(r, hn), *rn = lq_alloc(r, nn);
+    const char *q;
+    size_t i;
+    if (rh && rn && !lq_work(r, 2 * (hn + nn))) {
+      for (i = 0; i < hn; i++) rh[i] = hay[hn - 1 - i];
+      for (i = 0; i < nn; i++) rn[i] = needle[nn - 1 - i];
+      q = lq_find(rh, hn, rn, nn);
+      return q ? hay + (hn - (size_t)(q - rh) - nn) : NULL;
+    }
+  }
+  *err = 1;
+  return NULL;
 }
 
 /* replace/remove: which = 0 all, 1 first, 2 last */
 static int do_replace(lq_render *r, lq_value *v, const lq_value *pat, const lq_value *rep, int which) {
   lq_value s, p, w;
-  rv_buf o;
+  lq_buf o;
   const char *a, *e, *hit = NULL;
   if (tostr(r, v, &s) || tostr(r, pat, &p) || tostr(r, rep, &w)) return R_ERR;
   a = s.u.s.p;
   e = a + s.u.s.n;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   if (which == 2) {
-    const char *q;
-    if (p.u.s.n > s.u.s.n) { *v = s; return R_OK; }
-    for (q = e - p.u.s.n; q >= a; q--)
-      if (memcmp(q, p.u.s.p, p.u.s.n) == 0) { hit = q; break; }
+    int err;
+    if (p.u.s.n == 0) hit = e;              /* Ruby: the empty pattern matches at the end */
+    else if (!(hit = find_last(r, a, s.u.s.n, p.u.s.p, p.u.s.n, &err)) && err) return R_ERR;
     if (!hit) { *v = s; return R_OK; }
-    rv_buf_add(&o, a, (size_t)(hit - a));
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
-    rv_buf_add(&o, hit + p.u.s.n, (size_t)(e - hit - p.u.s.n));
-    return ret_str(r, &o, v);
+    lq_buf_add(&o, a, (size_t)(hit - a));
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
+    lq_buf_add(&o, hit + p.u.s.n, (size_t)(e - hit - p.u.s.n));
+    return lq_buf_str(&o, v);
   }
   if (p.u.s.n == 0) {
     /* Ruby: an empty pattern matches between every character */
-    size_t i = 0;
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
-    if (which == 1) { rv_buf_add(&o, a, s.u.s.n); return ret_str(r, &o, v); }
+    size_t i = 0, next = 0;
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
+    if (which == 1) { lq_buf_add(&o, a, s.u.s.n); return lq_buf_str(&o, v); }
     while (i < s.u.s.n) {
-      size_t j = utf8_off(a + i, s.u.s.n - i, 1);
-      rv_buf_add(&o, a + i, j);
-      rv_buf_add(&o, w.u.s.p, w.u.s.n);
+      size_t j = utf8_next(a + i, s.u.s.n - i);
+      if (lq_work_bytes(r, i, s.u.s.n, &next) || lq_work(r, w.u.s.n)) return R_ERR;
+      lq_buf_add(&o, a + i, j);
+      lq_buf_add(&o, w.u.s.p, w.u.s.n);
       i += j;
     }
-    return ret_str(r, &o, v);
+    return lq_buf_str(&o, v);
   }
   while (a < e) {
     const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
+    if (lq_work(r, (size_t)((q ? q : e) - a) + p.u.s.n + w.u.s.n)) return R_ERR;
     if (!q) break;
-    rv_buf_add(&o, a, (size_t)(q - a));
-    rv_buf_add(&o, w.u.s.p, w.u.s.n);
+    lq_buf_add(&o, a, (size_t)(q - a));
+    lq_buf_add(&o, w.u.s.p, w.u.s.n);
     a = q + p.u.s.n;
     if (which == 1) break;
   }
-  rv_buf_add(&o, a, (size_t)(e - a));
-  return ret_str(r, &o, v);
+  lq_buf_add(&o, a, (size_t)(e - a));
+  return lq_buf_str(&o, v);
 }
 
 static const lq_value EMPTY_STR = { LQ_STR, { .s = { "", 0 } } };
@@ -822,6 +877,7 @@ FILTER(slice) {
     if (off < 0) off += n;
     if (off < 0 || off > n || len < 0) return new_array(r, 0, v, NULL);
     if (len > n - off) len = n - off;
+    if (lq_work(r, (size_t)len)) return R_ERR;
     {
       lq_value src = *v;
       if (new_array(r, (size_t)len, v, &items)) return R_ERR;
@@ -834,12 +890,12 @@ FILTER(slice) {
     int64_t n;
     size_t b0, b1;
     if (tostr(r, v, &s)) return R_ERR;
-    n = (int64_t)utf8_len(s.u.s.p, s.u.s.n);
+    n = (int64_t)utf8_len(r, s.u.s.p, s.u.s.n);
     if (off < 0) off += n;
     if (off < 0 || off > n || len < 0) { *v = lq_cstr("", 0); return R_OK; }
     if (len > n - off) len = n - off;
-    b0 = utf8_off(s.u.s.p, s.u.s.n, (size_t)off);
-    b1 = b0 + utf8_off(s.u.s.p + b0, s.u.s.n - b0, (size_t)len);
+    b0 = utf8_off(r, s.u.s.p, s.u.s.n, (size_t)off);
+    b1 = b0 + utf8_off(r, s.u.s.p + b0, s.u.s.n - b0, (size_t)len);
     *v = lq_cstr(s.u.s.p + b0, b1 - b0);
     return R_OK;
   }
@@ -849,54 +905,55 @@ FILTER(truncate) {
   lq_value s, t = lq_cstr("...", 3);
   int64_t length = 50, l;
   size_t n;
-  rv_buf o;
+  lq_buf o;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
   if (argc > 0 && to_integer(r, &argv[0], &length)) return R_ERR;
   if (argc > 1 && tostr(r, &argv[1], &t)) return R_ERR;
-  n = utf8_len(s.u.s.p, s.u.s.n);
+  n = utf8_len(r, s.u.s.p, s.u.s.n);
   if ((int64_t)n <= length) { *v = s; return R_OK; }
-  l = length - (int64_t)utf8_len(t.u.s.p, t.u.s.n);
+  l = length - (int64_t)utf8_len(r, t.u.s.p, t.u.s.n);
   if (l < 0) l = 0;
-  rv_buf_init(&o);
-  rv_buf_add(&o, s.u.s.p, utf8_off(s.u.s.p, s.u.s.n, (size_t)l));
-  rv_buf_add(&o, t.u.s.p, t.u.s.n);
-  return ret_str(r, &o, v);
+  lq_buf_init(&o, r);
+  lq_buf_add(&o, s.u.s.p, utf8_off(r, s.u.s.p, s.u.s.n, (size_t)l));
+  lq_buf_add(&o, t.u.s.p, t.u.s.n);
+  return lq_buf_str(&o, v);
 }
 
 FILTER(truncatewords) {
   lq_value s, t = lq_cstr("...", 3);
   int64_t words = 15, count = 0;
-  const char *p, *e;
-  rv_buf o;
+  const char *p, *e, *last;
+  lq_buf o;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
   if (tostr(r, v, &s)) return R_ERR;
   if (argc > 0 && to_integer(r, &argv[0], &words)) return R_ERR;
   if (argc > 1 && tostr(r, &argv[1], &t)) return R_ERR;
   if (words < 1) words = 1;
-  p = s.u.s.p;
+  p = last = s.u.s.p;
   e = p + s.u.s.n;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   while (p < e) {
     const char *w;
+    if (lq_work(r, (size_t)(p - last) + LQ_WORK_ITEM)) return R_ERR;    /* the last word */
+    last = p;
     while (p < e && is_rspace(*p)) p++;
     if (p == e) break;
     w = p;
     while (p < e && !is_rspace(*p)) p++;
-    if (count) rv_buf_addc(&o, ' ');
-    rv_buf_add(&o, w, (size_t)(p - w));
+    if (count) lq_buf_addc(&o, ' ');
+    lq_buf_add(&o, w, (size_t)(p - w));
     if (++count == words) {
       /* Ruby splits with a limit: anything left, even trailing space, means truncated */
       if (p < e) {
-        rv_buf_add(&o, t.u.s.p, t.u.s.n);
-        return ret_str(r, &o, v);
+        lq_buf_add(&o, t.u.s.p, t.u.s.n);
+        return lq_buf_str(&o, v);
       }
       break;
     }
   }
-  rv_buf_free(&o);
   *v = s;
   return R_OK;
 }
@@ -905,55 +962,61 @@ FILTER(truncatewords) {
 ** characters; trailing empty fields dropped. */
 FILTER(split) {
   lq_value s, p;
-  rv_buf acc;
-  const char *a, *e;
+  lq_buf acc;
+  const char *a, *e, *last;
   lq_value item;
   UNUSED_ARGS;
   if (tostr(r, v, &s) || tostr(r, ARG(0), &p)) return R_ERR;
-  a = s.u.s.p;
+  a = last = s.u.s.p;
   e = a + s.u.s.n;
-  rv_buf_init(&acc);
+  lq_buf_init(&acc, r);
   if (p.u.s.n == 1 && p.u.s.p[0] == ' ') {
     while (a < e) {
       const char *w;
+      if (lq_work(r, (size_t)(a - last) + LQ_WORK_ITEM)) return R_ERR;   /* the last field */
+      last = a;
       while (a < e && is_rspace(*a)) a++;
       if (a == e) break;
       w = a;
       while (a < e && !is_rspace(*a)) a++;
       item = lq_cstr(w, (size_t)(a - w));
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
     }
   } else if (p.u.s.n == 0) {
     while (a < e) {
-      size_t k = utf8_off(a, (size_t)(e - a), 1);
+      size_t k = utf8_next(a, (size_t)(e - a));
+      if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
       item = lq_cstr(a, k);
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
       a += k;
     }
   } else {
     for (;;) {
       const char *q = lq_find(a, (size_t)(e - a), p.u.s.p, p.u.s.n);
       if (!q) q = e;
+      if (lq_work(r, (size_t)(q - a) + LQ_WORK_ITEM)) return R_ERR;
       item = lq_cstr(a, (size_t)(q - a));
-      rv_buf_add(&acc, &item, sizeof item);
+      lq_buf_add(&acc, &item, sizeof item);
       if (q == e) break;
       a = q + p.u.s.n;
     }
     /* drop trailing empty strings */
     while (acc.n >= sizeof item) {
-      lq_value *last = (lq_value *)(acc.p + acc.n - sizeof item);
-      if (last->u.s.n) break;
+      lq_value *tail = (lq_value *)(acc.p + acc.n - sizeof item);
+      if (tail->u.s.n) break;
       acc.n -= sizeof item;
     }
   }
-  if (acc.oom) { rv_buf_free(&acc); return lq_fatal(r, "out of memory"); }
+  if (acc.oom) return R_ERR;
+  if (acc.n == 0) return new_array(r, 0, v, NULL);
   {
-    lq_value *items;
-    size_t n = acc.n / sizeof item;
-    int rc = new_array(r, n, v, &items);
-    if (rc == R_OK && n) memcpy(items, acc.p, acc.n);
-    rv_buf_free(&acc);
-    return rc;
+    lq_array *arr = lq_alloc(r, sizeof *arr);    /* the items stay where they were gathered */
+    if (!arr) return R_ERR;
+    arr->n = acc.n / sizeof item;
+    arr->v = (lq_value *)acc.p;
+    v->type = LQ_ARRAY;
+    v->u.a = arr;
+    return R_OK;
   }
 }
 
@@ -974,17 +1037,18 @@ FILTER(size) {
 FILTER(join) {
   lq_array a;
   lq_value glue = lq_cstr(" ", 1);
-  rv_buf o;
+  lq_buf o;
   size_t i;
   UNUSED_ARGS;
   if (argc > 0 && tostr(r, &argv[0], &glue)) return R_ERR;
   if (input_list(r, v, &a)) return R_ERR;
-  rv_buf_init(&o);
+  lq_buf_init(&o, r);
   for (i = 0; i < a.n; i++) {
-    if (i) rv_buf_add(&o, glue.u.s.p, glue.u.s.n);
-    if (lq_write(r, &o, &a.v[i])) { rv_buf_free(&o); return R_ERR; }
+    if (lq_work(r, LQ_WORK_ITEM + glue.u.s.n)) return R_ERR;
+    if (i) lq_buf_add(&o, glue.u.s.p, glue.u.s.n);
+    if (lq_write(r, &o, &a.v[i]) || o.oom) return R_ERR;
   }
-  return ret_str(r, &o, v);
+  return lq_buf_str(&o, v);
 }
 
 static int str_end_char(lq_value *v, int first) {
@@ -1022,27 +1086,34 @@ FILTER(reverse) {
   lq_value *items;
   size_t i;
   UNUSED_ARGS;
-  if (input_list(r, v, &a)) return R_ERR;
+  if (input_list(r, v, &a) || lq_work(r, a.n)) return R_ERR;
   if (new_array(r, a.n, v, &items)) return R_ERR;
   for (i = 0; i < a.n; i++) items[i] = a.v[a.n - 1 - i];
   return R_OK;
 }
 
+static int item_get(lq_render *r, const lq_value *item, const lq_value *prop, lq_value *out);
+static int property_error(lq_render *r, const lq_value *prop);
+
+/* Liquid 5.13: without a property the nils go; with one, the items whose item[property]
+** is nil (a TypeError there is the property error, a NoMethodError makes the result nil) */
 FILTER(compact) {
   lq_array a;
   lq_value *items;
   size_t i, k = 0;
+  int byprop = argc > 0 && argv[0].type != LQ_NIL;
   UNUSED_ARGS;
   if (input_list(r, v, &a)) return R_ERR;
   if (new_array(r, a.n, v, &items)) return R_ERR;
   for (i = 0; i < a.n; i++) {
     lq_value x = a.v[i];
-    if (argc > 0 && argv[0].type != LQ_NIL) {
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+    if (byprop) {
       lq_value pv;
-      if (a.v[0].type != LQ_HOSTHASH) return R_OK;
-      if (x.type == LQ_HOSTHASH && argv[0].type == LQ_STR) {
-        if (lq_key(r, &x, argv[0].u.s.p, argv[0].u.s.n, &pv)) return R_ERR;
-      } else pv = lq_nil();
+      int rc = item_get(r, &x, &argv[0], &pv);
+      if (rc < 0) return R_ERR;
+      if (rc == 1) return property_error(r, &argv[0]);
+      if (rc == 2) { *v = lq_nil(); return R_OK; }
       if (pv.type == LQ_NIL) continue;
     } else if (x.type == LQ_NIL) continue;
     items[k++] = x;
@@ -1057,7 +1128,7 @@ FILTER(concat) {
   UNUSED_ARGS;
   if (!(argv[0].type == LQ_ARRAY || argv[0].type == LQ_HOSTARR || argv[0].type == LQ_RANGE))
     return lq_fail(r, "concat filter requires an array argument");
-  if (input_list(r, v, &a) || lq_list(r, &argv[0], &b)) return R_ERR;
+  if (input_list(r, v, &a) || lq_list(r, &argv[0], &b) || lq_work(r, a.n + b.n)) return R_ERR;
   if (new_array(r, a.n + b.n, v, &items)) return R_ERR;
   if (a.n) memcpy(items, a.v, a.n * sizeof *items);
   if (b.n) memcpy(items + a.n, b.v, b.n * sizeof *items);
@@ -1080,12 +1151,12 @@ static int item_get(lq_render *r, const lq_value *item, const lq_value *prop, lq
         return 0;
       }
       if (prop->type == LQ_INT) {
-        int64_t n = (int64_t)utf8_len(item->u.s.p, item->u.s.n), k = prop->u.i;
+        int64_t n = (int64_t)utf8_len(r, item->u.s.p, item->u.s.n), k = prop->u.i;
         size_t b0;
         if (k < 0) k += n;
         if (k < 0 || k >= n) return 0;
-        b0 = utf8_off(item->u.s.p, item->u.s.n, (size_t)k);
-        *out = lq_cstr(item->u.s.p + b0, utf8_off(item->u.s.p + b0, item->u.s.n - b0, 1));
+        b0 = utf8_off(r, item->u.s.p, item->u.s.n, (size_t)k);
+        *out = lq_cstr(item->u.s.p + b0, utf8_next(item->u.s.p + b0, item->u.s.n - b0));
         return 0;
       }
       return 1;
@@ -1117,7 +1188,7 @@ FILTER(map) {
   if (input_list(r, v, &a)) return R_ERR;
   if (new_array(r, a.n, v, &items)) return R_ERR;
   for (i = 0; i < a.n; i++) {
-    int rc = item_get(r, &a.v[i], &argv[0], &items[i]);
+    int rc = lq_work(r, LQ_WORK_ITEM) ? -1 : item_get(r, &a.v[i], &argv[0], &items[i]);
     if (rc < 0) return R_ERR;
     if (rc == 1) return property_error(r, &argv[0]);
     if (rc == 2) items[i] = lq_nil();
@@ -1144,11 +1215,12 @@ static int filter_array(lq_render *r, lq_value *v, int argc, const lq_value *arg
   if ((kind == FA_WHERE || kind == FA_REJECT) && new_array(r, a.n, v, &items)) return R_ERR;
   for (i = 0; i < a.n; i++) {
     lq_value pv;
-    int hit, rc = item_get(r, &a.v[i], &prop, &pv);
+    int hit, rc = lq_work(r, LQ_WORK_ITEM) ? -1 : item_get(r, &a.v[i], &prop, &pv);
     if (rc < 0) return R_ERR;
     if (rc == 1) return property_error(r, &prop);
     if (rc == 2) { *v = lq_nil(); return R_OK; }
     hit = target->type == LQ_NIL ? lq_truthy(&pv) : lq_equal(r, &pv, target);
+    if (r->fatal) return R_ERR;              /* a limit hit inside the comparison */
     switch (kind) {
       case FA_WHERE: if (hit) items[k++] = a.v[i]; break;
       case FA_REJECT: if (!hit) items[k++] = a.v[i]; break;
@@ -1180,10 +1252,80 @@ static int same(lq_render *r, const lq_value *a, const lq_value *b) {
   return lq_equal(r, a, b);
 }
 
+/* ---- uniq: a hash set of values ----
+** Comparing every item with every one kept before was quadratic. value_hash agrees with
+** same(): values that are the same hash alike (numbers by their value, so that 1 inside
+** an array meets 1.0 as lq_equal has it; arrays by their items in order; hashes by their
+** pairs in any order). What it cannot hash that way (empty and blank, forloop drops, a
+** range inside an array) sends uniq back to comparing pairs, under the time limit. */
+
+enum { HASHED = 0, UNHASHABLE = 1 };
+
+static uint64_t mix64(uint64_t h) {        /* a bijection that spreads every bit */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/* a seed that differs between processes (address space layout), so that crafted
+** collisions do not carry from one run to the next */
+static const char hash_seed_anchor;
+
+static int value_hash(lq_render *r, const lq_value *v, int top, uint64_t *out) {
+  switch (v->type) {
+    case LQ_NIL: *out = 0x6a09e667f3bcc908ULL; return HASHED;
+    case LQ_BOOL: *out = v->u.b ? 0xbb67ae8584caa73bULL : 0x3c6ef372fe94f82bULL; return HASHED;
+    case LQ_INT: case LQ_FLOAT: {
+      double d = v->type == LQ_INT ? (double)v->u.i : v->u.f;
+      uint64_t bits;
+      if (d == 0) d = 0;                     /* -0.0 is 0.0 */
+      memcpy(&bits, &d, sizeof bits);
+      *out = mix64(bits ^ 0xa54ff53a5f1d36f1ULL);
+      return HASHED;
+    }
+    case LQ_STR: {
+      uint64_t h = 14695981039346656037ULL ^ (uint64_t)(uintptr_t)&hash_seed_anchor;
+      size_t i, next = 0;
+      for (i = 0; i < v->u.s.n; i++) {
+        if (lq_work_bytes(r, i, v->u.s.n, &next)) return R_ERR;
+        h = (h ^ (unsigned char)v->u.s.p[i]) * 1099511628211ULL;     /* FNV-1a */
+      }
+      *out = mix64(h ^ v->u.s.n);
+      return HASHED;
+    }
+    case LQ_RANGE:
+      if (!top) return UNHASHABLE;           /* inside an array it equals its items */
+      *out = mix64((uint64_t)v->u.r.lo * 0x9e3779b97f4a7c15ULL ^ (uint64_t)v->u.r.hi);
+      return HASHED;
+    case LQ_ARRAY: case LQ_HOSTARR: case LQ_HOSTHASH: {
+      lq_array a;
+      uint64_t h = v->type == LQ_HOSTHASH ? 0x510e527fade682d1ULL : 0x9b05688c2b3e6c1fULL;
+      size_t i;
+      int rc = HASHED;
+      if (lq_enter(r)) return R_ERR;
+      if (lq_list(r, v, &a)) rc = R_ERR;     /* a hash: its [key, value] pairs */
+      for (i = 0; rc == HASHED && i < a.n; i++) {
+        uint64_t ih;
+        if (lq_work(r, LQ_WORK_ITEM)) rc = R_ERR;
+        else if ((rc = value_hash(r, &a.v[i], 0, &ih)) == HASHED)
+          h = v->type == LQ_HOSTHASH ? h + mix64(ih) : mix64(h ^ ih);   /* pairs in any order */
+      }
+      lq_leave(r);
+      *out = mix64(h ^ a.n);
+      return rc;
+    }
+    default: return UNHASHABLE;              /* empty, blank, forloop drops */
+  }
+}
+
 FILTER(uniq) {
   lq_array a;
   lq_value *items, *keys;
-  size_t i, j, k = 0;
+  uint64_t *hashes = NULL;
+  size_t i, j, k = 0, *slots = NULL, mask = 0;
   int byprop = argc > 0 && argv[0].type != LQ_NIL;
   UNUSED_ARGS;
   if (input_list(r, v, &a)) return R_ERR;
@@ -1192,14 +1334,48 @@ FILTER(uniq) {
   if (!(keys = lq_alloc(r, a.n * sizeof *keys))) return R_ERR;
   for (i = 0; i < a.n; i++) {
     lq_value key = a.v[i];
+    uint64_t h = 0;
+    int dup = 0;
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
     if (byprop) {
       int rc = item_get(r, &a.v[i], &argv[0], &key);
       if (rc < 0) return R_ERR;
       if (rc == 1) return property_error(r, &argv[0]);
       if (rc == 2) { *v = lq_nil(); return R_OK; }
     }
-    for (j = 0; j < k; j++) if (same(r, &keys[j], &key)) break;
-    if (j == k) { keys[k] = key; items[k++] = a.v[i]; }
+    if (i == 0) {                            /* the set: twice as many slots as items */
+      for (mask = 16; mask < 2 * a.n; mask *= 2) {}
+      if (!(slots = lq_alloc(r, mask * sizeof *slots)) || !(hashes = lq_alloc(r, a.n * sizeof *hashes)))
+        return R_ERR;
+      memset(slots, 0, mask * sizeof *slots);
+      mask--;
+    }
+    if (slots) {
+      int rc = value_hash(r, &key, 1, &h);
+      if (rc == R_ERR) return R_ERR;
+      if (rc == UNHASHABLE) slots = NULL;    /* from here on, pairwise */
+    }
+    if (slots) {
+      size_t at;
+      for (at = h & mask; slots[at]; at = (at + 1) & mask) {
+        size_t kept = slots[at] - 1;
+        if (hashes[kept] == h && (lq_work(r, LQ_WORK_ITEM) || same(r, &keys[kept], &key))) {
+          dup = 1;
+          break;
+        }
+      }
+      if (!dup) {
+        slots[at] = k + 1;
+        hashes[k] = h;
+      }
+    } else {
+      for (j = 0; j < k && !dup; j++) {
+        if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+        dup = same(r, &keys[j], &key);
+      }
+    }
+    if (r->fatal) return R_ERR;
+    if (!dup) { keys[k] = key; items[k++] = a.v[i]; }
   }
   v->u.a->n = k;
   return R_OK;
@@ -1216,15 +1392,13 @@ static int casecmp(const lq_value *a, const lq_value *b) {
   return (a->u.s.n > b->u.s.n) - (a->u.s.n < b->u.s.n);
 }
 
-/* nil sorts last; otherwise <=>, which fails between types that do not compare */
+/* nil sorts last; otherwise <=>, which fails between types that do not compare.
+** sort_natural's keys are strings already (do_sort made them once). */
 static int sort_cmp(sort_ctx *c, const lq_value *a, const lq_value *b) {
   int cmp;
+  if (lq_work(c->r, LQ_WORK_ITEM)) { c->failed = 1; return 0; }
   if (a->type == LQ_NIL || b->type == LQ_NIL) return a->type == LQ_NIL ? (b->type == LQ_NIL ? 0 : 1) : -1;
-  if (c->natural) {
-    lq_value x, y;
-    if (lq_tostr(c->r, a, &x) || lq_tostr(c->r, b, &y)) { c->failed = 1; return 0; }
-    return casecmp(&x, &y);
-  }
+  if (c->natural) return casecmp(a, b);
   if ((a->type == LQ_INT || a->type == LQ_FLOAT) && (b->type == LQ_INT || b->type == LQ_FLOAT)) {
     lq_compare(c->r, a, b, &cmp);
     return cmp;
@@ -1258,6 +1432,7 @@ static void msort(sort_ctx *c, lq_value *v, lq_value *keys, lq_value *tmp, lq_va
   mid = n / 2;
   msort(c, v, keys, tmp, tkeys, mid);
   msort(c, v + mid, keys + mid, tmp, tkeys, n - mid);
+  if (c->failed) return;                   /* out of time, say: no merging left to do */
   for (i = 0, j = mid, k = 0; i < mid && j < n; k++) {
     if (sort_cmp(c, &keys[j], &keys[i]) < 0) { tmp[k] = v[j]; tkeys[k] = keys[j++]; }
     else { tmp[k] = v[i]; tkeys[k] = keys[i++]; }
@@ -1293,6 +1468,17 @@ static int do_sort(lq_render *r, lq_value *v, int argc, const lq_value *argv, in
       if (rc < 0) return R_ERR;
       if (rc) return property_error(r, &argv[0]);
     }
+    /* what the comparisons need, made once rather than at each of them: the string of a
+    ** natural key (Ruby: to_s.downcase), the items of a host array */
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+    if (natural && keys[i].type != LQ_NIL) {
+      if (lq_tostr(r, &keys[i], &keys[i])) return R_ERR;
+    } else if (!natural && keys[i].type == LQ_HOSTARR) {
+      lq_array *arr = lq_alloc(r, sizeof *arr);
+      if (!arr || lq_list(r, &keys[i], arr)) return R_ERR;
+      keys[i].type = LQ_ARRAY;
+      keys[i].u.a = arr;
+    }
   }
   c.r = r;
   c.natural = natural;
@@ -1317,6 +1503,7 @@ FILTER(sum) {
   if (input_list(r, v, &a)) return R_ERR;
   for (i = 0; i < a.n; i++) {
     lq_value x = a.v[i];
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
     if (byprop) {
       int rc = item_get(r, &a.v[i], &argv[0], &x);
       if (rc < 0) return R_ERR;
@@ -1355,11 +1542,11 @@ FILTER(default) {
 }
 
 FILTER(to_json) {
-  rv_buf b;
+  lq_buf b;
   UNUSED_ARGS;
-  rv_buf_init(&b);
-  if (lq_to_json(r, &b, v, 0)) { rv_buf_free(&b); return R_ERR; }
-  return ret_str(r, &b, v);
+  lq_buf_init(&b, r);
+  if (lq_to_json(r, &b, v, 0)) return R_ERR;
+  return lq_buf_str(&b, v);
 }
 
 /* ---- date ---- */
@@ -1395,6 +1582,7 @@ FILTER(date) {
     }
     default: return R_OK;
   }
+  if (lq_work(r, fmt.u.s.n)) return R_ERR;
   {
     char small[256];
     size_t need = lqd_strftime(small, sizeof small, fmt.u.s.p, fmt.u.s.n, &tm);
@@ -1403,7 +1591,7 @@ FILTER(date) {
     if (need < sizeof small) return lq_str(r, small, need, v);
     {
       char *big = lq_alloc(r, need + 1);
-      if (!big) return R_ERR;
+      if (!big || lq_work(r, need)) return R_ERR;
       lqd_strftime(big, need + 1, fmt.u.s.p, fmt.u.s.n, &tm);
       *v = lq_cstr(big, need);
       return R_OK;

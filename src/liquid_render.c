@@ -1,84 +1,37 @@
 /*
-** Liquid renderer: walks the tree of liquid.c against data reached through an lq_host.
+** Liquid renderer: walks the tree of liquid_parse.c against data reached through an lq_host.
 ** Temporaries live in a per-render arena (released after each output node); variables live
 ** in small maps; every loop, nesting level and output byte is counted against the limits.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "liquid_int.h"
+#include "liquid_filters.h"
+#include "liquid_tree.h"
+#include "liquid_value.h"
 
-/* ---- errors and memory ---- */
+/* ---- variables ---- */
 
-static int set_err(lq_render *r, int fatal, const char *fmt, va_list ap) {
-  if (r->err.msg[0] && r->fatal) return R_ERR;   /* keep the first fatal error */
-  vsnprintf(r->err.msg, sizeof r->err.msg, fmt, ap);
-  r->err.line = r->line;
-  r->err.col = 0;
-  r->fatal = fatal;
-  return R_ERR;
-}
+typedef struct lq_var { const char *name; size_t nlen; lq_value v; struct lq_var *next; } lq_var;
 
-int lq_fail(lq_render *r, const char *fmt, ...) {
-  va_list ap;
-  int rc;
-  va_start(ap, fmt);
-  rc = set_err(r, 0, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+typedef struct lq_map {            /* small string-keyed map in the render arena */
+  lq_var **slot; size_t cap, n;
+} lq_map;
 
-int lq_fatal(lq_render *r, const char *fmt, ...) {
-  va_list ap;
-  int rc;
-  va_start(ap, fmt);
-  rc = set_err(r, 1, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+typedef struct lq_scope {          /* loop variables, include arguments */
+  lq_var *vars;
+  struct lq_scope *up;
+} lq_scope;
 
-void *lq_alloc(lq_render *r, size_t n) {
-  void *p = lq_arena_alloc(&r->arena, n);
-  if (!p) lq_fatal(r, "memory limit exceeded (%lld bytes)", (long long)r->opt.limits.memory);
-  return p;
-}
-
-int lq_str(lq_render *r, const char *s, size_t n, lq_value *out) {
-  char *p = lq_alloc(r, n + 1);
-  if (!p) return R_ERR;
-  if (n) memcpy(p, s, n);
-  p[n] = 0;
-  *out = lq_cstr(p, n);
-  return R_OK;
-}
-
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* every 64 nodes or loop turns: cheap enough, and no template runs long between looks */
-static int check_time(lq_render *r) {
-  if (r->deadline && (++r->ticks & 63) == 0 && mono_ns() > r->deadline)
-    return lq_fatal(r, "time_ms limit exceeded (%lld ms)", (long long)r->opt.limits.time_ms);
-  return R_OK;
-}
-
-int64_t lq_now(const lq_render *r) {
-  return r->opt.has_now ? r->opt.now : (int64_t)time(NULL);
-}
+struct lq_ctx {                    /* one variable environment; `render` makes a fresh one */
+  lq_value root;
+  lq_map assigns, counters, cycles, offsets;
+  lq_scope *scope;
+  lq_loop *loop;
+};
 
 /* ---- maps ---- */
-
-size_t lq_hash(const char *s, size_t n) {
-  size_t h = 2166136261u;
-  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h | 1;        /* never 0: 0 means "not computed" */
-}
-#define hash_str lq_hash
 
 /* names are short: compare inline before paying for a memcmp call */
 static int same_name(const char *a, const char *b, size_t n) {
@@ -94,7 +47,7 @@ static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
 }
 
 static lq_var *map_find(lq_map *m, const char *k, size_t n) {
-  return m->n ? map_find_h(m, k, n, hash_str(k, n)) : NULL;
+  return m->n ? map_find_h(m, k, n, lq_hash(k, n)) : NULL;
 }
 
 /* Set k (copied) = val; returns the entry or NULL (fatal error set). */
@@ -111,7 +64,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
       lq_var *e = m->slot[i];
       while (e) {
         lq_var *nx = e->next;
-        size_t j = hash_str(e->name, e->nlen) & (nc - 1);
+        size_t j = lq_hash(e->name, e->nlen) & (nc - 1);
         e->next = ns[j];
         ns[j] = e;
         e = nx;
@@ -126,7 +79,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   v->name = (const char *)(v + 1);
   v->nlen = n;
   v->v = *val;
-  h = hash_str(k, n) & (m->cap - 1);
+  h = lq_hash(k, n) & (m->cap - 1);
   v->next = m->slot[h];
   m->slot[h] = v;
   m->n++;
@@ -135,9 +88,22 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
 
 /* ---- output ---- */
 
+/* the output from byte `at` on (a capture's or ifchanged's segment) */
+static const char *out_at(const lq_render *r, size_t at) {
+  return r->out.p ? r->out.p + at : "";
+}
+
+/* A capture or ifchanged renders its segment in place from byte `at`: the output_bytes
+** limit holds for each segment, and the output stops growing just past it. */
+static void set_seg(lq_render *r, size_t at) {
+  int64_t lim = r->opt.limits.output_bytes;
+  r->seg = at;
+  r->out.max = lim > 0 && (uint64_t)lim < (size_t)-1 - at ? at + (size_t)lim : (size_t)-1;
+}
+
 static int out_check(lq_render *r) {
-  if (r->cur->oom) return lq_fatal(r, "out of memory");
-  if (r->opt.limits.output_bytes > 0 && (int64_t)r->cur->n > r->opt.limits.output_bytes)
+  if (r->out.oom) return lq_fatal(r, "out of memory");
+  if (r->out.full || (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes))
     return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
 }
@@ -146,7 +112,7 @@ static int out_check(lq_render *r) {
 
 static int eval(lq_render *r, const lq_expr *x, lq_value *out);
 
-/* h: the name's hash_str, or 0 to have it computed when needed */
+/* h: the name's lq_hash, or 0 to have it computed when needed */
 static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
@@ -154,10 +120,11 @@ static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value 
   for (s = c->scope; s; s = s->up)
     for (v = s->vars; v; v = v->next)
       if (v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
-  if ((c->assigns.n || c->counters.n) && !h) h = hash_str(k, n);
+  if ((c->assigns.n || c->counters.n) && !h) h = lq_hash(k, n);
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
     if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
       return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
     }
@@ -325,7 +292,7 @@ static int render_body(lq_render *r, const lq_node *nd);
 static int render_body_in(lq_render *r, const lq_node *nd);
 
 static int count_iteration(lq_render *r) {
-  if (check_time(r)) return R_ERR;
+  if (lq_work(r, LQ_WORK_NODE)) return R_ERR;
   if (r->opt.limits.loop_iterations > 0 && ++r->iterations > r->opt.limits.loop_iterations)
     return lq_fatal(r, "loop_iterations limit exceeded (%lld)", (long long)r->opt.limits.loop_iterations);
   return R_OK;
@@ -354,7 +321,7 @@ static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
     lq_array a;
     size_t i;
     if (lq_list(r, v, &a)) return 1;
-    for (i = 0; i < a.n; i++) s += assign_score_of(r, &a.v[i], depth + 1);
+    for (i = 0; i < a.n && !lq_work(r, LQ_WORK_ITEM); i++) s += assign_score_of(r, &a.v[i], depth + 1);
   }
   return s;
 }
@@ -362,6 +329,7 @@ static int64_t assign_score_of(lq_render *r, const lq_value *v, int depth) {
 static int do_assign(lq_render *r, const char *k, size_t n, const lq_value *v) {
   if (r->opt.limits.assign_score > 0) {
     r->assigned += assign_score_of(r, v, 0);
+    if (r->fatal) return R_ERR;                /* out of time counting it */
     if (r->assigned > r->opt.limits.assign_score)
       return lq_fatal(r, "assign_score limit exceeded (%lld)", (long long)r->opt.limits.assign_score);
   }
@@ -460,9 +428,11 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
     int64_t i;
     lq_value *v = sg->n ? lq_alloc(r, (size_t)sg->n * sizeof *v) : NULL;
     if (sg->n && !v) return R_ERR;
-    for (i = 0; i < sg->n; i++)
+    for (i = 0; i < sg->n; i++) {
+      if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
       if (r->host->index(r->host->ud, coll->u.h, from + i, &v[i]))
         return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
+    }
     sg->a.v = v;
     sg->a.n = (size_t)sg->n;
     sg->from = 0;
@@ -570,30 +540,30 @@ COLD_TAG static int render_tablerow(lq_render *r, const lq_node *nd) {
   scope.vars = &vitem;
   scope.up = r->ctx->scope;
   r->ctx->scope = &scope;
-  rv_buf_adds(r->cur, "<tr class=\"row1\">\n");
+  lq_buf_adds(&r->out, "<tr class=\"row1\">\n");
   for (i = 0; i < sg.n; i++) {
     int col_last;
     loopp->index0 = i;
     if ((rc = count_iteration(r))) break;
     vitem.v = seg_item(&sg, i, 0);
     snprintf(tmp, sizeof tmp, "<td class=\"col%lld\">", (long long)loopp->col0 + 1);
-    rv_buf_adds(r->cur, tmp);
+    lq_buf_adds(&r->out, tmp);
     rc = render_body(r, nd->body);
-    if (rc == R_BREAK) { rv_buf_adds(r->cur, "</td>"); rc = R_OK; break; }
+    if (rc == R_BREAK) { lq_buf_adds(&r->out, "</td>"); rc = R_OK; break; }
     if (rc == R_CONTINUE) rc = R_OK;
     if (rc) break;
-    rv_buf_adds(r->cur, "</td>");
+    lq_buf_adds(&r->out, "</td>");
     col_last = loopp->cols > 0 ? loopp->col0 + 1 == loopp->cols : 0;
     if (col_last && i + 1 < sg.n) {
       snprintf(tmp, sizeof tmp, "</tr>\n<tr class=\"row%lld\">", (long long)loopp->row + 1);
-      rv_buf_adds(r->cur, tmp);
+      lq_buf_adds(&r->out, tmp);
     }
     if (col_last) { loopp->col0 = 0; loopp->row++; }
     else loopp->col0++;
     if ((rc = out_check(r))) break;
   }
   r->ctx->scope = scope.up;
-  if (rc == R_OK) rv_buf_adds(r->cur, "</tr>\n");
+  if (rc == R_OK) lq_buf_adds(&r->out, "</tr>\n");
   return rc;
 }
 
@@ -639,7 +609,7 @@ COLD_TAG static int render_cycle(lq_render *r, const lq_node *nd) {
   ** same group can print nothing */
   if (idx < nd->nvals) {
     if (eval(r, nd->vals[idx], &v)) return R_ERR;
-    if (lq_write(r, r->cur, &v)) return R_ERR;
+    if (lq_write(r, &r->out, &v)) return R_ERR;
   }
   idx++;
   if (idx >= nd->nvals) idx = 0;
@@ -654,7 +624,7 @@ COLD_TAG static int render_counter(lq_render *r, const lq_node *nd) {
   char tmp[32];
   if (nd->kind == N_DECREMENT) v--;
   lq_fmt_int(nd->kind == N_DECREMENT ? v : v, tmp);
-  rv_buf_adds(r->cur, tmp);
+  lq_buf_adds(&r->out, tmp);
   if (nd->kind == N_INCREMENT) v++;
   return map_set(r, &r->ctx->counters, nd->text, nd->tlen, &(lq_value){LQ_INT, {.i = v}}) ? R_OK : R_ERR;
 }
@@ -808,12 +778,12 @@ static int render_node(lq_render *r, const lq_node *nd) {
   lq_value v;
   switch (nd->kind) {
     case N_TEXT:
-      rv_buf_add(r->cur, nd->text, nd->tlen);
+      lq_buf_add(&r->out, nd->text, nd->tlen);
       return R_OK;
     case N_OUTPUT: {
       lq_mark m = lq_arena_mark(&r->arena);
       int rc = eval_fexpr(r, nd->fx, &v);
-      if (rc == R_OK) rc = lq_write(r, r->cur, &v);
+      if (rc == R_OK) rc = lq_write(r, &r->out, &v);
       if (!r->fatal) lq_arena_release(&r->arena, m);
       return rc;
     }
@@ -821,18 +791,18 @@ static int render_node(lq_render *r, const lq_node *nd) {
       if (eval_fexpr(r, nd->fx, &v)) return R_ERR;
       return do_assign(r, nd->text, nd->tlen, &v);
     case N_CAPTURE: {
-      rv_buf b, *saved = r->cur;
+      /* rendered in place, then cut off the output */
+      size_t base = r->out.n, saved = r->seg;
       int rc;
-      rv_buf_init(&b);
-      r->cur = &b;
+      set_seg(r, base);
       rc = render_body(r, nd->body);
-      r->cur = saved;
+      set_seg(r, saved);
       if (rc == R_OK || rc == R_BREAK || rc == R_CONTINUE) {
-        int rc2 = b.oom ? lq_fatal(r, "out of memory") : lq_str(r, b.p ? b.p : "", b.n, &v);
+        int rc2 = r->out.oom ? lq_fatal(r, "out of memory") : lq_str(r, out_at(r, base), r->out.n - base, &v);
         if (rc2 == R_OK) rc2 = do_assign(r, nd->text, nd->tlen, &v);
         if (rc2) rc = rc2;
       }
-      rv_buf_free(&b);
+      r->out.n = base;
       return rc;
     }
     case N_IF:
@@ -861,22 +831,20 @@ static int render_node(lq_render *r, const lq_node *nd) {
     case N_INCREMENT:
     case N_DECREMENT: return render_counter(r, nd);
     case N_IFCHANGED: {
-      rv_buf b, *saved = r->cur;
+      /* rendered in place; cut off again when it is what was printed last time */
+      size_t base = r->out.n, saved = r->seg, n;
       int rc;
-      lq_var *last;
-      rv_buf_init(&b);
-      r->cur = &b;
+      set_seg(r, base);
       rc = render_body(r, nd->body);
-      r->cur = saved;
-      if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
-      if (rc == R_OK) {
-        last = map_find(&r->changed, "", 0);
-        if (!last || last->v.u.s.n != b.n || (b.n && memcmp(last->v.u.s.p, b.p, b.n) != 0)) {
-          rv_buf_add(r->cur, b.p, b.n);
-          if (lq_str(r, b.p ? b.p : "", b.n, &v) || !map_set(r, &r->changed, "", 0, &v)) rc = R_ERR;
-        }
-      }
-      rv_buf_free(&b);
+      set_seg(r, saved);
+      n = r->out.n - base;
+      if (rc == R_OK && r->out.oom) rc = lq_fatal(r, "out of memory");
+      if (rc == R_OK && r->has_changed && r->changed.u.s.n == n && memcmp(r->changed.u.s.p, out_at(r, base), n) == 0)
+        r->out.n = base;
+      else if (rc == R_OK) {
+        if (lq_str(r, out_at(r, base), n, &r->changed)) rc = R_ERR;
+        else r->has_changed = 1;
+      } else r->out.n = base;
       return rc;
     }
     case N_RENDER: return render_render(r, nd);
@@ -894,7 +862,7 @@ static void write_inline_error(lq_render *r) {
     snprintf(tmp, sizeof tmp, "Liquid error (%s line %d): %s", r->pname, r->err.line, r->err.msg);
   else
     snprintf(tmp, sizeof tmp, "Liquid error (line %d): %s", r->err.line, r->err.msg);
-  rv_buf_adds(r->cur, tmp);
+  lq_buf_adds(&r->out, tmp);
   r->err.msg[0] = 0;
   r->err_noline = 0;
 }
@@ -914,7 +882,7 @@ static int render_body_in(lq_render *r, const lq_node *nd) {
   for (; nd; nd = nd->next) {
     int rc;
     r->line = nd->line;
-    if (check_time(r)) return R_ERR;
+    if (lq_work(r, LQ_WORK_NODE)) return R_ERR;
     rc = render_node(r, nd);
     if (r->fatal) rc = R_ERR;          /* e.g. a limit hit inside a comparison */
     if (rc == R_ERR) {
@@ -947,7 +915,7 @@ size_t lq_render_size(void) {
 
 void lq_render_init(lq_render *r) {
   memset(r, 0, sizeof *r);
-  rv_buf_init(&r->out);
+  lq_buf_init(&r->out, NULL);
   lq_arena_init(&r->arena, 0);
   r->inited = 1;
 }
@@ -961,17 +929,16 @@ int lq_render_run(lq_render *r, const lq_template *t, const lq_host *host,
   if (o) r->opt = *o;
   else lq_options_init(&r->opt);
   r->tpl = t;
-  r->cur = &r->out;
+  set_seg(r, 0);
   r->arena.limit = r->opt.limits.memory > 0 ? (size_t)r->opt.limits.memory : 0;
   memset(&ctx, 0, sizeof ctx);
   ctx.root = root;
   r->ctx = &ctx;
   r->depth = -1;
-  r->deadline = r->opt.limits.time_ms > 0 ? mono_ns() + r->opt.limits.time_ms * 1000000 : 0;
+  lq_clock_start(r);
   rc = render_body(r, t->body);
   r->ctx = NULL;
-  if (rc == R_ERR) return -1;
-  if (r->out.oom) { lq_fatal(r, "out of memory"); return -1; }
+  if (rc == R_ERR || out_check(r)) return -1;
   return 0;
 }
 
@@ -986,7 +953,7 @@ const lq_error *lq_render_error(const lq_render *r) {
 
 void lq_render_free(lq_render *r) {
   if (!r->inited) return;
-  rv_buf_free(&r->out);
+  lq_buf_free(&r->out);
   lq_arena_free(&r->arena);
   r->inited = 0;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "liquid_int.h"
+#include "liquid_value.h"
 
 static int host_fail(lq_render *r) {
   return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
@@ -43,14 +43,21 @@ int64_t lq_len(lq_render *r, const lq_value *v) {
     case LQ_STR: {
       /* characters, not bytes */
       int64_t n = 0;
-      size_t i;
-      for (i = 0; i < v->u.s.n; i++) n += ((unsigned char)v->u.s.p[i] & 0xC0) != 0x80;
+      size_t i, next = 0;
+      for (i = 0; i < v->u.s.n; i++) {
+        if (lq_work_bytes(r, i, v->u.s.n, &next)) break;   /* out of time: the render fails */
+        n += ((unsigned char)v->u.s.p[i] & 0xC0) != 0x80;
+      }
       return n;
     }
     case LQ_ARRAY: return (int64_t)v->u.a->n;
     case LQ_RANGE: return lq_range_len(v->u.r.lo, v->u.r.hi);
-    case LQ_HOSTARR:
-    case LQ_HOSTHASH: return r->host->len(r->host->ud, v);
+    case LQ_HOSTARR: lq_work(r, LQ_WORK_ITEM); return r->host->len(r->host->ud, v);
+    case LQ_HOSTHASH: {
+      int64_t n = r->host->len(r->host->ud, v);     /* the host counts the keys */
+      lq_work(r, (size_t)(n > 0 ? n : 1) * LQ_WORK_ITEM);
+      return n;
+    }
     default: return 0;
   }
 }
@@ -65,13 +72,14 @@ int lq_is_empty(lq_render *r, const lq_value *v) {
 }
 
 int lq_is_blank(lq_render *r, const lq_value *v) {
-  size_t i;
+  size_t i, next = 0;
   switch (v->type) {
     case LQ_NIL: return 1;
     case LQ_BOOL: return !v->u.b;
     case LQ_STR:
       for (i = 0; i < v->u.s.n; i++) {
         char c = v->u.s.p[i];
+        if (lq_work_bytes(r, i, v->u.s.n, &next)) return 0;
         if (!(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v')) return 0;
       }
       return 1;
@@ -132,6 +140,7 @@ static int equal_in(lq_render *r, const lq_value *a, const lq_value *b) {
       for (i = 0; i < ka.n; i++) {
         const lq_value *k = &ka.v[i].u.a->v[0], *va = &ka.v[i].u.a->v[1];
         lq_value vb;
+        if (lq_work(r, LQ_WORK_ITEM)) return 0;
         if (k->type != LQ_STR || lq_key(r, b, k->u.s.p, k->u.s.n, &vb)) return 0;
         if (!lq_equal(r, va, &vb)) return 0;
       }
@@ -146,7 +155,8 @@ arrays:
     if (a->type == LQ_HOSTARR && b->type == LQ_HOSTARR && a->u.h == b->u.h) return 1;
     if (lq_len(r, a) != lq_len(r, b)) return 0;
     if (lq_list(r, a, &x) || lq_list(r, b, &y)) return 0;
-    for (i = 0; i < x.n; i++) if (!lq_equal(r, &x.v[i], &y.v[i])) return 0;
+    for (i = 0; i < x.n; i++)
+      if (lq_work(r, LQ_WORK_ITEM) || !lq_equal(r, &x.v[i], &y.v[i])) return 0;
     return 1;
   }
   return 0;
@@ -202,13 +212,17 @@ int lq_contains(lq_render *r, const lq_value *a, const lq_value *b) {
     if (b->type == LQ_NIL) return 0;
     if (lq_tostr(r, b, &s)) return 0;
     if (s.u.s.n == 0) return 1;
+    if (lq_work(r, a->u.s.n)) return 0;
     return lq_find(a->u.s.p, a->u.s.n, s.u.s.p, s.u.s.n) != NULL;
   }
   if (lq_is_array(a)) {
     lq_array x;
     size_t i;
     if (lq_list(r, a, &x)) return 0;
-    for (i = 0; i < x.n; i++) if (lq_equal(r, &x.v[i], b)) return 1;
+    for (i = 0; i < x.n; i++) {
+      if (lq_work(r, LQ_WORK_ITEM)) return 0;
+      if (lq_equal(r, &x.v[i], b)) return 1;
+    }
     return 0;
   }
   if (a->type == LQ_HOSTHASH && b->type == LQ_STR) {
@@ -229,6 +243,7 @@ int lq_at(lq_render *r, const lq_value *vp, int64_t i, lq_value *out) {
     case LQ_ARRAY: *out = v->u.a->v[i]; return R_OK;
     case LQ_RANGE: *out = lq_int(v->u.r.lo + i); return R_OK;
     case LQ_HOSTARR:
+      if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
       if (r->host->index(r->host->ud, v->u.h, i, out)) return host_fail(r);
       return R_OK;
     default: return R_OK;
@@ -263,6 +278,7 @@ static int loop_field(lq_render *r, const lq_loop *l, const char *k, size_t n, l
 int lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *out) {
   *out = lq_nil();
   if (v->type == LQ_HOSTHASH) {
+    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
     if (r->host->get(r->host->ud, v->u.h, k, n, out)) return host_fail(r);
     return R_OK;
   }
@@ -311,14 +327,54 @@ int lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command,
   return R_OK;
 }
 
+/* bytewise, then shorter first; non-strings (a host should give none) last */
+static int key_before(const lq_value *a, const lq_value *b) {
+  size_t n;
+  int c;
+  if (a->type != LQ_STR || b->type != LQ_STR) return a->type == LQ_STR && b->type != LQ_STR;
+  n = a->u.s.n < b->u.s.n ? a->u.s.n : b->u.s.n;
+  c = memcmp(a->u.s.p, b->u.s.p, n);
+  return c ? c < 0 : a->u.s.n < b->u.s.n;
+}
+
+/* a hash's keys in order: a bottom-up merge sort, which counts its work */
+static int sort_keys(lq_render *r, lq_value *k, size_t n) {
+  lq_value *tmp = lq_alloc(r, n * sizeof *tmp), *src = k, *dst = tmp;
+  size_t w, lo;
+  if (!tmp) return R_ERR;
+  for (w = 1; w < n; w *= 2) {
+    for (lo = 0; lo < n; lo += 2 * w) {
+      size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      size_t i = lo, j = mid, o = lo;
+      if (lq_work(r, (hi - lo) * LQ_WORK_ITEM / 4)) return R_ERR;
+      while (i < mid && j < hi) dst[o++] = key_before(&src[j], &src[i]) ? src[j++] : src[i++];
+      while (i < mid) dst[o++] = src[i++];
+      while (j < hi) dst[o++] = src[j++];
+    }
+    tmp = src, src = dst, dst = tmp;
+  }
+  if (src != k) memcpy(k, src, n * sizeof *k);
+  return R_OK;
+}
+
 int lq_pairs(lq_render *r, const lq_value *hash, lq_array *out) {
   lq_value keys;
+  lq_array list;
   int64_t i, n;
+  int ordered = 0;
   out->n = 0;
   out->v = NULL;
-  if (r->host->keys(r->host->ud, hash->u.h, &keys)) return host_fail(r);
-  n = lq_len(r, &keys);
-  if (n <= 0) return R_OK;
+  if (r->host->keys(r->host->ud, hash->u.h, &keys, &ordered)) return host_fail(r);
+  if (lq_list(r, &keys, &list)) return R_ERR;
+  if (list.n == 0) return R_OK;
+  if (!ordered) {                          /* sorted here, never in the host's own array */
+    lq_value *copy = keys.type == LQ_ARRAY && list.n ? lq_alloc(r, list.n * sizeof *copy) : list.v;
+    if (!copy) return R_ERR;
+    if (copy != list.v) memcpy(copy, list.v, list.n * sizeof *copy);
+    list.v = copy;
+    if (sort_keys(r, list.v, list.n)) return R_ERR;
+  }
+  n = (int64_t)list.n;
   if (!(out->v = lq_alloc(r, (size_t)n * (sizeof(lq_value) + sizeof(lq_array) + 2 * sizeof(lq_value)))))
     return R_ERR;
   {
@@ -326,7 +382,7 @@ int lq_pairs(lq_render *r, const lq_value *hash, lq_array *out) {
     lq_value *kv = (lq_value *)(pa + n);
     for (i = 0; i < n; i++) {
       lq_value *pair = kv + 2 * i;
-      if (lq_at(r, &keys, i, &pair[0])) return R_ERR;
+      pair[0] = list.v[i];
       if (pair[0].type == LQ_STR) {
         if (lq_key(r, hash, pair[0].u.s.p, pair[0].u.s.n, &pair[1])) return R_ERR;
       } else pair[1] = lq_nil();
@@ -352,6 +408,7 @@ int lq_list(lq_render *r, const lq_value *v, lq_array *out) {
       if (n <= 0) return R_OK;
       if (r->opt.limits.loop_iterations > 0 && n > r->opt.limits.loop_iterations * 10)
         return lq_fatal(r, "collection too large (%lld items)", (long long)n);
+      if (v->type == LQ_RANGE && lq_work(r, (size_t)n)) return R_ERR;  /* host items count in lq_at */
       if (!(out->v = lq_alloc(r, (size_t)n * sizeof(lq_value)))) return R_ERR;
       for (i = 0; i < n; i++) if (lq_at(r, v, i, &out->v[i])) return R_ERR;
       out->n = (size_t)n;
@@ -448,7 +505,8 @@ static int64_t str_to_i(const char *p, size_t n) {
   if (p < e && (*p == '-' || *p == '+')) neg = *p++ == '-';
   for (; p < e; p++) {
     if (*p >= '0' && *p <= '9') {
-      if (v < (uint64_t)INT64_MAX / 10) v = v * 10 + (uint64_t)(*p - '0');
+      if (v >= (uint64_t)INT64_MAX / 10) break;      /* saturated: more digits change nothing */
+      v = v * 10 + (uint64_t)(*p - '0');
     } else if (*p == '_' && p + 1 < e && p[1] >= '0' && p[1] <= '9' && p[-1] >= '0' && p[-1] <= '9') {
       continue;
     } else break;
@@ -476,7 +534,7 @@ lq_value lq_to_number(const lq_value *v) {
       while (e > p && is_space(e[-1])) e--;
       q = p;
       if (q < e && *q == '-') q++;
-      if (q < e && *q >= '0' && *q <= '9') {
+      if ((size_t)(e - p) < 128 && q < e && *q >= '0' && *q <= '9') {   /* longer: not a float */
         while (q < e && *q >= '0' && *q <= '9') q++;
         if (q < e && *q == '.' && q + 1 < e && q[1] >= '0' && q[1] <= '9') {
           q++;
@@ -484,11 +542,9 @@ lq_value lq_to_number(const lq_value *v) {
           if (q == e) {
             char tmp[128];
             size_t n = (size_t)(e - p);
-            if (n < sizeof tmp) {
-              memcpy(tmp, p, n);
-              tmp[n] = 0;
-              return lq_float(strtod(tmp, NULL));
-            }
+            memcpy(tmp, p, n);
+            tmp[n] = 0;
+            return lq_float(strtod(tmp, NULL));
           }
         }
       }
@@ -500,30 +556,31 @@ lq_value lq_to_number(const lq_value *v) {
 
 /* ---- printing ---- */
 
-static void add_float(rv_buf *b, double d) {
+static void add_float(lq_buf *b, double d) {
   char tmp[40];
   lq_fmt_float(d, tmp, sizeof tmp);
-  rv_buf_adds(b, tmp);
+  lq_buf_adds(b, tmp);
 }
 
-static void add_int(rv_buf *b, int64_t i) {
+static void add_int(lq_buf *b, int64_t i) {
   char tmp[32];
-  rv_buf_add(b, tmp, (size_t)lq_fmt_int(i, tmp));
+  lq_buf_add(b, tmp, (size_t)lq_fmt_int(i, tmp));
 }
 
-int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
+int lq_write(lq_render *r, lq_buf *b, const lq_value *v) {
   switch (v->type) {
     case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: return R_OK;
-    case LQ_BOOL: rv_buf_adds(b, v->u.b ? "true" : "false"); return R_OK;
+    case LQ_BOOL: lq_buf_adds(b, v->u.b ? "true" : "false"); return R_OK;
     case LQ_INT: add_int(b, v->u.i); return R_OK;
     case LQ_FLOAT: add_float(b, v->u.f); return R_OK;
-    case LQ_STR: rv_buf_add(b, v->u.s.p, v->u.s.n); return R_OK;
-    case LQ_RANGE: add_int(b, v->u.r.lo); rv_buf_add(b, "..", 2); add_int(b, v->u.r.hi); return R_OK;
+    case LQ_STR: lq_buf_add(b, v->u.s.p, v->u.s.n); return R_OK;
+    case LQ_RANGE: add_int(b, v->u.r.lo); lq_buf_add(b, "..", 2); add_int(b, v->u.r.hi); return R_OK;
     case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
       for (i = 0; i < n; i++) {
         lq_value e;
-        if (lq_at(r, v, i, &e)) return R_ERR;
+        if (b->oom || b->full) return b->oom ? R_ERR : R_OK;   /* full: the caller says so */
+        if (lq_work(r, LQ_WORK_ITEM) || lq_at(r, v, i, &e)) return R_ERR;
         if (e.type == LQ_ARRAY || e.type == LQ_HOSTARR) {
           if (lq_enter(r)) return R_ERR;
           if (lq_write(r, b, &e)) { lq_leave(r); return R_ERR; }
@@ -533,56 +590,56 @@ int lq_write(lq_render *r, rv_buf *b, const lq_value *v) {
       return R_OK;
     }
     case LQ_HOSTHASH: return lq_inspect(r, b, v, 0);
-    case LQ_LOOP: rv_buf_adds(b, ((lq_loop *)v->u.loop)->tablerow ? "TablerowloopDrop" : "ForloopDrop"); return R_OK;
+    case LQ_LOOP: lq_buf_adds(b, ((lq_loop *)v->u.loop)->tablerow ? "TablerowloopDrop" : "ForloopDrop"); return R_OK;
     default: return R_OK;
   }
 }
 
 /* A quoted string, escaped the way Ruby's String#inspect (json = 0) or JSON (json = 1)
 ** writes it. */
-static void quote_str(rv_buf *b, const char *p, size_t n, int json) {
-  size_t i;
-  rv_buf_addc(b, '"');
+static int quote_str(lq_render *r, lq_buf *b, const char *p, size_t n, int json) {
+  size_t i, next = 0;
+  lq_buf_addc(b, '"');
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
+    if (lq_work_bytes(r, i, n, &next)) return R_ERR;
     switch (c) {
-      case '"': rv_buf_add(b, "\\\"", 2); break;
-      case '\\': rv_buf_add(b, "\\\\", 2); break;
-      case '\n': rv_buf_add(b, "\\n", 2); break;
-      case '\t': rv_buf_add(b, "\\t", 2); break;
-      case '\r': rv_buf_add(b, "\\r", 2); break;
-      case '\f': rv_buf_add(b, "\\f", 2); break;
-      case '\b': rv_buf_add(b, "\\b", 2); break;
-      case '\v': rv_buf_add(b, json ? "\\u000b" : "\\v", json ? 6 : 2); break;
-      case 27: rv_buf_add(b, json ? "\\u001b" : "\\e", json ? 6 : 2); break;
+      case '"': lq_buf_add(b, "\\\"", 2); break;
+      case '\\': lq_buf_add(b, "\\\\", 2); break;
+      case '\n': lq_buf_add(b, "\\n", 2); break;
+      case '\t': lq_buf_add(b, "\\t", 2); break;
+      case '\r': lq_buf_add(b, "\\r", 2); break;
+      case '\f': lq_buf_add(b, "\\f", 2); break;
+      case '\b': lq_buf_add(b, "\\b", 2); break;
+      case '\v': lq_buf_add(b, json ? "\\u000b" : "\\v", json ? 6 : 2); break;
+      case 27: lq_buf_add(b, json ? "\\u001b" : "\\e", json ? 6 : 2); break;
       case '#':
-        if (!json && i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) rv_buf_add(b, "\\#", 2);
-        else rv_buf_addc(b, '#');
+        if (!json && i + 1 < n && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@')) lq_buf_add(b, "\\#", 2);
+        else lq_buf_addc(b, '#');
         break;
       default:
         if (c < 32 || (!json && c == 127)) {
           char tmp[8];
           snprintf(tmp, sizeof tmp, json ? "\\u%04x" : "\\x%02X", c);
-          rv_buf_adds(b, tmp);
-        } else rv_buf_addc(b, (char)c);
+          lq_buf_adds(b, tmp);
+        } else lq_buf_addc(b, (char)c);
     }
   }
-  rv_buf_addc(b, '"');
+  lq_buf_addc(b, '"');
+  return R_OK;
 }
 
 int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
-  rv_buf b;
+  lq_buf b;
   int rc;
   if (v->type == LQ_STR) { *out = *v; return R_OK; }
   if (v->type == LQ_NIL) { *out = lq_cstr("", 0); return R_OK; }
   if (v->type == LQ_BOOL) { *out = v->u.b ? lq_cstr("true", 4) : lq_cstr("false", 5); return R_OK; }
-  rv_buf_init(&b);
+  lq_buf_init(&b, r);
   /* Ruby's to_s: an array reads as its inspect form (output joins it instead) */
   if (v->type == LQ_ARRAY || v->type == LQ_HOSTARR) rc = lq_inspect(r, &b, v, 0);
   else rc = lq_write(r, &b, v);
-  if (rc == R_OK && b.oom) rc = lq_fatal(r, "out of memory");
-  if (rc == R_OK) rc = lq_str(r, b.p ? b.p : "", b.n, out);
-  rv_buf_free(&b);
+  if (rc == R_OK) rc = lq_buf_str(&b, out);
   return rc;
 }
 
@@ -590,9 +647,9 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* Nested values as text: Ruby's inspect (json = 0; 3.3 style, {"a"=>1}), used when a hash
 ** is printed or an array stringified, or JSON (json = 1), Studio's to_json. */
-static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json);
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json);
 
-static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+static int serialize(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
   int rc;
   if (lq_enter(r)) return R_ERR;
   rc = serialize_in(r, b, v, depth, json);
@@ -600,62 +657,65 @@ static int serialize(lq_render *r, rv_buf *b, const lq_value *v, int depth, int 
   return rc;
 }
 
-static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, int json) {
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
   const char *sep = json ? "," : ", ";
   switch (v->type) {
-    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: rv_buf_adds(b, json ? "null" : "nil"); return R_OK;
+    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: lq_buf_adds(b, json ? "null" : "nil"); return R_OK;
     case LQ_FLOAT:
-      if (json && !isfinite(v->u.f)) { rv_buf_adds(b, "null"); return R_OK; }
+      if (json && !isfinite(v->u.f)) { lq_buf_adds(b, "null"); return R_OK; }
       add_float(b, v->u.f);
       return R_OK;
-    case LQ_STR: quote_str(b, v->u.s.p, v->u.s.n, json); return R_OK;
+    case LQ_STR: return quote_str(r, b, v->u.s.p, v->u.s.n, json);
     case LQ_RANGE:                           /* JSON has no ranges: it lists them */
       if (!json) return lq_write(r, b, v);
       /* fall through */
     case LQ_ARRAY: case LQ_HOSTARR: {
       int64_t i, n = lq_len(r, v);
-      rv_buf_addc(b, '[');
+      lq_buf_addc(b, '[');
       for (i = 0; i < n; i++) {
         lq_value e;
-        if (i) rv_buf_adds(b, sep);
-        if (lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, json)) return R_ERR;
+        if (i) lq_buf_adds(b, sep);
+        if (b->oom || b->full) return b->oom ? R_ERR : R_OK;
+        if (lq_work(r, LQ_WORK_ITEM) || lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, json))
+          return R_ERR;
       }
-      rv_buf_addc(b, ']');
+      lq_buf_addc(b, ']');
       return R_OK;
     }
     case LQ_HOSTHASH: {
       lq_array p;
       size_t i;
       if (lq_pairs(r, v, &p)) return R_ERR;
-      rv_buf_addc(b, '{');
+      lq_buf_addc(b, '{');
       for (i = 0; i < p.n; i++) {
         const lq_value *k = &p.v[i].u.a->v[0];
         lq_value ks;
-        if (i) rv_buf_adds(b, sep);
+        if (i) lq_buf_adds(b, sep);
+        if (b->oom || b->full) return b->oom ? R_ERR : R_OK;
         if (json) {                          /* JSON keys are strings */
           if (lq_tostr(r, k, &ks)) return R_ERR;
           k = &ks;
         }
         if (serialize(r, b, k, depth + 1, json)) return R_ERR;
-        rv_buf_adds(b, json ? ":" : "=>");
+        lq_buf_adds(b, json ? ":" : "=>");
         if (serialize(r, b, &p.v[i].u.a->v[1], depth + 1, json)) return R_ERR;
       }
-      rv_buf_addc(b, '}');
+      lq_buf_addc(b, '}');
       return R_OK;
     }
     case LQ_LOOP:
       if (json) {
         static const char *const f[] = { "first", "index", "index0", "last", "length", "rindex", "rindex0", NULL };
         int i;
-        rv_buf_addc(b, '{');
+        lq_buf_addc(b, '{');
         for (i = 0; f[i]; i++) {
           lq_value e;
-          if (i) rv_buf_addc(b, ',');
-          quote_str(b, f[i], strlen(f[i]), 1);
-          rv_buf_addc(b, ':');
+          if (i) lq_buf_addc(b, ',');
+          quote_str(r, b, f[i], strlen(f[i]), 1);
+          lq_buf_addc(b, ':');
           if (lq_key(r, v, f[i], strlen(f[i]), &e) || serialize(r, b, &e, depth + 1, 1)) return R_ERR;
         }
-        rv_buf_addc(b, '}');
+        lq_buf_addc(b, '}');
         return R_OK;
       }
       return lq_write(r, b, v);
@@ -663,10 +723,10 @@ static int serialize_in(lq_render *r, rv_buf *b, const lq_value *v, int depth, i
   }
 }
 
-int lq_inspect(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+int lq_inspect(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
   return serialize(r, b, v, depth, 0);
 }
 
-int lq_to_json(lq_render *r, rv_buf *b, const lq_value *v, int depth) {
+int lq_to_json(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
   return serialize(r, b, v, depth, 1);
 }

@@ -59,16 +59,29 @@ static int l_compile(lua_State *L) {
 
 /* ---- the host: Lua values seen by the renderer ---- */
 
+#define ANCHOR_CACHE 64   /* addresses of recently anchored values remembered (a power of 2) */
+
 typedef struct lhost {
   lua_State *L;
   int refs, nrefs, loader, arraymts;
+  const void *seen[ANCHOR_CACHE];      /* anchor's cache: address -> handle */
+  intptr_t seen_h[ANCHOR_CACHE];
   char err[256];
 } lhost;
 
+/* The handle of the value at idx (refs[handle] = value). A table fetched again and again
+** (product in {{ product.title }}, in a loop) would be anchored once per fetch and grow
+** refs without bound: a small cache by address finds its handle again. An address is
+** the table's for the whole render, since refs keeps the table alive. */
 static intptr_t anchor(lhost *h, int idx) {
   lua_State *L = h->L;
+  const void *p = lua_topointer(L, idx);
+  unsigned slot = (unsigned)(((uintptr_t)p >> 4) & (ANCHOR_CACHE - 1));
+  if (p && h->seen[slot] == p) return h->seen_h[slot];
   lua_pushvalue(L, idx);
   lua_rawseti(L, h->refs, ++h->nrefs);
+  h->seen[slot] = p;
+  h->seen_h[slot] = h->nrefs;
   return h->nrefs;
 }
 
@@ -130,6 +143,24 @@ static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
   return 0;
 }
 
+/* What the host worked out about a hash once in a render, kept in the refs table under
+** these negative indices: a hash's keys and size are asked for again and again
+** ({{ h.size }} or {{ h | first }} in a loop), and each answer costs a walk over the whole
+** hash. */
+#define KEYS_CACHE (-1)     /* table -> its string keys, in table order (for the engine to sort) */
+#define OKEYS_CACHE (-2)    /* table -> its keys in the order its metatable's __keys gives */
+#define LEN_CACHE (-3)      /* table -> how many string keys it has */
+
+/* pushes the cache table at index `which` of refs, made on first use */
+static void push_cache(lhost *h, lua_Integer which) {
+  lua_State *L = h->L;
+  if (lua_rawgeti(L, h->refs, which) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, h->refs, which);
+}
+
 static int64_t h_len(void *ud, const lq_value *obj) {
   lhost *h = ud;
   lua_State *L = h->L;
@@ -137,79 +168,89 @@ static int64_t h_len(void *ud, const lq_value *obj) {
   lua_rawgeti(L, h->refs, (lua_Integer)obj->u.h);
   if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, -1);
   else {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      if (lua_type(L, -2) == LUA_TSTRING) n++;
+    push_cache(h, LEN_CACHE);
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, -2) == LUA_TNUMBER) n = (int64_t)lua_tointeger(L, -1);
+    else {
       lua_pop(L, 1);
+      lua_pushnil(L);
+      while (lua_next(L, -3)) {
+        if (lua_type(L, -2) == LUA_TSTRING) n++;
+        lua_pop(L, 1);
+      }
+      lua_pushvalue(L, -2);
+      lua_pushinteger(L, (lua_Integer)n);
+      lua_rawset(L, -4);
+      lua_pushnil(L);
     }
+    lua_pop(L, 2);
   }
   lua_pop(L, 1);
   return n;
 }
 
-typedef struct skey { const char *p; size_t n; } skey;
-
-static int cmp_key(const void *a, const void *b) {
-  const skey *x = a, *y = b;
-  size_t n = x->n < y->n ? x->n : y->n;
-  int c = memcmp(x->p, y->p, n);
-  return c ? c : (x->n > y->n) - (x->n < y->n);
-}
-
 /* A Lua table has no order: a hash iterates in the order its metatable's __keys lists
-** (what an order-keeping JSON decoder records), else by sorted key, so output is
-** reproducible. */
-static int h_keys(void *ud, intptr_t obj, lq_value *out) {
-  lhost *h = ud;
+** (what an order-keeping JSON decoder records); otherwise the engine sorts the keys, so
+** output is reproducible (and the sort stays under the render's time limit). The table
+** (refs[obj]) is at index t; pushes the keys array. */
+static void make_keys(lhost *h, int t, int *ordered) {
   lua_State *L = h->L;
-  size_t n = 0, i;
-  skey *keys;
-  int t;
-  lua_rawgeti(L, h->refs, (lua_Integer)obj);
-  t = lua_gettop(L);
+  lua_Integer n = 0;
+  *ordered = 0;
   if (lua_getmetatable(L, t)) {
     if (lua_getfield(L, -1, "__keys") == LUA_TTABLE) {
-      lua_Integer k, m = (lua_Integer)lua_rawlen(L, -1), j = 0;
+      lua_Integer k, m = (lua_Integer)lua_rawlen(L, -1);
       lua_createtable(L, (int)m, 0);
       for (k = 1; k <= m; k++) {
         lua_rawgeti(L, -2, k);
         lua_pushvalue(L, -1);
         if (lua_type(L, -1) == LUA_TSTRING && lua_rawget(L, t) != LUA_TNIL) {
           lua_pop(L, 1);
-          lua_rawseti(L, -2, ++j);
+          lua_rawseti(L, -2, ++n);
         } else lua_pop(L, 2);
       }
-      out->type = LQ_HOSTARR;
-      out->u.h = anchor(h, -1);
-      lua_pop(L, 4);
-      return 0;
+      lua_replace(L, -3);                      /* over the metatable */
+      lua_pop(L, 1);
+      *ordered = 1;
+      return;
     }
     lua_pop(L, 2);
   }
+  lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    if (lua_type(L, -2) == LUA_TSTRING) n++;
     lua_pop(L, 1);
-  }
-  keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);   /* scratch owned by Lua */
-  i = 0;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    if (lua_type(L, -2) == LUA_TSTRING && i < n) {
-      keys[i].p = lua_tolstring(L, -2, &keys[i].n);
-      i++;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, -3, ++n);
     }
-    lua_pop(L, 1);
   }
-  qsort(keys, n, sizeof *keys, cmp_key);
-  lua_createtable(L, (int)n, 0);
-  for (i = 0; i < n; i++) {
-    lua_pushlstring(L, keys[i].p, keys[i].n);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+}
+
+static int h_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
+  lhost *h = ud;
+  lua_State *L = h->L;
+  int top = lua_gettop(L), t = top + 1;
+  lua_rawgeti(L, h->refs, (lua_Integer)obj);         /* t */
+  push_cache(h, OKEYS_CACHE);                         /* t + 1 */
+  push_cache(h, KEYS_CACHE);                          /* t + 2 */
+  lua_pushvalue(L, t);
+  if (lua_rawget(L, t + 1) == LUA_TTABLE) *ordered = 1;
+  else {
+    lua_pop(L, 1);
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, t + 2) == LUA_TTABLE) *ordered = 0;
+    else {
+      lua_pop(L, 1);
+      make_keys(h, t, ordered);
+      lua_pushvalue(L, t);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, *ordered ? t + 1 : t + 2);
+    }
   }
   out->type = LQ_HOSTARR;
   out->u.h = anchor(h, -1);
-  lua_pop(L, 3);
+  lua_settop(L, top);
   return 0;
 }
 
@@ -331,6 +372,7 @@ static int l_render(lua_State *L) {
   h.refs = 9;
   h.arraymts = 10;
   h.nrefs = 0;
+  memset(h.seen, 0, sizeof h.seen);
   h.err[0] = 0;
   host.ud = &h;
   host.get = h_get;

@@ -80,8 +80,9 @@ static int64_t mock_len(void *ud, const lq_value *v) {
   return mock_objs[v->u.h].n;
 }
 
-static int mock_keys(void *ud, intptr_t obj, lq_value *out) {
+static int mock_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
   (void)ud;
+  *ordered = 1;
   *out = mock_h(LQ_HOSTARR, obj == M_ROOT ? M_KEYS_ROOT : obj == M_H ? M_KEYS_H : M_KEYS_P);
   return 0;
 }

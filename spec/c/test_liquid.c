@@ -1,8 +1,12 @@
 /* The Liquid core from C, without Lua: compile errors with line:col, rendering through a
-** mock host, each named limit at its edge. Prints one line per failure and a summary. */
+** mock host, each named limit at its edge, a host that unwinds mid-render. Prints one line
+** per failure and a summary. */
+#include <malloc.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "liquid_mock.h"
 
@@ -58,6 +62,123 @@ static void check(const char *name, const char *src, int mode, const lq_options 
     printf("FAIL %s\n  template: %s\n  want: %s\n  got:  %s\n", name, src, want, got);
   }
   free(got);
+}
+
+/* ---- a host that unwinds ----
+** A Lua host's callbacks can raise (a memory error under a budget): a longjmp through the
+** renderer and the filters. Whatever they hold must be reachable from the render state, so
+** that lq_render_free releases it. This host longjmps out of its Nth callback, for every N
+** until a render gets through, and the heap must be as it was. */
+
+static jmp_buf unwind_to;
+static long calls_left;
+
+static void maybe_unwind(void) {
+  if (calls_left-- == 0) longjmp(unwind_to, 1);
+}
+static int unwinding_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
+  maybe_unwind();
+  return mock_get(ud, obj, key, klen, out);
+}
+static int unwinding_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
+  maybe_unwind();
+  return mock_index(ud, obj, i, out);
+}
+static int64_t unwinding_len(void *ud, const lq_value *v) {
+  maybe_unwind();
+  return mock_len(ud, v);
+}
+static int unwinding_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
+  maybe_unwind();
+  return mock_keys(ud, obj, out, ordered);
+}
+
+static size_t heap_in_use(void) {
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+/* returns how many renders unwound; *leaked: heap bytes not given back */
+static long unwind_everywhere(const lq_template *t, const lq_options *o, long *leaked) {
+  lq_host host;
+  long n;
+  volatile long unwound = 0;
+  size_t before;
+  mock_host(&host, NULL, NULL);
+  host.get = unwinding_get;
+  host.index = unwinding_index;
+  host.len = unwinding_len;
+  host.keys = unwinding_keys;
+  before = heap_in_use();
+  for (n = 0;; n++) {
+    lq_render *volatile r = malloc(lq_render_size());
+    volatile int done = 0;
+    lq_render_init(r);
+    calls_left = n;
+    if (setjmp(unwind_to) == 0) {
+      lq_render_run(r, t, &host, o, mock_root());
+      done = 1;
+    } else unwound++;
+    lq_render_free(r);
+    free(r);
+    if (done) break;
+  }
+  *leaked = (long)(heap_in_use() - before);
+  return unwound;
+}
+
+/* ---- a host with much data ----
+** root = {"big": [0, 1, 2, ... BIG_N - 1]}, made up on the fly: a filter over it runs long,
+** and the time limit must stop it from inside. */
+
+#define BIG_N 300000        /* items of "big": sorting them takes longer than TIME_LIMIT_MS */
+#define TIME_LIMIT_MS 20    /* the limit the long render gets */
+#define TIME_MARGIN_MS 75   /* CPU it may spend past the limit here (valgrind runs this too) */
+
+static int big_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
+  (void)ud; (void)obj;
+  if (klen == 3 && memcmp(key, "big", 3) == 0) *out = mock_h(LQ_HOSTARR, 2);
+  else out->type = LQ_NIL;
+  return 0;
+}
+static int big_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
+  (void)ud; (void)obj;
+  *out = mock_i(BIG_N - i);
+  return 0;
+}
+static int64_t big_len(void *ud, const lq_value *v) {
+  (void)ud;
+  return v->u.h == 2 ? BIG_N : 1;
+}
+
+static void check_stops_in_time(const char *name, const char *src) {
+  lq_host host;
+  lq_options o;
+  lq_error err;
+  lq_template *t = lq_compile(src, strlen(src), LQ_MODE_LAX, &err);
+  lq_render *r = malloc(lq_render_size());
+  clock_t t0;
+  double ms;
+  int rc;
+  mock_host(&host, NULL, NULL);
+  host.get = big_get;
+  host.index = big_index;
+  host.len = big_len;
+  lq_options_init(&o);
+  o.limits.time_ms = TIME_LIMIT_MS;
+  lq_render_init(r);
+  t0 = clock();
+  rc = lq_render_run(r, t, &host, &o, mock_h(LQ_HOSTHASH, 1));
+  ms = (double)(clock() - t0) * 1000 / CLOCKS_PER_SEC;
+  if (rc != 0 && strstr(lq_render_error(r)->msg, "time_ms limit exceeded") && ms < TIME_LIMIT_MS + TIME_MARGIN_MS)
+    passed++;
+  else {
+    failed++;
+    printf("FAIL %s: rc %d, \"%s\" after %.0f ms of CPU\n", name, rc, rc ? lq_render_error(r)->msg : "", ms);
+  }
+  lq_render_free(r);
+  free(r);
+  lq_template_free(t);
 }
 
 int main(void) {
@@ -150,6 +271,33 @@ int main(void) {
   lim = o;
   lim.limits.memory = 1 << 16;
   check("memory limit", "{% assign a = 'x' %}{% for i in (1..20) %}{% assign a = a | append: a %}{% endfor %}", LQ_MODE_LAX, &lim, "ERR:memory limit exceeded*");
+
+  {
+    /* every filter and tag that gathers text or items in a scratch buffer */
+    static const char src[] =
+      "{{ people | map: 'name' | join: ', ' }}{{ nested | join: '-' }}{{ arr | join }}"
+      "{% capture c %}{% for p in people %}{{ p.name | upcase }}{% endfor %}{% endcapture %}{{ c }}"
+      "{% for i in arr %}{% ifchanged %}{{ i }}{% endifchanged %}{% endfor %}"
+      "{{ s | split: 'l' | join: '|' }}{{ s | replace: 'l', 'LL' | escape }}{{ h | to_json }}"
+      "{{ nested | concat: arr | compact | uniq | reverse | size }}{{ people | sort: 'name' | first | to_json }}"
+      "{{ h }}{{ s | url_encode | newline_to_br | strip_html }}{{ arr | slice: 1, 2 | join: '+' }}";
+    lq_error err;
+    lq_template *t = lq_compile(src, sizeof src - 1, LQ_MODE_LAX, &err);
+    long unwound, leaked;
+    char *warm = render(src, LQ_MODE_LAX, &o);   /* one-time allocations (stdio, locales) first */
+    free(warm);
+    unwind_everywhere(t, &o, &leaked);          /* the allocator's caches settle */
+    unwound = unwind_everywhere(t, &o, &leaked);
+    if (unwound > 20 && leaked == 0) passed++;
+    else {
+      failed++;
+      printf("FAIL a host that unwinds: %ld renders unwound, %ld heap bytes not given back\n", unwound, leaked);
+    }
+    lq_template_free(t);
+  }
+
+  check_stops_in_time("time limit inside sort", "{% for i in (1..100) %}{{ big | sort | size }}{% endfor %}");
+  check_stops_in_time("time limit inside uniq and join", "{% for i in (1..100) %}{{ big | uniq | join | size }}{% endfor %}");
 
   printf("liquid (C): %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

@@ -1,8 +1,8 @@
 /*
- * test_liquid_date.c -- standalone tests for src/liquid_date.c.
+ * test_liquid_date.c -- standalone tests for the date machinery (src/liquid_date.h).
  *
  *   gcc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra ... \
- *       -o /tmp/t spec/c/test_liquid_date.c src/liquid_date.c && /tmp/t
+ *       -o /tmp/t spec/c/test_liquid_date.c src/liquid_date_*.c && /tmp/t
  *
  * Prints one line per failure and "date: N passed, N failed"; exits non-zero
  * on any failure.  The expected values in the tables were produced by Ruby

@@ -1,5 +1,5 @@
 /*
-** Liquid parser: source -> tree (liquid_int.h). Tokens first ({{ }}, {% %}, text, with
+** Liquid parser: source -> tree (liquid_tree.h). Tokens first ({{ }}, {% %}, text, with
 ** whitespace control and raw applied), then a recursive-descent parser over them. The
 ** expression grammar is Shopify's strict one; lax mode tolerates the junk Ruby's lax
 ** regexps skip over.
@@ -10,70 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "liquid_int.h"
-
-/* ---- arena ---- */
-
-struct lq_chunk { lq_chunk *prev; size_t cap, top; };
-#define CHUNK_MIN 4096
-#define ALIGN(n) (((n) + 15u) & ~(size_t)15u)
-#define CHUNK_HDR ALIGN(sizeof(lq_chunk))
-
-void lq_arena_init(lq_arena *a, size_t limit) {
-  a->head = NULL;
-  a->used = 0;
-  a->limit = limit;
-}
-
-void *lq_arena_alloc(lq_arena *a, size_t n) {
-  lq_chunk *c = a->head;
-  n = ALIGN(n ? n : 1);
-  if (n > ((size_t)-1) / 4) return NULL;
-  if (!c || c->cap - c->top < n) {
-    size_t cap = c ? c->cap * 2 : CHUNK_MIN;
-    if (cap > (1u << 20)) cap = 1u << 20;
-    if (cap < n) cap = n;
-    if (a->limit && a->used + cap > a->limit) return NULL;
-    c = malloc(CHUNK_HDR + cap);
-    if (!c) return NULL;
-    c->prev = a->head;
-    c->cap = cap;
-    c->top = 0;
-    a->head = c;
-    a->used += cap;
-  }
-  c->top += n;
-  return (char *)c + CHUNK_HDR + c->top - n;
-}
-
-void lq_arena_free(lq_arena *a) {
-  lq_chunk *c = a->head;
-  while (c) {
-    lq_chunk *p = c->prev;
-    free(c);
-    c = p;
-  }
-  a->head = NULL;
-  a->used = 0;
-}
-
-lq_mark lq_arena_mark(const lq_arena *a) {
-  lq_mark m;
-  m.head = a->head;
-  m.top = a->head ? a->head->top : 0;
-  m.used = a->used;
-  return m;
-}
-
-void lq_arena_release(lq_arena *a, lq_mark m) {
-  while (a->head && a->head != m.head) {
-    lq_chunk *p = a->head->prev;
-    free(a->head);
-    a->head = p;
-  }
-  if (a->head) a->head->top = m.top;
-  a->used = m.used;
-}
+#include "liquid_filters.h"
+#include "liquid_tree.h"
+#include "liquid_value.h"
 
 /* ---- tokens ---- */
 
