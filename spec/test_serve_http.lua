@@ -318,6 +318,7 @@ function TestServeHttp:test_the_webhook_command()
                            "--auth-token", "wrong", "--sign-url", public })
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, "HTTP 403")
+  local _
   code, _, err = helper.run({ "webhook", hook, "--to", TO, "--auth-token", TOKEN })
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "--from and --to are required")
