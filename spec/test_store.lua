@@ -705,6 +705,430 @@ function TestStoreConcurrent:test_many_processes_creating_one_store_at_once()
   s:close()
 end
 
+-- ---- edges: a full disk, a read-only medium, binary in a context (issue 12, class 6) ----------
+-- An I/O failure of the store is exit 1 with SQLite's message and the file named, and loses
+-- nothing committed before it; a store on a read-only medium reads, and is never written;
+-- JSON that leaves rivulet is valid UTF-8 while the store keeps a reply's bytes as they are.
+
+TestStoreEdges = {}
+
+function TestStoreEdges:tearDown() helper.cleanup() end
+
+-- runs sh SCRIPT ARGS... in a new user and mount namespace (unshare -rm), where it may mount
+-- a tmpfs or make a bind mount read-only without touching the machine's mounts; nil, why
+-- when this machine gives no such namespace (no unshare, user namespaces off and not root)
+local function in_namespace(script, ...)
+  local dir = helper.tmpdir()
+  local probe = helper.write_file(dir .. "/probe.sh", "mkdir -p \"$1/m\" && mount -t tmpfs -o size=64k tmpfs \"$1/m\"\n")
+  local code, out, err = helper.exec{ "unshare", "-rm", "sh", probe, dir }
+  if code ~= 0 then
+    return nil, "needs a mount namespace (unshare -rm: root, or user namespaces) to mount a tmpfs: " .. out .. err
+  end
+  local argv = { "unshare", "-rm", "sh", helper.write_file(dir .. "/script.sh", script) }
+  for _, a in ipairs{ ... } do argv[#argv + 1] = a end
+  return helper.exec(argv)
+end
+
+local function json_of(path)
+  return assert(require("rivulet.json").decode(assert(helper.read_file(path), path)))
+end
+
+-- the text of file `name` in dir, without its trailing newline
+local function slurp(dir, name)
+  return ((helper.read_file(dir .. "/" .. name) or ""):gsub("\n$", ""))
+end
+
+-- A flow that doubles the reply into a variable: its first write after the reply (the
+-- reply's step) is small, the next (the variable's step and context) twice as big
+local DOUBLER = {
+  { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+  { name = "ask", type = "send-and-wait-for-reply", body = "Tell me", on = { incomingMessage = "keep" } },
+  { name = "keep", type = "set-variables",
+    variables = { twice = "{{widgets.ask.inbound.Body}}{{widgets.ask.inbound.Body}}" }, on = { next = "say" } },
+  { name = "say", type = "send-message", body = "kept {{flow.variables.twice | size}}", on = { sent = false } },
+}
+
+-- SQLite's max_page_count makes the store "full" (SQLITE_FULL) at a chosen write: after the
+-- reply's step is committed, the file may not grow, and the next write fails. The engine
+-- says "full"; what was committed stays, the other executions are untouched, and a process
+-- that opens the store with room again resumes the execution from its last saved step.
+function TestStoreEdges:test_a_full_store_keeps_what_was_committed_and_resumes()
+  local db = new_db()
+  local flow = assert(rivulet.load_flow(DOUBLER))
+  local e = engine_on(db)
+  for i = 1, 5 do assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
+  local x = assert(e:start(flow, { from = FROM, to = TO, body = "hi" }))
+  local body = string.rep("b", 6000)            -- doubled, under Liquid's 16384-byte output cap
+  e.opts.on_step = function(_, step)
+    if step.transitioned_to == "keep" then      -- committed: from now on the file may not grow
+      local n = e.store:first("PRAGMA page_count").page_count
+      assert(e.store.db:exec("PRAGMA max_page_count = " .. n))
+    end
+  end
+  local got, err, code = e:deliver{ from = FROM, to = TO, body = body }
+  lu.assertNil(got)
+  lu.assertEquals(code, "full")
+  lu.assertEquals(err, "database or disk is full")
+  lu.assertTrue(store.IO_FAILURES[code])
+  lu.assertEquals(x.status, "detached")
+  lu.assertEquals(e.store_error_code, "full")
+  -- a delivery whose first write cannot be made changes nothing
+  got, err, code = e:deliver{ from = contact(1), to = TO, body = body }
+  lu.assertNil(got, err)
+  lu.assertEquals(code, "full")
+  e.store:close()
+
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertTrue(s:check())
+  local rec = assert(s:record(x.sid))
+  lu.assertEquals(rec.state, "keep", "the reply's step was committed; the next one was not")
+  lu.assertEquals(#rec.steps, 2)
+  lu.assertEquals(rec.context.widgets.ask.inbound.Body, body)
+  for i = 1, 5 do
+    local other = assert(s:contact_execution(contact(i), TO))
+    local orec = assert(s:record(other.sid))
+    lu.assertEquals({ orec.state, #orec.steps }, { "ask", 1 }, contact(i))
+  end
+  s:close()
+
+  -- room again (a new connection has no page limit): opening resumes it where it stopped
+  local e2, sent = engine_on(db)
+  e2:run()
+  rec = assert(e2.store:record(x.sid))
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 4)
+  lu.assertStrContains(rec.steps[3].note, "re-run after a restart")
+  lu.assertEquals(#rec.context.flow.variables.twice, 12000)
+  lu.assertEquals(helper.bodies(sent), { "kept 12000" })
+  local y = assert(e2:deliver{ from = contact(1), to = TO, body = body })   -- and takes what it refused
+  lu.assertEquals(y.status, "ended")
+  lu.assertEquals(e2.store:record(y.sid).status, "ended")
+  lu.assertTrue(e2.store:check())
+end
+
+-- A disk that really fills up: a 320 KiB tmpfs. Deliveries go on until one fails: it exits 1
+-- saying "database or disk is full" about the file. Every delivery acknowledged before is in
+-- the store. The failing one either saved nothing (the message was not taken) or saved its
+-- first step and not its wait (it stops there); run --store fails the same way; logs reads
+-- on. With room again, --tick takes over what was cut off, and new deliveries are taken.
+local FULL_DISK = [[
+set -u
+D=$1; R=$2; FLOW=$3
+mkdir -p "$D/m"
+mount -t tmpfs -o size=320k tmpfs "$D/m" || exit 90
+BODY=$(printf '%03000d' 0)
+i=0
+while [ $i -lt 300 ]; do
+  i=$((i+1))
+  "$R" deliver --store "$D/m/s.db" --flow "$FLOW" --from "+1555$i" --to +2 --body "$BODY" >/dev/null 2>"$D/deliver.err"
+  rc=$?
+  [ $rc -ne 0 ] && break
+done
+echo "$i $rc" >"$D/full"
+"$R" run "$FLOW" --store "$D/m/s.db" --from +19 --body "$BODY" >/dev/null 2>"$D/run.err"; echo $? >"$D/run.rc"
+"$R" logs --store "$D/m/s.db" --json --limit 0 >"$D/logs1.json" 2>"$D/logs1.err"; echo $? >"$D/logs1.rc"
+mount -o remount,size=4m "$D/m" || exit 91
+"$R" deliver --store "$D/m/s.db" --tick >/dev/null 2>"$D/tick.err"; echo $? >"$D/tick.rc"
+"$R" deliver --store "$D/m/s.db" --flow "$FLOW" --from +1999 --to +2 --body "$BODY" >"$D/again.out" 2>"$D/again.err"
+echo $? >"$D/again.rc"
+"$R" logs --store "$D/m/s.db" --json --limit 0 >"$D/logs2.json"
+cp "$D/m/s.db" "$D/copy.db"
+]]
+
+function TestStoreEdges:test_a_full_disk_is_exit_1_and_loses_nothing()
+  local dir = helper.tmpdir()
+  local code, out, err = in_namespace(FULL_DISK, dir, helper.bin, Q3)
+  if code == nil then lu.skip(out) end
+  lu.assertEquals(code, 0, out .. err)
+  local n, rc = slurp(dir, "full"):match("^(%d+) (%d+)$")
+  n = tonumber(n)
+  local db = dir .. "/m/s.db"
+  local derr = slurp(dir, "deliver.err")
+  lu.assertEquals(rc, "1", "the delivery that found the disk full: " .. derr)
+  lu.assertTrue(n > 3, "the disk filled after " .. n .. " deliveries")
+  lu.assertStrContains(derr, "rivulet deliver: " .. db .. ": database or disk is full (")
+  lu.assertEquals(slurp(dir, "run.rc"), "1")
+  lu.assertStrContains(slurp(dir, "run.err"), "rivulet run: " .. db .. ": database or disk is full")
+  lu.assertEquals(slurp(dir, "logs1.rc"), "0", slurp(dir, "logs1.err"))
+  local steps = {}
+  for _, r in ipairs(json_of(dir .. "/logs1.json")) do steps[r.contact] = r.steps end
+  for i = 1, n - 1 do lu.assertEquals(steps["+1555" .. i], 1, "acknowledged delivery " .. i) end
+  if steps["+1555" .. n] then           -- its first step was saved, its wait was not
+    lu.assertEquals(steps["+1555" .. n], 1)
+    lu.assertStrContains(derr, "stops at its last saved step; the next delivery or `rivulet deliver --store " ..
+      db .. " --tick` resumes it)")
+  else
+    lu.assertStrContains(derr, "(the message was not taken; the store is as it was)")
+  end
+  -- room again: --tick takes over what was cut off, and a new delivery is taken
+  lu.assertEquals(slurp(dir, "tick.rc"), "0", slurp(dir, "tick.err"))
+  lu.assertEquals(slurp(dir, "again.rc"), "0", slurp(dir, "again.err"))
+  lu.assertEquals(slurp(dir, "again.out"), "> First?")
+  local after = {}
+  for _, r in ipairs(json_of(dir .. "/logs2.json")) do after[r.contact] = r.steps end
+  for i = 1, n - 1 do lu.assertEquals(after["+1555" .. i], 1, "delivery " .. i .. " after") end
+  lu.assertEquals(after["+1999"], 1)
+  local s = assert(store.open(dir .. "/copy.db", { readonly = true }))
+  lu.assertTrue(s:check())
+  for _, row in ipairs(assert(s:active_rows())) do
+    lu.assertEquals(row.wait_kind, "reply", row.contact .. " waits for its reply, as the flow says")
+  end
+  s:close()
+end
+
+-- a process that dies without closing the store leaves its -wal and -shm as a crash does
+local CRASH_WRITER = [[
+local path, n = arg[1], tonumber(arg[2])
+local e = assert(rivulet.engine{ store = path })
+local f = assert(rivulet.load_flow(arg[3]))
+for i = 1, n do assert(e:start(f, { event = "incomingMessage", from = "+1" .. i, to = "+2", body = "hi" })) end
+os.exit(0)   -- no close: the WAL stays as a crash leaves it
+]]
+
+-- Stores as a read-only medium may hold them, made in dir: a.db closed cleanly (no -wal, no
+-- -shm), b.db left by a crash (-wal and -shm), c.db a new store whose every change is in
+-- its -wal (no -shm), d.db checkpointed with one execution and two more in its -wal (no
+-- -shm). -> the SID of a.db's execution
+local function read_only_stores(dir)
+  local code, out = helper.run{ "deliver", "--store", dir .. "/a.db", "--flow", Q3, "--from", FROM, "--to", TO,
+                                "--body", "hi", "--json" }
+  lu.assertEquals(code, 0)
+  local writer = helper.write_file(dir .. "/../crash_writer.lua", CRASH_WRITER)
+  lu.assertEquals(helper.run{ "lua", writer, dir .. "/b.db", "3", Q3 }, 0)
+  helper.write_file(dir .. "/c.db", helper.read_file(dir .. "/b.db"))
+  helper.write_file(dir .. "/c.db-wal", helper.read_file(dir .. "/b.db-wal"))
+  lu.assertEquals(helper.run{ "deliver", "--store", dir .. "/d.db", "--flow", Q3, "--from", FROM, "--to", TO,
+                              "--body", "hi" }, 0)
+  lu.assertEquals(helper.run{ "lua", writer, dir .. "/d.db", "2", Q3 }, 0)
+  os.remove(dir .. "/d.db-shm")
+  return require("rivulet.json").decode(out).sid
+end
+
+-- ls -ln and sha256 of every file in dir: what a read-only store must keep
+local function listing(dir)
+  local p = assert(io.popen("cd " .. helper.quote(dir) .. " && ls -ln && sha256sum *"))
+  local text = p:read("a")
+  p:close()
+  return text
+end
+
+local function decode(text)
+  return assert(require("rivulet.json").decode(text), text)
+end
+
+-- the commands run on those stores once dir is read-only, each with what it must do
+local function read_only_cases(dir, sid)
+  return {
+    { { "logs", "--store", dir .. "/a.db" }, function(code, out, err)
+      lu.assertEquals(code, 0, err)
+      lu.assertEquals(helper.count(out, "FN"), 1)
+      lu.assertEquals(err, "")
+    end },
+    { { "logs", "--store", dir .. "/a.db", sid, "--json" }, function(code, out, err)
+      lu.assertEquals(code, 0, err)
+      lu.assertEquals(decode(out).sid, sid)
+      lu.assertEquals(#decode(out).steps, 1)
+    end },
+    { { "logs", "--store", dir .. "/b.db", "--json" }, function(code, out, err)   -- its -wal read through its -shm
+      lu.assertEquals(code, 0, err)
+      lu.assertEquals(#decode(out), 3)
+    end },
+    { { "logs", "--store", dir .. "/c.db" }, function(code, out, err)   -- every change in an unreadable -wal
+      lu.assertEquals(code, 1)
+      lu.assertEquals(out, "")
+      lu.assertStrContains(err, "rivulet logs: " .. dir .. "/c.db: its latest changes are in " .. dir ..
+        "/c.db-wal, which SQLite cannot read without writing " .. dir .. "/c.db-shm beside it")
+    end },
+    { { "logs", "--store", dir .. "/d.db", "--json" }, function(code, out, err)   -- as of its last checkpoint
+      lu.assertEquals(code, 0, err)
+      lu.assertEquals(#decode(out), 1)
+      lu.assertStrContains(err, "rivulet logs: note: " .. dir .. "/d.db-wal (")
+      lu.assertStrContains(err, "may hold changes not yet in the file")
+    end },
+    -- the commands that write say they cannot (an I/O failure: exit 1), and write nothing
+    { { "deliver", "--store", dir .. "/a.db", "--flow", Q3, "--from", FROM, "--to", TO, "--body", "x" },
+      function(code, out, err)
+        lu.assertEquals(code, 1, err)
+        lu.assertEquals(out, "")
+        lu.assertStrContains(err, "rivulet deliver: " .. dir .. "/a.db: read-only: no write access to the file")
+      end },
+    { { "run", Q3, "--store", dir .. "/b.db", "--reply", "x" }, function(code, out, err)
+      lu.assertEquals(code, 1, err)
+      lu.assertEquals(out, "")
+      lu.assertStrContains(err, "rivulet run: " .. dir .. "/b.db: read-only")
+    end },
+    { { "deliver", "--store", dir .. "/new.db", "--tick" }, function(code, _, err)
+      lu.assertEquals(code, 1, err)
+      lu.assertStrContains(err, "rivulet deliver: " .. dir .. "/new.db: cannot create the file (")
+    end },
+  }
+end
+
+-- a read-only bind mount of the stores' directory (root ignores permissions; a mount does not)
+local READ_ONLY_MOUNT = [[
+set -u
+D=$1; R=$2; OUT=$3
+mount --bind "$D" "$D" && mount -o remount,ro,bind "$D" || exit 90
+if touch "$D/probe" 2>/dev/null; then echo "the mount is writable" >&2; exit 91; fi
+n=0
+run() { n=$((n+1)); "$R" "$@" >"$OUT/$n.out" 2>"$OUT/$n.err"; echo $? >"$OUT/$n.rc"; }
+]]
+
+function TestStoreEdges:test_logs_reads_a_store_on_a_read_only_mount()
+  local base = helper.tmpdir()
+  local dir, outdir = base .. "/ro", base .. "/out"
+  assert(os.execute("mkdir " .. helper.quote(dir) .. " " .. helper.quote(outdir)))
+  local cases = read_only_cases(dir, read_only_stores(dir))
+  local before = listing(dir)
+  local script = { READ_ONLY_MOUNT }
+  for _, c in ipairs(cases) do
+    local q = {}
+    for i, a in ipairs(c[1]) do q[i] = helper.quote(a) end
+    script[#script + 1] = "run " .. table.concat(q, " ") .. "\n"
+  end
+  local code, out, err = in_namespace(table.concat(script), dir, helper.bin, outdir)
+  if code == nil then lu.skip(out) end
+  lu.assertEquals(code, 0, out .. err)
+  for k, c in ipairs(cases) do
+    c[2](tonumber(slurp(outdir, k .. ".rc")), helper.read_file(outdir .. "/" .. k .. ".out"),
+      helper.read_file(outdir .. "/" .. k .. ".err"))
+  end
+  lu.assertEquals(listing(dir), before, "nothing was written to the stores or beside them")
+end
+
+-- chmod 0555 on the directory and 0444 on the files. Root ignores permissions: as root the
+-- commands run as nobody (setpriv), else as this user.
+function TestStoreEdges:test_logs_reads_a_store_in_a_read_only_directory()
+  local base = helper.tmpdir()
+  local dir = base .. "/ro"
+  assert(os.execute("mkdir " .. helper.quote(dir)))
+  local cases = read_only_cases(dir, read_only_stores(dir))
+  local prefix = {}
+  local p = assert(io.popen("id -u"))
+  local root = p:read("l") == "0"
+  p:close()
+  if root then
+    if not os.execute("setpriv --version >/dev/null 2>&1") then
+      lu.skip("root ignores permissions, and setpriv (to run as nobody) is not there")
+    end
+    prefix = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups" }
+  end
+  assert(os.execute("chmod 0444 " .. helper.quote(dir) .. "/* && chmod 0555 " .. helper.quote(dir) ..
+    " && chmod 0755 " .. helper.quote(base)))
+  local before = listing(dir)
+  for _, c in ipairs(cases) do
+    local argv = {}
+    for _, a in ipairs(prefix) do argv[#argv + 1] = a end
+    argv[#argv + 1] = helper.bin
+    for _, a in ipairs(c[1]) do argv[#argv + 1] = a end
+    c[2](helper.exec(argv))
+  end
+  lu.assertEquals(listing(dir), before, "nothing was written to the stores or beside them")
+  assert(os.execute("chmod 0755 " .. helper.quote(dir)))     -- so that cleanup can remove it
+end
+
+-- core.json_encode writes valid UTF-8: each maximal subpart of an ill-formed sequence is one
+-- U+FFFD (Unicode 15 §3.9, as WHATWG's decoder and Python's "replace"); valid text is kept
+-- byte for byte; raw (the store's own text) keeps every byte
+function TestStoreEdges:test_json_output_is_valid_utf8()
+  local R = "\239\191\189"                      -- U+FFFD
+  local enc = core.json_encode
+  for _, c in ipairs{
+    { "a\128b", "a" .. R .. "b" },                -- a lone continuation byte
+    { "\192\175\193\191", R:rep(4) },             -- C0, C1: never valid leads
+    { "\245\255", R:rep(2) },                     -- F5..FF
+    { "\224\128\175", R:rep(3) },                 -- an overlong (E0 needs A0..BF next)
+    { "\237\160\128", R:rep(3) },                 -- a surrogate (ED needs 80..9F next)
+    { "\244\144\128\128", R:rep(4) },             -- over U+10FFFF (F4 needs 80..8F next)
+    { "\226\130", R },                            -- cut short at the end: one maximal subpart
+    { "\226\130c", R .. "c" },
+    { "\240\159\152d", R .. "d" },
+    { "\226\130\226\130\172", R .. "\226\130\172" },   -- a cut-off sequence, then a whole one
+    -- the edges of what is valid, kept as they are
+    { "\194\128\223\191", "\194\128\223\191" },   -- U+0080, U+07FF
+    { "\224\160\128\237\159\191\238\128\128\239\191\191", "\224\160\128\237\159\191\238\128\128\239\191\191" },
+    { "\240\144\128\128\244\143\191\191", "\240\144\128\128\244\143\191\191" },   -- U+10000, U+10FFFF
+    { "é😀", "é😀" },
+  } do
+    lu.assertEquals(enc(c[1]), '"' .. c[2] .. '"', c[1])
+    lu.assertEquals(enc(c[1], nil, true), '"' .. c[1] .. '"', "raw keeps the bytes")
+  end
+  lu.assertEquals(enc({ ["k\255"] = "v\254" }), '{"k' .. R .. '":"v' .. R .. '"}')
+  lu.assertEquals(enc({ ["k\255"] = { "v\254" } }, "  "), '{\n  "k' .. R .. '": [\n    "v' .. R .. '"\n  ]\n}')
+  -- random bytes: the output is always valid UTF-8 (Lua's strict utf8.len), and a string that
+  -- was valid comes back exactly through lua-cjson
+  local json = require "rivulet.json"
+  math.randomseed(12)
+  for i = 1, 2000 do
+    local b = {}
+    for j = 1, math.random(0, 12) do
+      b[j] = string.char(math.random(0, 3) == 0 and math.random(0, 255) or math.random(0x80, 0xF5))
+    end
+    local s = table.concat(b)
+    local out = enc({ s })
+    lu.assertNotNil(utf8.len(out), string.format("case %d: %q", i, s))
+    if utf8.len(s) then lu.assertEquals(json.decode(out)[1], s) end
+  end
+end
+
+-- A function that replies with binary: the store keeps the bytes exactly (a resumed
+-- execution sees what it saw), `logs --json` is valid UTF-8 that a strict parser (Node's
+-- fatal TextDecoder and JSON.parse) reads, with each invalid sequence as U+FFFD exactly as
+-- WHATWG's decoder replaces them, and lua-cjson reads it back the same.
+local STRICT_JSON = [[
+const fs = require("fs");
+const [file, raw] = process.argv.slice(1);
+const text = new TextDecoder("utf-8", { fatal: true }).decode(fs.readFileSync(file));   // throws on invalid UTF-8
+const rec = JSON.parse(text);
+const want = new TextDecoder("utf-8").decode(fs.readFileSync(raw));                    // U+FFFD as WHATWG does
+const body = rec.context.widgets.f.body;
+process.stdout.write(JSON.stringify({ same: body === want, steps: rec.steps.length,
+  step_body: rec.steps[1].context.outputs.body === want, replaced: body.split("\uFFFD").length - 1 }));
+fs.writeFileSync(file + ".want", want);
+]]
+
+function TestStoreEdges:test_a_binary_function_reply_stores_exactly_and_logs_json_is_strict()
+  local base = fx.start()
+  local url = base .. "/binary/4096?seed=7"
+  local reply = rivulet.http_request{ method = "GET", url = url }
+  lu.assertEquals(#reply.body, 4096)
+  lu.assertNil(utf8.len(reply.body), "the reply is not UTF-8")
+  local dir = helper.tmpdir()
+  local db = dir .. "/s.db"
+  local flow = helper.write_file(dir .. "/f.lua", string.format([[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "f" } },
+    { name = "f", type = "run-function", url = %q, on = { success = "say", fail = "say" } },
+    { name = "say", type = "send-message", body = "got {{widgets.f.body | size}}", on = { sent = false } },
+  }]], url))
+  local code, _, err = helper.run{ "run", flow, "--store", db, "--log", dir .. "/log.json" }
+  lu.assertEquals(code, 0, err)
+  local sid = assert(err:match("execution (FN%x+) ended"))
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(assert(s:record(sid)).context.widgets.f.body, reply.body, "the store keeps the bytes")
+  s:close()
+  local out
+  code, out, err = helper.run{ "logs", "--store", db, sid, "--json" }
+  lu.assertEquals(code, 0, err)
+  lu.assertNotNil(utf8.len(out), "logs --json is valid UTF-8")
+  helper.write_file(dir .. "/rec.json", out)
+  helper.write_file(dir .. "/raw", reply.body)
+  local node = os.getenv("RIVULET_NODE") or "node"
+  local ncode, nout, nerr = helper.exec{ node, "-e", STRICT_JSON, dir .. "/rec.json", dir .. "/raw" }
+  lu.assertEquals(ncode, 0, nerr)
+  local verdict = require("rivulet.json").decode(nout)
+  lu.assertEquals(verdict.steps, 3)
+  lu.assertTrue(verdict.same, "the body is the reply with U+FFFD where WHATWG's decoder puts them")
+  lu.assertTrue(verdict.step_body, "and so is the Step Context's")
+  lu.assertTrue(verdict.replaced >= 17, verdict.replaced)       -- the fixture's prefix alone has 17
+  local rec = require("rivulet.json").decode(out)
+  lu.assertEquals(rec.context.widgets.f.body, helper.read_file(dir .. "/rec.json.want"), "lua-cjson reads it back")
+  -- the text output and run's --log go through the same writer
+  code, out = helper.run{ "logs", "--store", db, sid }
+  lu.assertEquals(code, 0)
+  lu.assertNotNil(utf8.len(out))
+  lu.assertNotNil(utf8.len(helper.read_file(dir .. "/log.json")))
+end
+
 -- ---- the commands ------------------------------------------------------------------------------
 
 TestStoreCli = {}

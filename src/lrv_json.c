@@ -1,12 +1,20 @@
 /*
-** json_encode(value [, indent]) -> string: JSON for the execution store, where a context is
-** written at every step. Unlike lua-cjson 2.1 (14 significant digits) numbers come back
+** json_encode(value [, indent [, raw]]) -> string: JSON for the execution store, where a
+** context is written at every step, and for everything rivulet prints or serves as JSON. Unlike lua-cjson 2.1 (14 significant digits) numbers come back
 ** exactly: integers as integers, floats in the shorter of %.15g and %.17g that reads back
 ** the same. Values JSON cannot hold are written as text, so a context always stores:
 ** "<function>", "<cycle>" (a table inside itself), "<too deep>". cjson.null (a NULL light
 ** userdata) is null; an empty table is {} unless its metatable marks it as an array
 ** (rivulet.liquid.array_mt, cjson's empty-array ones): then []. With indent, each level is
 ** indented by it and keys are sorted.
+**
+** The output is always valid UTF-8 (strict parsers reject anything else): a byte sequence in
+** a string or key that is not well-formed UTF-8 is written as U+FFFD, one per maximal
+** subpart (Unicode's recommended practice, as WHATWG's decoder and Python's "replace" do), so
+** valid text round-trips byte for byte and only invalid bytes are lost. raw = true writes
+** strings as the bytes they are instead: the store's own text, which only rivulet reads back
+** (lua-cjson keeps such bytes), so that a context holding binary (a function's reply) is kept
+** exactly and a resumed execution sees what it saw before.
 **
 ** The output grows in an rv_buf (malloc), so the walk runs under lua_pcall: an error inside
 ** (memory, a __tostring of a key) frees the buffer before it propagates.
@@ -24,10 +32,42 @@
 typedef struct {
   rv_buf b;
   const char *indent;             /* NULL: compact */
+  int raw;                        /* strings as their bytes, valid UTF-8 or not */
   int seen;                       /* stack index of the table of tables being written */
 } Enc;
 
-static void add_string(rv_buf *b, const char *s, size_t n) {
+/* The length of the well-formed UTF-8 sequence at s[0] (lead byte >= 0x80), or 0 when it
+** is not one; then *bad is the length of its maximal subpart (Unicode 15, §3.9, D93b and
+** Table 3-7: the lead byte and the continuation bytes that could still have made it valid),
+** which is replaced by one U+FFFD. */
+static size_t utf8_len(const unsigned char *s, size_t n, size_t *bad) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  size_t len, i;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;               /* overlong */
+    else if (c == 0xED) hi = 0x9F;          /* UTF-16 surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;               /* overlong */
+    else if (c == 0xF4) hi = 0x8F;          /* over U+10FFFF */
+  } else {
+    *bad = 1;                               /* a continuation byte, C0, C1, F5-FF */
+    return 0;
+  }
+  for (i = 1; i < len; i++) {
+    if (i >= n || s[i] < lo || s[i] > hi) {
+      *bad = i;
+      return 0;
+    }
+    lo = 0x80;                              /* only the second byte has narrower bounds */
+    hi = 0xBF;
+  }
+  return len;
+}
+
+static void add_string(rv_buf *b, const char *s, size_t n, int raw) {
   static const char hex[] = "0123456789abcdef";
   size_t i, start = 0;
   rv_buf_addc(b, '"');
@@ -35,6 +75,18 @@ static void add_string(rv_buf *b, const char *s, size_t n) {
     unsigned char c = (unsigned char)s[i];
     char u[7];
     const char *esc = NULL;
+    if (c >= 0x80) {
+      size_t bad = 0, len = raw ? 1 : utf8_len((const unsigned char *)s + i, n - i, &bad);
+      if (len > 0) {
+        i += len - 1;                       /* kept as it is */
+        continue;
+      }
+      rv_buf_add(b, s + start, i - start);
+      rv_buf_adds(b, "\xEF\xBF\xBD");      /* U+FFFD REPLACEMENT CHARACTER */
+      i += bad - 1;
+      start = i + 1;
+      continue;
+    }
     switch (c) {
     case '"': esc = "\\\""; break;
     case '\\': esc = "\\\\"; break;
@@ -93,12 +145,12 @@ static void add_key(lua_State *L, Enc *e, int key) {
   const char *s;
   if (lua_type(L, key) == LUA_TSTRING) {
     s = lua_tolstring(L, key, &n);
-    add_string(&e->b, s, n);
+    add_string(&e->b, s, n, e->raw);
     return;
   }
   lua_pushvalue(L, key);
   s = luaL_tolstring(L, -1, &n);
-  add_string(&e->b, s, n);
+  add_string(&e->b, s, n, e->raw);
   lua_pop(L, 2);
 }
 
@@ -129,7 +181,7 @@ static void encode_sorted(lua_State *L, Enc *e, int t, int depth, lua_Integer co
   for (lua_Integer k = 0; k < i; k++) {
     if (k > 0) rv_buf_addc(&e->b, ',');
     newline(e, depth + 1);
-    add_string(&e->b, texts[k], strlen(texts[k]));
+    add_string(&e->b, texts[k], strlen(texts[k]), e->raw);
     rv_buf_adds(&e->b, ": ");
     lua_getfield(L, map, texts[k]);
     lua_rawget(L, t);
@@ -211,7 +263,7 @@ static void encode(lua_State *L, Enc *e, int idx, int depth) {
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    add_string(&e->b, s, n);
+    add_string(&e->b, s, n, e->raw);
     break;
   }
   case LUA_TNUMBER: add_number(L, &e->b, idx); break;
@@ -243,6 +295,7 @@ static int l_json_encode(lua_State *L) {
   int rc;
   luaL_checkany(L, 1);
   e.indent = luaL_optstring(L, 2, NULL);
+  e.raw = lua_toboolean(L, 3);
   rv_buf_init(&e.b);
   lua_pushcfunction(L, encode_protected);
   lua_pushlightuserdata(L, &e);

@@ -5,12 +5,17 @@
 **
 ** Failures of the outside world (a locked, corrupt, full or foreign file) return
 ** nil, message, code; code is SQLite's primary result code as a name ("busy", "corrupt",
-** "notadb", "full", "constraint", ...). Misuse (a closed handle, an unbindable value) raises.
+** "notadb", "full", "ioerr", "constraint", ...), and sqlite_open adds "missing" (no such
+** file, or no such directory to create it in) and "isdir". The message is SQLite's, with
+** the system's reason after it when an I/O call failed ("disk I/O error (File too large)").
+** Misuse (a closed handle, an unbindable value) raises.
 ** No Lua error is ever raised while SQLite is running: values are read first, then pushed.
 */
+#include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lrv.h"
@@ -46,9 +51,20 @@ static const char *code_name(int rc) {
   }
 }
 
+/* SQLite's message; after a failed system call (the file or the disk failed), its reason */
+static void push_message(lua_State *L, sqlite3 *db, int rc) {
+  int prim = rc & 0xff, err = db ? sqlite3_system_errno(db) : 0;
+  const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (err != 0 && (prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN || prim == SQLITE_FULL
+                   || prim == SQLITE_READONLY || prim == SQLITE_PERM))
+    lua_pushfstring(L, "%s (%s)", msg, strerror(err));
+  else
+    lua_pushstring(L, msg);
+}
+
 static int push_error(lua_State *L, sqlite3 *db, int rc) {
   luaL_pushfail(L);
-  lua_pushstring(L, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  push_message(L, db, rc);
   lua_pushstring(L, code_name(rc));
   return 3;
 }
@@ -66,31 +82,91 @@ static Stmt *check_stmt(lua_State *L, int idx) {
   return s;
 }
 
+/* "file:PATH?immutable=1": the URI SQLite reads a file by without locks or its -wal/-shm
+** (the characters a URI gives meaning to escaped) */
+static const char *push_immutable_uri(lua_State *L, const char *path) {
+  luaL_Buffer b;
+  const char *p;
+  luaL_buffinit(L, &b);
+  /* "file:" + "/x" would read as an authority when the path starts with "//" */
+  luaL_addstring(&b, path[0] == '/' ? "file://" : "file:");
+  for (p = path; *p; p++) {
+    if (*p == '%' || *p == '?' || *p == '#') {
+      char esc[4];
+      esc[0] = '%';
+      esc[1] = "0123456789ABCDEF"[(unsigned char)*p >> 4];
+      esc[2] = "0123456789ABCDEF"[*p & 15];
+      esc[3] = '\0';
+      luaL_addstring(&b, esc);
+    } else {
+      luaL_addchar(&b, *p);
+    }
+  }
+  luaL_addstring(&b, "?immutable=1");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* sqlite_open(path, mode) -> db | nil, err, code. mode "rw" (default) opens an existing
 ** file or creates one, readable by its owner only (a store holds conversations); "ro" opens
-** read-only and never creates. */
+** read-only and never creates; "immutable" reads the file alone, as SQLite's immutable=1
+** does (no locks, no -wal or -shm: for a file on a read-only medium that nothing writes).
+** code "missing": no such file ("ro", "immutable"), or no directory to create it in ("rw");
+** "isdir": the path is a directory; "readonly" ("rw"): the file cannot be created or
+** written (its permissions, or a read-only medium), where SQLite would quietly open it
+** read-only and fail at the first write. */
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "rw");
-  int flags = SQLITE_OPEN_NOMUTEX, rc;
+  const char *name = path;
+  int flags = SQLITE_OPEN_NOMUTEX, rc, missing = 0;
+  struct stat sb;
   Db *d;
   if (strcmp(mode, "ro") == 0) flags |= SQLITE_OPEN_READONLY;
   else if (strcmp(mode, "rw") == 0) flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  else return luaL_argerror(L, 2, "mode must be \"rw\" or \"ro\"");
+  else if (strcmp(mode, "immutable") == 0) {
+    flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+    name = push_immutable_uri(L, path);
+  }
+  else return luaL_argerror(L, 2, "mode must be \"rw\", \"ro\" or \"immutable\"");
   d = (Db *)lua_newuserdatauv(L, sizeof *d, 0);
   d->db = NULL;
   luaL_setmetatable(L, LRV_SQLITE_DB);
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "a directory, not a file");
+    lua_pushliteral(L, "isdir");
+    return 3;
+  }
   if (flags & SQLITE_OPEN_CREATE) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);   /* empty: a new database */
     if (fd >= 0) close(fd);
+    else if (errno == EROFS || errno == EACCES || errno == EPERM) {
+      int e = errno;
+      luaL_pushfail(L);
+      lua_pushfstring(L, "cannot create the file (%s)", strerror(e));
+      lua_pushliteral(L, "readonly");
+      return 3;
+    }
+    else missing = errno == ENOENT || errno == ENOTDIR;     /* the directory is not there */
+  } else {
+    missing = stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
   }
-  rc = sqlite3_open_v2(path, &d->db, flags, NULL);
+  rc = sqlite3_open_v2(name, &d->db, flags, NULL);
   if (rc != SQLITE_OK) {
     luaL_pushfail(L);
-    lua_pushstring(L, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
-    lua_pushstring(L, code_name(rc));
+    push_message(L, d->db, rc);
+    lua_pushstring(L, missing ? "missing" : code_name(rc));
     sqlite3_close_v2(d->db);
     d->db = NULL;
+    return 3;
+  }
+  if ((flags & SQLITE_OPEN_READWRITE) && sqlite3_db_readonly(d->db, "main") == 1) {
+    sqlite3_close_v2(d->db);
+    d->db = NULL;
+    luaL_pushfail(L);
+    lua_pushliteral(L, "read-only: no write access to the file, or the medium it is on is read-only");
+    lua_pushliteral(L, "readonly");
     return 3;
   }
   sqlite3_extended_result_codes(d->db, 0);

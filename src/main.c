@@ -128,7 +128,11 @@ static const command commands[] = {
    "  --store DB          keep the execution in an SQLite store as it runs (default\n"
    "                      $RIVULET_STORE; see rivulet logs)\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
-   "Exit status: 0 ended normally, 1 the flow failed, 2 bad input.\n"},
+   "Exit status: 0 ended normally, 1 the flow failed or could not finish (with\n"
+   "--store: the store failed, e.g. the disk is full, an I/O error, a read-only\n"
+   "file; what was saved before is kept), 2 bad input (usage, a flow that does not\n"
+   "load or validate, a --store that is no usable store: missing directory, not a\n"
+   "store, damaged, newer).\n"},
   {"deliver", cmd_lua_cli, "hand an inbound message to a stored execution",
    "deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT [options]\n"
    "deliver --store DB --tick [options]\n\n"
@@ -149,8 +153,11 @@ static const command commands[] = {
    "  --json              print one JSON object instead: sid, status, state, what it\n"
    "                      waits for, and the messages sent\n"
    "Exit status: 0 the message was taken and the execution waits or ended normally,\n"
-   "1 the message was not taken (the execution waits for something else) or the\n"
-   "execution failed, 2 bad input or an unusable store.\n"},
+   "1 the message was not taken (the execution waits for something else), the\n"
+   "execution failed, or the store failed (the disk is full, an I/O error, a\n"
+   "read-only file, a lock held past the busy timeout: SQLite's message, the file\n"
+   "named; what was saved before is kept), 2 bad input or a store unusable as\n"
+   "given (missing directory, not a store, damaged, newer).\n"},
   {"serve", cmd_lua_cli, "serve Studio's REST API and Twilio's webhooks",
    "serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n"
    "      [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [options]\n\n"
@@ -173,8 +180,9 @@ static const command commands[] = {
    "                      messages are stored and printed (\"> ADDR: BODY\")\n"
    "  --map-url FROM=TO   rewrite URL prefixes of Run Function/HTTP calls; repeatable\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
-   "Exit status: 0 stopped by a signal, 1 an internal error, 2 bad usage, a port that\n"
-   "cannot be bound or an unusable store.\n"},
+   "Exit status: 0 stopped by a signal, 1 an internal error or a store that failed\n"
+   "to open (an I/O error, a read-only file), 2 bad usage, a port that cannot be\n"
+   "bound or a store unusable as given (not a store, damaged, newer).\n"},
   {"webhook", cmd_lua_cli, "post a signed Twilio webhook (an incoming message or call)",
    "webhook URL --from ADDR --to ADDR [--body TEXT] [--call] [options]\n\n"
    "Posts to URL (a flow's webhook_url) what Twilio posts when a message (or, with\n"
@@ -194,7 +202,9 @@ static const command commands[] = {
    "logs --store DB SID [--json]\n\n"
    "Lists the executions in DB, newest first: sid, flow, contact, status, started,\n"
    "ended. With SID: its steps (time, event, from, to) and its context. Nothing is\n"
-   "written to DB.\n\n"
+   "written to DB; a DB on a read-only medium or in a read-only directory reads\n"
+   "too (as of its last checkpoint when its -wal cannot be read: a note says so).\n"
+   "JSON output is valid UTF-8: bytes that are not show as U+FFFD.\n\n"
    "  --store DB          the SQLite store (default $RIVULET_STORE)\n"
    "  --status S          active, ended (normally) or failed\n"
    "  --since T, --until T  started at or after / before T: 2026-11-25,\n"
@@ -203,7 +213,9 @@ static const command commands[] = {
    "  --contact ADDR      executions of one contact\n"
    "  --limit N           at most N executions (default 100; 0: all)\n"
    "  --json              a JSON array of executions, or the execution record\n"
-   "Exit status: 0 ok, 1 no such execution, 2 bad usage or an unusable store.\n"},
+   "Exit status: 0 ok, 1 no such execution, or the store could not be read (an I/O\n"
+   "error, a file that is there but cannot be opened), 2 bad usage or a store\n"
+   "unusable as given (missing, not a store, damaged, newer).\n"},
   {"validate", cmd_lua_cli, "check flows for errors and warnings",
    "validate [-q] FLOW...\n\n"
    "Checks each flow; every problem on one line, FILE: #/json/path: error|warning: message.\n"

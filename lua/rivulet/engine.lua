@@ -27,7 +27,8 @@
 -- With a store, every step is committed (the step, and the execution as it goes on) before
 -- anything acts on it, and so is every wait. When a write is refused (another process moved
 -- the execution on, or the disk failed) the execution leaves this engine: its status here
--- becomes "detached", the store keeps it as last committed, and engine.store_error says why.
+-- becomes "detached", the store keeps it as last committed, and engine.store_error says why
+-- (engine.store_error_code: the store's code, e.g. "full").
 
 local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
@@ -116,7 +117,8 @@ local Engine = {}
 Engine.__index = Engine
 M.Engine = Engine
 
--- new(options) -> engine | nil, err (only when the store cannot be opened or read)
+-- new(options) -> engine | nil, err, code (only when the store cannot be opened or read;
+-- code as the store's)
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("engine options must be a table", 2) end
@@ -142,9 +144,9 @@ function M.new(opts)
   if opts.store ~= nil then
     local st = opts.store
     if type(st) == "string" then
-      local err
-      st, err = require("rivulet.store").open(st, { scrub = opts.auth_token, synchronous = opts.synchronous })
-      if not st then return nil, err end
+      local err, code
+      st, err, code = require("rivulet.store").open(st, { scrub = opts.auth_token, synchronous = opts.synchronous })
+      if not st then return nil, err, code end
     elseif type(st) ~= "table" or type(st.write) ~= "function" then
       error("engine option 'store' must be a file name or a rivulet.store", 2)
     elseif opts.auth_token then
@@ -152,8 +154,8 @@ function M.new(opts)
     end
     e.store = st
     if opts.resume ~= false then
-      local n, err = recovery.recover(e)
-      if not n then return nil, err end
+      local n, err, code = recovery.recover(e)
+      if not n then return nil, err, code end
       e.resumed = n
     end
   end
@@ -261,7 +263,7 @@ end
 function Engine:detach(exec, err, code)
   self:release(exec)
   exec.status, exec.reason, exec.detached = "detached", err, code or "error"
-  self.store_error = err
+  self.store_error, self.store_error_code = err, code or "error"
   if self.opts.on_store_error then self.opts.on_store_error(exec, err, code) end
 end
 

@@ -114,20 +114,20 @@ function M.revive_all(e, list)
   e:fire_timers()
 end
 
--- recover(engine) -> executions taken in | nil, err: every active execution of the store
+-- recover(engine) -> executions taken in | nil, err, code: every active execution of the store
 -- that no other live process is running (opts.resume "due": only those with something to
 -- do now; "poll": revived at the first poll or handle, not now)
 function M.recover(e)
   local st = e.store
   local now, adopted = e.now(), {}
-  local rows, err
+  local rows, err, code
   local steps = {}               -- every active execution's steps in one read (not one each)
-  if e.opts.resume == "due" then rows, err = st:due_rows(now)
+  if e.opts.resume == "due" then rows, err, code = st:due_rows(now)
   else
-    rows, err = st:active_rows()
-    if rows then steps, err = st:active_steps() end
+    rows, err, code = st:active_rows()
+    if rows then steps, err, code = st:active_steps() end
   end
-  if not rows or not steps then return nil, format("%s: %s", st.path, err) end
+  if not rows or not steps then return nil, format("%s: %s", st.path, err), code end
   for _, raw in ipairs(rows) do
     local row, derr = store_mod.decode_row(raw)
     if row and not (running(row) and st:owner_alive(row)) then
@@ -136,7 +136,7 @@ function M.recover(e)
       if exec then adopted[#adopted + 1] = exec end
     end
     if derr then
-      e.store_error = derr
+      e.store_error, e.store_error_code = derr, "decode"
       if e.opts.on_store_error then e.opts.on_store_error(nil, derr, "decode") end
     end
   end

@@ -26,6 +26,9 @@
 -- "conflict", "notfound", SQLite's other names); misuse raises.
 --   open(path, {synchronous=, readonly=, scrub=}) -> store | nil, err, code
 --   store.path, store.owner ("pid@host"), store.busy_timeout_ms
+--   store.note: set when a read-only store shows less than it holds (open() says why)
+--   IO_FAILURES[code]: the file or the disk under it failed (exit 1), rather than the store
+--       being unusable as given (exit 2)
 --   store:close()   store:set_token(token)     (the token never reaches the store)
 --   store:flow_id(flow) -> id        a loaded flow stored once per distinct source
 --   store:flow(id) -> flow           loaded back (cached)
@@ -66,7 +69,16 @@ M.MAX_DEPTH = core.json_max_depth    -- tables nested deeper are stored as "<too
 -- timestamps and long integers; core.json_encode writes them exactly, and writes what JSON
 -- cannot hold ("<function>", "<cycle>") as text so that a context always stores.
 -- encode(value [, indent]) -> JSON text; with indent (e.g. "  "), pretty with sorted keys.
+-- Always valid UTF-8 (what rivulet prints and serves): invalid bytes are written as U+FFFD.
 M.encode = core.json_encode
+
+-- The store's own text keeps strings byte for byte, valid UTF-8 or not (json_encode's raw):
+-- a function may reply with binary, and an execution resumed from the store must see the
+-- same bytes it saw before (a Liquid render, a body sent on). Only what leaves rivulet as
+-- JSON (logs --json, the REST API, --log) is made valid UTF-8, by M.encode.
+local function stored(v)
+  return core.json_encode(v, nil, true)
+end
 
 local function decode(text)
   if text == nil then return nil end
@@ -185,7 +197,56 @@ end
 local OPEN_ERRORS = {
   notadb = "not a rivulet store (not an SQLite database, or its header is damaged)",
   corrupt = "the store is damaged (SQLite: database disk image is malformed)",
+  isdir = "not a rivulet store (a directory)",
 }
+
+-- The codes that say the file or the medium under it failed: the disk is full, an I/O
+-- error, a file that is there but cannot be opened, no write access, a lock held past the
+-- busy timeout, no memory. What was committed before is kept; trying again later may work.
+-- Every other code says the store is unusable as given (missing, not a store, damaged,
+-- written by a newer rivulet) or refused the data. The commands exit 1 for the first, 2
+-- for the others.
+M.IO_FAILURES = { full = true, ioerr = true, cantopen = true, readonly = true, perm = true,
+                  nomem = true, busy = true, locked = true }
+
+-- bytes in path's -wal file (0: none, or empty)
+local function wal_bytes(path)
+  local f = io.open(path .. "-wal", "rb")
+  if not f then return 0 end
+  local n = f:seek("end")
+  f:close()
+  return n or 0
+end
+
+-- A store on a read-only medium, or in a directory this process cannot write: WAL mode
+-- reads through the -shm file, which SQLite then can neither create nor open, so a
+-- read-only open fails although the file reads fine (with an existing -shm and -wal,
+-- SQLite reads both and this is not needed). Nothing can be writing such a store (a writer
+-- keeps a -shm), so it is read as SQLite's immutable=1 reads: the file alone, without locks.
+-- Changes a writer left in a -wal (it stopped before a checkpoint) are not in the file;
+-- they cannot be read without writing the -shm, so the store shows as of its last
+-- checkpoint, and note says so; when the file alone is not a store yet, it is refused.
+-- -> {db, header, note} | nil, err, code
+local function open_alone(path)
+  local db, err, code = core.sqlite_open(path, "immutable")
+  if not db then return nil, err, code end
+  local h
+  h, err, code = inspect(db)
+  local wal = wal_bytes(path)
+  if wal > 0 and (not h or h.objects == 0 or h.version < M.SCHEMA_VERSION) then
+    db:close()
+    return nil, format("its latest changes are in %s-wal, which SQLite cannot read without writing %s-shm" ..
+      " beside it (a read-only directory): copy the store and its -wal to a writable directory to read them",
+      path, path), "cantopen"
+  end
+  if not h then
+    db:close()
+    return nil, err, code
+  end
+  return { db = db, header = h, note = wal > 0 and format("%s-wal (%d bytes) may hold changes not yet in the" ..
+    " file, which SQLite cannot read without writing %s-shm beside it: this shows the store as of its last" ..
+    " checkpoint", path, wal, path) or nil }
+end
 
 -- open(path [, options]) -> store | nil, err, code. Options: synchronous = "full" (default:
 -- a commit survives power loss) or "normal" (survives a crash of the process only; faster),
@@ -205,12 +266,22 @@ function M.open(path, opts)
   opts = opts or {}
   if type(path) ~= "string" or path == "" then error("store path must be a non-empty string", 2) end
   local db, err, code = core.sqlite_open(path, opts.readonly and "ro" or "rw")
-  if not db then return fail(path, err, code) end
+  if not db then return fail(path, OPEN_ERRORS[code] or err, code) end
   db:busy_timeout(M.BUSY_TIMEOUT_MS)
-  local h
+  local h, note
   h, err, code = patiently(function() return inspect(db) end)
-  if not h then
+  if not h and opts.readonly and (code == "cantopen" or code == "readonly") then
     db:close()
+    local alone
+    alone, err, code = open_alone(path)
+    db, h, note = alone and alone.db, alone and alone.header, alone and alone.note
+  end
+  if not h then
+    if db then db:close() end
+    if code == "cantopen" and not opts.readonly then     -- the file opened: its -wal or -shm did not
+      err = format("cannot open or create %s-wal and %s-shm beside it, which a store needs (its directory" ..
+        " must be writable): %s", path, path, err)
+    end
     return fail(path, OPEN_ERRORS[code] or err, code)
   end
   if h.app ~= M.APPLICATION_ID and not (h.app == 0 and h.objects == 0) then
@@ -224,7 +295,7 @@ function M.open(path, opts)
   end
   local s = setmetatable({ db = db, path = path, stmts = {}, flow_ids = setmetatable({}, { __mode = "k" }),
                            flows = {}, owner = format("%d@%s", core.pid(), core.hostname()),
-                           readonly = opts.readonly or false, token = opts.scrub,
+                           readonly = opts.readonly or false, token = opts.scrub, note = note,
                            busy_timeout_ms = M.BUSY_TIMEOUT_MS,
                            scrub = redact.scrubber(opts.scrub) }, Store)
   if opts.readonly then
@@ -356,7 +427,7 @@ function Store:flow_id(flow)
       return nil, "a flow built in Lua with functions in it cannot be stored;" ..
         " load it from a file to keep its executions"
     end
-    kind, source = "json", M.encode(flow:definition())
+    kind, source = "json", stored(flow:definition())
   end
   id = core.sha256_hex(kind .. "\0" .. source)
   local ok, err, code = self:run("INSERT OR IGNORE INTO flows (id, name, path, kind, source, created_at)" ..
@@ -397,9 +468,9 @@ end
 
 local function encode_wait(w)
   if not w then return nil end
-  return M.encode({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                    props = w.props, data = w.data, child = w.child, watch = w.watch,
-                    takes_reply = w.takes_reply, early = w.early })
+  return stored({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
+                  props = w.props, data = w.data, child = w.child, watch = w.watch,
+                  takes_reply = w.takes_reply, early = w.early })
 end
 
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
@@ -426,8 +497,8 @@ end
 function Store:write(exec, step, state)
   if self.readonly then error("the store is open read-only", 2) end
   local now = core.now()
-  local ctx, wait = scrub(self, M.encode(exec.context)), scrub(self, encode_wait(exec.wait))
-  local step_ctx = step and scrub(self, M.encode(step.context or {}))
+  local ctx, wait = scrub(self, stored(exec.context)), scrub(self, encode_wait(exec.wait))
+  local step_ctx = step and scrub(self, stored(step.context or {}))
   local running = exec.status == "active" and (not exec.wait or exec.wait.kind == "http")
   local owner = running and self.owner or nil
   local lease = running and now + M.LEASE_S or nil

@@ -6,9 +6,12 @@
 --     args = { "run", "{dir}/f.json", ... },  -- "{dir}" is the temp directory
 --     stdin = text, env = { K = V },          -- optional
 --     code = 2,                               -- expected exit status
---     has = { "f.json", "line 1, column 13" },-- plain substrings of stdout..stderr
+--     has = { "f.json", "line 1, column 13" },-- plain substrings of stdout..stderr ("{dir}" too)
 --     lacks = { "SECRET" },                   -- plain substrings that must not appear
 --     log = "{dir}/log.json",                 -- optional: a file whose text `lacks` checks too
+--     untouched = "{dir}/s.db",               -- optional: a file that must be byte for byte as it was
+--     fsize = 65536,                          -- optional: no file may grow past this (prlimit),
+--                                             --   a write past it is an I/O error (EFBIG)
 --     seconds = 5 }                           -- the run is killed (and fails) after this
 --
 -- Every case also checks: no signal, no Lua traceback, no "internal error". Big inputs are
@@ -497,5 +500,71 @@ add{ name = "store/deliver_bad_map_url", untouched = "{dir}/s.db", files = { ["f
 add{ name = "store/deliver_token_not_in_store", files = { ["f.json"] = WAITER }, store = "{dir}/s.db",
      args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
               "--body", "my " .. TOKEN, "--auth-token", TOKEN }, code = 0, lacks = { TOKEN } }
+
+-- ---- 11. the store's medium fails, and paths that are no store ------------------------------
+-- A failure of the file or the disk is exit 1 with SQLite's message and the file named, and
+-- nothing committed before it is lost (the store byte for byte as it was); a path that is
+-- no store is exit 2. A disk that fills up for real (a tmpfs) and a read-only mount are in
+-- spec/test_store.lua (they need a mount namespace).
+
+-- a store holding one execution of f.json (the waiter flow, stored as the commands store
+-- it: the text of the file), waiting for +1's reply
+local function store_with(start)
+  return sqlite_file(function(p)
+    local rivulet = require "rivulet"
+    local flow_file = p .. ".json"
+    local f = assert(io.open(flow_file, "wb"))
+    f:write(waiter())
+    f:close()
+    local e = assert(rivulet.engine{ store = p })
+    assert(e:start(assert(rivulet.load_flow(flow_file)), start))
+    e.store:close()
+    os.remove(flow_file)
+  end)
+end
+local waiting_store = store_with{ event = "incomingMessage", from = "+1", to = "+2", body = "hi" }
+local BIG = rep("y", 100000)                    -- a reply whose step cannot fit under FSIZE
+local FSIZE = 65536                             -- over the 32 KiB -shm, under the reply's WAL frames
+local IO_FILES = { ["s.db"] = waiting_store, ["f.json"] = WAITER }
+add{ name = "store/io_error/deliver_reply", files = IO_FILES, untouched = "{dir}/s.db", fsize = FSIZE,
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", BIG }, code = 1,
+     has = { "rivulet deliver: {dir}/s.db: disk I/O error (the message was not taken; the store is as it was)" },
+     lacks = { "> got" } }
+add{ name = "store/io_error/deliver_start", files = IO_FILES, untouched = "{dir}/s.db", fsize = FSIZE,
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+3", "--to", "+2",
+              "--body", BIG }, code = 1, has = { "{dir}/s.db: disk I/O error", "the message was not taken" } }
+add{ name = "store/io_error/deliver_json", files = IO_FILES, untouched = "{dir}/s.db", fsize = FSIZE,
+     args = { "deliver", "--store", "{dir}/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", BIG, "--json" }, code = 1, has = { '"taken":false', '"reason":"ioerr"' } }
+add{ name = "store/io_error/run_start", files = IO_FILES, untouched = "{dir}/s.db", fsize = FSIZE,
+     args = { "run", "{dir}/f.json", "--store", "{dir}/s.db", "--from", "+3", "--body", BIG }, code = 1,
+     has = { "rivulet run: {dir}/s.db: disk I/O error" }, lacks = { "Say?" } }
+-- the start is saved, the reply's step is not: the execution stays waiting, as last saved
+add{ name = "store/io_error/run_reply", files = IO_FILES, fsize = FSIZE,
+     args = { "run", "{dir}/f.json", "--store", "{dir}/s.db", "--from", "+3", "--reply", BIG }, code = 1,
+     has = { "> Say?", "rivulet run: {dir}/s.db: disk I/O error (execution FN", "stops at its last saved step;",
+             "rivulet deliver --store {dir}/s.db --tick" }, lacks = { "> got" } }
+-- paths that are no store: exit 2, nothing created
+add{ name = "store/no_such_directory/deliver", files = { ["f.json"] = WAITER }, untouched = "{dir}/no/s.db",
+     args = { "deliver", "--store", "{dir}/no/s.db", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+              "--body", "hi" }, code = 2,
+     has = { "{dir}/no/s.db: unable to open database file (No such file or directory)" } }
+add{ name = "store/no_such_directory/run", files = { ["f.json"] = WAITER }, untouched = "{dir}/no/s.db",
+     args = { "run", "{dir}/f.json", "--store", "{dir}/no/s.db" }, code = 2,
+     has = { "{dir}/no/s.db: unable to open database file" }, lacks = { "Say?" } }
+for _, cmd in ipairs{ "deliver", "run", "logs" } do
+  local args = { deliver = { "deliver", "--store", "{dir}", "--flow", "{dir}/f.json", "--from", "+1", "--to", "+2",
+                             "--body", "hi" },
+                 run = { "run", "{dir}/f.json", "--store", "{dir}" }, logs = { "logs", "--store", "{dir}" } }
+  add{ name = "store/a_directory/" .. cmd, files = { ["f.json"] = WAITER }, args = args[cmd], code = 2,
+       has = { "rivulet " .. cmd .. ": {dir}: not a rivulet store (a directory)" }, lacks = { "Say?" } }
+end
+-- invalid UTF-8 kept in the store (a contact, a body) is U+FFFD in JSON output, never raw
+local binary_store = store_with{ event = "incomingMessage", from = "+1\255\192\128", to = "+2",
+                                 body = "bin\254\237\160\128" }
+add{ name = "store/invalid_utf8/logs_json", files = { ["s.db"] = binary_store },
+     args = { "logs", "--store", "{dir}/s.db", "--json" }, code = 0,
+     has = { '"contact":"+1\239\191\189\239\191\189\239\191\189"' }, lacks = { "\255", "\192", "\128" } }
 
 return { cases = cases, TOKEN = TOKEN }

@@ -106,6 +106,17 @@ function M.load_flow(cmd, path, scrub)
   return flow
 end
 
+-- store_failure(path, message, code) -> text, exit status: how a command reports a store
+-- that failed. The text names the file once ("DB: message"); the status is 1 when the file
+-- or the disk under it failed (rivulet.store.IO_FAILURES: full, an I/O error, no write
+-- access, a lock held too long), 2 when the store is unusable as given (missing, not a
+-- store, damaged, newer) or refused what it was given.
+function M.store_failure(path, msg, code)
+  msg = tostring(msg)
+  if msg:sub(1, #path + 2) ~= path .. ": " then msg = path .. ": " .. msg end
+  return msg, require("rivulet.store").IO_FAILURES[code] and 1 or 2
+end
+
 -- the store a command uses: --store, else $RIVULET_STORE
 function M.store_path(o)
   local p = o.store or os.getenv("RIVULET_STORE")

@@ -35,8 +35,16 @@ local SPEC = {
 }
 
 -- the engine's result codes: how deliver says them (--json "how") and its exit status
+-- (a store_error's comes from its store code: args.store_failure)
 local HOW = { started = "started", resumed = "delivered", held = "delivered" }
 local EXIT = { not_waiting = 1, busy = 1 }
+
+-- what became of the execution when a write failed after the message was taken: the steps
+-- committed before stay, and whoever opens the store next takes it over from there
+local function kept(db, sid)
+  return format(" (execution %s stops at its last saved step; the next delivery or" ..
+    " `rivulet deliver --store %s --tick` resumes it)", sid, db)
+end
 
 function M.main(argv)
   local scrub = args_lib.scrubber(args_lib.early_token(argv or {}))
@@ -62,7 +70,7 @@ function M.main(argv)
   if not o.tick and not flow then return 2 end
 
   local sent = {}
-  local engine, eerr = rivulet.engine{
+  local engine, eerr, ecode = rivulet.engine{
     store = db, url_map = map, auth_token = token, keep_ended = false, subflows = o.subflows,
     resume = "due",           -- the waiting executions stay in the store: one delivery costs the same at any size
     on_message = function(exec, m)
@@ -77,8 +85,9 @@ function M.main(argv)
     end,
   }
   if not engine then
-    stderr:write("rivulet deliver: ", scrub(tostring(eerr)), "\n")
-    return 2
+    local msg, status = args_lib.store_failure(db, eerr, ecode)
+    stderr:write("rivulet deliver: ", scrub(msg), "\n")
+    return status
   end
   if o.tick then            -- opening caught up already; let the HTTP calls it started finish
     local ok, err = pcall(function()
@@ -92,6 +101,11 @@ function M.main(argv)
     end
     if o.json then stdout:write(scrub(store_mod.encode({ resumed = engine.resumed, sent = sent })), "\n") end
     stderr:write(format("%d execution%s had something to do\n", engine.resumed, engine.resumed == 1 and "" or "s"))
+    if engine.store_error then      -- an execution could not be saved: it stays as last saved
+      local msg, status = args_lib.store_failure(db, engine.store_error, engine.store_error_code)
+      stderr:write("rivulet deliver: ", scrub(msg), "\n")
+      return status
+    end
     return 0
   end
 
@@ -110,11 +124,16 @@ function M.main(argv)
   if not how then
     -- "running" is the name deliver has always given a busy execution
     local code = r.code == "busy" and "running" or r.code == "store_error" and (r.store_code or "error") or r.code
-    if o.json then
-      stdout:write(store_mod.encode({ taken = false, reason = code, message = scrub(r.message), sent = sent }), "\n")
+    local msg, status = tostring(r.message), EXIT[r.code] or 2
+    if r.code == "store_error" then     -- nothing of the message was saved: the store is as it was
+      msg, status = args_lib.store_failure(db, r.message, r.store_code)
+      msg = msg .. " (the message was not taken; the store is as it was)"
     end
-    stderr:write("rivulet deliver: ", scrub(tostring(r.message)), "\n")
-    return EXIT[r.code] or 2
+    if o.json then
+      stdout:write(store_mod.encode({ taken = false, reason = code, message = scrub(msg), sent = sent }), "\n")
+    end
+    stderr:write("rivulet deliver: ", scrub(msg), "\n")
+    return status
   end
 
   local w = exec.status == "active" and engine:innermost(exec).wait
@@ -129,8 +148,13 @@ function M.main(argv)
       w and (w.kind == "reply" and "a reply" or w.kind) or "nothing", tostring(exec.state))), "\n")
     return 0
   elseif exec.status == "detached" then
-    stderr:write(scrub(format("rivulet deliver: execution %s: %s", exec.sid, tostring(exec.reason))), "\n")
-    return 2
+    if exec.detached == "reloaded" then     -- another process moved it on meanwhile
+      stderr:write(scrub(format("rivulet deliver: execution %s: %s", exec.sid, tostring(exec.reason))), "\n")
+      return 2
+    end
+    local msg, status = args_lib.store_failure(db, exec.reason, exec.detached)
+    stderr:write("rivulet deliver: ", scrub(msg .. kept(db, exec.sid)), "\n")
+    return status
   end
   stderr:write(scrub(format("execution %s %s; ended: %s", exec.sid, how, tostring(exec.reason))), "\n")
   return exec.failed and 1 or 0

@@ -1,5 +1,10 @@
 -- `rivulet logs --store DB [SID]`: the executions a store holds, newest first, or one
--- execution's steps and context. Opens the store read-only: looking never writes.
+-- execution's steps and context. Opens the store read-only: looking never writes, and a
+-- store on a read-only medium reads too (rivulet.store says what it shows then).
+--
+-- Exit status: 0 ok, 1 no such execution, or the store failed (an I/O error, a file that
+-- is there but cannot be read, a lock held too long), 2 bad usage or a store unusable as
+-- given (missing, not a store, damaged, newer).
 
 local store_mod = require "rivulet.store"
 local short_name = require("rivulet.flow").short_name
@@ -77,8 +82,8 @@ local function filters(o)
 end
 
 local function list(st, o, f)
-  local rows, err = st:list(f)
-  if not rows then return nil, format("%s: %s", st.path, err), 2 end
+  local rows, err, code = st:list(f)
+  if not rows then return nil, args_lib.store_failure(st.path, err, code) end
   if o.json then
     local out = {}
     for i, r in ipairs(rows) do
@@ -111,7 +116,10 @@ end
 
 local function show(st, o, id)
   local rec, err, code = st:record(id)
-  if not rec then return nil, err, code == "notfound" and 1 or 2 end
+  if not rec then
+    if code == "notfound" then return nil, err, 1 end
+    return nil, args_lib.store_failure(st.path, err, code)
+  end
   if o.json then
     stdout:write(store_mod.encode(rec), "\n")
     return 0
@@ -153,11 +161,13 @@ function M.main(argv)
     f, ferr = filters(o)
     if not f then return usage(ferr) end
   end
-  local st, err = store_mod.open(db, { readonly = true })
+  local st, err, ecode = store_mod.open(db, { readonly = true })
   if not st then
-    stderr:write("rivulet logs: ", err, "\n")
-    return 2
+    local msg, status = args_lib.store_failure(db, err, ecode)
+    stderr:write("rivulet logs: ", msg, "\n")
+    return status
   end
+  if st.note then stderr:write("rivulet logs: note: ", st.note, "\n") end
   local ok, status, code
   if id then ok, status, code = show(st, o, id) else ok, status, code = list(st, o, f) end
   st:close()

@@ -8,8 +8,10 @@
 -- The last line, on stderr, is "execution FN… ended: REASON".
 --
 -- Exit status: 0 the execution ended normally, 1 it failed (a guard stopped it, a widget
--- errored) or could not finish, 2 bad input (usage, an unloadable flow, a flow with
--- validation errors (printed like `rivulet validate`'s), unreadable files).
+-- errored) or could not finish (with --store: the store failed, e.g. the disk is full; what
+-- was saved before is kept), 2 bad input (usage, an unloadable flow, a flow with
+-- validation errors (printed like `rivulet validate`'s), unreadable files, a --store that
+-- is not a usable store).
 -- The auth token is never printed or logged: every line written goes through scrub().
 
 local rivulet = require "rivulet"
@@ -198,8 +200,9 @@ function M.main(args)
 
   -- with --store the record is kept there as it runs; other executions in the store are
   -- left to `rivulet deliver` (resume = false): run holds one conversation
-  local engine, eerr = rivulet.engine{
-    url_map = o.url_map, auth_token = token, store = args_lib.store_path(o), resume = false,
+  local db = args_lib.store_path(o)
+  local engine, eerr, ecode = rivulet.engine{
+    url_map = o.url_map, auth_token = token, store = db, resume = false,
     subflows = o.subflows,
     on_message = function(_, msg)
       local body = tostring(msg.body or "")
@@ -208,8 +211,9 @@ function M.main(args)
     end,
   }
   if not engine then
-    stderr:write("rivulet run: ", scrub(tostring(eerr)), "\n")
-    return 2
+    local msg, status = args_lib.store_failure(db, eerr, ecode)
+    stderr:write("rivulet run: ", scrub(msg), "\n")
+    return status
   end
 
   -- the REST trigger reverses the addresses (Studio's Executions API: From is the flow's
@@ -242,8 +246,9 @@ function M.main(args)
     return line
   end
 
-  local ok, exec, serr = pcall(function()
+  local ok, exec, serr, scode = pcall(function()
     local r = engine:handle{ kind = "start", flow = flow, trigger = trigger }
+    if r.code == "store_error" then return nil, r.message, r.store_code or "error" end
     if r.code ~= "started" then return nil, r.message end
     return M.converse(engine, r.exec, reply)
   end)
@@ -253,8 +258,10 @@ function M.main(args)
     return 1
   end
   if not exec then
-    stderr:write("rivulet run: ", scrub(tostring(serr)), "\n")
-    return 1
+    local msg, status = tostring(serr), 1
+    if scode then msg, status = args_lib.store_failure(db, serr, scode) end   -- nothing was saved
+    stderr:write("rivulet run: ", scrub(msg), "\n")
+    return status
   end
 
   local status = 0
@@ -268,6 +275,18 @@ function M.main(args)
   if exec.status == "active" then
     stderr:write(scrub(format("execution %s stopped: %s", exec.sid, serr or "still active")), "\n")
     return status ~= 0 and status or 1
+  end
+  if exec.status == "detached" then
+    if exec.detached == "reloaded" then       -- another process sharing the store moved it on
+      stderr:write(scrub(format("execution %s stopped: %s", exec.sid, tostring(exec.reason))), "\n")
+      return status ~= 0 and status or 1
+    end
+    -- a write failed: the execution stays in the store as last saved, and whoever opens the
+    -- store next (`rivulet deliver --tick`) takes it over from there
+    local msg, sstatus = args_lib.store_failure(db, exec.reason, exec.detached)
+    stderr:write("rivulet run: ", scrub(format("%s (execution %s stops at its last saved step;" ..
+      " `rivulet deliver --store %s --tick` resumes it)", msg, exec.sid, db)), "\n")
+    return status ~= 0 and status or sstatus
   end
   stderr:write(scrub(format("execution %s ended: %s", exec.sid, tostring(exec.reason))), "\n")
   if status ~= 0 then return status end

@@ -113,8 +113,9 @@ function M.main(argv)
     return 2
   end
   local here = format("http://%s:%d", url_host(host), srv:port())
-  local app, aerr = serve.new{
-    store = args_lib.store_path(o) or M.DEFAULT_STORE, public_url = o["public-url"] or here,
+  local db = args_lib.store_path(o) or M.DEFAULT_STORE
+  local app, aerr, acode = serve.new{
+    store = db, public_url = o["public-url"] or here,
     account_sid = sid, auth_token = token, twilio_api = o["twilio-api"], url_map = map, subflows = o.subflows,
     on_message = not o["twilio-api"] and function(_, m)
       stdout:write(scrub(format("> %s%s: %s", m.kind == "voice" and "(voice) " or "", tostring(m.to),
@@ -124,8 +125,9 @@ function M.main(argv)
   }
   if not app then
     srv:close()
-    stderr:write("rivulet serve: ", scrub(tostring(aerr)), "\n")
-    return 2
+    local msg, status = args_lib.store_failure(db, aerr, acode)
+    stderr:write("rivulet serve: ", scrub(msg), "\n")
+    return status
   end
   stdout:write("rivulet serve: listening on ", here, "\n")
   if made then

@@ -68,7 +68,7 @@ route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/MessageStatus", { "account
 
 -- ---- the app -----------------------------------------------------------------------------
 
--- new(opts) -> app | nil, err (the store cannot be opened)
+-- new(opts) -> app | nil, err, code (the store cannot be opened; code as the store's)
 function M.new(opts)
   local app = setmetatable({
     account_sid = opts.account_sid, auth_token = opts.auth_token,
@@ -80,12 +80,12 @@ function M.new(opts)
     twilio = { url = opts.twilio_api:gsub("/+$", ""), account_sid = opts.account_sid, auth_token = opts.auth_token,
                status_callback = function(exec) return app:status_url(exec.flow_sid) end }
   end
-  local engine, err = rivulet.engine{
+  local engine, err, code = rivulet.engine{
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
     on_message = function(exec, m) if app.on_message then app.on_message(exec, m) end end,
   }
-  if not engine then return nil, err end
+  if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
   return app
 end
