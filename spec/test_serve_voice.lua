@@ -825,3 +825,72 @@ function TestServeVoiceHttp:test_a_call_through_rivulet_serve()
   srv:stop()
   if not ok then error(err, 0) end
 end
+
+-- ---- the rule table against twilio-node's TwiML grammar ----------------------------------------
+
+TestTwimlRules = {}
+
+-- twilio-node's generated TwiML builder: each element's attributes (interface XAttributes)
+-- and children (class X's methods returning VoiceResponse.Y); nil when not installed
+local function twilio_node_grammar()
+  local path = require("spec.serve_helper").dir .. "/node_modules/twilio/lib/twiml/VoiceResponse.d.ts"
+  local text = helper.read_file(path)
+  if not text then return nil, path end
+  local attrs, children = {}, {}
+  for name, body in text:gmatch("export interface (%w+)Attributes {(.-)\n    }") do
+    attrs[name] = attrs[name] or {}
+    for a in body:gmatch("\n%s+([%w_]+)%??: ") do attrs[name][a] = true end
+  end
+  local function class_children(name, body)
+    children[name] = children[name] or {}
+    for c in body:gmatch("%): VoiceResponse%.(%w+);") do children[name][c] = true end
+  end
+  class_children("Response", text:match("declare class VoiceResponse extends TwiML {(.-)\n}"))
+  for name, body in text:gmatch("export class (%w+) extends TwiML {(.-)\n    }") do class_children(name, body) end
+  return { attrs = attrs, children = children }
+end
+
+function TestTwimlRules:test_the_rule_table_is_twilios_grammar()
+  local g, path = twilio_node_grammar()
+  if not g then lu.skip("twilio-node not installed at " .. path .. " (scripts/serve-tooling.sh)") end
+  local checked = 0
+  for name, rule in pairs(tw.ELEMENTS) do
+    if name ~= "Response" then
+      lu.assertNotNil(g.children[name], name .. " is no element of twilio-node's TwiML")
+      for a in pairs(rule.attrs) do
+        lu.assertTrue((g.attrs[name] or {})[a], string.format("<%s %s>: not in twilio-node's %sAttributes", name, a, name))
+        checked = checked + 1
+      end
+    end
+    for c in pairs(rule.children or {}) do
+      if c:match("^%u") then
+        lu.assertTrue(g.children[name][c], string.format("<%s> in <%s>: not in twilio-node's grammar", c, name))
+        checked = checked + 1
+      end
+    end
+  end
+  lu.assertTrue(checked > 200, checked)
+end
+
+function TestTwimlRules:test_the_rules_refuse_what_twilio_refuses()
+  local bad = {
+    ['<Respons/>'] = "the root is <Respons>",
+    ['<Response><Gather><Dial>+1</Dial></Gather></Response>'] = "<Dial> cannot be nested in <Gather>",
+    ['<Response><Gather timeout="soon"/></Response>'] = "'soon' is not an integer >= 1",
+    ['<Response><Gather method="PUT"/></Response>'] = "'PUT' is not one of GET, POST",
+    ['<Response><Say loud="yes">hi</Say></Response>'] = "<Say> has no such attribute",
+    ['<Response><Redirect/></Response>'] = "<Redirect> needs its text",
+    ['<Response><Redirect>u</Redirect><Say>never</Say></Response>'] = "nothing after it ever runs",
+    ['<Response><Hangup>now</Hangup></Response>'] = "<Hangup> holds no text",
+    ['<Response><Dial record="yes">+1</Dial></Response>'] = "'yes' is not one of do-not-record",
+    ['<Response><Play/></Response>'] = "<Play> needs a URL or digits",
+    ['<Response><Say>unclosed</Response>'] = "not XML",
+  }
+  for xml, why in pairs(bad) do
+    local ok, problems = tw.check(xml)
+    lu.assertFalse(ok, xml)
+    lu.assertStrContains(table.concat(problems, "\n"), why, false)
+  end
+  lu.assertTrue(tw.check('<?xml version="1.0" encoding="UTF-8"?><Response><Gather input="dtmf speech" ' ..
+    'finishOnKey="" timeout="5"><Say>x</Say></Gather><Redirect method="POST">https://a/b?c=1&amp;d=2</Redirect></Response>'))
+end

@@ -154,7 +154,7 @@ M.ELEMENTS = {
   Hangup = { attrs = {} },
   Leave = { attrs = {} },
   Reject = { attrs = { reason = V.reject } },
-  Pay = { attrs = { action = V.url, method = V.method, paymentConnector = V.any, chargeAmount = V.amount,
+  Pay = { attrs = { action = V.url, paymentConnector = V.any, chargeAmount = V.amount,
                     currency = V.any, timeout = V.posint, maxAttempts = V.posint, securityCode = V.bool,
                     postalCode = V.any, tokenType = V.token_type, paymentMethod = V.payment_method,
                     validCardTypes = V.any, language = V.any, description = V.any, bankAccountType = V.any,
@@ -212,7 +212,7 @@ function M.parse(xml)
   }
   local ok, err, line = p:parse(xml)
   if ok then ok, err, line = p:parse() end
-  p:close()
+  pcall(p.close, p)                  -- closing a parser that failed raises again
   if not ok then error(string.format("not XML (line %s): %s", tostring(line), tostring(err)), 2) end
   return root
 end
