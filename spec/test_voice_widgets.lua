@@ -791,3 +791,45 @@ function TestVoiceCorpus:test_joke_hotline_records_a_joke()
       "recordingComplete:record_voicemail_1->Ended",
    })
 end
+
+-- ---- validate: voice widgets need a call ------------------------------------------------------
+
+TestVoiceValidate = {}
+
+local function warnings(flow)
+   local _, problems = rivulet.validate(flow)
+   local out = {}
+   for _, p in ipairs(problems) do
+      if p.level == "warning" and p.message:find("voice widget", 1, true) then out[#out + 1] = p.path .. " " .. p.message end
+   end
+   return out
+end
+
+function TestVoiceValidate:test_a_voice_widget_no_call_reaches_is_a_warning()
+   local hello = { name = "hello", type = "say-play", properties = { say = "Hi" }, transitions = { tr("audioComplete") } }
+   local w = warnings{ initial_state = "Trigger", states = {
+      { name = "Trigger", type = "trigger", properties = {}, transitions = { tr("incomingMessage", "hello") } }, hello } }
+   lu.assertEquals(#w, 1)
+   lu.assertStrContains(w[1], "#/states/1 'hello' (say-play) is a voice widget, but no call reaches it")
+   -- from a call, an outgoing call answered, or as a subflow (its parent may be on a call): fine
+   for _, start in ipairs{ { tr("incomingCall", "hello") }, { tr("incomingParent", "hello") } } do
+      lu.assertEquals(warnings{ initial_state = "Trigger", states = {
+         { name = "Trigger", type = "trigger", properties = {}, transitions = start }, hello } }, {})
+   end
+   lu.assertEquals(warnings{ initial_state = "Trigger", states = {
+      { name = "Trigger", type = "trigger", properties = {}, transitions = { tr("incomingRequest", "out") } },
+      { name = "out", type = "make-outgoing-call-v2", properties = {},
+        transitions = { tr("answered", "hello"), tr("busy"), tr("noAnswer"), tr("failed") } }, hello } }, {})
+   -- widgets that serve messages too (Flex, TwiML Redirect) are not voice-only
+   lu.assertEquals(warnings{ initial_state = "Trigger", states = {
+      { name = "Trigger", type = "trigger", properties = {}, transitions = { tr("incomingMessage", "flex") } },
+      { name = "flex", type = "send-to-flex", properties = { workflow = "WW1" }, transitions = {} } } }, {})
+end
+
+function TestVoiceValidate:test_the_corpus_voice_flows_have_their_calls()
+   helper.skip_without_corpus()
+   for _, f in ipairs{ "02_guvarallo_frontline-airtable-studio-bot.json", "06_twiliodeved_cedrics-joke-hotline.json",
+                       "08_twilio-labs_sample-flows-github-actions_webinar.json", "09_mgmuscari_accfb-foodnow_bot_flow.json" } do
+      lu.assertEquals(warnings(assert(rivulet.load_flow(helper.corpus .. f))), {}, f)
+   end
+end
