@@ -273,6 +273,11 @@ return {
       state = "gather_1",
       context = { ["widgets.gather_1.SpeechResult"] = "zero" } },
 
+    { name = "frontline voice: hanging up in the menu ends the call",
+      flow = FRONTLINE, trigger = CALL, stubs = { function_1 = never },
+      script = { PRESS_0, { hangup = true } },
+      state = "gather_1", reason = "call ended" },
+
     { name = "frontline voice: no key in five seconds ends the call",
       flow = FRONTLINE, trigger = CALL, stubs = { function_1 = never },
       script = { PRESS_0, { advance = 4 }, { status = "active" }, { timeout = true } },
