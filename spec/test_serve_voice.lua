@@ -42,7 +42,7 @@ local function new_app(opts)
   opts = opts or {}
   local C = { stubs = opts.stubs or {}, live = false, calls = {} }
   local sent = {}
-  local app = assert(serve.new{ store = helper.tmpdir() .. "/voice.db", account_sid = AC, auth_token = TOKEN,
+  local app = assert(serve.new{ store = opts.store or (helper.tmpdir() .. "/voice.db"), account_sid = AC, auth_token = TOKEN,
     public_url = BASE, on_message = function(_, m) sent[#sent + 1] = m end, http = stub.client(C),
     twilio_api = opts.twilio_api, limits = opts.limits })
   return setmetatable({ app = app, sent = sent, C = C }, App)
@@ -491,6 +491,27 @@ function TestServeVoice:test_a_new_call_from_a_caller_whose_last_call_never_said
   local old = a.app.store:execution(list[2].sid)
   if old.status == "active" then old = a.app.store:execution(list[1].sid) end
   lu.assertEquals(old.reason, "call ended (the caller called again)")
+end
+
+function TestServeVoice:test_a_restart_keeps_the_call_where_it_was()
+  local db = helper.tmpdir() .. "/restart.db"
+  local a = new_app{ store = db }
+  local f = a:flow(ivr())
+  local p = phone(a, webhook(f))
+  p:ring()
+  p:follow()
+  p:gather("2")                                  -- recording when the process stops
+  local record = tw.find(p.doc, "Record")
+  a.app.store:close()
+  local b = new_app{ store = db }
+  p.t = b
+  p:post(record.attrs.action, p:fields(nil, { { "RecordingUrl", "https://r.invalid/RE9" }, { "RecordingDuration", "7" } }))
+  p:follow()
+  lu.assertTrue(p:hung_up())
+  local x = execution(b, f)
+  lu.assertEquals(x.status, "ended")
+  lu.assertEquals(x.context.widgets.voicemail.RecordingDuration, "7")
+  b.app.store:close()
 end
 
 function TestServeVoice:test_twiml_redirect_hands_the_call_away_and_flowevent_return_brings_it_back()
