@@ -537,6 +537,32 @@ function TestServeVoice:test_twiml_redirect_hands_the_call_away_and_flowevent_re
   lu.assertEquals(x.context.widgets.away, { name = "Ada" })
 end
 
+function TestServeVoice:test_flex_from_a_text_waits_for_the_outside_world_to_post_its_outcome()
+  local a = new_app()
+  local f = a:flow{ initial_state = "Trigger", flags = { allow_concurrent_calls = true }, states = {
+    { name = "Trigger", type = "trigger", properties = {}, transitions = { tr("incomingMessage", "flex") } },
+    { name = "flex", type = "send-to-flex", properties = { workflow = "WW" .. ("2"):rep(32), timeout = "300" },
+      transitions = { tr("callComplete", "done"), tr("failedToEnqueue"), tr("callFailure") } },
+    { name = "done", type = "send-message", properties = { body = "Agent {{widgets.flex.worker}} took it." },
+      transitions = { tr("sent"), tr("failed") } } } }
+  local msg = { { "MessageSid", "SM" .. ("3"):rep(32) }, { "AccountSid", AC }, { "From", CALLER }, { "To", LINE },
+                { "Body", "agent please" } }
+  local status, body = a:post(webhook(f), msg)
+  lu.assertEquals(status, 200)
+  lu.assertEquals(body, '<?xml version="1.0" encoding="UTF-8"?><Response></Response>')
+  local x = execution(a, f)
+  lu.assertEquals(x.wait.kind, "event")
+  lu.assertEquals(x.wait.deadline - x.wait.since, 300)
+  -- Flex (or whatever stands in for it) posts the outcome, matched on the contact's addresses
+  msg[1][2] = "SM" .. ("4"):rep(32)
+  status = a:post(webhook(f) .. "?FlowEvent=callComplete&worker=Ana", msg)
+  lu.assertEquals(status, 200)
+  x = execution(a, f)
+  lu.assertEquals(x.status, "ended")
+  lu.assertEquals(x.context.widgets.flex, { worker = "Ana" })
+  lu.assertEquals(a.sent[#a.sent].body, "Agent Ana took it.")
+end
+
 function TestServeVoice:test_every_widget_the_call_reaches_answers_valid_twiml()
   -- one call through each TwiML-giving widget, each outcome posted as Twilio would
   local chain = {
