@@ -103,7 +103,8 @@ function Step:sent(input)
   return twilio.outcome(input.outcome)
 end
 
--- what the caller hears on a call (the console prints it; TwiML is the voice issue's)
+-- what the caller hears on a call, announced (on_message kind "voice"): the console prints it,
+-- specs expect it; on a real call the widget's TwiML says it (step:call)
 function Step:say(text)
   announce(self, { from = self.context.flow.channel.address, to = self.context.contact.channel.address,
                    body = text, widget = self.name, kind = "voice" })
