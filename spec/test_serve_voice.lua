@@ -529,9 +529,11 @@ function TestServeVoice:test_twiml_redirect_hands_the_call_away_and_flowevent_re
   local v = verbs(p.doc)
   lu.assertEquals(#v, 1)
   lu.assertEquals(v[1].name, "Redirect")
-  lu.assertEquals(tw.text(v[1]), "https://twiml.invalid/queue?x=1&y=2")
-  -- the TwiML there: <Redirect>WEBHOOK?FlowEvent=return&name=Ada</Redirect>
-  p:post(webhook(f) .. "?FlowEvent=return&name=Ada", p:fields())
+  -- the TwiML there gets where to hand the call back, in FlowReturnUrl
+  local back = webhook(f) .. "?FlowEvent=return"
+  lu.assertEquals(tw.text(v[1]), "https://twiml.invalid/queue?x=1&y=2&FlowReturnUrl=" .. urlencode(back))
+  -- it does: <Redirect>WEBHOOK?FlowEvent=return&name=Ada</Redirect>
+  p:post(back .. "&name=Ada", p:fields())
   lu.assertEquals(tw.text(tw.find(p.doc, "Say")), "Welcome back, Ada.")
   local x = execution(a, f)
   lu.assertEquals(x.context.widgets.away, { name = "Ada" })

@@ -649,7 +649,11 @@ function TestVoiceWidgets:test_twiml_redirect_returns_with_the_query_as_outputs(
                        { name = "after", type = "say-play", properties = { say = "Back: {{widgets.w.foo}}" },
                          transitions = { tr("audioComplete") } } }
    local exec = call(e, flow)
-   lu.assertEquals(verbs(e, exec), { twiml.verb("Redirect", { method = "GET" }, "https://x.invalid/twiml") })
+   lu.assertEquals(verbs(e, exec), { twiml.verb("Redirect", { method = "GET" },
+     twiml.with_callback("https://x.invalid/twiml", "FlowReturnUrl", "return")) })
+   lu.assertEquals(twiml.render(verbs(e, exec), function(k) return "https://r.invalid/hook?FlowEvent=" .. k end),
+     twiml.HEADER .. '<Response><Redirect method="GET">https://x.invalid/twiml?FlowReturnUrl=' ..
+     'https%3A%2F%2Fr.invalid%2Fhook%3FFlowEvent%3Dreturn</Redirect></Response>')
    lu.assertEquals(exec.wait.deadline - exec.wait.since, 60)
    local r = e:handle{ kind = "flow_event", from = CALLER, to = LINE, call_sid = exec.context.trigger.call.CallSid,
                        event = "return", fields = { foo = "bar" } }

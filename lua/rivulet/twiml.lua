@@ -31,12 +31,22 @@ function M.callback(kind)
 end
 
 function M.is_callback(v)
-  return type(v) == "table" and type(v.callback) == "string"
+  return type(v) == "table" and type(v.callback) == "string" and v.append == nil
+end
+
+-- url with one more query parameter, `param`, whose value is a callback URL (TwiML
+-- Redirect's return URL handed to the TwiML it redirects to)
+function M.with_callback(url, param, kind)
+  return { append = url, param = param, callback = kind }
+end
+
+local function enc(s)
+  return (gsub(s, "[^%w%-%._~]", function(c) return format("%%%02X", c:byte()) end))
 end
 
 function M.verb(name, attrs, content)
   local v = { name = name, attrs = attrs or {} }
-  if type(content) == "table" and not M.is_callback(content) then v.children = content
+  if type(content) == "table" and type(content.callback) ~= "string" then v.children = content
   elseif content ~= nil then v.text = content end
   return v
 end
@@ -47,8 +57,11 @@ function M.escape(s)
 end
 
 local function value(v, url_of)
-  if M.is_callback(v) then
+  if type(v) == "table" and type(v.callback) == "string" then
     if not url_of then error("a callback URL needs url_of", 3) end
+    if v.append then
+      return v.append .. (v.append:find("?", 1, true) and "&" or "?") .. v.param .. "=" .. enc(url_of(v.callback))
+    end
     return url_of(v.callback)
   end
   if type(v) == "boolean" then return v and "true" or "false" end

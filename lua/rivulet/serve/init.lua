@@ -155,6 +155,8 @@ end
 -- way it came back), under the webhook of the flow the call came in on
 function App:callback_url(exec, widget, token, kind)
   local root = self.engine:root(exec)
+  -- TwiML Redirect's return: the webhook itself, as Studio's contract has it
+  if kind == "return" then return self:webhook_url(root.flow_sid) .. "?FlowEvent=return" end
   local q = { "Widget=" .. enc(widget or "") }
   if token then q[#q + 1] = "Token=" .. enc(token) end
   q[#q + 1] = "Callback=" .. enc(kind)
