@@ -12,7 +12,9 @@
 -- their step (rivulet.step); executions taken over from a store are brought back by
 -- rivulet.recovery; the store (rivulet.store) is the only place that knows SQL.
 --
--- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), keep_ended (false:
+-- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), on_call(exec, wait) (an
+-- execution waits for its call to come back: wait.data.twiml says what Twilio must do
+-- meanwhile; rivulet serve answers the call's webhook with it), keep_ended (false:
 -- executions() forgets ended ones, for long-running hosts), http (a client with
 -- run_function/http_request/poll/finished, as rivulet.http's) or http_options, auth_token,
 -- url_map ({prefix = replacement}), timezone, timeout_ms (HTTP calls), now (function
@@ -58,6 +60,11 @@ M.LIMITS = {
   same_widget = 10,       -- a widget run this many times in a row ends the execution
   steps = 1000,           -- steps per execution
   wait_timeout = 3600,    -- Send & Wait's default timeout, seconds
+  -- a wait on a call (a voice widget, an outcome decided outside) with no word from the
+  -- call or the outside world for this long ends: the longest voice bound Studio has, TwiML
+  -- Redirect's 4 h timeout and Connect Call To's 4 h time limit. Twilio's status callback
+  -- ends a call's execution long before, when the number has one (README).
+  call_wait = 14400,
   instructions = sandbox.INSTRUCTIONS, -- per call of custom Lua logic
 }
 
@@ -387,12 +394,22 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
     local w = { kind = ev.wait, state = state.name, since = self.now(), props = props, data = ev.data,
                 watch = ev.watch, takes_reply = ev.takes_reply }
     exec.wait = w
+    local outside = ev.wait == "call" or ev.wait == "event"
     if ev.wait == "reply" then w.deadline = w.since + (tonumber(ev.timeout) or self.limits.wait_timeout)
-    elseif ev.wait == "subflow" then w.child = ev.child.sid end
+    elseif ev.wait == "subflow" then w.child = ev.child.sid
+    elseif outside then
+      w.deadline = w.since + (tonumber(ev.timeout) or self.limits.call_wait)
+      if ev.wait == "call" and self:call_is_over(exec) then
+        exec.wait = nil
+        self:end_call(exec, "call ended")     -- the caller hung up earlier: nobody to talk to
+        return nil
+      end
+    end
     if not self:persist(exec, nil, state.name) then return nil end
-    if ev.wait == "reply" then
+    if ev.wait == "reply" or outside then
       self:arm_timer(exec, w.deadline)
       if w.watch then self.watching[w.watch] = exec end
+      if ev.wait == "call" and self.opts.on_call then self.opts.on_call(exec, w) end
     elseif ev.wait == "http" then
       self.calls[exec.sid] = ev.call
     elseif ev.wait == "subflow" then
@@ -450,8 +467,33 @@ function Engine:enter(exec, name)
   end
 end
 
+-- A call's or an outcome's wait: an outcome chosen outside (input.kind "event") or no word
+-- at all (a timeout) is the engine's to take, not the widget's. true when it took it.
+local function resume_outside(self, exec, input)
+  local w = exec.wait
+  if not (w and (w.kind == "call" or w.kind == "event")) then return false end
+  if input.kind ~= "event" and input.kind ~= "timeout" then return false end
+  exec.wait = nil
+  local state = exec.flow.by_name[w.state]
+  if input.kind == "event" then
+    self:enter(exec, self:settle(exec, state, w.props, true, input.event, input.fields or {}))
+    return true
+  end
+  local te = widgets.get(state.type).timeout_event
+  if te then
+    self:enter(exec, self:settle(exec, state, w.props, true, te, {}))
+    return true
+  end
+  local waited = format("no word from the %s in %d s", w.kind == "call" and "call" or "outside world",
+    floor((w.deadline or self.now()) - (w.since or self.now())))
+  if w.kind == "call" then self:end_call(exec, "call ended (" .. waited .. ")")
+  else self:finish(exec, format("'%s' (%s) ended: %s", state.name, state.type, waited)) end
+  return true
+end
+
 -- a waiting widget gets its answer
 function Engine:resume(exec, input)
+  if exec.status == "active" and resume_outside(self, exec, input) then return end
   local w = exec.wait
   if not w or exec.status ~= "active" then return end
   if w.watch and self.watching[w.watch] == exec then self.watching[w.watch] = nil end
@@ -462,6 +504,57 @@ function Engine:resume(exec, input)
   input.early = w.early
   local ok, ev, outs, chosen = pcall(widget.resume, steplib.new(self, exec, state, w.props, w.data), input)
   self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
+end
+
+-- ---- calls ------------------------------------------------------------------------------
+
+-- the execution at the top of exec's subflow chain (the one that holds the contact)
+function Engine:root(exec)
+  while exec.parent_sid do
+    local parent = self.active[exec.parent_sid]
+    if not parent then break end
+    exec = parent
+  end
+  return exec
+end
+
+local OUTGOING = { ["make-outgoing-call-v2"] = true, ["make-outgoing-call-v1"] = true }
+local ANSWERED = { answered = true, answeredByMachine = true }
+
+-- the SID of the call the execution talks to, or nil: the last outgoing call it made that
+-- was answered, else the incoming call that started it (a subflow: its parent's)
+function Engine:call_sid(exec)
+  local steps = exec.steps
+  for i = #steps, 1, -1 do
+    local s = steps[i]
+    if OUTGOING[s.type] and ANSWERED[s.name] then
+      local o = exec.context.widgets[s.transitioned_from]
+      if type(o) == "table" and o.CallSid then return o.CallSid end
+    end
+  end
+  local parent = exec.parent_sid and self.active[exec.parent_sid]
+  if parent then return self:call_sid(parent) end
+  local call = type(exec.context.trigger) == "table" and exec.context.trigger.call
+  return type(call) == "table" and call.CallSid or nil
+end
+
+-- whether the caller hung up (the status callback said so) while exec did other things
+function Engine:call_is_over(exec)
+  local over = self:root(exec).call_over
+  return over ~= nil and (over == true or over == self:call_sid(exec))
+end
+
+-- the call is over: its whole subflow chain ends, the top first (so no parent goes on
+-- when its subflow ends)
+function Engine:end_call(exec, reason)
+  local chain, x = {}, self:root(exec)
+  while x do
+    chain[#chain + 1] = x
+    x = x.wait and x.wait.kind == "subflow" and self.active[x.wait.child] or nil
+  end
+  chain[1].call_over = chain[1].call_over or self:call_sid(exec) or true
+  for _, e in ipairs(chain) do self:finish(e, reason) end
+  if exec.status == "active" then self:finish(exec, reason) end
 end
 
 -- ---- starting executions ----------------------------------------------------------------------
@@ -568,6 +661,19 @@ end
 --   "end"      {sid, reason?}: that execution ends now (ended).
 --   "status"   {message_sid, status, error_code?}: a Messages status callback; failed or
 --              undelivered ends the wait watching that message (resumed), others are noted.
+--   "call"     {sid, token, callback, fields}: Twilio came back for the call execution sid
+--              waits on (a Gather's action, a Redirect after a Say, a Dial's action, an
+--              outgoing call answered…): the widget takes it (resumed) when token is its
+--              wait's; a retried or late callback changes nothing (stale).
+--   "flow_event" {event, fields?, sid | from, to, call_sid?}: the outside world decides the
+--              outcome of the widget an execution waits in (Studio's TwiML Redirect return,
+--              ?FlowEvent=return; the console's and the specs' chosen outcomes): the widget
+--              takes `event` (one of its own) with `fields` as its outputs (resumed).
+--   "call_status" {status, fields?, sid | from, to, call_sid?}: a call's status callback.
+--              completed, busy, no-answer, failed or canceled: the call is over; a widget
+--              waiting on it takes its hangup (or busy, noAnswer…) event if it has one, else
+--              the execution ends, "call ended" (ended). Elsewhere (a function running after
+--              a hangup) it is noted, and the next voice widget ends the execution.
 -- event.patient: when another process sharing the store runs the execution, wait for it
 -- (up to the store's busy timeout) instead of answering busy at once. A server never waits.
 --
@@ -702,11 +808,14 @@ function KINDS.message(self, ev)
   end
 end
 
+-- waits that time out: a reply's, and a call's or an outcome's (no word from outside)
+local TIMES_OUT = { reply = true, call = true, event = true }
+
 function KINDS.timeout(self, ev)
   local exec = self.active[ev.sid]
   if not exec then return { code = "none", message = format("no active execution %s here", tostring(ev.sid)) } end
   local w = self:innermost(exec)
-  if not (w.wait and w.wait.kind == "reply") then
+  if not (w.wait and TIMES_OUT[w.wait.kind]) then
     return { code = "not_waiting", exec = exec, sid = exec.sid,
              message = format("execution %s is not waiting for a reply", tostring(ev.sid)) }
   end
@@ -777,6 +886,111 @@ function KINDS.status(self, ev)
   w.token = nil
   self:resume(exec, { kind = "delivery_failure", status = ev.status, error_code = ev.error_code })
   return { code = "resumed", exec = exec, sid = exec.sid }
+end
+
+-- ---- calls and outcomes ----------------------------------------------------------------
+
+local OUTSIDE = { call = true, event = true }
+
+function KINDS.call(self, ev)
+  if type(ev.sid) ~= "string" then return bad("sid must be a string") end
+  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
+  local exec, r = held(self, ev.sid)
+  if not exec then return r end
+  local w = exec.wait
+  local data = w and OUTSIDE[w.kind] and type(w.data) == "table" and w.data
+  if not (data and ev.token ~= nil and data.token == ev.token) then
+    return { code = "stale", exec = exec, sid = exec.sid,
+             message = format("execution %s does not wait for this callback (a retry, or a late one)", exec.sid) }
+  end
+  self:resume(exec, { kind = "call", callback = ev.callback, fields = ev.fields or {} })
+  if exec.status == "detached" then
+    return { code = "store_error", message = exec.reason, store_code = exec.detached }
+  end
+  return { code = "resumed", exec = exec, sid = exec.sid }
+end
+
+-- the execution an outside event is for: by sid, or by the contact's addresses (a call or a
+-- message posted to the flow's webhook) -> the innermost execution waiting | nil, result
+local function outside_target(self, ev)
+  local exec, r
+  if ev.sid ~= nil then
+    if type(ev.sid) ~= "string" then return nil, bad("sid must be a string") end
+    exec, r = held(self, ev.sid)
+  else
+    for _, k in ipairs{ "from", "to" } do
+      if not is_address(ev[k]) then return nil, bad("%s must be a string, not %s", k, type(ev[k])) end
+    end
+    exec, r = contact_exec(self, ev.from, ev.to)
+    if not exec and not r then r = { code = "none", message = "no active execution for this contact" } end
+  end
+  if not exec then return nil, r end
+  local w = self:innermost(exec)
+  if ev.call_sid ~= nil then
+    local own = w.wait and type(w.wait.data) == "table" and w.wait.data.call_sid
+    if own ~= ev.call_sid and self:call_sid(w) ~= ev.call_sid then
+      return nil, { code = "none", exec = exec, sid = exec.sid,
+                    message = format("execution %s is not on call %s", exec.sid, tostring(ev.call_sid)) }
+    end
+  end
+  return w, exec
+end
+
+local function has_event(widget, event)
+  for _, e in ipairs(widget and widget.events or {}) do if e == event then return true end end
+  return false
+end
+
+KINDS.flow_event = function(self, ev)
+  if type(ev.event) ~= "string" then return bad("event must be a string") end
+  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
+  local w, top = outside_target(self, ev)
+  if not w then return top end
+  if not (w.wait and OUTSIDE[w.wait.kind]) then
+    return { code = "not_waiting", exec = top, sid = top.sid,
+             message = format("execution %s waits for no outcome (ignored, as Studio does)", w.sid) }
+  end
+  local state = w.flow.by_name[w.wait.state]
+  if not has_event(widgets.get(state.type), ev.event) then
+    return bad("'%s' (%s) has no event '%s'", state.name, state.type, ev.event)
+  end
+  self:resume(w, { kind = "event", event = ev.event, fields = ev.fields })
+  return { code = "resumed", exec = top, sid = top.sid }
+end
+
+-- a call's final statuses (Twilio's CallStatus): the call is over
+M.CALL_OVER = { completed = true, busy = true, ["no-answer"] = true, failed = true, canceled = true }
+
+KINDS.call_status = function(self, ev)
+  if type(ev.status) ~= "string" then return bad("status must be a string") end
+  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
+  if not M.CALL_OVER[ev.status] then return { code = "noted", message = format("call status %s", ev.status) } end
+  local w, top = outside_target(self, ev)
+  if not w then return top end
+  local wait = w.wait
+  -- which call ended: the one named, the one a ringing outgoing call waits on, or this one's
+  local own = wait and type(wait.data) == "table" and wait.data.call_sid
+  self:root(w).call_over = ev.call_sid or own or self:call_sid(w) or true
+  if not (wait and OUTSIDE[wait.kind]) then
+    return { code = "noted", exec = top, sid = top.sid,
+             message = format("the call is over (%s); execution %s goes on, and ends at its next voice widget",
+                              ev.status, w.sid) }
+  end
+  local state = w.flow.by_name[wait.state]
+  local widget = widgets.get(state.type)
+  local input = { status = ev.status, fields = ev.fields or {} }
+  local event, outs
+  if widget.hangup then event, outs = widget.hangup(input, wait) end
+  if not event and wait.kind == "call" and has_event(widget, "hangup") then event, outs = "hangup", input.fields end
+  if event then
+    self:resume(w, { kind = "event", event = event, fields = outs or {} })
+    return { code = "resumed", exec = top, sid = top.sid }
+  end
+  if wait.kind ~= "call" then
+    return { code = "noted", exec = top, sid = top.sid, message = format("call status %s", ev.status) }
+  end
+  self:end_call(w, "call ended")
+  return { code = "ended", exec = top, sid = top.sid }
 end
 
 function Engine:handle(ev)

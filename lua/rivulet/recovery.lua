@@ -8,8 +8,9 @@
 --                            execution (another process may have moved it on)
 --   reload(engine, sid)      the store's latest copy of one execution
 --
--- The rules: an execution waiting for a reply or a subflow belongs to whoever delivers to
--- it next; one that was running (an HTTP call in flight, or between two steps) belongs to
+-- The rules: an execution waiting for a reply, a subflow, a call's callback or an outside
+-- outcome belongs to whoever delivers to it next; one that was running (an HTTP call in
+-- flight, or between two steps) belongs to
 -- its owner process until that process is gone or its lease ran out (store.LEASE_S); then
 -- one engine claims it (the store's revision check lets only one win) and runs its widget
 -- again, its next step saying so. A widget that was taken over MAX_TAKEOVERS times without
@@ -74,7 +75,8 @@ end
 -- next step saying so
 local function revive(e, exec)
   local w = exec.wait
-  if w and w.kind == "reply" then
+  if w and (w.kind == "reply" or w.kind == "call" or w.kind == "event") then
+    -- a call's wait too: its callback may still come (the call's webhook answered before)
     e:arm_timer(exec, w.deadline or (w.since or e.now()) + e.limits.wait_timeout)
     if w.watch then e.watching[w.watch] = exec end
   elseif w and w.kind == "subflow" then

@@ -20,12 +20,32 @@
 --   step:wait_reply(timeout_s, data, watch)   a wait for the contact's reply (or the timeout;
 --                                      watch: the SID of a message whose delivery failing
 --                                      ends the wait, input.kind "delivery_failure")
+--   step:call(verbs, {lines =, timeout =, token =, data =})   a wait for the call to come
+--                                      back: verbs (rivulet.twiml) say what Twilio does with
+--                                      the call meanwhile, lines are what the caller hears
+--                                      (announced now). resume gets input.kind "call"
+--                                      {callback = the callback's kind, fields = what Twilio
+--                                      posted}; an outcome chosen outside (FlowEvent, the
+--                                      console, a spec) and the wait's timeout never reach the
+--                                      widget: the engine takes the event (or the widget's
+--                                      timeout_event) itself
+--   step:outcome{timeout =, token =, data =}  a wait for the outside world to decide (no
+--                                      call to talk to: a Flex task from a message, a call
+--                                      still ringing); as step:call otherwise
+--   step:token()                       a fresh callback token (the wait's, so a callback
+--                                      meant for an earlier wait is told apart)
+--   step:call_sid()  step:in_call()    the call the execution talks to (its SID), or nil
+--   step:twilio(path, params)          a wait for a POST to Twilio's 2010-04-01 API (the
+--                                      engine option twilio), or nil without one
+--   step:callback_url(token, kind)     the absolute URL bringing a call back to this wait
+--                                      (the engine option twilio's callback_url), or nil
 --
 -- A wait is returned by run/resume as is; the engine stores it, and resume(step, input)
 -- gets the answer with step.data set to the wait's data.
 
 local sid = require("rivulet.sid").new
 local twilio = require "rivulet.twilio"
+local core = require "rivulet.core"
 
 local type, ipairs, io_open = type, ipairs, io.open
 
@@ -87,7 +107,8 @@ function Step:sent(input)
   return twilio.outcome(input.outcome)
 end
 
--- what the caller hears on a call (the console prints it; TwiML is the voice issue's)
+-- what the caller hears on a call, announced (on_message kind "voice"): the console prints it,
+-- specs expect it; on a real call the widget's TwiML says it (step:call)
 function Step:say(text)
   announce(self, { from = self.context.flow.channel.address, to = self.context.contact.channel.address,
                    body = text, widget = self.name, kind = "voice" })
@@ -95,6 +116,54 @@ end
 
 function Step:wait_reply(timeout_s, data, watch)
   return { wait = "reply", timeout = timeout_s, data = data, watch = watch }
+end
+
+-- ---- voice ------------------------------------------------------------------------------
+
+-- 8 random bytes: a callback carrying another token is a retry or a late one
+function Step:token()
+  return core.random_hex(8)
+end
+
+local function outside(self, kind, opts, twiml_verbs)
+  opts = opts or {}
+  local data = opts.data or {}
+  data.token = opts.token or data.token or self:token()
+  data.twiml = twiml_verbs
+  return { wait = kind, timeout = opts.timeout, data = data }
+end
+
+function Step:call(verbs, opts)
+  if not self._engine:call_is_over(self._exec) then      -- nobody hears a call that ended
+    for _, line in ipairs(opts and opts.lines or {}) do self:say(line) end
+  end
+  return outside(self, "call", opts, verbs)
+end
+
+function Step:outcome(opts)
+  return outside(self, "event", opts, nil)
+end
+
+function Step:call_sid()
+  return self._engine:call_sid(self._exec)
+end
+
+function Step:in_call()
+  return self:call_sid() ~= nil
+end
+
+function Step:twilio(path, params)
+  local e = self._engine
+  local api = e.opts.twilio
+  if not api then return nil end
+  return { wait = "http", call = twilio.post(e.http, api, path, params, self._exec.sid, self.name) }
+end
+
+function Step:callback_url(token, kind)
+  local api = self._engine.opts.twilio
+  local f = api and api.callback_url
+  if not f then return nil end
+  return f(self._exec, self.name, token, kind)
 end
 
 -- HTTP calls go through the engine's client: the URL mapped (url_map), signed with the

@@ -1,9 +1,12 @@
 -- rivulet.twilio: Twilio's own REST API (2010-04-01) as the outbound widgets call it:
--- Messages for Send Message and Send & Wait's prompt. Pointed at Twilio
+-- Messages for Send Message and Send & Wait's prompt, Calls for Make Outgoing Call, a
+-- call's Recordings for Call Recording. Pointed at Twilio
 -- (https://api.twilio.com) or at a local stand-in; the engine option `twilio` turns it on.
 --
 --   twilio = { url = "https://api.twilio.com", account_sid = "AC…", auth_token = "…",
---              status_callback = function(exec) -> URL | nil }
+--              status_callback = function(exec) -> URL | nil,
+--              callback_url = function(exec, widget, token, kind) -> URL | nil }
+--   local call = twilio_lib.post(client, twilio, "Calls.json", {{key =, value =}, …}, tag, widget)
 --   local call = twilio_lib.send_message(client, twilio, {to=, from=, body=, media_url=,
 --                                                          status_callback=}, tag)
 --   twilio_lib.outcome(call_outcome) -> the outbound fields (Studio's outbound.*) | nil, failure
@@ -30,6 +33,27 @@ function M.send_message(client, api, msg, tag)
     parameters = params, basic_auth = api.account_sid .. ":" .. api.auth_token, tag = tag,
     widget = msg.widget,
   }
+end
+
+-- POST /2010-04-01/Accounts/{AC}/{path}, form-encoded, HTTP Basic: any other resource
+-- (Calls.json, Calls/{CA}/Recordings.json)
+function M.post(client, api, path, params, tag, widget)
+  return client:http_request{
+    method = "POST", url = format("%s/2010-04-01/Accounts/%s/%s", api.url, api.account_sid, path),
+    parameters = params, basic_auth = api.account_sid .. ":" .. api.auth_token, tag = tag, widget = widget,
+  }
+end
+
+-- a resource's outcome -> its fields with Studio's names | nil, failure (as outcome's)
+function M.resource(o, what)
+  if o.event == "success" and type(o.parsed) == "table" and o.parsed.sid then
+    return M.message_fields(o.parsed)
+  end
+  local _, failure = M.outcome(o)
+  if o.event == "success" then
+    failure.message = format("the %s API answered without a resource", what or "Twilio")
+  end
+  return nil, failure
 end
 
 -- the Message resource's fields with Studio's names: account_sid -> AccountSid (Studio's

@@ -18,7 +18,9 @@
 -- LIQUID_SYNTAX), a `fail`/`failed` event left unhandled or sent back to its own widget,
 -- states unreachable from the initial state, Liquid reading widgets.X when there is no
 -- state X, a Send & Wait whose reply goes nowhere, a loop with no exit (states from which
--- no path ever ends the flow: it runs until the engine's step guard stops it).
+-- no path ever ends the flow: it runs until the engine's step guard stops it), a voice
+-- widget no call reaches (no path to it from the trigger's incomingCall or incomingParent,
+-- or from an outgoing call answered: it would wait for a call that is not there).
 
 local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
@@ -519,6 +521,34 @@ local function can_end(states, first)
   return ends
 end
 
+-- widgets that only make sense on a call (they answer with TwiML and nothing else)
+M.CALL_ONLY = {
+  ["say-play"] = true, ["gather-input-on-call"] = true, ["record-voicemail"] = true, ["connect-call-to"] = true,
+  ["enqueue-call"] = true, ["record-call"] = true, ["fork-stream"] = true, ["capture-payments"] = true,
+  ["connect-virtual-agent"] = true, ["connect-virtual-agent-v2"] = true, ["run-conversation-relay"] = true,
+}
+-- where a call starts: the trigger's events, and an outgoing call's answers
+local CALL_TRIGGERS = { incomingCall = true, incomingParent = true }
+local CALL_ANSWERS = { answered = true, answeredByMachine = true }
+
+-- the states a call can be in: reachable from where a call starts
+local function on_call(states, first)
+  local seen = {}
+  for _, s in ipairs(states) do
+    local outgoing = type(s) == "table" and (s.type == "make-outgoing-call-v2" or s.type == "make-outgoing-call-v1")
+    if type(s) == "table" and (s.type == "trigger" or outgoing) and type(s.transitions) == "table" then
+      for _, t in ipairs(s.transitions) do
+        local nx = type(t) == "table" and t.next
+        local starts = s.type == "trigger" and CALL_TRIGGERS[t.event] or outgoing and CALL_ANSWERS[t.event]
+        if starts and type(nx) == "string" and first[nx] and not seen[nx] then
+          for k in pairs(reachable(states, first, nx)) do seen[k] = true end
+        end
+      end
+    end
+  end
+  return seen
+end
+
 -- validate(flow) -> true, problems | false, problems
 function M.validate(f)
   local rep = report()
@@ -579,6 +609,15 @@ function M.validate(f)
       local named = type(s) == "table" and type(s.name) == "string"
       if named and ctx.first[s.name] == i and not seen[s.name] then
         rep:warning("#/states/" .. (i - 1), "'%s' is unreachable from '%s'", s.name, init)
+      end
+    end
+    local called = on_call(states, ctx.first)
+    for i, s in ipairs(states) do
+      local named = type(s) == "table" and type(s.name) == "string"
+      if named and ctx.first[s.name] == i and seen[s.name] and M.CALL_ONLY[s.type] and not called[s.name] then
+        rep:warning("#/states/" .. (i - 1), "'%s' (%s) is a voice widget, but no call reaches it (no path " ..
+                    "from incomingCall or from an outgoing call answered): it would wait for a call that " ..
+                    "is not there", s.name, s.type)
       end
     end
     -- a loop with no way out runs until the engine's step guard stops it

@@ -148,12 +148,13 @@ local APALEO_STUBS = {
 }
 local TWO_BOOKINGS = { get_reservation = reservations({ BERLIN, MUNICH }, "ada@example.com") }
 
--- Send to Flex is known but cannot run here: the execution stops on entering it, its state
--- still the message before it
-local AT_FLEX = { state = "connect_with_agent", status = "failed",
-                  reason = "'send_to_flex': widget type 'send-to-flex' cannot run here" }
-local function to_flex(case)
-  for k, v in pairs(AT_FLEX) do case[k] = v end
+-- Send to Flex hands the guest to an agent; whether Flex takes the task is the outside
+-- world's to say (here the script's: { event = … }), and every outcome ends the flow
+local function to_flex(case, outcome)
+  outcome = outcome or "callComplete"
+  case.script[#case.script + 1] = { event = outcome }
+  case.state = "send_to_flex"
+  case.reason = "'send_to_flex' ended the flow on '" .. outcome .. "'"
   return case
 end
 
@@ -272,6 +273,11 @@ return {
       state = "gather_1",
       context = { ["widgets.gather_1.SpeechResult"] = "zero" } },
 
+    { name = "frontline voice: hanging up in the menu ends the call",
+      flow = FRONTLINE, trigger = CALL, stubs = { function_1 = never },
+      script = { PRESS_0, { hangup = true } },
+      state = "gather_1", reason = "call ended" },
+
     { name = "frontline voice: no key in five seconds ends the call",
       flow = FRONTLINE, trigger = CALL, stubs = { function_1 = never },
       script = { PRESS_0, { advance = 4 }, { status = "active" }, { timeout = true } },
@@ -382,6 +388,15 @@ return {
       script = { GREETING, "< booking", ASK_BOOKING, "< nobody@example.com", NOT_FOUND,
                  CONNECT },
       context = { ["widgets.get_reservation.parsed.count"] = 0 } },
+
+    { name = "apaleo: Flex never takes the task: failedToEnqueue when its wait runs out",
+      flow = APALEO, stubs = APALEO_STUBS,
+      script = { GREETING, "< New", CONNECT, { status = "active" }, { timeout = true } },
+      state = "send_to_flex", reason = "'send_to_flex' ended the flow on 'failedToEnqueue'" },
+
+    to_flex({ name = "apaleo: Flex fails the task",
+      flow = APALEO, stubs = APALEO_STUBS,
+      script = { GREETING, "< New", CONNECT } }, "callFailure"),
 
     to_flex{ name = "apaleo: get_reservation failing goes to an agent",
       flow = APALEO, stubs = { get_reservation = { status = 500 } },

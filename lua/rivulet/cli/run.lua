@@ -1,10 +1,20 @@
 -- `rivulet run FLOW [options]`: one execution of a flow, as a conversation (DESIGN.md §3).
 --
--- Outbound messages print on stdout as "> BODY" ("> (voice) BODY" for voice widgets).
+-- Outbound messages print on stdout as "> BODY" ("> (voice) BODY" for what a caller hears).
 -- When the execution waits for a reply it takes, in order: the --reply/--replies lines,
 -- then a line typed at the "< " prompt (stdin is a terminal) or read from stdin (it is
 -- not). End of input times the wait out, so a scripted run never hangs on a reply.
 -- Scripted replies are echoed as "< TEXT" so the transcript reads like the conversation.
+--
+-- A call (--trigger incomingCall, or a Make Outgoing Call answered) is simulated as Twilio
+-- would run it (rivulet.voice): what the caller hears prints, a Gather takes the next line
+-- as keypad digits (0-9, #, *) or as speech (anything else), a Record takes it as the
+-- message, an empty line is silence (the widget's timeout path), and end of input hangs
+-- up. Where the outside world decides (a dialled party, a queue, Flex, a payment, a
+-- virtual agent, an outgoing call, a TwiML Redirect), the next line names the widget's
+-- event ("? NAME (events…)" on a terminal; empty: the first, its usual outcome), or
+-- --event NAME=EVENT decides every time NAME waits; end of input hangs up (a call) or lets
+-- the wait time out. What was decided prints as "* …".
 -- The last line, on stderr, is "execution FN… ended: REASON".
 --
 -- Exit status: 0 the execution ended normally, 1 it failed (a guard stopped it, a widget
@@ -18,6 +28,7 @@ local rivulet = require "rivulet"
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 local args_lib = require "rivulet.cli.args"
+local voice = require "rivulet.voice"
 
 local ipairs, pairs, tostring, pcall = ipairs, pairs, tostring, pcall
 local format = string.format
@@ -28,7 +39,8 @@ local M = {}
 local USAGE =
   "usage: rivulet run FLOW [--trigger EVENT] [--from ADDR] [--to ADDR] [--body TEXT]\n" ..
   "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
-  "         [--auth-token TOKEN] [--log FILE] [--store DB] [--subflows DIR]   (rivulet help run)\n"
+  "         [--auth-token TOKEN] [--log FILE] [--store DB] [--subflows DIR] [--event WIDGET=EVENT]...\n" ..
+  "         (rivulet help run)\n"
 
 M.DEFAULTS = {
   trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",
@@ -41,7 +53,7 @@ local OPTIONS = {
   ["--trigger"] = {}, ["--from"] = {}, ["--to"] = {}, ["--body"] = {},
   ["--param"] = { list = true }, ["--reply"] = { list = true }, ["--replies"] = { list = true },
   ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {}, ["--store"] = {},
-  ["--subflows"] = {},
+  ["--subflows"] = {}, ["--event"] = { list = true },
 }
 
 local scrubber = args_lib.scrubber
@@ -58,7 +70,7 @@ local split_eq = args_lib.split_eq
 
 -- args -> options table | nil, exit code
 function M.parse(args)
-  local o = { param = {}, reply = {}, replies = {}, ["map-url"] = {}, order = {} }
+  local o = { param = {}, reply = {}, replies = {}, ["map-url"] = {}, event = {}, order = {} }
   local i, flow = 1, nil
   while i <= #args do
     local a = args[i]
@@ -106,6 +118,12 @@ function M.parse(args)
     if not k then return usage_error(format("--param wants KEY=VALUE, got '%s'", p)) end
     o.parameters[k] = v
   end
+  o.events = {}
+  for _, p in ipairs(o.event) do
+    local k, v = split_eq(p)
+    if not k or v == "" then return usage_error(format("--event wants WIDGET=EVENT, got '%s'", p)) end
+    o.events[k] = v
+  end
   local map, merr = args_lib.url_map(o["map-url"])
   if not map then return usage_error(merr) end
   o.url_map = map
@@ -137,26 +155,70 @@ local function is_tty()
   return os.execute("test -t 0") == true
 end
 
--- converse(engine, exec, reply) -> exec | exec, why it stopped while still active
--- Runs exec to its end: HTTP through engine:run(), each wait for a reply answered with
--- reply() (nil: the wait times out). Every pass answers or times out one wait, so the
+-- converse(engine, exec, reply, opts) -> exec | exec, why it stopped while still active
+-- Runs exec to its end: HTTP through the engine, a call through rivulet.voice, each wait
+-- answered with reply(w, need) (the next line; nil: end of input, which times a reply wait
+-- out and hangs a call up). need is rivulet.voice's (what a call waits for) or nil (a
+-- reply). opts.events: widget name -> the event it takes whenever it waits for an outcome;
+-- opts.note(text) hears what was decided. Every pass answers or ends one wait, so the
 -- engine's step and repeat guards bound the loop.
-function M.converse(engine, exec, reply)
+function M.converse(engine, exec, reply, opts)
+  opts = opts or {}
+  local events, note = opts.events or {}, opts.note or function() end
   while exec.status == "active" do
-    engine:run()
+    local n = voice.settle(engine, exec)
     if exec.status ~= "active" then break end
-    local w = engine:innermost(exec)      -- the reply may be awaited inside a subflow
-    if not (w.wait and w.wait.kind == "reply") then
-      local what = w.wait and tostring(w.wait.kind) or "nothing"
-      return exec, format("waiting for %s", what)
+    local r
+    if n then
+      local forced = events[n.widget]
+      local line = not forced and reply(n.exec, n)
+      if forced then
+        note(format("%s: %s (--event)", n.widget, forced))
+        r = voice.choose(engine, n, forced)
+      elseif line == nil then
+        if n.in_call then
+          note("the caller hangs up")
+          r = voice.hangup(engine, exec)
+        else
+          note(format("%s: no answer", n.widget))
+          r = voice.expire(engine, n)
+        end
+      elseif n.ask == "outcome" then
+        local ev = M.pick_event(n.events, line)
+        if ev then
+          note(format("%s: %s", n.widget, ev))
+          r = voice.choose(engine, n, ev)
+        else
+          note(format("%s: '%s' is none of its events (%s)", n.widget, line, table.concat(n.events, ", ")))
+          r = { code = "resumed" }          -- asked again; every line read brings input's end nearer
+        end
+      else
+        r = voice.input(engine, n, line)
+      end
+    else
+      local w = engine:innermost(exec)      -- the reply may be awaited inside a subflow
+      if not (w.wait and w.wait.kind == "reply") then
+        local what = w.wait and tostring(w.wait.kind) or "nothing"
+        return exec, format("waiting for %s", what)
+      end
+      local body, ctx = reply(w), exec.context
+      r = body == nil and engine:handle{ kind = "timeout", sid = exec.sid }
+        or engine:handle{ kind = "message", from = ctx.contact.channel.address, to = ctx.flow.channel.address,
+                          body = body }
     end
-    local body, ctx = reply(w), exec.context
-    local r = body == nil and engine:handle{ kind = "timeout", sid = exec.sid }
-      or engine:handle{ kind = "message", from = ctx.contact.channel.address, to = ctx.flow.channel.address,
-                        body = body }
-    if r.code ~= "resumed" and r.code ~= "timed_out" then return exec, tostring(r.message) end
+    if r.code ~= "resumed" and r.code ~= "timed_out" and r.code ~= "ended" then return exec, tostring(r.message) end
   end
   return exec
+end
+
+-- the event a line names (any case; empty: the first, the widget's usual outcome), or nil
+function M.pick_event(events, line)
+  line = line:match("^%s*(.-)%s*$")
+  if line == "" then return events[1] end
+  for _, e in ipairs(events) do
+    if e:lower() == line:lower() then return e end
+  end
+  return nil
 end
 
 -- the record as JSON holds it: core.json_encode writes what JSON cannot hold (a lua
@@ -193,6 +255,19 @@ function M.main(args)
 
   local flow = args_lib.load_flow("run", o.flow, scrub)
   if not flow then return 2 end
+  for name, ev in pairs(o.events) do
+    local state = flow.by_name[name]
+    local w = state and require("rivulet.widgets").get(state.type)
+    if not state then
+      stderr:write(scrub(format("rivulet run: --event %s=%s: the flow has no widget '%s'\n", name, ev, name)))
+      return 2
+    end
+    if not (w and M.pick_event(w.events or {}, ev) == ev) then
+      stderr:write(scrub(format("rivulet run: --event %s=%s: '%s' (%s) has no event '%s' (%s)\n", name, ev, name,
+        tostring(state.type), ev, table.concat(w and w.events or {}, ", "))))
+      return 2
+    end
+  end
   if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
     stderr:write("rivulet run: note: --param is used by --trigger incomingRequest (flow.data) " ..
       "and incomingParent (trigger.parent.parameters) only\n")
@@ -226,7 +301,7 @@ function M.main(args)
 
   local tty = is_tty()
   local next_reply, stdin_done = 1, false
-  local function reply()
+  local function reply(_, need)
     local r = replies[next_reply]
     if r then
       next_reply = next_reply + 1
@@ -234,7 +309,14 @@ function M.main(args)
       return r
     end
     if stdin_done then return nil end
-    if tty then stdout:write("< ") stdout:flush() end
+    if tty then
+      if need and need.ask == "outcome" then
+        stdout:write(format("? %s (%s) ", need.widget, table.concat(need.events, ", ")))
+      else
+        stdout:write("< ")
+      end
+      stdout:flush()
+    end
     local line = stdin:read("l")
     if line == nil then
       stdin_done = true
@@ -250,7 +332,10 @@ function M.main(args)
     local r = engine:handle{ kind = "start", flow = flow, trigger = trigger }
     if r.code == "store_error" then return nil, r.message, r.store_code or "error" end
     if r.code ~= "started" then return nil, r.message end
-    return M.converse(engine, r.exec, reply)
+    return M.converse(engine, r.exec, reply, { events = o.events, note = function(text)
+      stdout:write(scrub("* " .. text), "\n")
+      stdout:flush()
+    end })
   end)
   stdout:flush()
   if not ok then

@@ -75,18 +75,30 @@ local function answer_all(srv, app, scrub)
         scrub(tostring(status)), "\n")
       status, headers, body = request.error(500, 20500, "Internal server error")
     end
-    srv:respond(req.id, status, headers, body)
+    -- a call's webhook held until its flow reaches TwiML: answered by late_answers
+    if status ~= serve.PENDING then srv:respond(req.id, status, headers, body) end
   end
 end
 
+-- answers the app gave later (calls whose TwiML came), and forgets the requests whose
+-- client went away
+local function late_answers(srv, app)
+  app:tick()
+  for _, a in ipairs(app:answers()) do srv:respond(a.id, a.status, a.headers, a.body) end
+  for _, id in ipairs(srv:dropped()) do app:drop(id) end
+end
+
 -- how long the loop may sleep: the server's timers, libcurl's, the engine's next timer
-local function wait_ms(srv, engine)
+local function wait_ms(srv, app)
+  local engine = app.engine
   local t = M.MAX_WAIT_MS
   local function at_most(ms) if ms and ms >= 0 and ms < t then t = ms end end
   at_most(srv:timeout())
   at_most(engine.http:handle():timeout())
   local at = engine:next_deadline()
   if at then at_most(math.max(0, math.floor((at - engine.now()) * 1000))) end
+  local hold = app:next_deadline()
+  if hold then at_most(math.ceil(hold * 1000)) end
   return t
 end
 
@@ -164,10 +176,11 @@ function M.main(argv)
       app:run_jobs()
       engine:poll(0)
       app:run_jobs()
+      late_answers(srv, app)
       srv:run()                      -- send what was just answered
       local fds = client:fds()
       fds[#fds + 1] = srv:fd()
-      core.wait_fds(fds, wait_ms(srv, engine))
+      core.wait_fds(fds, wait_ms(srv, app))
     end
   end)
   if not ok then stderr:write("rivulet serve: internal error: ", scrub(tostring(err)), "\n") end
@@ -179,6 +192,7 @@ function M.main(argv)
     answer_all(srv, app, scrub)
     app:run_jobs()
     engine:poll(10)
+    late_answers(srv, app)
   end
   srv:close(M.DRAIN_MS)
   app.store:close()

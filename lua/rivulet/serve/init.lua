@@ -5,10 +5,17 @@
 --
 --   local app = serve.new{ store = "rivulet.db", public_url = "http://127.0.0.1:8080",
 --                          account_sid = "AC…", auth_token = "…", twilio_api = URL?,
---                          url_map = {…}?, subflows = DIR?, on_message = fn? }
+--                          url_map = {…}?, subflows = DIR?, on_message = fn?, limits = {…}?,
+--                          http = client? (the engine's HTTP client: a spec's stubs) }
 --   app:publish_dir("flows")        -> {{sid, name, path}, …} | nil, err
---   local status, headers, body = app:request{ method, path, query, headers = {{n, v}}, body }
+--   local status, headers, body = app:request{ id?, method, path, query, headers = {{n, v}}, body }
 --   app:run_jobs()                  -- the work a request left for after its answer
+--   -- a call's webhook may be answered later: request returns serve.PENDING, id (req.id, or
+--   -- one made up when the request has none); the answer comes out of
+--   app:answers()                   -- {{id, status, headers, body}, …} answered since the last look
+--   app:tick(now?)                  -- held calls past HOLD_AFTER_S get hold music's TwiML
+--   app:next_deadline()             -- seconds until tick has something to do, or nil
+--   app:drop(id)                    -- the client went away: forget the request
 --
 -- Nobody gets in without the account's credentials: the REST API wants HTTP Basic
 -- AC…:token (401), the webhook a valid X-Twilio-Signature over the public URL (403).
@@ -19,8 +26,9 @@ local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local rest = require "rivulet.serve.rest"
 local webhook = require "rivulet.serve.webhook"
+local twiml = require "rivulet.twiml"
 
-local type, ipairs, pairs, tostring, format = type, ipairs, pairs, tostring, string.format
+local type, ipairs, pairs, tostring, format, setmetatable = type, ipairs, pairs, tostring, string.format, setmetatable
 local sub = string.sub
 
 local M = {}
@@ -65,6 +73,17 @@ route("/v1/Accounts/" .. SID .. "/Flows/" .. SID, { "account_sid", "flow_sid" },
   { POST = webhook.incoming, GET = webhook.incoming }, WEBHOOK)
 route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/MessageStatus", { "account_sid", "flow_sid" },
   { POST = webhook.message_status }, WEBHOOK)
+route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/Executions/" .. SID,
+  { "account_sid", "flow_sid", "execution_sid" }, { POST = webhook.callback, GET = webhook.callback }, WEBHOOK)
+
+-- the answer of a call's webhook that comes later (see App:answer_call)
+M.PENDING = setmetatable({}, { __tostring = function() return "rivulet.serve.PENDING" end })
+
+-- Twilio gives a webhook 15 s (SERVING.md §2.4). A call whose flow is still busy (a slow
+-- function, a wait for a text) this long after Twilio asked is kept on the line: a pause,
+-- then a redirect back here, where it is held again.
+M.HOLD_AFTER_S = 12
+M.HOLD_PAUSE_S = 1
 
 -- ---- the app -----------------------------------------------------------------------------
 
@@ -74,16 +93,26 @@ function M.new(opts)
     account_sid = opts.account_sid, auth_token = opts.auth_token,
     public_url = (opts.public_url or "http://127.0.0.1:8080"):gsub("/+$", ""),
     jobs = {}, flows = {}, on_message = opts.on_message,
+    held = {},            -- root execution sid -> {{id, at}, …}: call webhooks not answered yet
+    held_by = {},         -- request id -> root execution sid
+    late = {},            -- answers given since the last app:answers()
+    n_local = 0,
   }, App)
   local twilio
   if opts.twilio_api then
     twilio = { url = opts.twilio_api:gsub("/+$", ""), account_sid = opts.account_sid, auth_token = opts.auth_token,
-               status_callback = function(exec) return app:status_url(exec.flow_sid) end }
+               status_callback = function(exec) return app:status_url(exec.flow_sid) end,
+               callback_url = function(exec, widget, token, kind)
+                 return app:callback_url(exec, widget, token, kind)
+               end }
   end
   local engine, err, code = rivulet.engine{
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
+    limits = opts.limits, http = opts.http,
     on_message = function(exec, m) if app.on_message then app.on_message(exec, m) end end,
+    on_call = function(exec, w) app:call_waits(exec, w) end,
+    on_end = function(exec) app:call_ended(exec) end,
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
@@ -114,6 +143,126 @@ function App:run_jobs()
   self.jobs = {}
   for _, fn in ipairs(jobs) do fn() end
   return #jobs
+end
+
+-- ---- calls -----------------------------------------------------------------------------------
+
+local function enc(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return format("%%%02X", c:byte()) end))
+end
+
+-- the URL bringing a call back to exec's wait in `widget` (token: the wait's; kind: which
+-- way it came back), under the webhook of the flow the call came in on
+function App:callback_url(exec, widget, token, kind)
+  local root = self.engine:root(exec)
+  -- TwiML Redirect's return: the webhook itself, as Studio's contract has it
+  if kind == "return" then return self:webhook_url(root.flow_sid) .. "?FlowEvent=return" end
+  local q = { "Widget=" .. enc(widget or "") }
+  if token then q[#q + 1] = "Token=" .. enc(token) end
+  q[#q + 1] = "Callback=" .. enc(kind)
+  return format("%s/Executions/%s?%s", self:webhook_url(root.flow_sid), exec.sid, table.concat(q, "&"))
+end
+
+-- the TwiML of exec's wait on its call
+function App:call_twiml(exec, w)
+  local data = w.data or {}
+  return twiml.render(data.twiml, function(kind) return self:callback_url(exec, w.state, data.token, kind) end)
+end
+
+local XML = request.XML
+
+-- the answer to a call's request, as the call stands: the TwiML of the voice widget its
+-- execution waits in, <Hangup/> once it ended, or PENDING (held until one of those)
+function App:answer_call(exec, req)
+  local e = self.engine
+  local root = exec and e:root(exec)
+  root = root and e.active[root.sid]
+  if not root or root.status ~= "active" then return request.twiml{ "<Hangup/>" } end
+  local inner = e:innermost(root)
+  local w = inner.wait
+  if w and w.kind == "call" then return 200, XML, self:call_twiml(inner, w) end
+  if not req.id then
+    self.n_local = self.n_local + 1
+    req.id = "local-" .. self.n_local
+  end
+  local list = self.held[root.sid] or {}
+  list[#list + 1] = { id = req.id, at = core.monotonic() }
+  self.held[root.sid] = list
+  self.held_by[req.id] = root.sid
+  return M.PENDING, req.id
+end
+
+local function answer_held(self, sid, status, headers, body)
+  local list = self.held[sid]
+  if not list then return end
+  self.held[sid] = nil
+  for _, h in ipairs(list) do
+    self.held_by[h.id] = nil
+    self.late[#self.late + 1] = { id = h.id, status = status, headers = headers, body = body }
+  end
+end
+
+-- engine hooks: an execution waits on its call (its TwiML answers what was held), or one
+-- that held a call ended (<Hangup/>)
+function App:call_waits(exec, w)
+  local root = self.engine:root(exec)
+  if self.held[root.sid] then answer_held(self, root.sid, 200, XML, self:call_twiml(exec, w)) end
+end
+
+function App:call_ended(exec)
+  if self.held[exec.sid] and not exec.parent_sid then
+    local s, h, b = request.twiml{ "<Hangup/>" }
+    answer_held(self, exec.sid, s, h, b)
+  end
+end
+
+function App:answers()
+  local out = self.late
+  self.late = {}
+  return out
+end
+
+-- held calls that waited HOLD_AFTER_S get TwiML that keeps the caller on the line and
+-- brings Twilio back (to be held again): Twilio must have an answer within 15 s
+function App:tick(now)
+  now = now or core.monotonic()
+  for sid, list in pairs(self.held) do
+    local keep = {}
+    for _, h in ipairs(list) do
+      if now - h.at >= M.HOLD_AFTER_S then
+        self.held_by[h.id] = nil
+        local url = format("%s/Executions/%s?Callback=hold", self:webhook_url(self.engine.active[sid]
+          and self.engine.active[sid].flow_sid or ""), sid)
+        local s, hd, b = request.twiml{ format('<Pause length="%d"/><Redirect method="POST">%s</Redirect>',
+          M.HOLD_PAUSE_S, request.xml_escape(url)) }
+        self.late[#self.late + 1] = { id = h.id, status = s, headers = hd, body = b }
+      else
+        keep[#keep + 1] = h
+      end
+    end
+    self.held[sid] = keep[1] and keep or nil
+  end
+end
+
+function App:next_deadline(now)
+  now = now or core.monotonic()
+  local soon
+  for _, list in pairs(self.held) do
+    for _, h in ipairs(list) do
+      local d = h.at + M.HOLD_AFTER_S - now
+      if not soon or d < soon then soon = d end
+    end
+  end
+  return soon and math.max(0, soon) or nil
+end
+
+function App:drop(id)
+  local sid = self.held_by[id]
+  if not sid then return end
+  self.held_by[id] = nil
+  local keep = {}
+  for _, h in ipairs(self.held[sid] or {}) do if h.id ~= id then keep[#keep + 1] = h end end
+  self.held[sid] = keep[1] and keep or nil
 end
 
 -- ---- flows -----------------------------------------------------------------------------------

@@ -11,12 +11,26 @@
 -- after the answer: a 10 s function must not hold Twilio's webhook (which gives up after
 -- 15 s). Every posted field is kept: trigger.message.* for a new execution, inbound.* for
 -- a reply, unknown ones too.
+--
+-- A call is answered with TwiML: the execution starts (or takes the callback) and runs to
+-- the voice widget it reaches, whose TwiML is the answer (<Hangup/> when it ends first).
+-- While a function runs between two voice widgets the request is held, never the loop:
+-- the handler answers rivulet.serve.PENDING and the app answers later (App:answer_call).
+-- Twilio's callbacks come back to …/Flows/{FW}/Executions/{FN}?Widget=W&Token=T&Callback=K
+-- (under the webhook's path, so the same signature and route checks apply; Studio's own
+-- shape is not public, SERVING.md §2.5): the token is the waiting widget's, so a retried or
+-- late callback never advances twice (it is answered with where the call stands). The
+-- call's status callback (a final CallStatus, on the webhook URL itself or, for an
+-- outgoing call, Callback=status) ends it: "call ended". ?FlowEvent=EVENT on the webhook
+-- URL (Studio's TwiML Redirect return, FlowEvent=return) resumes the execution of that call
+-- or contact on EVENT with the other query parameters as the widget's outputs.
 
 local http = require "rivulet.http"
 local core = require "rivulet.core"
 local request = require "rivulet.serve.request"
+local engine = require "rivulet.engine"
 
-local format, tostring, lower = string.format, tostring, string.lower
+local format, tostring, lower, pairs, type = string.format, tostring, string.lower, pairs, type
 
 local M = {}
 
@@ -54,6 +68,8 @@ local function admit(app, req, p)
 end
 
 local EMPTY = { request.twiml() }
+local HANGUP = { request.twiml{ "<Hangup/>" } }
+local call_exec, stale_call
 
 -- the event Twilio posted: "message", "call" or "conversation"
 local function kind_of(f)
@@ -75,6 +91,9 @@ function M.incoming(app, req, p)
   if not kind then
     return request.error(400, 20001, "not a Twilio incoming message or call: no MessageSid, CallSid or ConversationSid")
   end
+  local flow_event = req.query_fields.FlowEvent
+  if flow_event then return M.flow_event(app, req, p, kind, flow_event) end
+  if kind == "call" and engine.CALL_OVER[f.CallStatus] then return M.call_status(app, f) end
   local contact = kind == "conversation" and (f.Author or f.From) or f.From
   local flow, err = app:runnable(p.flow_sid, contact)
   if flow == nil then return request.error(500, 20500, "Internal server error: " .. tostring(err)) end
@@ -86,7 +105,10 @@ function M.incoming(app, req, p)
   if kind == "conversation" then key = f.MessageSid or f.ConversationSid .. "/" .. tostring(f.Index) end
   local first, serr = app.store:take_event(key)
   if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
-  if not first then return table.unpack(EMPTY) end     -- Twilio's retry: answered, not acted on twice
+  if not first then                                   -- Twilio's retry: answered, not acted on twice
+    if kind == "call" then return app:answer_call(call_exec(app, f), req) end
+    return table.unpack(EMPTY)
+  end
   if kind ~= "call" then
     local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
     app:later(function()
@@ -94,13 +116,102 @@ function M.incoming(app, req, p)
                   conversation = kind == "conversation" }
     end)
   else
-    -- a call starts its execution; the TwiML that answers it is the voice work's
-    app:later(function()
-      app:handle{ kind = "start", flow = flow,
-                  trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
-    end)
+    -- a call starts its execution now: the TwiML it reaches is the answer
+    local start = { kind = "start", flow = flow,
+                    trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
+    local r = app:handle(start)
+    if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
+      r = app:handle(start)
+    end
+    if r.code ~= "started" then return table.unpack(HANGUP) end
+    return app:answer_call(r.exec, req)
   end
   return table.unpack(EMPTY)
+end
+
+-- the contact and the flow's own number of a call's fields (an outgoing call's From is
+-- the flow's number)
+local function call_addresses(f)
+  if type(f.Direction) == "string" and f.Direction:match("^outbound") then return f.To, f.From end
+  return f.From, f.To
+end
+
+-- the active execution of the call these fields are from, or nil
+function call_exec(app, f)
+  local from, to = call_addresses(f)
+  local exec = app.engine.by_contact[app.engine.contact_key(from, to)]
+  if exec and exec.status == "active" and app.engine:call_sid(app.engine:innermost(exec)) == f.CallSid then
+    return exec
+  end
+  return nil
+end
+
+-- A new call from a contact whose execution still waits on another call: that call is over
+-- (its status callback never came: the number has none), so its execution ends, "call
+-- ended", and the new call starts. true when it did.
+function stale_call(app, sid, call_sid)
+  local e = app.engine
+  local exec = sid and e.active[sid]
+  if not exec then return false end
+  local inner = e:innermost(exec)
+  local w = inner.wait
+  if not (w and w.kind == "call") or e:call_sid(inner) == call_sid then return false end
+  e:end_call(inner, "call ended (the caller called again)")
+  return exec.status ~= "active"
+end
+
+-- a final CallStatus on the webhook URL: the call's status callback
+function M.call_status(app, f)
+  local from, to = call_addresses(f)
+  app:handle{ kind = "call_status", from = from, to = to, call_sid = f.CallSid, status = f.CallStatus, fields = f }
+  return 204, {}, ""
+end
+
+-- ?FlowEvent=EVENT (Studio's TwiML Redirect return): the execution of this call or contact
+-- takes EVENT, the other query parameters as outputs
+function M.flow_event(app, req, _, kind, event)
+  local f = req.form
+  local outputs = {}
+  for k, v in pairs(req.query_fields) do if k ~= "FlowEvent" then outputs[k] = v end end
+  if kind == "call" then
+    local from, to = call_addresses(f)
+    local r = app:handle{ kind = "flow_event", event = event, from = from, to = to, call_sid = f.CallSid,
+                          fields = outputs }
+    return app:answer_call(r.exec or call_exec(app, f), req)
+  end
+  local contact = kind == "conversation" and (f.Author or f.From) or f.From
+  local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
+  app:later(function()
+    app:handle{ kind = "flow_event", event = event, from = contact, to = to, fields = outputs }
+  end)
+  return table.unpack(EMPTY)
+end
+
+-- POST …/Flows/{FW}/Executions/{FN}?Widget=W&Token=T&Callback=K: Twilio coming back for a
+-- call (a Gather's action, a Redirect after a Say, a Dial's action, an outgoing call
+-- answered, a held request's redirect), or Callback=status: an outgoing call's status
+function M.callback(app, req, p)
+  local ok, bad = admit(app, req, p)
+  if not ok then return table.unpack(bad) end
+  if req.method == "GET" then
+    req.form, req.form_all = request.fields(request.pairs_of(req.query or ""))
+  end
+  local q, f = req.query_fields, req.form
+  local e = app.engine
+  local exec = e.active[p.execution_sid]
+  if exec and e:root(exec).flow_sid ~= p.flow_sid then
+    return request.error(404, 20404, format("The requested resource /Flows/%s/Executions/%s was not found",
+      p.flow_sid, p.execution_sid))
+  end
+  if q.Callback == "status" then
+    if f.CallStatus then
+      app:handle{ kind = "call_status", sid = p.execution_sid, call_sid = f.CallSid, status = f.CallStatus,
+                  fields = f }
+    end
+    return 204, {}, ""
+  end
+  local r = app:handle{ kind = "call", sid = p.execution_sid, token = q.Token, callback = q.Callback, fields = f }
+  return app:answer_call(r.exec or e.active[p.execution_sid], req)
 end
 
 -- POST …/Flows/{FW}/MessageStatus: Twilio's status callback for a message rivulet sent

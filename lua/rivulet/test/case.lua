@@ -15,6 +15,7 @@ local core = require "rivulet.core"
 local specs = require "rivulet.test.spec"
 local stub = require "rivulet.test.stub"
 local text_mod = require "rivulet.test.text"
+local voice = require "rivulet.voice"
 
 local type, pairs, ipairs, tostring, tonumber, error, pcall, xpcall =
   type, pairs, ipairs, tostring, tonumber, error, pcall, xpcall
@@ -98,6 +99,13 @@ local function situation(C)
   if w.wait and w.wait.kind == "reply" then
     return format("the flow waits for a reply at '%s'", tostring(w.wait.state))
   end
+  local n = voice.need(C.engine, exec)
+  if n and (n.ask == "input" or n.ask == "recording") then
+    return format("the call waits for the caller's %s at '%s'", n.ask == "input" and "keys or words" or "message",
+      n.widget)
+  elseif n then
+    return format("'%s' waits for an outcome (%s)", n.widget, table.concat(n.events, ", "))
+  end
   return format("the flow waits for %s at '%s'", w.wait and tostring(w.wait.kind) or "nothing",
     tostring(w.state))
 end
@@ -114,8 +122,9 @@ local function add_transcript(C, mark, body)
   for i = 2, #ls do C.transcript[#C.transcript + 1] = ls[i] == "" and "" or "  " .. ls[i] end
 end
 
+-- HTTP calls run, and a call goes on through what the caller only hears
 local function drive(C)
-  C.engine:run()
+  if C.exec then voice.settle(C.engine, C.exec) else C.engine:run() end
   if C.problem then fail(C.problem) end
 end
 
@@ -187,9 +196,29 @@ local function waiting_for_reply(C, doing)
   return w
 end
 
+-- what a call waits for (rivulet.voice), or nil
+local function call_need(C)
+  return C.exec.status == "active" and voice.need(C.engine, C.exec) or nil
+end
+
+local function handled(C, r, doing)
+  if r.code ~= "resumed" and r.code ~= "ended" and r.code ~= "timed_out" then
+    fail(format("%s was not taken: %s", doing, tostring(r.message)))
+  end
+  drive(C)
+end
+
 local function do_reply(C, step)
   drive(C)
   no_unexpected(C, "the script replies " .. quote(step.value) .. " next")
+  local n = call_need(C)
+  if n then
+    if n.ask == "outcome" then
+      fail(format("the script replies %s, but %s: say which with { event = … }", quote(step.value), situation(C)))
+    end
+    add_transcript(C, "<", step.value)
+    return handled(C, voice.input(C.engine, n, step.value), "the caller's " .. quote(step.value))
+  end
   waiting_for_reply(C, "replies " .. quote(step.value))
   local ctx = C.exec.context
   add_transcript(C, "<", step.value)
@@ -202,6 +231,20 @@ end
 local function do_timeout(C)
   drive(C)
   no_unexpected(C, "the script lets the wait time out next")
+  local n = call_need(C)
+  if n and n.ask ~= "outcome" then
+    -- the caller says nothing: Twilio waits the Gather's (Record's) timeout, then goes on
+    local secs = tonumber(n.verb.attrs.timeout) or 0
+    C.clock = C.clock + secs
+    C.transcript[#C.transcript + 1] = format("  (silence: '%s' times out after %s s)", n.widget, tostring(secs))
+    return handled(C, voice.input(C.engine, n, ""), "the silence")
+  elseif n then
+    local deadline = n.wait.deadline or C.clock
+    C.transcript[#C.transcript + 1] = format("  (no outcome: '%s' times out after %s s)", n.widget,
+      tostring(floor(math.max(0, deadline - C.clock))))
+    if deadline > C.clock then C.clock = deadline end
+    return handled(C, voice.expire(C.engine, n), "the timeout")
+  end
   local w = waiting_for_reply(C, "expects a timeout")
   local deadline = w.wait.deadline or C.clock
   local waited = deadline - C.clock
@@ -213,6 +256,27 @@ local function do_timeout(C)
     C.engine:handle{ kind = "timeout", sid = w.sid }   -- its timer was not on the heap (a restored execution)
   end
   drive(C)
+end
+
+local function do_hangup(C)
+  drive(C)
+  no_unexpected(C, "the caller hangs up next")
+  local n = call_need(C)
+  if not (n and n.in_call) then fail(format("the script hangs up, but %s", situation(C))) end
+  C.transcript[#C.transcript + 1] = "  (the caller hangs up)"
+  handled(C, voice.hangup(C.engine, C.exec), "the hang-up")
+end
+
+local function do_event(C, step)
+  drive(C)
+  no_unexpected(C, "the script picks the outcome " .. quote(step.value) .. " next")
+  local n = call_need(C)
+  if not n then fail(format("the script picks the outcome %s, but %s", quote(step.value), situation(C))) end
+  if step.widget ~= nil and step.widget ~= n.widget then
+    fail(format("the script picks an outcome for '%s', but %s", tostring(step.widget), situation(C)))
+  end
+  C.transcript[#C.transcript + 1] = format("  (%s: %s)", n.widget, step.value)
+  handled(C, voice.choose(C.engine, n, step.value, step.outputs), "the outcome " .. quote(step.value))
 end
 
 local function do_advance(C, step)
@@ -295,6 +359,7 @@ local function step_text(step)
   local k, v = step.kind, step.value
   if type(step.src) == "string" then return clip(step.src, 60) end
   if k == "timeout" then return "{ timeout = true }" end
+  if k == "hangup" then return "{ hangup = true }" end
   if k == "expect" and type(v) == "string" then return clip("> " .. v, 60) end
   if k == "reply" then return clip("< " .. v, 60) end
   return clip(format("{ %s = %s }", k, show(v)), 60)
@@ -427,6 +492,8 @@ function M.run(ctx, spec, case)
       elseif k == "reply" then do_reply(C, step)
       elseif k == "timeout" then do_timeout(C)
       elseif k == "advance" then do_advance(C, step)
+      elseif k == "hangup" then do_hangup(C)
+      elseif k == "event" then do_event(C, step)
       elseif k == "check" then do_check(C, step)
       else check_end(C, { [k] = step.value }, "the flow is not where the script says") end
     end

@@ -36,6 +36,7 @@
 --             +15559990000. A string is that SMS's body. Tables (fields merge over the
 --             default): { event = "incomingMessage", from =, to =, body = },
 --             { event = "incomingRequest", parameters = {...} } (REST: flow.data),
+--             { event = "incomingCall" } (a phone call, simulated as rivulet.voice does),
 --             { event = "incomingParent", parameters = {...} }, incomingCall,
 --             incomingConversationMessage. `from` is always the contact and `to` the flow's
 --             own number, as in `rivulet run`.
@@ -65,13 +66,24 @@
 --             reported as skipped.
 --   script    the conversation, in order:
 --               "> TEXT"                    the flow sends exactly TEXT
---               "< TEXT"                    the contact replies TEXT
+--               "< TEXT"                    the contact replies TEXT (on a call: the
+--                                           caller's keys or words at a Gather, the message
+--                                           at a Record; what the caller hears is "> TEXT")
 --               { expect = "TEXT" }         as "> TEXT"; also { match = "^Lua pattern$" } or
 --                                           function(body, msg) -> truthy | false, why.
 --                                           Optional to =, from =, widget = check the message.
 --               { reply = "TEXT", media_url = }
 --               { timeout = true }          the waiting Send & Wait times out: the clock
---                                           jumps to its deadline
+--                                           jumps to its deadline. On a call: silence at a
+--                                           Gather or a Record (its timeout; noAudio), or
+--                                           no outcome before the wait's deadline
+--               { hangup = true }           the caller hangs up (the call's status callback)
+--               { event = "busy", outputs = {...}, widget = "NAME" }
+--                                           the outside world decides the waiting widget's
+--                                           outcome (a dialled party, a queue, Flex, a
+--                                           payment, an outgoing call, a TwiML Redirect's
+--                                           return…); outputs default to what the real one
+--                                           hands back; widget checks which widget waits
 --               { advance = SECONDS }       simulated time passes (timers due fire)
 --               { state = "NAME" }, { context = {...} }, { path = {...} }, { status = }:
 --                                           the end expectations below, checked mid-script

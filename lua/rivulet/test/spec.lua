@@ -71,7 +71,8 @@ local DEFAULT_KEYS = M.DEFAULT_KEYS
 local STATUSES = { ended = true, failed = true, active = true }
 local TRIGGERS = require("rivulet.widgets.trigger").EVENTS
 local STEP_KEYS = { expect = true, reply = true, timeout = true, advance = true, state = true,
-                    context = true, path = true, status = true, check = true }
+                    context = true, path = true, status = true, check = true, hangup = true,
+                    event = true }
 local EXPECT_EXTRA = { to = true, from = true, widget = true }
 
 -- { match = "pattern" } and nothing else
@@ -107,19 +108,26 @@ local function parse_step(s)
   if not kind then return nil, format("unknown step %s", show(s)) end
   for k in pairs(s) do
     local extra = (kind == "expect" and EXPECT_EXTRA[k]) or (kind == "reply" and k == "media_url")
+      or (kind == "event" and (k == "outputs" or k == "widget"))
     if k ~= kind and not extra then
       return nil, format("unknown key '%s' in a '%s' step", tostring(k), kind)
     end
   end
   local v = s[kind]
   local step = { kind = kind, value = v, src = s, to = s.to, from = s.from, widget = s.widget,
-                 media_url = s.media_url }
+                 media_url = s.media_url, outputs = s.outputs }
   if kind == "expect" and not (type(v) == "string" or type(v) == "function" or is_matcher(v)) then
     return nil, "expect wants a string, { match = \"pattern\" } or a function"
   elseif kind == "reply" and type(v) ~= "string" then
     return nil, "reply wants a string"
   elseif kind == "timeout" and v ~= true then
     return nil, "timeout wants true"
+  elseif kind == "hangup" and v ~= true then
+    return nil, "hangup wants true"
+  elseif kind == "event" and type(v) ~= "string" then
+    return nil, "event wants the name of one of the waiting widget's events"
+  elseif kind == "event" and s.outputs ~= nil and type(s.outputs) ~= "table" then
+    return nil, "outputs wants a table"
   elseif kind == "advance" and (type(v) ~= "number" or v < 0) then
     return nil, "advance wants a number of seconds >= 0"
   elseif kind == "state" and type(v) ~= "string" then

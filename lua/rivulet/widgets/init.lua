@@ -6,8 +6,16 @@
 --   run(step)            starts the widget; returns event, outputs (done now) or step:wait(...)
 --   resume(step, input)  finishes a widget that waited; returns event, outputs
 --   render    optional: which properties are Liquid (default: every string, deeply)
--- Types rivulet knows but does not run carry only type, events and required (run is
--- absent): validation accepts them, and running one ends the execution with a clear reason.
+-- Widgets whose outcome the call or the outside world decides (voice widgets, Flex,
+-- conversations) wait with step:call or step:outcome, and may also have:
+--   timeout_event  the event when nobody answers in time (else a call's wait ends the
+--                  execution: "call ended")
+--   hangup(input, wait)  the event (and outputs) a call's status callback means here
+--                  (input = {status, fields}); nil: the engine's rule (`hangup` if the
+--                  widget has it, else the execution ends)
+--   simulated(event, props, context, new_sid)  the outputs a simulated call hands back when
+--                  the console or a spec picks `event` (rivulet.voice)
+-- Every type rivulet knows runs; a type missing run would end its execution with a reason.
 
 local M = {}
 

@@ -1,8 +1,12 @@
--- Record Voicemail: records the caller until silence (`timeout` seconds, default 5) or
--- `max_length`. Simulated: the contact's next reply is the message; it becomes
--- `recordingComplete` with a made-up RecordingUrl, the seconds waited as RecordingDuration
--- (at least 1, at most max_length) and the reply as TranscriptionText. No reply, or an
--- empty one, is `noAudio`.
+-- Record Voicemail: records the caller until `timeout` seconds of silence (default 5), a key
+-- of `finish_on_key` or `max_length` seconds. On a call it is TwiML: <Record action=…>
+-- (beep, trim, transcription and its callback, recording status callback), then a
+-- <Redirect>: Twilio requests no action for an empty recording and goes on to it
+-- (`noAudio`). The action is `recordingComplete` with what Twilio posted (RecordingUrl,
+-- RecordingSid, RecordingDuration, Digits…), or `hangup` when its Digits say the caller hung
+-- up; a hangup reported by the call's status callback is `hangup` too.
+local twiml = require "rivulet.twiml"
+
 local W = {
   type = "record-voicemail",
   events = { "recordingComplete", "noAudio", "hangup" },
@@ -14,26 +18,29 @@ local W = {
   },
 }
 
-W.DEFAULT_TIMEOUT = 5
-W.RECORDING_URL = "https://example.invalid/recordings/"
+W.DEFAULT_TIMEOUT = 5       -- seconds of silence, Twilio's default
+
+local int, str, bool = twiml.int, twiml.str, twiml.bool
 
 function W.run(step)
-  local timeout = tonumber(step.props.timeout) or W.DEFAULT_TIMEOUT
-  return step:wait_reply(timeout, { started = step:now() })
+  local p = step.props
+  local fin = type(p.finish_on_key) == "string" and p.finish_on_key or nil
+  return step:call({
+    twiml.verb("Record", {
+      action = twiml.callback("action"), method = "POST", timeout = int(p.timeout) or W.DEFAULT_TIMEOUT,
+      finishOnKey = fin, maxLength = int(p.max_length), playBeep = bool(p.play_beep), trim = str(p.trim),
+      transcribe = bool(p.transcribe), transcribeCallback = str(p.transcription_callback_url),
+      recordingStatusCallback = str(p.recording_status_callback_url),
+    }),
+    twiml.verb("Redirect", { method = "POST" }, twiml.callback("empty")),
+  })
 end
 
-function W.resume(step, input)
-  local body = input.kind == "reply" and tostring(input.message.Body or "") or ""
-  if body:match("^%s*$") then return "noAudio", {} end
-  local started = step.data and step.data.started or step:now()
-  local seconds = math.max(1, math.floor(step:now() - started))
-  local max = tonumber(step.props.max_length)
-  if max and max >= 1 and seconds > max then seconds = math.floor(max) end
-  local sid = step:sid("RE")
-  return "recordingComplete", {
-    RecordingSid = sid, RecordingUrl = W.RECORDING_URL .. sid,
-    RecordingDuration = tostring(seconds), TranscriptionText = body,
-  }
+function W.resume(_, input)
+  local f = input.fields or {}
+  if input.callback ~= "action" then return "noAudio", {} end
+  if f.Digits == "hangup" then return "hangup", f end
+  return "recordingComplete", f
 end
 
 return W

@@ -1,6 +1,9 @@
--- Say/Play: speaks `say`, or plays `play` (an audio URL), or sends `digits` (DTMF), then
--- `audioComplete`. Simulated: the text goes to the contact as a voice line, so an IVR can
--- be walked through in a terminal. `loop` repeats audio on a real call; one line is enough here.
+-- Say/Play: speaks `say`, or plays `play` (an audio URL), `loop` times, and/or sends
+-- `digits` (DTMF), then `audioComplete`. On a call it is TwiML: <Say> or <Play> (and <Play
+-- digits>), then a <Redirect> back to the execution; `audioComplete` is the step taken when
+-- Twilio follows it (the audio has played). The console and the specs hear it as one line.
+local twiml = require "rivulet.twiml"
+
 local W = {
   type = "say-play",
   events = { "audioComplete" },
@@ -27,8 +30,13 @@ function W.line(p)
 end
 
 function W.run(step)
-  local line = W.line(step.props)
-  if line then step:say(line) end
+  local p = step.props
+  local verbs = twiml.prompt(p)
+  verbs[#verbs + 1] = twiml.verb("Redirect", { method = "POST" }, twiml.callback("next"))
+  return step:call(verbs, { lines = { W.line(p) } })
+end
+
+function W.resume()
   return "audioComplete", {}
 end
 
