@@ -441,6 +441,24 @@ static int collect(lq_render *r, const lq_node *nd, const lq_value *coll, segmen
   return R_OK;
 }
 
+
+/* a for/tablerow body's scope: the item variable and the loop object (forloop,
+** tablerowloop) on top of the current scope; the caller pops it (r->ctx->scope = scope.up) */
+static void enter_loop_scope(lq_render *r, lq_scope *scope, lq_var *vitem, lq_var *vloop,
+                             const lq_node *nd, const char *loopname, lq_loop *loopp) {
+  vloop->name = loopname;
+  vloop->nlen = strlen(loopname);
+  vloop->v.type = LQ_LOOP;
+  vloop->v.u.loop = loopp;
+  vloop->next = NULL;
+  vitem->name = nd->var;
+  vitem->nlen = nd->vlen;
+  vitem->next = vloop;
+  scope->vars = vitem;
+  scope->up = r->ctx->scope;
+  r->ctx->scope = scope;
+}
+
 static lq_value seg_item(const segment *sg, int64_t i, int reversed) {
   int64_t k = reversed ? sg->n - 1 - i : i;
   if (sg->is_range) return lq_int(sg->lo + k);
@@ -469,14 +487,7 @@ COLD_TAG static int render_for(lq_render *r, const lq_node *nd) {
   loopp->nlen = nd->lnlen;
   loopp->name = nd->text;             /* "var-collection" */
   loopp->nlen = nd->tlen;
-  vloop.name = "forloop"; vloop.nlen = 7;
-  vloop.v.type = LQ_LOOP; vloop.v.u.loop = loopp;
-  vloop.next = NULL;
-  vitem.name = nd->var; vitem.nlen = nd->vlen;
-  vitem.next = &vloop;
-  scope.vars = &vitem;
-  scope.up = r->ctx->scope;
-  r->ctx->scope = &scope;
+  enter_loop_scope(r, &scope, &vitem, &vloop, nd, "forloop", loopp);
   r->ctx->loop = loopp;
   for (i = 0; i < sg.n; i++) {
     loopp->index0 = i;
@@ -532,14 +543,7 @@ COLD_TAG static int render_tablerow(lq_render *r, const lq_node *nd) {
   loopp->col0 = 0;
   loopp->row = 1;
   loopp->parent = r->ctx->loop;
-  vloop.name = "tablerowloop"; vloop.nlen = 12;
-  vloop.v.type = LQ_LOOP; vloop.v.u.loop = loopp;
-  vloop.next = NULL;
-  vitem.name = nd->var; vitem.nlen = nd->vlen;
-  vitem.next = &vloop;
-  scope.vars = &vitem;
-  scope.up = r->ctx->scope;
-  r->ctx->scope = &scope;
+  enter_loop_scope(r, &scope, &vitem, &vloop, nd, "tablerowloop", loopp);
   lq_buf_adds(&r->out, "<tr class=\"row1\">\n");
   for (i = 0; i < sg.n; i++) {
     int col_last;
