@@ -322,4 +322,8 @@ function TestServeHttp:test_the_webhook_command()
   code, _, err = helper.run({ "webhook", hook, "--to", TO, "--auth-token", TOKEN })
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "--from and --to are required")
+  -- serve refuses a token that guards nothing
+  code, _, err = helper.run({ "serve", "--listen", "127.0.0.1:0", "--auth-token", "short" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "--auth-token must be at least 8 characters")
 end

@@ -374,6 +374,20 @@ function TestStoreWrites:test_auth_token_never_reaches_the_store()
   lu.assertStrContains(text, "[auth token]")
 end
 
+-- a token too short to scrub is left alone: scrubbing "t" would corrupt every stored text
+function TestStoreWrites:test_a_short_token_does_not_mangle_the_store()
+  local short = string.rep("t", require("rivulet.redact").MIN_LENGTH - 1)
+  local e = engine_on(new_db(), { auth_token = short })
+  local x = assert(e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "that is the text", on = {} },
+  }, { from = FROM, to = TO, body = "tttttttt out" }))
+  lu.assertEquals(e.store:record(x.sid).context.trigger.message.Body, "tttttttt out")
+  e.store:close()
+  lu.assertEquals(require("rivulet.redact").scrubber(short)("ttt"), "ttt")
+  lu.assertEquals(require("rivulet.redact").scrubber(short .. "t")("a tttttttt b"), "a [auth token] b")
+end
+
 function TestStoreWrites:test_a_lua_flow_with_functions_in_a_table_is_refused_clearly()
   local e = engine_on(new_db())
   local x, err = e:start({

@@ -9,11 +9,15 @@ local find, sub, concat, tostring = string.find, string.sub, table.concat, tostr
 local M = {}
 
 M.MARK = "[auth token]"
+-- A token shorter than this is not scrubbed: replacing every "t" of a store written with
+-- the token "t" would corrupt it, and such a token protects nothing (rivulet serve refuses
+-- one; Twilio's are 32 hex digits).
+M.MIN_LENGTH = 8
 
 local function keep(s) return s end
 
 function M.scrubber(token)
-  if type(token) ~= "string" or token == "" then return keep end
+  if type(token) ~= "string" or #token < M.MIN_LENGTH then return keep end
   return function(s)
     if s == nil then return nil end
     s = tostring(s)

@@ -61,6 +61,10 @@ local function credentials(o)
   if not sid:match("^AC%x+$") or #sid ~= 34 then
     return nil, format("--account-sid must be AC and 32 hex digits, got '%s'", sid)
   end
+  if #token < require("rivulet.redact").MIN_LENGTH then
+    return nil, format("--auth-token must be at least %d characters (it guards the whole API)",
+      require("rivulet.redact").MIN_LENGTH)
+  end
   return sid, token, made
 end
 
