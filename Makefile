@@ -62,6 +62,8 @@ PCRE_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
 SQLITE_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
 SQLITE_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null),-lsqlite3)
+PQ_CFLAGS     ?= $(or $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null),-I/usr/include/postgresql)
+PQ_LIBS       ?= $(or $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null),-lpq)
 MHD_CFLAGS    ?= $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null),-lmicrohttpd)
 EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
@@ -81,6 +83,8 @@ PCRE_CFLAGS   := $(PCRE_CFLAGS)
 PCRE_LIBS     := $(PCRE_LIBS)
 SQLITE_CFLAGS := $(SQLITE_CFLAGS)
 SQLITE_LIBS   := $(SQLITE_LIBS)
+PQ_CFLAGS     := $(PQ_CFLAGS)
+PQ_LIBS       := $(PQ_LIBS)
 MHD_CFLAGS    := $(MHD_CFLAGS)
 MHD_LIBS      := $(MHD_LIBS)
 EDIT_CFLAGS   := $(EDIT_CFLAGS)
@@ -100,10 +104,10 @@ B   := build
 SAN :=
 endif
 
-LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS)
+LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(MHD_LIBS) -lm
+CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(MHD_LIBS) -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
@@ -175,7 +179,7 @@ $(LIB_SO): $(CORE_OBJ) $(EMBED_OBJ)
 
 # rivulet.pc, written with the paths of this make run: install writes it again, so that
 # `make install PREFIX=...` never ships the paths of an earlier build.
-write_pc = printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8 sqlite3 libmicrohttpd\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
+write_pc = printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8 sqlite3 libpq libmicrohttpd\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' '$(CLIBDIR)' '$(INCDIR)' 'Studio-style flows, embedded' \
 	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" '$(LUA_PC)' > $(1)
 

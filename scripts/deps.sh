@@ -15,7 +15,7 @@ set -eu
 me=scripts/deps.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev lua-cjson
+want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev lua-cjson
 lua-unit lua-yaml lua-check lua-socket lua-expat libedit-dev libmicrohttpd-dev tzdata nodejs npm"
 bench=0
 for opt in "$@"; do

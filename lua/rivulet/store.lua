@@ -176,6 +176,7 @@ M.MIGRATIONS = MIGRATIONS
 local Store = {}
 Store.__index = Store
 M.Store = Store
+Store.NO_LIMIT = -1         -- LIMIT's "no limit" (PostgreSQL's store has its own)
 
 local function fail(path, msg, code)
   return nil, format("%s: %s", path, msg), code
@@ -207,7 +208,8 @@ local OPEN_ERRORS = {
 -- written by a newer rivulet) or refused the data. The commands exit 1 for the first, 2
 -- for the others.
 M.IO_FAILURES = { full = true, ioerr = true, cantopen = true, readonly = true, perm = true,
-                  nomem = true, busy = true, locked = true }
+                  nomem = true, busy = true, locked = true,
+                  unavailable = true }   -- PostgreSQL: the database cannot be reached now
 
 -- bytes in path's -wal file (0: none, or empty)
 local function wal_bytes(path)
@@ -262,9 +264,22 @@ local function patiently(f)
   end
 end
 
+-- a postgresql:// (or postgres://) URI: the PostgreSQL store (rivulet.store_pg), whose
+-- operations are these same ones
+function M.is_postgres(path)
+  return type(path) == "string" and (path:match("^postgresql://") or path:match("^postgres://")) ~= nil
+end
+
+-- a store path as it may be shown: a URI's password hidden
+function M.display(path)
+  if not M.is_postgres(path) then return path end
+  return (path:gsub("^(%a+://[^/@:]*):[^/@]*@", "%1:***@"))
+end
+
 function M.open(path, opts)
   opts = opts or {}
   if type(path) ~= "string" or path == "" then error("store path must be a non-empty string", 2) end
+  if M.is_postgres(path) then return require("rivulet.store_pg").open(path, opts) end
   local db, err, code = core.sqlite_open(path, opts.readonly and "ro" or "rw")
   if not db then return fail(path, OPEN_ERRORS[code] or err, code) end
   db:busy_timeout(M.BUSY_TIMEOUT_MS)
@@ -669,7 +684,7 @@ local function page(self, sql, where, args, order, desc, f, key_sql, key_arg)
   for c in order:gmatch("[^,%s]+") do cols[#cols + 1] = c .. " " .. dir end
   sql = sql .. (#where > 0 and (" WHERE " .. concat(where, " AND ")) or "") ..
     " ORDER BY " .. concat(cols, ", ") .. " LIMIT ?"
-  args[#args + 1] = f.limit or -1
+  args[#args + 1] = f.limit or self.NO_LIMIT
   local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
   if not rows then return nil, err, code end
   if f.before_sid then          -- read backwards from the anchor: put them back in order
@@ -798,7 +813,7 @@ function Store:flow_revisions(sid, f)
   if f.before_sid then where[#where + 1] = "revision > ?"; args[#args + 1] = f.before_sid end
   local sql = "SELECT * FROM flow_revisions WHERE " .. concat(where, " AND ") ..
     (f.before_sid and " ORDER BY revision ASC" or " ORDER BY revision DESC") .. " LIMIT ?"
-  args[#args + 1] = f.limit or -1
+  args[#args + 1] = f.limit or self.NO_LIMIT
   local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
   if not rows then return nil, err, code end
   if f.before_sid then
