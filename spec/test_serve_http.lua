@@ -251,6 +251,12 @@ function TestServeHttp:test_webhooks_are_signed_and_retries_taken_once()
                                  sharedKeyId = "default", message = { from = "+15550005555", to = TO, body = "x" },
                                  publicUrl = "http://127.0.0.1:" .. S.public_port })
   lu.assertEquals(a.result.status, 200)
+  -- its prompt goes out after the answer: let it land before counting what the retries send
+  wait_until(function()
+    for _, r in ipairs(S.fake:requests()) do
+      if r.params and r.params.To == "+15550005555" then return true end
+    end
+  end, "the prompt to +15550005555")
   -- a retry of the same MessageSid
   local fmark = S.fake:mark()
   local msid = "SM" .. core.random_hex(16)

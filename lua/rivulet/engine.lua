@@ -1053,6 +1053,12 @@ function Engine:next_deadline()
   return nil
 end
 
+-- a store shared by several processes: take the executions with work for anyone
+-- (rivulet.recovery.sweep) -> count | nil, err, code
+function Engine:take_due(limit)
+  return recovery.sweep(self, limit)
+end
+
 function Engine:pending_calls()
   return next(self.calls) ~= nil
 end

@@ -845,11 +845,34 @@ end
 
 -- ---- webhook events --------------------------------------------------------------------------
 
--- take_event(key, execution_sid) -> true (first time) | false (Twilio sent it before: a
--- retry must not start or advance anything twice) | nil, err, code
-function Store:take_event(key, execution_sid)
+-- take_event(key, execution_sid, at) -> true (first time) | false (Twilio sent it before: a
+-- retry must not start or advance anything twice) | nil, err, code. at: when (default now)
+function Store:take_event(key, execution_sid, at)
   local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at)" ..
-    " VALUES (?, ?, ?)", key, execution_sid, core.now())
+    " VALUES (?, ?, ?)", key, execution_sid, at or core.now())
+  if not n then return nil, err, code end
+  return n > 0
+end
+
+-- An event taken is handled in the same loop turn, and event_done says what became of it
+-- (the execution's sid, or "" when it started or advanced none). One still not done is
+-- either being handled now or was taken by a process that stopped before handling it.
+-- event(key) -> {execution_sid, received_at} | false
+function Store:event(key)
+  return self:first("SELECT execution_sid, received_at FROM webhook_events WHERE sid = ?", key)
+end
+
+function Store:event_done(key, execution_sid)
+  return self:run("UPDATE webhook_events SET execution_sid = ? WHERE sid = ? AND execution_sid IS NULL",
+    execution_sid, key)
+end
+
+-- retake_event(key, taken_before, at) -> true | false | nil, err, code: an event not done
+-- and taken before taken_before is this process's to handle now (received_at becomes at;
+-- of two processes trying at once, one wins)
+function Store:retake_event(key, taken_before, at)
+  local n, err, code = self:run("UPDATE webhook_events SET received_at = ? WHERE sid = ? AND" ..
+    " execution_sid IS NULL AND received_at <= ?", at, key, taken_before)
   if not n then return nil, err, code end
   return n > 0
 end

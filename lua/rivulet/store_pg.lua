@@ -229,29 +229,36 @@ function Store:stmt(sql)
   return st
 end
 
+-- store.unavailable counts the operations that failed because the database could not be
+-- reached (rivulet serve answers those 503)
+local function counted(self, a, err, code)
+  if a == nil and code == "unavailable" then self.unavailable = self.unavailable + 1 end
+  return a, err, code
+end
+
 function Store:run(sql, ...)
   local st, err, code = self:stmt(sql)
-  if not st then return nil, err, code end
-  return st:run(...)
+  if not st then return counted(self, nil, err, code) end
+  return counted(self, st:run(...))
 end
 
 function Store:first(sql, ...)
   local st, err, code = self:stmt(sql)
-  if not st then return nil, err, code end
-  return st:first(...)
+  if not st then return counted(self, nil, err, code) end
+  return counted(self, st:first(...))
 end
 
 function Store:all(sql, ...)
   local st, err, code = self:stmt(sql)
-  if not st then return nil, err, code end
-  return st:all(...)
+  if not st then return counted(self, nil, err, code) end
+  return counted(self, st:all(...))
 end
 
 -- statements without parameters (BEGIN, COMMIT, DDL)
 function Store:exec(sql)
   local c, err, code = self:conn()
-  if not c then return nil, err, code end
-  return c:exec(sql)
+  if not c then return counted(self, nil, err, code) end
+  return counted(self, c:exec(sql))
 end
 
 local function begin(self)
@@ -307,7 +314,7 @@ function M.open(uri, opts)
     token = opts.scrub, scrub = redact.scrubber(opts.scrub), busy_timeout_ms = store.BUSY_TIMEOUT_MS,
     lease_s = set.lease_s or M.LEASE_S, timeout_ms = math.floor(set.timeout_ms or M.QUERY_TIMEOUT_MS),
     connect_timeout_ms = math.floor(set.connect_timeout_ms or M.CONNECT_TIMEOUT_MS),
-    retry_ms = set.retry_ms or M.RETRY_MS, reconnects = 0, in_txn = false, shared = true,
+    retry_ms = set.retry_ms or M.RETRY_MS, reconnects = 0, unavailable = 0, in_txn = false, shared = true,
   }, Store)
   local c, err, code = connect(s)
   if not c then return fail(shown, err, code == "refused" and code or code or "unavailable") end
@@ -595,9 +602,9 @@ function Store:delete_flow(sid)
 end
 
 -- one process takes a webhook event: the primary key decides across processes
-function Store:take_event(key, execution_sid)
+function Store:take_event(key, execution_sid, at)
   local n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at) VALUES (?, ?, ?)" ..
-    " ON CONFLICT (sid) DO NOTHING", key, execution_sid, core.now())
+    " ON CONFLICT (sid) DO NOTHING", key, execution_sid, at or core.now())
   if not n then return nil, err, code end
   return n > 0
 end

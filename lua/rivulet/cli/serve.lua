@@ -184,6 +184,7 @@ function M.main(argv)
       srv:run()                      -- send what was just answered
       local fds = client:fds()
       fds[#fds + 1] = srv:fd()
+      fds[#fds + 1] = app:wait_fd()     -- a shared store's notifications (nil: none)
       core.wait_fds(fds, wait_ms(srv, app))
     end
   end)

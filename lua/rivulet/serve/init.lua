@@ -22,6 +22,8 @@
 
 local rivulet = require "rivulet"
 local core = require "rivulet.core"
+local cluster = require "rivulet.serve.cluster"
+local store_mod = require "rivulet.store"
 local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local rest = require "rivulet.serve.rest"
@@ -85,6 +87,14 @@ M.PENDING = setmetatable({}, { __tostring = function() return "rivulet.serve.PEN
 M.HOLD_AFTER_S = 12
 M.HOLD_PAUSE_S = 1
 
+-- A shared store (PostgreSQL) that cannot be reached answers 503 (Twilio's 20503) with
+-- Retry-After; a message whose webhook was answered but whose handling then found the
+-- database gone is handled again once it is back, for up to RETRY_FOR_S, at most
+-- MAX_RETRIES of them held at once.
+M.RETRY_AFTER_S = 1
+M.RETRY_FOR_S = 600
+M.MAX_RETRIES = 10000
+
 -- ---- the app -----------------------------------------------------------------------------
 
 -- new(opts) -> app | nil, err, code (the store cannot be opened; code as the store's)
@@ -97,7 +107,12 @@ function M.new(opts)
     held_by = {},         -- request id -> root execution sid
     late = {},            -- answers given since the last app:answers()
     n_local = 0,
+    retry = {},           -- {fn, until}: jobs that found the shared store away
   }, App)
+  -- processes sharing a store take in only what is due, when it is due (rivulet.serve.cluster)
+  local shared = store_mod.is_postgres(opts.store) or type(opts.store) == "table" and opts.store.shared
+  local resume
+  if shared then resume = false end
   local twilio
   if opts.twilio_api then
     twilio = { url = opts.twilio_api:gsub("/+$", ""), account_sid = opts.account_sid, auth_token = opts.auth_token,
@@ -109,14 +124,20 @@ function M.new(opts)
   local engine, err, code = rivulet.engine{
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
-    limits = opts.limits, http = opts.http,
+    limits = opts.limits, http = opts.http, resume = resume,
     on_message = function(exec, m) if app.on_message then app.on_message(exec, m) end end,
     on_call = function(exec, w) app:call_waits(exec, w) end,
     on_end = function(exec) app:call_ended(exec) end,
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
+  app.cluster = cluster.new(app)
   return app
+end
+
+-- the store's socket when it is shared (LISTEN/NOTIFY wakes the loop), else nil
+function App:wait_fd()
+  return self.cluster and self.cluster:fd()
 end
 
 function App:webhook_url(flow_sid)
@@ -137,12 +158,31 @@ function App:later(fn)
   self.jobs[#self.jobs + 1] = fn
 end
 
+-- a job that returns the engine's result is kept for later when the shared store was away
+local function away(r)
+  return type(r) == "table" and r.code == "store_error" and r.store_code == "unavailable"
+end
+
 function App:run_jobs()
   local jobs = self.jobs
   if not jobs[1] then return 0 end
   self.jobs = {}
-  for _, fn in ipairs(jobs) do fn() end
+  for _, fn in ipairs(jobs) do
+    if away(fn()) and #self.retry < M.MAX_RETRIES then
+      self.retry[#self.retry + 1] = { fn = fn, ["until"] = core.monotonic() + M.RETRY_FOR_S }
+    end
+  end
   return #jobs
+end
+
+-- the jobs kept while the store was away run again once it answers
+local function retry_jobs(self, now)
+  if not self.retry[1] or not self.store:available() then return end
+  local list = self.retry
+  self.retry = {}
+  for _, r in ipairs(list) do
+    if now <= r["until"] then self.jobs[#self.jobs + 1] = r.fn end
+  end
 end
 
 -- ---- calls -----------------------------------------------------------------------------------
@@ -226,6 +266,10 @@ end
 -- brings Twilio back (to be held again): Twilio must have an answer within 15 s
 function App:tick(now)
   now = now or core.monotonic()
+  if self.cluster then
+    self.cluster:run()
+    retry_jobs(self, now)
+  end
   for sid, list in pairs(self.held) do
     local keep = {}
     for _, h in ipairs(list) do
@@ -252,6 +296,10 @@ function App:next_deadline(now)
       local d = h.at + M.HOLD_AFTER_S - now
       if not soon or d < soon then soon = d end
     end
+  end
+  if self.cluster then
+    local c = self.retry[1] and M.RETRY_AFTER_S or self.cluster:seconds_left()
+    if not soon or c < soon then soon = c end
   end
   return soon and math.max(0, soon) or nil
 end
@@ -397,8 +445,21 @@ function App:authorized(req)
   return user ~= nil and core.secret_equal(user, self.account_sid) and core.secret_equal(password, self.auth_token)
 end
 
--- request{method, path, query, headers, body, peer} -> status, headers, body
+-- request{method, path, query, headers, body, peer} -> status, headers, body. A request
+-- that failed because the shared store could not be reached is a 503 (Twilio's 20503).
 function App:request(req)
+  local st = self.store
+  local lost = st and st.unavailable
+  local status, headers, body = self:dispatch(req)
+  if lost ~= nil and status == 500 and st.unavailable ~= lost then
+    status, headers, body = request.error(503, 20503, "Service unavailable: the database cannot be reached" ..
+      " (nothing was lost; try again)")
+    headers = { headers[1], { "Retry-After", tostring(M.RETRY_AFTER_S) } }
+  end
+  return status, headers, body
+end
+
+function App:dispatch(req)
   local path = req.path
   for _, r in ipairs(ROUTES) do
     local caps = { path:match(r.pattern) }       -- without captures: the path itself

@@ -34,6 +34,12 @@ local format, tostring, lower, pairs, type = string.format, tostring, string.low
 
 local M = {}
 
+-- An event taken (webhook_events) is handled in the same loop turn and then marked done. A
+-- retry finding it not done this long after it was taken finds a process that stopped (a
+-- SIGKILL between taking and handling it): the retry takes it over. Sooner, it is answered
+-- 503 (try again): it may still be in hand.
+M.ORPHAN_AFTER_S = 5
+
 -- the URL Twilio signed: the public URL, the path, the query as sent
 local function signed_url(app, req)
   local q = req.query
@@ -103,17 +109,42 @@ function M.incoming(app, req, p)
   end
   local key = f.MessageSid or f.SmsSid or f.SmsMessageSid or f.CallSid
   if kind == "conversation" then key = f.MessageSid or f.ConversationSid .. "/" .. tostring(f.Index) end
-  local first, serr = app.store:take_event(key)
+  local st = app.store
+  local taken_at = core.now()
+  local first, serr = st:take_event(key, nil, taken_at)
   if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
   if not first then                                   -- Twilio's retry: answered, not acted on twice
+    local ev
+    ev, serr = st:event(key)
+    if ev and ev.execution_sid == nil then            -- taken, not done: in hand, or orphaned
+      first, serr = st:retake_event(key, taken_at - M.ORPHAN_AFTER_S, taken_at)
+      if first == false then
+        local s, h, b = request.error(503, 20503, "Service unavailable: this event is being handled; try again")
+        return s, { h[1], { "Retry-After", tostring(M.ORPHAN_AFTER_S) } }, b
+      end
+    end
+    if ev == nil or first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
+  end
+  if not first then
     if kind == "call" then return app:answer_call(call_exec(app, f), req) end
     return table.unpack(EMPTY)
   end
   if kind ~= "call" then
     local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
+    local mine, runs = taken_at, 0
     app:later(function()
-      app:handle{ kind = "message", flow = flow, from = contact, to = to, body = f.Body or "", fields = f,
-                  conversation = kind == "conversation" }
+      runs = runs + 1
+      if runs > 1 then              -- again, after the store was away: still this process's?
+        local now = core.now()
+        local again, _, code = st:retake_event(key, mine, now)
+        if again == nil then return { code = "store_error", store_code = code } end
+        if not again then return nil end
+        mine = now
+      end
+      local r = app:handle{ kind = "message", flow = flow, from = contact, to = to, body = f.Body or "", fields = f,
+                            conversation = kind == "conversation" }
+      if not (r.code == "store_error" and r.store_code == "unavailable") then st:event_done(key, r.sid or "") end
+      return r
     end)
   else
     -- a call starts its execution now: the TwiML it reaches is the answer
@@ -123,6 +154,7 @@ function M.incoming(app, req, p)
     if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
       r = app:handle(start)
     end
+    if r.code ~= "store_error" then st:event_done(key, r.sid or "") end
     if r.code ~= "started" then return table.unpack(HANGUP) end
     return app:answer_call(r.exec, req)
   end
@@ -182,7 +214,7 @@ function M.flow_event(app, req, _, kind, event)
   local contact = kind == "conversation" and (f.Author or f.From) or f.From
   local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
   app:later(function()
-    app:handle{ kind = "flow_event", event = event, from = contact, to = to, fields = outputs }
+    return app:handle{ kind = "flow_event", event = event, from = contact, to = to, fields = outputs }
   end)
   return table.unpack(EMPTY)
 end
@@ -224,7 +256,7 @@ function M.message_status(app, req, p)
     return request.error(400, 20001, "a status callback carries MessageSid and MessageStatus")
   end
   app:later(function()
-    app:handle{ kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode }
+    return app:handle{ kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode }
   end)
   return 204, {}, ""
 end
