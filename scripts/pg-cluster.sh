@@ -66,9 +66,15 @@ start)
 	fi
 	touch "$dir/server.log"
 	[ "$(id -u)" -eq 0 ] && chown nobody "$dir/server.log"
-	as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+	# after a kill, the old backends may hold the shared memory a moment longer: try again
+	tries=0
+	until as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
 		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=/tmp -c fsync=${PG_FSYNC:-off} -c max_connections=200" \
-		start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }
+		start >/dev/null 2>&1; do
+		tries=$((tries + 1))
+		[ $tries -lt 20 ] || { tail -n 20 "$dir/server.log" >&2; exit 1; }
+		sleep 0.5
+	done
 	echo "postgresql://rivulet@127.0.0.1:$port/postgres"
 	;;
 stop)
@@ -77,10 +83,10 @@ stop)
 	;;
 kill)
 	[ -f "$data/postmaster.pid" ] || exit 0
-	kill -9 "$(head -n 1 "$data/postmaster.pid")"
-	# its backends go when they see the postmaster gone; wait for the port to be free
+	pid=$(head -n 1 "$data/postmaster.pid")
+	kill -9 "$pid"
 	i=0
-	while [ $i -lt 100 ] && pgrep -u nobody -f "$data" >/dev/null 2>&1; do
+	while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done

@@ -219,10 +219,10 @@ local function numbered(sql)
 end
 
 function Store:stmt(sql)
+  local c, err, code = self:conn()       -- a new connection starts with no statements
+  if not c then return nil, err, code end
   local st = self.stmts[sql]
   if st then return st end
-  local c, err, code = self:conn()
-  if not c then return nil, err, code end
   st, err, code = c:prepare(numbered(sql))
   if not st then return nil, err, code end
   self.stmts[sql] = st
@@ -481,7 +481,7 @@ function Store:write(exec, step, state)
   local w = exec.status == "active" and exec.wait or nil
   local wait_kind, due_at, watch = w and w.kind, w and w.deadline, w and w.watch
   local notify = due_at ~= nil
-  local args
+  local args, n             -- n: how many (some are nil)
   if not exec.rev then
     local flow_id, err, code = self:flow_id(exec.flow)
     if not flow_id then return nil, err, code end
@@ -492,12 +492,13 @@ function Store:write(exec, step, state)
       exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
       exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch, owner, lease,
       exec.flow_version, exec.initiated_by }
+    n = 28
   else
     args = { status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
       exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch,
       step and 0 or exec.takeovers or 0, owner, lease, exec.sid, exec.rev }
+    n = 19
   end
-  local n = #args
   if step then
     local more = { step.sid, #exec.steps, step.name, step.type, step.transitioned_from, step.transitioned_to,
                    step.date_created, step.reason, step.note, step_ctx }

@@ -112,6 +112,7 @@ end
 -- access, a lock held too long), 2 when the store is unusable as given (missing, not a
 -- store, damaged, newer) or refused what it was given.
 function M.store_failure(path, msg, code)
+  path = require("rivulet.store").display(path)     -- a database URI's password hidden
   msg = tostring(msg)
   if msg:sub(1, #path + 2) ~= path .. ": " then msg = path .. ": " .. msg end
   return msg, require("rivulet.store").IO_FAILURES[code] and 1 or 2

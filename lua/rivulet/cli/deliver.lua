@@ -43,7 +43,7 @@ local EXIT = { not_waiting = 1, busy = 1 }
 -- committed before stay, and whoever opens the store next takes it over from there
 local function kept(db, sid)
   return format(" (execution %s stops at its last saved step; the next delivery or" ..
-    " `rivulet deliver --store %s --tick` resumes it)", sid, db)
+    " `rivulet deliver --store %s --tick` resumes it)", sid, store_mod.display(db))
 end
 
 function M.main(argv)
