@@ -171,7 +171,7 @@ local function kill_run(self, run)
   -- a few seconds) starts a new one, as Studio does: never while the first is active.
   local rows = assert(s:all("SELECT sid, contact, status, failed, reason, state, initiated_by, started_at," ..
     " ended_at FROM executions ORDER BY started_at"))
-  local by_contact, late_replies = {}, 0
+  local by_contact, again, late_replies = {}, {}, 0
   for _, r in ipairs(rows) do
     local first = r.initiated_by and r.initiated_by:match("^SMf")
     if first then
@@ -182,6 +182,8 @@ local function kill_run(self, run)
       local before = by_contact[r.contact]
       lu.assertNotNil(before, r.contact)
       lu.assertTrue(r.started_at >= before.ended_at, "two active executions for " .. r.contact)
+      lu.assertNil(again[r.contact], "one execution per reply: " .. r.contact)
+      again[r.contact] = r
       late_replies = late_replies + 1
     end
   end
@@ -203,6 +205,8 @@ local function kill_run(self, run)
     local route = table.concat(path, " ")
     lu.assertTrue(route == "Trigger fn ask done" or route == "Trigger fn ask late", contact(i) .. ": " .. route)
     if route:find("done") then resumed = resumed + 1 else timed_out = timed_out + 1 end
+    -- a reply is taken once: it resumed the first execution or started the next, never both
+    if route:find("done") then lu.assertEquals(again[contact(i)], nil, contact(i) .. "'s reply taken twice") end
   end
   s:close()
   -- the REST API of each live process sees every execution
@@ -356,6 +360,7 @@ function TestStorePg:test_settings_in_the_uri_and_the_password_never_shown()
   -- nobody listening: unavailable (exit 1: try again later)
   _, err, code = store.open("postgresql://rivulet@127.0.0.1:" .. fx.closed_port() .. "/x")
   lu.assertEquals(code, "unavailable")
+  lu.assertStrContains(err, "Connection refused")
   lu.assertTrue(store.IO_FAILURES[code])
   local status, _, stderr = helper.exec({ helper.bin, "logs", "--store", wrong })
   lu.assertEquals(status, 2)

@@ -500,6 +500,16 @@ local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, s
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
+local EVENT_DONE = "UPDATE webhook_events SET execution_sid = ? WHERE sid = ? AND execution_sid IS NULL"
+
+-- mark_event(key): the next write (the one that takes the webhook event key: the
+-- execution it starts, the step a reply makes) marks the event done in its own transaction,
+-- so that a process killed between the two can neither lose the event nor handle it twice
+-- (a retry finds it done); mark_event(nil) forgets it when no write came
+function Store:mark_event(key)
+  self.event_key = key
+end
+
 local function rollback(self, err, code)
   self.db:exec("ROLLBACK")
   return nil, err, code
@@ -552,10 +562,15 @@ function Store:write(exec, step, state)
       step.transitioned_from, step.transitioned_to, step.date_created, step.reason, step.note, step_ctx)
     if not ok then return rollback(self, err, code) end
   end
+  if self.event_key then            -- the webhook event this write takes (mark_event)
+    ok, err, code = self:run(EVENT_DONE, exec.sid, self.event_key)
+    if not ok then return rollback(self, err, code) end
+  end
   ok, err, code = db:exec("COMMIT")
   if not ok then return rollback(self, err, code) end
   exec.rev = (exec.rev or 0) + 1
   if step then exec.takeovers = nil end
+  self.event_key = nil
   return true
 end
 
@@ -863,8 +878,7 @@ function Store:event(key)
 end
 
 function Store:event_done(key, execution_sid)
-  return self:run("UPDATE webhook_events SET execution_sid = ? WHERE sid = ? AND execution_sid IS NULL",
-    execution_sid, key)
+  return self:run(EVENT_DONE, execution_sid, key)
 end
 
 -- retake_event(key, taken_before, at) -> true | false | nil, err, code: an event not done

@@ -447,8 +447,8 @@ local STEP_COLUMNS = "sid, execution_sid, idx, name, type, transitioned_from, tr
 -- the revision was stale), and a NOTIFY when the execution starts to wait with a deadline.
 -- The texts are built once per shape.
 local WRITES = {}
-local function write_sql(first, with_step, notify)
-  local key = (first and "i" or "u") .. (with_step and "s" or "") .. (notify and "n" or "")
+local function write_sql(first, with_step, notify, event)
+  local key = (first and "i" or "u") .. (with_step and "s" or "") .. (notify and "n" or "") .. (event and "v" or "")
   local sql = WRITES[key]
   if sql then return sql end
   local main = first and INSERT_EXEC or UPDATE_EXEC
@@ -458,6 +458,10 @@ local function write_sql(first, with_step, notify)
     sql_steps = ", s AS (INSERT INTO steps (" .. STEP_COLUMNS .. ") SELECT ?, e.sid, ?, ?, ?, ?, ?, ?, ?, ?, ?" ..
       " FROM e RETURNING execution_sid)"
     rows = "s"
+  end
+  if event then                -- the webhook event it takes, done with it (store.mark_event)
+    sql_steps = sql_steps .. ", v AS (UPDATE webhook_events w SET execution_sid = e.sid FROM e" ..
+      " WHERE w.sid = ? AND w.execution_sid IS NULL RETURNING w.sid)"
   end
   -- pg_notify is volatile: it runs once per row, even where its value is not used
   local tail = notify and ("SELECT count(*) AS n FROM (SELECT pg_notify(?, ?) FROM " .. rows .. ") x")
@@ -505,17 +509,24 @@ function Store:write(exec, step, state)
     for i = 1, 10 do args[n + i] = more[i] end
     n = n + 10
   end
+  local event = self.event_key
+  if event then
+    args[n + 1] = event
+    n = n + 1
+  end
   if notify then
     args[n + 1], args[n + 2] = M.CHANNEL, format("%.3f", due_at)
     n = n + 2
   end
-  local row, err, code = self:first(write_sql(not exec.rev, step ~= nil, notify), table.unpack(args, 1, n))
+  local row, err, code = self:first(write_sql(not exec.rev, step ~= nil, notify, event ~= nil),
+    table.unpack(args, 1, n))
   if not row then return nil, err, code end
   if row.n == 0 then
     return nil, format("execution %s was changed by another process", exec.sid), "conflict"
   end
   exec.rev = (exec.rev or 0) + 1
   if step then exec.takeovers = nil end
+  self.event_key = nil
   return true
 end
 

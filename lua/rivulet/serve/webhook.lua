@@ -141,8 +141,10 @@ function M.incoming(app, req, p)
         if not again then return nil end
         mine = now
       end
+      if st.mark_event then st:mark_event(key) end     -- done with the write that takes it
       local r = app:handle{ kind = "message", flow = flow, from = contact, to = to, body = f.Body or "", fields = f,
                             conversation = kind == "conversation" }
+      if st.mark_event then st:mark_event(nil) end
       if not (r.code == "store_error" and r.store_code == "unavailable") then st:event_done(key, r.sid or "") end
       return r
     end)
@@ -150,10 +152,14 @@ function M.incoming(app, req, p)
     -- a call starts its execution now: the TwiML it reaches is the answer
     local start = { kind = "start", flow = flow,
                     trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
-    local r = app:handle(start)
-    if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
-      r = app:handle(start)
+    local function started()
+      if st.mark_event then st:mark_event(key) end
+      local r = app:handle(start)
+      if st.mark_event then st:mark_event(nil) end
+      return r
     end
+    local r = started()
+    if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then r = started() end
     if r.code ~= "store_error" then st:event_done(key, r.sid or "") end
     if r.code ~= "started" then return table.unpack(HANGUP) end
     return app:answer_call(r.exec, req)
