@@ -252,6 +252,7 @@ bench:
 	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet $(B)/rivulet lua bench/serve/cluster.lua
 
 demo:
 	@sh scripts/deps.sh
