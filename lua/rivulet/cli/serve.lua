@@ -159,13 +159,16 @@ function M.main(argv)
     while not core.signaled() do
       srv:run()
       answer_all(srv, app, scrub)
+      srv:run()                      -- send the answers now: the steps they left run after
       app:run_jobs()
       engine:poll(0)
       app:run_jobs()
-      srv:run()                      -- send what was just answered
+      -- send what was just answered; a request this run read is answered without a wait
+      -- (its descriptor will not wake the wait again: the bytes were read already)
+      local ready = srv:run()
       local fds = client:fds()
       fds[#fds + 1] = srv:fd()
-      core.wait_fds(fds, wait_ms(srv, engine))
+      core.wait_fds(fds, ready > 0 and 0 or wait_ms(srv, engine))
     end
   end)
   if not ok then stderr:write("rivulet serve: internal error: ", scrub(tostring(err)), "\n") end
