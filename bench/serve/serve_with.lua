@@ -17,7 +17,8 @@ for i, a in ipairs(arg) do
   set[k] = k == "synchronous" and v or assert(math.tointeger(tonumber(v)), a)
 end
 assert(rest, "usage: serve_with.lua [KEY=VALUE]... -- SERVE ARGUMENTS...")
-assert(set.synchronous == nil or set.synchronous == "full" or set.synchronous == "normal", "synchronous: full or normal")
+assert(set.synchronous == nil or set.synchronous == "full" or set.synchronous == "normal",
+  "synchronous: full or normal")
 
 if set.synchronous then
   local new = serve.new

@@ -92,7 +92,7 @@ start_serve() {
     --public-url "$PUBLIC" --account-sid "$AC" --auth-token "$TOKEN" >"$OUT/serve.out" 2>"$OUT/serve.err" &
   SPID=$!
   PIDS+=("$SPID")
-  SPORT= FW=
+  SPORT='' FW=''
   for _ in $(seq 400); do     # 20 s: opening the store and publishing commit (fsync)
     FW=$(awk '/^flow FW/ {print $2}' "$OUT/serve.out" 2>/dev/null)
     [ -n "$FW" ] && break
