@@ -248,6 +248,7 @@ bench:
 	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/studio.sh
 
 demo:
 	@sh scripts/deps.sh

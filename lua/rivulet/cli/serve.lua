@@ -177,12 +177,13 @@ function M.main(argv)
     while not core.signaled() do
       srv:run()
       answer_all(srv, app, scrub)
+      srv:run()                      -- send the answers now: the steps they left run after
       app:run_jobs()
       engine:poll(0)
       app:run_jobs()
       late_answers(srv, app)
-      srv:run()                      -- send what was just answered
-      local fds = client:fds()
+      srv:run()                      -- send what was just answered (timeout() is 0 while
+      local fds = client:fds()       -- a request it read waits to be taken)
       fds[#fds + 1] = srv:fd()
       core.wait_fds(fds, wait_ms(srv, app))
     end
