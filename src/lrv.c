@@ -109,7 +109,7 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_liquid(L);
   lrv_open_http(L);
   lrv_open_regex(L);
-  lrv_open_sandbox(L);
+  lrv_open_logic(L);
   lrv_open_sqlite(L);
   lrv_open_json(L);
   return 1;

@@ -9,6 +9,8 @@
 #define LRV_RENDER   "rivulet.liquid.Render"
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
+#define LRV_LOGIC_BOX   "rivulet.logic.State"
+#define LRV_LOGIC_UNIT  "rivulet.logic.Unit"
 
 /* Registers metatable `name` (once): the metamethods in meta (__gc, __close, ...) and, when
 ** methods is not NULL, those as its __index. Leaves the stack as it was. */
@@ -18,7 +20,7 @@ void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_
 void lrv_open_liquid(lua_State *L);
 void lrv_open_http(lua_State *L);
 void lrv_open_regex(lua_State *L);
-void lrv_open_sandbox(lua_State *L);
+void lrv_open_logic(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
 void lrv_open_json(lua_State *L);
 

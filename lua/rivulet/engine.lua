@@ -513,7 +513,7 @@ function Engine:enter(exec, name)
     local ev, outs, chosen
     if ok then
       local step = setmetatable({ engine = self, exec = exec, state = state, props = props, name = name,
-                                  context = exec.context, flow = flow }, Step)
+                                  context = exec.context, flow = flow, limits = self.limits }, Step)
       ok, ev, outs, chosen = pcall(w.run, step)
     else
       ev = props
