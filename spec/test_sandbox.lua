@@ -326,15 +326,34 @@ function TestSandboxData.test_a_marker_leads_to_its_function()
     return { { fn = function(x) n = n + 1 return "e", { n = n, x = x } end }, odd = { ["k k"] = print } }
   ]], "=f")
   lu.assertTrue(ok)
-  lu.assertEquals(data[1].fn, { lua_fn = "[1].fn", path = { 1, "fn" } })
-  lu.assertEquals(data.odd["k k"], { lua_fn = "odd[\"k k\"]", path = { "odd", "k k" } })
-  local ok2, ev, out = sandbox.run(unit, "=f", nil, data[1].fn.path, "hi")
+  lu.assertEquals(data[1].fn, { lua_fn = "[1].fn", path = { 1, "fn" }, line = 2 })
+  lu.assertEquals(data.odd["k k"], { lua_fn = "odd[\"k k\"]", path = { "odd", "k k" }, line = -1 })
+  local ok2, ev, out = sandbox.run(unit, "=f", nil, data[1].fn.path, "hi", 2)
   lu.assertTrue(ok2)
   lu.assertEquals({ ev, out }, { "e", { n = 1, x = "hi" } })
   -- a path that leads nowhere
   local ok3, err = sandbox.run(unit, "=f", nil, { "nope", 2 }, "hi")
   lu.assertFalse(ok3)
   lu.assertStrContains(err, "no function at nope[2]")
+  -- a function that is not the one the file had there when it loaded
+  ok3, err = sandbox.run(unit, "=f", nil, data[1].fn.path, "hi", 3)
+  lu.assertFalse(ok3)
+  lu.assertStrContains(err, "defined on line 3, now on line 2")
+end
+
+function TestSandboxData.test_a_file_whose_table_follows_pairs_order_fails_clearly()
+  -- string hashes are seeded per state: pairs visits these in another order in each one
+  local src = "local fns, list = {}, {}\n"
+  for i = 1, 40 do src = src .. ("fns.k%d = function() return 'f%d' end\n"):format(i, i) end
+  src = src .. "for _, f in pairs(fns) do list[#list + 1] = f end\nreturn list\n"
+  local ok, data, unit = sandbox.load_flow(src, "=f")
+  lu.assertTrue(ok)
+  -- each call gets the function it was given, or says the table moved: never another one
+  for _ = 1, 5 do
+    local ok2, r = sandbox.run(unit, "=f", nil, data[1].path, nil, data[1].line)
+    if ok2 then lu.assertEquals(r, ("f%d"):format(data[1].line - 1))
+    else lu.assertStrContains(r, "built its table differently") end
+  end
 end
 
 -- ---- class 1: nothing custom logic makes runs later in the host --------------------------------------

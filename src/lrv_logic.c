@@ -30,7 +30,7 @@
 ** metatables, upvalues), which a fresh state gets for free; one lua widget step at 25 us is
 ** still 40,000 per second.
 **
-**   core.logic_run(code, name, limits [, path [, arg]]) -> true, results... | false, message
+**   core.logic_run(code, name, limits [, path [, arg [, line]]]) -> true, results... | false, message
 **   core.logic_load(text, name, limits) -> true, data, unit | false, message
 **   core.logic_compile(text, name, limits) -> unit | nil, message
 **   core.logic_limits: the constants below (copy_depth, out_bytes, ...)
@@ -41,8 +41,10 @@
 ** the chunk's results; with a path (a list of keys, {} for the chunk's first result) it
 ** calls the function found there with a copy of arg and returns that function's results (at
 ** most LOGIC_MAX_RESULTS). logic_load returns the chunk's first result with every function
-** in it replaced by a marker {lua_fn = "states[3].fn", path = {"states", 3, "fn"}} that
-** logic_run can follow later. */
+** in it replaced by a marker {lua_fn = "states[3].fn", path = {"states", 3, "fn"}, line = 12}
+** that logic_run can follow later; given line, it checks that the function it finds there
+** was defined on that line, so a file whose table depends on the order of pairs (which
+** differs from state to state) fails clearly instead of calling another function. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +92,7 @@ struct lrv_logic {
   size_t slab_used;
   /* the job, for logic_main: what to read from the host's stack */
   lua_State *host;
-  int mode, code, path, arg;    /* host stack indices; path 0 when there is none */
+  int mode, code, path, arg, line;  /* host stack indices; 0 when there is none */
   const char *name;
 };
 
@@ -328,12 +330,17 @@ static void push_key(copier *c, int k) {
 }
 
 /* a function of a flow file: {lua_fn = "where", path = {keys...}} */
-static int push_marker(copier *c) {
+static int push_marker(copier *c, int idx) {
   lua_State *T = c->to;
+  lua_Debug ar;
   int i;
   if (count(c, (size_t)(4 + c->depth) * LOGIC_ENTRY_BYTES)) return fail(c, COPY_E_SIZE, LUA_TFUNCTION, c->depth);
   luaL_checkstack(T, 4, NULL);
-  lua_createtable(T, 0, 2);
+  lua_pushvalue(c->from, idx);
+  lua_getinfo(c->from, ">S", &ar);
+  lua_createtable(T, 0, 3);
+  lua_pushinteger(T, ar.linedefined);                 /* checked when it is called */
+  lua_setfield(T, -2, "line");
   push_where(c, c->depth);
   lua_setfield(T, -2, "lua_fn");
   lua_createtable(T, c->depth, 0);
@@ -417,7 +424,7 @@ static int copy_value(copier *c, int idx) {
     lua_pushlightuserdata(T, NULL);
     return COPY_OK;
   case LUA_TFUNCTION:
-    if (c->markers) return push_marker(c);
+    if (c->markers) return push_marker(c, idx);
     break;
   default:
     break;
@@ -520,14 +527,15 @@ static void error_to_string(lua_State *L) {
   }
 }
 
-/* run under the budget: 1 chunk, 2 path (nil: return the chunk's results), 3 argument */
+/* run under the budget: 1 chunk, 2 path (nil: return the chunk's results), 3 argument,
+** 4 the line the function at the path was defined on when the code was loaded (or nil) */
 static int run_user(lua_State *L) {
   lua_Integer i, n;
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   lua_pushvalue(L, 1);
   if (lua_isnil(L, 2)) {
     lua_call(L, 0, LUA_MULTRET);
-    return lua_gettop(L) - 3;
+    return lua_gettop(L) - 4;
   }
   lua_call(L, 0, 1);
   n = (lua_Integer)lua_rawlen(L, 2);
@@ -549,9 +557,18 @@ static int run_user(lua_State *L) {
     return luaL_error(L, "custom logic: no function at %s this time (the code returned something else)",
                       lua_tostring(L, -1));
   }
+  if (!lua_isnil(L, 4)) {
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">S", &ar);
+    if (ar.linedefined != lua_tointeger(L, 4))
+      return luaL_error(L, "custom logic: the file built its table differently this time: the function "
+                        "at this place was defined on line %d, now on line %d (functions must not move "
+                        "with the order of pairs or by chance)", (int)lua_tointeger(L, 4), ar.linedefined);
+  }
   lua_pushvalue(L, 3);
   lua_call(L, 1, LUA_MULTRET);
-  return lua_gettop(L) - 3;
+  return lua_gettop(L) - 4;
 }
 
 /* In the logic state, protected: builds the environment, loads the code, copies the
@@ -616,12 +633,14 @@ static int logic_main(lua_State *L) {
     lua_pushnil(L);
     lua_pushnil(L);
   }
+  if (g->line) lua_pushinteger(L, lua_tointeger(H, g->line));   /* 8: the function's line */
+  else lua_pushnil(L);
   g->used = 0;
   g->since_clock = 0;
   g->charging = 1;
   g->deadline = now() + (double)g->time_ms / 1000.0;
   lua_sethook(L, logic_hook, LUA_MASKCOUNT, LOGIC_HOOK_EVERY);
-  status = lua_pcall(L, 3, LUA_MULTRET, 0);
+  status = lua_pcall(L, 4, LUA_MULTRET, 0);
   if (status != LUA_OK) {
     g->errmem = status == LUA_ERRMEM;
     error_to_string(L);
@@ -777,17 +796,19 @@ static int run_job(lua_State *H, struct lrv_logic *g) {
 
 /* ---- the functions ------------------------------------------------------------------------ */
 
-/* logic_run(code, name, limits [, path [, arg]]) */
+/* logic_run(code, name, limits [, path [, arg [, line]]]) */
 static int l_logic_run(lua_State *L) {
   struct lrv_logic *g;
-  int has_path = !lua_isnoneornil(L, 4);
+  int has_path = !lua_isnoneornil(L, 4), has_line = !lua_isnoneornil(L, 6);
   if (lua_type(L, 1) != LUA_TSTRING) luaL_checkudata(L, 1, LRV_LOGIC_UNIT);
   luaL_checkstring(L, 2);
   if (has_path) luaL_checktype(L, 4, LUA_TTABLE);
-  lua_settop(L, 5);
+  if (has_line) luaL_checkinteger(L, 6);
+  lua_settop(L, 6);
   g = new_job(L, 3, MODE_RUN, 1);
   g->path = has_path ? 4 : 0;
   g->arg = 5;
+  g->line = has_line && has_path ? 6 : 0;
   return run_job(L, g);
 }
 

@@ -8,10 +8,11 @@
 -- metatable, a function) reaches the host, and nothing of one call is left for the next.
 --
 -- A Lua flow file is run the same way when it loads (load_flow): the host gets its table as
--- data, each function in it replaced by a marker {lua_fn = "where", path = {keys...}}, and a
--- unit (the file's bytecode, compiled here from its text). Calling a marker runs the file
--- again in a fresh state and calls the function at that path: the file's locals start
--- afresh for every call, so one contact's call never sees what another's left there.
+-- data, each function in it replaced by a marker {lua_fn = "where", path = {keys...}, line =
+-- the line it was defined on}, and a unit (the file's bytecode, compiled here from its
+-- text). Calling a marker runs the file again in a fresh state and calls the function at
+-- that path: the file's locals start afresh for every call, so one contact's call never
+-- sees what another's left there.
 
 local core = require "rivulet.core"
 
@@ -34,11 +35,12 @@ function M.limits(instructions)
   return { instructions = instructions or M.INSTRUCTIONS, memory = M.MEMORY, time_ms = M.TIME_MS }
 end
 
--- run(code, name [, instructions [, path, arg]]) -> true, results... | false, message
+-- run(code, name [, instructions [, path, arg [, line]]]) -> true, results... | false, message
 -- code is Lua text or a unit; without a path, the chunk's results; with one ({} for the
--- chunk's first result), the results of the function found there, called with a copy of arg
-function M.run(code, name, instructions, path, arg)
-  return core.logic_run(code, name or "=logic", M.limits(instructions), path, arg)
+-- chunk's first result), the results of the function found there (defined on line, when
+-- given), called with a copy of arg
+function M.run(code, name, instructions, path, arg, line)
+  return core.logic_run(code, name or "=logic", M.limits(instructions), path, arg, line)
 end
 
 local cache, cache_bytes = {}, 0
@@ -66,6 +68,7 @@ end
 -- a function of a Lua flow file, as load_flow hands it out
 function M.is_function(v)
   return type(v) == "table" and type(v.lua_fn) == "string" and type(v.path) == "table"
+    and math.type(v.line) == "integer"
 end
 
 return M

@@ -32,7 +32,7 @@ local function sandboxed(step)
   if sandbox.is_function(p.fn) then
     local unit = step.flow.logic
     if not unit then error("fn names a function of a Lua flow file, but this flow was not loaded from one", 0) end
-    return sandbox.run(unit, "=" .. step.name, budget, p.fn.path, step.exec.context)
+    return sandbox.run(unit, "=" .. step.name, budget, p.fn.path, step.exec.context, p.fn.line)
   end
   local unit, err = sandbox.compile(p.source, "=" .. step.name)
   if not unit then error(err, 0) end
