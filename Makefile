@@ -234,6 +234,8 @@ bench:
 	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
 	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
 	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
+	@echo "custom logic: microseconds per call, a fresh state each:"
+	@$(LUA_ENV) $(B)/rivulet lua bench/logic/calls.lua
 	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
 
