@@ -48,6 +48,7 @@ static const char harness[] =
   "local validate = require 'rivulet.validate'\n"
   "local graph = require 'rivulet.cli.graph'\n"
   "local type, pcall, tostring, ipairs = type, pcall, tostring, ipairs\n"
+  "sandbox.INSTRUCTIONS = 100000\n"     /* loading a flow file: the engine's limit is for calls */
   "sandbox.MEMORY = 4 * 1024 * 1024\n"
   "sandbox.TIME_MS = 1000\n"
   "local http = rivulet.http.client()\n"
