@@ -238,6 +238,18 @@ function TestSandboxEnvironment.test_a_compiled_source_is_kept()
   lu.assertStrContains(err, "bad:1:")
 end
 
+function TestSandboxEnvironment.test_the_compile_cache_at_its_edge()
+  local function src(n) return "return 1 --" .. ("x"):rep(n - 11) end
+  with({ CACHE_BYTES = 100 }, function()
+    local first = sandbox.compile(src(60), "=cache")            -- 60 bytes (or a fresh cache)
+    local second = sandbox.compile(src(40), "=cache")            -- 100 bytes: still kept
+    lu.assertIs(sandbox.compile(src(60), "=cache"), first)
+    lu.assertIs(sandbox.compile(src(40), "=cache"), second)
+    sandbox.compile("return 2", "=cache")                        -- past 100 bytes: starts again
+    lu.assertNotIs(sandbox.compile(src(60), "=cache"), first)
+  end)
+end
+
 -- ---- data in and out -------------------------------------------------------------------------------
 
 TestSandboxData = {}
@@ -276,6 +288,12 @@ function TestSandboxData.test_what_cannot_leave_is_refused_saying_where()
     lu.assertFalse(ok, c[1])
     lu.assertStrContains(err, c[2])
   end
+  -- a key in a path shows up to 40 bytes
+  local key = ("k"):rep(39) .. " "
+  local _, shown = run(("return { [%q] = print }"):format(key))
+  lu.assertStrContains(shown, '(result 1, at ["' .. key .. '"])')
+  _, shown = run(("return { [%q] = print }"):format(key .. "z"))
+  lu.assertStrContains(shown, '(result 1, at ["' .. key .. '..."])')
   local ok, err = run("return function(ctx) return 1 end", nil, {}, { f = print })
   lu.assertFalse(ok)
   lu.assertStrContains(err, "the argument holds a function (at f)")

@@ -28,8 +28,9 @@ M.MEMORY = 32 * 1024 * 1024
 -- operands (comparing long strings); Studio gives a Function 10 s
 M.TIME_MS = 10000
 
--- compiled `source` texts kept, so a lua widget's source is parsed once
-local CACHE_BYTES = 4 * 1024 * 1024
+-- bytes of compiled `source` texts kept, so a lua widget's source is parsed once (past it,
+-- the cache starts again empty)
+M.CACHE_BYTES = 4 * 1024 * 1024
 
 function M.limits(instructions)
   return { instructions = instructions or M.INSTRUCTIONS, memory = M.MEMORY, time_ms = M.TIME_MS }
@@ -53,7 +54,7 @@ function M.compile(text, name)
   local err
   unit, err = core.logic_compile(text, name, M.limits())
   if not unit then return nil, err end
-  if cache_bytes + #text > CACHE_BYTES then cache, cache_bytes = {}, 0 end
+  if cache_bytes + #text > M.CACHE_BYTES then cache, cache_bytes = {}, 0 end
   by_name = cache[name] or {}
   cache[name] = by_name
   by_name[text], cache_bytes = unit, cache_bytes + #text
