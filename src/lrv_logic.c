@@ -20,15 +20,20 @@
 ** metamethod of a returned table, a __tostring of an error), and nothing of one call
 ** survives into the next: file-level locals, metatables and the random seed are made anew
 ** each time. Lua runs finalizers with hooks off (lgc.c GCTM), which the count hook cannot
-** stop, so the safe setmetatable refuses __gc; lua_close runs with the hook still armed and
-** a warning function that drops finalizer errors.
+** stop, so the safe setmetatable refuses __gc (and __mode: weak tables can make one
+** collection quadratic, again without hooks); lua_close runs with the hook still armed and a
+** warning function that drops finalizer errors. A message handler would run inside the
+** hook's own error, hooks off too: the safe xpcall runs it after unwinding.
 **
-** A call costs a fresh state: measured on this machine (bench/logic/calls.lua), about
-** 25 us for a small function against 2 us for the old call in the host's own state (a
-** coroutine with a count hook, which left all of the above open). Reusing states would need
-** every trace of a call wiped before the next contact's (math.randomseed, captured
-** metatables, upvalues), which a fresh state gets for free; one lua widget step at 25 us is
-** still 40,000 per second.
+** Why a fresh state per call: measured (bench/logic/calls.lua, bench/README.md), a call of
+** a small compiled function costs about 25 us, against 11 us for the old call in the host's
+** own state (a coroutine under a count hook, which left all of the above open); half of it
+** is making and closing the state. Reusing states would need every trace of a call wiped
+** before the next contact's (upvalues, math.randomseed, captured metatables, what the
+** libraries hold), which a fresh state gets for free; and one lua widget step at 25 us
+** still allows 40,000 a second. The libraries are opened on first use, small blocks come
+** from one slab per state and tables are sized before they are filled: without those, 38
+** us before the call even began.
 **
 **   core.logic_run(code, name, limits [, path [, arg [, line]]]) -> true, results... | false, message
 **   core.logic_load(text, name, limits) -> true, data, unit | false, message
