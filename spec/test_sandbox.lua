@@ -588,6 +588,35 @@ function TestSandboxLongC.test_the_time_backstop_stops_slow_instructions()
   assert_served()
 end
 
+function TestSandboxLongC.test_keys_per_table_at_the_edge()
+  local n = LIMITS.hash_nodes
+  local src = "local t = {} for i = 1, %d do t['k' .. i] = i end for i = 1, 1e5 do t[i] = i end return 'kept'"
+  lu.assertEquals(select(2, run(src:format(n))), "kept")
+  local ok, err = run(src:format(n + 1))
+  lu.assertFalse(ok)
+  lu.assertEquals(err, "a table of custom logic may hold at most " .. n .. " keys besides its sequence 1..n")
+end
+
+function TestSandboxLongC.test_keys_made_to_collide_meet_the_limits()
+  -- multiples of 2^k - 1 all land in one chain of a hash part of 2^k nodes: rebuilding it
+  -- walks the chain for every key, inside one instruction
+  local collide = "local t = {} local m = (1 << %d) - 1 for i = 1, 1 << %d do t[i * m] = true end return 'done'"
+  local t0 = core.monotonic()
+  local ok, err = run(collide:format(19, 19))
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "at most " .. LIMITS.hash_nodes .. " keys")
+  lu.assertTrue(core.monotonic() - t0 < ATTACK_MARGIN_S)
+  -- the biggest table allowed: the wall clock stops the inserts, one rebuild at most late
+  with({ TIME_MS = BACKSTOP_MS }, function()
+    t0 = core.monotonic()
+    ok, err = run(collide:format(15, 15))
+    lu.assertFalse(ok)
+    lu.assertEquals(err, "time budget exceeded (" .. BACKSTOP_MS .. " ms)")
+    lu.assertTrue(core.monotonic() - t0 < BACKSTOP_MS / 1000 + BACKSTOP_MARGIN_S)
+  end)
+  assert_served()
+end
+
 function TestSandboxLongC.test_pattern_choices_at_the_edge()
   local n = LIMITS.pattern_choices
   local src = "return (('a'):rep(%d) .. 'b'):find(('a?'):rep(%d) .. 'b')"
@@ -697,14 +726,14 @@ local UTF8_PIECES = { "a", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\x80
   "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80", "\xfe", "\xff",
   "\xc0\x80", "\0", "z" }
 
-function TestSandboxLongC.test_table_and_utf8_functions_agree_with_the_libraries()
+function TestSandboxLongC.test_table_utf8_and_string_functions_agree_with_the_libraries()
   local r = rng(7)
   local cases = {}
   for i = 1, 3000 do
     local parts, arr = {}, {}
     for k = 1, r(8) - 1 do parts[k] = UTF8_PIECES[r(#UTF8_PIECES)] end
     for k = 1, r(8) - 1 do arr[k] = r(5) end
-    cases[i] = { kind = r(11), s = table.concat(parts), a = r(14) - 7, b = r(14) - 7, lax = r(2) == 1, arr = arr,
+    cases[i] = { kind = r(15), s = table.concat(parts), a = r(14) - 7, b = r(14) - 7, lax = r(2) == 1, arr = arr,
                  c = r(10) - 3, d = r(10) - 3, e = r(10) - 3 }
   end
   differential(cases, SHOW .. [[
@@ -723,6 +752,10 @@ for i, c in ipairs(cases) do
   elseif k == 8 then out[i] = show(pcall(table.move, t, c.c, c.d, c.e)) .. " " .. arr(t)
   elseif k == 9 then out[i] = show(pcall(table.concat, c.arr, ",", c.c, c.d))
   elseif k == 10 then out[i] = show(pcall(table.unpack, c.arr, c.c, c.d))
+  elseif k == 12 then out[i] = show(pcall(string.rep, c.s, c.a, c.lax and "," or nil))
+  elseif k == 13 then out[i] = show(pcall(string.upper, c.s .. "aZ\xe9"))
+  elseif k == 14 then out[i] = show(pcall(string.lower, c.s .. "aZ\xc9"))
+  elseif k == 15 then out[i] = show(pcall(string.reverse, c.s))
   else out[i] = show(pcall(table.sort, t, c.lax and function(x, y) return x > y end or nil)) .. " " .. arr(t) end
 end
 return out

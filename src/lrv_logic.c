@@ -1,7 +1,8 @@
 /* Logic states: custom Lua logic (a lua widget's function, a Lua flow file) runs in a
 ** lua_State of its own, made for one call and closed after it, never in the host's state:
 **
-**   - its own allocator, with a hard cap on live bytes (limits.memory);
+**   - its own allocator, with a hard cap on live bytes (limits.memory), and on the keys one
+**     table may hold outside its sequence (LOGIC_HASH_NODES);
 **   - an instruction budget (limits.instructions): a count hook every LOGIC_HOOK_EVERY
 **     instructions, plus what the libraries charge for work they do in C (lrv_logic_lib.c)
 **     and one unit per LOGIC_BYTES_PER_UNIT bytes allocated. Once spent, the hook runs before
@@ -74,6 +75,13 @@
                                        reads two) */
 #define LOGIC_ERROR_BYTES 2048      /* an error message from custom logic is cut there */
 #define LOGIC_KEY_TEXT 40           /* bytes of a key shown in a path */
+#define LOGIC_HASH_NODES 32768      /* keys one table may hold besides its sequence 1..n:
+                                       Lua rebuilds a hash part by reinserting every key,
+                                       and keys made to collide (integers, floats, table
+                                       addresses hash predictably) turn that into n^2/2
+                                       steps inside one instruction, beyond the hook and
+                                       the deadline: 0.5 s at 32768 here, 7 s at 131072,
+                                       two minutes at the 524288 32 MiB would allow */
 #define LOGIC_SLAB 65536            /* a state's small blocks come from one slab, freed with
                                        it: setting a state up makes some 600 of them, and
                                        malloc and free for each were a third of a call */
@@ -93,6 +101,9 @@ struct lrv_logic {
   int charging;                 /* work counts (off while the state is set up) */
   int errmem;                   /* the run ended in a memory error */
   pat_classes classes;          /* class sets of the patterns compiled so far */
+  size_t node_size;             /* sizeof(Node) of this Lua, seen when the state starts */
+  int probing;                  /* the next untagged allocation is a one-node vector */
+  int hash_refused;             /* a node vector over LOGIC_HASH_NODES was refused */
   unsigned char *slab;          /* LOGIC_SLAB bytes (or NULL) */
   size_t slab_used;
   /* the job, for logic_main: what to read from the host's stack */
@@ -178,6 +189,15 @@ static int in_slab(const struct lrv_logic *g, const void *p) {
 ** everything and asks again, so a refusal costs as much as collecting what is in use. Small
 ** blocks come from the slab while it lasts; freeing one there frees nothing until the state
 ** is closed (the cap counts live blocks, so the state may hold up to LOGIC_SLAB more). */
+/* A table's node vector is allocated afresh, untagged, node_size times a power of two (the
+** string functions that could ask for such a size without a table use no luaL_Buffer). */
+static int big_node_vector(const struct lrv_logic *g, const void *ptr, size_t osize, size_t nsize) {
+  size_t n;
+  if (ptr || osize != 0 || !g->node_size || nsize % g->node_size != 0) return 0;
+  n = nsize / g->node_size;
+  return n > LOGIC_HASH_NODES && (n & (n - 1)) == 0;
+}
+
 static void *logic_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   struct lrv_logic *g = (struct lrv_logic *)ud;
   size_t old = ptr ? osize : 0;    /* without ptr, osize is a type tag */
@@ -186,6 +206,11 @@ static void *logic_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     if (!slab) free(ptr);
     g->mem -= old;
+    return NULL;
+  }
+  if (g->probing && !ptr && osize == 0) g->node_size = nsize;
+  if (big_node_vector(g, ptr, osize, nsize)) {
+    g->hash_refused = 1;
     return NULL;
   }
   if (nsize > old) {
@@ -585,6 +610,10 @@ static int logic_main(lua_State *L) {
   size_t len;
   int status;
   lua_settop(L, 0);
+  g->probing = 1;                                     /* sizeof(Node), as this Lua has it */
+  lua_createtable(L, 0, 1);
+  g->probing = 0;
+  lua_pop(L, 1);
   lrv_logic_env(L);                                   /* 1: the environment */
   if (lua_type(H, g->code) == LUA_TSTRING) {
     code = lua_tolstring(H, g->code, &len);
@@ -709,6 +738,9 @@ static void push_failure(lua_State *H, struct lrv_logic *g, int status) {
   const char *s;
   if (g->spent) {
     push_spent(H, g);
+  } else if ((g->errmem || status == LUA_ERRMEM) && g->hash_refused) {
+    lua_pushfstring(H, "a table of custom logic may hold at most %d keys besides its sequence 1..n",
+                    LOGIC_HASH_NODES);
   } else if (g->errmem || status == LUA_ERRMEM) {
     lua_pushfstring(H, "memory budget exceeded (%I bytes)", (LUAI_UACINT)g->cap);
   } else if (lua_type(L, -1) != LUA_TSTRING) {
@@ -845,7 +877,7 @@ void lrv_open_logic(lua_State *L) {
     { "entry_bytes", LOGIC_ENTRY_BYTES }, { "max_results", LOGIC_MAX_RESULTS },
     { "error_bytes", LOGIC_ERROR_BYTES }, { "hook_every", LOGIC_HOOK_EVERY },
     { "bytes_per_unit", LOGIC_BYTES_PER_UNIT }, { "pattern_choices", PAT_MAXCHOICES },
-    { "pattern_captures", PAT_MAXCAPTURES }, { NULL, 0 }
+    { "pattern_captures", PAT_MAXCAPTURES }, { "hash_nodes", LOGIC_HASH_NODES }, { NULL, 0 }
   };
   int i;
   lrv_class(L, LRV_LOGIC_BOX, box_meta, NULL);

@@ -9,7 +9,9 @@
 **   string.find/match/gmatch/gsub   pattern.c's matcher, counting its steps; a plain find
 **                                   is memmem (linear) instead of Lua's quadratic search
 **   string.rep                      "" at once for an empty string and separator (Lua loops
-**                                   n times copying nothing)
+**                                   n times copying nothing); with upper, lower, reverse,
+**                                   written here to build results in a userdata (see
+**                                   scratch)
 **   string.format, tonumber         their string arguments' length up front
 **   table.insert/remove/move/concat/unpack/sort
 **                                   written here: one unit per element moved, fetched or
@@ -27,6 +29,7 @@
 ** the metatable itself are not seen; its __index tables are read as they are) and refuses
 ** __gc and __mode: finalizers run with hooks off, and weak tables can make one collection
 ** take quadratic time, both beyond the budget. getmetatable returns the original. */
+#include <ctype.h>
 #include <limits.h>
 #include <string.h>
 
@@ -311,19 +314,59 @@ static int call_original(lua_State *L) {
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
-/* string.rep: Lua's loops n times even when each copy is empty; otherwise its work is the
-** string it allocates, which the allocator charges */
+/* The string functions that build a result of a size known beforehand build it in a
+** userdata, not a luaL_Buffer: a buffer's first block of exactly a table node vector's size
+** would look like one to logic_alloc, which refuses big node vectors. */
+static char *scratch(lua_State *L, size_t n) {
+  return (char *)lua_newuserdatauv(L, n ? n : 1, 0);
+}
+
+/* string.rep: Lua's loops n times even when each copy is empty */
 static int str_rep(lua_State *L) {
-  size_t l, lsep;
-  lua_Integer n;
-  luaL_checklstring(L, 1, &l);
-  n = luaL_checkinteger(L, 2);
-  luaL_optlstring(L, 3, "", &lsep);
+  size_t l, lsep, total;
+  const char *s = luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2), i;
+  const char *sep = luaL_optlstring(L, 3, "", &lsep);
+  char *buf, *p;
   if (n <= 0 || l + lsep == 0) {
     lua_pushliteral(L, "");
     return 1;
   }
-  return call_original(L);
+  if (l + lsep < l || l + lsep > (size_t)INT_MAX / (size_t)n)     /* Lua's MAXSIZE */
+    return luaL_error(L, "resulting string too large");
+  total = (size_t)n * l + (size_t)(n - 1) * lsep;
+  buf = p = scratch(L, total);
+  for (i = 0; i < n; i++) {
+    memcpy(p, s, l);
+    p += l;
+    if (lsep > 0 && i + 1 < n) {
+      memcpy(p, sep, lsep);
+      p += lsep;
+    }
+  }
+  lua_pushlstring(L, buf, total);
+  return 1;
+}
+
+static int str_case(lua_State *L, int upper) {
+  size_t l, i;
+  const char *s = luaL_checklstring(L, 1, &l);
+  char *p = scratch(L, l);
+  for (i = 0; i < l; i++) p[i] = (char)(upper ? toupper((unsigned char)s[i]) : tolower((unsigned char)s[i]));
+  lua_pushlstring(L, p, l);
+  return 1;
+}
+
+static int str_upper(lua_State *L) { return str_case(L, 1); }
+static int str_lower(lua_State *L) { return str_case(L, 0); }
+
+static int str_reverse(lua_State *L) {
+  size_t l, i;
+  const char *s = luaL_checklstring(L, 1, &l);
+  char *p = scratch(L, l);
+  for (i = 0; i < l; i++) p[i] = s[l - i - 1];
+  lua_pushlstring(L, p, l);
+  return 1;
 }
 
 /* the length of the string arguments from first on, in units */
@@ -768,7 +811,10 @@ static void push_library(lua_State *L, int which) {
     set(L, lib, "match", str_match);
     set(L, lib, "gmatch", str_gmatch);
     set(L, lib, "gsub", str_gsub);
-    wrap(L, lib, "rep", str_rep, -1);
+    set(L, lib, "rep", str_rep);
+    set(L, lib, "upper", str_upper);
+    set(L, lib, "lower", str_lower);
+    set(L, lib, "reverse", str_reverse);
     wrap(L, lib, "format", charged_by_strings, -1);
     for (i = 0; dropped[i]; i++) {
       lua_pushnil(L);
