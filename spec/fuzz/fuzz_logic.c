@@ -10,7 +10,7 @@
 **         back as data), then rivulet.validate and `rivulet graph`'s dot, and, when it is
 **         valid and holds only widgets that stay off the network, an execution of it.
 **
-** Budgets are small so inputs stay quick (100,000 instructions, 4 MiB, 1 s of wall clock);
+** Budgets are small so inputs stay quick (100,000 instructions, 4 MiB, 100 ms of wall clock);
 ** libFuzzer's -timeout (FUZZ_TIMEOUT, 10 s) is the hang detector: an input that keeps the
 ** host past it escaped the budgets. Anything else that is a finding: a crash or sanitizer
 ** report, a leak (a full GC after every input keeps LeakSanitizer on), a Lua error raised
@@ -50,7 +50,7 @@ static const char harness[] =
   "local type, pcall, tostring, ipairs = type, pcall, tostring, ipairs\n"
   "sandbox.INSTRUCTIONS = 100000\n"     /* loading a flow file: the engine's limit is for calls */
   "sandbox.MEMORY = 4 * 1024 * 1024\n"
-  "sandbox.TIME_MS = 1000\n"
+  "sandbox.TIME_MS = 100\n"
   "local http = rivulet.http.client()\n"
   "local OFFLINE = { trigger = true, lua = true, ['set-variables'] = true, ['split-based-on'] = true,\n"
   "  ['send-message'] = true, ['send-and-wait-for-reply'] = true }\n"
