@@ -21,7 +21,8 @@
 **   utf8.len/codepoint              the range they scan, up front
 **   utf8.offset/codes               written here, counting the bytes they step over
 ** What the rest do is bounded by the memory they allocate, and allocation is charged by the
-** state's allocator (string.upper, sub, reverse, char, byte, the math library, os.date).
+** state's allocator (string.sub, char, byte, the math library, os.date). The libraries are
+** opened when custom logic first reads them (push_library).
 **
 ** xpcall runs its message handler after the error has unwound (see safe_xpcall).
 **
