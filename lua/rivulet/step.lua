@@ -5,6 +5,7 @@
 -- fields; the engine builds a step for each run and each resume.
 --
 --   step.name  step.state  step.props  step.context  step.limits  step.data (resume)
+--   step.flow (the loaded flow: a Lua flow file's custom logic runs from it)
 --   step:render(text)                  Liquid against the execution context
 --   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
 --   step:previous()                    this widget's outputs from an earlier run, or nil
@@ -58,7 +59,7 @@ M.Step = Step
 -- new(engine, exec, state, props, data) -> step (the engine's side of the door)
 function M.new(engine, exec, state, props, data)
   return setmetatable({ _engine = engine, _exec = exec, name = state.name, state = state, props = props,
-                        data = data, context = exec.context, limits = engine.limits }, Step)
+                        data = data, context = exec.context, limits = engine.limits, flow = exec.flow }, Step)
 end
 
 function Step:render(s)
