@@ -117,7 +117,7 @@ end
 
 -- the feed after `since` (reset: the page is further behind than the feed remembers)
 function Inspector:feed(since)
-  local out = {}
+  local out = timeline.list()
   local reset = since < self.first - 1 or since > self.seq
   local from = reset and self.first or since + 1
   for i = from, self.seq do out[#out + 1] = self.events[i] end
@@ -264,7 +264,7 @@ end
 function M.flows(app)
   local rows, err = app.store:studio_flows{ limit = M.MAX_LIMIT }
   if not rows then return store_failed(err) end
-  local out = {}
+  local out = timeline.list()
   for i, r in ipairs(rows) do out[i] = flow_summary(app, r) end
   return answer({ flows = out, seq = app.inspector.seq })
 end
@@ -343,7 +343,7 @@ function M.executions(app, req)
   if not f then return table.unpack(why) end
   local rows, err = app.store:list(f)
   if not rows then return store_failed(err) end
-  local out = {}
+  local out = timeline.list()
   for i, r in ipairs(rows) do out[i] = timeline.summary(r) end
   return answer({ executions = out, seq = app.inspector.seq })
 end

@@ -125,7 +125,8 @@ function Talk:state(sid)
   local call = type(sid) == "table" and sid or self.calls[sid]
   if not call then return nil end
   local s = { sid = call.sid, flow_sid = call.flow_sid, from = call.from, to = call.to, state = call.state,
-              twiml = call.twiml, execution_sid = call.execution_sid, reason = call.reason }
+              twiml = call.twiml, execution_sid = call.execution_sid, reason = call.reason,
+              version = call.version }
   if call.state == "input" or call.state == "recording" or call.state == "outcome" then
     local n = self:need(call)
     if n then
@@ -138,7 +139,10 @@ function Talk:state(sid)
   return s
 end
 
+-- the call moved on: its version grows (the panel keeps the newest it has seen: an
+-- answer and the change feed may arrive in either order)
 function Talk:changed(call)
+  call.version = (call.version or 0) + 1
   if self.on_change then self.on_change(self:state(call)) end
 end
 
@@ -217,7 +221,7 @@ end
 -- A call comes in: Twilio's first request to the flow's webhook
 function Talk:call(c)
   local call = { sid = "CA" .. core.random_hex(16), flow_sid = c.flow_sid, from = c.from, to = c.to,
-                 account_sid = self.app.account_sid, state = "connecting" }
+                 account_sid = self.app.account_sid, state = "connecting", version = 0 }
   remember(self, call)
   self:exchange(call, self:webhook_path(c.flow_sid), nil, call_fields(call, "ringing"))
   return self:state(call)

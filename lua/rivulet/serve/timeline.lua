@@ -12,10 +12,15 @@ local dot = require "rivulet.dot"
 local core = require "rivulet.core"
 local short_name = require("rivulet.flow").short_name
 
-local type, pairs, ipairs, tostring, next, getmetatable = type, pairs, ipairs, tostring, next, getmetatable
+local type, pairs, ipairs, tostring, next, getmetatable, setmetatable =
+  type, pairs, ipairs, tostring, next, getmetatable, setmetatable
 local sort, concat = table.sort, table.concat
 
 local M = {}
+
+-- a list that stays a JSON array when empty
+local function list() return setmetatable({}, core.array_mt) end
+M.list = list
 
 M.MAX_CHANGES = 200        -- per step: a step that changes more lists this many and a count
 M.MAX_VALUE_BYTES = 65536  -- a text longer than a function reply's limit is cut for the page
@@ -32,7 +37,7 @@ end
 function M.graph(flow, counts)
   local by = {}
   for _, c in ipairs(counts or {}) do by[key(c.from, c.event, c.to)] = c.n end
-  local nodes, edges, seen, visits = {}, {}, {}, {}
+  local nodes, edges, seen, visits = list(), list(), {}, {}
   local ends = false
   for _, s in ipairs(type(flow.states) == "table" and flow.states or {}) do
     if type(s) == "table" and s.name ~= nil then
@@ -82,7 +87,8 @@ end
 
 local function sorted_keys(a, b)
   local ks, seen = {}, {}
-  for _, t in ipairs{ a, b } do
+  for i = 1, 2 do
+    local t = i == 1 and a or b
     if type(t) == "table" then
       for k in pairs(t) do
         if not seen[k] then seen[k] = true; ks[#ks + 1] = k end
@@ -104,7 +110,10 @@ end
 -- the leaves where before and after differ, as {path, before, after} (nil: not there);
 -- arrays compare as a whole (a list that changed shows old and new)
 function M.diff(path, before, after, out)
-  out = out or {}
+  out = out or list()
+  -- an empty table holds nothing: as good as not there
+  if type(before) == "table" and next(before) == nil then before = nil end
+  if type(after) == "table" and next(after) == nil then after = nil end
   if type(before) == "table" and type(after) == "table" and not is_array(before) and not is_array(after) then
     for _, k in ipairs(sorted_keys(before, after)) do M.diff(join(path, k), before[k], after[k], out) end
     return out
@@ -146,7 +155,7 @@ end
 -- what they were before it; the trigger's step shows the trigger and flow.data
 local function changes(step, prev_outputs, prev_vars, exec_ctx, first)
   local ctx = type(step.context) == "table" and step.context or {}
-  local out = {}
+  local out = list()
   if first then
     M.diff("trigger", nil, exec_ctx.trigger, out)
     local data = type(exec_ctx.flow) == "table" and exec_ctx.flow.data or nil
@@ -169,7 +178,7 @@ local REPLY_FIELDS = { "status_code", "content_type", "body", "parsed", "reason"
 function M.execution(row, steps)
   local ctx = type(row.context) == "table" and row.context or {}
   local outputs, vars = {}, nil
-  local list = {}
+  local items = list()
   for i, s in ipairs(steps) do
     local c = type(s.context) == "table" and s.context or {}
     local widget = c.widget ~= nil and tostring(c.widget) or s.transitioned_from
@@ -191,7 +200,7 @@ function M.execution(row, steps)
     end
     outputs[widget] = c.outputs
     vars = c.variables
-    list[i] = item
+    items[i] = item
   end
   local w = type(row.wait) == "table" and row.wait or nil
   return {
@@ -200,7 +209,7 @@ function M.execution(row, steps)
     trigger = row.trigger_event, started_at = row.started_at, ended_at = row.ended_at, updated_at = row.updated_at,
     parent_sid = row.parent_sid, flow_version = row.flow_version,
     wait = w and { kind = w.kind, state = w.state, since = w.since, deadline = w.deadline } or nil,
-    steps = list, context = ctx,
+    steps = items, context = ctx,
   }
 end
 
