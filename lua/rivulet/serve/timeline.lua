@@ -181,7 +181,7 @@ function M.execution(row, steps)
   local items = list()
   for i, s in ipairs(steps) do
     local c = type(s.context) == "table" and s.context or {}
-    local widget = c.widget ~= nil and tostring(c.widget) or s.transitioned_from
+    local widget = tostring(c.widget or s.transitioned_from or "?")
     local item = {
       sid = s.sid, index = s.idx or i, event = s.name, type = s.type, from = s.transitioned_from,
       to = s.transitioned_to, at = s.date_created, reason = s.reason, note = s.note,

@@ -142,7 +142,9 @@ local function inputs_of(steps, row)
       add("maybe_event", ev, { outputs = o })
     end
   end
-  if row.status == "ended" and type(row.reason) == "string" and row.reason:match("^call ended") then
+  local hung_up = false
+  for _, x in ipairs(inputs) do if x.kind == "hangup" then hung_up = true end end
+  if not hung_up and row.status == "ended" and type(row.reason) == "string" and row.reason:match("^call ended") then
     inputs[#inputs + 1] = { kind = "hangup", step = #steps + 1, final = true }
   end
   return inputs, stubs
