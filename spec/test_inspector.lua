@@ -580,6 +580,7 @@ function TestInspector:test_replay_from_the_command_line()
   lu.assertEquals(code, 0)
   lu.assertStrContains(out, "replays " .. x.sid)
   -- failures: an unknown execution, usage
+  local _
   code, _, err = helper.run({ "test", "--from-execution", "FN" .. string.rep("0", 32), "--store", db })
   lu.assertEquals(code, 1)
   lu.assertStrContains(err, "no execution FN")

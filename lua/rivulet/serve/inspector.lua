@@ -316,7 +316,9 @@ local function filters(q)
   if st == "active" then f.status = "active"
   elseif st == "ended" then f.status, f.failed = "ended", false
   elseif st == "failed" then f.status, f.failed = "ended", true
-  elseif st ~= nil and st ~= "" and st ~= "all" then return nil, { bad("status", "must be active, ended or failed") } end
+  elseif st ~= nil and st ~= "" and st ~= "all" then
+    return nil, { bad("status", "must be active, ended or failed") }
+  end
   for _, k in ipairs{ "since", "until" } do
     if q[k] and q[k] ~= "" then
       local t = parse_time(q[k])

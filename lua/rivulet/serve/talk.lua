@@ -24,7 +24,6 @@
 
 local core = require "rivulet.core"
 local http = require "rivulet.http"
-local request = require "rivulet.serve.request"
 local voice = require "rivulet.voice"
 
 local type, pairs, ipairs, tostring, format = type, pairs, ipairs, tostring, string.format
@@ -274,7 +273,5 @@ function Talk:hangup(sid)
   end
   return self:state(call)
 end
-
-M.XML = request.XML
 
 return M

@@ -106,7 +106,7 @@ local function inputs_of(steps, row)
       for k, v in pairs(extra or {}) do x[k] = v end
       inputs[#inputs + 1] = x
     end
-    if i == 1 then
+    if i == 1 then  -- luacheck: ignore 542
       -- the trigger's step: nothing from outside but the trigger itself
     elseif t == "run-subflow" then
       return nil, nil, format("step %d runs the subflow '%s': a replay covers one execution, not its subflows",
@@ -121,7 +121,8 @@ local function inputs_of(steps, row)
         add("reply", tostring(inbound.Body or ""), { media_url = inbound.MediaUrl0 })
       elseif ev == "timeout" then add("timeout")
       else
-        return nil, nil, format("step %d: '%s' took '%s', which a spec cannot bring about", i, tostring(w), tostring(ev))
+        return nil, nil, format("step %d: '%s' took '%s', which a spec cannot bring about", i, tostring(w),
+          tostring(ev))
       end
     elseif GATHER[t] then
       if ev == "keypress" then add("reply", tostring(o.Digits or ""))
@@ -218,8 +219,8 @@ local function play(flow, trigger, inputs, stubs, now, subflows)
       else
         local w = engine:innermost(exec)
         if not (w.wait and w.wait.kind == "reply") then
-          return nil, format("step %d: the replay does not wait for a reply at '%s'", input.step, tostring(input.widget)),
-            "diverged"
+          return nil, format("step %d: the replay does not wait for a reply at '%s'", input.step,
+            tostring(input.widget)), "diverged"
         end
         engine:handle{ kind = "message", from = exec.context.contact.channel.address,
                        to = exec.context.flow.channel.address, body = input.value, media_url = input.media_url }
