@@ -705,6 +705,7 @@
       return go.then(function () { if (h.exec) return selectExec(h.exec, false); });
     }).then(function () {
       document.body.setAttribute('data-ready', 'true');
+      live(true, 'Live');
       watch();
     }, function (e) {
       live(false, 'The inspector could not start: ' + e.message);
