@@ -12,7 +12,9 @@
 -- their step (rivulet.step); executions taken over from a store are brought back by
 -- rivulet.recovery; the store (rivulet.store) is the only place that knows SQL.
 --
--- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), on_call(exec, wait) (an
+-- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), on_http(exec, outcome,
+-- request) (an HTTP call a widget made finished; request: what was sent, as the step's
+-- context keeps it under `http`), on_call(exec, wait) (an
 -- execution waits for its call to come back: wait.data.twiml says what Twilio must do
 -- meanwhile; rivulet serve answers the call's webhook with it), keep_ended (false:
 -- executions() forgets ended ones, for long-running hosts), http (a client with
@@ -299,6 +301,9 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     reason = note,
   }
   if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
+  -- the HTTP call the widget made (rivulet.step's record, with its outcome): the request
+  -- beside the reply its outputs hold, for the inspector's timeline
+  if exec.http_request then step.context.http, exec.http_request = exec.http_request, nil end
   exec.steps[#exec.steps + 1] = step
   local ending, failed
   if not tr then
@@ -1062,7 +1067,15 @@ local function call_done(self, id)
   local call = self.calls[id]
   if not (call and call:done()) then return end
   local exec = self.active[id]
-  if exec then self:resume(exec, { kind = "http", outcome = call:outcome() })
+  if exec then
+    local o = call:outcome()
+    -- the request as sent (rivulet.step) with its outcome: the step's context keeps it
+    local req = exec.http_request
+    if req then
+      req.event, req.status_code, req.elapsed_ms, req.reason = o.event, o.status_code, o.elapsed_ms, o.reason
+    end
+    if self.opts.on_http then self.opts.on_http(exec, o, req) end
+    self:resume(exec, { kind = "http", outcome = o })
   else self.calls[id] = nil end
 end
 

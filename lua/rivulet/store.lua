@@ -47,6 +47,8 @@
 --   store:owner_alive(row[, now]) -> whether another live process may be running it
 --   store:list{status, failed, since, before, flow, contact, limit} -> rows (newest first)
 --   store:record(sid) -> the execution record     store:counts()     store:check()
+--   store:edge_counts(flow_sid) -> {{from, event, to, n}, ...}   how many steps of that
+--       flow's executions took each transition (the inspector colours its graph with them)
 
 local core = require "rivulet.core"
 local json = require "rivulet.json"
@@ -846,6 +848,16 @@ function Store:counts()
     " (SELECT count(*) FROM steps) AS steps")
   if not r then return nil, err, code end
   return r
+end
+
+-- how many steps of the executions of flow_sid took each transition (from, event, to),
+-- every revision together: {{from =, event =, to =, n =}, ...} ordered by from, event, to
+function Store:edge_counts(flow_sid)
+  local rows, err, code = self:all("SELECT s.transitioned_from AS \"from\", s.name AS event," ..
+    " s.transitioned_to AS \"to\", count(*) AS n FROM executions e JOIN steps s ON s.execution_sid = e.sid" ..
+    " WHERE e.flow_sid = ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", flow_sid)
+  if not rows then return nil, err, code end
+  return rows
 end
 
 -- the execution record of DESIGN.md §3 for sid | nil, err

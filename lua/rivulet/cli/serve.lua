@@ -73,14 +73,21 @@ local function answer_all(srv, app, scrub)
   while true do
     local req = srv:next()
     if not req then return end
+    local t0 = core.monotonic()
     local ok, status, headers, body = pcall(app.request, app, req)
     if not ok then
       stderr:write("rivulet serve: internal error on ", req.method, " ", req.path, ": ",
         scrub(tostring(status)), "\n")
       status, headers, body = request.error(500, 20500, "Internal server error")
     end
-    -- a call's webhook held until its flow reaches TwiML: answered by late_answers
-    if status ~= serve.PENDING then srv:respond(req.id, status, headers, body) end
+    -- a call's webhook held until its flow reaches TwiML (an inspector's watch until
+    -- something happens): answered by late_answers
+    if status ~= serve.PENDING then
+      srv:respond(req.id, status, headers, body)
+      app.metrics:request(req.path, status, core.monotonic() - t0)
+    else
+      app.metrics:hold(req.id, req.path, t0)
+    end
   end
 end
 
@@ -88,7 +95,10 @@ end
 -- client went away
 local function late_answers(srv, app)
   app:tick()
-  for _, a in ipairs(app:answers()) do srv:respond(a.id, a.status, a.headers, a.body) end
+  for _, a in ipairs(app:answers()) do
+    srv:respond(a.id, a.status, a.headers, a.body)
+    app.metrics:answered(a.id, a.status)
+  end
   for _, id in ipairs(srv:dropped()) do app:drop(id) end
 end
 
