@@ -269,6 +269,27 @@ function Engine:persist(exec, step, state)
   return false
 end
 
+-- begin_batch() ... end_batch() -> true | nil, err, code: for a host answering many events
+-- in one turn of its loop (rivulet serve): the store's writes between them share one
+-- commit. Nothing a step did may leave the process before end_batch: HTTP calls go out at
+-- the next poll, a host sends its answers after. When the commit fails, every execution
+-- written in the batch leaves this engine (detached; the store keeps them as they were).
+function Engine:begin_batch()
+  local st = self.store
+  if st and st.begin_batch then st:begin_batch() end
+end
+
+function Engine:end_batch()
+  local st = self.store
+  if not (st and st.end_batch) then return true end
+  local ok, err, code, execs = st:end_batch()
+  if ok then return true end
+  for exec in pairs(execs) do
+    if exec.status ~= "detached" then self:detach(exec, err, code) end
+  end
+  return nil, err, code
+end
+
 function Engine:detach(exec, err, code)
   self:release(exec)
   exec.status, exec.reason, exec.detached = "detached", err, code or "error"

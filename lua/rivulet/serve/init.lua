@@ -169,6 +169,42 @@ function App:later(fn)
   self.jobs[#self.jobs + 1] = fn
 end
 
+-- inbox(key, event, flow_sid, contact) -> true (taken: acted on after the answer) | false
+-- (Twilio sent it before) | nil, err: an event from Twilio, kept in the store with what it
+-- says until it is acted on, so that answering Twilio before running the steps loses
+-- nothing when the process stops in between (replay). event: an engine event, plain data;
+-- its flow, when it starts executions, is flow_sid's runnable revision for contact.
+function App:inbox(key, event, flow_sid, contact)
+  local first, err = self.store:take_event(key, nil,
+    json.encode({ event = event, flow_sid = flow_sid, contact = contact }))
+  if not first then return first, err end
+  self:later_event(key, event, flow_sid, contact)
+  return true
+end
+
+function App:later_event(key, event, flow_sid, contact)
+  self:later(function()
+    if flow_sid then event.flow = self:runnable(flow_sid, contact) or nil end
+    self:handle(event)
+    self.store:event_done(key)      -- in the same commit as the steps it caused
+  end)
+end
+
+-- the events a stopped process took and did not act on, scheduled again -> how many
+function App:replay()
+  local rows, err = self.store:pending_events()
+  if not rows then return nil, err end
+  for _, r in ipairs(rows) do
+    local p = json.decode(r.payload or "")
+    if type(p) == "table" and type(p.event) == "table" then
+      self:later_event(r.sid, p.event, p.flow_sid, p.contact)
+    else
+      self.store:event_done(r.sid)  -- unreadable: nothing can be done with it
+    end
+  end
+  return #rows
+end
+
 function App:run_jobs()
   local jobs = self.jobs
   if not jobs[1] then return 0 end
