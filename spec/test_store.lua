@@ -1339,6 +1339,176 @@ function TestStoreCli:test_logs_parse_time()
   lu.assertNil(logs.parse_time("2026-11-25T25:00"))
 end
 
+-- ---- batches: one commit for many writes (rivulet serve's turns) ----------------------------
+
+TestStoreBatch = {}
+
+function TestStoreBatch:tearDown() helper.cleanup() end
+
+function TestStoreBatch:test_a_batch_commits_once_and_others_see_it_only_then()
+  local db = new_db()
+  local e = engine_on(db)
+  local flow = assert(rivulet.load_flow(Q3))
+  e:begin_batch()
+  for i = 1, 20 do assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
+  local other = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(other:counts().executions, 0, "nothing is committed inside the batch")
+  assert(e:end_batch())
+  lu.assertEquals(other:counts().executions, 20)
+  lu.assertEquals(other:counts().active, 20)
+  other:close()
+  -- a batch with no writes commits nothing and says so
+  e:begin_batch()
+  lu.assertTrue(e:end_batch())
+  e.store:close()
+end
+
+-- a write refused inside a batch (the contact has an active execution: a constraint) takes
+-- back that write alone; the others of the batch are committed
+function TestStoreBatch:test_a_refused_write_leaves_the_rest_of_the_batch()
+  local db = new_db()
+  local a = engine_on(db)
+  local b = engine_on(db, { resume = false })
+  local flow = assert(rivulet.load_flow(Q3))
+  assert(a:start(flow, { from = contact(1), to = TO, body = "hi" }))
+  b:begin_batch()
+  local x = assert(b:start(flow, { from = contact(2), to = TO, body = "hi" }))
+  local y, err = b:start(flow, { from = contact(1), to = TO, body = "hi" })
+  lu.assertNil(y)
+  lu.assertStrContains(err, "already has an active execution")
+  local z = assert(b:start(flow, { from = contact(3), to = TO, body = "hi" }))
+  assert(b:end_batch())
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:counts().executions, 3)
+  lu.assertEquals(s:record(x.sid).state, "q1")
+  lu.assertEquals(s:record(z.sid).state, "q1")
+  s:close()
+  a.store:close()
+  b.store:close()
+end
+
+-- a commit that fails keeps nothing of the batch (SQLite rolls it back), and every
+-- execution written in it leaves the engine: its copy in memory is ahead of the store.
+-- (SQLite reports a full disk at the write that needs the room, not at COMMIT, so the
+-- failure is made here by the store's COMMIT itself failing.)
+function TestStoreBatch:test_a_failed_commit_detaches_what_the_batch_wrote()
+  local db = new_db()
+  local e = engine_on(db)
+  local flow = assert(rivulet.load_flow(Q3))
+  local kept = assert(e:start(flow, { from = contact(9), to = TO, body = "hi" }))
+  e:begin_batch()
+  local xs = {}
+  for i = 1, 3 do xs[i] = assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
+  local real_db = e.store.db
+  e.store.db = setmetatable({ exec = function(_, sql)
+    if sql == "COMMIT" then return nil, "disk I/O error", "ioerr" end
+    return real_db:exec(sql)
+  end }, { __index = function(_, k) return function(_, ...) return real_db[k](real_db, ...) end end })
+  local ok, err, code = e:end_batch()
+  e.store.db = real_db
+  lu.assertNil(ok)
+  lu.assertEquals(err, "disk I/O error")
+  lu.assertEquals(code, "ioerr")
+  for _, x in ipairs(xs) do lu.assertEquals(x.status, "detached") end
+  lu.assertEquals(kept.status, "active")
+  e.store:close()
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:counts().executions, 1, "nothing of the batch was kept")
+  lu.assertTrue(s:check())
+  s:close()
+end
+
+-- ---- the serve inbox: webhook events kept until acted on, claimed by one process ----------
+
+TestStoreInbox = {}
+
+function TestStoreInbox:tearDown() helper.cleanup() end
+
+-- a pid that was a process of this host and is not any more
+local function dead_pid()
+  local p = assert(io.popen("sh -c 'echo $$'"))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  for _ = 1, 100 do
+    if not core.process_alive(pid) then return pid end
+    core.sleep(5)
+  end
+  error("process " .. pid .. " does not end")
+end
+
+local function sids(rows)
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = r.sid end
+  return out
+end
+
+function TestStoreInbox:test_an_event_is_pending_from_its_take_to_its_done_and_taken_once()
+  local s = assert(store.open(new_db()))
+  lu.assertTrue(s:take_event("SM1", nil, '{"event":1}'))
+  lu.assertFalse(s:take_event("SM1", nil, '{"event":2}'), "Twilio's retry")
+  lu.assertTrue(s:take_event("CA1"))              -- no payload: nothing to act on later
+  lu.assertEquals(s:pending_events(), { { sid = "SM1", payload = '{"event":1}' } })
+  lu.assertEquals(s:pending_events(function() return false end), {}, "keep refuses it")
+  assert(s:event_done("SM1"))
+  lu.assertEquals(s:pending_events(), {})
+  lu.assertFalse(s:take_event("SM1", nil, '{"event":3}'), "done is still taken")
+  s:close()
+end
+
+-- pending events come oldest first, at most `limit` of them
+function TestStoreInbox:test_pending_events_oldest_first_up_to_the_limit()
+  local s = assert(store.open(new_db()))
+  for i = 1, 5 do
+    assert(s:take_event("SM" .. i, nil, "p" .. i))
+    core.sleep(2)
+  end
+  lu.assertEquals(sids(s:pending_events(nil, 3)), { "SM1", "SM2", "SM3" })
+  lu.assertEquals(sids(s:pending_events()), { "SM1", "SM2", "SM3", "SM4", "SM5" })
+  s:close()
+end
+
+-- An event taken by a live process elsewhere is left to it until its lease runs out; one
+-- whose process on this host is gone is claimed at once. A claim makes it the claimer's:
+-- the process that took it does not get it back.
+function TestStoreInbox:test_a_pending_event_is_claimed_from_a_gone_owner_only()
+  local db = new_db()
+  local a = assert(store.open(db))
+  local b = assert(store.open(db))
+  a.owner = "4242@elsewhere.test"                  -- another host, alive as far as anyone knows
+  assert(a:take_event("SM1", nil, "one"))
+  lu.assertEquals(b:pending_events(), {}, "its lease runs")
+  assert(b:run("UPDATE webhook_events SET lease_until = ? WHERE sid = ?", core.now() - 1, "SM1"))
+  lu.assertEquals(sids(b:pending_events()), { "SM1" }, "its lease ran out")
+  lu.assertEquals(a:pending_events(), {}, "b holds it now (b's process lives)")
+  -- the owner is on this host and its process is gone: no need to wait for the lease
+  a.owner = dead_pid() .. "@" .. core.hostname()
+  assert(a:take_event("SM2", nil, "two"))
+  -- b's own pending events come again too (rivulet serve's keep refuses those it has in hand)
+  lu.assertEquals(sids(b:pending_events()), { "SM1", "SM2" })
+  lu.assertEquals(sids(b:pending_events(function(r) return r.sid ~= "SM1" end)), { "SM2" })
+  lu.assertEquals(#assert(b:all("SELECT sid FROM webhook_events WHERE owner = ? AND done = 0", b.owner)), 2)
+  a:close()
+  b:close()
+end
+
+-- an event done inside a batch is done once the batch commits (with the steps it caused)
+function TestStoreInbox:test_an_event_is_done_with_the_commit_of_its_batch()
+  local db = new_db()
+  local s = assert(store.open(db))
+  assert(s:take_event("SM1", nil, "one"))
+  local peek = assert(store.open(db, { readonly = true }))
+  local function pending() return #assert(peek:all("SELECT sid FROM webhook_events WHERE done = 0")) end
+  s:begin_batch()
+  assert(s:event_done("SM1"))
+  lu.assertTrue(s:take_event("SM2", nil, "two"))
+  lu.assertEquals(pending(), 1, "SM1 pending, SM2 not there until the commit")
+  assert(s:end_batch())
+  lu.assertEquals(pending(), 1)
+  lu.assertEquals(sids(s:pending_events()), { "SM2" })
+  peek:close()
+  s:close()
+end
+
 -- ---- the same specs on PostgreSQL ----------------------------------------------------------
 -- Every class above that is about the store's behaviour (not SQLite's file) runs again with
 -- each store in a fresh database of a real PostgreSQL server (spec/pg_helper.lua; skipped,
@@ -1348,9 +1518,11 @@ local pg = require "spec.pg_helper"
 local SQLITE_ONLY = {
   test_a_write_that_cannot_get_the_lock_in_time_detaches_the_execution = true,   -- SQLite's lock
   test_auth_token_never_reaches_the_store = true,       -- reads the file (TestStorePg has its own)
+  test_a_failed_commit_detaches_what_the_batch_wrote = true,   -- fakes SQLite's COMMIT (TestStorePg has its own)
 }
 
-for _, name in ipairs{ "TestStoreWrites", "TestStoreResume", "TestStoreCrash", "TestStoreConcurrent" } do
+for _, name in ipairs{ "TestStoreWrites", "TestStoreResume", "TestStoreCrash", "TestStoreConcurrent",
+                       "TestStoreBatch", "TestStoreInbox" } do
   local class = _G[name]
   local copy = {}
   for k, v in pairs(class) do

@@ -650,6 +650,21 @@ static int l_conn_notifies(lua_State *L) {
   return 1;
 }
 
+/* conn:transaction_status() -> "idle" | "intrans" | "inerror" | "active" | "unknown": where
+** the session stands (no round trip). "inerror": a statement failed inside a transaction,
+** which PostgreSQL then only rolls back (its COMMIT answers ROLLBACK, not an error) */
+static int l_conn_transaction_status(lua_State *L) {
+  Conn *c = check_conn(L, 1);
+  switch (PQtransactionStatus(c->pg)) {
+  case PQTRANS_IDLE: lua_pushliteral(L, "idle"); break;
+  case PQTRANS_INTRANS: lua_pushliteral(L, "intrans"); break;
+  case PQTRANS_INERROR: lua_pushliteral(L, "inerror"); break;
+  case PQTRANS_ACTIVE: lua_pushliteral(L, "active"); break;
+  default: lua_pushliteral(L, "unknown"); break;
+  }
+  return 1;
+}
+
 static int l_stmt_gc(lua_State *L) {
   (void)luaL_checkudata(L, 1, LRV_PG_STMT);
   /* the server drops prepared statements with their session; nothing to free here */
@@ -661,7 +676,8 @@ void lrv_open_pg(lua_State *L) {
     { "exec", l_conn_exec }, { "prepare", l_conn_prepare }, { "close", l_conn_close },
     { "ok", l_conn_ok }, { "set_timeout", l_conn_set_timeout }, { "fd", l_conn_fd },
     { "notifies", l_conn_notifies }, { "backend_pid", l_conn_backend_pid },
-    { "server_version", l_conn_server_version }, { NULL, NULL }
+    { "server_version", l_conn_server_version }, { "transaction_status", l_conn_transaction_status },
+    { NULL, NULL }
   };
   static const luaL_Reg stmt_methods[] = {
     { "run", l_stmt_run }, { "all", l_stmt_all }, { "first", l_stmt_first }, { NULL, NULL }

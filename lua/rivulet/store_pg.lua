@@ -45,7 +45,8 @@ local core = require "rivulet.core"
 local store = require "rivulet.store"
 local redact = require "rivulet.redact"
 
-local type, pairs, tostring, tonumber, setmetatable, error = type, pairs, tostring, tonumber, setmetatable, error
+local type, pairs, ipairs, tostring, tonumber, setmetatable, error =
+  type, pairs, ipairs, tostring, tonumber, setmetatable, error
 local format, concat = string.format, table.concat
 
 local M = {}
@@ -119,6 +120,15 @@ local MIGRATIONS = {
   CREATE INDEX executions_watch ON executions(watch) WHERE watch IS NOT NULL;
   CREATE TABLE webhook_events (
     sid text PRIMARY KEY, execution_sid text, received_at double precision NOT NULL);
+  ]],
+  [[
+  ALTER TABLE webhook_events ADD COLUMN payload bytea;
+  ALTER TABLE webhook_events ADD COLUMN done integer NOT NULL DEFAULT 1;
+  CREATE INDEX webhook_events_pending ON webhook_events(received_at) WHERE done = 0;
+  ]],
+  [[
+  ALTER TABLE webhook_events ADD COLUMN owner text;
+  ALTER TABLE webhook_events ADD COLUMN lease_until double precision;
   ]],
 }
 M.MIGRATIONS = MIGRATIONS
@@ -261,14 +271,25 @@ function Store:exec(sql)
   return counted(self, c:exec(sql))
 end
 
+-- A transaction of its own, or, inside a batch (begin_batch), a savepoint of the batch's
+-- one transaction: a write refused inside a batch takes back that write alone, as in
+-- SQLite. A savepoint that succeeded is released by the next one's statement ("RELEASE w;
+-- SAVEPOINT w": one round trip) or by the batch's COMMIT.
 local function begin(self)
-  local ok, err, code = self:exec("BEGIN")
+  local b = self.batch
+  local sql = "BEGIN"
+  if b then
+    sql = not b.open and "BEGIN; SAVEPOINT w" or b.sp and "RELEASE w; SAVEPOINT w" or "SAVEPOINT w"
+  end
+  local ok, err, code = self:exec(sql)
   if not ok then return nil, err, code end
   self.in_txn = true
+  if b then b.open, b.sp = true, true end
   return true
 end
 
 local function commit(self)
+  if self.batch then return true end
   local ok, err, code = self:exec("COMMIT")
   self.in_txn = false
   if not ok then
@@ -279,9 +300,50 @@ local function commit(self)
 end
 
 local function rollback(self, err, code)
+  local b = self.batch
+  if b then
+    if b.sp and self.pg and self.pg:ok() then self.pg:exec("ROLLBACK TO w; RELEASE w") end
+    b.sp = false
+    return nil, err, code
+  end
   if self.in_txn and self.pg and self.pg:ok() then self.pg:exec("ROLLBACK") end
   self.in_txn = false
   return nil, err, code
+end
+
+-- begin_batch() / end_batch() -> true | nil, err, code, {exec = true}: as rivulet.store's,
+-- one real transaction (BEGIN at the batch's first write, COMMIT at its end). Its row locks
+-- are held until then: another process writing the same execution waits for this commit,
+-- then finds the revision moved on ("conflict"), as it would have without the batch.
+function Store:begin_batch()
+  if self.batch then error("a batch is open already", 2) end
+  self.batch = { execs = {}, flows = {} }
+end
+
+function Store:end_batch()
+  local b = self.batch
+  self.batch = nil
+  if not (b and b.open) then return true end
+  self.in_txn = false
+  local c = self.pg
+  local ok, err, code
+  if not (c and c:ok()) then
+    err, code = self.down_err or "the connection to the database broke", "unavailable"
+  elseif c:transaction_status() == "inerror" then
+    -- a statement outside a savepoint failed: PostgreSQL would answer COMMIT with ROLLBACK
+    c:exec("ROLLBACK")
+    err, code = "a statement of the transaction failed, so none of it was kept", "error"
+  else
+    ok, err, code = counted(self, c:exec("COMMIT"))
+    if ok then return true end
+    if c:ok() then c:exec("ROLLBACK") end
+  end
+  -- the flows first stored in the batch are not stored after all
+  for flow in pairs(b.flows) do
+    local id = self.flow_ids[flow]
+    if id then self.flow_ids[flow], self.flows[id] = nil, nil end
+  end
+  return nil, err, code, b.execs
 end
 
 -- ---- open and migrate -----------------------------------------------------------------------
@@ -420,6 +482,7 @@ function Store:flow_id(flow)
   if not ok then return nil, err, code end
   self.flow_ids[flow] = id
   self.flows[id] = flow
+  if self.batch then self.batch.flows[flow] = true end    -- stored only if the batch commits
   return id
 end
 
@@ -442,13 +505,14 @@ local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, s
 local STEP_COLUMNS = "sid, execution_sid, idx, name, type, transitioned_from, transitioned_to, date_created," ..
   " reason, note, context"
 
--- One statement per write, so one round trip and no BEGIN/COMMIT: the execution's INSERT or
--- UPDATE (revision checked) in a WITH, the step inserted from its RETURNING (nothing when
--- the revision was stale), and a NOTIFY when the execution starts to wait with a deadline.
--- The texts are built once per shape.
+-- One statement per write, so one round trip and no BEGIN/COMMIT (inside a batch: a
+-- savepoint around it): the execution's INSERT or UPDATE (revision checked) in a WITH, the
+-- step inserted from its RETURNING (nothing when the revision was stale), and a NOTIFY when
+-- the execution starts to wait with a deadline (delivered at the commit). The texts are
+-- built once per shape.
 local WRITES = {}
-local function write_sql(first, with_step, notify, event)
-  local key = (first and "i" or "u") .. (with_step and "s" or "") .. (notify and "n" or "") .. (event and "v" or "")
+local function write_sql(first, with_step, notify)
+  local key = (first and "i" or "u") .. (with_step and "s" or "") .. (notify and "n" or "")
   local sql = WRITES[key]
   if sql then return sql end
   local main = first and INSERT_EXEC or UPDATE_EXEC
@@ -458,10 +522,6 @@ local function write_sql(first, with_step, notify, event)
     sql_steps = ", s AS (INSERT INTO steps (" .. STEP_COLUMNS .. ") SELECT ?, e.sid, ?, ?, ?, ?, ?, ?, ?, ?, ?" ..
       " FROM e RETURNING execution_sid)"
     rows = "s"
-  end
-  if event then                -- the webhook event it takes, done with it (store.mark_event)
-    sql_steps = sql_steps .. ", v AS (UPDATE webhook_events w SET execution_sid = e.sid FROM e" ..
-      " WHERE w.sid = ? AND w.execution_sid IS NULL RETURNING w.sid)"
   end
   -- pg_notify is volatile: it runs once per row, even where its value is not used
   local tail = notify and ("SELECT count(*) AS n FROM (SELECT pg_notify(?, ?) FROM " .. rows .. ") x")
@@ -486,9 +546,18 @@ function Store:write(exec, step, state)
   local wait_kind, due_at, watch = w and w.kind, w and w.deadline, w and w.watch
   local notify = due_at ~= nil
   local args, n             -- n: how many (some are nil)
+  local batch = self.batch
+  if batch then
+    local ok, err, code = begin(self)
+    if not ok then return nil, err, code end
+  end
+  local function failed(err, code)
+    if batch then return rollback(self, err, code) end
+    return nil, err, code
+  end
   if not exec.rev then
     local flow_id, err, code = self:flow_id(exec.flow)
-    if not flow_id then return nil, err, code end
+    if not flow_id then return failed(err, code) end
     local contact, channel = exec.context.contact.channel.address, exec.context.flow.channel.address
     args = { exec.sid, flow_id, exec.flow_sid, exec.flow_name,
       contact ~= nil and tostring(contact) or nil, channel ~= nil and tostring(channel) or nil,
@@ -509,24 +578,16 @@ function Store:write(exec, step, state)
     for i = 1, 10 do args[n + i] = more[i] end
     n = n + 10
   end
-  local event = self.event_key
-  if event then
-    args[n + 1] = event
-    n = n + 1
-  end
   if notify then
     args[n + 1], args[n + 2] = M.CHANNEL, format("%.3f", due_at)
     n = n + 2
   end
-  local row, err, code = self:first(write_sql(not exec.rev, step ~= nil, notify, event ~= nil),
-    table.unpack(args, 1, n))
-  if not row then return nil, err, code end
-  if row.n == 0 then
-    return nil, format("execution %s was changed by another process", exec.sid), "conflict"
-  end
+  local row, err, code = self:first(write_sql(not exec.rev, step ~= nil, notify), table.unpack(args, 1, n))
+  if not row then return failed(err, code) end
+  if row.n == 0 then return failed(format("execution %s was changed by another process", exec.sid), "conflict") end
+  if batch then batch.execs[exec] = true end
   exec.rev = (exec.rev or 0) + 1
   if step then exec.takeovers = nil end
-  self.event_key = nil
   return true
 end
 
@@ -613,12 +674,48 @@ function Store:delete_flow(sid)
   end)
 end
 
--- one process takes a webhook event: the primary key decides across processes
-function Store:take_event(key, execution_sid, at)
-  local n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at) VALUES (?, ?, ?)" ..
-    " ON CONFLICT (sid) DO NOTHING", key, execution_sid, at or core.now())
+-- ---- webhook events (the serve inbox) --------------------------------------------------------
+
+-- take_event: as rivulet.store's; the primary key decides across processes (a process
+-- inserting a key another one inserted in a transaction not yet committed waits for that
+-- commit, then finds it taken)
+function Store:take_event(key, execution_sid, payload)
+  local now = core.now()
+  local n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload, done, owner," ..
+    " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", key, execution_sid, now, payload,
+    payload and 0 or 1, payload and self.owner or nil, payload and now + self.lease_s or nil)
   if not n then return nil, err, code end
   return n > 0
+end
+
+function Store:lease()
+  return self.lease_s
+end
+
+-- pending_events(keep?, limit?): as rivulet.store's, the rows locked FOR UPDATE SKIP LOCKED
+-- so that two processes claiming at once never take the same event (one skips what the
+-- other holds); the SQL already leaves out what a live process on another host holds
+local PENDING = "SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+  " AND (owner IS NULL OR lease_until < ? OR owner = ? OR substr(owner, strpos(owner, '@') + 1) = ?)" ..
+  " ORDER BY received_at, sid LIMIT ? FOR UPDATE SKIP LOCKED"
+
+function Store:pending_events(keep, limit)
+  local now = core.now()
+  return transaction(self, function()
+    local rows, err, code = self:all(PENDING, now, self.owner, core.hostname(), limit or self.NO_LIMIT)
+    if not rows then return nil, err, code end
+    local out = {}
+    for _, r in ipairs(rows) do
+      if not self:owner_alive(r, now) and (not keep or keep(r)) then
+        local ok
+        ok, err, code = self:run("UPDATE webhook_events SET owner = ?, lease_until = ? WHERE sid = ?",
+          self.owner, now + self.lease_s, r.sid)
+        if not ok then return nil, err, code end
+        out[#out + 1] = { sid = r.sid, payload = r.payload }
+      end
+    end
+    return out
+  end)
 end
 
 -- PostgreSQL checks its own pages; this checks the database answers and the schema is ours

@@ -8,7 +8,8 @@
 --   c:seconds_left()                -- until run has something to do
 --
 -- Each process sweeps (engine:take_due: claims with FOR UPDATE SKIP LOCKED, so two
--- processes never take the same execution) at start, every SWEEP_S while idle (a process
+-- processes never take the same execution; then App:replay claims the inbox's pending
+-- events the same way) at start, every SWEEP_S while idle (a process
 -- that died is found by then: on this host by its pid, elsewhere once its lease ran out),
 -- and at the earliest wait deadline it knows of, plus the grace its holder has to fire it
 -- itself (recovery.SWEEP_GRACE_S). It learns of deadlines from the store after each sweep
@@ -62,6 +63,9 @@ function Cluster:run()
     self.next_at = now
     return
   end
+  -- the inbox: events taken by a process that is gone (or by this one when the store
+  -- failed under it) and not acted on (App:replay claims them)
+  self.app:replay()
   local due = st:next_due(now - grace)
   self.next_at = now + M.SWEEP_S
   if due then self.next_at = min(self.next_at, due + grace) end

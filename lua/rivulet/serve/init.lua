@@ -28,9 +28,12 @@ local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local rest = require "rivulet.serve.rest"
 local webhook = require "rivulet.serve.webhook"
+local inspector = require "rivulet.serve.inspector"
+local metrics = require "rivulet.serve.metrics"
 local twiml = require "rivulet.twiml"
 
 local type, ipairs, pairs, tostring, format, setmetatable = type, ipairs, pairs, tostring, string.format, setmetatable
+local next = next
 local sub = string.sub
 
 local M = {}
@@ -77,6 +80,10 @@ route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/MessageStatus", { "account
   { POST = webhook.message_status }, WEBHOOK)
 route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/Executions/" .. SID,
   { "account_sid", "flow_sid", "execution_sid" }, { POST = webhook.callback, GET = webhook.callback }, WEBHOOK)
+-- the inspector's page and its JSON (rivulet.serve.inspector), Prometheus metrics
+-- (rivulet.serve.metrics): Basic auth, as the REST API
+for _, r in ipairs(inspector.ROUTES) do route(r[1], r[2], r[3]) end
+route("/metrics", {}, { GET = metrics.handler })
 
 -- the answer of a call's webhook that comes later (see App:answer_call)
 M.PENDING = setmetatable({}, { __tostring = function() return "rivulet.serve.PENDING" end })
@@ -89,11 +96,9 @@ M.HOLD_PAUSE_S = 1
 
 -- A shared store (PostgreSQL) that cannot be reached answers 503 (Twilio's 20503) with
 -- Retry-After; a message whose webhook was answered but whose handling then found the
--- database gone is handled again once it is back, for up to RETRY_FOR_S, at most
--- MAX_RETRIES of them held at once.
+-- database gone stays pending in the inbox and is acted on once it is back (App:replay,
+-- run by rivulet.serve.cluster's sweeps).
 M.RETRY_AFTER_S = 1
-M.RETRY_FOR_S = 600
-M.MAX_RETRIES = 10000
 
 -- ---- the app -----------------------------------------------------------------------------
 
@@ -107,7 +112,9 @@ function M.new(opts)
     held_by = {},         -- request id -> root execution sid
     late = {},            -- answers given since the last app:answers()
     n_local = 0,
-    retry = {},           -- {fn, until}: jobs that found the shared store away
+    observers = {},       -- what watches the engine (the inspector, the metrics): see App:notify
+    internal = {},        -- request id -> function(answer): held answers to the app's own requests
+    in_hand = {},         -- inbox keys of the events scheduled here and not acted on yet
   }, App)
   -- processes sharing a store take in only what is due, when it is due (rivulet.serve.cluster)
   local shared = store_mod.is_postgres(opts.store) or type(opts.store) == "table" and opts.store.shared
@@ -125,13 +132,27 @@ function M.new(opts)
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
     limits = opts.limits, http = opts.http, resume = resume,
-    on_message = function(exec, m) if app.on_message then app.on_message(exec, m) end end,
-    on_call = function(exec, w) app:call_waits(exec, w) end,
-    on_end = function(exec) app:call_ended(exec) end,
+    on_message = function(exec, m)
+      if app.on_message then app.on_message(exec, m) end
+      app:notify("message", exec, m)
+    end,
+    on_call = function(exec, w)
+      app:call_waits(exec, w)
+      app:notify("call", exec, w)
+    end,
+    on_end = function(exec)
+      app:call_ended(exec)
+      app:notify("ended", exec)
+    end,
+    on_step = function(exec, step) app:notify("step", exec, step) end,
+    on_http = function(exec, outcome, req) app:notify("http", exec, outcome, req) end,
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
   app.cluster = cluster.new(app)
+  app.metrics = metrics.new(app)
+  app.inspector = inspector.new(app)
+  app.observers[1], app.observers[2] = app.metrics, app.inspector
   return app
 end
 
@@ -148,6 +169,15 @@ function App:status_url(flow_sid)
   return self:webhook_url(flow_sid) .. "/MessageStatus"
 end
 
+-- what the engine did, to every observer that has a method of that name: step(exec, step),
+-- http(exec, outcome, request), message(exec, m), call(exec, wait), ended(exec)
+function App:notify(kind, ...)
+  for _, o in ipairs(self.observers) do
+    local f = o[kind]
+    if f then f(o, ...) end
+  end
+end
+
 -- the engine's door, for the handlers
 function App:handle(event)
   return self.engine:handle(event)
@@ -158,31 +188,88 @@ function App:later(fn)
   self.jobs[#self.jobs + 1] = fn
 end
 
--- a job that returns the engine's result is kept for later when the shared store was away
-local function away(r)
-  return type(r) == "table" and r.code == "store_error" and r.store_code == "unavailable"
+-- inbox(key, event, flow_sid, contact) -> true (taken: acted on after the answer) | false
+-- (Twilio sent it before) | nil, err: an event from Twilio, kept in the store with what it
+-- says until it is acted on, so that answering Twilio before running the steps loses
+-- nothing when the process stops in between (replay). event: an engine event, plain data;
+-- its flow, when it starts executions, is flow_sid's runnable revision for contact.
+--
+-- One event model for both stores: the event is taken (take_event, with its payload) in
+-- the commit of the turn that answers Twilio, and marked done (event_done) in the commit
+-- of the steps it caused, so a stop between the two leaves it pending and a stop after
+-- leaves it done; it is never acted on by halves. Pending events are claimed before they
+-- are acted on again (store:pending_events: an owner and a lease per event, claimed FOR
+-- UPDATE SKIP LOCKED on PostgreSQL), so that of several processes sharing a store exactly
+-- one acts on each: the one that took it while it lives, else (it was SIGKILLed, its
+-- host went away) the first to claim it once its pid is gone (same host) or its lease ran
+-- out (the store's lease, rivulet_lease_s). This replaces the earlier branch's
+-- mark_event/retake_event (the event done by the write it caused, a retry taking over an
+-- orphan after ORPHAN_AFTER_S): the batch's one commit already ties the event to its steps,
+-- and a retry no longer has to find orphans, the sweep does.
+function App:inbox(key, event, flow_sid, contact)
+  local first, err = self.store:take_event(key, nil,
+    json.encode({ event = event, flow_sid = flow_sid, contact = contact }))
+  if not first then return first, err end
+  self:later_event(key, event, flow_sid, contact)
+  return true
+end
+
+-- a job that acts on an inbox event. When the store fails under it (a shared database gone
+-- away, the batch's commit refused) the event stays pending, this process's: the next
+-- claim (replay: a sweep on a shared store, the next start otherwise) acts on it again.
+function App:later_event(key, event, flow_sid, contact)
+  local function job()
+    self.in_hand[key] = nil
+    if flow_sid then event.flow = self:runnable(flow_sid, contact) or nil end
+    local r = self:handle(event)
+    -- the store failed for now (away, full, locked): the event stays pending, to be acted on again
+    if type(r) == "table" and r.code == "store_error" and store_mod.IO_FAILURES[r.store_code] then return r end
+    self.store:event_done(key)      -- in the same commit as the steps it caused
+    return r
+  end
+  self.in_hand[key] = job
+  self:later(job)
+end
+
+-- replay() -> how many | nil, err: the events taken and not acted on by a process that
+-- stopped (or by this one, when the store failed under it), claimed and scheduled again
+function App:replay()
+  local rows, err = self.store:pending_events(function(r) return not self.in_hand[r.sid] end)
+  if not rows then return nil, err end
+  for _, r in ipairs(rows) do
+    local p = json.decode(r.payload or "")
+    if type(p) == "table" and type(p.event) == "table" then
+      self:later_event(r.sid, p.event, p.flow_sid, p.contact)
+    else
+      self.store:event_done(r.sid)  -- unreadable: nothing can be done with it
+    end
+  end
+  return #rows
+end
+
+-- the jobs scheduled from here on are dropped by drop_jobs(mark) (their answers could not be
+-- committed: Twilio is answered 503 and sends the event again)
+function App:job_mark()
+  return #self.jobs
+end
+
+function App:drop_jobs(mark)
+  local dropped = {}
+  for i = #self.jobs, mark + 1, -1 do
+    dropped[self.jobs[i]] = true
+    self.jobs[i] = nil
+  end
+  for key, fn in pairs(self.in_hand) do
+    if dropped[fn] then self.in_hand[key] = nil end
+  end
 end
 
 function App:run_jobs()
   local jobs = self.jobs
   if not jobs[1] then return 0 end
   self.jobs = {}
-  for _, fn in ipairs(jobs) do
-    if away(fn()) and #self.retry < M.MAX_RETRIES then
-      self.retry[#self.retry + 1] = { fn = fn, ["until"] = core.monotonic() + M.RETRY_FOR_S }
-    end
-  end
+  for _, fn in ipairs(jobs) do fn() end
   return #jobs
-end
-
--- the jobs kept while the store was away run again once it answers
-local function retry_jobs(self, now)
-  if not self.retry[1] or not self.store:available() then return end
-  local list = self.retry
-  self.retry = {}
-  for _, r in ipairs(list) do
-    if now <= r["until"] then self.jobs[#self.jobs + 1] = r.fn end
-  end
 end
 
 -- ---- calls -----------------------------------------------------------------------------------
@@ -259,6 +346,20 @@ end
 function App:answers()
   local out = self.late
   self.late = {}
+  -- the answers to the app's own requests (the inspector playing Twilio) go back to it
+  if next(self.internal) then
+    local keep = {}
+    for _, a in ipairs(out) do
+      local f = self.internal[a.id]
+      if f then
+        self.internal[a.id] = nil
+        f(a)
+      else
+        keep[#keep + 1] = a
+      end
+    end
+    out = keep
+  end
   return out
 end
 
@@ -266,10 +367,7 @@ end
 -- brings Twilio back (to be held again): Twilio must have an answer within 15 s
 function App:tick(now)
   now = now or core.monotonic()
-  if self.cluster then
-    self.cluster:run()
-    retry_jobs(self, now)
-  end
+  if self.cluster then self.cluster:run() end
   for sid, list in pairs(self.held) do
     local keep = {}
     for _, h in ipairs(list) do
@@ -286,6 +384,7 @@ function App:tick(now)
     end
     self.held[sid] = keep[1] and keep or nil
   end
+  for _, o in ipairs(self.observers) do if o.tick then o:tick(now) end end
 end
 
 function App:next_deadline(now)
@@ -298,13 +397,18 @@ function App:next_deadline(now)
     end
   end
   if self.cluster then
-    local c = self.retry[1] and M.RETRY_AFTER_S or self.cluster:seconds_left()
+    local c = self.cluster:seconds_left()
     if not soon or c < soon then soon = c end
+  end
+  for _, o in ipairs(self.observers) do
+    local d = o.next_deadline and o:next_deadline(now)
+    if d and (not soon or d < soon) then soon = d end
   end
   return soon and math.max(0, soon) or nil
 end
 
 function App:drop(id)
+  for _, o in ipairs(self.observers) do if o.drop then o:drop(id) end end
   local sid = self.held_by[id]
   if not sid then return end
   self.held_by[id] = nil

@@ -29,16 +29,11 @@ local http = require "rivulet.http"
 local core = require "rivulet.core"
 local request = require "rivulet.serve.request"
 local engine = require "rivulet.engine"
+local sidlib = require "rivulet.sid"
 
 local format, tostring, lower, pairs, type = string.format, tostring, string.lower, pairs, type
 
 local M = {}
-
--- An event taken (webhook_events) is handled in the same loop turn and then marked done. A
--- retry finding it not done this long after it was taken finds a process that stopped (a
--- SIGKILL between taking and handling it): the retry takes it over. Sooner, it is answered
--- 503 (try again): it may still be in hand.
-M.ORPHAN_AFTER_S = 5
 
 -- the URL Twilio signed: the public URL, the path, the query as sent
 local function signed_url(app, req)
@@ -109,62 +104,25 @@ function M.incoming(app, req, p)
   end
   local key = f.MessageSid or f.SmsSid or f.SmsMessageSid or f.CallSid
   if kind == "conversation" then key = f.MessageSid or f.ConversationSid .. "/" .. tostring(f.Index) end
-  local st = app.store
-  local taken_at = core.now()
-  local first, serr = st:take_event(key, nil, taken_at)
-  if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
-  if not first then                                   -- Twilio's retry: answered, not acted on twice
-    local ev
-    ev, serr = st:event(key)
-    if ev and ev.execution_sid == nil then            -- taken, not done: in hand, or orphaned
-      first, serr = st:retake_event(key, taken_at - M.ORPHAN_AFTER_S, taken_at)
-      if first == false then
-        local s, h, b = request.error(503, 20503, "Service unavailable: this event is being handled; try again")
-        return s, { h[1], { "Retry-After", tostring(M.ORPHAN_AFTER_S) } }, b
-      end
-    end
-    if ev == nil or first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
-  end
-  if not first then
-    if kind == "call" then return app:answer_call(call_exec(app, f), req) end
-    return table.unpack(EMPTY)
-  end
   if kind ~= "call" then
     local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
-    local mine, runs = taken_at, 0
-    app:later(function()
-      runs = runs + 1
-      if runs > 1 then              -- again, after the store was away: still this process's?
-        local now = core.now()
-        local again, _, code = st:retake_event(key, mine, now)
-        if again == nil then return { code = "store_error", store_code = code } end
-        if not again then return nil end
-        mine = now
-      end
-      if st.mark_event then st:mark_event(key) end     -- done with the write that takes it
-      local r = app:handle{ kind = "message", flow = flow, from = contact, to = to, body = f.Body or "", fields = f,
-                            conversation = kind == "conversation" }
-      if st.mark_event then st:mark_event(nil) end
-      if not (r.code == "store_error" and r.store_code == "unavailable") then st:event_done(key, r.sid or "") end
-      return r
-    end)
-  else
-    -- a call starts its execution now: the TwiML it reaches is the answer
-    local start = { kind = "start", flow = flow,
-                    trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
-    local function started()
-      if st.mark_event then st:mark_event(key) end
-      local r = app:handle(start)
-      if st.mark_event then st:mark_event(nil) end
-      return r
-    end
-    local r = started()
-    if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then r = started() end
-    if r.code ~= "store_error" then st:event_done(key, r.sid or "") end
-    if r.code ~= "started" then return table.unpack(HANGUP) end
-    return app:answer_call(r.exec, req)
+    local first, serr = app:inbox(key, { kind = "message", from = contact, to = to, body = f.Body or "",
+      fields = f, conversation = kind == "conversation" }, p.flow_sid, contact)
+    if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
+    return table.unpack(EMPTY)          -- a retry (first == false): answered, not acted on twice
   end
-  return table.unpack(EMPTY)
+  local first, serr = app.store:take_event(key)
+  if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
+  if not first then return app:answer_call(call_exec(app, f), req) end   -- Twilio's retry
+  -- a call starts its execution now: the TwiML it reaches is the answer
+  local start = { kind = "start", flow = flow,
+                  trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
+  local r = app:handle(start)
+  if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
+    r = app:handle(start)
+  end
+  if r.code ~= "started" then return table.unpack(HANGUP) end
+  return app:answer_call(r.exec, req)
 end
 
 -- the contact and the flow's own number of a call's fields (an outgoing call's From is
@@ -219,9 +177,9 @@ function M.flow_event(app, req, _, kind, event)
   end
   local contact = kind == "conversation" and (f.Author or f.From) or f.From
   local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
-  app:later(function()
-    return app:handle{ kind = "flow_event", event = event, from = contact, to = to, fields = outputs }
-  end)
+  local ok, err = app:inbox("FlowEvent/" .. sidlib.new("XE"), { kind = "flow_event", event = event, from = contact,
+    to = to, fields = outputs })
+  if ok == nil then return request.error(500, 20500, "Internal server error: " .. tostring(err)) end
   return table.unpack(EMPTY)
 end
 
@@ -261,9 +219,9 @@ function M.message_status(app, req, p)
   if not sid or not f.MessageStatus then
     return request.error(400, 20001, "a status callback carries MessageSid and MessageStatus")
   end
-  app:later(function()
-    return app:handle{ kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode }
-  end)
+  local ok2, err = app:inbox("MessageStatus/" .. sid .. "/" .. f.MessageStatus,
+    { kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode })
+  if ok2 == nil then return request.error(500, 20500, "Internal server error: " .. tostring(err)) end
   return 204, {}, ""
 end
 
