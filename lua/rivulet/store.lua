@@ -51,8 +51,8 @@
 --   store:record(sid) -> the execution record     store:counts()     store:check()
 --   store:edge_counts(flow_sid) -> {{from, event, to, n}, ...}   how many steps of that
 --       flow's executions took each transition (the inspector colours its graph with them)
---   store:take_event(key, execution_sid?, payload?) -> true | false (seen before)
---   store:event_done(key)   store:pending_events(keep?, limit?) -> {{sid, payload}, ...}
+--   store:take_event(key, execution_sid?, payload?, contact?) -> true | false (seen before)
+--   store:event_done(key)   store:pending_events(keep?, limit?, contact?) -> {{sid, payload}, ...}
 --       the serve inbox: a Twilio event kept (payload) until the commit of the steps it
 --       caused; pending_events claims those no other live process holds (see there)
 --   store:studio_flow(sid) / studio_flows(f) / studio_flow_from(origin) / save_flow(f) /
@@ -188,10 +188,13 @@ local MIGRATIONS = {
   CREATE INDEX webhook_events_pending ON webhook_events(received_at) WHERE done = 0;
   ]],
   -- 5: who acts on a pending event, and until when (its lease): several processes sharing
-  -- a store take pending events over only from a process that is gone (pending_events)
+  -- a store take pending events over only from a process that is gone (pending_events);
+  -- whose event it is (a contact's older pending events are acted on before its new one)
   [[
   ALTER TABLE webhook_events ADD COLUMN owner TEXT;
   ALTER TABLE webhook_events ADD COLUMN lease_until REAL;
+  ALTER TABLE webhook_events ADD COLUMN contact TEXT;
+  CREATE INDEX webhook_events_contact ON webhook_events(contact) WHERE done = 0;
   ]],
 }
 
@@ -919,12 +922,13 @@ end
 -- With a payload (text), the event is kept until event_done: a process that stops between
 -- answering Twilio and acting on the event leaves it pending, and pending_events gives it
 -- to a process that acts on it (itself when it starts again, or another sharing the store).
--- The taker owns it for the store's lease (see pending_events).
-function Store:take_event(key, execution_sid, payload)
+-- The taker owns it for the store's lease (see pending_events); contact: whose it is.
+function Store:take_event(key, execution_sid, payload, contact)
   local now = core.now()
   local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
-    " done, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)", key, execution_sid, now, payload, payload and 0 or 1,
-    payload and self.owner or nil, payload and now + self:lease() or nil)
+    " done, owner, lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key, execution_sid, now, payload,
+    payload and 0 or 1, payload and self.owner or nil, payload and now + self:lease() or nil,
+    payload and contact ~= nil and tostring(contact) or nil)
   if not n then return nil, err, code end
   return n > 0
 end
@@ -939,18 +943,24 @@ function Store:lease()
   return M.LEASE_S
 end
 
--- pending_events(keep?, limit?) -> {{sid, payload}, ...}, oldest first | nil, err, code:
+-- pending_events(keep?, limit?, contact?) -> {{sid, payload}, ...}, oldest first | nil, err, code:
 -- the events taken and not yet acted on that are this process's to act on now, claimed
 -- (owner: this process, the lease renewed) in one transaction, so that of several
 -- processes sharing the store one alone acts on each. Claimed: an event whose owner is gone
 -- (owner_alive: its pid on this host, its lease elsewhere) or is this process, and that
--- keep(row) accepts (rivulet serve refuses those it has in hand already).
-function Store:pending_events(keep, limit)
+-- keep(row) accepts (rivulet serve refuses those it has in hand already). contact: that
+-- contact's events only.
+function Store:pending_events(keep, limit, contact)
   local ok, err, code = begin(self)
   if not ok then return nil, err, code end
   local rows
-  rows, err, code = self:all("SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
-    " ORDER BY received_at, sid LIMIT ?", limit or self.NO_LIMIT)
+  if contact ~= nil then
+    rows, err, code = self:all("SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+      " AND contact = ? ORDER BY received_at, sid LIMIT ?", tostring(contact), limit or self.NO_LIMIT)
+  else
+    rows, err, code = self:all("SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+      " ORDER BY received_at, sid LIMIT ?", limit or self.NO_LIMIT)
+  end
   if not rows then return rollback(self, err, code) end
   local now, out = core.now(), {}
   for _, r in ipairs(rows) do

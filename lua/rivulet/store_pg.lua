@@ -129,6 +129,8 @@ local MIGRATIONS = {
   [[
   ALTER TABLE webhook_events ADD COLUMN owner text;
   ALTER TABLE webhook_events ADD COLUMN lease_until double precision;
+  ALTER TABLE webhook_events ADD COLUMN contact text;
+  CREATE INDEX webhook_events_contact ON webhook_events(contact) WHERE done = 0;
   ]],
 }
 M.MIGRATIONS = MIGRATIONS
@@ -679,11 +681,12 @@ end
 -- take_event: as rivulet.store's; the primary key decides across processes (a process
 -- inserting a key another one inserted in a transaction not yet committed waits for that
 -- commit, then finds it taken)
-function Store:take_event(key, execution_sid, payload)
+function Store:take_event(key, execution_sid, payload, contact)
   local now = core.now()
   local n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload, done, owner," ..
-    " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", key, execution_sid, now, payload,
-    payload and 0 or 1, payload and self.owner or nil, payload and now + self.lease_s or nil)
+    " lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", key, execution_sid, now,
+    payload, payload and 0 or 1, payload and self.owner or nil, payload and now + self.lease_s or nil,
+    payload and contact ~= nil and tostring(contact) or nil)
   if not n then return nil, err, code end
   return n > 0
 end
@@ -695,14 +698,24 @@ end
 -- pending_events(keep?, limit?): as rivulet.store's, the rows locked FOR UPDATE SKIP LOCKED
 -- so that two processes claiming at once never take the same event (one skips what the
 -- other holds); the SQL already leaves out what a live process on another host holds
-local PENDING = "SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
-  " AND (owner IS NULL OR lease_until < ? OR owner = ? OR substr(owner, strpos(owner, '@') + 1) = ?)" ..
-  " ORDER BY received_at, sid LIMIT ? FOR UPDATE SKIP LOCKED"
+local function pending_sql(by_contact)
+  return "SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+    (by_contact and " AND contact = ?" or "") ..
+    " AND (owner IS NULL OR lease_until < ? OR owner = ? OR substr(owner, strpos(owner, '@') + 1) = ?)" ..
+    " ORDER BY received_at, sid LIMIT ? FOR UPDATE SKIP LOCKED"
+end
+local PENDING, PENDING_OF = pending_sql(false), pending_sql(true)
 
-function Store:pending_events(keep, limit)
+function Store:pending_events(keep, limit, contact)
   local now = core.now()
   return transaction(self, function()
-    local rows, err, code = self:all(PENDING, now, self.owner, core.hostname(), limit or self.NO_LIMIT)
+    local rows, err, code
+    if contact ~= nil then
+      rows, err, code = self:all(PENDING_OF, tostring(contact), now, self.owner, core.hostname(),
+        limit or self.NO_LIMIT)
+    else
+      rows, err, code = self:all(PENDING, now, self.owner, core.hostname(), limit or self.NO_LIMIT)
+    end
     if not rows then return nil, err, code end
     local out = {}
     for _, r in ipairs(rows) do

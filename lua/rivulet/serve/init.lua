@@ -206,9 +206,19 @@ end
 -- mark_event/retake_event (the event done by the write it caused, a retry taking over an
 -- orphan after ORPHAN_AFTER_S): the batch's one commit already ties the event to its steps,
 -- and a retry no longer has to find orphans, the sweep does.
+--
+-- A contact's events keep their order across a stop: on a shared store, an event from a
+-- contact first claims that contact's older pending events whose process is gone, and they
+-- are acted on before it (a reply that reaches another host before the sweep found the
+-- first message of a host that died must not start the conversation in its place).
 function App:inbox(key, event, flow_sid, contact)
+  local who = contact or event.from
+  if self.cluster and who ~= nil then
+    local n, err = self:replay(who)
+    if not n then return nil, err end
+  end
   local first, err = self.store:take_event(key, nil,
-    json.encode({ event = event, flow_sid = flow_sid, contact = contact }))
+    json.encode({ event = event, flow_sid = flow_sid, contact = contact }), who)
   if not first then return first, err end
   self:later_event(key, event, flow_sid, contact)
   return true
@@ -231,10 +241,11 @@ function App:later_event(key, event, flow_sid, contact)
   self:later(job)
 end
 
--- replay() -> how many | nil, err: the events taken and not acted on by a process that
--- stopped (or by this one, when the store failed under it), claimed and scheduled again
-function App:replay()
-  local rows, err = self.store:pending_events(function(r) return not self.in_hand[r.sid] end)
+-- replay(contact?) -> how many | nil, err: the events taken and not acted on by a process
+-- that stopped (or by this one, when the store failed under it), claimed and scheduled
+-- again (contact: that contact's only)
+function App:replay(contact)
+  local rows, err = self.store:pending_events(function(r) return not self.in_hand[r.sid] end, nil, contact)
   if not rows then return nil, err end
   for _, r in ipairs(rows) do
     local p = json.decode(r.payload or "")
