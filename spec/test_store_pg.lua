@@ -461,3 +461,91 @@ function TestStorePg:test_two_sweeps_never_share_a_claim()
   s1:close()
   s2:close()
 end
+
+-- pending webhook events (the serve inbox) are claimed FOR UPDATE SKIP LOCKED: two hosts
+-- claiming at once share them out, neither waits for the other, none is claimed twice
+function TestStorePg:test_two_hosts_never_claim_the_same_pending_event()
+  local db = pg.new_db()
+  local gone_host = assert(store.open(db))
+  gone_host.owner = "1@gone.test"
+  for i = 1, 6 do assert(gone_host:take_event("SM" .. i, nil, "p" .. i, contact(i))) end
+  assert(gone_host:run("UPDATE webhook_events SET lease_until = ?", core.now() - 1))   -- its lease ran out
+  gone_host:close()
+  local s1 = assert(store.open(db))
+  local s2 = assert(store.open(db))
+  s1.owner, s2.owner = "1@one.test", "2@two.test"
+  local got2
+  local got1 = assert(s1:pending_events(function()
+    got2 = got2 or assert(s2:pending_events())      -- while s1 holds its rows locked
+    return true
+  end, 3))
+  lu.assertEquals(#got1, 3)
+  lu.assertEquals(#got2, 3)
+  local seen = {}
+  for _, r in ipairs(got1) do seen[r.sid] = true end
+  for _, r in ipairs(got2) do
+    lu.assertNil(seen[r.sid], "claimed twice: " .. r.sid)
+    seen[r.sid] = true
+  end
+  -- s1 gets its own again (rivulet serve's keep refuses those in hand), never s2's: their lease runs
+  local again = assert(s1:pending_events())
+  lu.assertEquals(#again, 3)
+  for _, r in ipairs(got2) do
+    for _, q in ipairs(again) do lu.assertNotEquals(q.sid, r.sid, "taken from the other host") end
+  end
+  -- a contact's own: only its events
+  assert(s1:take_event("SMx", nil, "x", contact(9)))
+  assert(s1:take_event("SMy", nil, "y", contact(8)))
+  local mine = assert(s1:pending_events(nil, nil, contact(9)))
+  lu.assertEquals(#mine, 1)
+  lu.assertEquals(mine[1].sid, "SMx")
+  s1:close()
+  s2:close()
+end
+
+-- a batch is one transaction: its commit failing (the connection cut under it) keeps
+-- nothing, and every execution it wrote leaves the engine
+function TestStorePg:test_a_failed_commit_detaches_what_the_batch_wrote()
+  local db = pg.new_db()
+  local e = assert(rivulet.engine{ store = db })
+  local flow = assert(rivulet.load_flow(FIX .. "three_questions.lua"))
+  local kept = assert(e:start(flow, { from = contact(9), to = "+2", body = "hi" }))
+  e:begin_batch()
+  local xs = {}
+  for i = 1, 3 do xs[i] = assert(e:start(flow, { from = contact(i), to = "+2", body = "hi" })) end
+  local admin = assert(core.pg_connect(db, 5000))
+  assert(admin:exec("SELECT pg_terminate_backend(" .. e.store.pg:backend_pid() .. ")"))
+  admin:close()
+  local ok, err, code = e:end_batch()
+  lu.assertNil(ok)
+  lu.assertEquals(code, "unavailable", err)
+  for _, x in ipairs(xs) do lu.assertEquals(x.status, "detached") end
+  lu.assertEquals(kept.status, "active")
+  -- the next operation connects again; the flow stored in the lost batch is stored again
+  local y = assert(e:start(flow, { from = contact(5), to = "+2", body = "hi" }))
+  lu.assertEquals(y.status, "active")
+  e.store:close()
+  local s = open_ro(db)
+  lu.assertEquals(s:counts().executions, 2, "nothing of the batch was kept")
+  s:close()
+end
+
+-- a statement that fails outside a savepoint leaves PostgreSQL's transaction failed (its
+-- COMMIT would answer ROLLBACK): end_batch says so instead of claiming a commit
+function TestStorePg:test_a_failed_statement_in_a_batch_fails_the_batch()
+  local db = pg.new_db()
+  local e = assert(rivulet.engine{ store = db })
+  local flow = assert(rivulet.load_flow(FIX .. "three_questions.lua"))
+  e:begin_batch()
+  local x = assert(e:start(flow, { from = contact(1), to = "+2", body = "hi" }))
+  lu.assertNil(e.store:run("SELECT 1 / 0"))
+  local ok, err = e:end_batch()
+  lu.assertNil(ok)
+  lu.assertStrContains(err, "none of it was kept")
+  lu.assertEquals(x.status, "detached")
+  assert(e:start(flow, { from = contact(2), to = "+2", body = "hi" }))
+  e.store:close()
+  local s = open_ro(db)
+  lu.assertEquals(s:counts().executions, 1)
+  s:close()
+end

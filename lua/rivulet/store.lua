@@ -541,6 +541,16 @@ local function begin(self)
   return db:exec("SAVEPOINT w")
 end
 
+-- a one-statement write inside a batch joins its transaction (outside one it is its own)
+local function joined(self)
+  local b, db = self.batch, self.db
+  if not b or b.open then return true end
+  local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
+  if not ok then return nil, err, code end
+  b.open = true
+  return true
+end
+
 local function commit(self)
   if self.batch then return self.db:exec("RELEASE w") end
   return self.db:exec("COMMIT")
@@ -925,7 +935,9 @@ end
 -- The taker owns it for the store's lease (see pending_events); contact: whose it is.
 function Store:take_event(key, execution_sid, payload, contact)
   local now = core.now()
-  local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
+  local n, err, code = joined(self)
+  if not n then return nil, err, code end
+  n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
     " done, owner, lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key, execution_sid, now, payload,
     payload and 0 or 1, payload and self.owner or nil, payload and now + self:lease() or nil,
     payload and contact ~= nil and tostring(contact) or nil)
@@ -934,6 +946,8 @@ function Store:take_event(key, execution_sid, payload, contact)
 end
 
 function Store:event_done(key)
+  local ok, err, code = joined(self)
+  if not ok then return nil, err, code end
   return self:run("UPDATE webhook_events SET done = 1, payload = NULL, owner = NULL, lease_until = NULL" ..
     " WHERE sid = ?", key)
 end

@@ -290,6 +290,17 @@ local function begin(self)
   return true
 end
 
+-- a one-statement write inside a batch joins its transaction, without a savepoint of its
+-- own (outside one it is its own); if it fails, end_batch finds the transaction failed
+local function joined(self)
+  local b = self.batch
+  if not b or b.open then return true end
+  local ok, err, code = self:exec("BEGIN")
+  if not ok then return nil, err, code end
+  self.in_txn, b.open = true, true
+  return true
+end
+
 local function commit(self)
   if self.batch then return true end
   local ok, err, code = self:exec("COMMIT")
@@ -683,12 +694,21 @@ end
 -- commit, then finds it taken)
 function Store:take_event(key, execution_sid, payload, contact)
   local now = core.now()
-  local n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload, done, owner," ..
+  local n, err, code = joined(self)
+  if not n then return nil, err, code end
+  n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload, done, owner," ..
     " lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", key, execution_sid, now,
     payload, payload and 0 or 1, payload and self.owner or nil, payload and now + self.lease_s or nil,
     payload and contact ~= nil and tostring(contact) or nil)
   if not n then return nil, err, code end
   return n > 0
+end
+
+function Store:event_done(key)
+  local ok, err, code = joined(self)
+  if not ok then return nil, err, code end
+  return self:run("UPDATE webhook_events SET done = 1, payload = NULL, owner = NULL, lease_until = NULL" ..
+    " WHERE sid = ?", key)
 end
 
 function Store:lease()
