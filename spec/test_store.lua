@@ -147,6 +147,24 @@ function TestStoreFile:test_migrations_run_in_one_transaction_each()
   lu.assertStrContains(aerr, "written by a newer rivulet")
 end
 
+-- a store of schema 3 (before the inbox) migrates: the events it took are done (they were
+-- acted on when taken), so none is acted on again, and a retry of one is still a retry
+function TestStoreFile:test_a_schema_3_store_migrates_and_replays_nothing()
+  local db = new_db()
+  local raw = assert(core.sqlite_open(db))
+  for v = 1, 3 do assert(raw:exec(store.MIGRATIONS[v])) end
+  assert(raw:exec("PRAGMA user_version = 3; PRAGMA application_id = " .. store.APPLICATION_ID))
+  assert(raw:exec("INSERT INTO webhook_events (sid, execution_sid, received_at) VALUES ('SM1', NULL, 1)"))
+  raw:close()
+  local s = assert(store.open(db))
+  lu.assertEquals(s:first("PRAGMA user_version").user_version, store.SCHEMA_VERSION)
+  lu.assertEquals(s:pending_events(), {})
+  lu.assertFalse(s:take_event("SM1", nil, "again"))
+  lu.assertTrue(s:take_event("SM2", nil, "new", "+1"))
+  lu.assertEquals(s:pending_events(), { { sid = "SM2", payload = "new" } })
+  s:close()
+end
+
 function TestStoreFile:test_foreign_sqlite_database_is_refused_untouched()
   local db = new_db()
   local raw = assert(core.sqlite_open(db))

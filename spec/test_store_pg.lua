@@ -549,3 +549,34 @@ function TestStorePg:test_a_failed_statement_in_a_batch_fails_the_batch()
   lu.assertEquals(s:counts().executions, 1)
   s:close()
 end
+
+-- the same migrations as SQLite's, in PostgreSQL's words: a database of schema 3 (the
+-- first PostgreSQL store) migrates to this one, its events done; a migration that fails
+-- leaves the database at the version before it
+function TestStorePg:test_a_schema_3_database_migrates_and_a_failed_migration_keeps_it()
+  local pg_store = require "rivulet.store_pg"
+  local db = pg.new_db()
+  local raw = assert(core.pg_connect(db, 5000))
+  assert(raw:exec("CREATE TABLE rivulet_schema (version integer NOT NULL, application text NOT NULL);" ..
+    " INSERT INTO rivulet_schema VALUES (3, 'rivulet')"))
+  for v = 1, 3 do assert(raw:exec(pg_store.MIGRATIONS[v])) end
+  assert(raw:exec("INSERT INTO webhook_events (sid, execution_sid, received_at) VALUES ('SM1', NULL, 1)"))
+  local v = pg_store.SCHEMA_VERSION
+  pg_store.SCHEMA_VERSION = v + 1
+  pg_store.MIGRATIONS[v + 1] = "ALTER TABLE executions ADD COLUMN label text; SELECT nope FROM nowhere"
+  local s, err = store.open(db)
+  pg_store.SCHEMA_VERSION, pg_store.MIGRATIONS[v + 1] = v, nil
+  lu.assertNil(s)
+  lu.assertStrContains(err, "migrating the store to schema " .. (v + 1))
+  local row = assert(raw:prepare("SELECT version FROM rivulet_schema")):first()
+  lu.assertEquals(row.version, v, "the migrations before the failed one are kept, one transaction each")
+  lu.assertEquals(assert(raw:prepare("SELECT count(*) AS n FROM information_schema.columns WHERE" ..
+    " table_name = 'executions' AND column_name = 'label'")):first().n, 0)
+  raw:close()
+  s = assert(store.open(db))
+  lu.assertEquals(s:pending_events(), {})
+  lu.assertFalse(s:take_event("SM1", nil, "again"))
+  lu.assertTrue(s:take_event("SM2", nil, "new", "+1"))
+  lu.assertEquals(s:pending_events(), { { sid = "SM2", payload = "new" } })
+  s:close()
+end
