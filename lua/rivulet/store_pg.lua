@@ -21,6 +21,16 @@
 --       the deadline), so that an idle process knows when to look
 --   store:available() -> true | nil, err: the connection is up (reconnecting if it is
 --       time to try again)
+--   store:pending_events(keep, limit, contact): as SQLite's, claimed FOR UPDATE SKIP LOCKED
+--
+-- Batches (rivulet serve's one commit per turn): begin_batch .. end_batch is one real
+-- transaction, a savepoint around each write so that a refused write takes back itself
+-- alone; take_event and event_done join it. Its row locks are held until its COMMIT: a
+-- process writing an execution another one wrote in its open batch waits for that commit
+-- (bounded by QUERY_TIMEOUT_MS), then finds the revision moved on ("conflict"), the same
+-- outcome as without batches; two batches locking the same rows in opposite orders are a
+-- deadlock PostgreSQL breaks (deadlock_timeout, 1 s by default) by failing one write
+-- ("busy"), whose execution leaves that engine and is reloaded from the store.
 --
 -- Connections. One per process: the serve loop is single-threaded and runs one query at a
 -- time, so a pool would hold idle connections only (CONNECTIONS says so). Queries are
@@ -728,7 +738,14 @@ local PENDING, PENDING_OF = pending_sql(false), pending_sql(true)
 
 function Store:pending_events(keep, limit, contact)
   local now = core.now()
-  return transaction(self, function()
+  -- inside a batch (a contact's check before each new message): the batch's transaction,
+  -- without a savepoint, one round trip when there is nothing pending (the usual case)
+  local run = self.batch and function(f)
+    local ok, err, code = joined(self)
+    if not ok then return nil, err, code end
+    return f()
+  end or function(f) return transaction(self, f) end
+  return run(function()
     local rows, err, code
     if contact ~= nil then
       rows, err, code = self:all(PENDING_OF, tostring(contact), now, self.owner, core.hostname(),
