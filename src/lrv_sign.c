@@ -10,25 +10,26 @@
 #include "lrv.h"
 #include "sign.h"
 
-/* hmac_sha1_base64(key, data) -> string */
-static int l_hmac_sha1_base64(lua_State *L) {
+/* base64 of HMAC-SHA1 (sha256 = 0) or HMAC-SHA256 of data with key */
+static void push_hmac(lua_State *L, const char *k, size_t kl, const char *d, size_t dl, int sha256) {
+  char out[45];
+  if (sha256 ? rv_hmac_sha256_base64(k, kl, d, dl, out) : rv_hmac_sha1_base64(k, kl, d, dl, out))
+    luaL_error(L, "libcrypto could not compute HMAC-%s", sha256 ? "SHA256" : "SHA1");
+  lua_pushstring(L, out);
+}
+
+static int hmac_base64(lua_State *L, int sha256) {
   size_t kl, dl;
   const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
-  char out[29];
-  if (rv_hmac_sha1_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA1");
-  lua_pushstring(L, out);
+  push_hmac(L, k, kl, d, dl, sha256);
   return 1;
 }
 
+/* hmac_sha1_base64(key, data) -> string */
+static int l_hmac_sha1_base64(lua_State *L) { return hmac_base64(L, 0); }
+
 /* hmac_sha256_base64(key, data) -> string */
-static int l_hmac_sha256_base64(lua_State *L) {
-  size_t kl, dl;
-  const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
-  char out[45];
-  if (rv_hmac_sha256_base64(k, kl, d, dl, out)) return luaL_error(L, "libcrypto could not compute HMAC-SHA256");
-  lua_pushstring(L, out);
-  return 1;
-}
+static int l_hmac_sha256_base64(lua_State *L) { return hmac_base64(L, 1); }
 
 /* sha256_hex(data) -> string */
 static int l_sha256_hex(lua_State *L) {
@@ -113,7 +114,6 @@ static int l_twilio_signature(lua_State *L) {
   const char *alg = luaL_optstring(L, 4, "sha1");
   sig_pair *p;
   luaL_Buffer b;
-  char out[45];
   int sha256 = strcmp(alg, "sha256") == 0;
   luaL_checktype(L, 3, LUA_TTABLE);
   luaL_argcheck(L, sha256 || strcmp(alg, "sha1") == 0, 4, "sha1 or sha256");
@@ -140,10 +140,8 @@ static int l_twilio_signature(lua_State *L) {
   {
     size_t dl;
     const char *d = lua_tolstring(L, -1, &dl);
-    if ((sha256 ? rv_hmac_sha256_base64(key, kl, d, dl, out) : rv_hmac_sha1_base64(key, kl, d, dl, out)))
-      return luaL_error(L, "libcrypto could not compute the HMAC");
+    push_hmac(L, key, kl, d, dl, sha256);
   }
-  lua_pushstring(L, out);
   return 1;
 }
 
