@@ -609,7 +609,7 @@ function Store:write(exec, step, state)
   if not row then return failed(err, code) end
   if row.n == 0 then return failed(format("execution %s was changed by another process", exec.sid), "conflict") end
   if batch then batch.execs[exec] = true end
-  exec.rev = (exec.rev or 0) + 1
+  exec.rev, exec.updated_at = (exec.rev or 0) + 1, now
   if step then exec.takeovers = nil end
   return true
 end
