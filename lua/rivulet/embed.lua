@@ -59,7 +59,7 @@ end
 
 -- check_trigger(text) -> trigger table | nil, message (naming the field at fault)
 local function check_trigger(text)
-  local t, err = json.decode(text)
+  local t, err = json.decode(text, true)
   if t == nil then return nil, "the trigger is not valid JSON: " .. tostring(err) end
   if type(t) ~= "table" or not find(text, "^%s*{") then   -- [] decodes to an empty table too
     return nil, "the trigger must be a JSON object, not " .. (type(t) == "table" and "an array" or json_type(t))
