@@ -123,14 +123,18 @@ function TestCliRun.test_subflows_from_a_directory()
     { name = "sub", type = "run-subflow", flow_sid = "FWchild", parameters = { q = "why?" },
       on = { completed = "say", failed = "ko" } },
     { name = "say", type = "send-message", body = "child said {{widgets.sub.answer}}", on = { sent = false } },
-    { name = "ko", type = "send-message", body = "ko {{widgets.sub.message}}", on = { sent = false } },
+    { name = "ko", type = "send-message", body = "ko", on = { sent = false } },
   }]])
   local code, out, err = run({ parent, "--subflows", dir, "--reply", "because" })
   lu.assertEquals(code, 0, err)
   lu.assertEquals(lines(out), { "> Child asks why?", "< because", "> child said because" })
-  code, out = run({ parent, "--reply", "because" })               -- without it: the failed branch
+  local log = dir .. "/log.json"
+  code, out = run({ parent, "--reply", "because", "--log", log })  -- without it: the failed branch
   lu.assertEquals(code, 0)
-  lu.assertStrContains(out, "> ko no subflow 'FWchild'")
+  lu.assertStrContains(out, "> ko")
+  local rec = json.decode(helper.read_file(log))                  -- why: the step's, not the outputs'
+  lu.assertEquals(rec.steps[2].reason, "no_subflow")
+  lu.assertStrContains(rec.steps[2].note, "no subflow 'FWchild'")
 end
 
 function TestCliRun.test_retry_counter_gives_up()

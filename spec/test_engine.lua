@@ -462,19 +462,24 @@ function TestEngineSubflow.test_parameters_in_and_variables_out_flat()
   lu.assertEquals(child.status, "ended")
 end
 
+-- why it failed is the step's (reason, note), never the outputs a template reads
 function TestEngineSubflow.test_a_failing_subflow_takes_failed()
   local exec, sent, e = converse(parent_flow("FWbad"), { engine = { subflows = { FWbad = BROKEN_CHILD } } })
   lu.assertEquals(trail(exec)[2], "call -failed-> oops")
   lu.assertNil(exec.failed)
   lu.assertTrue(e:executions()[2].failed)
-  lu.assertStrContains(sent[1].body, "oops: subflow")
-  lu.assertStrContains(exec.context.widgets.call.message, "child broke")
+  lu.assertEquals(sent[1].body, "oops: ")
+  lu.assertEquals(exec.context.widgets.call, {})
+  lu.assertEquals(exec.steps[2].reason, "subflow")
+  lu.assertStrContains(exec.steps[2].note, "child broke")
 end
 
 function TestEngineSubflow.test_an_unknown_subflow_takes_failed()
   local exec, sent = converse(parent_flow("FWnope"), { engine = { subflows = {} } })
   lu.assertEquals(trail(exec)[2], "call -failed-> oops")
-  lu.assertStrContains(sent[1].body, "no_subflow")
+  lu.assertEquals(sent[1].body, "oops: ")
+  lu.assertEquals(exec.steps[2].reason, "no_subflow")
+  lu.assertStrContains(exec.steps[2].note, "FWnope")
 end
 
 function TestEngineSubflow.test_subflows_as_a_function_and_a_file()
@@ -878,7 +883,7 @@ return {
     { name = "oops", type = "send-message", body = "no subflow" },
   }, { from = FROM .. "9", to = TO }))
   lu.assertEquals(sent[2], "no subflow")
-  lu.assertEquals(y.context.widgets.call.reason, "no_subflow")
+  lu.assertEquals(y.steps[2].reason, "no_subflow")
   helper.cleanup()
 end
 
@@ -1045,18 +1050,20 @@ function TestEngineOutbound.test_a_refused_message_takes_failed_with_twilios_rea
   local flow = {
     { name = "Trigger", type = "trigger", on = { incomingMessage = "tell" } },
     { name = "tell", type = "send-message", body = "x", on = { sent = false, failed = "sorry" } },
-    { name = "sorry", type = "set-variables", variables = { { key = "why", value = "{{widgets.tell.message}}" },
-      { key = "code", value = "{{widgets.tell.error_code}}" } }, on = { next = false } },
+    { name = "sorry", type = "set-variables", variables = { { key = "why", value = "{{widgets.tell.message}}" } },
+      on = { next = false } },
   }
   local r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
   e:run()
   lu.assertEquals(r.exec.steps[2].name, "failed")
-  lu.assertEquals(r.exec.context.flow.variables.code, "21211")
-  lu.assertStrContains(r.exec.context.flow.variables.why, "The 'To' number is not valid")
+  lu.assertEquals(r.exec.steps[2].reason, "http_status")
+  lu.assertStrContains(r.exec.steps[2].note, "The 'To' number is not valid (error 21211)")
+  lu.assertEquals(r.exec.context.flow.variables.why, "")        -- not in the outputs
   r = e:handle{ kind = "start", flow = flow, trigger = { from = "+15550002222", to = TO } }
   e:run()
   lu.assertEquals(r.exec.steps[2].name, "failed")
-  lu.assertEquals(r.exec.context.widgets.tell.reason, "connect_failed")
+  lu.assertEquals(r.exec.steps[2].reason, "connect_failed")
+  lu.assertEquals(r.exec.context.widgets.tell, {})
 end
 
 function TestEngineOutbound.test_send_and_wait_watches_its_message_delivery()
@@ -1080,7 +1087,9 @@ function TestEngineOutbound.test_send_and_wait_watches_its_message_delivery()
   lu.assertEquals(s.code, "resumed")
   lu.assertEquals(r.exec.status, "ended")
   lu.assertEquals(r.exec.steps[2].name, "deliveryFailure")
-  lu.assertStrContains(r.exec.context.flow.variables.why, "undelivered")
+  lu.assertEquals(r.exec.steps[2].reason, "delivery")
+  lu.assertStrContains(r.exec.steps[2].note, "undelivered (MessageStatus, ErrorCode 30003)")
+  lu.assertEquals(r.exec.context.flow.variables.why, "")
   -- a refused prompt is a delivery failure too; a delivered one waits for the reply as usual
   client = fake_api{ { status = 500, body = "oops" } }
   e = rivulet.engine{ http = client, twilio = API }

@@ -34,7 +34,7 @@ return {
     { name = "a transport failure counts as a failure too",
       stubs = { get_num = { reason = "connect_failed", message = "connection refused" } },
       script = { { expect = { match = "failed 4 times" } } },
-      context = { ["widgets.get_num.reason"] = "connect_failed" } },
+      reasons = { get_num = "connect_failed" } },
 
     { name = "REST trigger: the range comes from flow.data",
       trigger = { event = "incomingRequest", parameters = { min = "10", max = "20" } },

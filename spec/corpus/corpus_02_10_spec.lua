@@ -344,8 +344,9 @@ return {
       context = { ["flow.variables.reservation_index"] = "1",
                   ["flow.variables.reservation_id"] = "BKNG-2",
                   ["flow.variables.customer_name"] = "Grace Hopper",
-                  ["widgets.cancel_reservation.message"] = { match = "not properly terminated" },
-                  ["widgets.cancel_reservation_2"] = test.absent } },
+                  ["widgets.cancel_reservation.message"] = test.absent,
+                  ["widgets.cancel_reservation_2"] = test.absent },
+      reasons = { cancel_reservation = { reason = "liquid", note = { match = "not properly terminated" } } } },
 
     { name = "apaleo: two bookings, the first one, cancel thought better of",
       flow = APALEO, stubs = TWO_BOOKINGS,
