@@ -3,8 +3,8 @@
 # when everything is there. Used by `make test`, `make demo`, `make bench`, `make fuzz`.
 #
 #   scripts/deps.sh            build + test packages
-#   scripts/deps.sh --bench    also Ruby Liquid, wrk, Node.js and npm (and npm packages of
-#                              bench/liquid/ when its node_modules/liquidjs is missing)
+#   scripts/deps.sh --bench    also Ruby Liquid, wrk, Node.js and npm (and the npm packages
+#                              of bench/liquid/ and bench/serve/node-red/ when missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
 #
@@ -74,13 +74,18 @@ if [ -n "$missing" ]; then
 	rm -f "$log"
 fi
 
-bl="$root/bench/liquid"
-if [ "$bench" -eq 1 ] && [ -f "$bl/package.json" ] && [ ! -d "$bl/node_modules/liquidjs" ]; then
-	echo "$me: installing npm packages in bench/liquid"
-	if [ -f "$bl/package-lock.json" ]; then
-		(cd "$bl" && npm ci --no-audit --no-fund --loglevel=error)
-	else
-		(cd "$bl" && npm install --no-audit --no-fund --loglevel=error)
-	fi || { echo "$me: npm install in bench/liquid failed" >&2; exit 1; }
-fi
+# npm_in DIR PACKAGE: the pinned npm packages of bench/DIR, when PACKAGE is not there yet
+npm_in() {
+	d="$root/bench/$1"
+	if [ "$bench" -eq 1 ] && [ -f "$d/package.json" ] && [ ! -d "$d/node_modules/$2" ]; then
+		echo "$me: installing npm packages in bench/$1"
+		if [ -f "$d/package-lock.json" ]; then
+			(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+		else
+			(cd "$d" && npm install --no-audit --no-fund --loglevel=error)
+		fi || { echo "$me: npm install in bench/$1 failed" >&2; exit 1; }
+	fi
+}
+npm_in liquid liquidjs
+npm_in serve/node-red node-red
 exit 0
