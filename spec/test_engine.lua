@@ -147,7 +147,10 @@ end
 
 TestEngineSetVariables = {}
 
-function TestEngineSetVariables.test_variables_are_set_as_strings_and_as_outputs()
+-- Values are "interpolated and type-cast": "A Studio variable created with the Set Variables
+-- will be numeric if you do not enclose it in quotation marks" (Twilio support article
+-- 4413699936411, "How do I use Liquid with Twilio Studio?")
+function TestEngineSetVariables.test_numbers_unquoted_are_numbers()
   local exec, sent = converse({
     { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
     { name = "vars", type = "set-variables",
@@ -157,9 +160,70 @@ function TestEngineSetVariables.test_variables_are_set_as_strings_and_as_outputs
     say("done", "{{flow.variables.name}} {{flow.variables.n}} {{widgets.vars.n}}"),
   }, { body = "  Ada " })
   lu.assertEquals(bodies(sent), { "Ada 6 5" })
-  lu.assertEquals(exec.context.flow.variables, { name = "Ada", n = "6" })
-  lu.assertEquals(exec.context.widgets.vars, { name = "Ada", n = "5" })
+  lu.assertEquals(exec.context.flow.variables, { name = "Ada", n = 6 })
+  lu.assertEquals(exec.context.widgets.vars, { name = "Ada", n = 5 })
   lu.assertEquals(trail(exec)[2], "vars -next-> more")
+end
+
+function TestEngineSetVariables.test_the_docs_counter_stores_a_number_and_compares_as_one()
+  -- the counter of Twilio's Run Function retry guidance (REFERENCE.md §4), with its spaces
+  local COUNT = "{% if flow.variables.count %}{{flow.variables.count | plus: 1}} {% else %} 1 {% endif %}"
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "count" } },
+    { name = "count", type = "set-variables", variables = { { key = "count", value = COUNT } },
+      on = { next = "check" } },
+    { name = "check", type = "set-variables",
+      variables = { { key = "big", value = "{% if flow.variables.count > 5 %}yes{% else %}no{% endif %}" } },
+      on = { next = "again" } },
+    { name = "again", type = "split-based-on", input = "{{flow.variables.count}}",
+      match = { { type = "less_than", value = "12", next = "count" } }, on = { noMatch = "done" } },
+    say("done", "{{flow.variables.count}} {{flow.variables.big}}"),
+  }
+  local exec, sent = converse(flow, { engine = { limits = { same_widget = 20 } } })
+  lu.assertEquals(bodies(sent), { "12 yes" })
+  lu.assertEquals(exec.context.flow.variables.count, 12)
+  lu.assertEquals(math.type(exec.context.flow.variables.count), "integer")
+  -- a lexical comparison would say "10" > "5" is false: the 10th round still says yes
+  lu.assertEquals(exec.steps[2 + 3 * 9 + 1].context.variables.big, "yes")
+end
+
+function TestEngineSetVariables.test_quoted_numbers_stay_text_and_other_text_as_rendered()
+  local exec = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", variables = {
+        { key = "q", value = '"10"' }, { key = "s", value = "'007'" }, { key = "f", value = " -2.5 " },
+        { key = "e", value = "1e3" }, { key = "t", value = " ten " }, { key = "phone", value = "+15550001111" },
+        { key = "x", value = '"ten"' }, { key = "empty", value = "" } },
+      on = { next = false } },
+  })
+  lu.assertEquals(exec.context.flow.variables, { q = "10", s = "007", f = -2.5, e = 1000.0, t = " ten ",
+                                                 phone = "+15550001111", x = '"ten"', empty = "" })
+end
+
+-- "Parse as JSON object" (Twilio's Set Variables page); keys are never Liquid: "The key
+-- itself cannot be a Liquid variable" (same page)
+function TestEngineSetVariables.test_parse_as_json_and_literal_keys()
+  local exec, sent = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", variables = {
+        { key = "order", value = '{"id": {{trigger.message.Body}}, "items": ["a", "b"], "z": 1, "a": 2}',
+          parse_as_json = true },
+        { key = "{{trigger.message.Body}}", value = "kept" } },
+      on = { next = "done" } },
+    say("done", "{{flow.variables.order.id}} {{flow.variables.order.items[1]}} {{flow.variables.order}}"),
+  }, { body = "42" })
+  lu.assertEquals(exec.context.flow.variables.order.id, 42)
+  lu.assertEquals(exec.context.flow.variables["{{trigger.message.Body}}"], "kept")
+  lu.assertNil(exec.context.flow.variables["42"])
+  lu.assertEquals(bodies(sent), { "42 b {id=42, items=[a, b], z=1, a=2}" })
+  -- not JSON: no failure event to take, the execution fails and says which variable
+  exec = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", parse_as_json = true,
+      variables = { { key = "order", value = "{oops" } }, on = { next = false } },
+  })
+  lu.assertTrue(exec.failed)
+  lu.assertStrContains(exec.reason, "variable 'order' (parse_as_json): not JSON")
 end
 
 -- ---- split-based-on ------------------------------------------------------------------------------
