@@ -674,7 +674,7 @@ function TestEngineGuards.test_the_same_widget_ten_times_in_a_row_ends_it()
   lu.assertStrContains(exec.reason, "'again'")
   lu.assertStrContains(exec.reason, "10 times")
   lu.assertEquals(count_runs(exec, "again"), 10)
-  lu.assertEquals(exec.context.flow.variables.n, "10")
+  lu.assertEquals(exec.context.flow.variables.n, 10)
 end
 
 function TestEngineGuards.test_the_repeat_limit_is_an_option()
@@ -735,7 +735,7 @@ function TestEngineGuards.test_the_retry_counter_gives_up_after_four_tries()
   lu.assertEquals(exec.status, "ended")
   lu.assertNil(exec.failed)
   lu.assertEquals(count_runs(exec, "get_num"), 4)
-  lu.assertEquals(exec.context.flow.variables.count, "4")
+  lu.assertEquals(exec.context.flow.variables.count, 4)   -- a number: Set Variables type-casts
   lu.assertEquals(bodies(sent), { "Sorry, the number service failed 4 times. Please try again later." })
   lu.assertEquals(exec.steps[#exec.steps - 1].transitioned_to, "give_up")
 end

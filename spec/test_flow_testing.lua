@@ -306,7 +306,7 @@ end
 function TestFlowTestingStubs.test_a_list_of_replies_is_used_in_turn()
   local r = assert(test.run{ flow = FLOWS .. "retry_counter.lua", live = false, cases = { {
     stubs = { get_num = { { status = 500 }, { status = 200, json = { number = 2 } } } },
-    script = { "> Your random number is 2" }, context = { ["flow.variables.count"] = "1" } } } })
+    script = { "> Your random number is 2" }, context = { ["flow.variables.count"] = 1 } } } })
   lu.assertEquals(r.passed, 1, r.cases[1].message)
   lu.assertEquals(#r.cases[1].calls, 2)
 end
