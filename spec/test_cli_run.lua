@@ -110,6 +110,70 @@ function TestCliRun.test_an_unhandled_failure_fails_the_run_and_says_why()
   assert_summary(err, "no transition for event 'fail' of 'call' (Failed to connect to 127.0.0.1 port")
 end
 
+-- A Studio export's Run Function names only its function (function_sid, url ""): a local
+-- run reaches it through --map-function or a --functions file, and says so when neither
+-- maps it. The function is the fixture's /studio-object, which parses {{flow.data}} as
+-- Studio prints an object ({k=v, k2=v2}, what twilio-labs/function-templates'
+-- outreach-pcp-followup save-response reads) and answers 400 otherwise.
+local FN_SID = "ZH" .. string.rep("0123456789abcdef", 2)
+local function studio_object_flow(dir)
+  return helper.write_file(dir .. "/save.lua", string.format([[return {
+    { name = "Trigger", type = "trigger", on = { incomingRequest = "save" } },
+    { name = "save", type = "run-function", url = "", function_sid = %q,
+      parameters = { patient = "{{flow.data}}" }, on = { success = "ok", fail = "ko" } },
+    { name = "ok", type = "send-message", body = "saved {{widgets.save.parsed.patient.patient_id}} for {{trigger.request.to}} on {{trigger.request.from}} ({{widgets.save.parsed.code}})" },
+    { name = "ko", type = "send-message", body = "ko {{widgets.save.status_code}}" },
+  }]], FN_SID))
+end
+
+function TestCliRun.test_a_function_named_by_its_sid_runs_through_a_mapping()
+  local dir = helper.tmpdir()
+  local flow = studio_object_flow(dir)
+  local params = { "--trigger", "incomingRequest", "--param", "outreach_id=Followup", "--param", "patient_id=1000" }
+  local args = { flow, "--map-function", FN_SID .. "=" .. fx.start() .. "/studio-object", table.unpack(params) }
+  local code, out, err = run(args)
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(lines(out), { "> saved 1000 for +15550001111 on +15559990000 (200)" })
+  -- the same from a services file
+  local file = helper.write_file(dir .. "/functions.json",
+    string.format('{"functions": [{"sid": %q, "url": %q}]}', FN_SID, fx.start() .. "/studio-object"))
+  code, out, err = run({ flow, "--functions", file, table.unpack(params) })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(lines(out), { "> saved 1000 for +15550001111 on +15559990000 (200)" })
+  -- without a mapping: nothing is sent, and the failure says how to map it
+  local log = dir .. "/log.json"
+  code, out = run({ flow, "--log", log, table.unpack(params) })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(lines(out), { "> ko " })
+  local rec = json.decode(helper.read_file(log))
+  lu.assertEquals(rec.steps[2].reason, "no_url")
+  lu.assertStrContains(rec.steps[2].note, "--map-function " .. FN_SID .. "=URL")
+  -- bad mappings are usage errors
+  code, _, err = run({ flow, "--map-function", "ZH12=http://x.test/" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "not a function SID")
+  code, _, err = run({ flow, "--map-function", FN_SID .. "=ftp://x.test/" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "must be http(s)")
+end
+
+function TestCliRun.test_the_account_sid_reaches_the_trigger()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/acct.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "say" } },
+    { name = "say", type = "send-message", body = "{{trigger.message.AccountSid}}" },
+  }]])
+  local AC = "AC" .. string.rep("0123456789abcdef", 2)
+  local code, out, err = run({ flow, "--account-sid", AC })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(lines(out), { "> " .. AC })
+  code, out = run({ flow }, nil, { RIVULET_ACCOUNT_SID = AC })
+  lu.assertEquals(lines(out), { "> " .. AC })
+  code, _, err = run({ flow, "--account-sid", "AC123" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "--account-sid must be AC and 32 hex digits")
+end
+
 function TestCliRun.test_subflows_from_a_directory()
   local dir = helper.tmpdir()
   helper.write_file(dir .. "/FWchild.lua", [[return {

@@ -787,6 +787,70 @@ function TestEngineTriggers.test_call_and_conversation_triggers()
   lu.assertEquals(exec.context.widgets.tell.outbound.Body, "chat")
 end
 
+-- every field Twilio posts (SERVING.md §2.2: the 19 fields of a captured SMS webhook; the
+-- voice webhook's call, party and geography fields; REFERENCE.md §3's conversation fields),
+-- the account the engine runs for, and what the caller gave kept over the defaults
+local SMS_FIELDS = { "ToCountry", "ToState", "SmsMessageSid", "NumMedia", "ToCity", "FromZip", "SmsSid",
+  "FromState", "SmsStatus", "FromCity", "Body", "FromCountry", "To", "ToZip", "NumSegments", "MessageSid",
+  "AccountSid", "From", "ApiVersion" }
+local CALL_FIELDS = { "AccountSid", "ApiVersion", "CallSid", "CallStatus", "Called", "Caller", "Direction", "From",
+  "To", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry", "CallerCity",
+  "CallerState", "CallerZip", "CallerCountry", "CalledCity", "CalledState", "CalledZip", "CalledCountry" }
+local CONVERSATION_FIELDS = { "AccountSid", "Author", "Body", "ChannelSid", "ConversationSid", "DateCreated",
+  "From", "MessageSid", "MessagingServiceSid", "ParticipantSid", "EventType", "Source", "Index", "Attributes",
+  "ChatServiceSid" }
+
+local function keys_of(t)
+  local k = {}
+  for name in pairs(t) do k[#k + 1] = name end
+  table.sort(k)
+  return k
+end
+
+local function sorted(list)
+  local c = { table.unpack(list) }
+  table.sort(c)
+  return c
+end
+
+function TestEngineTriggers.test_trigger_fields_are_what_twilio_posts()
+  local AC = "AC" .. string.rep("ab", 16)
+  local exec = converse(echo_flow("incomingMessage", "{{trigger.message.AccountSid}}"),
+    { engine = { account_sid = AC }, body = "yo" })
+  local m = exec.context.trigger.message
+  lu.assertEquals(keys_of(m), sorted(SMS_FIELDS))
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, AC)
+  lu.assertEquals(m.SmsSid, m.MessageSid)
+  lu.assertEquals(m.SmsMessageSid, m.MessageSid)
+  lu.assertEquals({ m.SmsStatus, m.NumSegments, m.ApiVersion }, { "received", "1", "2010-04-01" })
+
+  exec = converse(echo_flow("incomingCall", "{{trigger.call.AccountSid}} {{trigger.call.Caller}}"),
+    { engine = { account_sid = AC }, trigger = { event = "incomingCall", from = FROM, to = TO,
+                                                   call = { CallerName = "Ada", FromCity = "Paris" } } })
+  local c = exec.context.trigger.call
+  local want = sorted(CALL_FIELDS)
+  want[#want + 1] = "CallerName"                 -- given: kept, as every field Twilio adds
+  table.sort(want)
+  lu.assertEquals(keys_of(c), want)
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, AC .. " " .. FROM)
+  lu.assertEquals(c.FromCity, "Paris")
+  lu.assertEquals(c.Called, TO)
+
+  -- the conversation's contact is its Author
+  exec = converse(echo_flow("incomingConversationMessage", "{{trigger.conversation.Author}}"),
+    { trigger = { event = "incomingConversationMessage", from = FROM, to = TO, body = "chat" } })
+  c = exec.context.trigger.conversation
+  lu.assertEquals(keys_of(c), sorted(CONVERSATION_FIELDS))
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, FROM)
+  lu.assertEquals(c.AccountSid, "AC" .. string.rep("0", 32))        -- no account set
+  lu.assertEquals(c.ChannelSid, c.ConversationSid)
+  lu.assertStrMatches(c.DateCreated, "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ")
+  lu.assertEquals(exec.context.contact.channel.address, FROM)
+  exec = converse(echo_flow("incomingConversationMessage", "{{trigger.conversation.Author}}"),
+    { trigger = { event = "incomingConversationMessage", to = TO, conversation = { Author = "ada@example.com" } } })
+  lu.assertEquals(exec.context.contact.channel.address, "ada@example.com")
+end
+
 function TestEngineTriggers.test_an_unknown_trigger_event_is_an_error()
   local e = rivulet.engine{}
   lu.assertErrorMsgContains("unknown trigger event", e.start, e, ASK, { event = "incomingPigeon" })

@@ -417,7 +417,30 @@ function Engine:props(state, exec)
     state.liquid = live
   end
   if not live then return p end
-  return self:render_deep(p, exec, state.name)
+  local w = widgets.get(state.type)
+  local literal = w and w.literal_keys
+  if not literal then return self:render_deep(p, exec, state.name) end
+  -- keys of these {key, value} lists stay as written (Set Variables: "The key itself cannot
+  -- be a Liquid variable", Twilio's Set Variables page, REFERENCE.md §7); values render
+  local c = {}
+  for k, v in pairs(p) do
+    if literal[k] and type(v) == "table" then
+      local list = {}
+      for i, kv in pairs(v) do
+        if type(kv) == "table" then
+          local item = self:render_deep(kv, exec, state.name)
+          item.key = kv.key
+          list[i] = item
+        else
+          list[i] = self:render_deep(kv, exec, state.name)
+        end
+      end
+      c[k] = list
+    else
+      c[k] = self:render_deep(v, exec, state.name)
+    end
+  end
+  return c
 end
 
 -- ---- running states ---------------------------------------------------------------------------
@@ -619,7 +642,9 @@ end
 
 local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
-  local tctx, contact, channel = trigger_widget.context(trigger)
+  local api = self.opts.twilio
+  local tctx, contact, channel = trigger_widget.context(trigger,
+    self.opts.account_sid or (type(api) == "table" and api.account_sid or nil), self.now())
   local exec = {
     sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"), flow_version = flow.revision,
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
