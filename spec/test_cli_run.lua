@@ -149,6 +149,7 @@ function TestCliRun.test_a_function_named_by_its_sid_runs_through_a_mapping()
   lu.assertEquals(rec.steps[2].reason, "no_url")
   lu.assertStrContains(rec.steps[2].note, "--map-function " .. FN_SID .. "=URL")
   -- bad mappings are usage errors
+  local _
   code, _, err = run({ flow, "--map-function", "ZH12=http://x.test/" })
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "not a function SID")
@@ -168,7 +169,9 @@ function TestCliRun.test_the_account_sid_reaches_the_trigger()
   lu.assertEquals(code, 0, err)
   lu.assertEquals(lines(out), { "> " .. AC })
   code, out = run({ flow }, nil, { RIVULET_ACCOUNT_SID = AC })
+  lu.assertEquals(code, 0)
   lu.assertEquals(lines(out), { "> " .. AC })
+  local _
   code, _, err = run({ flow, "--account-sid", "AC123" })
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "--account-sid must be AC and 32 hex digits")
