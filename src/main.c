@@ -242,9 +242,16 @@ static const command commands[] = {
    "error, a file that is there but cannot be opened), 2 bad usage or a store\n"
    "unusable as given (missing, not a store, damaged, newer).\n"},
   {"validate", cmd_lua_cli, "check flows for errors and warnings",
-   "validate [-q] FLOW...\n\n"
+   "validate [-q] [options] FLOW...\n\n"
    "Checks each flow; every problem on one line, FILE: #/json/path: error|warning: message.\n"
-   "-q prints errors only.\n"
+   "Then what a local run cannot reach (a Run Function naming only its function SID, a\n"
+   "subflow not found, add_twilio_auth without credentials, a widget the outside world\n"
+   "answers), as FILE: #/json/path: local: message; the summary counts them.\n"
+   "-q prints errors only.\n\n"
+   "  --map-function ZH...=URL, --functions FILE   functions a run would be given\n"
+   "  --subflows DIR      where a run would find subflows\n"
+   "  --account-sid AC..., --auth-token TOKEN      credentials a run would be given\n"
+   "                      (default $RIVULET_ACCOUNT_SID, $RIVULET_AUTH_TOKEN)\n"
    "Exit status: 0 no errors (warnings may print), 1 errors, 2 unreadable.\n"},
   {"graph", cmd_lua_cli, "print a flow as Graphviz DOT",
    "graph FLOW\n\n"

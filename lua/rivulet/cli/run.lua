@@ -281,6 +281,12 @@ function M.main(args)
       return 2
     end
   end
+  -- what this run cannot reach, said before it starts (the console asks for the outside
+  -- world's answers itself)
+  for _, n in ipairs(require("rivulet.validate").local_run(flow, { function_map = o.function_map,
+      subflows = o.subflows, account_sid = o.account_sid, auth_token = token })) do
+    if n.kind ~= "outside" then stderr:write(scrub("rivulet run: note: " .. n.message), "\n") end
+  end
   if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
     stderr:write("rivulet run: note: --param is used by --trigger incomingRequest (flow.data) " ..
       "and incomingParent (trigger.parent.parameters) only\n")
