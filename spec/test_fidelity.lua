@@ -80,12 +80,14 @@ local function auth_flow(url)
 end
 
 function TestFidelityTwilioAuth:test_basic_auth_to_twilio_only()
+  local _
   local api = "https://api.twilio.com/2010-04-01/Accounts/" .. AC .. "/Calls.json"
   local map = { ["https://api.twilio.com/"] = fx.start() .. "/basic-auth?" }
   local exec, sent = run(auth_flow(api), { account_sid = AC, auth_token = TOKEN, url_map = map })
   lu.assertEquals(sent, { "Basic " .. require("rivulet.core").base64_encode(AC .. ":" .. TOKEN) })
+  lu.assertEquals(exec.context.widgets.call.status_code, 200)
   -- the URL's own user:password gives way to the account's
-  exec, sent = run(auth_flow("https://u:p@api.twilio.com/x"), { account_sid = AC, auth_token = TOKEN, url_map = map })
+  _, sent = run(auth_flow("https://u:p@api.twilio.com/x"), { account_sid = AC, auth_token = TOKEN, url_map = map })
   lu.assertEquals(sent, { "Basic " .. require("rivulet.core").base64_encode(AC .. ":" .. TOKEN) })
   -- another host: failed, nothing sent (the fixture's request count does not move)
   local before = json.decode(select(1, rivulet.http_request{ url = fx.start() .. "/count", method = "GET" }).body)

@@ -718,3 +718,31 @@ function TestFlowTestingCli.test_shipped_specs_pass()
   lu.assertEquals(code, 0, out .. err)
   lu.assertStrMatches(last_line(out), "%d+ passed, 0 failed")
 end
+
+-- A spec gives what `rivulet run` takes on its command line: functions (a Run Function
+-- named only by its function SID, as Studio exports have it, calls the URL mapped) and
+-- account_sid (trigger.*.AccountSid); `reasons` checks why a widget failed.
+TestFlowTestingFidelity = {}
+
+function TestFlowTestingFidelity.test_functions_and_account_sid()
+  local SID = "ZH" .. string.rep("0123456789abcdef", 2)
+  local AC = "AC" .. string.rep("fedcba9876543210", 2)
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "fn" } },
+    { name = "fn", type = "run-function", url = "", function_sid = SID,
+      parameters = { account = "{{trigger.message.AccountSid}}" }, on = { success = "hi", fail = "oops" } },
+    { name = "hi", type = "send-message", body = "{{widgets.fn.parsed.form.account}}" },
+    { name = "oops", type = "send-message", body = "oops" },
+  }
+  local r = assert(test.run{ flow = flow, functions = { [SID] = fx.start() .. "/echo" }, account_sid = AC,
+                             cases = { { script = { "> " .. AC } } } })
+  lu.assertEquals(r.passed, 1, r.cases[1].message)
+  -- not mapped: no call, fail, and the step says how to map it
+  r = assert(test.run{ flow = flow, cases = { { script = { "> oops" },
+    reasons = { fn = { reason = "no_url", note = { match = "%-%-map%-function " .. SID .. "=URL" } } } } } })
+  lu.assertEquals(r.passed, 1, r.cases[1].message)
+  -- reasons can fail a case
+  r = assert(test.run{ flow = flow, cases = { { script = { "> oops" }, reasons = { fn = "timeout" } } } })
+  lu.assertEquals(r.failed, 1)
+  lu.assertStrContains(r.cases[1].message, "reasons.fn")
+end

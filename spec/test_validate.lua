@@ -768,9 +768,11 @@ function TestValidateCli:test_what_a_local_run_cannot_reach()
    lu.assertStrMatches(lines(err)[1], "2 flows, 0 errors, %d+ warnings, 2 for a local run")
    -- -q: counted, not printed
    code, out, err = helper.run({ "validate", "-q", apaleo })
+   lu.assertEquals(code, 0)
    lu.assertEquals(out, "")
    lu.assertStrContains(err, ", 5 for a local run")
-   code, _, err = helper.run({ "validate", "--map-function", "nope", apaleo })
+   code, out, err = helper.run({ "validate", "--map-function", "nope", apaleo })
+   lu.assertEquals(out, "")
    lu.assertEquals(code, 2)
    lu.assertStrContains(err, "--map-function wants ZH...=URL")
 end

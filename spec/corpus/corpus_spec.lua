@@ -43,17 +43,17 @@ local APPOINTMENT_STUBS = {
   -- assert would (a Function error: 500) when a field is missing.
   ["https://YOUR_TWILIO_ENVIRONMENT_DOMAIN_NAME/save-"] = function(event)
     local text = tostring(event.parameters.appointment or "")
-    local appointment = {}
+    local fields = {}
     for piece in text:gsub("{", "", 1):gsub("}", "", 1):gmatch("[^,]+") do
       local k, v = piece:match("^([^=]*)=([^=]*)")
-      if k then appointment[k:match("^%s*(.-)%s*$")] = v:match("^%s*(.-)%s*$") end
+      if k then fields[k:match("^%s*(.-)%s*$")] = v:match("^%s*(.-)%s*$") end
     end
     for _, field in ipairs{ "appointment_id", "patient_id", "appointment_datetime" } do
-      if appointment[field] == nil then
+      if fields[field] == nil then
         return { status = 500, body = "AssertionError: missing appointment." .. field }
       end
     end
-    return { status = 200, json = { status = "saved", appointment = appointment } }
+    return { status = 200, json = { status = "saved", appointment = fields } }
   end,
   -- the EHR endpoint gets JSON; the stub checks what it is told
   ["https://you_ehr_endpoint_url.com/inbound"] = function(event)
