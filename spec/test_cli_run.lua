@@ -568,3 +568,24 @@ function TestCliRunTwilio.test_a_bad_range_takes_the_fail_branch()
   lu.assertEquals(code, 0, err)
   lu.assertStrContains(out, "> Sorry, we could not pick a number between 9 and 1")
 end
+
+-- why a call failed is in the store's steps: `rivulet logs` shows the reason and the message
+-- (Studio keeps both out of the outputs, which are an empty map)
+function TestCliRun.test_logs_show_why_a_widget_failed()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/f.lua", string.format([[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+    { name = "call", type = "run-function", url = "http://127.0.0.1:%d/x", on = { success = "ok", fail = "ko" } },
+    { name = "ok", type = "send-message", body = "ok" },
+    { name = "ko", type = "send-message", body = "ko [{{widgets.call.status_code}}]" },
+  }]], fx.closed_port()))
+  local db = dir .. "/s.db"
+  local code, out, err = run({ flow, "--store", db })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(lines(out), { "> ko []" })
+  local sid = err:match("execution (FN%x+)")
+  lu.assertNotNil(sid, err)
+  code, out, err = helper.run({ "logs", "--store", db, sid })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrMatches(out, ".*call %-> ko  %[connect_failed%]\n       %([^\n]*127%.0%.0%.1[^\n]*%)\n.*")
+end
