@@ -191,13 +191,16 @@ function TestEngineSetVariables.test_quoted_numbers_stay_text_and_other_text_as_
   local exec = converse({
     { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
     { name = "vars", type = "set-variables", variables = {
-        { key = "q", value = '"10"' }, { key = "s", value = "'007'" }, { key = "f", value = " -2.5 " },
+        { key = "q", value = '"10"' }, { key = "s", value = "'7'" }, { key = "f", value = " -2.5 " },
         { key = "e", value = "1e3" }, { key = "t", value = " ten " }, { key = "phone", value = "+15550001111" },
-        { key = "x", value = '"ten"' }, { key = "empty", value = "" } },
+        { key = "x", value = '"ten"' }, { key = "empty", value = "" }, { key = "zip", value = "02134" },
+        { key = "zero", value = "0" }, { key = "dot", value = "1." }, { key = "big", value = "99999999999999999999" } },
       on = { next = false } },
   })
-  lu.assertEquals(exec.context.flow.variables, { q = "10", s = "007", f = -2.5, e = 1000.0, t = " ten ",
-                                                 phone = "+15550001111", x = '"ten"', empty = "" })
+  -- JSON's number grammar: no leading zeros (a zip code stays text), no trailing dot
+  lu.assertEquals(exec.context.flow.variables, { q = "10", s = "7", f = -2.5, e = 1000.0, t = " ten ",
+                                                 phone = "+15550001111", x = '"ten"', empty = "", zip = "02134",
+                                                 zero = 0, dot = "1.", big = 1e20 })
 end
 
 -- "Parse as JSON object" (Twilio's Set Variables page); keys are never Liquid: "The key

@@ -171,3 +171,29 @@ function TestFidelityOutputs:test_no_reply_is_an_empty_map()
     lu.assertNotNil(step_of(exec, "fn").note, case[1])
   end
 end
+
+-- Object order survives the store: an execution read back (a restart, `rivulet deliver`)
+-- prints {{flow.data}} in its document's order still
+function TestFidelityObjects:test_order_survives_the_store()
+  local helper = require "spec.helper"
+  local dir = helper.tmpdir()
+  local path = dir .. "/s.db"
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingRequest = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "{{flow.data}}", timeout = "600",
+      on = { incomingMessage = "again" } },
+    { name = "again", type = "send-message", body = "{{flow.data}}" },
+  }
+  local sent = {}
+  local e = assert(rivulet.engine{ store = path, on_message = function(_, m) sent[#sent + 1] = m.body end })
+  local exec = assert(e:start(flow, { event = "incomingRequest", from = TO, to = FROM,
+                                      parameters = json.decode('{"z": 1, "a": 2, "m": {"y": 1, "b": 2}}', true) }))
+  e:run()
+  lu.assertEquals(sent, { "{z=1, a=2, m={y=1, b=2}}" })
+  local st = assert(require("rivulet.store").open(path, { readonly = true }))
+  local row = assert(st:execution(exec.sid))
+  st:close()
+  lu.assertEquals(liquid.render("{{ d }}", { d = row.context.flow.data }, { objects = "studio" }),
+                  "{z=1, a=2, m={y=1, b=2}}")
+  helper.cleanup()
+end

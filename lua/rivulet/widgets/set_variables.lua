@@ -22,12 +22,13 @@ local W = {
   literal_keys = { variables = true },
 }
 
--- the number a text spells (JSON's grammar, as Studio's type-cast reads it) | nil
+-- the number a text spells in JSON's grammar (as Studio's type-cast reads it: no leading
+-- zeros, so a zip code "02134" stays text) | nil
 local function number_of(s)
-  if not (s:match("^%-?%d+$") or s:match("^%-?%d+%.%d+$") or s:match("^%-?%d+%.?%d*[eE][+-]?%d+$")) then
-    return nil
-  end
-  if s:match("^%-?%d+$") then
+  local int, frac, exp = s:match("^(%-?%d+)(%.?%d*)([eE]?[+-]?%d*)$")
+  if not int or int:match("^%-?0%d") then return nil end
+  if frac == "." or (exp ~= "" and not exp:match("^[eE][+-]?%d+$")) then return nil end
+  if frac == "" and exp == "" then
     local n = math.tointeger(tonumber(s))
     if n then return n end                 -- beyond 64 bits: a float, as JSON reads it
   end
