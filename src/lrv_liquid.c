@@ -323,7 +323,8 @@ static int opt_bool(lua_State *L, int t, const char *k) {
 
 /* Template:render(context, options) -> string | nil, err
 ** options (already checked by rivulet.liquid): strict_errors, strict_variables,
-** strict_filters, timezone, now, name, limits = {...}, loader = function(name) -> Template */
+** strict_filters, timezone, now, name, objects ("studio" | "shopify"), limits = {...},
+** loader = function(name) -> Template */
 static int l_render(lua_State *L) {
   tpl_box *b = check_tpl(L, 1);
   lq_options o;
@@ -342,6 +343,9 @@ static int l_render(lua_State *L) {
   o.strict_variables = opt_bool(L, 3, "strict_variables");
   o.strict_filters = opt_bool(L, 3, "strict_filters");
   o.line_numbers = lua_getfield(L, 3, "line_numbers") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 3, "objects") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "studio") == 0)
+    o.objects = LQ_OBJECTS_STUDIO;
   lua_pop(L, 1);
   lua_getfield(L, 3, "timezone");              /* index 4; stays on the stack, so its string does */
   o.timezone = lua_tostring(L, 4);

@@ -19,7 +19,12 @@
 -- meanwhile; rivulet serve answers the call's webhook with it), keep_ended (false:
 -- executions() forgets ended ones, for long-running hosts), http (a client with
 -- run_function/http_request/poll/finished, as rivulet.http's) or http_options, auth_token,
--- url_map ({prefix = replacement}), timezone, timeout_ms (HTTP calls), now (function
+-- account_sid (the account the flows run for: trigger.*.AccountSid, and with auth_token
+-- Make HTTP Request's add_twilio_auth), url_map ({prefix = replacement}), function_map
+-- ({ZH… = url}: Run Function widgets that name a function SID call that URL; Studio finds
+-- the function by its SID, a local run by this map), liquid_objects ("studio", the
+-- default: a hash prints as Studio prints it, {k=v, k2=v2}; "shopify": as Ruby's inspect,
+-- {"k"=>"v"}), timezone, timeout_ms (HTTP calls), now (function
 -- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid), or a
 -- folder), limits = {same_widget, steps, wait_timeout, instructions}, store (a path or a
 -- rivulet.store: executions are written there and the active ones resumed), synchronous
@@ -148,8 +153,12 @@ function M.new(opts)
     watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
     timers = {},
     all = {},             -- every execution this engine ran, in order
-    render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
+    render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template",
+                    objects = opts.liquid_objects or "studio" },
   }, Engine)
+  if opts.liquid_objects ~= nil and opts.liquid_objects ~= "studio" and opts.liquid_objects ~= "shopify" then
+    error("engine option 'liquid_objects' must be \"studio\" or \"shopify\"", 2)
+  end
   if opts.store ~= nil then
     local st = opts.store
     if type(st) == "string" then
@@ -303,9 +312,23 @@ local function snapshot(exec, name, outputs)
   return { widget = name, outputs = outputs, variables = exec.context.flow.variables }
 end
 
+-- why a widget took a failure event, from what it said (step:why) or, for a widget that
+-- still puts them there, its outputs' reason and message -> {reason=, message=} | nil
+local function why_of(why, outputs)
+  if why then return why end
+  if type(outputs) == "table" and outputs.reason ~= nil then
+    return { reason = outputs.reason, message = outputs.message }
+  end
+  return nil
+end
+
 -- record the step for `event` out of `state`; returns the next state's name, or nil when
--- the execution ends here
-function Engine:transition(exec, state, event, outputs, chosen, note)
+-- the execution ends here. why = {reason, message}: why the widget failed (a timeout, a
+-- refused connection, a property that does not render...). It goes to the step (its
+-- reason, and its note: the store and `rivulet logs` show both), never into the outputs a
+-- template reads: Studio's outputs after such a failure are an empty map (REFERENCE.md §3,
+-- §4).
+function Engine:transition(exec, state, event, outputs, chosen, why)
   local tr = chosen
   if not tr then
     for _, t in ipairs(tbl(state.transitions)) do
@@ -315,13 +338,18 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
   end
   local nx = tr and tr.next
   if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
+  why = why_of(why, outputs)
   local step = {
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
     date_created = self.now(), context = snapshot(exec, state.name, outputs),
-    reason = note,
+    reason = why and why.reason ~= nil and tostring(why.reason) or nil,
+    note = why and why.message ~= nil and tostring(why.message) or nil,
   }
-  if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
+  if exec.rerun then                                   -- rare: not a field of every step
+    step.note = step.note and (exec.rerun .. "; " .. step.note) or exec.rerun
+    exec.rerun = nil
+  end
   -- the HTTP call the widget made (rivulet.step's record, with its outcome): the request
   -- beside the reply its outputs hold, for the inspector's timeline
   if exec.http_request then step.context.http, exec.http_request = exec.http_request, nil end
@@ -331,10 +359,12 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
     failed = FAILURE_EVENTS[event]                     -- a failure nobody handles fails the execution
     -- a failure nobody handles: say what failed, or the summary hides the cause
-    local why = type(outputs) == "table" and (outputs.message or outputs.reason)
-    if why then ending = format("%s (%s)", ending, tostring(why)) end
+    local what = why and (why.message or why.reason)
+    if what then ending = format("%s (%s)", ending, tostring(what)) end
   elseif not nx then
     ending = format("'%s' ended the flow on '%s'", state.name, tostring(event))
+    local what = why and FAILURE_EVENTS[event] and (why.message or why.reason)
+    if what then ending = format("%s (%s)", ending, tostring(what)) end
   end
   if ending then mark_ended(self, exec, ending, failed) end
   if not self:persist(exec, step, nx or state.name) then return nil end
@@ -345,9 +375,9 @@ end
 
 -- ---- rendering ------------------------------------------------------------------------------
 
--- Properties render lax, as Studio's do; each text is compiled once (rivulet.liquid's
--- cache), and the C renderer is called directly with options prepared once (a step is hot
--- code).
+-- Properties render lax, as Studio's do, and objects print as Studio prints them (the
+-- option liquid_objects); each text is compiled once (rivulet.liquid's cache), and the C
+-- renderer is called directly with options prepared once (a step is hot code).
 function Engine:render(s, exec, name)
   if type(s) ~= "string" or not has_markup(s) then return s end
   local t, err = liquid.compiled(s, name)
@@ -387,7 +417,30 @@ function Engine:props(state, exec)
     state.liquid = live
   end
   if not live then return p end
-  return self:render_deep(p, exec, state.name)
+  local w = widgets.get(state.type)
+  local literal = w and w.literal_keys
+  if not literal then return self:render_deep(p, exec, state.name) end
+  -- keys of these {key, value} lists stay as written (Set Variables: "The key itself cannot
+  -- be a Liquid variable", Twilio's Set Variables page, REFERENCE.md §7); values render
+  local c = {}
+  for k, v in pairs(p) do
+    if literal[k] and type(v) == "table" then
+      local list = {}
+      for i, kv in pairs(v) do
+        if type(kv) == "table" then
+          local item = self:render_deep(kv, exec, state.name)
+          item.key = kv.key
+          list[i] = item
+        else
+          list[i] = self:render_deep(kv, exec, state.name)
+        end
+      end
+      c[k] = list
+    else
+      c[k] = self:render_deep(v, exec, state.name)
+    end
+  end
+  return c
 end
 
 -- ---- running states ---------------------------------------------------------------------------
@@ -403,15 +456,16 @@ end
 
 -- what a widget returned: an event (done) or a wait; returns the next state's name, or nil
 -- when the execution waits or ended
-function Engine:settle(exec, state, props, ok, ev, outs, chosen)
+function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
   if not ok then
     local liquid_err = type(ev) == "table" and ev.liquid
     local fev = liquid_err and failure_event(state)
     if fev then
-      -- a property that does not render is the widget failing, as a bad reply would be
-      local o = { reason = "liquid", message = liquid_err }
+      -- a property that does not render is the widget failing, as a bad reply would be:
+      -- its outputs an empty map, the cause in the step
+      local o = {}
       exec.context.widgets[state.name] = o
-      return self:transition(exec, state, fev, o, nil, "liquid")
+      return self:transition(exec, state, fev, o, nil, { reason = "liquid", message = liquid_err })
     end
     self:finish(exec, format("'%s' (%s) failed: %s", state.name, state.type, liquid_err or tostring(ev)), true)
     return nil
@@ -448,8 +502,7 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
     return nil
   end
   if outs ~= nil then exec.context.widgets[state.name] = outs end
-  return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen,
-                         type(outs) == "table" and outs.reason or nil)
+  return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen, why)
 end
 
 function Engine:enter(exec, name)
@@ -483,13 +536,14 @@ function Engine:enter(exec, name)
     local ok, props
     if w.render == false then ok, props = true, tbl(state.properties)
     else ok, props = pcall(self.props, self, state, exec) end
-    local ev, outs, chosen
+    local ev, outs, chosen, st
     if ok then
-      ok, ev, outs, chosen = pcall(w.run, steplib.new(self, exec, state, props))
+      st = steplib.new(self, exec, state, props)
+      ok, ev, outs, chosen = pcall(w.run, st)
     else
       ev = props
     end
-    name = self:settle(exec, state, props, ok, ev, outs, chosen)
+    name = self:settle(exec, state, props, ok, ev, outs, chosen, st and st.failure)
   end
 end
 
@@ -528,8 +582,9 @@ function Engine:resume(exec, input)
   local state = exec.flow.by_name[w.state]
   local widget = widgets.get(state.type)
   input.early = w.early
-  local ok, ev, outs, chosen = pcall(widget.resume, steplib.new(self, exec, state, w.props, w.data), input)
-  self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
+  local st = steplib.new(self, exec, state, w.props, w.data)
+  local ok, ev, outs, chosen = pcall(widget.resume, st, input)
+  self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen, st.failure))
 end
 
 -- ---- calls ------------------------------------------------------------------------------
@@ -587,7 +642,9 @@ end
 
 local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
-  local tctx, contact, channel = trigger_widget.context(trigger)
+  local api = self.opts.twilio
+  local tctx, contact, channel = trigger_widget.context(trigger,
+    self.opts.account_sid or (type(api) == "table" and api.account_sid or nil), self.now())
   local exec = {
     sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"), flow_version = flow.revision,
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
@@ -1153,7 +1210,8 @@ function M.record(exec)
   local steps = {}
   for i, s in ipairs(exec.steps) do
     steps[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
-                 transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason }
+                 transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason,
+                 note = s.note }
   end
   return { sid = exec.sid, flow = flowlib.short_name(exec.flow_name), flow_sid = exec.flow_sid,
            status = exec.status, reason = exec.reason, state = exec.state, started_at = exec.started_at,

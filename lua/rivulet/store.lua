@@ -92,9 +92,11 @@ local function stored(v)
   return core.json_encode(v, nil, true)
 end
 
+-- ordered: objects come back in the order they were written (Studio prints flow.data and a
+-- reply's parsed in their document's order; rivulet.json)
 local function decode(text)
   if text == nil then return nil end
-  return json.decode(text)
+  return json.decode(text, true)
 end
 
 -- ---- schema and migrations ----------------------------------------------------------------

@@ -39,7 +39,8 @@ local M = {}
 local USAGE =
   "usage: rivulet run FLOW [--trigger EVENT] [--from ADDR] [--to ADDR] [--body TEXT]\n" ..
   "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
-  "         [--auth-token TOKEN] [--log FILE] [--store DB] [--subflows DIR] [--event WIDGET=EVENT]...\n" ..
+  "         [--auth-token TOKEN] [--account-sid AC...] [--map-function ZH...=URL]... [--functions FILE]...\n" ..
+  "         [--log FILE] [--store DB] [--subflows DIR] [--event WIDGET=EVENT]...\n" ..
   "         (rivulet help run)\n"
 
 M.DEFAULTS = {
@@ -53,7 +54,8 @@ local OPTIONS = {
   ["--trigger"] = {}, ["--from"] = {}, ["--to"] = {}, ["--body"] = {},
   ["--param"] = { list = true }, ["--reply"] = { list = true }, ["--replies"] = { list = true },
   ["--map-url"] = { list = true }, ["--auth-token"] = {}, ["--log"] = {}, ["--store"] = {},
-  ["--subflows"] = {}, ["--event"] = { list = true },
+  ["--subflows"] = {}, ["--event"] = { list = true }, ["--account-sid"] = {},
+  ["--map-function"] = { list = true }, ["--functions"] = { list = true },
 }
 
 local scrubber = args_lib.scrubber
@@ -70,7 +72,8 @@ local split_eq = args_lib.split_eq
 
 -- args -> options table | nil, exit code
 function M.parse(args)
-  local o = { param = {}, reply = {}, replies = {}, ["map-url"] = {}, event = {}, order = {} }
+  local o = { param = {}, reply = {}, replies = {}, ["map-url"] = {}, event = {}, order = {},
+              ["map-function"] = {}, functions = {} }
   local i, flow = 1, nil
   while i <= #args do
     local a = args[i]
@@ -113,11 +116,15 @@ function M.parse(args)
     return usage_error(format("unknown trigger event '%s' (%s)", o.trigger, trigger_widget.EVENT_LIST))
   end
   o.parameters = {}
+  local order = {}
   for _, p in ipairs(o.param) do
     local k, v = split_eq(p)
     if not k then return usage_error(format("--param wants KEY=VALUE, got '%s'", p)) end
+    if o.parameters[k] == nil then order[#order + 1] = k end
     o.parameters[k] = v
   end
+  -- in command-line order: Studio prints {{flow.data}} in its document's order
+  if #order > 1 then require("rivulet.json").ordered(order, o.parameters) end
   o.events = {}
   for _, p in ipairs(o.event) do
     local k, v = split_eq(p)
@@ -128,6 +135,12 @@ function M.parse(args)
   if not map then return usage_error(merr) end
   o.url_map = map
   o["auth-token"] = args_lib.token(o)
+  local account, aerr = args_lib.account(o)
+  if aerr then return usage_error(aerr) end
+  o.account_sid = account
+  local fmap, ferr = args_lib.function_map(o["map-function"], o.functions)
+  if not fmap then return usage_error(ferr) end
+  o.function_map = fmap
   return o
 end
 
@@ -268,6 +281,12 @@ function M.main(args)
       return 2
     end
   end
+  -- what this run cannot reach, said before it starts (the console asks for the outside
+  -- world's answers itself)
+  for _, n in ipairs(require("rivulet.validate").local_run(flow, { function_map = o.function_map,
+      subflows = o.subflows, account_sid = o.account_sid, auth_token = token })) do
+    if n.kind ~= "outside" then stderr:write(scrub("rivulet run: note: " .. n.message), "\n") end
+  end
   if #o.param > 0 and o.trigger ~= "incomingRequest" and o.trigger ~= "incomingParent" then
     stderr:write("rivulet run: note: --param is used by --trigger incomingRequest (flow.data) " ..
       "and incomingParent (trigger.parent.parameters) only\n")
@@ -278,6 +297,7 @@ function M.main(args)
   local db = args_lib.store_path(o)
   local engine, eerr, ecode = rivulet.engine{
     url_map = o.url_map, auth_token = token, store = db, resume = false,
+    account_sid = o.account_sid, function_map = o.function_map,
     subflows = o.subflows,
     on_message = function(_, msg)
       local body = tostring(msg.body or "")

@@ -28,12 +28,13 @@ M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this of
 
 local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
   "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
-  "         [--subflows DIR]   (rivulet help serve)\n"
+  "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR]   (rivulet help serve)\n"
 
 local SPEC = {
   ["--listen"] = { value = true }, ["--store"] = { value = true }, ["--flows"] = { value = true },
   ["--public-url"] = { value = true }, ["--account-sid"] = { value = true }, ["--auth-token"] = { value = true },
   ["--twilio-api"] = { value = true }, ["--map-url"] = { list = true }, ["--subflows"] = { value = true },
+  ["--map-function"] = { list = true }, ["--functions"] = { list = true },
 }
 
 -- "HOST:PORT", "[::1]:PORT", ":PORT", "PORT" -> host, port | nil, err
@@ -167,6 +168,8 @@ function M.main(argv)
   if not map then return usage(merr) end
   local sid, token, made = credentials(o)
   if not sid then return usage(token) end
+  local fmap, ferr = args_lib.function_map(o["map-function"], o.functions)
+  if not fmap then return usage(ferr) end
   scrub = args_lib.scrubber(token)
 
   local srv, lerr = core.server_listen(host, port)
@@ -179,6 +182,7 @@ function M.main(argv)
   local app, aerr, acode = serve.new{
     store = db, public_url = o["public-url"] or here,
     account_sid = sid, auth_token = token, twilio_api = o["twilio-api"], url_map = map, subflows = o.subflows,
+    function_map = fmap,
     on_message = not o["twilio-api"] and function(_, m)
       stdout:write(scrub(format("> %s%s: %s", m.kind == "voice" and "(voice) " or "", tostring(m.to),
         tostring(m.body))), "\n")

@@ -5,7 +5,8 @@
 --
 --   local app = serve.new{ store = "rivulet.db", public_url = "http://127.0.0.1:8080",
 --                          account_sid = "AC…", auth_token = "…", twilio_api = URL?,
---                          url_map = {…}?, subflows = DIR?, on_message = fn?, limits = {…}?,
+--                          url_map = {…}?, function_map = {ZH… = URL}?, subflows = DIR?,
+--                          on_message = fn?, limits = {…}?,
 --                          http = client? (the engine's HTTP client: a spec's stubs) }
 --   app:publish_dir("flows")        -> {{sid, name, path}, …} | nil, err
 --   local status, headers, body = app:request{ id?, method, path, query, headers = {{n, v}}, body }
@@ -131,7 +132,8 @@ function M.new(opts)
   local engine, err, code = rivulet.engine{
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
-    limits = opts.limits, http = opts.http, resume = resume,
+    limits = opts.limits, http = opts.http, resume = resume, account_sid = opts.account_sid,
+    function_map = opts.function_map,
     on_message = function(exec, m)
       if app.on_message then app.on_message(exec, m) end
       app:notify("message", exec, m)
