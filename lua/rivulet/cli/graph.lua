@@ -16,7 +16,8 @@ local ipairs, format = ipairs, string.format
 
 local M = {}
 
-local USAGE = "usage: rivulet graph FLOW   (rivulet help graph)\n"
+local USAGE = "usage: rivulet graph FLOW\n" ..
+  "Run 'rivulet graph --help' for details.\n"
 
 M.quote = dot.quote
 

@@ -59,7 +59,7 @@ local USAGE =
   "         [--param KEY=VALUE]... [--reply TEXT]... [--replies FILE] [--map-url FROM=TO]...\n" ..
   "         [--auth-token TOKEN] [--log FILE] [--store DB] [--subflows DIR] [--event WIDGET=EVENT]...\n" ..
   "         [-v | -q]\n" ..
-  "         (rivulet help run)\n"
+  "Run 'rivulet run --help' for details.\n"
 
 M.DEFAULTS = {
   trigger = "incomingMessage", from = "+15550001111", to = "+15559990000", body = "hi",

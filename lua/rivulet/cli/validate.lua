@@ -16,7 +16,8 @@ local stdout, stderr, open = io.stdout, io.stderr, io.open
 
 local M = {}
 
-local USAGE = "usage: rivulet validate [-q] FLOW...   (rivulet help validate)\n"
+local USAGE = "usage: rivulet validate [-q] FLOW...\n" ..
+  "Run 'rivulet validate --help' for details.\n"
 
 -- load errors already start with the file name (io.open's too); print it once
 local function strip_file(msg, file)
