@@ -47,7 +47,7 @@ function M.main(args)
   end
   local flow, err = rivulet.load_flow(path)
   if not flow then
-    err = tostring(err)
+    err = require("rivulet.cli.args").load_error(path, err)
     if not err:find(path, 1, true) then err = path .. ": " .. err end
     io.stderr:write("rivulet graph: ", err, "\n")
     return 2

@@ -9,6 +9,7 @@
 
 local flowlib = require "rivulet.flow"
 local validate = require "rivulet.validate"
+local args_lib = require "rivulet.cli.args"
 
 local ipairs, tostring = ipairs, tostring
 local format, sub = string.format, string.sub
@@ -61,7 +62,7 @@ function M.main(args)
     local flow, err = readable(file)
     if flow then flow, err = flowlib.load_file(file) end
     if not flow then
-      stderr:write(file, ": error: ", strip_file(err, file), "\n")
+      stderr:write(file, ": error: ", strip_file(args_lib.load_error(file, err), file), "\n")
       errors = errors + 1
       unreadable = true
     else
