@@ -39,7 +39,7 @@ local json = require "rivulet.json"
 local args_lib = require "rivulet.cli.args"
 local voice = require "rivulet.voice"
 
-local ipairs, pairs, tostring, pcall = ipairs, pairs, tostring, pcall
+local ipairs, pairs, tostring, pcall, next = ipairs, pairs, tostring, pcall, next
 local format = string.format
 local stdout, stderr, stdin = io.stdout, io.stderr, io.stdin
 
@@ -50,6 +50,8 @@ local M = {}
 M.SLOW_CALL_S = 2
 -- -v shows this much of a reply's body (a whole page of HTML says nothing more)
 M.TRACE_BODY_BYTES = 200
+-- how often a wait for a line on a terminal looks at whether Ctrl-C came
+M.SIGNAL_LOOK_MS = 200
 -- exit statuses of a run stopped by a signal, as a shell reports them (128 + signal)
 M.SIGNAL_EXIT = { INT = 130, TERM = 143 }
 local SIGNAL_WHY = { INT = "interrupted (Ctrl-C)", TERM = "terminated (SIGTERM)" }
@@ -463,6 +465,11 @@ function M.main(args)
       end
       stdout:flush()
     end
+    -- on a terminal, wait for the line with poll(2): a Ctrl-C that comes between the last
+    -- look at the flag and the wait is seen within SIGNAL_LOOK_MS, where a blocking read
+    -- would miss it. (A terminal hands over one line per read, so stdio holds no more.)
+    while tty and not core.signaled() and not next(core.wait_fds({ 0 }, M.SIGNAL_LOOK_MS)) do end
+    if core.signaled() then error(INTERRUPTED, 0) end
     local line = stdin:read("l")
     -- a signal interrupts the read (no SA_RESTART): that is no end of input
     if core.signaled() then error(INTERRUPTED, 0) end
