@@ -193,7 +193,7 @@ function TestConsoleInterrupt.test_ctrl_c_at_a_prompt_ends_the_execution_logs_an
   local list = json.decode(out)
   lu.assertEquals(#list, 1)
   lu.assertEquals(list[1].status, "ended")
-  code, _, err = run({ FLOWS .. "random_number.lua", "--store", db, "--reply", "1", "--reply", "6",
+  code, out, err = run({ FLOWS .. "random_number.lua", "--store", db, "--reply", "1", "--reply", "6",
                        "--map-url", FN_URL .. "=" .. REFUSED })
   lu.assertEquals(code, 0, err)
 end
@@ -250,7 +250,7 @@ function TestCliEnd.test_ends_a_waiting_execution_with_a_step_and_frees_the_cont
   local last = rec.steps[#rec.steps]
   lu.assertEquals({ last.name, last.transitioned_from, last.transitioned_to }, { "ended", "ask_rating", "Ended" })
   -- the other contact's execution was left alone; this contact starts afresh
-  code, out = helper.run({ "logs", "--store", db, other, "--json" })
+  _, out = helper.run({ "logs", "--store", db, other, "--json" })
   lu.assertEquals(json.decode(out).status, "active")
   lu.assertNotEquals(deliver(db, "+15550001111", "hello"), sid)
 end
