@@ -194,8 +194,9 @@ function TestConsoleInterrupt.test_ctrl_c_at_a_prompt_ends_the_execution_logs_an
   lu.assertEquals(#list, 1)
   lu.assertEquals(list[1].status, "ended")
   code, out, err = run({ FLOWS .. "random_number.lua", "--store", db, "--reply", "1", "--reply", "6",
-                       "--map-url", FN_URL .. "=" .. REFUSED })
+                         "--map-url", FN_URL .. "=" .. REFUSED })
   lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "> Sorry, we could not pick a number")
 end
 
 function TestConsoleInterrupt.test_ctrl_c_during_a_function_call_stops_at_once()
