@@ -27,26 +27,7 @@ end
 -- a function URL where nothing listens: connection refused at once, no network needed
 local REFUSED = "http://127.0.0.1:1"
 
--- ---- a pseudo-terminal ----------------------------------------------------------------------
-
-local PTY_TIMEOUT_S = 20   -- every wait of a terminal script; a hang fails instead of blocking
-
--- pty(argv, steps, cwd) -> {status, signal, output, error}, or the test is skipped (no python3)
-local function pty(argv, steps, cwd)
-  local ok = os.execute("command -v python3 >/dev/null 2>&1")
-  if not ok then lu.skip("python3 not found (make deps, or apt-get install python3): the terminal specs need it") end
-  local cmd = { "python3", helper.root .. "/spec/tools/pty_run.py", "--timeout", tostring(PTY_TIMEOUT_S) }
-  if cwd then cmd[#cmd + 1] = "--cwd" cmd[#cmd + 1] = cwd end
-  cmd[#cmd + 1] = "--"
-  for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
-  local code, out, err = helper.exec(cmd, json.encode(steps), { HOME = helper.tmpdir() })
-  lu.assertEquals(code, 0, err)
-  local r = assert(json.decode(out))
-  if r.status == json.null then r.status = nil end
-  if r.error == json.null then r.error = nil end
-  return r
-end
-TestPty = { run = pty }   -- for spec/test_repl.lua
+local pty = helper.pty
 
 -- ---- failures as they happen, -v, -q, the last line -----------------------------------------
 

@@ -169,7 +169,8 @@ function M.complete(word, env)
   end
   local out = {}
   for k, v in pairs(found) do
-    if k:sub(1, #partial) == partial and is_identifier(k) and (sep ~= ":" or type(v) == "function") then
+    local name_ok = is_identifier(k) or (head == "" and k:match("^%a+$"))   -- keywords at the start
+    if k:sub(1, #partial) == partial and name_ok and (sep ~= ":" or type(v) == "function") then
       out[#out + 1] = head .. sep .. k
     end
   end

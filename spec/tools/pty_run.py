@@ -9,6 +9,9 @@ SCRIPT is JSON: a list of steps, each one of
     {"expect": "text"}     wait until the output (since the last expect) holds text
     {"send": "text"}       type text ("\\t" is Tab, "\\u0003" Ctrl-C, "\\u0004" Ctrl-D)
     {"signal": "INT"}      send a signal to the command's process group
+    {"raw": true}          wait until the command reads the terminal in raw mode (line
+                           editing: libedit switches the terminal for each line it reads, and
+                           what is typed before that is handled by the kernel instead)
     {"close": true}        stop typing; then wait for the command to end
 Prints one JSON object: {"status": exit status or null, "signal": name or null,
 "output": everything the terminal showed, "error": why the script stopped or null}.
@@ -20,6 +23,7 @@ import os
 import select
 import signal
 import sys
+import termios
 import time
 
 
@@ -83,6 +87,15 @@ def main():
             if error:
                 break
             mark = out.index(want, mark) + len(want)
+        elif step.get("raw"):
+            deadline = time.monotonic() + timeout
+            while termios.tcgetattr(fd)[3] & termios.ICANON:
+                if time.monotonic() > deadline:
+                    error = "timed out waiting for the terminal in raw mode"
+                    break
+                read_some(min(deadline, time.monotonic() + 0.01))
+            if error:
+                break
         elif "send" in step:
             os.write(fd, step["send"].encode())
         elif "signal" in step:
