@@ -110,7 +110,9 @@ function M.export(flow)
 end
 
 function M.main(argv)
-  local o, pos = args_lib.parse(argv or {}, { ["-o"] = { value = true }, ["--output"] = { value = true } })
+  local args = {}
+  for i, a in ipairs(argv or {}) do args[i] = a == "-o" and "--output" or a end
+  local o, pos = args_lib.parse(args, { ["--output"] = { value = true } })
   local function usage(msg)
     stderr:write("rivulet export: ", msg, "\n", USAGE)
     return 2
@@ -118,7 +120,7 @@ function M.main(argv)
   if not o then return usage(pos) end
   if #pos == 0 then return usage("missing FLOW") end
   if #pos > 1 then return usage(format("unexpected argument '%s' (one FLOW only)", pos[2])) end
-  local path, out = pos[1], o.o or o.output
+  local path, out = pos[1], o.output
   local flow = args_lib.load_flow("export", path, function(s) return s end)
   if not flow then
     -- load_flow printed why; a flow with validation errors is "cannot export", not bad usage
