@@ -61,7 +61,7 @@ local failed = result.notSuccessCount + load_errors
 -- why tests were skipped, once per reason (no node, npm offline...: each says how to fix it)
 local reasons, order = {}, {}
 for _, t in ipairs(result.skippedTests or {}) do
-   local why = tostring(t.msg or "no reason given"):gsub("^.-: ", "", 1)
+   local why = tostring(t.msg or "no reason given")
    if not reasons[why] then order[#order + 1] = why end
    reasons[why] = (reasons[why] or 0) + 1
 end

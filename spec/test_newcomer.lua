@@ -1,0 +1,322 @@
+-- A newcomer's first hour, as README tells it: the "Your first flow" walkthrough run as
+-- written, README's validate line, a plain `make` without the -dev packages, `make test`
+-- without network (OFFLINE=1, and npm unable to reach its registry: skips that say why and
+-- how to fix it, never a crash), and `make install` under any PREFIX (the library found at
+-- run time, `rivulet env` for stock lua5.4, `pkg-config --static`).
+local lu = require "luaunit"
+local helper = require "spec.helper"
+local json = require "rivulet.json"
+
+local q = helper.quote
+
+-- the checkout, absolute (helper.root may be "."): some commands run from elsewhere
+local function absolute(dir)
+  local p = io.popen("cd " .. q(dir) .. " && pwd")
+  local abs = p:read("l")
+  p:close()
+  return abs
+end
+local ROOT = absolute(helper.root)
+
+local function sh(cmd, env, stdin_text)
+  return helper.exec({ "sh", "-c", cmd }, stdin_text, env)
+end
+
+local function have(cmd)
+  return os.execute("command -v " .. q(cmd) .. " >/dev/null 2>&1") == true
+end
+
+-- the directory of the host under test, absolute, for PATH
+local function bindir()
+  return absolute(helper.bin:match("^(.*)/[^/]+$") or ".")
+end
+
+-- README's text under a heading (## NAME), up to the next heading of that level
+local function readme_section(name)
+  local text = assert(helper.read_file(ROOT .. "/README.md"))
+  local from = assert(text:find("\n## " .. name .. "\n", 1, true), "README has no section " .. name)
+  local to = text:find("\n## ", from + 4, true) or #text
+  return text:sub(from, to)
+end
+
+-- ---- README ---------------------------------------------------------------------------------
+
+TestReadme = {}
+
+function TestReadme.tearDown()
+  helper.cleanup()
+end
+
+function TestReadme.test_your_first_flow_runs_as_written()
+  if not have("dot") then lu.skip("dot not found (graphviz: make deps, or apt-get install graphviz)") end
+  local section = readme_section("Your first flow")
+  local script = assert(section:match("```sh\n(.-)```"), "no sh block in Your first flow")
+  local dir = helper.tmpdir()
+  local code, out, err = sh("set -e; cd " .. q(dir) .. "\n" .. script,
+    { PATH = bindir() .. ":" .. os.getenv("PATH"), RIVULET_AUTH_TOKEN = "" })
+  lu.assertEquals(code, 0, out .. err)
+  -- what the comments in the block promise
+  lu.assertStrContains(err, "1 flows, 0 errors, 0 warnings")
+  lu.assertStrContains(out, "> Hi! What is your name?\n< Ada\n> Nice to meet you, Ada!\n")
+  lu.assertStrContains(out, "2 passed, 0 failed\n")
+  lu.assertStrContains(helper.read_file(dir .. "/hello/hello.svg") or "", "<svg")
+  local def = json.decode(helper.read_file(dir .. "/hello/hello.json") or "")
+  lu.assertEquals(def and def.initial_state, "Trigger")
+  -- and the console block shows what run prints
+  local console = section:match("```console\n(.-)```")
+  lu.assertStrContains(console, "> Nice to meet you, Ada!\nexecution FN")
+end
+
+function TestReadme.test_the_validate_line_of_running_flows_passes()
+  local line = readme_section("Running flows"):match("\n(build/rivulet validate [^\n]+)\n")
+  lu.assertEquals(line, "build/rivulet validate flows/*.lua ../shared/studio/flows/*.json")
+  if not io.open(helper.corpus .. "SOURCES.md") then line = "build/rivulet validate flows/*.lua" end
+  line = line:gsub("^build/rivulet", q(helper.bin)):gsub("%.%./shared", q(helper.shared))
+  local code, out, err = sh("cd " .. q(ROOT) .. " && " .. line)
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrMatches(err, ".*%d+ flows, 0 errors, %d+ warnings\n")
+end
+
+function TestReadme.test_shared_is_explained()
+  local section = readme_section("The shared reference data (`../shared`)")
+  for _, what in ipairs{ "SHARED=DIR", "RIVULET_SHARED", "liquid/", "studio/flows/", "ratchet", "make conformance" } do
+    lu.assertStrContains(section, what)
+  end
+end
+
+-- ---- make without the -dev packages ------------------------------------------------------------
+
+TestMakeHints = {}
+
+function TestMakeHints.tearDown()
+  helper.cleanup()
+end
+
+-- a copy of what make needs to start building, so the checkout's build/ is not touched
+local function source_copy()
+  local dir = helper.tmpdir()
+  local code, out, err = sh("cp -r " .. q(ROOT .. "/Makefile") .. " " .. q(ROOT .. "/src") .. " " ..
+    q(ROOT .. "/lua") .. " " .. q(dir) .. " && mkdir -p " .. q(dir .. "/flows") .. " && cp -r " ..
+    q(ROOT .. "/flows/hosts") .. " " .. q(dir .. "/flows/"))
+  lu.assertEquals(code, 0, out .. err)
+  return dir
+end
+
+local function clean_make_env()
+  return "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+end
+
+function TestMakeHints.test_missing_headers_are_named_with_make_deps()
+  local dir = source_copy()
+  -- a compiler that finds no header at all stands for a machine without the -dev packages
+  local code, out, err = sh("cd " .. q(dir) .. " && " .. clean_make_env() .. "make CC='cc -nostdinc'")
+  lu.assertNotEquals(code, 0)
+  lu.assertStrContains(err, "make: cannot build rivulet: missing Debian packages: liblua5.4-dev " ..
+    "libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev libmicrohttpd-dev libedit-dev\n")
+  lu.assertStrContains(err, "make: run 'make deps'")
+  lu.assertNotStrContains(out .. err, "No such file or directory")      -- no compiler error
+  lu.assertNil(io.open(dir .. "/build/obj/http.o"))
+  code, out, err = sh("cd " .. q(dir) .. " && " .. clean_make_env() .. "make PKG_CONFIG=/nonexistent/pkg-config")
+  lu.assertNotEquals(code, 0, out)
+  lu.assertStrContains(err, "missing Debian packages: pkg-config\n")
+end
+
+-- ---- offline ------------------------------------------------------------------------------------
+
+TestOffline = {}
+
+function TestOffline.tearDown()
+  helper.cleanup()
+end
+
+-- a closed loopback port (npm's registry there refuses at once)
+local function closed_port()
+  local core = require "rivulet.core"
+  local srv = assert(core.server_listen("127.0.0.1", 0))
+  local port = srv:port()
+  srv:close(0)
+  return port
+end
+
+-- a tree with spec/run.lua, test_twilio_run.lua and what they need, but no node_modules:
+-- a fresh clone as far as twilio-run is concerned
+local function fresh_tree()
+  local dir = helper.tmpdir()
+  local cmds = {
+    "mkdir -p " .. q(dir .. "/spec") .. " " .. q(dir .. "/scripts") .. " " .. q(dir .. "/flows/functions"),
+    "cp " .. q(ROOT .. "/spec/run.lua") .. " " .. q(ROOT .. "/spec/helper.lua") .. " " ..
+      q(ROOT .. "/spec/twilio_run.lua") .. " " .. q(ROOT .. "/spec/test_twilio_run.lua") .. " " .. q(dir .. "/spec/"),
+    "cp " .. q(ROOT .. "/scripts/twilio-run.sh") .. " " .. q(dir .. "/scripts/"),
+    "cp -r " .. q(ROOT .. "/flows/functions/functions") .. " " .. q(ROOT .. "/flows/functions/package.json") ..
+      " " .. q(ROOT .. "/flows/functions/package-lock.json") .. " " .. q(dir .. "/flows/functions/"),
+  }
+  local code, out, err = sh(table.concat(cmds, " && "))
+  lu.assertEquals(code, 0, out .. err)
+  return dir
+end
+
+local function last_line(s) return s:match("([^\n]*)\n$") end
+
+function TestOffline.test_offline_the_twilio_run_specs_skip_saying_how_to_fix_it()
+  local dir = fresh_tree()
+  local code, out, err = helper.exec({ helper.bin, "lua", dir .. "/spec/run.lua" }, nil,
+    { RIVULET_OFFLINE = "1", RIVULET_BIN = helper.bin })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrMatches(last_line(out), "0 passed, 0 failed, %d+ skipped")
+  lu.assertStrContains(out, "twilio-run unavailable: offline (RIVULET_OFFLINE=1): twilio-run is not installed; " ..
+    "run sh scripts/twilio-run.sh when online")
+  lu.assertNil(io.open(dir .. "/flows/functions/node_modules"))           -- npm never ran
+end
+
+function TestOffline.test_npm_unable_to_reach_its_registry_skips_with_npms_reason()
+  if not (have("node") and have("npm")) then lu.skip("node and npm not found (make deps)") end
+  local dir = fresh_tree()
+  local port = closed_port()
+  local code, out, err = helper.exec({ helper.bin, "lua", dir .. "/spec/run.lua" }, nil,
+    { RIVULET_BIN = helper.bin, npm_config_registry = "http://127.0.0.1:" .. port .. "/",
+      npm_config_cache = dir .. "/npm-cache" })
+  lu.assertEquals(code, 0, out .. err)                                     -- skipped, not crashed
+  lu.assertStrMatches(last_line(out), "0 passed, 0 failed, %d+ skipped")
+  lu.assertStrContains(out, "twilio-run unavailable: scripts/twilio-run.sh: npm could not reach its registry " ..
+    "http://127.0.0.1:" .. port .. "/ (")
+  lu.assertStrContains(out, "ECONNREFUSED")                                -- npm's own reason
+  lu.assertStrContains(out, "run sh scripts/twilio-run.sh again when online")
+end
+
+function TestOffline.test_the_install_scripts_never_run_npm_offline()
+  for _, script in ipairs{ "twilio-run.sh", "serve-tooling.sh" } do
+    -- a PATH whose npm records being called: it must not be
+    local bin = helper.tmpdir()
+    helper.write_file(bin .. "/npm", "#!/bin/sh\necho called > " .. q(bin .. "/npm-called") .. "\nexit 1\n")
+    os.execute("chmod +x " .. q(bin .. "/npm"))
+    local code, _, err = helper.exec({ "sh", ROOT .. "/scripts/" .. script }, nil,
+      { RIVULET_OFFLINE = "1", PATH = bin .. ":" .. os.getenv("PATH") })
+    if code ~= 0 then                                                      -- 0: already installed here
+      lu.assertEquals(code, 3, script .. ": " .. err)
+      lu.assertStrContains(err, "offline (RIVULET_OFFLINE=1)", false, script)
+      lu.assertStrContains(err, "run sh scripts/" .. script .. " when online", false, script)
+    end
+    lu.assertNil(io.open(bin .. "/npm-called"), script)
+  end
+end
+
+-- deps.sh offline: what is missing is said, apt-get never runs; optional packages only make
+-- specs skip, needed ones fail with the command that installs them
+function TestOffline.test_deps_offline_installs_nothing()
+  local bin = helper.tmpdir()
+  -- dpkg-query that finds graphviz missing (optional) and, with MISSING set, a needed one
+  helper.write_file(bin .. "/dpkg-query", [[#!/bin/sh
+for p; do :; done
+case " $MISSING graphviz " in *" $p "*) exit 1 ;; esac
+printf 'install ok installed'
+]])
+  helper.write_file(bin .. "/apt-get", "#!/bin/sh\necho called > " .. q(bin .. "/apt-called") .. "\nexit 1\n")
+  os.execute("chmod +x " .. q(bin .. "/dpkg-query") .. " " .. q(bin .. "/apt-get"))
+  local env = { PATH = bin .. ":" .. os.getenv("PATH"), MISSING = "" }
+  local code, out, err = helper.exec({ "sh", ROOT .. "/scripts/deps.sh", "--offline" }, nil, env)
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(err, "offline: not installing graphviz (the specs that need them skip)")
+  env.MISSING = "libcurl4-openssl-dev"
+  code, out, err = helper.exec({ "sh", ROOT .. "/scripts/deps.sh" }, nil,
+    { PATH = env.PATH, MISSING = env.MISSING, RIVULET_OFFLINE = "1" })
+  lu.assertEquals(code, 1, out)
+  lu.assertStrContains(err, "offline, and these are needed to build and test: libcurl4-openssl-dev")
+  lu.assertStrContains(err, "apt-get install --no-install-recommends libcurl4-openssl-dev (or make deps)")
+  lu.assertNil(io.open(bin .. "/apt-called"))
+end
+
+-- ---- make install under any PREFIX --------------------------------------------------------------
+
+TestInstallAnywhere = {}
+
+local installed   -- {dir = the source copy, prefix =}, made once: a build of its own
+
+local function install_once()
+  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "install is checked in the plain build")
+  if installed then return installed end
+  local dir = source_copy()
+  local prefix = dir .. "/opt/rivulet"
+  local code, out, err = sh("cd " .. q(dir) .. " && " .. clean_make_env() ..
+    "make -s -j2 CFLAGS=-O0 install PREFIX=" .. q(prefix))
+  lu.assertEquals(code, 0, out .. err)
+  installed = { dir = dir, prefix = prefix, out = out }
+  return installed
+end
+
+function TestInstallAnywhere.teardownClass()
+  if installed then helper.rmtree(installed.dir) installed = nil end
+end
+
+-- a C program linked against the installed library with pkg-config, started with neither
+-- LD_LIBRARY_PATH nor RIVULET_LUA_PATH, from another directory: the rpath finds the library
+-- and the library finds its Lua modules where make install put them
+local PROGRAM = [[
+#include <stdio.h>
+#include <rivulet.h>
+int main(int argc, char **argv) {
+  rivulet *rv;
+  rivulet_config cfg = { 0 };
+  char sid[35];
+  (void)argc;
+  cfg.version = RIVULET_CONFIG_VERSION;
+  if (rivulet_open(&rv, &cfg) != RIVULET_OK || rivulet_load_flow(rv, "f", argv[1]) != RIVULET_OK
+      || rivulet_start(rv, "f", "{\"event\":\"incomingMessage\",\"from\":\"+15550000001\","
+                                "\"to\":\"+15559990000\",\"body\":\"play\"}", sid) != RIVULET_OK) {
+    fprintf(stderr, "%s\n", rivulet_errmsg(rv));
+    return 1;
+  }
+  printf("started %.2s\n", sid);
+  rivulet_close(rv);
+  return 0;
+}
+]]
+
+local function build_program(i, link)
+  local src = i.dir .. "/app.c"
+  helper.write_file(src, PROGRAM)
+  local exe = i.dir .. "/app-" .. link:gsub("%W", "")
+  local env = { PKG_CONFIG_PATH = i.prefix .. "/lib/pkgconfig" }
+  local code, out, err = sh("cc -o " .. q(exe) .. " " .. q(src) .. " " .. link, env)
+  lu.assertEquals(code, 0, out .. err)
+  code, out, err = sh("cd / && env -u LD_LIBRARY_PATH -u RIVULET_LUA_PATH " .. q(exe) .. " " ..
+    q(ROOT .. "/flows/hosts/quiz.lua"))
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(out, "started FN\n")
+  return exe
+end
+
+function TestInstallAnywhere.test_a_c_program_runs_without_ld_library_path()
+  local i = install_once()
+  local pc = helper.read_file(i.prefix .. "/lib/pkgconfig/rivulet.pc")
+  lu.assertStrContains(pc, "Libs: -L${libdir} -Wl,-rpath,${libdir} -lrivulet\n")
+  build_program(i, "$(pkg-config --cflags --libs rivulet)")
+end
+
+function TestInstallAnywhere.test_pkg_config_static_links()
+  local i = install_once()
+  -- the libraries librivulet.a needs, not libcurl's own private ones (-lnghttp2...)
+  local code, out = sh("pkg-config --static --libs rivulet", { PKG_CONFIG_PATH = i.prefix .. "/lib/pkgconfig" })
+  lu.assertEquals(code, 0, out)
+  lu.assertNotStrContains(out, "nghttp2")
+  build_program(i, "$(pkg-config --cflags --static --libs rivulet)")
+  -- the archive itself, as README shows
+  local exe = build_program(i, "$(pkg-config --cflags rivulet) \"$(pkg-config --variable=libdir rivulet)/librivulet.a\" " ..
+    "$(pkg-config --static --libs-only-l rivulet | sed 's/-lrivulet//')")
+  local _, ldd = sh("ldd " .. q(exe))
+  lu.assertNotStrContains(ldd, "librivulet")
+end
+
+function TestInstallAnywhere.test_rivulet_env_lets_stock_lua_require_it()
+  local i = install_once()
+  lu.assertStrContains(i.out, "make install: for stock lua5.4 to find the modules: eval \"$(")
+  local code, out, err = sh("cd / && unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 && " ..
+    "eval \"$(" .. q(i.prefix .. "/bin/rivulet") .. " env)\" && " ..
+    "lua5.4 -e 'print(require(\"rivulet\").liquid.render(\"{{ 6 | times: 7 }}\", {}))'")
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(out, "42\n")
+  -- and the installed host runs a flow from anywhere
+  code, out, err = sh("cd / && " .. q(i.prefix .. "/bin/rivulet") .. " run " ..
+    q(ROOT .. "/flows/feedback.lua") .. " -q --reply 5 --reply fine")
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "> Thank you! We read every message.")
+end
