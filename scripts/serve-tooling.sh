@@ -60,7 +60,7 @@ install() {
 		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
 		cat "$log" >&2
 		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
-			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //')
+			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
 			rm -f "$log"
 			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
 			return 3
