@@ -310,3 +310,71 @@ function TestCliHelp.test_usage_errors_have_one_shape()
   lu.assertStrMatches(err, "rivulet lua: unknown option '%-%-bogus'\nusage: rivulet lua SCRIPT.*\n" ..
     "Run 'rivulet lua %-%-help' for details%.\n")
 end
+
+-- ---- the engine's end, underneath rivulet end and Ctrl-C ------------------------------------------
+
+TestEngineEnd = {}
+
+function TestEngineEnd.tearDown()
+  helper.cleanup()
+end
+
+local rivulet = require "rivulet"
+
+-- an HTTP client whose calls never finish, counting them
+local function hanging_client()
+  local c = { started = 0 }
+  local call = { done = function() return false end, outcome = function() return nil end }
+  function c.run_function() c.started = c.started + 1 return call end
+  function c.http_request() c.started = c.started + 1 return call end
+  function c.poll() return 0 end
+  function c.finished() return nil end
+  return c
+end
+
+local CALLING = {
+  { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
+  { name = "call", type = "run-function", url = "http://127.0.0.1:1/f", on = { success = false, fail = false } },
+}
+
+function TestEngineEnd.test_an_execution_mid_call_ends_with_a_step_without_calling_again()
+  local db = helper.tmpdir() .. "/s.db"
+  local http = hanging_client()
+  local e = assert(rivulet.engine{ store = db, http = http })
+  local x = assert(e:start(CALLING, { body = "hi" }))
+  lu.assertEquals(x.wait.kind, "http")
+  local r = e:handle{ kind = "end", sid = x.sid, reason = "stop" }
+  lu.assertEquals(r.code, "ended")
+  lu.assertEquals(http.started, 1)                      -- the widget did not run again
+  lu.assertEquals(r.exec.status, "ended")
+  lu.assertEquals(r.exec.reason, "stop")
+  local last = r.exec.steps[#r.exec.steps]
+  lu.assertEquals({ last.name, last.type, last.transitioned_from, last.transitioned_to, last.reason },
+                  { "ended", "run-function", "call", "Ended", "stop" })
+  local rec = e.store:record(x.sid)
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(rec.steps[#rec.steps].name, "ended")
+end
+
+function TestEngineEnd.test_a_parent_ends_before_its_subflow_and_does_not_go_on()
+  local child = {
+    { name = "Trigger", type = "trigger", on = { incomingParent = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "child asks", on = { incomingMessage = false } },
+  }
+  local parent = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "sub" } },
+    { name = "sub", type = "run-subflow", flow_sid = "FWchild", on = { completed = "after", failed = "after" } },
+    { name = "after", type = "send-message", body = "parent goes on", on = { sent = false } },
+  }
+  local sent = {}
+  local e = assert(rivulet.engine{ subflows = { FWchild = child },
+                                   on_message = function(_, m) sent[#sent + 1] = m.body end })
+  local x = assert(e:start(parent, { body = "hi" }))
+  local kid = e:executions()[2]
+  lu.assertEquals(kid.wait.kind, "reply")
+  lu.assertEquals(e:handle{ kind = "end", sid = x.sid, reason = "stop" }.code, "ended")
+  lu.assertEquals(sent, { "child asks" })               -- "parent goes on" never sent
+  lu.assertEquals({ x.status, kid.status }, { "ended", "ended" })
+  lu.assertEquals(x.steps[#x.steps].name, "ended")
+  lu.assertEquals(kid.steps[#kid.steps].name, "ended")
+end
