@@ -151,7 +151,7 @@ LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
 
 # Conversation specs run by `rivulet test`: the example flows' (next to them) and the
 # shared corpus's (with the project's own tests; they skip when the corpus is absent).
-FLOW_SPECS := $(wildcard flows/specs/*_spec.lua spec/corpus/*_spec.lua)
+FLOW_SPECS := $(wildcard flows/specs/*_spec.lua spec/corpus/*_spec.lua spec/hostile/*_spec.lua)
 
 # Environment of every Lua run: the checkout's modules first, then whatever was set.
 LUA_ENV = LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$${LUA_PATH_5_4:-$${LUA_PATH:-;}}" \
@@ -302,9 +302,12 @@ bench:
 	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
 	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
 	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
+	@echo "custom logic: microseconds per call, a fresh state each:"
+	@$(LUA_ENV) $(B)/rivulet lua bench/logic/calls.lua
 	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/studio.sh
 
 demo:
 	@sh scripts/deps.sh

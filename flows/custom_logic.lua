@@ -1,8 +1,9 @@
 -- Custom logic: a `lua` widget scores a reply and picks the branch, where Studio would
 -- need a Function or a chain of splits. The function gets the execution context and
 -- returns an event (its state's `on` says where each leads) and outputs, here
--- widgets.score.score. It runs sandboxed (no io, os.execute, require; globals are
--- read-only) under an instruction budget.
+-- widgets.score.score. Each call runs in a sandbox of its own (no io, os.execute, require;
+-- globals are read-only) under instruction, memory and time budgets; the file runs again
+-- for every call, so its locals never carry anything from one call (or contact) to the next.
 --
 --   build/rivulet run flows/custom_logic.lua --reply 9
 --   build/rivulet run flows/custom_logic.lua --reply "meh" --reply 3
@@ -29,7 +30,7 @@ return {
     body = "Sorry, I need a number from 0 to 10.",
     on = { incomingMessage = "rescore", timeout = "bye" } },
 
-  -- the same logic on the second answer; a flow file's functions are ordinary Lua values
+  -- the same logic on the second answer
   { name = "rescore", type = "lua",
     fn = function(ctx)
       local n = tonumber(ctx.widgets.ask_again.inbound.Body:match("%d+%.?%d*"))

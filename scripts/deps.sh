@@ -6,13 +6,14 @@
 #   scripts/deps.sh            build + test packages, and what README's walkthrough uses
 #                              (graphviz for `dot`, luarocks, Node.js and npm for the
 #                              functions and the serve specs, python3 for the terminal specs)
-#   scripts/deps.sh --bench    also Ruby Liquid, wrk (and npm packages of bench/liquid/ when
-#                              its node_modules/liquidjs is missing)
+#   scripts/deps.sh --bench    also Ruby Liquid, wrk (and the npm packages of bench/liquid/
+#                              and bench/serve/node-red/ when missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
 #   scripts/deps.sh --offline  (or RIVULET_OFFLINE=1, `make ... OFFLINE=1`) installs nothing
 #                              and touches no network: says what is missing, and fails only
 #                              when a package the build or the tests cannot do without is
+#                              missing
 #
 # Installing needs root (a fresh Debian 12 container runs as root). Exit status: 0 all
 # present or installed (offline: all that is needed is present), 1 something missing that
@@ -101,15 +102,23 @@ if [ -n "$missing" ]; then
 	rm -f "$log"
 fi
 
-bl="$root/bench/liquid"
-if [ "$bench" -eq 1 ] && [ "$offline" -eq 1 ] && [ ! -d "$bl/node_modules/liquidjs" ]; then
-	echo "$me: offline: not installing the npm packages of bench/liquid (LiquidJS is left out)" >&2
-elif [ "$bench" -eq 1 ] && [ -f "$bl/package.json" ] && [ ! -d "$bl/node_modules/liquidjs" ]; then
-	echo "$me: installing npm packages in bench/liquid"
-	if [ -f "$bl/package-lock.json" ]; then
-		(cd "$bl" && npm ci --no-audit --no-fund --loglevel=error)
-	else
-		(cd "$bl" && npm install --no-audit --no-fund --loglevel=error)
-	fi || { echo "$me: npm install in bench/liquid failed" >&2; exit 1; }
-fi
+# npm_in DIR PACKAGE: the pinned npm packages of bench/DIR, when PACKAGE is not there yet
+# (offline: said and left out)
+npm_in() {
+	d="$root/bench/$1"
+	if [ "$bench" -eq 1 ] && [ -f "$d/package.json" ] && [ ! -d "$d/node_modules/$2" ]; then
+		if [ "$offline" -eq 1 ]; then
+			echo "$me: offline: not installing the npm packages of bench/$1 ($2 is left out)" >&2
+			return 0
+		fi
+		echo "$me: installing npm packages in bench/$1"
+		if [ -f "$d/package-lock.json" ]; then
+			(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+		else
+			(cd "$d" && npm install --no-audit --no-fund --loglevel=error)
+		fi || { echo "$me: npm install in bench/$1 failed" >&2; exit 1; }
+	fi
+}
+npm_in liquid liquidjs
+npm_in serve/node-red node-red
 exit 0

@@ -35,7 +35,10 @@ function TestInstall:test_installs_the_host_the_module_the_header_and_the_librar
   for _, f in ipairs{ "bin/rivulet", "include/rivulet.h", "lib/librivulet.a", "lib/librivulet.so",
                       "lib/pkgconfig/rivulet.pc", "share/lua/5.4/rivulet/init.lua",
                       "share/lua/5.4/rivulet/widgets/run_function.lua",
-                      "share/lua/5.4/rivulet/cli/test.lua", "lib/lua/5.4/rivulet/core.so" } do
+                      "share/lua/5.4/rivulet/cli/test.lua", "lib/lua/5.4/rivulet/core.so",
+                      -- the inspector's page, found beside its module (rivulet.serve.inspector)
+                      "share/lua/5.4/rivulet/serve/ui/index.html", "share/lua/5.4/rivulet/serve/ui/app.js",
+                      "share/lua/5.4/rivulet/serve/ui/style.css" } do
     lu.assertNotNil(io.open(prefix() .. "/" .. f), f .. " was not installed")
   end
   local pc = helper.read_file(prefix() .. "/lib/pkgconfig/rivulet.pc")
@@ -63,6 +66,13 @@ end
 
 function TestInstall:test_the_installed_host_finds_the_modules_installed_beside_it()
   lu.assertEquals(found_by_installed_host(nil), prefix() .. "/share/lua/5.4/rivulet/init.lua\n")
+end
+
+function TestInstall:test_the_installed_server_finds_the_inspectors_page()
+  local code, out = sh("echo 'local a = assert(require(\"rivulet.serve.inspector\").asset_file(\"app.js\")); " ..
+    "print(a.type, #a.body > 0)' | env -u RIVULET_LUA_PATH " .. q(prefix() .. "/bin/rivulet") .. " lua -")
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(out, "text/javascript; charset=utf-8\ttrue\n")
 end
 
 function TestInstall:test_rivulet_lua_path_may_name_a_directory_or_a_lua_path()

@@ -258,7 +258,11 @@ function TestServeHttp:test_webhooks_are_signed_and_retries_taken_once()
     lu.assertEquals(webhook("message", { from = "+15550006666", to = TO, body = "x", messageSid = msid }).status, 200)
   end
   core.sleep(200)
-  lu.assertEquals(#S.fake:requests(fmark), 1, "one execution started, one message sent")
+  local to_him = 0        -- the SHA-256 message's prompt may reach the fake after the mark
+  for _, r in ipairs(S.fake:requests(fmark)) do
+    if r.params.To == "+15550006666" then to_him = to_him + 1 end
+  end
+  lu.assertEquals(to_him, 1, "one execution started, one message sent")
 end
 
 function TestServeHttp:test_a_slow_function_never_holds_the_webhook()

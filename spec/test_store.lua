@@ -1332,3 +1332,82 @@ function TestStoreCli:test_logs_parse_time()
   lu.assertNil(logs.parse_time("2026-13-01"))
   lu.assertNil(logs.parse_time("2026-11-25T25:00"))
 end
+
+-- ---- batches: one commit for many writes (rivulet serve's turns) ----------------------------
+
+TestStoreBatch = {}
+
+function TestStoreBatch:tearDown() helper.cleanup() end
+
+function TestStoreBatch:test_a_batch_commits_once_and_others_see_it_only_then()
+  local db = new_db()
+  local e = engine_on(db)
+  local flow = assert(rivulet.load_flow(Q3))
+  e:begin_batch()
+  for i = 1, 20 do assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
+  local other = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(other:counts().executions, 0, "nothing is committed inside the batch")
+  assert(e:end_batch())
+  lu.assertEquals(other:counts().executions, 20)
+  lu.assertEquals(other:counts().active, 20)
+  other:close()
+  -- a batch with no writes commits nothing and says so
+  e:begin_batch()
+  lu.assertTrue(e:end_batch())
+  e.store:close()
+end
+
+-- a write refused inside a batch (the contact has an active execution: a constraint) takes
+-- back that write alone; the others of the batch are committed
+function TestStoreBatch:test_a_refused_write_leaves_the_rest_of_the_batch()
+  local db = new_db()
+  local a = engine_on(db)
+  local b = engine_on(db, { resume = false })
+  local flow = assert(rivulet.load_flow(Q3))
+  assert(a:start(flow, { from = contact(1), to = TO, body = "hi" }))
+  b:begin_batch()
+  local x = assert(b:start(flow, { from = contact(2), to = TO, body = "hi" }))
+  local y, err = b:start(flow, { from = contact(1), to = TO, body = "hi" })
+  lu.assertNil(y)
+  lu.assertStrContains(err, "already has an active execution")
+  local z = assert(b:start(flow, { from = contact(3), to = TO, body = "hi" }))
+  assert(b:end_batch())
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:counts().executions, 3)
+  lu.assertEquals(s:record(x.sid).state, "q1")
+  lu.assertEquals(s:record(z.sid).state, "q1")
+  s:close()
+  a.store:close()
+  b.store:close()
+end
+
+-- a commit that fails keeps nothing of the batch (SQLite rolls it back), and every
+-- execution written in it leaves the engine: its copy in memory is ahead of the store.
+-- (SQLite reports a full disk at the write that needs the room, not at COMMIT, so the
+-- failure is made here by the store's COMMIT itself failing.)
+function TestStoreBatch:test_a_failed_commit_detaches_what_the_batch_wrote()
+  local db = new_db()
+  local e = engine_on(db)
+  local flow = assert(rivulet.load_flow(Q3))
+  local kept = assert(e:start(flow, { from = contact(9), to = TO, body = "hi" }))
+  e:begin_batch()
+  local xs = {}
+  for i = 1, 3 do xs[i] = assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
+  local real_db = e.store.db
+  e.store.db = setmetatable({ exec = function(_, sql)
+    if sql == "COMMIT" then return nil, "disk I/O error", "ioerr" end
+    return real_db:exec(sql)
+  end }, { __index = function(_, k) return function(_, ...) return real_db[k](real_db, ...) end end })
+  local ok, err, code = e:end_batch()
+  e.store.db = real_db
+  lu.assertNil(ok)
+  lu.assertEquals(err, "disk I/O error")
+  lu.assertEquals(code, "ioerr")
+  for _, x in ipairs(xs) do lu.assertEquals(x.status, "detached") end
+  lu.assertEquals(kept.status, "active")
+  e.store:close()
+  local s = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(s:counts().executions, 1, "nothing of the batch was kept")
+  lu.assertTrue(s:check())
+  s:close()
+end

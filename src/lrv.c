@@ -105,7 +105,7 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_sign(L);
   lrv_open_signal(L);
   lrv_open_regex(L);
-  lrv_open_sandbox(L);
+  lrv_open_logic(L);
   lrv_open_sqlite(L);
   lrv_open_json(L);
   lrv_open_server(L);

@@ -10,6 +10,8 @@
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
 #define LRV_SERVER      "rivulet.server.Server"
+#define LRV_LOGIC_BOX   "rivulet.logic.State"
+#define LRV_LOGIC_UNIT  "rivulet.logic.Unit"
 
 #if defined(__GNUC__)
 #define LRV_EXPORT __attribute__((visibility("default")))
@@ -35,7 +37,7 @@ void lrv_open_http(lua_State *L);
 void lrv_open_sign(lua_State *L);
 void lrv_open_signal(lua_State *L);
 void lrv_open_regex(lua_State *L);
-void lrv_open_sandbox(lua_State *L);
+void lrv_open_logic(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
 void lrv_open_json(lua_State *L);
 void lrv_open_server(lua_State *L);

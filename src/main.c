@@ -212,6 +212,8 @@ static const command commands[] = {
    "  --map-url FROM=TO   rewrite URL prefixes of Run Function/HTTP calls; repeatable\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "Make Outgoing Call goes through the Calls API at --twilio-api.\n"
+   "GET /ui/ (same credentials) is the inspector: flows and their graphs, executions,\n"
+   "their steps, a panel to talk to a flow; GET /metrics is Prometheus text.\n"
    "A call to the flow's webhook is answered with the TwiML of the voice widget it\n"
    "reaches; Twilio's callbacks come back under the webhook's path. Point the\n"
    "number's call status callback at the webhook URL too: a hang-up ends the call's\n"
@@ -303,7 +305,13 @@ static const command commands[] = {
    "  -v, --verbose       one line per case\n"
    "  -q, --quiet         only failures and the last line\n"
    "Exit status: 0 all passed, 1 a case failed, 2 bad usage or an unreadable spec\n"
-   "or flow.\n"},
+   "or flow.\n\n"
+   "test --from-execution SID --store DB [-o FILE] [--flow PATH] [--subflows DIR]\n\n"
+   "Writes a spec that replays a stored execution (its trigger, replies and function\n"
+   "replies as stubs; the messages, path and end it had as expectations) to FILE or\n"
+   "stdout. It passes as written; after the flow changes a branch it fails, naming\n"
+   "the step. Exit status: 0 written, 1 no such execution or it cannot be replayed,\n"
+   "2 bad usage or a store unusable as given.\n"},
   {"env", cmd_lua_cli, "print LUA_PATH/LUA_CPATH for stock lua5.4",
    "env\n\n"
    "Prints shell lines that let stock lua5.4 find the rivulet modules where this\n"

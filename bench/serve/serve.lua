@@ -13,12 +13,15 @@ while true do
    local t = srv:timeout()
    if t < 0 or t > 1000 then t = 1000 end
    core.wait_fds(fds, t)
-   if srv:run() > 0 then
+   local ready = srv:run()
+   while ready > 0 do
       local r = srv:next()
       while r do
          srv:respond(r.id, 200, headers, "ok\n")
          r = srv:next()
       end
-      srv:run()                  -- send the answers now rather than on the next wake-up
+      -- send the answers now rather than on the next wake-up; a request this run read is
+      -- answered before waiting again (its bytes no longer wake the wait)
+      ready = srv:run()
    end
 end

@@ -12,7 +12,9 @@
 -- their step (rivulet.step); executions taken over from a store are brought back by
 -- rivulet.recovery; the store (rivulet.store) is the only place that knows SQL.
 --
--- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), on_call(exec, wait) (an
+-- Options: on_message(exec, msg), on_end(exec), on_step(exec, step), on_http(exec, outcome,
+-- request) (an HTTP call a widget made finished; request: what was sent, as the step's
+-- context keeps it under `http`), on_call(exec, wait) (an
 -- execution waits for its call to come back: wait.data.twiml says what Twilio must do
 -- meanwhile; rivulet serve answers the call's webhook with it), keep_ended (false:
 -- executions() forgets ended ones, for long-running hosts), http (a client with
@@ -267,6 +269,27 @@ function Engine:persist(exec, step, state)
   return false
 end
 
+-- begin_batch() ... end_batch() -> true | nil, err, code: for a host answering many events
+-- in one turn of its loop (rivulet serve): the store's writes between them share one
+-- commit. Nothing a step did may leave the process before end_batch: HTTP calls go out at
+-- the next poll, a host sends its answers after. When the commit fails, every execution
+-- written in the batch leaves this engine (detached; the store keeps them as they were).
+function Engine:begin_batch()
+  local st = self.store
+  if st and st.begin_batch then st:begin_batch() end
+end
+
+function Engine:end_batch()
+  local st = self.store
+  if not (st and st.end_batch) then return true end
+  local ok, err, code, execs = st:end_batch()
+  if ok then return true end
+  for exec in pairs(execs) do
+    if exec.status ~= "detached" then self:detach(exec, err, code) end
+  end
+  return nil, err, code
+end
+
 function Engine:detach(exec, err, code)
   self:release(exec)
   exec.status, exec.reason, exec.detached = "detached", err, code or "error"
@@ -299,6 +322,9 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     reason = note,
   }
   if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
+  -- the HTTP call the widget made (rivulet.step's record, with its outcome): the request
+  -- beside the reply its outputs hold, for the inspector's timeline
+  if exec.http_request then step.context.http, exec.http_request = exec.http_request, nil end
   exec.steps[#exec.steps + 1] = step
   local ending, failed
   if not tr then
@@ -1079,7 +1105,15 @@ local function call_done(self, id)
   local call = self.calls[id]
   if not (call and call:done()) then return end
   local exec = self.active[id]
-  if exec then self:resume(exec, { kind = "http", outcome = call:outcome() })
+  if exec then
+    local o = call:outcome()
+    -- the request as sent (rivulet.step) with its outcome: the step's context keeps it
+    local req = exec.http_request
+    if req then
+      req.event, req.status_code, req.elapsed_ms, req.reason = o.event, o.status_code, o.elapsed_ms, o.reason
+    end
+    if self.opts.on_http then self.opts.on_http(exec, o, req) end
+    self:resume(exec, { kind = "http", outcome = o })
   else self.calls[id] = nil end
 end
 

@@ -136,11 +136,6 @@ local function read(path)
   return s
 end
 
--- A Lua flow file runs in the sandbox: its functions (custom logic) keep that environment.
-local function flow_env()
-  return require("rivulet.sandbox").env()
-end
-
 -- cjson's "at character N" -> "at line L, column C" (bytes); its token names -> words
 local TOKENS = {
   T_END = "the end of the file", T_OBJ_END = "'}'", T_ARR_END = "']'", T_COMMA = "','",
@@ -160,12 +155,6 @@ local function json_error(text, msg)
   return (msg:gsub("at character %d+$", format("at line %d, column %d", line, col)))
 end
 
--- a Lua flow file's error value -> text (a table or nil raised says nothing by itself)
-local function lua_error(path, e)
-  if type(e) == "string" then return e end
-  return format("%s: the flow file raised an error that is not a string (%s)", path, type(e))
-end
-
 -- from_json(text, source) -> flow | nil, err: a Studio export given as JSON text (what
 -- load_file does with a .json file; source names it in messages)
 function M.from_json(text, source)
@@ -182,28 +171,25 @@ function M.from_json(text, source)
   return flow, ferr
 end
 
--- from_lua(text, path) -> flow | nil, err: a Lua flow file's text, run in the sandbox
+-- from_lua(text, path) -> flow | nil, err: a Lua flow file's text, run in a sandbox of its
+-- own (rivulet.sandbox). Its table comes back as plain data, with each function replaced by
+-- a marker; flow.logic holds the compiled file, which the lua widget runs again for each
+-- call of one of them. Nothing of the file (a metatable, a finalizer) reaches this state.
 function M.from_lua(text, path)
-  local chunk, lerr = load(text, "@" .. path, "t", flow_env())
-  if not chunk then return nil, lerr end
-  -- the file is outside code: an endless loop runs out of budget instead of hanging
   local sandbox = require "rivulet.sandbox"
-  local ok, t = sandbox.call(nil, function()
-    local cok, r = pcall(chunk)
-    if not cok then error(lua_error(path, r), 0) end
-    return r
-  end)
+  local ok, t, unit = sandbox.load_flow(text, "@" .. path)
   if not ok then
     t = tostring(t)
     if t:sub(1, #path) ~= path then t = format("%s: while loading the flow file: %s", path, t) end
     return nil, t
   end
-  if type(t) ~= "table" then
-    return nil, format("%s: a Lua flow file must return a table, not %s", path, type(t))
+  if type(t) ~= "table" or sandbox.is_function(t) then
+    return nil, format("%s: a Lua flow file must return a table, not %s", path,
+                       type(t) == "table" and "function" or type(t))
   end
-  local fok, flow, ferr = pcall(M.from_table, t, path)   -- metamethods may raise
-  if not fok then return nil, lua_error(path, flow) end
-  if flow then flow.text, flow.kind = text, "lua" end    -- what a store keeps to reload it
+  local fok, flow, ferr = pcall(M.from_table, t, path)
+  if not fok then return nil, format("%s: %s", path, tostring(flow)) end
+  if flow then flow.text, flow.kind, flow.logic = text, "lua", unit end   -- a store keeps the text
   return flow, ferr
 end
 

@@ -1,81 +1,77 @@
--- rivulet.sandbox: where custom Lua logic runs. Its environment is built from an allow
--- list (no io, no os beyond time and date, no require, load, debug or package), writes to
--- its globals fail loudly, and each call runs under an instruction budget that the code's
--- own pcall cannot swallow (once spent, every further instruction fails again) and a
--- memory budget (core.memory_budget: allocations past it fail, however often retried).
+-- rivulet.sandbox: where custom Lua logic runs. Each call runs in a Lua state of its own,
+-- made for that call and closed after it (core.logic_*, src/lrv_logic.c), never in the
+-- host's: an allow-listed environment (no io, no os beyond time, date and clock, no
+-- require, load, debug, coroutine or collectgarbage; globals read-only), text chunks only,
+-- an instruction budget that counts work done in C too and that the code's own pcall cannot
+-- swallow, a cap on the state's memory and a wall-clock backstop. Arguments go in and
+-- results come out as copies of plain data, so nothing the code makes (a finalizer, a
+-- metatable, a function) reaches the host, and nothing of one call is left for the next.
+--
+-- A Lua flow file is run the same way when it loads (load_flow): the host gets its table as
+-- data, each function in it replaced by a marker {lua_fn = "where", path = {keys...}, line =
+-- the line it was defined on}, and a unit (the file's bytecode, compiled here from its
+-- text). Calling a marker runs the file again in a fresh state and calls the function at
+-- that path: the file's locals start afresh for every call, so one contact's call never
+-- sees what another's left there.
 
 local core = require "rivulet.core"
 
+local type = type
+
 local M = {}
 
--- instructions one call of custom logic may run
+-- instructions one call may run (allocating, copying and matching in C count as well)
 M.INSTRUCTIONS = 10000000
--- bytes one call may grow the heap by
+-- bytes the state of one call may hold
 M.MEMORY = 32 * 1024 * 1024
-local CHECK_EVERY = 1000
+-- milliseconds one call may take: a backstop for the instructions whose cost grows with
+-- their operands (comparing long strings, keys made to collide), which the instruction
+-- count does not see. Ten million instructions take well under a second; a hostile call
+-- holds the engine's other executions up for at most this long.
+M.TIME_MS = 2000
 
--- getmetatable("") would hand out the real string table (and a way to change it for
--- everyone): strings show no metatable; tables protect theirs with __metatable as usual
-local function safe_getmetatable(v)
-  if type(v) == "string" then return nil end
-  return getmetatable(v)
+-- bytes of compiled `source` texts kept, so a lua widget's source is parsed once (past it,
+-- the cache starts again empty)
+M.CACHE_BYTES = 4 * 1024 * 1024
+
+function M.limits(instructions)
+  return { instructions = instructions or M.INSTRUCTIONS, memory = M.MEMORY, time_ms = M.TIME_MS }
 end
 
-local function readonly(t, name)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function(_, k) error(string.format("%s.%s is read-only", name, tostring(k)), 2) end,
-    __metatable = false,
-  })
+-- run(code, name [, instructions [, path, arg [, line]]]) -> true, results... | false, message
+-- code is Lua text or a unit; without a path, the chunk's results; with one ({} for the
+-- chunk's first result), the results of the function found there (defined on line, when
+-- given), called with a copy of arg
+function M.run(code, name, instructions, path, arg, line)
+  return core.logic_run(code, name or "=logic", M.limits(instructions), path, arg, line)
 end
 
--- a fresh environment for one flow's code
-function M.env(extra)
-  local base = {
-    string = readonly(string, "string"), table = readonly(table, "table"), math = readonly(math, "math"),
-    utf8 = readonly(utf8, "utf8"),
-    os = readonly({ time = os.time, date = os.date, clock = os.clock }, "os"),
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
-    select = select, tonumber = tonumber, tostring = tostring, type = type, xpcall = xpcall,
-    rawequal = rawequal, rawget = rawget, rawlen = rawlen, setmetatable = setmetatable,
-    getmetatable = safe_getmetatable, print = function() end,
-  }
-  for k, v in pairs(extra or {}) do base[k] = v end
-  return setmetatable({}, {
-    __index = base,
-    __newindex = function(_, k) error(string.format("assignment to global '%s' in sandboxed code", tostring(k)), 2) end,
-    __metatable = false,
-  })
+local cache, cache_bytes = {}, 0
+
+-- compile(text, name) -> unit | nil, err
+function M.compile(text, name)
+  local by_name = cache[name]
+  local unit = by_name and by_name[text]
+  if unit then return unit end
+  local err
+  unit, err = core.logic_compile(text, name, M.limits())
+  if not unit then return nil, err end
+  if cache_bytes + #text > M.CACHE_BYTES then cache, cache_bytes = {}, 0 end
+  by_name = cache[name] or {}
+  cache[name] = by_name
+  by_name[text], cache_bytes = unit, cache_bytes + #text
+  return unit
 end
 
--- load source text (never bytecode) into a sandbox environment
-function M.load(source, name, env)
-  return load(source, name, "t", env or M.env())
+-- load_flow(text, name) -> true, data, unit | false, message
+function M.load_flow(text, name, instructions)
+  return core.logic_load(text, name, M.limits(instructions))
 end
 
--- call fn(...) under the instruction and memory budgets -> true, results... | false, message
-function M.call(budget, fn, ...)
-  budget = budget or M.INSTRUCTIONS
-  local co = coroutine.create(fn)
-  local used, spent = 0, false
-  debug.sethook(co, function()
-    used = used + CHECK_EVERY
-    if spent or used > budget then
-      spent = true
-      debug.sethook(co, function() error("instruction budget exceeded", 0) end, "", 1)
-      error(string.format("instruction budget exceeded (%d)", budget), 0)
-    end
-  end, "", CHECK_EVERY)
-  core.memory_budget(M.MEMORY)
-  local res = table.pack(coroutine.resume(co, ...))
-  local _, refused = core.memory_budget()
-  debug.sethook(co)
-  if refused then
-    return false, string.format("memory budget exceeded (%d bytes)", M.MEMORY)
-  end
-  if not res[1] then return false, tostring(res[2]) end
-  if coroutine.status(co) ~= "dead" then return false, "custom logic may not yield" end
-  return table.unpack(res, 1, res.n)
+-- a function of a Lua flow file, as load_flow hands it out
+function M.is_function(v)
+  return type(v) == "table" and type(v.lua_fn) == "string" and type(v.path) == "table"
+    and math.type(v.line) == "integer"
 end
 
 return M

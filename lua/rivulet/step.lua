@@ -5,6 +5,7 @@
 -- fields; the engine builds a step for each run and each resume.
 --
 --   step.name  step.state  step.props  step.context  step.limits  step.data (resume)
+--   step.flow (the loaded flow: a Lua flow file's custom logic runs from it)
 --   step:render(text)                  Liquid against the execution context
 --   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
 --   step:previous()                    this widget's outputs from an earlier run, or nil
@@ -58,7 +59,7 @@ M.Step = Step
 -- new(engine, exec, state, props, data) -> step (the engine's side of the door)
 function M.new(engine, exec, state, props, data)
   return setmetatable({ _engine = engine, _exec = exec, name = state.name, state = state, props = props,
-                        data = data, context = exec.context, limits = engine.limits }, Step)
+                        data = data, context = exec.context, limits = engine.limits, flow = exec.flow }, Step)
 end
 
 function Step:render(s)
@@ -91,6 +92,8 @@ function Step:send(msg)
   announce(self, { from = from, to = to, body = body, media_url = msg.media_url, widget = self.name })
   local api = e.opts.twilio
   if api then
+    self._exec.http_request = { kind = "twilio", method = "POST", parameters = { To = to, From = from, Body = body },
+      url = string.format("%s/2010-04-01/Accounts/%s/Messages.json", api.url, tostring(api.account_sid)) }
     local call = twilio.send_message(e.http, api, {
       to = to, from = from, body = body, media_url = msg.media_url, widget = self.name,
       status_callback = api.status_callback and api.status_callback(self._exec) or nil,
@@ -156,6 +159,8 @@ function Step:twilio(path, params)
   local e = self._engine
   local api = e.opts.twilio
   if not api then return nil end
+  self._exec.http_request = { kind = "twilio", method = "POST", parameters = params,
+    url = string.format("%s/2010-04-01/Accounts/%s/%s", api.url, tostring(api.account_sid), path) }
   return { wait = "http", call = twilio.post(e.http, api, path, params, self._exec.sid, self.name) }
 end
 
@@ -171,7 +176,13 @@ end
 local function call(self, kind, args)
   local e = self._engine
   args.widget = self.name
-  args.url = e:map_url(args.url or "")
+  local asked = args.url or ""
+  args.url = e:map_url(asked)
+  -- what is sent, for the step's context (the engine adds the outcome): never the
+  -- credentials, which the client adds below this (the signature, Basic auth)
+  self._exec.http_request = { kind = kind, method = kind == "run_function" and "POST" or (args.method or "GET"),
+    url = asked, mapped_url = args.url ~= asked and args.url or nil, parameters = args.parameters,
+    content_type = args.content_type, body = args.body }
   args.auth_token = e.opts.auth_token
   args.timeout_ms = e.opts.timeout_ms
   args.tag = self._exec.sid

@@ -30,6 +30,8 @@
 --   IO_FAILURES[code]: the file or the disk under it failed (exit 1), rather than the store
 --       being unusable as given (exit 2)
 --   store:close()   store:set_token(token)     (the token never reaches the store)
+--   store:begin_batch() / store:end_batch() -> true | nil, err, code, {exec = true}
+--       optional: the writes between share one transaction (one commit); see there
 --   store:flow_id(flow) -> id        a loaded flow stored once per distinct source
 --   store:flow(id) -> flow           loaded back (cached)
 --   store:write(exec, step?, state) -> true     one transaction: the step (if any) and the
@@ -47,6 +49,14 @@
 --   store:owner_alive(row[, now]) -> whether another live process may be running it
 --   store:list{status, failed, since, before, flow, contact, limit} -> rows (newest first)
 --   store:record(sid) -> the execution record     store:counts()     store:check()
+--   store:edge_counts(flow_sid) -> {{from, event, to, n}, ...}   how many steps of that
+--       flow's executions took each transition (the inspector colours its graph with them)
+--   store:take_event(key, execution_sid?, payload?) -> true | false (seen before)
+--   store:event_done(key)   store:pending_events() -> {{sid, payload}, ...}   the serve
+--       inbox: a Twilio event kept (payload) until the commit of the steps it caused
+--   store:studio_flow(sid) / studio_flows(f) / studio_flow_from(origin) / save_flow(f) /
+--       flow_revision(sid, n) / flow_revisions(sid, f) / delete_flow(sid) /
+--       set_test_users(sid, list)            the Studio REST API's flows and revisions
 
 local core = require "rivulet.core"
 local json = require "rivulet.json"
@@ -58,7 +68,7 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
-M.SCHEMA_VERSION = 3
+M.SCHEMA_VERSION = 4
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
 M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
@@ -168,6 +178,13 @@ local MIGRATIONS = {
     sid TEXT PRIMARY KEY,           -- MessageSid or CallSid (+ the callback's own key)
     execution_sid TEXT,
     received_at REAL NOT NULL) WITHOUT ROWID;
+  ]],
+  -- 4: an event taken but not yet acted on keeps what it said (rivulet serve answers
+  -- Twilio before it runs the steps: a stop in between must not lose the message)
+  [[
+  ALTER TABLE webhook_events ADD COLUMN payload TEXT;
+  ALTER TABLE webhook_events ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
+  CREATE INDEX webhook_events_pending ON webhook_events(received_at) WHERE done = 0;
   ]],
 }
 
@@ -485,9 +502,54 @@ local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, s
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
+-- A write's transaction: of its own, or, inside a batch (begin_batch), a savepoint of the
+-- batch's one transaction (so each write is still all or nothing, and a refused one
+-- leaves the others of the batch alone).
+local function begin(self)
+  local b, db = self.batch, self.db
+  if not b then return patiently(function() return db:exec("BEGIN IMMEDIATE") end) end
+  if not b.open then
+    local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
+    if not ok then return nil, err, code end
+    b.open = true
+  end
+  return db:exec("SAVEPOINT w")
+end
+
+local function commit(self)
+  if self.batch then return self.db:exec("RELEASE w") end
+  return self.db:exec("COMMIT")
+end
+
 local function rollback(self, err, code)
-  self.db:exec("ROLLBACK")
+  if self.batch then
+    self.db:exec("ROLLBACK TO w")
+    self.db:exec("RELEASE w")
+  else
+    self.db:exec("ROLLBACK")
+  end
   return nil, err, code
+end
+
+-- begin_batch() / end_batch() -> true | nil, err, code, {exec = true, ...}: the writes
+-- between them share one transaction, committed (one fsync) at end_batch. A host that
+-- answers many events in one turn of its loop uses it, committing before anything those
+-- events caused leaves the process. When the commit fails nothing of the batch is kept,
+-- and end_batch names the executions written in it (their copies in memory are ahead of
+-- the store).
+function Store:begin_batch()
+  if self.batch then error("a batch is open already", 2) end
+  self.batch = { execs = {} }
+end
+
+function Store:end_batch()
+  local b = self.batch
+  self.batch = nil
+  if not (b and b.open) then return true end
+  local ok, err, code = self.db:exec("COMMIT")
+  if ok then return true end
+  self.db:exec("ROLLBACK")
+  return nil, err, code, b.execs
 end
 
 -- write(exec, step, state) -> true | nil, err, code: one transaction holding the new step
@@ -506,8 +568,7 @@ function Store:write(exec, step, state)
   local status = ended and "ended" or "active"
   local w = exec.status == "active" and exec.wait or nil
   local wait_kind, due_at, watch = w and w.kind, w and w.deadline, w and w.watch
-  local db = self.db
-  local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
+  local ok, err, code = begin(self)
   if not ok then return nil, err, code end
   if not exec.rev then
     local flow_id
@@ -537,8 +598,9 @@ function Store:write(exec, step, state)
       step.transitioned_from, step.transitioned_to, step.date_created, step.reason, step.note, step_ctx)
     if not ok then return rollback(self, err, code) end
   end
-  ok, err, code = db:exec("COMMIT")
+  ok, err, code = commit(self)
   if not ok then return rollback(self, err, code) end
+  if self.batch then self.batch.execs[exec] = true end
   exec.rev = (exec.rev or 0) + 1
   if step then exec.takeovers = nil end
   return true
@@ -716,13 +778,13 @@ end
 
 -- deletes an execution and its steps: true | false (there is none)
 function Store:delete_execution(sid)
-  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  local ok, err, code = begin(self)
   if not ok then return nil, err, code end
   ok, err, code = self:run("DELETE FROM steps WHERE execution_sid = ?", sid)
   local n
   if ok then n, err, code = self:run("DELETE FROM executions WHERE sid = ?", sid) end
   if not n then return rollback(self, err, code) end
-  ok, err, code = self.db:exec("COMMIT")
+  ok, err, code = commit(self)
   if not ok then return rollback(self, err, code) end
   return n > 0
 end
@@ -753,7 +815,7 @@ end
 -- warnings, origin} -> the flow row: a new flow (sid new) or its next revision
 function Store:save_flow(f)
   local now = core.now()
-  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  local ok, err, code = begin(self)
   if not ok then return nil, err, code end
   local cur
   cur, err, code = self:first("SELECT revision, published FROM studio_flows WHERE sid = ?", f.sid)
@@ -774,7 +836,7 @@ function Store:save_flow(f)
       f.sid, rev, f.friendly_name, f.status, f.commit_message, f.kind or "json", f.definition,
       f.valid and 1 or 0, M.encode(f.errors or {}), M.encode(f.warnings or {}), now)
   end
-  if ok then ok, err, code = self.db:exec("COMMIT") end
+  if ok then ok, err, code = commit(self) end
   if not ok then return rollback(self, err, code) end
   return self:studio_flow(f.sid)
 end
@@ -810,13 +872,13 @@ end
 
 -- deletes a Studio flow and its revisions (executions stay, as Studio's logs do): true | false
 function Store:delete_flow(sid)
-  local ok, err, code = patiently(function() return self.db:exec("BEGIN IMMEDIATE") end)
+  local ok, err, code = begin(self)
   if not ok then return nil, err, code end
   ok, err, code = self:run("DELETE FROM flow_revisions WHERE flow_sid = ?", sid)
   local n
   if ok then n, err, code = self:run("DELETE FROM studio_flows WHERE sid = ?", sid) end
   if not n then return rollback(self, err, code) end
-  ok, err, code = self.db:exec("COMMIT")
+  ok, err, code = commit(self)
   if not ok then return rollback(self, err, code) end
   return n > 0
 end
@@ -832,11 +894,22 @@ end
 
 -- take_event(key, execution_sid) -> true (first time) | false (Twilio sent it before: a
 -- retry must not start or advance anything twice) | nil, err, code
-function Store:take_event(key, execution_sid)
-  local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at)" ..
-    " VALUES (?, ?, ?)", key, execution_sid, core.now())
+-- With a payload (text), the event is kept until event_done: a process that stops between
+-- answering Twilio and acting on the event acts on it when it starts again (pending_events).
+function Store:take_event(key, execution_sid, payload)
+  local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
+    " done) VALUES (?, ?, ?, ?, ?)", key, execution_sid, core.now(), payload, payload and 0 or 1)
   if not n then return nil, err, code end
   return n > 0
+end
+
+function Store:event_done(key)
+  return self:run("UPDATE webhook_events SET done = 1, payload = NULL WHERE sid = ?", key)
+end
+
+-- the events taken and not yet acted on, oldest first: {{sid, payload}, ...}
+function Store:pending_events()
+  return self:all("SELECT sid, payload FROM webhook_events WHERE done = 0 ORDER BY received_at, sid")
 end
 
 -- counts of what the store holds: {executions, active, steps}
@@ -846,6 +919,16 @@ function Store:counts()
     " (SELECT count(*) FROM steps) AS steps")
   if not r then return nil, err, code end
   return r
+end
+
+-- how many steps of the executions of flow_sid took each transition (from, event, to),
+-- every revision together: {{from =, event =, to =, n =}, ...} ordered by from, event, to
+function Store:edge_counts(flow_sid)
+  local rows, err, code = self:all("SELECT s.transitioned_from AS \"from\", s.name AS event," ..
+    " s.transitioned_to AS \"to\", count(*) AS n FROM executions e JOIN steps s ON s.execution_sid = e.sid" ..
+    " WHERE e.flow_sid = ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", flow_sid)
+  if not rows then return nil, err, code end
+  return rows
 end
 
 -- the execution record of DESIGN.md §3 for sid | nil, err

@@ -12,6 +12,8 @@
 --   --     { ask = "input" | "recording" | "outcome", exec, root, wait, widget, type, events,
 --   --       in_call, verb }
 --   voice.input(engine, n, text)           -- the caller's keys or words ("" : silence)
+--   voice.answer(engine, n, text)          -- -> the callback's kind and the fields Twilio would
+--                                          --    post for them (rivulet serve's inspector posts them)
 --   voice.choose(engine, n, event, outputs?)
 --   voice.hangup(engine, exec)             -- the caller hangs up
 --   voice.expire(engine, n)                -- nobody answers before the wait's deadline
@@ -107,31 +109,39 @@ local function recording(engine, n, text)
   return f
 end
 
--- the caller's input at a <Gather> (keys or words) or a <Record> (the message); "" or
--- nil is silence: Twilio goes on to the verb after it
-function M.input(engine, n, text)
+-- the callback Twilio makes for the caller's input at a <Gather> (keys or words) or a
+-- <Record> (the message): its kind and the fields it posts; "" or nil is silence: Twilio
+-- goes on to the verb after it (the Redirect's callback, no fields)
+function M.answer(engine, n, text)
   text = trim(text)
   if text ~= "" then
     if n.ask == "input" then
       if text:match("^[%d#%*]+$") then
         local d = digits(text, n.verb)
-        if d ~= "" then return callback(engine, n, "action", { Digits = d }) end
+        if d ~= "" then return "action", { Digits = d } end
       else
-        return callback(engine, n, "action", { SpeechResult = text, Confidence = M.CONFIDENCE })
+        return "action", { SpeechResult = text, Confidence = M.CONFIDENCE }
       end
     elseif n.ask == "recording" then
-      return callback(engine, n, "action", recording(engine, n, text))
+      return "action", recording(engine, n, text)
     end
   end
-  return M.next(engine, n)
+  return fallthrough(n), {}
+end
+
+function M.input(engine, n, text)
+  return callback(engine, n, M.answer(engine, n, text))
 end
 
 -- an outcome chosen by name; outputs default to what the widget says a real one hands back
+-- what a real outcome `event` of the widget n waits in hands back as its outputs
+function M.outputs(n, event)
+  local w = widgets.get(n.type)
+  return w.simulated and w.simulated(event, n.wait.props or {}, n.exec.context, sid) or {}
+end
+
 function M.choose(engine, n, event, outputs)
-  if outputs == nil then
-    local w = widgets.get(n.type)
-    outputs = w.simulated and w.simulated(event, n.wait.props or {}, n.exec.context, sid) or {}
-  end
+  if outputs == nil then outputs = M.outputs(n, event) end
   return engine:handle{ kind = "flow_event", sid = n.exec.sid, event = event, fields = outputs }
 end
 

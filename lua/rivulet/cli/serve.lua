@@ -69,27 +69,69 @@ local function credentials(o)
   return sid, token, made
 end
 
--- answers every request waiting on the server (a handler's error is a 500, never a stop)
+-- One commit per turn of the loop, not one per step: the writes of a turn's work share a
+-- batch (engine:begin_batch), committed before anything that work caused leaves the
+-- process. A failed commit is logged; the executions it held leave the engine, as the
+-- store keeps them (their events, kept in the inbox, are acted on again).
+local function committed(engine, scrub)
+  local ok, err = engine:end_batch()
+  if not ok then stderr:write("rivulet serve: the store refused a commit: ", scrub(tostring(err)), "\n") end
+  return ok
+end
+
+-- answers every request waiting on the server (a handler's error is a 500, never a stop):
+-- handled in one batch, answered once it is committed (503 if it could not be)
 local function answer_all(srv, app, scrub)
+  local engine, answers = app.engine, {}
+  engine:begin_batch()
   while true do
     local req = srv:next()
-    if not req then return end
+    if not req then break end
+    local t0 = core.monotonic()
     local ok, status, headers, body = pcall(app.request, app, req)
     if not ok then
       stderr:write("rivulet serve: internal error on ", req.method, " ", req.path, ": ",
         scrub(tostring(status)), "\n")
       status, headers, body = request.error(500, 20500, "Internal server error")
     end
-    -- a call's webhook held until its flow reaches TwiML: answered by late_answers
-    if status ~= serve.PENDING then srv:respond(req.id, status, headers, body) end
+    answers[#answers + 1] = { req = req, t0 = t0, status, headers, body }
   end
+  local ok = committed(engine, scrub)
+  for _, a in ipairs(answers) do
+    local status, headers, body = a[1], a[2], a[3]
+    -- a call's webhook held until its flow reaches TwiML (an inspector's watch until
+    -- something happens): answered by late_answers
+    if status ~= serve.PENDING then
+      if not ok then status, headers, body = request.error(503, 20503, "Service unavailable: the store failed") end
+      srv:respond(a.req.id, status, headers, body)
+      app.metrics:request(a.req.path, status, core.monotonic() - a.t0)
+    else
+      app.metrics:hold(a.req.id, a.req.path, a.t0)
+    end
+  end
+end
+
+-- the work answers left, and the calls and timers: each in a batch committed before the
+-- next poll sends what it started
+local function work(app, scrub, poll_ms)
+  local engine = app.engine
+  engine:begin_batch()
+  app:run_jobs()
+  committed(engine, scrub)
+  engine:begin_batch()
+  engine:poll(poll_ms)
+  app:run_jobs()
+  committed(engine, scrub)
 end
 
 -- answers the app gave later (calls whose TwiML came), and forgets the requests whose
 -- client went away
 local function late_answers(srv, app)
   app:tick()
-  for _, a in ipairs(app:answers()) do srv:respond(a.id, a.status, a.headers, a.body) end
+  for _, a in ipairs(app:answers()) do
+    srv:respond(a.id, a.status, a.headers, a.body)
+    app.metrics:answered(a.id, a.status)
+  end
   for _, id in ipairs(srv:dropped()) do app:drop(id) end
 end
 
@@ -171,6 +213,10 @@ function M.main(argv)
   end
   stdout:flush()
 
+  local replayed = app:replay()        -- messages a stopped process answered and did not act on
+  if replayed and replayed > 0 then
+    stdout:write(format("%d message%s taken before a stop, acted on now\n", replayed, replayed == 1 and "" or "s"))
+  end
   core.trap_signals()
   local engine = app.engine
   local client = engine.http:handle()
@@ -178,12 +224,11 @@ function M.main(argv)
     while not core.signaled() do
       srv:run()
       answer_all(srv, app, scrub)
-      app:run_jobs()
-      engine:poll(0)
-      app:run_jobs()
+      srv:run()                      -- send the answers now: the steps they left run after
+      work(app, scrub, 0)
       late_answers(srv, app)
-      srv:run()                      -- send what was just answered
-      local fds = client:fds()
+      srv:run()                      -- send what was just answered (timeout() is 0 while
+      local fds = client:fds()       -- a request it read waits to be taken)
       fds[#fds + 1] = srv:fd()
       core.wait_fds(fds, wait_ms(srv, app))
     end
@@ -195,8 +240,8 @@ function M.main(argv)
   while core.monotonic() < deadline and (engine:pending_calls() or srv:stats().busy > 0) do
     srv:run()
     answer_all(srv, app, scrub)
-    app:run_jobs()
-    engine:poll(10)
+    srv:run()
+    work(app, scrub, 10)
     late_answers(srv, app)
   end
   srv:close(M.DRAIN_MS)

@@ -10,19 +10,30 @@
 -- unreadable spec counts as one failure), with ", N skipped" when cases were skipped.
 -- Exit status: 0 every case passed, 1 a case failed, 2 bad usage or an unreadable spec or
 -- flow (every spec still runs; the message names the file).
+--
+-- `rivulet test --from-execution SID [--store DB] [-o FILE] [--flow PATH] [--subflows DIR]`
+-- writes a spec that replays a stored execution (rivulet.test.replay) to FILE (default
+-- stdout); it passes as written. Exit status: 0 written, 1 the execution is not in the
+-- store, cannot be replayed, or the store failed, 2 bad usage or a store unusable as given.
 
 local test = require "rivulet.test"
 
-local ipairs, tostring = ipairs, tostring
+local ipairs, pairs, tostring = ipairs, pairs, tostring
 local format, sub = string.format, string.sub
 local stdout, stderr, open = io.stdout, io.stderr, io.open
 
 local M = {}
 
 local USAGE = "usage: rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v | -q]\n" ..
+  "       rivulet test --from-execution SID [--store DB] [-o FILE] [--flow PATH] [--subflows DIR]\n" ..
   "Run 'rivulet test --help' for details.\n"
 
-local VALUED = { ["--junit"] = "junit", ["--dot"] = "dot" }
+local VALUED = { ["--junit"] = "junit", ["--dot"] = "dot", ["--from-execution"] = "from_execution",
+                 ["--store"] = "store", ["-o"] = "output", ["--output"] = "output", ["--flow"] = "flow",
+                 ["--subflows"] = "subflows" }
+-- the options that only go with --from-execution, and the ones that never do
+local REPLAY_ONLY = { store = "--store", output = "-o", flow = "--flow", subflows = "--subflows" }
+local RUN_ONLY = { junit = "--junit", dot = "--dot", coverage = "--coverage" }
 
 -- args -> options | nil, exit code
 function M.parse(args)
@@ -43,7 +54,8 @@ function M.parse(args)
         v = args[i]
       end
       if v == nil or v == "" then
-        stderr:write(format("rivulet test: option '%s' needs a FILE\n", name), USAGE)
+        stderr:write(format("rivulet test: option '%s' needs a %s\n", name,
+          name == "--from-execution" and "SID" or name == "--store" and "DB" or "FILE"), USAGE)
         return nil, 2
       end
       o[VALUED[name]] = v
@@ -58,6 +70,25 @@ function M.parse(args)
       return nil, 2
     end
     i = i + 1
+  end
+  if o.from_execution then
+    if #o.specs > 0 then
+      stderr:write(format("rivulet test: --from-execution writes a spec; it runs none (got '%s')\n", o.specs[1]), USAGE)
+      return nil, 2
+    end
+    for k, opt in pairs(RUN_ONLY) do
+      if o[k] then
+        stderr:write(format("rivulet test: %s does not go with --from-execution\n", opt), USAGE)
+        return nil, 2
+      end
+    end
+    return o
+  end
+  for k, opt in pairs(REPLAY_ONLY) do
+    if o[k] then
+      stderr:write(format("rivulet test: %s goes with --from-execution\n", opt), USAGE)
+      return nil, 2
+    end
   end
   if #o.specs == 0 then
     stderr:write("rivulet test: no SPEC given\n", USAGE)
@@ -102,9 +133,46 @@ local function write_file(path, text, what)
   return true
 end
 
+-- --from-execution: the stored execution as a spec, on stdout or in -o FILE
+local function from_execution(o)
+  local args_lib = require "rivulet.cli.args"
+  local store_mod = require "rivulet.store"
+  local db = args_lib.store_path(o)
+  if not db then
+    stderr:write("rivulet test: --from-execution needs --store DB (or RIVULET_STORE)\n", USAGE)
+    return 2
+  end
+  local store, err, code = store_mod.open(db, { readonly = true })
+  if not store then
+    local msg, status = args_lib.store_failure(db, err, code)
+    stderr:write("rivulet test: ", msg, "\n")
+    return status
+  end
+  local text
+  text, err, code = require("rivulet.test.replay").spec(store, o.from_execution,
+    { flow = o.flow, spec_path = o.output, subflows = o.subflows })
+  store:close()
+  if not text then
+    stderr:write("rivulet test: ", tostring(err), "\n")
+    if code and code ~= "notfound" and code ~= "unsupported" and code ~= "diverged" and code ~= "failed"
+        and not store_mod.IO_FAILURES[code] then
+      return 2
+    end
+    return 1
+  end
+  if o.output then
+    if not write_file(o.output, text, "-o") then return 1 end
+    stderr:write(format("rivulet test: wrote %s (run it: rivulet test %s)\n", o.output, o.output))
+  else
+    stdout:write(text)
+  end
+  return 0
+end
+
 function M.main(args)
   local o, code = M.parse(args or {})
   if not o then return code end
+  if o.from_execution then return from_execution(o) end
   local cov = (o.coverage or o.dot) and test.coverage() or nil
   local passed, failed, skipped, unreadable = 0, 0, 0, false
   local gap = false     -- a blank line before the next spec's line and the summary

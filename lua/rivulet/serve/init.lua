@@ -26,9 +26,12 @@ local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local rest = require "rivulet.serve.rest"
 local webhook = require "rivulet.serve.webhook"
+local inspector = require "rivulet.serve.inspector"
+local metrics = require "rivulet.serve.metrics"
 local twiml = require "rivulet.twiml"
 
 local type, ipairs, pairs, tostring, format, setmetatable = type, ipairs, pairs, tostring, string.format, setmetatable
+local next = next
 local sub = string.sub
 
 local M = {}
@@ -75,6 +78,10 @@ route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/MessageStatus", { "account
   { POST = webhook.message_status }, WEBHOOK)
 route("/v1/Accounts/" .. SID .. "/Flows/" .. SID .. "/Executions/" .. SID,
   { "account_sid", "flow_sid", "execution_sid" }, { POST = webhook.callback, GET = webhook.callback }, WEBHOOK)
+-- the inspector's page and its JSON (rivulet.serve.inspector), Prometheus metrics
+-- (rivulet.serve.metrics): Basic auth, as the REST API
+for _, r in ipairs(inspector.ROUTES) do route(r[1], r[2], r[3]) end
+route("/metrics", {}, { GET = metrics.handler })
 
 -- the answer of a call's webhook that comes later (see App:answer_call)
 M.PENDING = setmetatable({}, { __tostring = function() return "rivulet.serve.PENDING" end })
@@ -97,6 +104,8 @@ function M.new(opts)
     held_by = {},         -- request id -> root execution sid
     late = {},            -- answers given since the last app:answers()
     n_local = 0,
+    observers = {},       -- what watches the engine (the inspector, the metrics): see App:notify
+    internal = {},        -- request id -> function(answer): held answers to the app's own requests
   }, App)
   local twilio
   if opts.twilio_api then
@@ -110,12 +119,26 @@ function M.new(opts)
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
     limits = opts.limits, http = opts.http,
-    on_message = function(exec, m) if app.on_message then app.on_message(exec, m) end end,
-    on_call = function(exec, w) app:call_waits(exec, w) end,
-    on_end = function(exec) app:call_ended(exec) end,
+    on_message = function(exec, m)
+      if app.on_message then app.on_message(exec, m) end
+      app:notify("message", exec, m)
+    end,
+    on_call = function(exec, w)
+      app:call_waits(exec, w)
+      app:notify("call", exec, w)
+    end,
+    on_end = function(exec)
+      app:call_ended(exec)
+      app:notify("ended", exec)
+    end,
+    on_step = function(exec, step) app:notify("step", exec, step) end,
+    on_http = function(exec, outcome, req) app:notify("http", exec, outcome, req) end,
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
+  app.metrics = metrics.new(app)
+  app.inspector = inspector.new(app)
+  app.observers[1], app.observers[2] = app.metrics, app.inspector
   return app
 end
 
@@ -127,6 +150,15 @@ function App:status_url(flow_sid)
   return self:webhook_url(flow_sid) .. "/MessageStatus"
 end
 
+-- what the engine did, to every observer that has a method of that name: step(exec, step),
+-- http(exec, outcome, request), message(exec, m), call(exec, wait), ended(exec)
+function App:notify(kind, ...)
+  for _, o in ipairs(self.observers) do
+    local f = o[kind]
+    if f then f(o, ...) end
+  end
+end
+
 -- the engine's door, for the handlers
 function App:handle(event)
   return self.engine:handle(event)
@@ -135,6 +167,42 @@ end
 -- work a handler leaves for after its answer (a webhook answers Twilio at once)
 function App:later(fn)
   self.jobs[#self.jobs + 1] = fn
+end
+
+-- inbox(key, event, flow_sid, contact) -> true (taken: acted on after the answer) | false
+-- (Twilio sent it before) | nil, err: an event from Twilio, kept in the store with what it
+-- says until it is acted on, so that answering Twilio before running the steps loses
+-- nothing when the process stops in between (replay). event: an engine event, plain data;
+-- its flow, when it starts executions, is flow_sid's runnable revision for contact.
+function App:inbox(key, event, flow_sid, contact)
+  local first, err = self.store:take_event(key, nil,
+    json.encode({ event = event, flow_sid = flow_sid, contact = contact }))
+  if not first then return first, err end
+  self:later_event(key, event, flow_sid, contact)
+  return true
+end
+
+function App:later_event(key, event, flow_sid, contact)
+  self:later(function()
+    if flow_sid then event.flow = self:runnable(flow_sid, contact) or nil end
+    self:handle(event)
+    self.store:event_done(key)      -- in the same commit as the steps it caused
+  end)
+end
+
+-- the events a stopped process took and did not act on, scheduled again -> how many
+function App:replay()
+  local rows, err = self.store:pending_events()
+  if not rows then return nil, err end
+  for _, r in ipairs(rows) do
+    local p = json.decode(r.payload or "")
+    if type(p) == "table" and type(p.event) == "table" then
+      self:later_event(r.sid, p.event, p.flow_sid, p.contact)
+    else
+      self.store:event_done(r.sid)  -- unreadable: nothing can be done with it
+    end
+  end
+  return #rows
 end
 
 function App:run_jobs()
@@ -219,6 +287,20 @@ end
 function App:answers()
   local out = self.late
   self.late = {}
+  -- the answers to the app's own requests (the inspector playing Twilio) go back to it
+  if next(self.internal) then
+    local keep = {}
+    for _, a in ipairs(out) do
+      local f = self.internal[a.id]
+      if f then
+        self.internal[a.id] = nil
+        f(a)
+      else
+        keep[#keep + 1] = a
+      end
+    end
+    out = keep
+  end
   return out
 end
 
@@ -242,6 +324,7 @@ function App:tick(now)
     end
     self.held[sid] = keep[1] and keep or nil
   end
+  for _, o in ipairs(self.observers) do if o.tick then o:tick(now) end end
 end
 
 function App:next_deadline(now)
@@ -253,10 +336,15 @@ function App:next_deadline(now)
       if not soon or d < soon then soon = d end
     end
   end
+  for _, o in ipairs(self.observers) do
+    local d = o.next_deadline and o:next_deadline(now)
+    if d and (not soon or d < soon) then soon = d end
+  end
   return soon and math.max(0, soon) or nil
 end
 
 function App:drop(id)
+  for _, o in ipairs(self.observers) do if o.drop then o:drop(id) end end
   local sid = self.held_by[id]
   if not sid then return end
   self.held_by[id] = nil

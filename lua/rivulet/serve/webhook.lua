@@ -29,6 +29,7 @@ local http = require "rivulet.http"
 local core = require "rivulet.core"
 local request = require "rivulet.serve.request"
 local engine = require "rivulet.engine"
+local sidlib = require "rivulet.sid"
 
 local format, tostring, lower, pairs, type = string.format, tostring, string.lower, pairs, type
 
@@ -103,30 +104,25 @@ function M.incoming(app, req, p)
   end
   local key = f.MessageSid or f.SmsSid or f.SmsMessageSid or f.CallSid
   if kind == "conversation" then key = f.MessageSid or f.ConversationSid .. "/" .. tostring(f.Index) end
-  local first, serr = app.store:take_event(key)
-  if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
-  if not first then                                   -- Twilio's retry: answered, not acted on twice
-    if kind == "call" then return app:answer_call(call_exec(app, f), req) end
-    return table.unpack(EMPTY)
-  end
   if kind ~= "call" then
     local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
-    app:later(function()
-      app:handle{ kind = "message", flow = flow, from = contact, to = to, body = f.Body or "", fields = f,
-                  conversation = kind == "conversation" }
-    end)
-  else
-    -- a call starts its execution now: the TwiML it reaches is the answer
-    local start = { kind = "start", flow = flow,
-                    trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
-    local r = app:handle(start)
-    if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
-      r = app:handle(start)
-    end
-    if r.code ~= "started" then return table.unpack(HANGUP) end
-    return app:answer_call(r.exec, req)
+    local first, serr = app:inbox(key, { kind = "message", from = contact, to = to, body = f.Body or "",
+      fields = f, conversation = kind == "conversation" }, p.flow_sid, contact)
+    if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
+    return table.unpack(EMPTY)          -- a retry (first == false): answered, not acted on twice
   end
-  return table.unpack(EMPTY)
+  local first, serr = app.store:take_event(key)
+  if first == nil then return request.error(500, 20500, "Internal server error: " .. tostring(serr)) end
+  if not first then return app:answer_call(call_exec(app, f), req) end   -- Twilio's retry
+  -- a call starts its execution now: the TwiML it reaches is the answer
+  local start = { kind = "start", flow = flow,
+                  trigger = { event = "incomingCall", from = f.From, to = f.To, call = f } }
+  local r = app:handle(start)
+  if r.code == "conflict" and stale_call(app, r.active_sid, f.CallSid) then
+    r = app:handle(start)
+  end
+  if r.code ~= "started" then return table.unpack(HANGUP) end
+  return app:answer_call(r.exec, req)
 end
 
 -- the contact and the flow's own number of a call's fields (an outgoing call's From is
@@ -181,9 +177,9 @@ function M.flow_event(app, req, _, kind, event)
   end
   local contact = kind == "conversation" and (f.Author or f.From) or f.From
   local to = kind == "conversation" and (f.To or f.ConversationSid) or f.To
-  app:later(function()
-    app:handle{ kind = "flow_event", event = event, from = contact, to = to, fields = outputs }
-  end)
+  local ok, err = app:inbox("FlowEvent/" .. sidlib.new("XE"), { kind = "flow_event", event = event, from = contact,
+    to = to, fields = outputs })
+  if ok == nil then return request.error(500, 20500, "Internal server error: " .. tostring(err)) end
   return table.unpack(EMPTY)
 end
 
@@ -223,9 +219,9 @@ function M.message_status(app, req, p)
   if not sid or not f.MessageStatus then
     return request.error(400, 20001, "a status callback carries MessageSid and MessageStatus")
   end
-  app:later(function()
-    app:handle{ kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode }
-  end)
+  local ok2, err = app:inbox("MessageStatus/" .. sid .. "/" .. f.MessageStatus,
+    { kind = "status", message_sid = sid, status = f.MessageStatus, error_code = f.ErrorCode })
+  if ok2 == nil then return request.error(500, 20500, "Internal server error: " .. tostring(err)) end
   return 204, {}, ""
 end
 
