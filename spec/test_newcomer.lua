@@ -184,11 +184,14 @@ function TestOffline.test_npm_unable_to_reach_its_registry_skips_with_npms_reaso
 end
 
 function TestOffline.test_the_install_scripts_never_run_npm_offline()
-  for _, script in ipairs{ "twilio-run.sh", "serve-tooling.sh" } do
-    -- a PATH whose npm records being called: it must not be
+  for _, script in ipairs{ "twilio-run.sh", "serve-tooling.sh", "browser-tooling.sh" } do
+    -- a PATH whose npm and apt-get record being called: they must not be
     local bin = helper.tmpdir()
-    helper.write_file(bin .. "/npm", "#!/bin/sh\necho called > " .. q(bin .. "/npm-called") .. "\nexit 1\n")
-    os.execute("chmod +x " .. q(bin .. "/npm"))
+    for _, tool in ipairs{ "npm", "apt-get" } do
+      helper.write_file(bin .. "/" .. tool, "#!/bin/sh\necho called > " .. q(bin .. "/" .. tool .. "-called") ..
+        "\nexit 1\n")
+      os.execute("chmod +x " .. q(bin .. "/" .. tool))
+    end
     local code, _, err = helper.exec({ "sh", ROOT .. "/scripts/" .. script }, nil,
       { RIVULET_OFFLINE = "1", PATH = bin .. ":" .. os.getenv("PATH") })
     if code ~= 0 then                                                      -- 0: already installed here
@@ -197,6 +200,7 @@ function TestOffline.test_the_install_scripts_never_run_npm_offline()
       lu.assertStrContains(err, "run sh scripts/" .. script .. " when online", false, script)
     end
     lu.assertNil(io.open(bin .. "/npm-called"), script)
+    lu.assertNil(io.open(bin .. "/apt-get-called"), script)
   end
 end
 
