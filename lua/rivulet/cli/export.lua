@@ -16,6 +16,7 @@
 local rivulet = require "rivulet"
 local core = require "rivulet.core"
 local args_lib = require "rivulet.cli.args"
+local sandbox = require "rivulet.sandbox"
 
 local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
 local format = string.format
@@ -38,7 +39,8 @@ local function is_empty(t) return next(t) == nil end
 -- copy v, marking the empty tables that Studio holds as arrays; lists the paths of Lua
 -- functions found (they have no JSON form)
 local function plain(v, path, key, funcs)
-  if type(v) == "function" then
+  -- a Lua flow file's functions reach the host as markers (rivulet.sandbox)
+  if type(v) == "function" or sandbox.is_function(v) then
     funcs[#funcs + 1] = path
     return nil
   end
