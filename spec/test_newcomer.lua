@@ -204,6 +204,33 @@ function TestOffline.test_the_install_scripts_never_run_npm_offline()
   end
 end
 
+-- a class whose setupClass raises or skips (an install that failed, no network): LuaUnit 3.4
+-- alone crashes with "attempt to index a nil value (local 'node')" and no summary; spec/run.lua
+-- fails or skips that class's tests with its message and still ends with the summary
+function TestOffline.test_a_failing_setup_class_does_not_crash_the_suite()
+  local dir = helper.tmpdir()
+  assert(os.execute("mkdir -p " .. q(dir .. "/spec")))
+  helper.write_file(dir .. "/spec/run.lua", assert(helper.read_file(ROOT .. "/spec/run.lua")))
+  helper.write_file(dir .. "/spec/test_a.lua", [[
+local lu = require "luaunit"
+TestBroken = {}
+function TestBroken.setupClass() error("npm ci failed: ECONNREFUSED", 0) end
+function TestBroken.test_one() end
+function TestBroken.test_two() end
+TestNoNet = {}
+function TestNoNet:setupClass() lu.skip("registry unreachable: run sh scripts/x.sh when online") end
+function TestNoNet:test_three() end
+TestFine = {}
+function TestFine.test_four() end
+]])
+  local code, out, err = helper.exec({ helper.bin, "lua", dir .. "/spec/run.lua" })
+  lu.assertEquals(code, 1, out .. err)
+  lu.assertNotStrContains(out .. err, "local 'node'")
+  lu.assertEquals(helper.count(out, "npm ci failed: ECONNREFUSED"), 2)   -- each test of the class
+  lu.assertStrContains(out, "skipped (1): registry unreachable: run sh scripts/x.sh when online\n")
+  lu.assertEquals(last_line(out), "1 passed, 2 failed, 1 skipped")
+end
+
 -- deps.sh offline: what is missing is said, apt-get never runs; optional packages only make
 -- specs skip, needed ones fail with the command that installs them
 function TestOffline.test_deps_offline_installs_nothing()
