@@ -68,6 +68,10 @@ PKGCONFIGDIR ?= $(CLIBDIR)/pkgconfig
 # PREFIX but /usr) is written into rivulet.pc's Libs as an rpath, so a program linked with
 # `pkg-config --libs rivulet` finds librivulet.so at run time without LD_LIBRARY_PATH.
 SYSTEM_LIBDIRS := /lib /usr/lib /lib64 /usr/lib64 $(addprefix /usr/lib/,$(shell $(CC) -print-multiarch 2>/dev/null))
+# ...and the dirs whose ld.so cache make install refreshes (Debian's ld.so.conf adds
+# /usr/local/lib), with the ldconfig commands tried in turn
+LDCONFIG_DIRS := $(SYSTEM_LIBDIRS) /usr/local/lib $(addprefix /usr/local/lib/,$(shell $(CC) -print-multiarch 2>/dev/null))
+LDCONFIG ?= ldconfig /sbin/ldconfig
 
 # Flags of the libraries (pkg-config; the fallbacks keep a build without it possible).
 LUA_CFLAGS    ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
@@ -388,9 +392,10 @@ install: all
 	$(INSTALL) -m 644 $(LIB_A) '$(DESTDIR)$(CLIBDIR)/librivulet.a'
 	$(INSTALL) -m 755 $(LIB_SO) '$(DESTDIR)$(CLIBDIR)/librivulet.so'
 	$(call write_pc,'$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc')
-	@# a system lib dir: refresh ld.so's cache so programs linked without the rpath find it
-	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
-	  for l in ldconfig /sbin/ldconfig; do command -v $$l >/dev/null 2>&1 && { $$l; break; }; done; fi
+	@# a dir ld.so searches by itself: refresh its cache so programs linked without the rpath
+	@# find the new library (root, no DESTDIR; any other dir is left to the rpath)
+	$(if $(filter $(abspath $(CLIBDIR)),$(LDCONFIG_DIRS)),@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
+	  for l in $(LDCONFIG); do command -v $$l >/dev/null 2>&1 && { $$l; break; }; done; fi)
 	@# a LUADIR stock lua5.4 does not search (any PREFIX but /usr and /usr/local): say how
 	@case "$$(env -u LUA_PATH -u LUA_PATH_5_4 $(LUA) -e 'io.write(package.path)' 2>/dev/null)" in \
 	  *'$(LUADIR)/?.lua'*) ;; \

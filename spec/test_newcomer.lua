@@ -306,7 +306,7 @@ local function build_program(i, link)
   local src = i.dir .. "/app.c"
   helper.write_file(src, PROGRAM)
   local exe = i.dir .. "/app-" .. link:gsub("%W", "")
-  local env = { PKG_CONFIG_PATH = i.prefix .. "/lib/pkgconfig" }
+  local env = { PKG_CONFIG_PATH = i.pkgconfig or i.prefix .. "/lib/pkgconfig" }
   local code, out, err = sh("cc -o " .. q(exe) .. " " .. q(src) .. " " .. link, env)
   lu.assertEquals(code, 0, out .. err)
   code, out, err = sh("cd / && env -u LD_LIBRARY_PATH -u RIVULET_LUA_PATH " .. q(exe) .. " " ..
@@ -350,4 +350,50 @@ function TestInstallAnywhere.test_rivulet_env_lets_stock_lua_require_it()
     q(ROOT .. "/flows/feedback.lua") .. " -q --reply 5 --reply fine")
   lu.assertEquals(code, 0, out .. err)
   lu.assertStrContains(out, "> Thank you! We read every message.")
+end
+
+-- ldconfig runs (as root, without DESTDIR) only for a library dir ld.so searches by itself;
+-- anywhere else the rpath in rivulet.pc finds the library and the system cache is left alone
+function TestInstallAnywhere.test_ldconfig_only_for_the_dirs_ld_so_searches()
+  local dir = source_copy()
+  local function dry(args)
+    local code, out, err = sh("cd " .. q(dir) .. " && " .. clean_make_env() .. "make -n install LDCONFIG=fake-ldconfig " .. args)
+    lu.assertEquals(code, 0, out .. err)
+    return out
+  end
+  lu.assertStrContains(dry("PREFIX=/usr/local"), "fake-ldconfig")
+  lu.assertStrContains(dry("PREFIX=/usr"), "fake-ldconfig")
+  lu.assertNotStrContains(dry("PREFIX=" .. q(dir .. "/opt")), "fake-ldconfig")
+  lu.assertNotStrContains(dry("PREFIX=/opt/rivulet"), "fake-ldconfig")
+end
+
+-- a LuaRocks tree (README's luarocks line, --tree for a tree of the test's own): the rock's
+-- rivulet.pc names the dir that holds the library (its clib/), a C program linked with it
+-- runs without LD_LIBRARY_PATH, the tree's bin/rivulet runs a flow, and its `rivulet env`
+-- lets stock lua5.4 require the tree's modules
+function TestInstallAnywhere.test_a_luarocks_tree_works()
+  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "install is checked in the plain build")
+  if not have("luarocks") then lu.skip("luarocks not found (make deps, or apt-get install luarocks)") end
+  local dir = source_copy()
+  helper.write_file(dir .. "/rivulet-scm-1.rockspec", assert(helper.read_file(ROOT .. "/rivulet-scm-1.rockspec")))
+  local tree = dir .. "/tree"
+  -- --deps-mode=none: LuaRocks does not see Debian's lua-cjson, and never fetches anything
+  local code, out, err = sh("cd " .. q(dir) .. " && " .. clean_make_env() ..
+    "luarocks --lua-version 5.4 --tree " .. q(tree) .. " make --deps-mode=none rivulet-scm-1.rockspec " ..
+    "CURL_INCDIR=/usr/include/x86_64-linux-gnu CFLAGS='-O0 -fPIC'")
+  lu.assertEquals(code, 0, out .. err)
+  local _, rock = sh("luarocks --lua-version 5.4 --tree " .. q(tree) .. " show --rock-dir rivulet")
+  rock = rock:gsub("%s+$", "")
+  local pc = assert(helper.read_file(rock .. "/clib/pkgconfig/rivulet.pc"), "no rivulet.pc under " .. rock)
+  local libdir = assert(pc:match("\nlibdir=([^\n]+)"))
+  lu.assertEquals(libdir, rock .. "/clib")
+  lu.assertNotNil(io.open(libdir .. "/librivulet.so"), "rivulet.pc's libdir holds no librivulet.so")
+  build_program({ dir = dir, pkgconfig = rock .. "/clib/pkgconfig" }, "$(pkg-config --cflags --libs rivulet)")
+  code, out, err = sh("cd / && unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 RIVULET_LUA_PATH && " ..
+    q(tree .. "/bin/rivulet") .. " run " .. q(ROOT .. "/flows/feedback.lua") .. " -q --reply 5 --reply fine && " ..
+    "eval \"$(" .. q(tree .. "/bin/rivulet") .. " env)\" && " ..
+    "lua5.4 -e 'print(package.searchpath(\"rivulet.core\", package.cpath), require(\"rivulet\").liquid.render(\"{{ 6 | times: 7 }}\", {}))'")
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "> Thank you! We read every message.\n")
+  lu.assertStrContains(out, tree .. "/lib/lua/5.4/rivulet/core.so\t42\n")
 end
