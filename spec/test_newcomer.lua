@@ -26,6 +26,11 @@ local function have(cmd)
   return os.execute("command -v " .. q(cmd) .. " >/dev/null 2>&1") == true
 end
 
+-- a make of its own, not a sub-make of the one running the suite
+local function clean_make_env()
+  return "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+end
+
 -- the directory of the host under test, absolute, for PATH
 local function bindir()
   return absolute(helper.bin:match("^(.*)/[^/]+$") or ".")
@@ -84,6 +89,50 @@ function TestReadme.test_shared_is_explained()
   end
 end
 
+-- a Lua script given where a flow goes (issue 18 point 5): every command that loads a flow
+-- says "not a flow" and how to run the script, with exit status 2
+function TestReadme.test_a_script_is_not_a_flow()
+  local script = ROOT .. "/flows/scripts/liquid_demo.lua"
+  for _, cmd in ipairs{ { "validate" }, { "run", "--reply", "x" }, { "graph" }, { "export" } } do
+    local args = { cmd[1], script }
+    for k = 2, #cmd do args[#args + 1] = cmd[k] end
+    local code, out, err = helper.run(args)
+    lu.assertEquals(code, 2, cmd[1] .. ": " .. out .. err)
+    lu.assertStrContains(err, script .. ":", false, cmd[1])
+    lu.assertStrContains(err, "not a flow: ", false, cmd[1])
+    lu.assertStrContains(err, "a script runs with `rivulet lua " .. script .. "`", false, cmd[1])
+  end
+  -- and it is a script indeed
+  local code, out, err = helper.run({ "lua", script })
+  lu.assertEquals(code, 0, out .. err)
+  -- a file that does not compile is a plain syntax error, not "not a flow"
+  local bad = helper.tmpdir() .. "/bad.lua"
+  helper.write_file(bad, "return {")
+  code, out, err = helper.run({ "validate", bad })
+  lu.assertEquals(code, 2, out .. err)
+  lu.assertNotStrContains(err, "not a flow")
+end
+
+-- without the shared reference data (SHARED elsewhere): the ratchet skips saying where it
+-- looked and how to point at it, make conformance stops saying so, the corpus specs skip
+function TestReadme.test_without_shared_each_part_says_so()
+  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "make's targets are checked in the plain build")
+  local none = helper.tmpdir() .. "/no-shared"
+  local make = "cd " .. q(ROOT) .. " && " .. clean_make_env() .. "make -s "
+  local code, out, err = sh(make .. "ratchet SHARED=" .. q(none))
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "ratchet: skipped: no Liquid conformance suites in " .. none .. "/liquid (SHARED=DIR")
+  code, out, err = sh(make .. "conformance SHARED=" .. q(none))
+  lu.assertNotEquals(code, 0, out)
+  lu.assertStrContains(err, "make conformance: no Liquid conformance suites in " .. none .. "/liquid")
+  lu.assertStrContains(err, "SHARED=DIR points at it")
+  code, out, err = helper.run({ "test", ROOT .. "/spec/corpus/corpus_spec.lua" }, nil,
+    { RIVULET_SHARED = none })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "corpus_spec.lua: 0 passed, 17 skipped (no corpus at " .. none .. "/studio/flows/)\n")
+  lu.assertStrMatches(out, ".*\n0 passed, 0 failed, %d+ skipped\n$")
+end
+
 -- ---- make without the -dev packages ------------------------------------------------------------
 
 TestMakeHints = {}
@@ -102,9 +151,6 @@ local function source_copy()
   return dir
 end
 
-local function clean_make_env()
-  return "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
-end
 
 function TestMakeHints.test_missing_headers_are_named_with_make_deps()
   local dir = source_copy()
