@@ -104,6 +104,25 @@ function TestReplHost.test_piped_input_prints_tables_help_and_stops_at_exit()
   lu.assertNotStrContains(out, "nil\n")           -- help and exit print no nil
 end
 
+-- the examples `help` shows, typed in order from the checkout, work together: the engine's
+-- start and deliver talk with the same contact, so the reply moves the execution on
+function TestReplHost.test_the_help_examples_run_as_shown()
+  local lines = {}
+  for line in require("rivulet.repl").HELP:gmatch("[^\n]+") do
+    local code = line:match("^  (%S.-)%s%s%s+%S") or line:match("^  (%S.*)$")
+    if code then lines[#lines + 1] = code end
+  end
+  lu.assertTrue(#lines >= 6, "no examples in help")
+  local code, out, err = helper.exec({ "sh", "-c", "cd " .. helper.quote(helper.root) .. " && exec " ..
+    helper.quote(helper.bin) .. " repl" }, table.concat(lines, "\n") .. "\n")
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(err, "")
+  lu.assertStrContains(out, "true\t{}\n3\n")
+  lu.assertStrContains(out, "What is the minimum number?\nWhat is the maximum number?\nmax_value\n")
+  lu.assertNotStrContains(out, "no active execution")
+  lu.assertStrContains(out, 'reason = "connect_failed"')          -- nothing listens on that port
+end
+
 function TestReplHost.test_on_a_terminal_tab_completes_and_help_and_exit_work()
   -- each line is typed once libedit reads the terminal (raw mode)
   local RAW = { raw = true }

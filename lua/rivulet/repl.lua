@@ -27,7 +27,9 @@ rivulet repl: Lua 5.4 with `rivulet` loaded. Type Lua; an expression prints its 
   rivulet.validate(flow)                                 true, problems
   rivulet.liquid.render("{{ 1 | plus: 2 }}", {})         Liquid
   e = rivulet.engine{ on_message = function(_, m) print(m.body) end }
-  x = e:start(flow, { body = "hi" })  e:deliver{ from = "+15550001111", to = "+15559990000", body = "1" }
+  x = e:start(flow, { from = "+15550001111", to = "+15559990000", body = "hi" })
+  _ = e:deliver{ from = "+15550001111", to = "+15559990000", body = "1" }   a reply
+  x.state                                                "max_value": where it waits
   rivulet.run_function{ url = "http://127.0.0.1:3000/f", parameters = { a = 1 } }
 
 Tab completes names (rivulet.li<Tab>, x:<Tab> for methods). A line that does not end a
