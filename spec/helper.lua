@@ -19,7 +19,8 @@ M.corpus = M.shared .. "/studio/flows/"
 function M.skip_without_corpus()
   local f = io.open(M.corpus .. "SOURCES.md")
   if f then f:close() return end
-  require("luaunit").skip("no Studio corpus at " .. M.corpus)
+  require("luaunit").skip("no Studio corpus at " .. M.corpus ..
+    " (the shared reference data: README; SHARED=DIR or RIVULET_SHARED=DIR points at it)")
 end
 
 -- Quotes s for /bin/sh.
