@@ -128,6 +128,7 @@ function M.update_flow(app, req, p)
     valid = checked.valid, errors = checked.errors, warnings = checked.warnings,
   }
   if not row then return store_failed(err) end
+  app:forget_flow(p.sid)
   return answer(200, resources.flow(app.public_url, app.account_sid, row))
 end
 
@@ -212,6 +213,7 @@ function M.update_test_users(app, req, p)
   local ok, err = app.store:set_test_users(p.sid, list)
   if ok == nil then return store_failed(err) end
   if not ok then return not_found("Flows", p.sid) end
+  app:forget_flow(p.sid)
   return answer(200, resources.test_users(app.public_url, p.sid, list))
 end
 
