@@ -294,6 +294,10 @@ function TestServeApp:test_executions_start_conflict_fetch_context_steps_end_del
   lu.assertEquals(x.links.steps, x.url .. "/Steps")
   lu.assertEquals(a.sent[1].body, "Name? (Ada)")
   lu.assertEquals(a.sent[1].to, FROM)
+  -- the answer is built from the execution in memory: the same resource a fetch reads back
+  local fs, fetched = a:req("GET", base .. "/" .. x.sid)
+  lu.assertEquals(fs, 200)
+  lu.assertEquals(x, fetched)
   -- one active execution per contact: 409, 20409, the conflicting SID
   local e
   s, e = a:req("POST", base, { { "To", FROM }, { "From", TO } })

@@ -602,7 +602,7 @@ function Store:write(exec, step, state)
   ok, err, code = commit(self)
   if not ok then return rollback(self, err, code) end
   if self.batch then self.batch.execs[exec] = true end
-  exec.rev = (exec.rev or 0) + 1
+  exec.rev, exec.updated_at = (exec.rev or 0) + 1, now
   if step then exec.takeovers = nil end
   return true
 end
