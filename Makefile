@@ -314,9 +314,9 @@ bench:
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/studio.sh
 
 demo:
-	@sh scripts/deps.sh
+	@$(OFFLINE_ENV) sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
-	@RIVULET_BIN="$(CURDIR)/$(HOST)" sh scripts/demo.sh
+	@RIVULET_BIN="$(CURDIR)/$(HOST)" $(OFFLINE_ENV) sh scripts/demo.sh
 
 # valgrind memcheck on the C tests, the example hosts, every flow spec (each example flow and
 # the corpus flows run through the host) and validation of the corpus: any error or

@@ -250,6 +250,26 @@ function TestOffline.test_the_install_scripts_never_run_npm_offline()
   end
 end
 
+-- make demo without twilio-run (offline, from a fresh clone): the function is served by
+-- plain node instead, the conversation still ends with the number, npm never runs
+function TestOffline.test_the_demo_runs_without_twilio_run()
+  if not have("node") then lu.skip("node not found (make deps)") end
+  local dir = fresh_tree()
+  local code, out, err = sh("mkdir -p " .. q(dir .. "/spec/browser") .. " && cp " ..
+    q(ROOT .. "/scripts/demo.sh") .. " " .. q(dir .. "/scripts/") .. " && cp " .. q(ROOT .. "/spec/serve_helper.lua") ..
+    " " .. q(dir .. "/spec/") .. " && cp " .. q(ROOT .. "/spec/browser/functions.js") .. " " ..
+    q(dir .. "/spec/browser/") .. " && cp " .. q(ROOT .. "/flows/random_number.lua") .. " " .. q(dir .. "/flows/"))
+  lu.assertEquals(code, 0, out .. err)
+  code, out, err = helper.exec({ "sh", dir .. "/scripts/demo.sh" }, nil,
+    { RIVULET_OFFLINE = "1", RIVULET_BIN = helper.bin })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(err, "offline (RIVULET_OFFLINE=1): twilio-run is not installed")
+  lu.assertStrContains(err, "scripts/demo.sh: without twilio-run, node serves the function itself")
+  lu.assertStrMatches(out, ".*< 6\n> Your random number is [1-6]\n$")
+  lu.assertStrContains(err, "ended: 'send_num' ended the flow on 'sent'")
+  lu.assertNil(io.open(dir .. "/flows/functions/node_modules"))           -- npm never ran
+end
+
 -- a class whose setupClass raises or skips (an install that failed, no network): LuaUnit 3.4
 -- alone crashes with "attempt to index a nil value (local 'node')" and no summary; spec/run.lua
 -- fails or skips that class's tests with its message and still ends with the summary
