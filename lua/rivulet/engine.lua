@@ -911,9 +911,13 @@ function KINDS.tick(self)
   return { code = "ticked", fired = self:fire_timers() }
 end
 
--- an execution held here, or the store's latest copy of it: exec | nil, result
+-- an execution held here, or the store's latest copy of it: exec | nil, result. One this
+-- engine is running an HTTP call for is leased to this process (no other moves it), and
+-- reloading it would run that widget again: it is taken as held.
 local function held(self, id)
-  if self.store then
+  local mine = self.active[id]
+  local inner = mine and self:innermost(mine)
+  if self.store and not (inner and inner.wait and inner.wait.kind == "http") then
     local ok, err, code = recovery.reload(self, id)
     if ok == "elsewhere" then return nil, { code = "busy", message = err } end
     if not ok then
@@ -927,14 +931,27 @@ local function held(self, id)
 end
 
 -- "end" {sid, reason?}: the execution ends now, wherever it stands (Studio's
--- Status=ended; rivulet end). Its subflows end with it.
+-- Status=ended; rivulet end; Ctrl-C in rivulet run), with a step "ended" from the state it
+-- stood in, so its log says where and why. Its subflows end with it.
 KINDS["end"] = function(self, ev)
   local exec, r = held(self, ev.sid)
   if not exec then return r end
   local reason = ev.reason or "ended by request"
+  -- the parent first, so it does not go on when its subflow ends
   local child = exec.wait and exec.wait.kind == "subflow" and self.active[exec.wait.child]
+  if exec.status == "active" then
+    local state = exec.flow.by_name[exec.state]
+    local step = { sid = sid("FT"), name = "ended", type = state and state.type, transitioned_from = exec.state,
+                   transitioned_to = "Ended", date_created = self.now(), context = snapshot(exec, exec.state, {}),
+                   reason = reason }
+    exec.steps[#exec.steps + 1] = step
+    mark_ended(self, exec, reason)
+    if self:persist(exec, step, exec.state) then
+      if self.opts.on_step then self.opts.on_step(exec, step) end
+      self:announce_end(exec)
+    end
+  end
   if child then KINDS["end"](self, { sid = child.sid, reason = reason }) end
-  self:finish(exec, reason)
   if exec.status == "detached" then
     return { code = "store_error", message = exec.reason, store_code = exec.detached }
   end

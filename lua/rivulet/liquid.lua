@@ -9,10 +9,11 @@
 -- seconds for "now"/"today"), limits = {output_bytes, loop_iterations, depth, render_score,
 -- assign_score, memory, time_ms}, strict_errors (render errors fail the render instead of printing
 -- "Liquid error: ..." inline), line_numbers (inline errors say "(line N)"),
--- strict_variables, strict_filters, name (used in messages), cache (false: do not use or
--- fill the compile cache), objects ("shopify", the default here: a hash prints as Ruby's
--- inspect, {"a"=>1}; "studio": as Twilio Studio prints it, {a=1}; the engine renders flows
--- with "studio").
+-- strict_variables, strict_filters (an undefined variable or filter fails the render, unless
+-- strict_errors = false: then it renders nothing, as Ruby's render does), name (used in
+-- messages), cache (false: do not use or fill the compile cache), objects ("shopify", the
+-- default here: a hash prints as Ruby's inspect, {"a"=>1}; "studio": as Twilio Studio
+-- prints it, {a=1}; the engine renders flows with "studio").
 
 local core = require "rivulet.core"
 
@@ -149,6 +150,10 @@ local function render_options(o, defaults)
   if defaults then
     for k, v in pairs(defaults) do if r[k] == nil then r[k] = v end end
   end
+  -- strict_variables and strict_filters ask for the error: unless strict_errors = false says
+  -- otherwise, it fails the render (Ruby's render records it in template.errors, which no
+  -- Lua caller could read; strict_errors = false keeps that: the tag renders nothing)
+  if r.strict_errors == nil and (r.strict_variables or r.strict_filters) then r.strict_errors = true end
   local mode = o.mode or (defaults and defaults.mode) or "lax"
   local partials = o.partials
   if partials == nil and defaults then partials = defaults.partials end

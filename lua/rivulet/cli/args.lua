@@ -144,6 +144,23 @@ function M.function_map(list, files)
   return map
 end
 
+-- why a flow file did not load, saying "not a flow" when it is Lua that compiles but did
+-- not give a flow (a script, such as flows/scripts/liquid_demo.lua: a flow file only returns
+-- the flow's table, and runs without require, io or os)
+function M.load_error(path, err)
+  err = tostring(err)
+  if type(path) == "string" and path:match("%.lua$") then
+    local f = io.open(path, "rb")
+    local text = f and f:read("a")
+    if f then f:close() end
+    if type(text) == "string" and load(text, "=" .. path, "t", {}) then   -- compiles; not run here
+      return format("not a flow: %s (a Lua flow file only returns the flow's table; a script runs with " ..
+        "`rivulet lua %s`)", err, path)
+    end
+  end
+  return err
+end
+
 -- load_flow(cmd, path, scrub) -> flow | nil: loads and validates a flow for a command,
 -- printing what is wrong (as `rivulet validate` does) on stderr
 function M.load_flow(cmd, path, scrub)
@@ -151,7 +168,7 @@ function M.load_flow(cmd, path, scrub)
   local stderr = io.stderr
   local flow, ferr = rivulet.load_flow(path)
   if not flow then
-    ferr = tostring(ferr)
+    ferr = M.load_error(path, ferr)
     if not find(ferr, path, 1, true) then ferr = path .. ": " .. ferr end
     stderr:write("rivulet ", cmd, ": ", scrub(ferr), "\n")
     return nil

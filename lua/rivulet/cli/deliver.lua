@@ -25,8 +25,8 @@ local M = {}
 local USAGE = "usage: rivulet deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT\n" ..
   "         [--media-url URL] [--map-url FROM=TO]... [--auth-token TOKEN] [--account-sid AC...]\n" ..
   "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR] [--json]\n" ..
-  "         (rivulet help deliver)\n" ..
-  "       rivulet deliver --store DB --tick [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR]\n"
+  "       rivulet deliver --store DB --tick [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR]\n" ..
+  "Run 'rivulet deliver --help' for details.\n"
 
 local SPEC = {
   ["--store"] = { value = true }, ["--flow"] = { value = true }, ["--from"] = { value = true },

@@ -28,7 +28,8 @@ M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this of
 
 local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
   "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
-  "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR]   (rivulet help serve)\n"
+  "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR]\n" ..
+  "Run 'rivulet serve --help' for details.\n"
 
 local SPEC = {
   ["--listen"] = { value = true }, ["--store"] = { value = true }, ["--flows"] = { value = true },

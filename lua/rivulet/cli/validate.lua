@@ -14,6 +14,7 @@
 
 local flowlib = require "rivulet.flow"
 local validate = require "rivulet.validate"
+local args_lib = require "rivulet.cli.args"
 
 local ipairs, tostring, type = ipairs, tostring, type
 local format, sub = string.format, string.sub
@@ -22,9 +23,9 @@ local stdout, stderr, open = io.stdout, io.stderr, io.open
 local M = {}
 
 local USAGE = "usage: rivulet validate [-q] [--map-function ZH...=URL]... [--functions FILE]...\n" ..
-  "         [--subflows DIR] [--account-sid AC...] [--auth-token TOKEN] FLOW...   (rivulet help validate)\n"
+  "         [--subflows DIR] [--account-sid AC...] [--auth-token TOKEN] FLOW...\n" ..
+  "Run 'rivulet validate --help' for details.\n"
 
-local args_lib = require "rivulet.cli.args"
 local VALUE = { ["--map-function"] = true, ["--functions"] = true, ["--subflows"] = true, ["--account-sid"] = true,
                 ["--auth-token"] = true }
 
@@ -93,7 +94,7 @@ function M.main(args)
     local flow, err = readable(file)
     if flow then flow, err = flowlib.load_file(file) end
     if not flow then
-      stderr:write(file, ": error: ", strip_file(err, file), "\n")
+      stderr:write(file, ": error: ", strip_file(args_lib.load_error(file, err), file), "\n")
       errors = errors + 1
       unreadable = true
     else
