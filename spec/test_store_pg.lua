@@ -580,3 +580,28 @@ function TestStorePg:test_a_schema_3_database_migrates_and_a_failed_migration_ke
   lu.assertEquals(s:pending_events(), { { sid = "SM2", payload = "new" } })
   s:close()
 end
+
+-- the C API's side (rivulet.embed, what rivulet_config.store_path reaches): a postgresql://
+-- URI keeps a conversation across handles, as a store file does
+function TestStorePg:test_the_c_apis_store_path_takes_a_uri()
+  local embed = require "rivulet.embed"
+  local db = pg.new_db()
+  local flow = helper.root .. "/flows/feedback.lua"
+  local sent = {}
+  local function emit(_, _, _, body) sent[#sent + 1] = body end
+  local a = assert(embed.new({ store_path = db }, emit))
+  assert(a.load_flow("feedback", flow))
+  local sid = assert(a.start("feedback", '{"event":"incomingMessage","from":"+15550001111","to":"+15559990000"}'))
+  a.poll(0)
+  lu.assertStrContains(sent[1] or "(nothing sent)", "How would you rate us")
+  a.engine.store:close()
+  local b = assert(embed.new({ store_path = db }, emit))
+  assert(b.load_flow("feedback", flow))
+  assert(b.deliver("+15550001111", "+15559990000", "5"))
+  b.poll(0)
+  lu.assertEquals(sent[#sent], "What should we know?")
+  local row = assert(b.engine.store:execution(sid))
+  lu.assertEquals(row.status, "active")
+  lu.assertEquals(row.context.flow.variables.rating, 5)
+  b.engine.store:close()
+end
