@@ -239,18 +239,7 @@ conformance: all
 bench:
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
-	@$(LUA_ENV) bash bench/liquid/run.sh
-	@$(LUA_ENV) bash bench/http/run.sh
-	@echo "engine: non-I/O steps (set-variables + split with Liquid), goal 1,000,000/s:"
-	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
-	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
-	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
-	@echo "custom logic: microseconds per call, a fresh state each:"
-	@$(LUA_ENV) $(B)/rivulet lua bench/logic/calls.lua
-	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/studio.sh
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/run.sh
 
 demo:
 	@sh scripts/deps.sh

@@ -3,7 +3,7 @@
 # when everything is there. Used by `make test`, `make demo`, `make bench`, `make fuzz`.
 #
 #   scripts/deps.sh            build + test packages
-#   scripts/deps.sh --bench    also Ruby Liquid, wrk, Node.js and npm (and the npm packages
+#   scripts/deps.sh --bench    also Ruby (ruby, ruby-liquid), hyperfine, wrk, Node.js and npm (and the npm packages
 #                              of bench/liquid/ and bench/serve/node-red/ when missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
@@ -20,7 +20,7 @@ lua-unit lua-yaml lua-check lua-socket lua-expat libedit-dev libmicrohttpd-dev t
 bench=0
 for opt in "$@"; do
 	case $opt in
-	--bench) want="$want ruby-liquid hyperfine wrk"; bench=1 ;;
+	--bench) want="$want ruby ruby-liquid hyperfine wrk"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	--memcheck) want="$want valgrind" ;;
 	-h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
