@@ -148,7 +148,8 @@ function M.new(opts)
     watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
     timers = {},
     all = {},             -- every execution this engine ran, in order
-    render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template" },
+    -- read once by the C renderer (core.liquid_options), not at every render
+    render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE },
   }, Engine)
   if opts.store ~= nil then
     local st = opts.store
@@ -348,15 +349,31 @@ end
 -- Properties render lax, as Studio's do; each text is compiled once (rivulet.liquid's
 -- cache), and the C renderer is called directly with options prepared once (a step is hot
 -- code).
+--
+-- templates[source] = the compiled template, or false for text without markup: one table
+-- read per property on the hot path instead of two finds, a cache lookup and an options
+-- table. Bounded, as rivulet.liquid's cache is: texts built at run time cannot grow it.
+local TEMPLATES_MAX = 4096
+local templates, ntemplates = {}, 0
+
 function Engine:render(s, exec, name)
-  if type(s) ~= "string" or not has_markup(s) then return s end
-  local t, err = liquid.compiled(s, name)
-  if not t then error({ liquid = err }, 0) end
-  local o = self.render_opts
-  o.name = name
-  if self.opts.now then o.now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
+  if type(s) ~= "string" then return s end
+  local t, err = templates[s], nil
+  if t == nil then
+    if has_markup(s) then
+      t, err = liquid.compiled(s, name)
+      if not t then error({ liquid = err }, 0) end
+    else
+      t = false
+    end
+    if ntemplates >= TEMPLATES_MAX then templates, ntemplates = {}, 0 end
+    templates[s], ntemplates = t, ntemplates + 1
+  end
+  if not t then return s end
+  local now
+  if self.opts.now then now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
   local out
-  out, err = t:render(exec.context, o)
+  out, err = t:render(exec.context, self.render_prepared, name, now)
   if out == nil then error({ liquid = err }, 0) end
   return out
 end
@@ -452,6 +469,16 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
                          type(outs) == "table" and outs.reason or nil)
 end
 
+-- the widget module of each state, found once (a state's type does not change)
+local widget_of = setmetatable({}, { __mode = "k" })
+
+-- a widget's properties for this step, then its run: one protected call per step
+local function run_widget(self, w, exec, state)
+  local props
+  if w.render == false then props = tbl(state.properties) else props = self:props(state, exec) end
+  return props, w.run(steplib.new(self, exec, state, props))
+end
+
 function Engine:enter(exec, name)
   while name and exec.status == "active" do
     local flow = exec.flow
@@ -469,26 +496,24 @@ function Engine:enter(exec, name)
       self:finish(exec, format("'%s' ran %d times in a row", name, self.limits.same_widget), true)
       return
     end
-    local wok, w = pcall(widgets.get, state.type)
-    if not wok then
-      self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type),
-        tostring(w)), true)
-      return
-    end
-    if not w or not w.run then
-      self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
-      return
+    local w = widget_of[state]
+    if not w then
+      local wok
+      wok, w = pcall(widgets.get, state.type)
+      if not wok then
+        self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type),
+          tostring(w)), true)
+        return
+      end
+      if not w or not w.run then
+        self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
+        return
+      end
+      widget_of[state] = w
     end
     exec.state = name
-    local ok, props
-    if w.render == false then ok, props = true, tbl(state.properties)
-    else ok, props = pcall(self.props, self, state, exec) end
-    local ev, outs, chosen
-    if ok then
-      ok, ev, outs, chosen = pcall(w.run, steplib.new(self, exec, state, props))
-    else
-      ev = props
-    end
+    local ok, props, ev, outs, chosen = pcall(run_widget, self, w, exec, state)
+    if not ok then ev, props = props, nil end
     name = self:settle(exec, state, props, ok, ev, outs, chosen)
   end
 end
