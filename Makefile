@@ -103,7 +103,8 @@ endif
 LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(MHD_LIBS) -lm
+# No $(CURL_LIBS): src/curl_lazy.c opens libcurl when the first HTTP call needs it.
+CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(MHD_LIBS) -ldl -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
