@@ -358,11 +358,12 @@ local templates, ntemplates = {}, 0
 
 function Engine:render(s, exec, name)
   if type(s) ~= "string" then return s end
-  local t, err = templates[s], nil
+  local t = templates[s]
   if t == nil then
     if has_markup(s) then
-      t, err = liquid.compiled(s, name)
-      if not t then error({ liquid = err }, 0) end
+      local cerr
+      t, cerr = liquid.compiled(s, name)
+      if not t then error({ liquid = cerr }, 0) end
     else
       t = false
     end
@@ -372,8 +373,7 @@ function Engine:render(s, exec, name)
   if not t then return s end
   local now
   if self.opts.now then now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
-  local out
-  out, err = t:render(exec.context, self.render_prepared, name, now)
+  local out, err = t:render(exec.context, self.render_prepared, name, now)
   if out == nil then error({ liquid = err }, 0) end
   return out
 end
