@@ -294,6 +294,10 @@ function TestServeApp:test_executions_start_conflict_fetch_context_steps_end_del
   lu.assertEquals(x.links.steps, x.url .. "/Steps")
   lu.assertEquals(a.sent[1].body, "Name? (Ada)")
   lu.assertEquals(a.sent[1].to, FROM)
+  -- the answer is built from the execution in memory: the same resource a fetch reads back
+  local fs, fetched = a:req("GET", base .. "/" .. x.sid)
+  lu.assertEquals(fs, 200)
+  lu.assertEquals(x, fetched)
   -- one active execution per contact: 409, 20409, the conflicting SID
   local e
   s, e = a:req("POST", base, { { "To", FROM }, { "From", TO } })
@@ -466,6 +470,39 @@ function TestServeWebhook:test_a_message_starts_then_a_reply_resumes_every_field
   lu.assertEquals(row.status, "ended")
   lu.assertEquals(row.context.widgets.ask.inbound.FromState, "CA")
   lu.assertEquals(a.sent[2].body, "Hi Ada")
+end
+
+-- which revision runs is cached for serve.FLOW_CACHE_S: a change made through this process
+-- is run at once, one made by another process sharing the store once the cache is older
+function TestServeWebhook:test_a_new_revision_runs_at_once_here_and_soon_elsewhere()
+  local db = helper.tmpdir() .. "/shared.db"
+  local a = new_app{ store = db }
+  local f = a:flow()
+  local path = "/v1/Accounts/" .. AC .. "/Flows/" .. f.sid
+  local function says(app, def_body, contact_n)
+    local sid = string.format("SM%032x", contact_n)
+    local fields = message_fields("hi", sid)
+    for _, kv in ipairs(fields) do if kv[1] == "From" then kv[2] = string.format("+1555000%04d", contact_n) end end
+    app:hook(path, fields)
+    local m = app.sent[#app.sent]
+    lu.assertStrContains(m and m.body or "(nothing sent)", def_body)
+  end
+  says(a, "Name?", 1)
+  local changed = json.decode(json.encode(ASK))
+  changed.states[2].properties.body = "Your name? ({{flow.data.who}})"
+  local s = a:req("POST", "/v2/Flows/" .. f.sid, { { "Status", "published" }, { "Definition", json.encode(changed) } })
+  lu.assertEquals(s, 200)
+  says(a, "Your name?", 2)                                   -- here: at once
+  -- another process (b) publishes a third revision; a sees it once its cache is older
+  local b = new_app{ store = db }
+  changed.states[2].properties.body = "Third: ({{flow.data.who}})"
+  lu.assertEquals(b:req("POST", "/v2/Flows/" .. f.sid, { { "Status", "published" },
+                                                          { "Definition", json.encode(changed) } }), 200)
+  local keep = serve.FLOW_CACHE_S
+  serve.FLOW_CACHE_S = 0
+  local ok, err = pcall(says, a, "Third:", 3)
+  serve.FLOW_CACHE_S = keep
+  assert(ok, err)
 end
 
 function TestServeWebhook:test_twilios_retries_never_start_or_advance_twice()

@@ -67,3 +67,54 @@ function TestSignatureVectors:test_binary_safe()
    lu.assertNotEquals(core.sha256_hex("a\0b"), core.sha256_hex("a"))
    lu.assertEquals(#core.sha256_hex("a\0b"), 64)
 end
+
+-- the whole webhook signature in C (core.twilio_signature): the fields in any order, sorted
+-- byte by byte by name then value, each distinct pair once; the string it signs is checked
+-- against the HMAC of the string built by hand
+TestSignatureFields = {}
+
+function TestSignatureFields:test_sorted_by_bytes_then_value_each_pair_once()
+   local url = "https://example.com/v1/Accounts/AC1/Flows/FW1?x=1"
+   local list = { { "b", "2" }, { "a", "z" }, { "B", "1" }, { "a", "y" }, { "a", "z" }, { "Body", "é" } }
+   -- "B" < "Body" < "a" < "b" in bytes (a locale-aware < could put "a" before "B")
+   local want = core.hmac_sha1_base64("tok", url .. "B1" .. "Bodyé" .. "ay" .. "az" .. "b2")
+   lu.assertEquals(core.twilio_signature("tok", url, list), want)
+   lu.assertEquals(rivulet.http.signature("tok", url, list, false), want)
+   lu.assertEquals(list[1][1], "b")                          -- the caller's list is left as it was
+   lu.assertEquals(core.twilio_signature("tok", url, list, "sha256"),
+                   core.hmac_sha256_base64("tok", url .. "B1" .. "Bodyé" .. "ay" .. "az" .. "b2"))
+   lu.assertEquals(core.twilio_signature("tok", url, {}), core.hmac_sha1_base64("tok", url))
+end
+
+function TestSignatureFields:test_binary_names_and_values()
+   local list = { { "k\0b", "v\0" }, { "k\0a", "\255" } }
+   lu.assertEquals(core.twilio_signature("t", "u", list), core.hmac_sha1_base64("t", "uk\0a\255k\0bv\0"))
+end
+
+function TestSignatureFields:test_bad_lists_raise()
+   lu.assertErrorMsgContains("list[2] must be {name, value}, two strings",
+      core.twilio_signature, "t", "u", { { "a", "1" }, { "b", 2 } })
+   lu.assertErrorMsgContains("list[1] must be", core.twilio_signature, "t", "u", { "a" })
+   lu.assertErrorMsgContains("sha1 or sha256", core.twilio_signature, "t", "u", {}, "md5")
+end
+
+-- application/x-www-form-urlencoded as Twilio posts it (core.form_decode)
+TestFormDecode = {}
+
+function TestFormDecode:test_pairs_in_order_with_repeats()
+   lu.assertEquals(core.form_decode("Body=Hello+world%21&MediaUrl0=a&MediaUrl0=b&Empty="),
+      { { "Body", "Hello world!" }, { "MediaUrl0", "a" }, { "MediaUrl0", "b" }, { "Empty", "" } })
+end
+
+function TestFormDecode:test_edges()
+   lu.assertEquals(core.form_decode(""), {})
+   lu.assertEquals(core.form_decode("&&a=1&&"), { { "a", "1" } })              -- empty parts skipped
+   lu.assertEquals(core.form_decode("flag"), { { "flag", "" } })               -- no "=": value ""
+   lu.assertEquals(core.form_decode("=v"), { { "", "v" } })
+   lu.assertEquals(core.form_decode("a=b=c"), { { "a", "b=c" } })              -- the first "=" splits
+   lu.assertEquals(core.form_decode("k%3D=%3d%26"), { { "k=", "=&" } })
+   -- a % without two hex digits after it is kept as it is
+   lu.assertEquals(core.form_decode("a=%zz%4&b=100%"), { { "a", "%zz%4" }, { "b", "100%" } })
+   lu.assertEquals(core.form_decode("a=%00%FF"), { { "a", "\0\255" } })
+   lu.assertEquals(core.form_decode("a+b=%2B+"), { { "a b", "+ " } })
+end

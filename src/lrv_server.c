@@ -307,6 +307,60 @@ static int l_wait_fds(lua_State *L) {
   return 1;
 }
 
+/* ---- application/x-www-form-urlencoded --------------------------------------------------- */
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* pushes s..e decoded: "+" a space, %XX its byte (a % not followed by two hex digits is kept) */
+static void push_form_text(lua_State *L, const char *s, const char *e) {
+  const char *q;
+  luaL_Buffer b;
+  char *out;
+  size_t n = 0;
+  for (q = s; q < e && *q != '+' && *q != '%'; q++) {}
+  if (q == e) { lua_pushlstring(L, s, (size_t)(e - s)); return; }
+  out = luaL_buffinitsize(L, &b, (size_t)(e - s));
+  for (q = s; q < e; q++) {
+    int hi, lo;
+    if (*q == '+') out[n++] = ' ';
+    else if (*q == '%' && e - q > 2 && (hi = hexval((unsigned char)q[1])) >= 0 && (lo = hexval((unsigned char)q[2])) >= 0) {
+      out[n++] = (char)(hi * 16 + lo);
+      q += 2;
+    } else out[n++] = *q;
+  }
+  luaL_pushresultsize(&b, n);
+}
+
+/* form_decode(text) -> {{name, value}, ...} in order (a name may repeat); empty parts are
+** skipped, a part without "=" has the value "". Every webhook's body goes through it. */
+static int l_form_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len), *end = s + len;
+  lua_Integer n = 0;
+  lua_newtable(L);
+  while (s < end) {
+    const char *amp = memchr(s, '&', (size_t)(end - s)), *eq;
+    if (!amp) amp = end;
+    if (amp > s) {
+      eq = memchr(s, '=', (size_t)(amp - s));
+      lua_createtable(L, 2, 0);
+      push_form_text(L, s, eq ? eq : amp);
+      lua_rawseti(L, -2, 1);
+      if (eq) push_form_text(L, eq + 1, amp);
+      else lua_pushliteral(L, "");
+      lua_rawseti(L, -2, 2);
+      lua_rawseti(L, -2, ++n);
+    }
+    s = amp + 1;
+  }
+  return 1;
+}
+
 void lrv_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "port", server_port }, { "fd", server_fd }, { "timeout", server_timeout },
@@ -316,7 +370,8 @@ void lrv_open_server(lua_State *L) {
   };
   static const luaL_Reg meta[] = { { "__gc", server_close }, { "__close", server_close }, { NULL, NULL } };
   static const luaL_Reg funcs[] = {
-    { "server_listen", l_server_listen }, { "wait_fds", l_wait_fds }, { NULL, NULL }
+    { "server_listen", l_server_listen }, { "wait_fds", l_wait_fds }, { "form_decode", l_form_decode },
+    { NULL, NULL }
   };
   static const struct { const char *name; lua_Integer v; } limits[] = {
     { "SERVER_MAX_BODY", RV_SERVER_MAX_BODY },

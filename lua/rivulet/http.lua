@@ -92,23 +92,11 @@ end
 -- ---- X-Twilio-Signature ----------------------------------------------------------------
 
 -- URL, then each name and value in name order; a repeated name's values sorted, and (as
--- twilio's own validator) each distinct value once. list: {name, value} pairs sorted so
--- (sorted = false: in any order; a copy is sorted). algorithm: "sha1" (default) or
--- "sha256" (Webhook Rules).
-function M.signature(token, url, list, sorted, algorithm)
-  if sorted == false and list then
-    local copy = {}
-    for i, p in ipairs(list) do copy[i] = p end
-    sort(copy, by_name_then_value)
-    list = copy
-  end
-  local parts, prev = { url }, nil
-  for _, p in ipairs(list or {}) do       -- sorted, so repeats sit side by side
-    if not (prev and prev[1] == p[1] and prev[2] == p[2]) then parts[#parts + 1] = p[1] .. p[2] end
-    prev = p
-  end
-  if algorithm == "sha256" then return core.hmac_sha256_base64(token, concat(parts)) end
-  return core.hmac_sha1_base64(token, concat(parts))
+-- twilio's own validator) each distinct value once. list: {name, value} pairs, strings, in
+-- any order (the fourth argument, whether it is sorted, no longer matters). algorithm: "sha1"
+-- (default) or "sha256" (Webhook Rules).
+function M.signature(token, url, list, _, algorithm)
+  return core.twilio_signature(token, url, list or {}, algorithm)
 end
 
 local function add_query(url, q)

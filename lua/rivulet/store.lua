@@ -54,7 +54,8 @@
 --   store:take_event(key, execution_sid?, payload?) -> true | false (seen before)
 --   store:event_done(key)   store:pending_events() -> {{sid, payload}, ...}   the serve
 --       inbox: a Twilio event kept (payload) until the commit of the steps it caused
---   store:studio_flow(sid) / studio_flows(f) / studio_flow_from(origin) / save_flow(f) /
+--   store:studio_flow(sid) / studio_flow_head(sid) / studio_flows(f) /
+--       studio_flow_from(origin) / save_flow(f) /
 --       flow_revision(sid, n) / flow_revisions(sid, f) / delete_flow(sid) /
 --       set_test_users(sid, list)            the Studio REST API's flows and revisions
 
@@ -601,7 +602,7 @@ function Store:write(exec, step, state)
   ok, err, code = commit(self)
   if not ok then return rollback(self, err, code) end
   if self.batch then self.batch.execs[exec] = true end
-  exec.rev = (exec.rev or 0) + 1
+  exec.rev, exec.updated_at = (exec.rev or 0) + 1, now
   if step then exec.takeovers = nil end
   return true
 end
@@ -799,6 +800,13 @@ end
 local FLOW_ROW = "SELECT f.sid, f.friendly_name, f.status, f.revision, f.published, f.origin, f.test_users," ..
   " f.date_created, f.date_updated, r.commit_message, r.kind, r.definition, r.valid, r.errors, r.warnings" ..
   " FROM studio_flows f JOIN flow_revisions r ON r.flow_sid = f.sid AND r.revision = f.revision"
+
+-- which revisions of a Studio flow run (what every webhook asks): {sid, friendly_name,
+-- origin, revision, published, test_users} | false
+function Store:studio_flow_head(sid)
+  return self:first("SELECT sid, friendly_name, origin, revision, published, test_users FROM studio_flows" ..
+    " WHERE sid = ?", sid)
+end
 
 -- a Studio flow with its latest revision | false
 function Store:studio_flow(sid)

@@ -99,7 +99,7 @@ function M.new(opts)
   local app = setmetatable({
     account_sid = opts.account_sid, auth_token = opts.auth_token,
     public_url = (opts.public_url or "http://127.0.0.1:8080"):gsub("/+$", ""),
-    jobs = {}, flows = {}, on_message = opts.on_message,
+    jobs = {}, flows = {}, pointers = {}, on_message = opts.on_message,
     held = {},            -- root execution sid -> {{id, at}, …}: call webhooks not answered yet
     held_by = {},         -- request id -> root execution sid
     late = {},            -- answers given since the last app:answers()
@@ -382,16 +382,32 @@ function App:check_definition(def)
            warnings = problem_list(problems, "warning") }
 end
 
--- the flow an execution of flow_sid runs for contact: the latest revision for a test
--- user, the latest published one for everyone else -> flow | false | nil, err
-function App:runnable(flow_sid, contact)
-  local row, err = self.store:studio_flow(flow_sid)
+-- The flow an execution of flow_sid runs for contact: the latest revision for a test
+-- user, the latest published one for everyone else -> flow | false | nil, err. Which
+-- revisions those are is read from the store at most every FLOW_CACHE_S (every webhook
+-- asks; a change made through this process is seen at once, see forget_flow; one made by
+-- another process sharing the store, within FLOW_CACHE_S).
+M.FLOW_CACHE_S = 1
+
+local function pointer(self, flow_sid)
+  local now = core.monotonic()
+  local p = self.pointers[flow_sid]
+  if p and now - p.at < M.FLOW_CACHE_S then return p end
+  local row, err = self.store:studio_flow_head(flow_sid)
   if not row then return row, err end
-  local n = row.published
-  local users = json.decode(row.test_users)
-  for _, u in ipairs(type(users) == "table" and users or {}) do
-    if u == contact then n = row.revision end
-  end
+  local users, set = json.decode(row.test_users), {}
+  for _, u in ipairs(type(users) == "table" and users or {}) do set[u] = true end
+  p = { at = now, published = row.published, revision = row.revision, test_users = set,
+        name = row.origin or row.friendly_name }
+  self.pointers[flow_sid] = p
+  return p
+end
+
+function App:runnable(flow_sid, contact)
+  local p, err = pointer(self, flow_sid)
+  if not p then return p, err end
+  local n = p.published
+  if contact ~= nil and p.test_users[contact] then n = p.revision end
   if not n then return false end
   local key = flow_sid .. "#" .. n
   local f = self.flows[key]
@@ -399,16 +415,17 @@ function App:runnable(flow_sid, contact)
   local rev
   rev, err = self.store:flow_revision(flow_sid, n)
   if not rev then return rev, err end
-  local name = row.origin or row.friendly_name
-  if rev.kind == "lua" then f, err = rivulet.flow.from_lua(rev.definition, name)
-  else f, err = rivulet.flow.from_json(rev.definition, name) end
+  if rev.kind == "lua" then f, err = rivulet.flow.from_lua(rev.definition, p.name)
+  else f, err = rivulet.flow.from_json(rev.definition, p.name) end
   if not f then return nil, err end
   f.sid, f.revision = flow_sid, n
   self.flows[key] = f
   return f
 end
 
+-- flow_sid changed here (a revision, test users, deleted): read it again
 function App:forget_flow(flow_sid)
+  self.pointers[flow_sid] = nil
   for k in pairs(self.flows) do
     if sub(k, 1, #flow_sid + 1) == flow_sid .. "#" then self.flows[k] = nil end
   end

@@ -273,23 +273,28 @@ local function not_found(what, sid)
   return problem(404, 20404, format("The requested resource /%s/%s was not found", what, tostring(sid)))
 end
 
+-- a flow with how often each of its transitions was taken -> f, row, counts | nil, status,
+-- headers, body (the answer to give)
+local function flow_counted(app, sid)
+  local f, row = flow_of(app, sid)
+  if f == nil then return nil, store_failed(row) end
+  if not f then return nil, not_found("Flows", sid) end
+  local counts, err = app.store:edge_counts(sid)
+  if not counts then return nil, store_failed(err) end
+  return f, row, counts
+end
+
 function M.flow(app, _, p)
-  local f, row = flow_of(app, p.sid)
-  if f == nil then return store_failed(row) end
-  if not f then return not_found("Flows", p.sid) end
-  local counts, err = app.store:edge_counts(p.sid)
-  if not counts then return store_failed(err) end
+  local f, row, counts, body = flow_counted(app, p.sid)
+  if not f then return row, counts, body end
   local out = flow_summary(app, row)
   out.graph = timeline.graph(f, counts)
   return answer(out)
 end
 
 function M.flow_dot(app, _, p)
-  local f, row = flow_of(app, p.sid)
-  if f == nil then return store_failed(row) end
-  if not f then return not_found("Flows", p.sid) end
-  local counts, err = app.store:edge_counts(p.sid)
-  if not counts then return store_failed(err) end
+  local f, row, counts, body = flow_counted(app, p.sid)
+  if not f then return row, counts, body end
   local by = {}
   for _, c in ipairs(counts) do by[c.from .. "\0" .. c.event .. "\0" .. c.to] = c.n end
   local text = dot.graph("flow", { { flow = f, label = row.friendly_name, edge = function(s, t, to)

@@ -5,46 +5,52 @@
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 
-local type, tonumber, ipairs, lower = type, tonumber, ipairs, string.lower
-local char, format, gsub, concat = string.char, string.format, string.gsub, table.concat
+local type, lower, setmetatable, rawget, rawset = type, string.lower, setmetatable, rawget, rawset
+local format, gsub, concat = string.format, string.gsub, table.concat
 
 local M = {}
 
-local function hex(h) return char(tonumber(h, 16)) end
-
 -- application/x-www-form-urlencoded text -> list of {name, value} in order (a name may
--- repeat: MediaUrl, TestUsers), with "+" as space and %XX decoded
+-- repeat: MediaUrl, TestUsers), with "+" as space and %XX decoded (in C: every webhook)
 function M.pairs_of(text)
-  local list = {}
-  if type(text) ~= "string" or text == "" then return list end
-  for part in text:gmatch("[^&]+") do
-    local k, v = part:match("^([^=]*)=?(.*)$")
-    k = gsub(gsub(k, "+", " "), "%%(%x%x)", hex)
-    v = gsub(gsub(v, "+", " "), "%%(%x%x)", hex)
-    list[#list + 1] = { k, v }
-  end
-  return list
+  if type(text) ~= "string" or text == "" then return {} end
+  return core.form_decode(text)
 end
 
--- list of pairs -> map name -> value (the last one wins) and name -> {values} (repeats)
+-- the values of a name, gathered from the pairs (kept under LIST) on first use
+local LIST = {}
+local ALL = { __index = function(all, name)
+  local t, list = nil, rawget(all, LIST)
+  for i = 1, #list do
+    local p = list[i]
+    if p[1] == name then t = t or {}; t[#t + 1] = p[2] end
+  end
+  rawset(all, name, t or false)
+  return t or false
+end }
+
+-- list of pairs -> map name -> value (the last one wins) and name -> {values} | false
+-- (repeats: MediaUrl, TestUsers; read by name, not iterated)
 function M.fields(list)
-  local one, all = {}, {}
-  for _, p in ipairs(list) do
+  local one = {}
+  for i = 1, #list do
+    local p = list[i]
     one[p[1]] = p[2]
-    local t = all[p[1]]
-    if not t then t = {}; all[p[1]] = t end
-    t[#t + 1] = p[2]
   end
-  return one, all
+  return one, setmetatable({ [LIST] = list }, ALL)
 end
 
--- a header's value (names compare without case), or nil
+-- a header's value (names compare without case), or nil. The request's headers are
+-- indexed by lower-case name on first use (a webhook asks for several).
 function M.header(req, name)
-  name = lower(name)
-  for _, h in ipairs(req.headers or {}) do
-    if lower(h[1]) == name then return h[2] end
+  local map = req.header_map
+  if not map then
+    map = {}
+    local hs = req.headers or {}
+    for i = #hs, 1, -1 do map[lower(hs[i][1])] = hs[i][2] end    -- the first of a name wins
+    req.header_map = map
   end
-  return nil
+  return map[lower(name)]
 end
 
 -- whether the request body is a form (as Twilio and its libraries send every POST)

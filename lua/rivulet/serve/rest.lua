@@ -128,6 +128,7 @@ function M.update_flow(app, req, p)
     valid = checked.valid, errors = checked.errors, warnings = checked.warnings,
   }
   if not row then return store_failed(err) end
+  app:forget_flow(p.sid)
   return answer(200, resources.flow(app.public_url, app.account_sid, row))
 end
 
@@ -212,6 +213,7 @@ function M.update_test_users(app, req, p)
   local ok, err = app.store:set_test_users(p.sid, list)
   if ok == nil then return store_failed(err) end
   if not ok then return not_found("Flows", p.sid) end
+  app:forget_flow(p.sid)
   return answer(200, resources.test_users(app.public_url, p.sid, list))
 end
 
@@ -256,9 +258,12 @@ function M.create_execution(app, req, p)
   elseif r.code ~= "started" then
     return store_failed(r.message)
   end
-  local row
-  row, err = app.store:execution(r.sid)
-  if not row then return store_failed(err or "the execution was not stored") end
+  -- the resource from the execution as it was just stored (not read back: a create is hot)
+  local e = r.exec
+  local contact = e.context.contact.channel.address
+  local row = { sid = e.sid, flow_sid = e.flow_sid, contact = contact ~= nil and tostring(contact) or nil,
+                flow_version = e.flow_version, status = e.status, started_at = e.started_at,
+                updated_at = e.updated_at or e.started_at, initiated_by = e.initiated_by }
   return answer(p.v1 and 200 or 201, resources.execution(app.public_url, app.account_sid, row))
 end
 
