@@ -1,10 +1,14 @@
 # rivulet: build, test, install (GNU make).
 #
 #   make                 build/rivulet (host), build/lib/rivulet/core.so (Lua C module),
-#                        build/librivulet.a (the core objects)
+#                        build/librivulet.a (the core objects); a machine without the
+#                        -dev packages is told which, and to run `make deps`
+#   make deps            install the missing Debian packages (scripts/deps.sh; root)
 #   make test            install missing Debian packages, build, C tests, conformance
 #                        ratchet, conversation specs (rivulet test on flows/specs/ and
 #                        spec/corpus/), LuaUnit suite (its summary is the last line)
+#   make test OFFLINE=1  the same without touching the network: nothing is installed, the
+#                        specs that need npm packages not yet there skip, saying why
 #   make SANITIZE=1 test the same with ASan+UBSan, built in build-asan/
 #   make install         DESTDIR, PREFIX, BINDIR, LIBDIR, LUADIR, INCDIR honoured
 #
@@ -28,9 +32,8 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 BINDIR     ?= $(PREFIX)/bin
 INCDIR     ?= $(PREFIX)/include
-CLIBDIR    ?= $(PREFIX)/lib
-PKGCONFIGDIR ?= $(CLIBDIR)/pkgconfig
 SANITIZE   ?=
+OFFLINE    ?=
 SAN_FLAGS  ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SPEC_ARGS  ?=
 SHARED     ?= $(or $(RIVULET_SHARED),../shared)
@@ -51,6 +54,25 @@ LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_V)
 endif
 LUADIR ?= $(or $(call pcvar,INSTALL_LMOD),$(PREFIX)/share/lua/$(LUA_V))
 
+# The C library (librivulet, rivulet.h's link side, rivulet.pc). LuaRocks installs with
+# LIBDIR = $(PREFIX)/lib and then moves all of LIBDIR into its tree's Lua module dir, which
+# would leave rivulet.pc naming a libdir that no longer holds the library: under LuaRocks
+# the C library goes to $(PREFIX)/clib, which stays in the rock's own directory.
+ifeq ($(abspath $(LIBDIR)),$(abspath $(PREFIX)/lib))
+CLIBDIR ?= $(PREFIX)/clib
+else
+CLIBDIR ?= $(PREFIX)/lib
+endif
+PKGCONFIGDIR ?= $(CLIBDIR)/pkgconfig
+# The dirs the dynamic linker searches without being told: a CLIBDIR elsewhere (any
+# PREFIX but /usr) is written into rivulet.pc's Libs as an rpath, so a program linked with
+# `pkg-config --libs rivulet` finds librivulet.so at run time without LD_LIBRARY_PATH.
+SYSTEM_LIBDIRS := /lib /usr/lib /lib64 /usr/lib64 $(addprefix /usr/lib/,$(shell $(CC) -print-multiarch 2>/dev/null))
+# ...and the dirs whose ld.so cache make install refreshes (Debian's ld.so.conf adds
+# /usr/local/lib), with the ldconfig commands tried in turn
+LDCONFIG_DIRS := $(SYSTEM_LIBDIRS) /usr/local/lib $(addprefix /usr/local/lib/,$(shell $(CC) -print-multiarch 2>/dev/null))
+LDCONFIG ?= ldconfig /sbin/ldconfig
+
 # Flags of the libraries (pkg-config; the fallbacks keep a build without it possible).
 LUA_CFLAGS    ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
 LUA_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null),-llua$(LUA_V))
@@ -62,6 +84,8 @@ PCRE_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 PCRE_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
 SQLITE_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
 SQLITE_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null),-lsqlite3)
+PQ_CFLAGS     ?= $(or $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null),-I/usr/include/postgresql)
+PQ_LIBS       ?= $(or $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null),-lpq)
 MHD_CFLAGS    ?= $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null),-lmicrohttpd)
 EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
@@ -71,6 +95,7 @@ MOD_LDFLAGS   ?= -Wl,--version-script=$(B)/core.map
 # Expand the $(shell ...) defaults once (a command-line value still wins).
 LIBDIR        := $(LIBDIR)
 LUADIR        := $(LUADIR)
+CLIBDIR       := $(CLIBDIR)
 LUA_CFLAGS    := $(LUA_CFLAGS)
 LUA_LIBS      := $(LUA_LIBS)
 CURL_CFLAGS   := $(CURL_CFLAGS)
@@ -81,6 +106,8 @@ PCRE_CFLAGS   := $(PCRE_CFLAGS)
 PCRE_LIBS     := $(PCRE_LIBS)
 SQLITE_CFLAGS := $(SQLITE_CFLAGS)
 SQLITE_LIBS   := $(SQLITE_LIBS)
+PQ_CFLAGS     := $(PQ_CFLAGS)
+PQ_LIBS       := $(PQ_LIBS)
 MHD_CFLAGS    := $(MHD_CFLAGS)
 MHD_LIBS      := $(MHD_LIBS)
 EDIT_CFLAGS   := $(EDIT_CFLAGS)
@@ -100,11 +127,11 @@ B   := build
 SAN :=
 endif
 
-LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(MHD_CFLAGS)
+LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
 # No $(CURL_LIBS): src/curl_lazy.c opens libcurl when the first HTTP call needs it.
-CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(MHD_LIBS) -ldl -lm
+CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(MHD_LIBS) -ldl -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
@@ -138,7 +165,10 @@ FLOW_SPECS := $(wildcard flows/specs/*_spec.lua spec/corpus/*_spec.lua spec/host
 # Environment of every Lua run: the checkout's modules first, then whatever was set.
 LUA_ENV = LUA_PATH_5_4="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$${LUA_PATH_5_4:-$${LUA_PATH:-;}}" \
           LUA_CPATH_5_4="$(CURDIR)/$(MODDIR)/?.so;$${LUA_CPATH_5_4:-$${LUA_CPATH:-;}}" \
-          RIVULET_BIN="$(CURDIR)/$(HOST)" RIVULET_SHARED="$(abspath $(SHARED))" RIVULET_BUILD="$(B)"
+          RIVULET_BIN="$(CURDIR)/$(HOST)" RIVULET_SHARED="$(abspath $(SHARED))" RIVULET_BUILD="$(B)" \
+          $(OFFLINE_ENV)
+# OFFLINE=1: no apt-get, no npm (scripts/*.sh and the specs read RIVULET_OFFLINE)
+OFFLINE_ENV = $(if $(filter-out 0,$(OFFLINE)),RIVULET_OFFLINE=1)
 # A sanitized core.so cannot load into a plain lua5.4: sanitized runs go through the host.
 ifeq ($(SANITIZE),1)
 LUA_RUN = $(CURDIR)/$(HOST) lua
@@ -151,9 +181,31 @@ endif
 
 all: $(HOST) $(MOD) $(LIB_A) $(LIB_SO) $(PC) $(HOSTS)
 
-$(OBJDIR)/%.o: src/%.c
+$(OBJDIR)/%.o: src/%.c | $(B)/headers.ok
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Before the first compile: the compiler, pkg-config and every library's header are there,
+# or make stops saying which Debian packages are missing and how to get them (instead of
+# "curl/curl.h: No such file or directory").
+HEADERS := lua.h:liblua5.4-dev curl/curl.h:libcurl4-openssl-dev openssl/hmac.h:libssl-dev \
+           pcre2.h:libpcre2-dev sqlite3.h:libsqlite3-dev microhttpd.h:libmicrohttpd-dev \
+           editline/readline.h:libedit-dev
+$(B)/headers.ok:
+	@missing=; \
+	command -v $(firstword $(CC)) >/dev/null 2>&1 || missing=" gcc"; \
+	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ -z "$$missing" ]; then for h in $(HEADERS); do \
+	  printf '#define PCRE2_CODE_UNIT_WIDTH 8\n#include <%s>\n' "$${h%%:*}" | \
+	    $(CC) $(LIB_CFLAGS) $(EDIT_CFLAGS) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h#*:}"; \
+	done; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: cannot build rivulet: missing Debian packages:$$missing" >&2; \
+	  echo "make: run 'make deps' (as root; it installs what is missing with apt-get), or:" >&2; \
+	  echo "  apt-get install --no-install-recommends$$missing" >&2; \
+	  exit 1; fi
+	@mkdir -p $(@D)
+	@touch $@
 
 $(HOST_OBJ): EXTRA_CFLAGS = $(EDIT_CFLAGS)
 $(SETUP_OBJ): EXTRA_CFLAGS = -DRIVULET_LUADIR='"$(LUADIR)"'
@@ -176,9 +228,15 @@ $(LIB_SO): $(CORE_OBJ) $(EMBED_OBJ)
 
 # rivulet.pc, written with the paths of this make run: install writes it again, so that
 # `make install PREFIX=...` never ships the paths of an earlier build.
-write_pc = printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nRequires.private: %s libcurl libcrypto libpcre2-8 sqlite3 libmicrohttpd\nLibs: -L$${libdir} -lrivulet\nCflags: -I$${includedir}\n' \
+# Libs.private lists the libraries librivulet.a needs, not their .pc files: `pkg-config
+# --static` would otherwise add libcurl's own private libraries (-lnghttp2...), whose
+# development files Debian does not install.
+write_pc = printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: rivulet\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} %s-lrivulet\nLibs.private: %s\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' '$(CLIBDIR)' '$(INCDIR)' 'Studio-style flows, embedded' \
-	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" '$(LUA_PC)' > $(1)
+	  "$$(sed -n 's/.*RIVULET_VERSION \"\(.*\)\"/\1/p' src/version.h)" \
+	  '$(if $(filter $(abspath $(CLIBDIR)),$(SYSTEM_LIBDIRS)),,-Wl$(comma)-rpath$(comma)$${libdir} )' \
+	  '$(strip $(LUA_LIBS) $(CORE_LIBS))' > $(1)
+comma := ,
 
 $(PC): Makefile
 	@mkdir -p $(@D)
@@ -206,17 +264,20 @@ $(HOST): $(HOST_OBJ) $(LIB_A)
 
 # ---- tests
 
+# twilio-run is installed before the flow specs, whose live cases use it (offline, or npm
+# unreachable: they skip, saying why)
 test:
-	@sh scripts/deps.sh
+	@$(OFFLINE_ENV) sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory ratchet
 	@luacheck -q lua spec flows >/dev/null || luacheck -q lua spec flows
+	@$(OFFLINE_ENV) sh scripts/twilio-run.sh 2>/dev/null || true
 	@$(LUA_ENV) $(CURDIR)/$(HOST) test $(FLOW_SPECS)
 	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
 
 deps:
-	@sh scripts/deps.sh
+	@$(OFFLINE_ENV) sh scripts/deps.sh
 
 $(B)/c/%: spec/c/%.c $(LIB_A)
 	@mkdir -p $(@D)
@@ -229,13 +290,17 @@ check: $(CTEST_BIN)
 spec: all
 	@$(LUA_ENV) $(LUA_RUN) spec/run.lua $(SPEC_ARGS)
 
+# The conformance suites live in the shared reference data (SHARED, default ../shared: see
+# README, "The shared reference data"); without them the ratchet is skipped, saying so.
 ratchet: all
 	@if [ -d '$(SHARED)/liquid' ] && [ -f spec/conformance/run.lua ]; then \
-	  $(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua --check; fi
+	  $(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua --check; \
+	else echo "ratchet: skipped: no Liquid conformance suites in $(SHARED)/liquid (SHARED=DIR points at the shared data)"; fi
 
 conformance: all
-	@if [ -f spec/conformance/run.lua ]; then $(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua; \
-	else echo "make conformance: spec/conformance/run.lua is not written yet" >&2; exit 1; fi
+	@if [ ! -d '$(SHARED)/liquid' ]; then \
+	  echo "make conformance: no Liquid conformance suites in $(SHARED)/liquid: they come with the shared reference data (README); SHARED=DIR points at it" >&2; exit 1; fi
+	@$(LUA_ENV) $(LUA_RUN) spec/conformance/run.lua
 
 bench:
 	@sh scripts/deps.sh --bench
@@ -243,9 +308,9 @@ bench:
 	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/run.sh
 
 demo:
-	@sh scripts/deps.sh
+	@$(OFFLINE_ENV) sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
-	@RIVULET_BIN="$(CURDIR)/$(HOST)" sh scripts/demo.sh
+	@RIVULET_BIN="$(CURDIR)/$(HOST)" $(OFFLINE_ENV) sh scripts/demo.sh
 
 # valgrind memcheck on the C tests, the example hosts, every flow spec (each example flow and
 # the corpus flows run through the host) and validation of the corpus: any error or
@@ -321,6 +386,14 @@ install: all
 	$(INSTALL) -m 644 $(LIB_A) '$(DESTDIR)$(CLIBDIR)/librivulet.a'
 	$(INSTALL) -m 755 $(LIB_SO) '$(DESTDIR)$(CLIBDIR)/librivulet.so'
 	$(call write_pc,'$(DESTDIR)$(PKGCONFIGDIR)/rivulet.pc')
+	@# a dir ld.so searches by itself: refresh its cache so programs linked without the rpath
+	@# find the new library (root, no DESTDIR; any other dir is left to the rpath)
+	$(if $(filter $(abspath $(CLIBDIR)),$(LDCONFIG_DIRS)),@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then \
+	  for l in $(LDCONFIG); do command -v $$l >/dev/null 2>&1 && { $$l; break; }; done; fi)
+	@# a LUADIR stock lua5.4 does not search (any PREFIX but /usr and /usr/local): say how
+	@case "$$(env -u LUA_PATH -u LUA_PATH_5_4 $(LUA) -e 'io.write(package.path)' 2>/dev/null)" in \
+	  *'$(LUADIR)/?.lua'*) ;; \
+	  *) echo "make install: for stock $(LUA) to find the modules: eval \"\$$($(BINDIR)/rivulet env)\"" ;; esac
 
 uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/rivulet' '$(DESTDIR)$(LIBDIR)/rivulet/core.so' \

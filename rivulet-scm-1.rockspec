@@ -29,6 +29,7 @@ external_dependencies = {
    MICROHTTPD = { library = "microhttpd" },
    PCRE2 = { library = "pcre2-8" },
    SQLITE = { library = "sqlite3" },
+   PQ = { library = "pq" },
 }
 -- build.type "make": the Makefile builds and installs the rivulet executable too.
 build = {

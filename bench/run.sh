@@ -8,7 +8,7 @@
 #   BENCH_QUICK=1 bench/run.sh   smaller runs for development, about 3 minutes; its figures
 #                                are noisier and are not the ones to quote
 #   BENCH_ONLY="engine cold"     only those parts (liquid http engine cold logic deliver
-#                                scale serve studio)
+#                                scale serve studio cluster)
 #
 # Exit status 1 when a part failed: a wrong result, a peer or tool missing, a build
 # failure. Speed never fails it.
@@ -18,7 +18,7 @@ export RIVULET_BIN=${RIVULET_BIN:-build/rivulet}
 mkdir -p build/bench
 export BENCH_TABLE=${BENCH_TABLE:-$PWD/build/bench/table.jsonl}
 : > "$BENCH_TABLE"
-PARTS=${BENCH_ONLY:-"liquid http engine cold logic deliver scale serve studio"}
+PARTS=${BENCH_ONLY:-"liquid http engine cold logic deliver scale serve studio cluster"}
 failed=""
 part() {    # name, command...
   local name=$1 t0 t1
@@ -50,6 +50,8 @@ part deliver sh bench/store/deliver.sh
 part scale bash bench/scale/run.sh
 part serve "${serve[@]}"
 part studio "${studio[@]}"
+if [ -n "${BENCH_QUICK:-}" ]; then cluster_n=300; else cluster_n=2000; fi
+part cluster "$RIVULET_BIN" lua bench/serve/cluster.lua "$cluster_n"
 echo ""
 echo "==== make bench: $(( $(date +%s) - start )) s${BENCH_QUICK:+ (BENCH_QUICK: development figures)}"
 "$RIVULET_BIN" lua bench/table.lua "$BENCH_TABLE"

@@ -29,8 +29,9 @@ return {
     variables = { rating = "{{widgets.ask_rating.inbound.Body | strip}}" },
     on = { next = "ask_comment" } },
 
+  -- rating is a number: Set Variables stores an unquoted number as one (Studio type-casts)
   { name = "ask_comment", type = "send-and-wait-for-reply", timeout = "86400",
-    body = "{% if flow.variables.rating < '3' %}Sorry to hear that. {% endif %}What should we know?",
+    body = "{% if flow.variables.rating < 3 %}Sorry to hear that. {% endif %}What should we know?",
     on = { incomingMessage = "thanks", timeout = "thanks" } },
 
   { name = "thanks", type = "send-message", body = "Thank you! We read every message.",

@@ -8,8 +8,11 @@
 #   scripts/browser-tooling.sh            install if missing
 #   scripts/browser-tooling.sh --check    exit 0 when installed, 1 when not; installs nothing
 #
+# With RIVULET_OFFLINE=1 (`make test OFFLINE=1`) neither apt-get nor npm is run.
+#
 # Exit status: 0 installed, 1 could not install, 2 bad usage, 3 cannot be had here (not
-# root, not Debian, or a registry that does not answer): the spec skips, saying why.
+# root, not Debian, a registry that does not answer, or RIVULET_OFFLINE=1): the spec skips,
+# saying why.
 set -eu
 
 me=scripts/browser-tooling.sh
@@ -20,7 +23,7 @@ mode=install
 case ${1:-} in
 '') ;;
 --check) mode=check ;;
--h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
 *) echo "$me: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -31,6 +34,13 @@ have_browser() { [ -x "$chromium" ]; }
 
 if have_driver && have_browser; then exit 0; fi
 if [ "$mode" = check ]; then exit 1; fi
+case ${RIVULET_OFFLINE:-} in
+''|0) ;;
+*)
+	echo "$me: offline (RIVULET_OFFLINE=$RIVULET_OFFLINE): Chromium or playwright-core is not installed; run sh $me when online" >&2
+	exit 3
+	;;
+esac
 
 if ! have_browser; then
 	if ! command -v apt-get >/dev/null 2>&1; then
@@ -66,8 +76,9 @@ if ! have_driver; then
 		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
 		cat "$log" >&2
 		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
+			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
 			rm -f "$log"
-			echo "$me: npm could not reach its registry; run $me again when online" >&2
+			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
 			exit 3
 		fi
 		rm -f "$log"

@@ -3,7 +3,9 @@
 #
 # Installs twilio-run when missing (scripts/twilio-run.sh), serves
 # flows/functions/functions/*.js on a free loopback port (spec/twilio_run.lua: picks the
-# port, polls it with a deadline), runs
+# port, polls it with a deadline). When twilio-run cannot be had here (offline, npm's
+# registry unreachable: twilio-run.sh exits 3), the same handlers are served by plain node
+# (spec/browser/functions.js, no npm packages), saying so. Then it runs
 #   build/rivulet run flows/random_number.lua --map-url https://example-1234.twil.io=URL
 # as a conversation on a terminal, or scripted (--reply 1 --reply 6) otherwise, and stops
 # the server afterwards, also when the run fails or is interrupted.
@@ -26,7 +28,13 @@ if ! command -v node >/dev/null 2>&1; then
 	echo "$me: node not found (scripts/deps.sh installs Node.js)" >&2
 	exit 1
 fi
-sh "$root/scripts/twilio-run.sh"
+fallback=0
+sh "$root/scripts/twilio-run.sh" || {
+	status=$?
+	if [ "$status" -ne 3 ]; then exit "$status"; fi
+	echo "$me: without twilio-run, node serves the function itself (spec/browser/functions.js: the same handler, no Functions runtime)" >&2
+	fallback=1
+}
 
 # The Lua side writes the server's process group here while it runs, so this shell can
 # still stop the server if the Lua side dies before it does (Ctrl-C during the start).
@@ -43,20 +51,32 @@ trap 'exit 143' TERM
 
 # The driver comes on fd 3 so stdin stays the terminal for the conversation.
 status=0
-"$bin" lua /dev/fd/3 "$root" "$bin" "$pgid_file" 3<<'EOF' || status=$?
-local root, bin, pgid_file = ...
+"$bin" lua /dev/fd/3 "$root" "$bin" "$pgid_file" "$fallback" 3<<'EOF' || status=$?
+local root, bin, pgid_file, fallback = ...
 package.path = root .. "/?.lua;" .. package.path
 local helper = require "spec.helper"
-local twilio_run = require "spec.twilio_run"
 
-local server, err = twilio_run.start{ deadline_s = 20 }
+local server, err, what
+if fallback == "1" then
+  what = "node spec/browser/functions.js"
+  local proc
+  proc, err = require("spec.serve_helper").spawn{ name = what,
+    argv = { "node", root .. "/spec/browser/functions.js" },
+    ready = function(e) return e.event == "listening" end }
+  if proc then
+    server = { base_url = proc.ready.url, pgid = proc.pid, stop = function() proc:stop() end }
+  end
+else
+  what = "twilio-run"
+  server, err = require("spec.twilio_run").start{ deadline_s = 20 }
+end
 if not server then
-  io.stderr:write("scripts/demo.sh: twilio-run did not start: ", tostring(err), "\n")
+  io.stderr:write("scripts/demo.sh: ", what, " did not start: ", tostring(err), "\n")
   os.exit(1)
 end
 helper.write_file(pgid_file, tostring(server.pgid) .. "\n")
-io.stderr:write(("scripts/demo.sh: twilio-run serves %s (ready in %.1f s)\n"):format(server.base_url,
-  server.ready_s or 0))
+io.stderr:write(("scripts/demo.sh: %s serves %s%s\n"):format(what, server.base_url,
+  server.ready_s and (" (ready in %.1f s)"):format(server.ready_s) or ""))
 
 local argv = { bin, "run", root .. "/flows/random_number.lua",
                "--map-url", "https://example-1234.twil.io=" .. server.base_url }

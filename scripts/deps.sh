@@ -1,29 +1,43 @@
 #!/bin/sh
 # Installs the Debian packages rivulet needs, only those that are missing; prints nothing
-# when everything is there. Used by `make test`, `make demo`, `make bench`, `make fuzz`.
+# when everything is there. Used by `make deps`, `make test`, `make demo`, `make bench`,
+# `make fuzz`.
 #
-#   scripts/deps.sh            build + test packages
-#   scripts/deps.sh --bench    also Ruby (ruby, ruby-liquid), hyperfine, wrk, Node.js and npm (and the npm packages
-#                              of bench/liquid/ and bench/serve/node-red/ when missing)
+#   scripts/deps.sh            build + test packages, and what README's walkthrough uses
+#                              (graphviz for `dot`, luarocks, Node.js and npm for the
+#                              functions and the serve specs, python3 for the terminal specs)
+#   scripts/deps.sh --bench    also Ruby (ruby, ruby-liquid), hyperfine, wrk (and the npm
+#                              packages of bench/liquid/ and bench/serve/node-red/ when missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
+#   scripts/deps.sh --offline  (or RIVULET_OFFLINE=1, `make ... OFFLINE=1`) installs nothing
+#                              and touches no network: says what is missing, and fails only
+#                              when a package the build or the tests cannot do without is
+#                              missing
 #
 # Installing needs root (a fresh Debian 12 container runs as root). Exit status: 0 all
-# present or installed, 1 something missing that could not be installed, 2 bad usage.
+# present or installed (offline: all that is needed is present), 1 something missing that
+# could not be installed, 2 bad usage.
 set -eu
 
 me=scripts/deps.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev lua-cjson
-lua-unit lua-yaml lua-check lua-socket lua-expat libedit-dev libmicrohttpd-dev tzdata nodejs npm"
+want="gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libsqlite3-dev libpq-dev lua-cjson
+lua-unit lua-yaml lua-check lua-socket lua-expat libedit-dev libmicrohttpd-dev tzdata nodejs npm graphviz luarocks
+python3"
+# without these the specs that need them skip, saying why (offline, nothing is installed)
+optional=" nodejs npm graphviz luarocks python3 "
 bench=0
+offline=0
+case ${RIVULET_OFFLINE:-} in ''|0) ;; *) offline=1 ;; esac
 for opt in "$@"; do
 	case $opt in
 	--bench) want="$want ruby ruby-liquid hyperfine wrk"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	--memcheck) want="$want valgrind" ;;
-	-h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--offline) offline=1 ;;
+	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$me: unknown option '$opt' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -54,6 +68,20 @@ for p in $want; do
 	esac
 done
 
+if [ -n "$missing" ] && [ "$offline" -eq 1 ]; then
+	needed=
+	for p in $missing; do
+		case $optional in *" $p "*) ;; *) needed="$needed $p" ;; esac
+	done
+	echo "$me: offline: not installing$missing (the specs that need them skip)" >&2
+	if [ -n "$needed" ]; then
+		echo "$me: offline, and these are needed to build and test:$needed" >&2
+		echo "$me: when online: apt-get install --no-install-recommends$needed (or make deps)" >&2
+		exit 1
+	fi
+	missing=
+fi
+
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "$me: missing Debian packages:$missing" >&2
@@ -75,9 +103,14 @@ if [ -n "$missing" ]; then
 fi
 
 # npm_in DIR PACKAGE: the pinned npm packages of bench/DIR, when PACKAGE is not there yet
+# (offline: said and left out)
 npm_in() {
 	d="$root/bench/$1"
 	if [ "$bench" -eq 1 ] && [ -f "$d/package.json" ] && [ ! -d "$d/node_modules/$2" ]; then
+		if [ "$offline" -eq 1 ]; then
+			echo "$me: offline: not installing the npm packages of bench/$1 ($2 is left out)" >&2
+			return 0
+		fi
 		echo "$me: installing npm packages in bench/$1"
 		if [ -f "$d/package-lock.json" ]; then
 			(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)

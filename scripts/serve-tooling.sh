@@ -9,8 +9,9 @@
 #
 # `npm ci` from the lockfile (~12 s, 234 packages, ~140 MB), optional packages omitted.
 # Needs node and npm (scripts/deps.sh installs them). Concurrent runs wait for each other
-# (flock, when available). Exit status: 0 installed, 1 could not install, 2 bad usage,
-# 3 npm could not reach its registry (offline: the specs that need these skip, saying so).
+# (flock, when available). With RIVULET_OFFLINE=1 (`make test OFFLINE=1`) npm is never run.
+# Exit status: 0 installed, 1 could not install, 2 bad usage, 3 offline: npm could not
+# reach its registry, or RIVULET_OFFLINE=1 (the specs that need these skip, saying so).
 set -eu
 
 me=scripts/serve-tooling.sh
@@ -20,7 +21,7 @@ mode=install
 case ${1:-} in
 '') ;;
 --check) mode=check ;;
--h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
 *) echo "$me: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -33,6 +34,13 @@ installed() {
 
 if installed; then exit 0; fi
 if [ "$mode" = check ]; then exit 1; fi
+case ${RIVULET_OFFLINE:-} in
+''|0) ;;
+*)
+	echo "$me: offline (RIVULET_OFFLINE=$RIVULET_OFFLINE): the serve test tooling is not installed; run sh $me when online" >&2
+	exit 3
+	;;
+esac
 
 for tool in node npm; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
@@ -52,8 +60,9 @@ install() {
 		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
 		cat "$log" >&2
 		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
+			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
 			rm -f "$log"
-			echo "$me: npm could not reach its registry ($(npm config get registry)); run $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
+			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
 			return 3
 		fi
 		rm -f "$log"

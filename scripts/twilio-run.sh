@@ -11,8 +11,10 @@
 # 5.0.1 (which pins twilio 4.23.0) and @twilio/runtime-handler 2.1.0 (its dev server gives
 # functions the request headers). `npm ci` from the lockfile (~20 s; `npm install` ~45 s
 # without one), optional packages omitted so no ngrok binary is fetched. Needs node and
-# npm (scripts/deps.sh --bench installs them). Concurrent runs wait for each other
-# (flock, when available). Exit status: 0 installed, 1 could not install, 2 bad usage.
+# npm (scripts/deps.sh installs them). Concurrent runs wait for each other (flock, when
+# available). With RIVULET_OFFLINE=1 (`make test OFFLINE=1`) npm is never run.
+# Exit status: 0 installed, 1 could not install, 2 bad usage, 3 offline: npm could not
+# reach its registry, or RIVULET_OFFLINE=1 (the specs that need twilio-run skip, saying so).
 set -eu
 
 me=scripts/twilio-run.sh
@@ -23,7 +25,7 @@ case ${1:-} in
 '') ;;
 --check) mode=check ;;
 --bin) mode=bin ;;
--h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
 *) echo "$me: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -42,10 +44,17 @@ done_ok() {
 
 if installed; then done_ok; fi
 if [ "$mode" = check ]; then exit 1; fi
+case ${RIVULET_OFFLINE:-} in
+''|0) ;;
+*)
+	echo "$me: offline (RIVULET_OFFLINE=$RIVULET_OFFLINE): twilio-run is not installed; run sh $me when online" >&2
+	exit 3
+	;;
+esac
 
 for tool in node npm; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "$me: $tool not found (scripts/deps.sh --bench installs Node.js and npm)" >&2
+		echo "$me: $tool not found (scripts/deps.sh installs Node.js and npm)" >&2
 		exit 1
 	fi
 done
@@ -55,11 +64,24 @@ install() {
 	start=$(date +%s)
 	if [ -f "$dir/package-lock.json" ]; then how=ci; else how=install; fi
 	echo "$me: installing twilio-run into flows/functions/node_modules (npm $how)..." >&2
-	# npm's own output goes to stderr: stdout is kept for --bin.
-	(cd "$dir" && npm "$how" --omit=optional --no-audit --no-fund --loglevel=error) >&2 || {
+	log=$(mktemp)
+	# npm's own output goes to stderr: stdout is kept for --bin. A registry that does not
+	# answer fails in about a minute, not npm's default five.
+	if ! (cd "$dir" && npm "$how" --omit=optional --no-audit --no-fund --prefer-offline \
+		--fetch-timeout=20000 --fetch-retries=1 --fetch-retry-mintimeout=1000 \
+		--fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
+		cat "$log" >&2
+		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
+			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
+			rm -f "$log"
+			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
+			return 3
+		fi
+		rm -f "$log"
 		echo "$me: npm $how failed in flows/functions" >&2
 		return 1
-	}
+	fi
+	rm -f "$log"
 	if ! installed; then
 		echo "$me: npm $how finished but twilio-run 5.0.1 is not in flows/functions/node_modules" >&2
 		return 1
@@ -72,5 +94,7 @@ if command -v flock >/dev/null 2>&1; then
 	exec 9<"$dir"
 	flock 9
 fi
-install || exit 1
+status=0
+install || status=$?
+if [ "$status" -ne 0 ]; then exit "$status"; fi
 done_ok

@@ -19,7 +19,8 @@ M.corpus = M.shared .. "/studio/flows/"
 function M.skip_without_corpus()
   local f = io.open(M.corpus .. "SOURCES.md")
   if f then f:close() return end
-  require("luaunit").skip("no Studio corpus at " .. M.corpus)
+  require("luaunit").skip("no Studio corpus at " .. M.corpus ..
+    " (the shared reference data: README; SHARED=DIR or RIVULET_SHARED=DIR points at it)")
 end
 
 -- Quotes s for /bin/sh.
@@ -114,6 +115,30 @@ function M.run(args, stdin_text, env)
    local argv = { M.bin }
    for _, a in ipairs(args) do argv[#argv + 1] = a end
    return M.exec(argv, stdin_text, env)
+end
+
+-- Runs argv on a pseudo-terminal and plays steps at it (spec/tools/pty_run.py: expect, send,
+-- signal), for what only a terminal shows: the REPL's editing, Ctrl-C. -> {status, signal,
+-- output, error}; the test is skipped when python3 is missing. Every wait has a deadline
+-- (PTY_TIMEOUT_S): a hang fails the test instead of blocking the suite.
+M.PTY_TIMEOUT_S = 20
+function M.pty(argv, steps, cwd)
+   local lu = require "luaunit"
+   local json = require "rivulet.json"
+   if not os.execute("command -v python3 >/dev/null 2>&1") then
+      lu.skip("python3 not found (make deps, or apt-get install python3): the terminal specs need it")
+   end
+   local cmd = { "python3", M.root .. "/spec/tools/pty_run.py", "--timeout", tostring(M.PTY_TIMEOUT_S) }
+   if cwd then cmd[#cmd + 1] = "--cwd" cmd[#cmd + 1] = cwd end
+   cmd[#cmd + 1] = "--"
+   for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
+   local code, out, err = M.exec(cmd, json.encode(steps), { HOME = M.tmpdir() })
+   lu.assertEquals(code, 0, err)
+   local r = assert(json.decode(out))
+   if r.status == json.null then r.status = nil end
+   if r.error == json.null then r.error = nil end
+   if r.signal == json.null then r.signal = nil end
+   return r
 end
 
 -- Number of non-overlapping occurrences of the plain string needle in s.

@@ -147,7 +147,10 @@ end
 
 TestEngineSetVariables = {}
 
-function TestEngineSetVariables.test_variables_are_set_as_strings_and_as_outputs()
+-- Values are "interpolated and type-cast": "A Studio variable created with the Set Variables
+-- will be numeric if you do not enclose it in quotation marks" (Twilio support article
+-- 4413699936411, "How do I use Liquid with Twilio Studio?")
+function TestEngineSetVariables.test_numbers_unquoted_are_numbers()
   local exec, sent = converse({
     { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
     { name = "vars", type = "set-variables",
@@ -157,9 +160,73 @@ function TestEngineSetVariables.test_variables_are_set_as_strings_and_as_outputs
     say("done", "{{flow.variables.name}} {{flow.variables.n}} {{widgets.vars.n}}"),
   }, { body = "  Ada " })
   lu.assertEquals(bodies(sent), { "Ada 6 5" })
-  lu.assertEquals(exec.context.flow.variables, { name = "Ada", n = "6" })
-  lu.assertEquals(exec.context.widgets.vars, { name = "Ada", n = "5" })
+  lu.assertEquals(exec.context.flow.variables, { name = "Ada", n = 6 })
+  lu.assertEquals(exec.context.widgets.vars, { name = "Ada", n = 5 })
   lu.assertEquals(trail(exec)[2], "vars -next-> more")
+end
+
+function TestEngineSetVariables.test_the_docs_counter_stores_a_number_and_compares_as_one()
+  -- the counter of Twilio's Run Function retry guidance (REFERENCE.md §4), with its spaces
+  local COUNT = "{% if flow.variables.count %}{{flow.variables.count | plus: 1}} {% else %} 1 {% endif %}"
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "count" } },
+    { name = "count", type = "set-variables", variables = { { key = "count", value = COUNT } },
+      on = { next = "check" } },
+    { name = "check", type = "set-variables",
+      variables = { { key = "big", value = "{% if flow.variables.count > 5 %}yes{% else %}no{% endif %}" } },
+      on = { next = "again" } },
+    { name = "again", type = "split-based-on", input = "{{flow.variables.count}}",
+      match = { { type = "less_than", value = "12", next = "count" } }, on = { noMatch = "done" } },
+    say("done", "{{flow.variables.count}} {{flow.variables.big}}"),
+  }
+  local exec, sent = converse(flow, { engine = { limits = { same_widget = 20 } } })
+  lu.assertEquals(bodies(sent), { "12 yes" })
+  lu.assertEquals(exec.context.flow.variables.count, 12)
+  lu.assertEquals(math.type(exec.context.flow.variables.count), "integer")
+  -- a lexical comparison would say "10" > "5" is false: the 10th round still says yes
+  lu.assertEquals(exec.steps[2 + 3 * 9 + 1].context.variables.big, "yes")
+end
+
+function TestEngineSetVariables.test_quoted_numbers_stay_text_and_other_text_as_rendered()
+  local exec = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", variables = {
+        { key = "q", value = '"10"' }, { key = "s", value = "'7'" }, { key = "f", value = " -2.5 " },
+        { key = "e", value = "1e3" }, { key = "t", value = " ten " }, { key = "phone", value = "+15550001111" },
+        { key = "x", value = '"ten"' }, { key = "empty", value = "" }, { key = "zip", value = "02134" },
+        { key = "zero", value = "0" }, { key = "dot", value = "1." }, { key = "big", value = "99999999999999999999" } },
+      on = { next = false } },
+  })
+  -- JSON's number grammar: no leading zeros (a zip code stays text), no trailing dot
+  lu.assertEquals(exec.context.flow.variables, { q = "10", s = "7", f = -2.5, e = 1000.0, t = " ten ",
+                                                 phone = "+15550001111", x = '"ten"', empty = "", zip = "02134",
+                                                 zero = 0, dot = "1.", big = 1e20 })
+end
+
+-- "Parse as JSON object" (Twilio's Set Variables page); keys are never Liquid: "The key
+-- itself cannot be a Liquid variable" (same page)
+function TestEngineSetVariables.test_parse_as_json_and_literal_keys()
+  local exec, sent = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", variables = {
+        { key = "order", value = '{"id": {{trigger.message.Body}}, "items": ["a", "b"], "z": 1, "a": 2}',
+          parse_as_json = true },
+        { key = "{{trigger.message.Body}}", value = "kept" } },
+      on = { next = "done" } },
+    say("done", "{{flow.variables.order.id}} {{flow.variables.order.items[1]}} {{flow.variables.order}}"),
+  }, { body = "42" })
+  lu.assertEquals(exec.context.flow.variables.order.id, 42)
+  lu.assertEquals(exec.context.flow.variables["{{trigger.message.Body}}"], "kept")
+  lu.assertNil(exec.context.flow.variables["42"])
+  lu.assertEquals(bodies(sent), { "42 b {id=42, items=[a, b], z=1, a=2}" })
+  -- not JSON: no failure event to take, the execution fails and says which variable
+  exec = converse({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "vars" } },
+    { name = "vars", type = "set-variables", parse_as_json = true,
+      variables = { { key = "order", value = "{oops" } }, on = { next = false } },
+  })
+  lu.assertTrue(exec.failed)
+  lu.assertStrContains(exec.reason, "variable 'order' (parse_as_json): not JSON")
 end
 
 -- ---- split-based-on ------------------------------------------------------------------------------
@@ -462,19 +529,24 @@ function TestEngineSubflow.test_parameters_in_and_variables_out_flat()
   lu.assertEquals(child.status, "ended")
 end
 
+-- why it failed is the step's (reason, note), never the outputs a template reads
 function TestEngineSubflow.test_a_failing_subflow_takes_failed()
   local exec, sent, e = converse(parent_flow("FWbad"), { engine = { subflows = { FWbad = BROKEN_CHILD } } })
   lu.assertEquals(trail(exec)[2], "call -failed-> oops")
   lu.assertNil(exec.failed)
   lu.assertTrue(e:executions()[2].failed)
-  lu.assertStrContains(sent[1].body, "oops: subflow")
-  lu.assertStrContains(exec.context.widgets.call.message, "child broke")
+  lu.assertEquals(sent[1].body, "oops: ")
+  lu.assertEquals(exec.context.widgets.call, {})
+  lu.assertEquals(exec.steps[2].reason, "subflow")
+  lu.assertStrContains(exec.steps[2].note, "child broke")
 end
 
 function TestEngineSubflow.test_an_unknown_subflow_takes_failed()
   local exec, sent = converse(parent_flow("FWnope"), { engine = { subflows = {} } })
   lu.assertEquals(trail(exec)[2], "call -failed-> oops")
-  lu.assertStrContains(sent[1].body, "no_subflow")
+  lu.assertEquals(sent[1].body, "oops: ")
+  lu.assertEquals(exec.steps[2].reason, "no_subflow")
+  lu.assertStrContains(exec.steps[2].note, "FWnope")
 end
 
 function TestEngineSubflow.test_subflows_as_a_function_and_a_file()
@@ -605,7 +677,7 @@ function TestEngineGuards.test_the_same_widget_ten_times_in_a_row_ends_it()
   lu.assertStrContains(exec.reason, "'again'")
   lu.assertStrContains(exec.reason, "10 times")
   lu.assertEquals(count_runs(exec, "again"), 10)
-  lu.assertEquals(exec.context.flow.variables.n, "10")
+  lu.assertEquals(exec.context.flow.variables.n, 10)
 end
 
 function TestEngineGuards.test_the_repeat_limit_is_an_option()
@@ -666,7 +738,7 @@ function TestEngineGuards.test_the_retry_counter_gives_up_after_four_tries()
   lu.assertEquals(exec.status, "ended")
   lu.assertNil(exec.failed)
   lu.assertEquals(count_runs(exec, "get_num"), 4)
-  lu.assertEquals(exec.context.flow.variables.count, "4")
+  lu.assertEquals(exec.context.flow.variables.count, 4)   -- a number: Set Variables type-casts
   lu.assertEquals(bodies(sent), { "Sorry, the number service failed 4 times. Please try again later." })
   lu.assertEquals(exec.steps[#exec.steps - 1].transitioned_to, "give_up")
 end
@@ -716,6 +788,70 @@ function TestEngineTriggers.test_call_and_conversation_triggers()
   exec = converse(echo_flow("incomingConversationMessage", "{{trigger.conversation.Body}}"),
     { trigger = { event = "incomingConversationMessage", from = FROM, to = TO, body = "chat" } })
   lu.assertEquals(exec.context.widgets.tell.outbound.Body, "chat")
+end
+
+-- every field Twilio posts (SERVING.md §2.2: the 19 fields of a captured SMS webhook; the
+-- voice webhook's call, party and geography fields; REFERENCE.md §3's conversation fields),
+-- the account the engine runs for, and what the caller gave kept over the defaults
+local SMS_FIELDS = { "ToCountry", "ToState", "SmsMessageSid", "NumMedia", "ToCity", "FromZip", "SmsSid",
+  "FromState", "SmsStatus", "FromCity", "Body", "FromCountry", "To", "ToZip", "NumSegments", "MessageSid",
+  "AccountSid", "From", "ApiVersion" }
+local CALL_FIELDS = { "AccountSid", "ApiVersion", "CallSid", "CallStatus", "Called", "Caller", "Direction", "From",
+  "To", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry", "CallerCity",
+  "CallerState", "CallerZip", "CallerCountry", "CalledCity", "CalledState", "CalledZip", "CalledCountry" }
+local CONVERSATION_FIELDS = { "AccountSid", "Author", "Body", "ChannelSid", "ConversationSid", "DateCreated",
+  "From", "MessageSid", "MessagingServiceSid", "ParticipantSid", "EventType", "Source", "Index", "Attributes",
+  "ChatServiceSid" }
+
+local function keys_of(t)
+  local k = {}
+  for name in pairs(t) do k[#k + 1] = name end
+  table.sort(k)
+  return k
+end
+
+local function sorted(list)
+  local c = { table.unpack(list) }
+  table.sort(c)
+  return c
+end
+
+function TestEngineTriggers.test_trigger_fields_are_what_twilio_posts()
+  local AC = "AC" .. string.rep("ab", 16)
+  local exec = converse(echo_flow("incomingMessage", "{{trigger.message.AccountSid}}"),
+    { engine = { account_sid = AC }, body = "yo" })
+  local m = exec.context.trigger.message
+  lu.assertEquals(keys_of(m), sorted(SMS_FIELDS))
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, AC)
+  lu.assertEquals(m.SmsSid, m.MessageSid)
+  lu.assertEquals(m.SmsMessageSid, m.MessageSid)
+  lu.assertEquals({ m.SmsStatus, m.NumSegments, m.ApiVersion }, { "received", "1", "2010-04-01" })
+
+  exec = converse(echo_flow("incomingCall", "{{trigger.call.AccountSid}} {{trigger.call.Caller}}"),
+    { engine = { account_sid = AC }, trigger = { event = "incomingCall", from = FROM, to = TO,
+                                                   call = { CallerName = "Ada", FromCity = "Paris" } } })
+  local c = exec.context.trigger.call
+  local want = sorted(CALL_FIELDS)
+  want[#want + 1] = "CallerName"                 -- given: kept, as every field Twilio adds
+  table.sort(want)
+  lu.assertEquals(keys_of(c), want)
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, AC .. " " .. FROM)
+  lu.assertEquals(c.FromCity, "Paris")
+  lu.assertEquals(c.Called, TO)
+
+  -- the conversation's contact is its Author
+  exec = converse(echo_flow("incomingConversationMessage", "{{trigger.conversation.Author}}"),
+    { trigger = { event = "incomingConversationMessage", from = FROM, to = TO, body = "chat" } })
+  c = exec.context.trigger.conversation
+  lu.assertEquals(keys_of(c), sorted(CONVERSATION_FIELDS))
+  lu.assertEquals(exec.context.widgets.tell.outbound.Body, FROM)
+  lu.assertEquals(c.AccountSid, "AC" .. string.rep("0", 32))        -- no account set
+  lu.assertEquals(c.ChannelSid, c.ConversationSid)
+  lu.assertStrMatches(c.DateCreated, "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ")
+  lu.assertEquals(exec.context.contact.channel.address, FROM)
+  exec = converse(echo_flow("incomingConversationMessage", "{{trigger.conversation.Author}}"),
+    { trigger = { event = "incomingConversationMessage", to = TO, conversation = { Author = "ada@example.com" } } })
+  lu.assertEquals(exec.context.contact.channel.address, "ada@example.com")
 end
 
 function TestEngineTriggers.test_an_unknown_trigger_event_is_an_error()
@@ -878,7 +1014,7 @@ return {
     { name = "oops", type = "send-message", body = "no subflow" },
   }, { from = FROM .. "9", to = TO }))
   lu.assertEquals(sent[2], "no subflow")
-  lu.assertEquals(y.context.widgets.call.reason, "no_subflow")
+  lu.assertEquals(y.steps[2].reason, "no_subflow")
   helper.cleanup()
 end
 
@@ -1045,18 +1181,20 @@ function TestEngineOutbound.test_a_refused_message_takes_failed_with_twilios_rea
   local flow = {
     { name = "Trigger", type = "trigger", on = { incomingMessage = "tell" } },
     { name = "tell", type = "send-message", body = "x", on = { sent = false, failed = "sorry" } },
-    { name = "sorry", type = "set-variables", variables = { { key = "why", value = "{{widgets.tell.message}}" },
-      { key = "code", value = "{{widgets.tell.error_code}}" } }, on = { next = false } },
+    { name = "sorry", type = "set-variables", variables = { { key = "why", value = "{{widgets.tell.message}}" } },
+      on = { next = false } },
   }
   local r = e:handle{ kind = "start", flow = flow, trigger = { from = FROM, to = TO } }
   e:run()
   lu.assertEquals(r.exec.steps[2].name, "failed")
-  lu.assertEquals(r.exec.context.flow.variables.code, "21211")
-  lu.assertStrContains(r.exec.context.flow.variables.why, "The 'To' number is not valid")
+  lu.assertEquals(r.exec.steps[2].reason, "http_status")
+  lu.assertStrContains(r.exec.steps[2].note, "The 'To' number is not valid (error 21211)")
+  lu.assertEquals(r.exec.context.flow.variables.why, "")        -- not in the outputs
   r = e:handle{ kind = "start", flow = flow, trigger = { from = "+15550002222", to = TO } }
   e:run()
   lu.assertEquals(r.exec.steps[2].name, "failed")
-  lu.assertEquals(r.exec.context.widgets.tell.reason, "connect_failed")
+  lu.assertEquals(r.exec.steps[2].reason, "connect_failed")
+  lu.assertEquals(r.exec.context.widgets.tell, {})
 end
 
 function TestEngineOutbound.test_send_and_wait_watches_its_message_delivery()
@@ -1080,7 +1218,9 @@ function TestEngineOutbound.test_send_and_wait_watches_its_message_delivery()
   lu.assertEquals(s.code, "resumed")
   lu.assertEquals(r.exec.status, "ended")
   lu.assertEquals(r.exec.steps[2].name, "deliveryFailure")
-  lu.assertStrContains(r.exec.context.flow.variables.why, "undelivered")
+  lu.assertEquals(r.exec.steps[2].reason, "delivery")
+  lu.assertStrContains(r.exec.steps[2].note, "undelivered (MessageStatus, ErrorCode 30003)")
+  lu.assertEquals(r.exec.context.flow.variables.why, "")
   -- a refused prompt is a delivery failure too; a delivered one waits for the reply as usual
   client = fake_api{ { status = 500, body = "oops" } }
   e = rivulet.engine{ http = client, twilio = API }

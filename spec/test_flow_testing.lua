@@ -292,20 +292,21 @@ function TestFlowTestingStubs.test_replies_take_the_real_road()
                   script = greet("> Hi moved") }
   lu.assertEquals(r.passed, 1, r.cases[1].message)
   r = run1{ stubs = { fn = { status = 404 } }, script = greet("> Sorry (404)"),
-            context = { ["widgets.fn.reason"] = "http_status" } }
+            reasons = { fn = "http_status" }, context = { ["widgets.fn.reason"] = test.absent } }
   lu.assertEquals(r.passed, 1, r.cases[1].message)
   r = run1{ stubs = { fn = { status = 200, body = "[1,2]", content_type = "application/json" } },
-            script = greet("> Hi "), context = { ["widgets.fn.reason"] = "not_json_object",
-                                                  ["widgets.fn.parsed"] = test.absent } }
+            script = greet("> Hi "), reasons = { fn = "not_json_object" },
+            context = { ["widgets.fn.parsed"] = test.absent } }
   lu.assertEquals(r.passed, 1, r.cases[1].message)
-  r = run1{ stubs = { fn = { reason = "timeout" } }, script = greet("> Sorry (0)") }
+  -- no reply at all: Studio's empty output map, status_code renders empty (not 0)
+  r = run1{ stubs = { fn = { reason = "timeout" } }, script = greet("> Sorry ()"), reasons = { fn = "timeout" } }
   lu.assertEquals(r.passed, 1, r.cases[1].message)
 end
 
 function TestFlowTestingStubs.test_a_list_of_replies_is_used_in_turn()
   local r = assert(test.run{ flow = FLOWS .. "retry_counter.lua", live = false, cases = { {
     stubs = { get_num = { { status = 500 }, { status = 200, json = { number = 2 } } } },
-    script = { "> Your random number is 2" }, context = { ["flow.variables.count"] = "1" } } } })
+    script = { "> Your random number is 2" }, context = { ["flow.variables.count"] = 1 } } } })
   lu.assertEquals(r.passed, 1, r.cases[1].message)
   lu.assertEquals(#r.cases[1].calls, 2)
 end
@@ -716,4 +717,32 @@ function TestFlowTestingCli.test_shipped_specs_pass()
   local code, out, err = rivulet_test(specs, helper.root)
   lu.assertEquals(code, 0, out .. err)
   lu.assertStrMatches(last_line(out), "%d+ passed, 0 failed")
+end
+
+-- A spec gives what `rivulet run` takes on its command line: functions (a Run Function
+-- named only by its function SID, as Studio exports have it, calls the URL mapped) and
+-- account_sid (trigger.*.AccountSid); `reasons` checks why a widget failed.
+TestFlowTestingFidelity = {}
+
+function TestFlowTestingFidelity.test_functions_and_account_sid()
+  local SID = "ZH" .. string.rep("0123456789abcdef", 2)
+  local AC = "AC" .. string.rep("fedcba9876543210", 2)
+  local flow = {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "fn" } },
+    { name = "fn", type = "run-function", url = "", function_sid = SID,
+      parameters = { account = "{{trigger.message.AccountSid}}" }, on = { success = "hi", fail = "oops" } },
+    { name = "hi", type = "send-message", body = "{{widgets.fn.parsed.form.account}}" },
+    { name = "oops", type = "send-message", body = "oops" },
+  }
+  local r = assert(test.run{ flow = flow, functions = { [SID] = fx.start() .. "/echo" }, account_sid = AC,
+                             cases = { { script = { "> " .. AC } } } })
+  lu.assertEquals(r.passed, 1, r.cases[1].message)
+  -- not mapped: no call, fail, and the step says how to map it
+  r = assert(test.run{ flow = flow, cases = { { script = { "> oops" },
+    reasons = { fn = { reason = "no_url", note = { match = "%-%-map%-function " .. SID .. "=URL" } } } } } })
+  lu.assertEquals(r.passed, 1, r.cases[1].message)
+  -- reasons can fail a case
+  r = assert(test.run{ flow = flow, cases = { { script = { "> oops" }, reasons = { fn = "timeout" } } } })
+  lu.assertEquals(r.failed, 1)
+  lu.assertStrContains(r.cases[1].message, "reasons.fn")
 end

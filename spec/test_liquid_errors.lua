@@ -324,9 +324,24 @@ function TestLiquidRenderErrors.test_strict_variables_allows_defined_ones()
   lu.assertEquals(render("{{ h.k }}{% assign y = 2 %}{{ y }}", { h = { k = 1 } }, opts), "12")
 end
 
-function TestLiquidRenderErrors.test_strict_variables_without_strict_errors_prints_nothing()
+function TestLiquidRenderErrors.test_strict_variables_with_strict_errors_false_prints_nothing()
   -- Ruby records an undefined variable or filter error but does not print it
-  lu.assertEquals(render("a{{ nope }}b", {}, { strict_variables = true }), "ab")
+  lu.assertEquals(render("a{{ nope }}b", {}, { strict_variables = true, strict_errors = false }), "ab")
+end
+
+-- strict_variables or strict_filters alone is the error README promises, not ""
+function TestLiquidRenderErrors.test_strict_variables_or_filters_alone_fail_the_render()
+  local out, err = liquid.render("a{{ nope }}b", {}, { strict_variables = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "undefined variable nope")
+  out, err = liquid.render("a{{ 'x' | nosuch }}b", {}, { strict_filters = true })
+  lu.assertNil(out)
+  lu.assertStrContains(err, "undefined filter nosuch")
+  local t = assert(liquid.compile("{{ 'x' | nosuch }}", { strict_filters = true }))
+  out, err = t:render({})
+  lu.assertNil(out)
+  lu.assertStrContains(err, "nosuch")
+  lu.assertEquals(render("{{ 'x' | upcase }}", {}, { strict_filters = true }), "X")
 end
 
 function TestLiquidRenderErrors.test_strict_filters_with_strict_errors()
@@ -335,8 +350,8 @@ function TestLiquidRenderErrors.test_strict_filters_with_strict_errors()
   lu.assertStrContains(err, "nosuch")
 end
 
-function TestLiquidRenderErrors.test_strict_filters_without_strict_errors_prints_nothing()
-  lu.assertEquals(render("a{{ 'x' | nosuch }}b", {}, { strict_filters = true }), "ab")
+function TestLiquidRenderErrors.test_strict_filters_with_strict_errors_false_prints_nothing()
+  lu.assertEquals(render("a{{ 'x' | nosuch }}b", {}, { strict_filters = true, strict_errors = false }), "ab")
 end
 
 function TestLiquidRenderErrors.test_unknown_filter_without_strict_filters_passes_input()

@@ -3,10 +3,11 @@
 --   * generate-random-number: the Run Function widget's documented example;
 --   * check-signature: twilio-node 4.23.0's validateRequest on rivulet's X-Twilio-Signature.
 --
--- Skipped (reason printed) only when node is missing. Otherwise twilio-run is installed
--- when missing (scripts/twilio-run.sh: ~20 s from the lockfile, ~45 s cold), started once
--- on a free port for the whole class, and stopped in teardownClass (and, failing that,
--- when the Lua state closes). Every call carries a deadline.
+-- Skipped (reason printed, with the command that fixes it) when node is missing, npm cannot
+-- reach its registry, or RIVULET_OFFLINE=1 (make test OFFLINE=1). Otherwise twilio-run is
+-- installed when missing (scripts/twilio-run.sh: ~20 s from the lockfile, ~45 s cold),
+-- started once on a free port for the whole class, and stopped in teardownClass (and,
+-- failing that, when the Lua state closes). Every call carries a deadline.
 
 local lu = require "luaunit"
 local twilio_run = require "spec.twilio_run"
@@ -15,41 +16,14 @@ local rivulet = require "rivulet"
 local CALL_TIMEOUT_MS = 5000
 local TOKEN = twilio_run.default_token
 
-local server, start_err, skip_reason
-local reported = false
-
--- The running server, or the test is skipped (no node) / fails (twilio-run would not start).
+-- The running server, or the test is skipped (no node, npm offline: the reason says how to
+-- fix it) / fails (twilio-run would not install or start).
 local function need_server()
-   if server then return server end
-   if skip_reason then lu.skip(skip_reason) end
-   if start_err then lu.fail(start_err) end
-   local ok, why = twilio_run.available()
-   if not ok then
-      skip_reason = "twilio-run specs skipped: " .. why
-      if not reported then
-         reported = true
-         io.stderr:write("spec/test_twilio_run.lua: ", skip_reason, "\n")
-      end
-      lu.skip(skip_reason)
-   end
-   local installed, err = twilio_run.install()
-   if not installed then
-      start_err = err
-      lu.fail(start_err)
-   end
-   server, err = twilio_run.start{ auth_token = TOKEN, deadline_s = 15 }
-   if not server then
-      start_err = "twilio-run did not start: " .. tostring(err)
-      lu.fail(start_err)
-   end
-   return server
+   return twilio_run.need{ auth_token = TOKEN, deadline_s = 15 }
 end
 
 local function stop_server()
-   if server then
-      server:stop()
-      server = nil
-   end
+   twilio_run.release()
 end
 
 local function is_integer(n)

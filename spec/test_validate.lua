@@ -402,6 +402,44 @@ function TestValidateProperties:test_key_value_lists()
           "'parameters' must be a list of {key, value}")
 end
 
+-- Studio's error 81014, "Parameter name uses a reserved word, e.g. "method""
+-- (twilio.com/docs/api/errors/81014): an error for both widgets that send parameters
+function TestValidateProperties:test_reserved_parameter_names()
+   for _, ty in ipairs{ "make-http-request", "run-function" } do
+      local fail = ty == "run-function" and "fail" or "failed"
+      local g = add(base(), { name = "call", type = ty,
+                              properties = { url = "https://x.invalid", method = "POST",
+                                             parameters = { { key = "a", value = "1" }, { key = "method", value = "x" } } },
+                              transitions = { tr("success", "bye"), tr(fail, "bye") } })
+      g.states[2].transitions[1].next = "call"
+      expect(g, "#/states/3/properties/parameters/1", "error", "parameter name 'method' is a reserved word",
+             "81014", ty)
+      g.states[4].properties.parameters[2].key = "Method"       -- only the exact word
+      lu.assertTrue((rivulet.validate(g)))
+   end
+end
+
+-- what a local run cannot reach (validate.local_run): a function named only by its SID
+-- unless mapped, add_twilio_auth without credentials, a widget the outside world answers
+function TestValidateProperties:test_local_run_notes()
+   local SID = "ZH" .. string.rep("ab", 16)
+   local f = rivulet.load_flow({
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "fn" } },
+      { name = "fn", type = "run-function", url = "", function_sid = SID, on = { success = "http", fail = "http" } },
+      { name = "http", type = "make-http-request", method = "GET", add_twilio_auth = true,
+        url = "https://api.twilio.com/2010-04-01/Accounts.json", on = { success = "flex", failed = "flex" } },
+      { name = "flex", type = "send-to-flex", workflow = "WW1", channel = "TC1" },
+   })
+   local notes = validate.local_run(f)
+   local kinds = {}
+   for _, n in ipairs(notes) do kinds[#kinds + 1] = n.kind .. " " .. n.path end
+   lu.assertEquals(kinds, { "function #/states/1", "credentials #/states/2", "outside #/states/3" })
+   notes = validate.local_run(f, { function_map = { [SID] = "http://127.0.0.1:1/" }, account_sid = "AC1",
+                                   auth_token = "t" })
+   lu.assertEquals(#notes, 1)
+   lu.assertEquals(notes[1].kind, "outside")
+end
+
 -- ---- split conditions --------------------------------------------------------------------------
 
 TestValidateSplit = {}
@@ -696,7 +734,47 @@ function TestValidateCli:test_the_whole_corpus()
    local code, out, err = helper.run(args)
    lu.assertEquals(code, 0)
    lu.assertEquals(helper.count(out, ": error: "), 0)
-   lu.assertEquals(err, "10 flows, 0 errors, 32 warnings\n")
+   lu.assertEquals(err, "10 flows, 0 errors, 32 warnings, 6 for a local run\n")
+   -- apaleo's four functions named only by their SID, its Flex hand-off; the parent's subflow
+   lu.assertEquals(helper.count(out, ": local: "), 6)
+   lu.assertEquals(helper.count(out, "names function ZH"), 4)
+   lu.assertStrContains(out, CORPUS .. CORPUS_FILES[3] .. ": #/states/3: local: 'ask_questions' runs subflow ")
+end
+
+-- #18 point 2: what a local run cannot reach, and what makes it reachable
+function TestValidateCli:test_what_a_local_run_cannot_reach()
+   helper.skip_without_corpus()
+   local apaleo = CORPUS .. CORPUS_FILES[10]
+   local args = { "validate", "--subflows", self.dir }
+   for _, sid in ipairs{ "ZH70825684e5611ddad7d6c1c420f9676e", "ZH81cb1cac644e52898ccf0021fd1be30b",
+                         "ZHc22704e1d02aff705b887614e6055220" } do
+      args[#args + 1] = "--map-function"
+      args[#args + 1] = sid .. "=http://127.0.0.1:1/fn"
+   end
+   args[#args + 1] = apaleo
+   args[#args + 1] = CORPUS .. CORPUS_FILES[3]
+   local code, out, err = helper.run(args)
+   lu.assertEquals(code, 0, err)
+   lu.assertEquals(helper.count(out, ": local: "), 3)
+   lu.assertStrContains(out, apaleo .. ": #/states/23: local: 'cancel_reservation' names function " ..
+      "ZHdd15109e531b870b2cd984ddddfc1a95 but has no url: map it (--map-function ZHdd15109e531b870b2cd984ddddfc1a95=URL")
+   lu.assertStrContains(out, "(or --event send_to_flex=EVENT)")
+   lu.assertStrContains(out, "(not in " .. self.dir .. ")")
+   -- the subflow there: reachable
+   helper.write_file(self.dir .. "/FW50120385f4d1e8dcf30c0bcd83695969.json", "{}")
+   code, out, err = helper.run(args)
+   lu.assertEquals(code, 0)
+   lu.assertEquals(helper.count(out, ": local: "), 2)
+   lu.assertStrMatches(lines(err)[1], "2 flows, 0 errors, %d+ warnings, 2 for a local run")
+   -- -q: counted, not printed
+   code, out, err = helper.run({ "validate", "-q", apaleo })
+   lu.assertEquals(code, 0)
+   lu.assertEquals(out, "")
+   lu.assertStrContains(err, ", 5 for a local run")
+   code, out, err = helper.run({ "validate", "--map-function", "nope", apaleo })
+   lu.assertEquals(out, "")
+   lu.assertEquals(code, 2)
+   lu.assertStrContains(err, "--map-function wants ZH...=URL")
 end
 
 function TestValidateCli:test_unreadable_files_exit_2_after_checking_the_rest()
@@ -734,7 +812,7 @@ function TestValidateCli:test_usage()
    lu.assertEquals(code, 2)
    lu.assertEquals(out, "")
    lu.assertStrContains(err, "no FLOW given")
-   lu.assertStrContains(err, "usage: rivulet validate [-q] FLOW...")
+   lu.assertStrContains(err, "usage: rivulet validate [-q] [--map-function ZH...=URL]...")
    code, out, err = helper.run({ "validate", "--frobnicate", CORPUS .. CORPUS_FILES[8] })
    lu.assertEquals(code, 2)
    lu.assertEquals(out, "")

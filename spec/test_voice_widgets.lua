@@ -750,7 +750,9 @@ function TestVoiceWidgets:test_an_outgoing_call_through_the_calls_api()
    e:resume(exec, { kind = "http", outcome = { event = "failed", status_code = 400,
                                                  parsed = { code = 21211, message = "Invalid 'To'" } } })
    lu.assertEquals(exec.steps[2].name, "failed")
-   lu.assertEquals(exec.context.widgets.w.error_code, 21211)
+   lu.assertEquals(exec.steps[2].reason, "http_status")
+   lu.assertStrContains(exec.steps[2].note, "Invalid 'To' (error 21211)")
+   lu.assertEquals(exec.context.widgets.w, {})
 end
 
 function TestVoiceWidgets:test_conversations_wait_for_the_outside_world()

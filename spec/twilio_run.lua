@@ -24,6 +24,44 @@ local helper = require "spec.helper"
 
 local M = {}
 
+-- For a spec: the running server, started once per process; or the test is skipped (no
+-- node, npm offline: the reason says how to fix it) or fails (an install or a start that
+-- broke). opts as start's.
+local shared_server, not_ready, not_ready_kind
+function M.need(opts)
+   local lu = require "luaunit"
+   if shared_server then return shared_server end
+   if not not_ready then
+      local ok, why = M.available()
+      local kind = "skip"
+      if ok then
+         local installed, err, ikind = M.install()
+         if installed then
+            local server, serr = M.start(opts)
+            if server then
+               shared_server = server
+               return server
+            end
+            why, kind = "twilio-run did not start: " .. tostring(serr), "fail"
+         else
+            why, kind = err, ikind == "offline" and "skip" or "fail"
+         end
+      end
+      not_ready, not_ready_kind = why, kind
+      io.stderr:write("spec: twilio-run unavailable: ", not_ready, "\n")
+   end
+   if not_ready_kind == "skip" then lu.skip("twilio-run unavailable: " .. not_ready) end
+   lu.fail("twilio-run unavailable: " .. not_ready)
+end
+
+-- stops the server need() started (teardownClass)
+function M.release()
+   if shared_server then
+      shared_server:stop()
+      shared_server = nil
+   end
+end
+
 -- helper.root may be relative ("."); the server is started from another directory.
 local function absolute(dir)
    local p = io.popen("cd " .. helper.quote(dir) .. " 2>/dev/null && pwd")
@@ -69,14 +107,24 @@ function M.installed()
    return sh_ok(helper.quote(M.install_script) .. " --check")
 end
 
--- Installs twilio-run when missing. true, seconds spent; or nil, the script's output.
+-- Installs twilio-run when missing. true, seconds spent; or nil, the reason and its kind:
+-- "offline" (npm could not reach its registry, or RIVULET_OFFLINE=1: the specs skip, the
+-- reason saying how to install it) or "failed" (the script's whole output).
 function M.install()
    if M.installed() then return true, 0 end
+   local offline = os.getenv("RIVULET_OFFLINE")
+   if not (offline == nil or offline == "" or offline == "0") then
+      return nil, "offline (RIVULET_OFFLINE=" .. offline .. "): twilio-run is not installed; " ..
+         "run sh scripts/twilio-run.sh when online", "offline"
+   end
    io.stderr:write("spec: installing twilio-run into flows/functions/node_modules (~20-45 s)...\n")
    local t0 = now()
    local code, out, err = helper.exec({ "sh", M.install_script })
+   if code == 3 then
+      return nil, ((out .. err):gsub("%s+$", "")):match("([^\n]*)$"), "offline"
+   end
    if code ~= 0 then
-      return nil, ("scripts/twilio-run.sh failed (exit %d):\n%s%s"):format(code, out, err)
+      return nil, ("scripts/twilio-run.sh failed (exit %d):\n%s%s"):format(code, out, err), "failed"
    end
    io.stderr:write(("spec: twilio-run installed in %.1f s\n"):format(now() - t0))
    return true, now() - t0

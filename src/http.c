@@ -96,6 +96,7 @@ struct rv_http_call {
   long head_lines;
   double started;                 /* monotonic ms */
   char *content_type, *url;
+  rv_buf fields;                  /* the final response's headers (rv_http_result.headers) */
   char status_line[64];           /* the last response's, as the server sent it (cut) */
   rv_http_result res;
   char errbuf[CURL_ERROR_SIZE];
@@ -221,6 +222,8 @@ static void finish(rv_http_call *c, int reason, const char *fmt, const char *det
     c->res.content_type = "";
     c->res.body = "";
     c->res.body_len = 0;
+    c->res.headers = "";
+    c->res.nheaders = 0;
   }
 }
 
@@ -398,6 +401,8 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   c->res.content_type = "";
   c->res.body = "";
   c->res.url = "";
+  c->res.headers = "";
+  rv_buf_init(&c->fields);
   if (!curl_ready()) {
     finish(c, RV_HTTP_TRANSPORT, "libcurl could not be loaded or initialised", NULL);
     queue_done(h, c);
@@ -533,6 +538,19 @@ static void too_large_message(rv_http_call *c) {
   }
 }
 
+/* The final response's header fields (libcurl's header API: the last request's headers,
+** trailers and 1xx responses left out) into c->fields as "name\0value\0" pairs. */
+static void collect_fields(rv_http_call *c) {
+  struct curl_header *prev = NULL, *hd;
+  while ((hd = curl_easy_nextheader(c->easy, CURLH_HEADER, -1, prev)) != NULL) {
+    rv_buf_add(&c->fields, hd->name, strlen(hd->name) + 1);
+    rv_buf_add(&c->fields, hd->value, strlen(hd->value) + 1);
+    c->res.nheaders++;
+    prev = hd;
+  }
+  c->res.headers = c->fields.p ? c->fields.p : "";
+}
+
 static void complete(rv_http_call *c, CURLcode code) {
   CURL *e = c->easy;
   long status = 0, redirects = 0;
@@ -546,7 +564,8 @@ static void complete(rv_http_call *c, CURLcode code) {
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
   c->content_type = dup_str(ct);
   c->url = dup_str(url);
-  if (!c->content_type || !c->url || c->body.oom) reason = RV_HTTP_NOMEM;
+  if (reason == RV_HTTP_OK) collect_fields(c);
+  if (!c->content_type || !c->url || c->body.oom || c->fields.oom) reason = RV_HTTP_NOMEM;
   if (reason == RV_HTTP_OK && !status_line_ok(c->status_line, status)) {
     size_t k = strcspn(c->status_line, "\r\n");
     snprintf(c->res.message, sizeof c->res.message, "malformed status line from the server: \"%.*s\"",
@@ -702,6 +721,7 @@ void rv_http_call_free(rv_http_call *c) {
   dequeue_done(c);
   curl_slist_free_all(c->headers);
   rv_buf_free(&c->body);
+  rv_buf_free(&c->fields);
   free(c->content_type);
   free(c->url);
   free(c);

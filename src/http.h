@@ -78,6 +78,11 @@ typedef struct rv_http_result {
   const char *body;               /* what arrived (nothing on a failure) */
   size_t body_len;
   const char *url;                /* where the call ended, after redirects */
+  /* the final response's header fields, nheaders of them, as "name\0value\0" pairs (names
+  ** as sent, values as libcurl hands them; nothing on a failure). Bounded by the header
+  ** limits above. Run Function shows them to a flow (widgets.NAME.headers). */
+  const char *headers;
+  size_t nheaders;
   long redirects;
   double elapsed_ms;
   char message[256];              /* for people; "" on success */

@@ -73,6 +73,13 @@ typedef struct lq_host {
 
 enum { LQ_MODE_LAX = 0, LQ_MODE_STRICT = 1 };
 
+/* How a hash prints ({{ h }}, and an array where Ruby inspects it: append, a hash inside).
+** SHOPIFY: Ruby's inspect, {"a"=>1, "b"=>[1, 2]}, as Shopify Liquid. STUDIO: Twilio
+** Studio's {a=1, b=[1, 2]}: keys and strings bare, ", " between pairs, document order
+** (a Function template's comment documents this shape: twilio-labs/function-templates,
+** outreach-pcp-followup/functions/save-response.protected.js). */
+enum { LQ_OBJECTS_SHOPIFY = 0, LQ_OBJECTS_STUDIO = 1 };
+
 typedef struct lq_error {
   int line, col;
   char msg[256];
@@ -98,6 +105,7 @@ typedef struct lq_options {
   int64_t now;              /* epoch seconds for "now"/"today" */
   const char *name;         /* template name in messages; NULL means "template" */
   lq_limits limits;
+  int objects;              /* LQ_OBJECTS_SHOPIFY (the default) or LQ_OBJECTS_STUDIO */
 } lq_options;
 
 void lq_options_init(lq_options *o);

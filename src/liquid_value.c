@@ -645,27 +645,34 @@ int lq_tostr(lq_render *r, const lq_value *v, lq_value *out) {
 
 /* ---- JSON (Studio's to_json) ---- */
 
-/* Nested values as text: Ruby's inspect (json = 0; 3.3 style, {"a"=>1}), used when a hash
-** is printed or an array stringified, or JSON (json = 1), Studio's to_json. */
-static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json);
+/* Nested values as text, in one of three styles: Ruby's inspect (3.3 style, {"a"=>1}), used
+** when a hash is printed or an array stringified under Shopify's rules; JSON, Studio's
+** to_json; and Studio's printing of the same ({a=1, b=[x, y]}: no quotes, ", " between
+** items, nil as null), under LQ_OBJECTS_STUDIO. */
+enum { SER_RUBY, SER_JSON, SER_STUDIO };
 
-static int serialize(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int style);
+
+static int serialize(lq_render *r, lq_buf *b, const lq_value *v, int depth, int style) {
   int rc;
   if (lq_enter(r)) return R_ERR;
-  rc = serialize_in(r, b, v, depth, json);
+  rc = serialize_in(r, b, v, depth, style);
   lq_leave(r);
   return rc;
 }
 
-static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int json) {
+static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, int style) {
+  int json = style == SER_JSON;
   const char *sep = json ? "," : ", ";
   switch (v->type) {
-    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: lq_buf_adds(b, json ? "null" : "nil"); return R_OK;
+    case LQ_NIL: case LQ_EMPTY: case LQ_BLANK: lq_buf_adds(b, style == SER_RUBY ? "nil" : "null"); return R_OK;
     case LQ_FLOAT:
       if (json && !isfinite(v->u.f)) { lq_buf_adds(b, "null"); return R_OK; }
       add_float(b, v->u.f);
       return R_OK;
-    case LQ_STR: return quote_str(r, b, v->u.s.p, v->u.s.n, json);
+    case LQ_STR:
+      if (style == SER_STUDIO) { lq_buf_add(b, v->u.s.p, v->u.s.n); return R_OK; }
+      return quote_str(r, b, v->u.s.p, v->u.s.n, json);
     case LQ_RANGE:                           /* JSON has no ranges: it lists them */
       if (!json) return lq_write(r, b, v);
       /* fall through */
@@ -676,7 +683,7 @@ static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, i
         lq_value e;
         if (i) lq_buf_adds(b, sep);
         if (b->oom || b->full) return b->oom ? R_ERR : R_OK;
-        if (lq_work(r, LQ_WORK_ITEM) || lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, json))
+        if (lq_work(r, LQ_WORK_ITEM) || lq_at(r, v, i, &e) || serialize(r, b, &e, depth + 1, style))
           return R_ERR;
       }
       lq_buf_addc(b, ']');
@@ -696,9 +703,9 @@ static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, i
           if (lq_tostr(r, k, &ks)) return R_ERR;
           k = &ks;
         }
-        if (serialize(r, b, k, depth + 1, json)) return R_ERR;
-        lq_buf_adds(b, json ? ":" : "=>");
-        if (serialize(r, b, &p.v[i].u.a->v[1], depth + 1, json)) return R_ERR;
+        if (serialize(r, b, k, depth + 1, style)) return R_ERR;
+        lq_buf_adds(b, json ? ":" : style == SER_STUDIO ? "=" : "=>");
+        if (serialize(r, b, &p.v[i].u.a->v[1], depth + 1, style)) return R_ERR;
       }
       lq_buf_addc(b, '}');
       return R_OK;
@@ -713,20 +720,20 @@ static int serialize_in(lq_render *r, lq_buf *b, const lq_value *v, int depth, i
           if (i) lq_buf_addc(b, ',');
           quote_str(r, b, f[i], strlen(f[i]), 1);
           lq_buf_addc(b, ':');
-          if (lq_key(r, v, f[i], strlen(f[i]), &e) || serialize(r, b, &e, depth + 1, 1)) return R_ERR;
+          if (lq_key(r, v, f[i], strlen(f[i]), &e) || serialize(r, b, &e, depth + 1, SER_JSON)) return R_ERR;
         }
         lq_buf_addc(b, '}');
         return R_OK;
       }
       return lq_write(r, b, v);
-    default: return lq_write(r, b, v);     /* booleans, integers: the same either way */
+    default: return lq_write(r, b, v);     /* booleans, integers: the same in every style */
   }
 }
 
 int lq_inspect(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
-  return serialize(r, b, v, depth, 0);
+  return serialize(r, b, v, depth, r->opt.objects == LQ_OBJECTS_STUDIO ? SER_STUDIO : SER_RUBY);
 }
 
 int lq_to_json(lq_render *r, lq_buf *b, const lq_value *v, int depth) {
-  return serialize(r, b, v, depth, 1);
+  return serialize(r, b, v, depth, SER_JSON);
 }

@@ -59,7 +59,8 @@ int  lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *
 int  lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, lq_value *out);
 int  lq_list(lq_render *r, const lq_value *v, lq_array *out);  /* materialise a collection */
 int  lq_pairs(lq_render *r, const lq_value *hash, lq_array *out);  /* [key, value] pairs */
-/* to_s into a buffer; inspect-style for nested hashes/arrays as Ruby prints them */
+/* to_s into a buffer; nested hashes/arrays inspect-style, as Ruby prints them or (the
+** render's objects option) as Studio does */
 int  lq_write(lq_render *r, lq_buf *b, const lq_value *v);
 int  lq_inspect(lq_render *r, lq_buf *b, const lq_value *v, int depth);
 /* to_s as a value: strings stay, others are written to the arena */

@@ -41,6 +41,7 @@ void lrv_open_signal(lua_State *L);
 void lrv_open_regex(lua_State *L);
 void lrv_open_logic(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
+void lrv_open_pg(lua_State *L);
 void lrv_open_json(lua_State *L);
 void lrv_open_server(lua_State *L);
 

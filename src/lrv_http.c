@@ -6,6 +6,7 @@
 ** it) is remembered in the client's user value, rv_http_call pointer -> tag, so
 ** Client:finished can hand back the tags of what finished; a collected call is forgotten.
 */
+#include <ctype.h>
 #include <string.h>
 
 #include "http.h"
@@ -193,8 +194,35 @@ static int call_done(lua_State *L) {
   return 1;
 }
 
-/* Call:result() -> nil while running, else {status=, content_type=, body=, url=,
-** redirects=, elapsed_ms=, reason=?, message=?} */
+/* the response's header fields as {lower-case name = value}; a name sent twice has its
+** values joined with ", " (RFC 9110 5.3) */
+static void push_fields(lua_State *L, const rv_http_result *r) {
+  const char *p = r->headers;
+  size_t i;
+  lua_createtable(L, 0, (int)(r->nheaders < 64 ? r->nheaders : 64));
+  for (i = 0; i < r->nheaders; i++) {
+    const char *name = p, *value = p + strlen(p) + 1;
+    luaL_Buffer b;
+    const char *q;
+    luaL_buffinit(L, &b);
+    for (q = name; *q; q++) luaL_addchar(&b, (char)tolower((unsigned char)*q));
+    luaL_pushresult(&b);                           /* name */
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TSTRING) {        /* [name, earlier] */
+      lua_pushliteral(L, ", ");
+      lua_pushstring(L, value);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushstring(L, value);
+    }
+    lua_rawset(L, -3);
+    p = value + strlen(value) + 1;
+  }
+}
+
+/* Call:result() -> nil while running, else {status=, content_type=, body=, headers=,
+** url=, redirects=, elapsed_ms=, reason=?, message=?} */
 static int call_result(lua_State *L) {
   const rv_http_result *r = rv_http_result_of(check_call(L, 1));
   const char *reason;
@@ -206,6 +234,8 @@ static int call_result(lua_State *L) {
   lua_setfield(L, -2, "content_type");
   lua_pushlstring(L, r->body, r->body_len);
   lua_setfield(L, -2, "body");
+  push_fields(L, r);
+  lua_setfield(L, -2, "headers");
   lua_pushstring(L, r->url);
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, r->redirects);

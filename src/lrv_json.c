@@ -203,6 +203,51 @@ static int is_array_mt(lua_State *L, int t) {
   return yes;
 }
 
+/* Keys in the order the table's metatable lists in __keys (an order-keeping JSON decode,
+** rivulet.json's ordered decode), then any others; compact output only (indented output
+** sorts). Returns 0 when the table has no __keys list. */
+static int encode_listed(lua_State *L, Enc *e, int t, int depth) {
+  lua_Integer m, k;
+  int keys, set, first = 1;
+  if (!lua_getmetatable(L, t)) return 0;
+  if (lua_getfield(L, -1, "__keys") != LUA_TTABLE) { lua_pop(L, 2); return 0; }
+  keys = lua_gettop(L);
+  m = (lua_Integer)lua_rawlen(L, keys);
+  lua_createtable(L, 0, (int)(m < 1024 ? m : 1024));
+  set = lua_gettop(L);                            /* the keys written so far */
+  for (k = 1; k <= m; k++) {
+    lua_rawgeti(L, keys, k);                      /* key */
+    if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); continue; }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, set) != LUA_TNIL) { lua_pop(L, 2); continue; }   /* listed twice */
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, t) == LUA_TNIL) { lua_pop(L, 2); continue; }     /* [key, value] */
+    if (!first) rv_buf_addc(&e->b, ',');
+    first = 0;
+    add_key(L, e, lua_gettop(L) - 1);
+    rv_buf_addc(&e->b, ':');
+    encode(L, e, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, set);                           /* set[key] = true */
+  }
+  lua_pushnil(L);
+  while (lua_next(L, t)) {                        /* keys __keys did not list */
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, set) != LUA_TNIL) { lua_pop(L, 2); continue; }
+    lua_pop(L, 1);
+    if (!first) rv_buf_addc(&e->b, ',');
+    first = 0;
+    add_key(L, e, lua_gettop(L) - 1);
+    rv_buf_addc(&e->b, ':');
+    encode(L, e, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, keys - 2);
+  return 1;
+}
+
 static void encode_table(lua_State *L, Enc *e, int t, int depth) {
   lua_Integer len = (lua_Integer)lua_rawlen(L, t), count = 0, i;
   lua_pushvalue(L, t);
@@ -238,7 +283,7 @@ static void encode_table(lua_State *L, Enc *e, int t, int depth) {
     rv_buf_addc(&e->b, '{');
     if (e->indent) {
       encode_sorted(L, e, t, depth, count);
-    } else {
+    } else if (!encode_listed(L, e, t, depth)) {
       int first = 1;
       lua_pushnil(L);
       while (lua_next(L, t)) {

@@ -330,6 +330,9 @@ static void read_options(lua_State *L, int t, lq_options *o) {
   o->strict_filters = opt_bool(L, t, "strict_filters");
   o->line_numbers = lua_getfield(L, t, "line_numbers") == LUA_TBOOLEAN && lua_toboolean(L, -1);
   lua_pop(L, 1);
+  if (lua_getfield(L, t, "objects") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "studio") == 0)
+    o->objects = LQ_OBJECTS_STUDIO;
+  lua_pop(L, 1);
   if (lua_getfield(L, t, "now") != LUA_TNIL) {
     o->has_now = 1;
     o->now = (int64_t)luaL_checknumber(L, -1);
@@ -446,7 +449,8 @@ static void clear_refs(lua_State *L, int idx, int n) {
 
 /* Template:render(context, options) -> string | nil, err
 ** options (already checked by rivulet.liquid): strict_errors, strict_variables,
-** strict_filters, timezone, now, name, limits = {...}, loader = function(name) -> Template
+** strict_filters, timezone, now, name, objects ("studio" | "shopify"), limits = {...},
+** loader = function(name) -> Template
 ** Template:render(context, prepared, name, now): prepared = liquid_options(...), name and
 ** now (epoch seconds) for this render, each optional */
 static int l_render(lua_State *L) {

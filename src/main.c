@@ -41,8 +41,12 @@
 
 enum { RV_EXIT_OK = 0, RV_EXIT_FAIL = 1, RV_EXIT_USAGE = 2 };
 
-/* Results of reading one REPL line, besides LUA_OK and the load statuses. */
-enum { LINE_EOF = -1, LINE_INTR = -2 };
+/* Results of reading one REPL line, besides LUA_OK and the load statuses: end of input (or
+** `exit`), Ctrl-C, and a word of the prompt that was handled (`help`). */
+enum { LINE_EOF = -1, LINE_INTR = -2, LINE_DONE = -3 };
+
+/* The registry's key for rivulet.repl (printing, completion, the prompt's words). */
+#define REPL_MODULE "rivulet.repl"
 
 #define HISTORY_FILE ".rivulet_history"
 #define HISTORY_MAX  1000
@@ -55,6 +59,14 @@ enum { LINE_EOF = -1, LINE_INTR = -2 };
 ** state that is running, so no lua_State is kept in a global.
 */
 static volatile sig_atomic_t interrupted = 0;
+
+/*
+** The state the interactive REPL runs, for libedit's completion callbacks, which carry no
+** user data (rl_attempted_completion_function has no state argument). Set while the REPL
+** reads a line, NULL otherwise.
+*/
+static lua_State *completion_state = NULL;
+static const char *completion_word = NULL;  /* the word being completed, for complete_in_lua */
 
 
 /* ---------------------------------------------------------------- reporting */
@@ -99,10 +111,14 @@ static const command commands[] = {
   {"repl", cmd_repl, "interactive Lua prompt with rivulet loaded",
    "repl\n\n"
    "Starts a Lua 5.4 prompt with the global `rivulet` = require \"rivulet\".\n"
-   "Expressions print their values; incomplete statements continue on the next\n"
-   "line. On a terminal: line editing, history in ~/" HISTORY_FILE ", Ctrl-C\n"
-   "clears the line (or stops running code), Ctrl-D exits. With input from a\n"
-   "pipe, lines are evaluated the same way without prompts.\n"},
+   "Expressions print their values (tables as Lua constructors, nested and sorted);\n"
+   "incomplete statements continue on the next line. `help` shows examples, `exit`\n"
+   "(or Ctrl-D) leaves. On a terminal: line editing, Tab completes names and methods\n"
+   "(rivulet.li<Tab>, x:<Tab>), history in ~/" HISTORY_FILE ", Ctrl-C clears the\n"
+   "line (or stops running code). With input from a pipe, lines are evaluated the\n"
+   "same way without prompts.\n"
+   "Exit status: 0 (exit, Ctrl-D, end of input), 1 the rivulet modules cannot load,\n"
+   "2 bad usage.\n"},
   {"lua", cmd_lua, "run a Lua script with rivulet loaded",
    "lua SCRIPT [ARGS...]\n\n"
    "Runs SCRIPT (\"-\" reads it from stdin) like `lua SCRIPT ARGS...`, with the\n"
@@ -129,17 +145,31 @@ static const command commands[] = {
    "  --replies FILE      replies, one per line\n"
    "  --map-url FROM=TO   rewrite URL prefixes; repeatable\n"
    "  --auth-token TOKEN  sign requests (default $RIVULET_AUTH_TOKEN)\n"
+   "  --account-sid AC... the account (default $RIVULET_ACCOUNT_SID): trigger.*.\n"
+   "                      AccountSid, and with the token what Make HTTP Request's\n"
+   "                      add_twilio_auth sends to Twilio's API\n"
+   "  --map-function ZH...=URL  a Run Function naming that function SID calls URL\n"
+   "                      (Studio exports often have no url); repeatable\n"
+   "  --functions FILE    the same from a JSON file {\"ZH...\": \"URL\"}; repeatable\n"
    "  --log FILE          write the execution record (JSON)\n"
    "  --store DB          keep the execution in an SQLite store as it runs (default\n"
-   "                      $RIVULET_STORE; see rivulet logs)\n"
+   "                      $RIVULET_STORE; see rivulet logs), or postgresql://URI\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "  --event WIDGET=EVENT  the event WIDGET takes whenever it waits for the outside\n"
    "                      world (a call's outcome, Flex...); repeatable\n"
+   "  -v, --verbose       trace every step (widget, event, next, time) and every\n"
+   "                      function/HTTP request and reply, on stderr\n"
+   "  -q, --quiet         only the flow's messages (and the last line if it failed)\n"
+   "A widget that fails prints on stderr as it happens (\"! WIDGET (TYPE) EVENT:\n"
+   "REASON: MESSAGE -> NEXT\"), and so does a call still unanswered after 2 s. The\n"
+   "last line, on stderr, says why the execution stopped. Ctrl-C ends the execution\n"
+   "where it stands (recorded as a step \"ended\", also with --store, so the contact\n"
+   "is free again), writes --log, and exits 130.\n"
    "Exit status: 0 ended normally, 1 the flow failed or could not finish (with\n"
    "--store: the store failed, e.g. the disk is full, an I/O error, a read-only\n"
    "file; what was saved before is kept), 2 bad input (usage, a flow that does not\n"
    "load or validate, a --store that is no usable store: missing directory, not a\n"
-   "store, damaged, newer).\n"},
+   "store, damaged, newer), 130 Ctrl-C (143 SIGTERM).\n"},
   {"deliver", cmd_lua_cli, "hand an inbound message to a stored execution",
    "deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT [options]\n"
    "deliver --store DB --tick [options]\n\n"
@@ -149,11 +179,15 @@ static const command commands[] = {
    "DB's other executions catch up (due timeouts fire, work cut off by a crash runs\n"
    "again). Outbound messages print on stdout as \"> BODY\" (\"> (to ADDR) BODY\"\n"
    "for other contacts); the last line, on stderr, says where the execution stands.\n\n"
-   "  --store DB          the SQLite store (default $RIVULET_STORE); created if missing\n"
+   "  --store DB          the SQLite store (default $RIVULET_STORE); created if missing;\n"
+   "                      or postgresql://URI (a PostgreSQL database)\n"
    "  --flow FLOW         the flow a new execution runs (.lua or Studio JSON)\n"
    "  --media-url URL     a media attachment (MediaUrl0)\n"
    "  --map-url FROM=TO   rewrite URL prefixes; repeatable\n"
    "  --auth-token TOKEN  sign requests (default $RIVULET_AUTH_TOKEN)\n"
+   "  --account-sid AC... the account (default $RIVULET_ACCOUNT_SID)\n"
+   "  --map-function ZH...=URL, --functions FILE  where Run Function widgets that\n"
+   "                      name a function SID call it (as rivulet run)\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "  --tick              no message: only catch up (due timeouts fire, cut-off work\n"
    "                      runs again), e.g. from cron, so timeouts need no traffic\n"
@@ -173,7 +207,8 @@ static const command commands[] = {
    "number's messages and calls. The first line on stdout is \"rivulet serve:\n"
    "listening on http://HOST:PORT\". SIGTERM or SIGINT stops it cleanly.\n\n"
    "  --listen HOST:PORT  where to listen (default 127.0.0.1:8080; port 0: any free one)\n"
-   "  --store DB          the SQLite store (default rivulet.db, or $RIVULET_STORE)\n"
+   "  --store DB          the SQLite store (default rivulet.db, or $RIVULET_STORE), or\n"
+   "                      postgresql://URI: processes on many hosts share the database\n"
    "  --flows DIR         publish every *.json and *.lua flow in DIR at start (a flow's\n"
    "                      SID is the same after a restart); prints \"flow FW... NAME\"\n"
    "  --public-url URL    the base of every URL in answers, and the URL Twilio's\n"
@@ -186,6 +221,8 @@ static const command commands[] = {
    "                      https://api.twilio.com); without it nothing leaves the machine:\n"
    "                      messages are stored and printed (\"> ADDR: BODY\")\n"
    "  --map-url FROM=TO   rewrite URL prefixes of Run Function/HTTP calls; repeatable\n"
+   "  --map-function ZH...=URL, --functions FILE  where Run Function widgets that\n"
+   "                      name a function SID call it (as rivulet run); repeatable\n"
    "  --subflows DIR      where Run Subflow finds flow_sid: DIR/FLOW_SID.lua or .json\n"
    "Make Outgoing Call goes through the Calls API at --twilio-api.\n"
    "GET /ui/ (same credentials) is the inspector: flows and their graphs, executions,\n"
@@ -219,7 +256,7 @@ static const command commands[] = {
    "written to DB; a DB on a read-only medium or in a read-only directory reads\n"
    "too (as of its last checkpoint when its -wal cannot be read: a note says so).\n"
    "JSON output is valid UTF-8: bytes that are not show as U+FFFD.\n\n"
-   "  --store DB          the SQLite store (default $RIVULET_STORE)\n"
+   "  --store DB          the SQLite store (default $RIVULET_STORE), or postgresql://URI\n"
    "  --status S          active, ended (normally) or failed\n"
    "  --since T, --until T  started at or after / before T: 2026-11-25,\n"
    "                      2026-11-25T14:00[:00][Z] (UTC), epoch seconds, or an age\n"
@@ -230,27 +267,64 @@ static const command commands[] = {
    "Exit status: 0 ok, 1 no such execution, or the store could not be read (an I/O\n"
    "error, a file that is there but cannot be opened), 2 bad usage or a store\n"
    "unusable as given (missing, not a store, damaged, newer).\n"},
+  {"end", cmd_lua_cli, "end stored executions (a stuck one, a contact's old one)",
+   "end SID... --store DB [--reason TEXT]\n\n"
+   "Ends each execution SID kept in DB wherever it stands, as Studio's\n"
+   "Status=ended does: a step \"ended\" from its state, the reason kept (default\n"
+   "\"ended with rivulet end\"), its subflows ended too. Nothing else in DB runs.\n"
+   "Use it when \"the contact already has an active execution\" blocks a new one.\n\n"
+   "  --store DB          the SQLite store (default $RIVULET_STORE)\n"
+   "  --reason TEXT       why, as the execution's log will say\n"
+   "Exit status: 0 every SID ended, 1 one was not active (already ended, not in\n"
+   "DB), another process runs it right now, or the store failed, 2 bad usage or a\n"
+   "store unusable as given (missing, not a store, damaged, newer).\n"},
   {"validate", cmd_lua_cli, "check flows for errors and warnings",
-   "validate [-q] FLOW...\n\n"
+   "validate [-q] [options] FLOW...\n\n"
    "Checks each flow; every problem on one line, FILE: #/json/path: error|warning: message.\n"
-   "-q prints errors only.\n"
-   "Exit status: 0 no errors (warnings may print), 1 errors, 2 unreadable.\n"},
+   "Then what a local run cannot reach (a Run Function naming only its function SID, a\n"
+   "subflow not found, add_twilio_auth without credentials, a widget the outside world\n"
+   "answers), as FILE: #/json/path: local: message; the summary counts them.\n"
+   "The last line, on stderr, is \"N flows, N errors, N warnings, N for a local run\".\n"
+   "A file that is not a flow (a Lua script, JSON that is no Studio export) is an\n"
+   "error saying so.\n\n"
+   "  -q, --quiet         errors only (warnings still counted)\n"
+   "  --map-function ZH...=URL, --functions FILE   functions a run would be given\n"
+   "  --subflows DIR      where a run would find subflows\n"
+   "  --account-sid AC..., --auth-token TOKEN      credentials a run would be given\n"
+   "                      (default $RIVULET_ACCOUNT_SID, $RIVULET_AUTH_TOKEN)\n"
+   "Exit status: 0 no errors (warnings may print), 1 errors, 2 a file that cannot\n"
+   "be read or is not a flow, or bad usage.\n"},
   {"graph", cmd_lua_cli, "print a flow as Graphviz DOT",
    "graph FLOW\n\n"
-   "Prints the flow's states (name and type) and transitions (events) as DOT.\n"},
+   "Prints the flow's states (name and type) and transitions (events) as DOT:\n"
+   "  rivulet graph flow.lua | dot -Tsvg > flow.svg   (dot: apt-get install graphviz)\n"
+   "Exit status: 0 ok, 2 bad usage or a flow that does not load.\n"},
+  {"export", cmd_lua_cli, "write a flow as Studio Flow JSON (to import into Studio)",
+   "export FLOW [-o FILE]\n\n"
+   "Writes FLOW (a Lua flow, or Studio JSON) as Studio's Flow Definition JSON, to\n"
+   "import into Studio (Import from JSON, or the REST API's definition). States\n"
+   "without a canvas position get one. rivulet reads the JSON back as the same flow.\n"
+   "A flow with `lua` widgets (custom logic in Lua) cannot become Studio JSON:\n"
+   "Studio has no such widget (its logic belongs in a Function, called by Run\n"
+   "Function); export says which widgets and writes nothing.\n\n"
+   "  -o, --output FILE   write FILE instead of stdout\n"
+   "Exit status: 0 written, 1 the flow cannot become Studio JSON (lua widgets,\n"
+   "validation errors: printed with their JSON paths), 2 bad usage or a flow that\n"
+   "does not load.\n"},
   {"test", cmd_lua_cli, "run conversation specs against flows",
-   "test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]\n\n"
+   "test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v | -q]\n\n"
    "Runs every case of each SPEC against its flow: a Lua file returning\n"
    "{flow = FILE, cases = {...}} (the format: lua/rivulet/test/init.lua).\n"
    "Functions and HTTP calls are stubbed per case, time is simulated. A failure\n"
    "prints the case, the conversation so far and what was expected (-) next to\n"
    "what came (+).\n"
-   "The last line is \"N passed, N failed\".\n\n"
+   "The last line is \"N passed, N failed\" (\", N skipped\" when cases skipped).\n\n"
    "  --coverage          per flow: the states and transitions the cases took, and\n"
    "                      the untested transitions (state -event-> next)\n"
    "  --dot FILE          write the flows as DOT, untested transitions red and dashed\n"
    "  --junit FILE        write JUnit XML\n"
    "  -v, --verbose       one line per case\n"
+   "  -q, --quiet         only failures and the last line\n"
    "Exit status: 0 all passed, 1 a case failed, 2 bad usage or an unreadable spec\n"
    "or flow.\n\n"
    "test --from-execution SID --store DB [-o FILE] [--flow PATH] [--subflows DIR]\n\n"
@@ -259,12 +333,21 @@ static const command commands[] = {
    "stdout. It passes as written; after the flow changes a branch it fails, naming\n"
    "the step. Exit status: 0 written, 1 no such execution or it cannot be replayed,\n"
    "2 bad usage or a store unusable as given.\n"},
+  {"env", cmd_lua_cli, "print LUA_PATH/LUA_CPATH for stock lua5.4",
+   "env\n\n"
+   "Prints shell lines that let stock lua5.4 find the rivulet modules where this\n"
+   "rivulet finds them (any install PREFIX, a LuaRocks tree, a checkout):\n"
+   "  eval \"$(rivulet env)\"; lua5.4 -e 'require \"rivulet\"'\n"
+   "Exit status: 0, 1 the C module (rivulet/core.so) is nowhere to be found,\n"
+   "2 bad usage.\n"},
   {"version", cmd_version, "print the version",
    "version\n\n"
-   "Prints the rivulet version, then the Lua and libcurl versions.\n"},
+   "Prints the rivulet version, then the Lua and libcurl versions.\n"
+   "Exit status: 0, 2 bad usage.\n"},
   {"help", cmd_help, "show help for a command",
    "help [COMMAND]\n\n"
-   "Lists the commands, or shows the help of COMMAND (same as COMMAND --help).\n"},
+   "Lists the commands, or shows the help of COMMAND (same as COMMAND --help).\n"
+   "Exit status: 0, 2 an unknown COMMAND.\n"},
   {NULL, NULL, NULL, NULL}
 };
 
@@ -293,13 +376,15 @@ static void print_command_usage(FILE *f, const command *c) {
   fprintf(f, "usage: %s %s", PROGNAME, c->usage);  /* usage ends with a newline */
 }
 
-/* Reports bad usage of c (message, synopsis, hint) and returns the usage exit status. */
+/* Reports bad usage of c and returns the usage exit status, in the shape every command
+** (C or Lua) uses: "rivulet CMD: message", "usage: rivulet CMD SYNOPSIS", "Run 'rivulet CMD
+** --help' for details." */
 static int usage_error(const command *c, const char *fmt, ...) {
   va_list ap;
   const char *nl = strchr(c->usage, '\n');
   int synlen = nl ? (int)(nl - c->usage) : (int)strlen(c->usage);
   fflush(stdout);
-  fprintf(stderr, "%s: ", PROGNAME);
+  fprintf(stderr, "%s %s: ", PROGNAME, c->name);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
@@ -575,28 +660,144 @@ static int multiline(lua_State *L, const repl *r) {
   }
 }
 
+static int prompt_word(lua_State *L, const repl *r);
+
 /* Reads and compiles one chunk; on LUA_OK the function is the only value on the stack. */
 static int loadline(lua_State *L, const repl *r) {
   int status;
   lua_settop(L, 0);
+  completion_state = L;
   status = pushline(L, r, 1);
+  completion_state = NULL;
   if (status != LUA_OK)
+    return status;
+  if ((status = prompt_word(L, r)) != LUA_OK)
     return status;
   if (addreturn(L, r) == LUA_OK)
     return LUA_OK;
   return multiline(L, r);
 }
 
-/* Prints the values on the stack with the global `print`, as lua.c does. */
+/* Pushes rivulet.repl's field `name` (a function), or nil when the module did not load. */
+static int push_repl_field(lua_State *L, const char *name) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, REPL_MODULE) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+/* Prints the values on the stack with rivulet.repl.show (tables as Lua constructors), or
+** with the global `print` when that module is missing, as lua.c does. */
 static void print_results(lua_State *L) {
   int n = lua_gettop(L);
   if (n == 0)
     return;
   luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-  lua_getglobal(L, "print");
+  if (push_repl_field(L, "show") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_getglobal(L, "print");
+  }
   lua_insert(L, 1);
-  if (lua_pcall(L, n, 0, 0) != LUA_OK)
-    l_message(lua_pushfstring(L, "error calling 'print' (%s)", rv_host_errtext(L, -1)));
+  if (rv_host_pcall(L, n, 0) != LUA_OK)
+    l_message(lua_pushfstring(L, "error printing the result (%s)", rv_host_errtext(L, -1)));
+}
+
+/* The line on top is a word of the prompt (rivulet.repl.command: `help`, `exit`)? Returns
+** LINE_DONE (help was shown), LINE_EOF (exit) or LUA_OK (an ordinary line, left on top). */
+static int prompt_word(lua_State *L, const repl *r) {
+  const char *word;
+  if (push_repl_field(L, "command") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return LUA_OK;
+  }
+  lua_pushvalue(L, -2);
+  if (rv_host_pcall(L, 1, 1) != LUA_OK || (word = lua_tostring(L, -1)) == NULL) {
+    lua_pop(L, 1);
+    return LUA_OK;
+  }
+  if (strcmp(word, "exit") == 0) {
+    lua_pop(L, 1);
+    return LINE_EOF;
+  }
+  lua_pop(L, 1);
+  saveline(r, lua_tostring(L, -1));
+  lua_pop(L, 1);  /* the line */
+  if (push_repl_field(L, "HELP") == LUA_TSTRING) {
+    fputs(lua_tostring(L, -1), stdout);
+    fputs("\n", stdout);
+    fflush(stdout);
+  }
+  lua_pop(L, 1);
+  return LINE_DONE;
+}
+
+/* ---- completion (libedit) */
+
+/* In protected mode: rivulet.repl.complete(word), kept in the registry as the candidates
+** the generator below hands out; with one candidate, what follows it (suffix). */
+static int complete_in_lua(lua_State *L) {
+  const char *word = completion_word;
+  lua_settop(L, 0);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, REPL_MODULE ".candidates");
+  rl_completion_append_character = ' ';
+  if (push_repl_field(L, "complete") != LUA_TFUNCTION)
+    return 0;
+  lua_pushstring(L, word);
+  lua_call(L, 1, 1);
+  if (!lua_istable(L, -1))
+    return 0;
+  if (lua_rawlen(L, -1) == 1 && push_repl_field(L, "suffix") == LUA_TFUNCTION) {
+    const char *suffix;
+    lua_rawgeti(L, -2, 1);
+    lua_call(L, 1, 1);
+    suffix = lua_tostring(L, -1);
+    if (suffix != NULL)
+      rl_completion_append_character = suffix[0] == ' ' ? ' ' : suffix[0];
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, REPL_MODULE ".candidates");
+  return 0;
+}
+
+/* libedit's generator: the state-th candidate for text, malloc'ed, or NULL after the last. */
+static char *repl_candidate(const char *text, int state) {
+  lua_State *L = completion_state;
+  int top;
+  char *copy = NULL;
+  if (L == NULL)
+    return NULL;
+  top = lua_gettop(L);
+  if (state == 0) {
+    /* a protected call: no Lua error may unwind through libedit's frames */
+    lua_pushcfunction(L, complete_in_lua);
+    completion_word = text;
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+      lua_settop(L, top);
+      return NULL;
+    }
+  }
+  if (lua_getfield(L, LUA_REGISTRYINDEX, REPL_MODULE ".candidates") == LUA_TTABLE
+      && lua_rawgeti(L, -1, (lua_Integer)state + 1) == LUA_TSTRING) {
+    size_t len;
+    const char *c = lua_tolstring(L, -1, &len);
+    copy = (char *)malloc(len + 1);
+    if (copy != NULL)
+      memcpy(copy, c, len + 1);
+  }
+  lua_settop(L, top);
+  return copy;
+}
+
+static char **repl_completion(const char *text, int start, int end) {
+  (void)start;
+  (void)end;
+  rl_attempted_completion_over = 1;  /* Lua names only, never file names */
+  return rl_completion_matches(text, repl_candidate);
 }
 
 static void setup_editing(lua_State *L, repl *r) {
@@ -606,6 +807,9 @@ static void setup_editing(lua_State *L, repl *r) {
   rl_readline_name = PROGNAME;
   rl_catch_signals = 0;     /* Ctrl-C is ours: see repl_getc and interrupt_hook */
   rl_getc_function = repl_getc;
+  rl_attempted_completion_function = repl_completion;
+  /* "." and ":" stay inside a word: rivulet.liquid.re<Tab>, x:me<Tab> */
+  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,[]+-*/%^#~";
   using_history();
   stifle_history(HISTORY_MAX);
   if (home != NULL && home[0] != '\0') {
@@ -628,12 +832,18 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
     return usage_error(self, "unexpected argument '%s'", argv[first]);
   if (load_rivulet(L) != LUA_OK)
     return RV_EXIT_FAIL;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, REPL_MODULE);
+  if (rv_host_pcall(L, 1, 1) == LUA_OK)
+    lua_setfield(L, LUA_REGISTRYINDEX, REPL_MODULE);
+  else
+    report(L, LUA_ERRRUN);  /* plain printing, no completion: the prompt still works */
   r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   r.history = NULL;
   if (r.tty) {
     setup_editing(L, &r);
-    printf("%s %s (%s) \xE2\x80\x94 rivulet is loaded\n", PROGNAME, RIVULET_VERSION,
-           LUA_VERSION);
+    printf("%s %s (%s) \xE2\x80\x94 rivulet is loaded; `help` for examples, Tab completes\n",
+           PROGNAME, RIVULET_VERSION, LUA_VERSION);
     fflush(stdout);
   }
   while ((status = loadline(L, &r)) != LINE_EOF) {
@@ -642,6 +852,8 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
       fflush(stdout);
       continue;
     }
+    if (status == LINE_DONE)
+      continue;
     if (status == LUA_OK) {
       if (r.tty) {
         interrupted = 0;

@@ -12,6 +12,7 @@
 ** which no pcall inside the engine can swallow: the hook fires again on the next instruction
 ** after any catch), and the handle is freed when that call returns to the host.
 */
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,15 @@ static int open_api(lua_State *L) {
     }
     lua_setfield(L, -2, "url_map");
   }
+  set_field_string(L, "account_sid", rv->cfg.account_sid);
+  if (rv->cfg.function_map) {
+    lua_newtable(L);
+    for (i = 0; rv->cfg.function_map[i]; i++) {
+      lua_pushstring(L, rv->cfg.function_map[i]);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "function_map");
+  }
   lua_pushlightuserdata(L, rv);
   lua_pushcclosure(L, emit_message, 1);
   lua_pushlightuserdata(L, rv);
@@ -220,7 +230,9 @@ int rivulet_open(rivulet **out, const rivulet_config *config) {
               config->version, RIVULET_CONFIG_VERSION);
     return RIVULET_MISUSE;
   }
-  if (config && config->version >= 1) rv->cfg = *config;
+  if (config && config->version >= 2) rv->cfg = *config;
+  else if (config && config->version == 1)   /* a version 1 struct ends before account_sid */
+    memcpy(&rv->cfg, config, offsetof(rivulet_config, account_sid));
   else if (config) {             /* version 0: only the fields every version has */
     rv->cfg.userdata = config->userdata;
     rv->cfg.on_message = config->on_message;

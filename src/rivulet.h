@@ -48,7 +48,7 @@ extern "C" {
                                    another process sharing the store is running it (deliver) */
 #define RIVULET_BADINPUT    6   /* a flow or trigger that does not parse or validate */
 
-#define RIVULET_CONFIG_VERSION 1
+#define RIVULET_CONFIG_VERSION 2
 
 typedef struct rivulet rivulet;
 
@@ -73,6 +73,12 @@ typedef struct rivulet_config {
   const char *lua_path;       /* where the rivulet Lua modules are: a directory or a Lua path
                                  ("/x/?.lua;/x/?/init.lua"); default: $RIVULET_LUA_PATH (the
                                  same forms), then the installed ones */
+  /* version 2 */
+  const char *account_sid;    /* AC + 32 hex digits: trigger.*.AccountSid, and with auth_token
+                                 the credentials Make HTTP Request's add_twilio_auth sends
+                                 (HTTP Basic) to Twilio's API only */
+  const char *const *function_map; /* "ZH...=URL": a Run Function naming that function SID
+                                 calls URL (Studio exports often have no url); NULL-terminated */
 } rivulet_config;
 
 /* config may be NULL (all defaults). *out gets a handle even when the open fails (for

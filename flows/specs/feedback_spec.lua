@@ -11,7 +11,7 @@ return {
                  "> What should we know?", "< Lovely staff",
                  "> Thank you! We read every message." },
       state = "thanks",
-      context = { ["flow.variables.rating"] = "5", ["widgets.ask_comment.inbound.Body"] = "Lovely staff" } },
+      context = { ["flow.variables.rating"] = 5, ["widgets.ask_comment.inbound.Body"] = "Lovely staff" } },
 
     { name = "a low rating gets an apology",
       script = { "> Thanks for visiting! How would you rate us, 1 to 5?", "< 2",
@@ -23,14 +23,14 @@ return {
                  "> Thanks for visiting! How would you rate us, 1 to 5?", "< 4 ",
                  "> What should we know?" },
       status = "active", state = "ask_comment",
-      context = { ["flow.variables.retries"] = "1", ["flow.variables.rating"] = "4" } },
+      context = { ["flow.variables.retries"] = 1, ["flow.variables.rating"] = 4 } },
 
     { name = "three answers that are not ratings: it gives up",
       script = { "> Thanks for visiting! How would you rate us, 1 to 5?", "< great",
                  "> Thanks for visiting! How would you rate us, 1 to 5?", "< 10",
                  "> Thanks for visiting! How would you rate us, 1 to 5?", "< ok",
                  "> No problem, maybe next time." },
-      state = "give_up", context = { ["flow.variables.retries"] = "3" } },
+      state = "give_up", context = { ["flow.variables.retries"] = 3 } },
 
     { name = "no answer in a day ends it quietly",
       script = { "> Thanks for visiting! How would you rate us, 1 to 5?", { timeout = true } },

@@ -21,7 +21,7 @@ return {
                             { status = 200, json = { number = 5 } } } },
       script = { "> Your random number is 5" },
       state = "send_num",
-      context = { ["flow.variables.count"] = "2", ["widgets.get_num.status_code"] = 200 } },
+      context = { ["flow.variables.count"] = 2, ["widgets.get_num.status_code"] = 200 } },
 
     { name = "gives up after the fourth failure",
       stubs = { ["https://example-1234.twil.io/"] = { status = 500 } },
@@ -29,12 +29,12 @@ return {
       state = "give_up",
       path = { "get_num", "count", "check_count", "get_num", "count", "check_count",
                "get_num", "count", "check_count", "get_num", "count", "check_count", "give_up" },
-      context = { ["flow.variables.count"] = "4", ["widgets.get_num.status_code"] = 500 } },
+      context = { ["flow.variables.count"] = 4, ["widgets.get_num.status_code"] = 500 } },
 
     { name = "a transport failure counts as a failure too",
       stubs = { get_num = { reason = "connect_failed", message = "connection refused" } },
       script = { { expect = { match = "failed 4 times" } } },
-      context = { ["widgets.get_num.reason"] = "connect_failed" } },
+      reasons = { get_num = "connect_failed" } },
 
     { name = "REST trigger: the range comes from flow.data",
       trigger = { event = "incomingRequest", parameters = { min = "10", max = "20" } },
@@ -56,7 +56,7 @@ return {
       end },
       script = { "> Sorry, the number service failed 4 times. Please try again later." },
       context = { ["widgets.get_num.parsed.error"] = "bad_input",
-                  ["flow.variables.count"] = "4" } },
+                  ["flow.variables.count"] = 4 } },
 
     { name = "the default range is 1 to 6",
       stubs = { get_num = function(event)

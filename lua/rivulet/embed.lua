@@ -59,7 +59,7 @@ end
 
 -- check_trigger(text) -> trigger table | nil, message (naming the field at fault)
 local function check_trigger(text)
-  local t, err = json.decode(text)
+  local t, err = json.decode(text, true)
   if t == nil then return nil, "the trigger is not valid JSON: " .. tostring(err) end
   if type(t) ~= "table" or not find(text, "^%s*{") then   -- [] decodes to an empty table too
     return nil, "the trigger must be a JSON object, not " .. (type(t) == "table" and "an array" or json_type(t))
@@ -117,12 +117,24 @@ function M.new(cfg, emit_message, emit_end)
     end
     url_map[from] = to
   end
+  local function_map = {}
+  for i, line in ipairs(cfg.function_map or {}) do
+    local fsid, url = line:match("^(ZH%x+)=(.+)$")
+    if not fsid or #fsid ~= 34 then
+      return nil, "misuse", format("rivulet_config.function_map[%d] '%s' is not ZH...=URL", i - 1, line)
+    end
+    function_map[fsid] = url
+  end
+  if cfg.account_sid ~= nil and (not cfg.account_sid:match("^AC%x+$") or #cfg.account_sid ~= 34) then
+    return nil, "misuse", format("rivulet_config.account_sid '%s' is not AC and 32 hex digits", cfg.account_sid)
+  end
   local limits = {}
   if cfg.same_widget_limit then limits.same_widget = cfg.same_widget_limit end
   if cfg.step_limit then limits.steps = cfg.step_limit end
   local engine, open_err = rivulet.engine{
     store = cfg.store_path, resume = "poll",     -- callbacks only inside rivulet_poll/start/deliver
     auth_token = cfg.auth_token, timezone = cfg.timezone, url_map = url_map, limits = limits,
+    account_sid = cfg.account_sid, function_map = function_map,
     timeout_ms = cfg.http_timeout_ms,
     keep_ended = false,              -- thousands pass through an embedded engine
     on_message = emit_message and function(exec, m)

@@ -19,7 +19,12 @@
 -- meanwhile; rivulet serve answers the call's webhook with it), keep_ended (false:
 -- executions() forgets ended ones, for long-running hosts), http (a client with
 -- run_function/http_request/poll/finished, as rivulet.http's) or http_options, auth_token,
--- url_map ({prefix = replacement}), timezone, timeout_ms (HTTP calls), now (function
+-- account_sid (the account the flows run for: trigger.*.AccountSid, and with auth_token
+-- Make HTTP Request's add_twilio_auth), url_map ({prefix = replacement}), function_map
+-- ({ZH… = url}: Run Function widgets that name a function SID call that URL; Studio finds
+-- the function by its SID, a local run by this map), liquid_objects ("studio", the
+-- default: a hash prints as Studio prints it, {k=v, k2=v2}; "shopify": as Ruby's inspect,
+-- {"k"=>"v"}), timezone, timeout_ms (HTTP calls), now (function
 -- returning epoch seconds), subflows (map sid/name -> flow or path, or function(sid), or a
 -- folder), limits = {same_widget, steps, wait_timeout, instructions}, store (a path or a
 -- rivulet.store: executions are written there and the active ones resumed), synchronous
@@ -149,8 +154,12 @@ function M.new(opts)
     timers = {},
     all = {},             -- every execution this engine ran, in order
     -- read once by the C renderer (core.liquid_options), not at every render
-    render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE },
+    render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE,
+                                           objects = opts.liquid_objects or "studio" },
   }, Engine)
+  if opts.liquid_objects ~= nil and opts.liquid_objects ~= "studio" and opts.liquid_objects ~= "shopify" then
+    error("engine option 'liquid_objects' must be \"studio\" or \"shopify\"", 2)
+  end
   if opts.store ~= nil then
     local st = opts.store
     if type(st) == "string" then
@@ -304,9 +313,23 @@ local function snapshot(exec, name, outputs)
   return { widget = name, outputs = outputs, variables = exec.context.flow.variables }
 end
 
+-- why a widget took a failure event, from what it said (step:why) or, for a widget that
+-- still puts them there, its outputs' reason and message -> {reason=, message=} | nil
+local function why_of(why, outputs)
+  if why then return why end
+  if type(outputs) == "table" and outputs.reason ~= nil then
+    return { reason = outputs.reason, message = outputs.message }
+  end
+  return nil
+end
+
 -- record the step for `event` out of `state`; returns the next state's name, or nil when
--- the execution ends here
-function Engine:transition(exec, state, event, outputs, chosen, note)
+-- the execution ends here. why = {reason, message}: why the widget failed (a timeout, a
+-- refused connection, a property that does not render...). It goes to the step (its
+-- reason, and its note: the store and `rivulet logs` show both), never into the outputs a
+-- template reads: Studio's outputs after such a failure are an empty map (REFERENCE.md §3,
+-- §4).
+function Engine:transition(exec, state, event, outputs, chosen, why)
   local tr = chosen
   if not tr then
     for _, t in ipairs(tbl(state.transitions)) do
@@ -316,13 +339,18 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
   end
   local nx = tr and tr.next
   if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
+  why = why_of(why, outputs)
   local step = {
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
     date_created = self.now(), context = snapshot(exec, state.name, outputs),
-    reason = note,
+    reason = why and why.reason ~= nil and tostring(why.reason) or nil,
+    note = why and why.message ~= nil and tostring(why.message) or nil,
   }
-  if exec.rerun then step.note, exec.rerun = exec.rerun, nil end   -- rare: not a field of every step
+  if exec.rerun then                                   -- rare: not a field of every step
+    step.note = step.note and (exec.rerun .. "; " .. step.note) or exec.rerun
+    exec.rerun = nil
+  end
   -- the HTTP call the widget made (rivulet.step's record, with its outcome): the request
   -- beside the reply its outputs hold, for the inspector's timeline
   if exec.http_request then step.context.http, exec.http_request = exec.http_request, nil end
@@ -332,10 +360,12 @@ function Engine:transition(exec, state, event, outputs, chosen, note)
     ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
     failed = FAILURE_EVENTS[event]                     -- a failure nobody handles fails the execution
     -- a failure nobody handles: say what failed, or the summary hides the cause
-    local why = type(outputs) == "table" and (outputs.message or outputs.reason)
-    if why then ending = format("%s (%s)", ending, tostring(why)) end
+    local what = why and (why.message or why.reason)
+    if what then ending = format("%s (%s)", ending, tostring(what)) end
   elseif not nx then
     ending = format("'%s' ended the flow on '%s'", state.name, tostring(event))
+    local what = why and FAILURE_EVENTS[event] and (why.message or why.reason)
+    if what then ending = format("%s (%s)", ending, tostring(what)) end
   end
   if ending then mark_ended(self, exec, ending, failed) end
   if not self:persist(exec, step, nx or state.name) then return nil end
@@ -346,9 +376,9 @@ end
 
 -- ---- rendering ------------------------------------------------------------------------------
 
--- Properties render lax, as Studio's do; each text is compiled once (rivulet.liquid's
--- cache), and the C renderer is called directly with options prepared once (a step is hot
--- code).
+-- Properties render lax, as Studio's do, and objects print as Studio prints them (the
+-- option liquid_objects); each text is compiled once (rivulet.liquid's cache), and the C
+-- renderer is called directly with options prepared once (a step is hot code).
 --
 -- templates[source] = the compiled template, or false for text without markup: one table
 -- read per property on the hot path instead of two finds, a cache lookup and an options
@@ -404,7 +434,30 @@ function Engine:props(state, exec)
     state.liquid = live
   end
   if not live then return p end
-  return self:render_deep(p, exec, state.name)
+  local w = widgets.get(state.type)
+  local literal = w and w.literal_keys
+  if not literal then return self:render_deep(p, exec, state.name) end
+  -- keys of these {key, value} lists stay as written (Set Variables: "The key itself cannot
+  -- be a Liquid variable", Twilio's Set Variables page, REFERENCE.md §7); values render
+  local c = {}
+  for k, v in pairs(p) do
+    if literal[k] and type(v) == "table" then
+      local list = {}
+      for i, kv in pairs(v) do
+        if type(kv) == "table" then
+          local item = self:render_deep(kv, exec, state.name)
+          item.key = kv.key
+          list[i] = item
+        else
+          list[i] = self:render_deep(kv, exec, state.name)
+        end
+      end
+      c[k] = list
+    else
+      c[k] = self:render_deep(v, exec, state.name)
+    end
+  end
+  return c
 end
 
 -- ---- running states ---------------------------------------------------------------------------
@@ -420,15 +473,16 @@ end
 
 -- what a widget returned: an event (done) or a wait; returns the next state's name, or nil
 -- when the execution waits or ended
-function Engine:settle(exec, state, props, ok, ev, outs, chosen)
+function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
   if not ok then
     local liquid_err = type(ev) == "table" and ev.liquid
     local fev = liquid_err and failure_event(state)
     if fev then
-      -- a property that does not render is the widget failing, as a bad reply would be
-      local o = { reason = "liquid", message = liquid_err }
+      -- a property that does not render is the widget failing, as a bad reply would be:
+      -- its outputs an empty map, the cause in the step
+      local o = {}
       exec.context.widgets[state.name] = o
-      return self:transition(exec, state, fev, o, nil, "liquid")
+      return self:transition(exec, state, fev, o, nil, { reason = "liquid", message = liquid_err })
     end
     self:finish(exec, format("'%s' (%s) failed: %s", state.name, state.type, liquid_err or tostring(ev)), true)
     return nil
@@ -465,18 +519,20 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen)
     return nil
   end
   if outs ~= nil then exec.context.widgets[state.name] = outs end
-  return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen,
-                         type(outs) == "table" and outs.reason or nil)
+  return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen, why)
 end
 
 -- the widget module of each state, found once (a state's type does not change)
 local widget_of = setmetatable({}, { __mode = "k" })
 
--- a widget's properties for this step, then its run: one protected call per step
+-- a widget's properties for this step, then its run: one protected call per step. Returns
+-- the properties, the widget's results and why it failed (step:why), if it said.
 local function run_widget(self, w, exec, state)
   local props
   if w.render == false then props = tbl(state.properties) else props = self:props(state, exec) end
-  return props, w.run(steplib.new(self, exec, state, props))
+  local st = steplib.new(self, exec, state, props)
+  local ev, outs, chosen = w.run(st)
+  return props, ev, outs, chosen, st.failure
 end
 
 function Engine:enter(exec, name)
@@ -512,9 +568,9 @@ function Engine:enter(exec, name)
       widget_of[state] = w
     end
     exec.state = name
-    local ok, props, ev, outs, chosen = pcall(run_widget, self, w, exec, state)
+    local ok, props, ev, outs, chosen, why = pcall(run_widget, self, w, exec, state)
     if not ok then ev, props = props, nil end
-    name = self:settle(exec, state, props, ok, ev, outs, chosen)
+    name = self:settle(exec, state, props, ok, ev, outs, chosen, why)
   end
 end
 
@@ -553,8 +609,9 @@ function Engine:resume(exec, input)
   local state = exec.flow.by_name[w.state]
   local widget = widgets.get(state.type)
   input.early = w.early
-  local ok, ev, outs, chosen = pcall(widget.resume, steplib.new(self, exec, state, w.props, w.data), input)
-  self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen))
+  local st = steplib.new(self, exec, state, w.props, w.data)
+  local ok, ev, outs, chosen = pcall(widget.resume, st, input)
+  self:enter(exec, self:settle(exec, state, w.props, ok, ev, outs, chosen, st.failure))
 end
 
 -- ---- calls ------------------------------------------------------------------------------
@@ -612,7 +669,9 @@ end
 
 local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
-  local tctx, contact, channel = trigger_widget.context(trigger)
+  local api = self.opts.twilio
+  local tctx, contact, channel = trigger_widget.context(trigger,
+    self.opts.account_sid or (type(api) == "table" and api.account_sid or nil), self.now())
   local exec = {
     sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"), flow_version = flow.revision,
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
@@ -879,9 +938,13 @@ function KINDS.tick(self)
   return { code = "ticked", fired = self:fire_timers() }
 end
 
--- an execution held here, or the store's latest copy of it: exec | nil, result
+-- an execution held here, or the store's latest copy of it: exec | nil, result. One this
+-- engine is running an HTTP call for is leased to this process (no other moves it), and
+-- reloading it would run that widget again: it is taken as held.
 local function held(self, id)
-  if self.store then
+  local mine = self.active[id]
+  local inner = mine and self:innermost(mine)
+  if self.store and not (inner and inner.wait and inner.wait.kind == "http") then
     local ok, err, code = recovery.reload(self, id)
     if ok == "elsewhere" then return nil, { code = "busy", message = err } end
     if not ok then
@@ -895,14 +958,27 @@ local function held(self, id)
 end
 
 -- "end" {sid, reason?}: the execution ends now, wherever it stands (Studio's
--- Status=ended; rivulet end). Its subflows end with it.
+-- Status=ended; rivulet end; Ctrl-C in rivulet run), with a step "ended" from the state it
+-- stood in, so its log says where and why. Its subflows end with it.
 KINDS["end"] = function(self, ev)
   local exec, r = held(self, ev.sid)
   if not exec then return r end
   local reason = ev.reason or "ended by request"
+  -- the parent first, so it does not go on when its subflow ends
   local child = exec.wait and exec.wait.kind == "subflow" and self.active[exec.wait.child]
+  if exec.status == "active" then
+    local state = exec.flow.by_name[exec.state]
+    local step = { sid = sid("FT"), name = "ended", type = state and state.type, transitioned_from = exec.state,
+                   transitioned_to = "Ended", date_created = self.now(), context = snapshot(exec, exec.state, {}),
+                   reason = reason }
+    exec.steps[#exec.steps + 1] = step
+    mark_ended(self, exec, reason)
+    if self:persist(exec, step, exec.state) then
+      if self.opts.on_step then self.opts.on_step(exec, step) end
+      self:announce_end(exec)
+    end
+  end
   if child then KINDS["end"](self, { sid = child.sid, reason = reason }) end
-  self:finish(exec, reason)
   if exec.status == "detached" then
     return { code = "store_error", message = exec.reason, store_code = exec.detached }
   end
@@ -1104,6 +1180,12 @@ function Engine:next_deadline()
   return nil
 end
 
+-- a store shared by several processes: take the executions with work for anyone
+-- (rivulet.recovery.sweep) -> count | nil, err, code
+function Engine:take_due(limit)
+  return recovery.sweep(self, limit)
+end
+
 function Engine:pending_calls()
   return next(self.calls) ~= nil
 end
@@ -1172,7 +1254,8 @@ function M.record(exec)
   local steps = {}
   for i, s in ipairs(exec.steps) do
     steps[i] = { sid = s.sid, name = s.name, type = s.type, transitioned_from = s.transitioned_from,
-                 transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason }
+                 transitioned_to = s.transitioned_to, date_created = s.date_created, reason = s.reason,
+                 note = s.note }
   end
   return { sid = exec.sid, flow = flowlib.short_name(exec.flow_name), flow_sid = exec.flow_sid,
            status = exec.status, reason = exec.reason, state = exec.state, started_at = exec.started_at,

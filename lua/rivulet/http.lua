@@ -10,8 +10,8 @@
 --   client:wait(call)                    -- drives until that call is done; returns its outcome
 --   client:finished()                    -- the tags of the tagged calls finished since the last look
 --
--- outcome = {event, status_code, content_type, body, parsed?, reason?, message?,
---            elapsed_ms, url}
+-- outcome = {event, status_code, content_type, body, headers, parsed?, reason?, message?,
+--            elapsed_ms, url}; headers: the reply's fields, {lower-case name = value}
 
 local core = require "rivulet.core"
 
@@ -89,6 +89,48 @@ local function form_encode(list)
   return concat(out, "&")
 end
 
+-- Parameter names Studio refuses: error 81014, "Parameter name uses a reserved word, e.g.
+-- "method"" (https://www.twilio.com/docs/api/errors/81014, REFERENCE.md §4). Twilio names
+-- no other; the widget fails before anything is sent, and `rivulet validate` flags it.
+M.RESERVED_PARAMETERS = { method = true }
+
+-- the first reserved name among Studio's {{key =, value =}} list (or a {k = v} map) | nil
+function M.reserved_parameter(parameters)
+  if type(parameters) ~= "table" then return nil end
+  if parameters[1] ~= nil then
+    for _, p in ipairs(parameters) do
+      if type(p) == "table" and M.RESERVED_PARAMETERS[p.key] then return p.key end
+    end
+    return nil
+  end
+  for k in pairs(parameters) do
+    if M.RESERVED_PARAMETERS[k] then return k end
+  end
+  return nil
+end
+
+-- Whether url is Twilio's API, the only place Make HTTP Request's add_twilio_auth sends the
+-- account's credentials to ("only valid for Twilio API URLs", REFERENCE.md §4, S-HTTP):
+-- https to twilio.com or a host under it. stand_in: the base URL of a local stand-in for
+-- Twilio's API (the engine option twilio's url), whose URLs count too.
+function M.is_twilio_api(url, stand_in)
+  if type(url) ~= "string" then return false end
+  if type(stand_in) == "string" and stand_in ~= "" then
+    local base = stand_in:gsub("/+$", "")
+    local rest = url:sub(#base + 1, #base + 1)
+    if url:sub(1, #base) == base and (rest == "" or rest == "/" or rest == "?") then return true end
+  end
+  local host = url:match("^[Hh][Tt][Tt][Pp][Ss]://([^/?#]*)")
+  if not host then return false end
+  host = lower(host:gsub("^.*@", ""):gsub(":%d*$", ""))
+  return host == "twilio.com" or host:sub(-11) == ".twilio.com"
+end
+
+-- url without the user:password of its authority (add_twilio_auth overrides them)
+function M.strip_userinfo(url)
+  return (url:gsub("^(%a[%w+.-]*://)[^/?#@]*@", "%1"))
+end
+
 -- ---- X-Twilio-Signature ----------------------------------------------------------------
 
 -- URL, then each name and value in name order; a repeated name's values sorted, and (as
@@ -117,7 +159,7 @@ end
 -- result of the C call -> Studio's outcome; `ok` decides success from the status
 local function outcome(r, ok, fail_event)
   local o = {
-    status_code = r.status, content_type = r.content_type, body = r.body,
+    status_code = r.status, content_type = r.content_type, body = r.body, headers = r.headers or {},
     elapsed_ms = r.elapsed_ms, url = r.url, reason = r.reason, message = r.message,
   }
   if r.reason then
@@ -130,7 +172,7 @@ local function outcome(r, ok, fail_event)
     o.message = format("HTTP status %d", r.status)
   end
   if is_json(r.content_type) and r.body ~= "" then
-    local v, err = json.decode(r.body)
+    local v, err = json.decode(r.body, true)
     if v == nil then
       o.reason = o.reason or "invalid_json"
       o.message = o.message or ("invalid JSON: " .. tostring(err))
@@ -150,7 +192,8 @@ local function http_request_ok(status) return status >= 200 and status < 300 end
 -- A reply that did not come over the network (a test's stub) takes the same road as one
 -- that did: the body limit, the status rule, JSON parsing.
 --   kind: "run_function" | "http_request"
---   reply: {status = 200, json = table | body = string, content_type =, reason =, message =}
+--   reply: {status = 200, json = table | body = string, content_type =, headers = {name = value},
+--           reason =, message =}
 --          (reason set: a transport failure such as "timeout" or "connect_failed")
 function M.simulate(kind, reply, max_body)
   local ok, fail_event = run_function_ok, "fail"
@@ -160,12 +203,16 @@ function M.simulate(kind, reply, max_body)
     body = json.encode(reply.json)
     ctype = ctype or "application/json"
   end
+  local headers = {}
+  for k, v in pairs(reply.headers or {}) do headers[lower(tostring(k))] = tostring(v) end
   local r = { status = reply.status or 200, content_type = ctype or (body and "text/plain") or "",
               body = body or "", url = reply.url or "", elapsed_ms = reply.elapsed_ms or 0,
-              reason = reply.reason, message = reply.message }
-  if r.reason then r.status, r.body, r.content_type = 0, "", "" end
+              reason = reply.reason, message = reply.message, headers = headers }
+  if r.content_type ~= "" and headers["content-type"] == nil then headers["content-type"] = r.content_type end
+  if r.reason then r.status, r.body, r.content_type, r.headers = 0, "", "", {} end
   if not r.reason and #r.body > (max_body or M.MAX_BODY) then
     r = { status = 0, content_type = "", body = "", url = r.url, elapsed_ms = r.elapsed_ms, reason = "too_large",
+          headers = {},
           message = format("response body larger than %d bytes", max_body or M.MAX_BODY) }
   end
   return outcome(r, ok, fail_event)
@@ -217,8 +264,17 @@ local function base_request(self, args)
   return req
 end
 
--- Run Function: POST the parameters form-encoded; success on 2xx or 3xx.
+-- Run Function: POST the parameters form-encoded; success on 2xx or 3xx. A call with no
+-- URL fails at once (bad_url: the C client refuses an empty URL before connecting); one
+-- that names a function SID (a Studio export, not mapped to a URL) says so, reason no_url.
 function Client:run_function(args)
+  local no_url
+  if type(args) == "table" and type(args.url) == "string" and args.url:match("^%s*$")
+     and type(args.function_sid) == "string" and args.function_sid ~= "" then
+    no_url = format("'%s' names function %s but has no url: a local run calls it through a " ..
+      "mapping (--map-function %s=URL, a --functions file, or the engine option function_map)",
+      tostring(args.widget or "the widget"), args.function_sid, args.function_sid)
+  end
   local req = base_request(self, args)
   local list = pairs_of(args.parameters)
   local token = token_of(args, self._opts)
@@ -226,7 +282,9 @@ function Client:run_function(args)
   req.body = form_encode(list)
   req.headers[#req.headers + 1] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
   if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, args.url, list) end
-  return start(self, req, run_function_ok, "fail")
+  local call = start(self, req, run_function_ok, "fail")
+  call._no_url = no_url
+  return call
 end
 
 -- Make HTTP Request: GET (parameters in the query) or POST (form or a JSON body); success
@@ -306,6 +364,7 @@ function Call:outcome()
   if self._outcome then return self._outcome end
   local r = self._call:result()
   if not r then return nil end
+  if self._no_url then r.reason, r.message = "no_url", self._no_url end
   self._outcome = outcome(r, self._ok, self._fail)
   return self._outcome
 end

@@ -5,7 +5,9 @@
 
 local cjson = require "cjson.safe"
 
-local type, pairs, floor, tostring, setmetatable = type, pairs, math.floor, tostring, setmetatable
+local type, pairs, floor, tostring, setmetatable, getmetatable =
+  type, pairs, math.floor, tostring, setmetatable, getmetatable
+local find, sub, byte = string.find, string.sub, string.byte
 
 local M = {}
 
@@ -35,13 +37,87 @@ local function integers(v)
   return v
 end
 
--- decode(text) -> value | nil, message
-function M.decode(text)
+-- Key order. A Lua table has none, but Studio prints an object in its document's order
+-- ({{flow.data}} is {k1=v1, k2=v2}, rivulet.liquid's objects = "studio"): ordered decoding
+-- walks the text once more, after lua-cjson decoded it, and gives every object of two keys
+-- or more a metatable whose __keys lists them as written (what rivulet.liquid iterates,
+-- and core.json_encode writes). The text is known to be valid JSON by then.
+local ws = "[^ \t\r\n]"
+
+local function key_order(text, root)
+  local pos = 1
+  local function skip() pos = find(text, ws, pos) or #text + 1 end
+  local function string_end()            -- pos at the opening quote -> index of the closing one
+    local i = pos + 1
+    while true do
+      local q = find(text, '["\\]', i)
+      if byte(text, q) == 92 then i = q + 2 else return q end
+    end
+  end
+  local function value(v)
+    skip()
+    local c = byte(text, pos)
+    if c == 123 then                     -- {
+      pos = pos + 1
+      skip()
+      if byte(text, pos) == 125 then pos = pos + 1 return end
+      local keys, seen = {}, {}
+      while true do
+        skip()
+        local q = string_end()
+        local k = sub(text, pos + 1, q - 1)
+        if find(k, "\\", 1, true) then k = codec.decode(sub(text, pos, q)) end
+        pos = q + 1
+        if not seen[k] then seen[k] = true keys[#keys + 1] = k end
+        skip()
+        pos = pos + 1                    -- :
+        value(type(v) == "table" and v[k] or nil)
+        skip()
+        local d = byte(text, pos)
+        pos = pos + 1
+        if d == 125 then break end       -- } (else ,)
+      end
+      if #keys > 1 and type(v) == "table" and getmetatable(v) == nil then setmetatable(v, { __keys = keys }) end
+    elseif c == 91 then                  -- [
+      pos = pos + 1
+      skip()
+      if byte(text, pos) == 93 then pos = pos + 1 return end
+      local i = 0
+      while true do
+        i = i + 1
+        value(type(v) == "table" and v[i] or nil)
+        skip()
+        local d = byte(text, pos)
+        pos = pos + 1
+        if d == 93 then break end
+      end
+    elseif c == 34 then
+      pos = string_end() + 1
+    else                                 -- a number, true, false, null
+      pos = find(text, "[,%]} \t\r\n]", pos) or #text + 1
+    end
+  end
+  value(root)
+end
+
+-- decode(text [, ordered]) -> value | nil, message; ordered: objects keep their keys'
+-- order (above)
+function M.decode(text, ordered)
   local v, err = codec.decode(text)
   if v == nil then return nil, tostring(err) end
-  if type(v) == "table" then return integers(v) end
+  if type(v) == "table" then
+    integers(v)
+    if ordered then key_order(text, v) end
+    return v
+  end
   if type(v) == "number" and v == floor(v) and v > -2^53 and v < 2^53 then return floor(v) end
   return v
+end
+
+-- ordered(keys, t) -> t, iterating (in rivulet.liquid, core.json_encode) in the order of
+-- keys, which must name every key of t
+function M.ordered(keys, t)
+  return setmetatable(t, { __keys = keys })
 end
 
 -- encode(value) -> text | nil, message

@@ -9,8 +9,11 @@
 -- seconds for "now"/"today"), limits = {output_bytes, loop_iterations, depth, render_score,
 -- assign_score, memory, time_ms}, strict_errors (render errors fail the render instead of printing
 -- "Liquid error: ..." inline), line_numbers (inline errors say "(line N)"),
--- strict_variables, strict_filters, name (used in messages), cache (false: do not use or
--- fill the compile cache).
+-- strict_variables, strict_filters (an undefined variable or filter fails the render, unless
+-- strict_errors = false: then it renders nothing, as Ruby's render does), name (used in
+-- messages), cache (false: do not use or fill the compile cache), objects ("shopify", the
+-- default here: a hash prints as Ruby's inspect, {"a"=>1}; "studio": as Twilio Studio
+-- prints it, {a=1}; the engine renders flows with "studio").
 
 local core = require "rivulet.core"
 
@@ -38,7 +41,9 @@ local OPTION_TYPES = {
   mode = "string", partials = "table|function", timezone = "string", now = "number",
   limits = "table", strict_errors = "boolean", strict_variables = "boolean",
   strict_filters = "boolean", name = "string", cache = "boolean", line_numbers = "boolean",
+  objects = "string",
 }
+local OBJECTS = { shopify = true, studio = true }
 local LIMITS = {
   output_bytes = true, loop_iterations = true, depth = true, render_score = true,
   assign_score = true, memory = true, time_ms = true,
@@ -58,6 +63,9 @@ local function check_options(o, level)
   end
   if o.mode and not MODES[o.mode] then
     error(format("liquid option 'mode' must be \"lax\" or \"strict\", not %q", o.mode), level)
+  end
+  if o.objects and not OBJECTS[o.objects] then
+    error(format("liquid option 'objects' must be \"shopify\" or \"studio\", not %q", o.objects), level)
   end
   if o.limits then
     for k, v in pairs(o.limits) do
@@ -136,12 +144,16 @@ local function render_options(o, defaults)
   local r = {
     strict_errors = o.strict_errors, strict_variables = o.strict_variables,
     strict_filters = o.strict_filters, timezone = o.timezone or M.DEFAULT_TIMEZONE,
-    line_numbers = o.line_numbers,
+    line_numbers = o.line_numbers, objects = o.objects,
     now = o.now, limits = o.limits, name = o.name,
   }
   if defaults then
     for k, v in pairs(defaults) do if r[k] == nil then r[k] = v end end
   end
+  -- strict_variables and strict_filters ask for the error: unless strict_errors = false says
+  -- otherwise, it fails the render (Ruby's render records it in template.errors, which no
+  -- Lua caller could read; strict_errors = false keeps that: the tag renders nothing)
+  if r.strict_errors == nil and (r.strict_variables or r.strict_filters) then r.strict_errors = true end
   local mode = o.mode or (defaults and defaults.mode) or "lax"
   local partials = o.partials
   if partials == nil and defaults then partials = defaults.partials end

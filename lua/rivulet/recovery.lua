@@ -7,6 +7,8 @@
 --   refresh(engine, from, to) before a delivery: the store's latest copy of the contact's
 --                            execution (another process may have moved it on)
 --   reload(engine, sid)      the store's latest copy of one execution
+--   sweep(engine, limit)     a store shared by several processes (store.claim_due): the
+--                            executions with work for anyone become this engine's
 --
 -- The rules: an execution waiting for a reply, a subflow, a call's callback or an outside
 -- outcome belongs to whoever delivers to it next; one that was running (an HTTP call in
@@ -212,6 +214,45 @@ function M.refresh(e, from, to)
     exec = child
   end
   return true
+end
+
+-- A wait is left to the process that holds it for this long past its deadline (its own
+-- timer fires it then); only after that does another process's sweep take it.
+M.SWEEP_GRACE_S = 2
+
+-- sweep(engine, limit) -> executions taken | nil, err, code. With a store several processes
+-- share (store.claim_due): waits past their deadline (+ SWEEP_GRACE_S) that no live process
+-- is about to fire, and runs whose owner is gone (its pid on this host, its lease elsewhere)
+-- or is this process without holding them any more (a write whose outcome the broken
+-- connection hid). Each is claimed (no other sweep takes it), then taken in whole: the
+-- subflow chain from its top, revived as recover would (a due timeout fires; a run whose
+-- process stopped runs its widget again, its next step saying so).
+function M.sweep(e, limit)
+  local st = e.store
+  local now = e.now()
+  local function keep(row)
+    local mine = e.active[row.sid]
+    if mine and mine.rev == row.rev then return false end     -- ours and current: our timer or call
+    return not (row.owner and st:owner_alive(row, now))
+  end
+  local rows, err, code = st:claim_due(now - M.SWEEP_GRACE_S, now, keep, limit)
+  if not rows then return nil, err, code end
+  for _, r in ipairs(rows) do
+    local top, parent = r.sid, r.parent_sid
+    while parent do
+      local p = st:execution(parent)
+      if not p or p.status ~= "active" then break end
+      top, parent = p.sid, p.parent_sid
+    end
+    local ok, rerr, rcode = reload(e, top)
+    if ok and top ~= r.sid and not e.active[r.sid] then ok, rerr, rcode = reload(e, r.sid) end
+    if not ok then
+      e.store_error, e.store_error_code = rerr, rcode or "error"
+      if e.opts.on_store_error then e.opts.on_store_error(nil, rerr, rcode) end
+    end
+  end
+  e:fire_timers()
+  return #rows
 end
 
 return M

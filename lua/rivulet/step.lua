@@ -9,14 +9,20 @@
 --   step:render(text)                  Liquid against the execution context
 --   step:now()  step:sid(prefix)       the engine's clock; a fresh SID
 --   step:previous()                    this widget's outputs from an earlier run, or nil
+--   step:why(reason, message)          why the widget fails (its failure event): the step
+--                                      log's reason and note, not outputs a template reads
 --   step:send{body=, from=, to=, media_url=, expect_reply=}  -> Studio's outbound fields, or
 --                                      (with the engine option twilio) a wait for the Messages
 --                                      API: resume gets it as input.kind "http" (and, with
 --                                      expect_reply, a reply that came meanwhile as
 --                                      input.early); step:sent(input) reads it
 --   step:say(text)                     what a caller hears (printed in the console)
---   step:run_function{url=, parameters=}                -> a wait for the call
---   step:http_request{method=, url=, content_type=, body=, parameters=} -> a wait for the call
+--   step:run_function{url=, function_sid=, parameters=}  -> a wait for the call | nil, reason,
+--                                      message (nothing was sent: no URL to call)
+--   step:http_request{method=, url=, content_type=, body=, parameters=, twilio_auth=}
+--                                      -> a wait for the call | nil, reason, message
+--                                      (twilio_auth: the account's credentials, for
+--                                      Twilio's API only; refused before sending)
 --   step:start_subflow(flow_sid, parameters) -> a wait for the child | nil, reason, message
 --   step:wait_reply(timeout_s, data, watch)   a wait for the contact's reply (or the timeout;
 --                                      watch: the SID of a message whose delivery failing
@@ -76,6 +82,14 @@ end
 
 function Step:previous()
   return self.context.widgets[self.name]
+end
+
+-- why the widget takes its failure event: a reason code (timeout, connect_failed, ...) and a
+-- message for people. The engine records them on the step (step.reason, step.note), where
+-- `rivulet logs`, the console and the REST Step resource show them; Studio's outputs after
+-- such a failure hold no such fields (REFERENCE.md §3).
+function Step:why(reason, message)
+  self.failure = { reason = reason, message = message }
 end
 
 local function announce(self, m)
@@ -189,11 +203,42 @@ local function call(self, kind, args)
   return { wait = "http", call = e.http[kind](e.http, args) }
 end
 
+-- Studio finds a Run Function's function by its SID (function_sid, ZH…) when the export
+-- has no url; a local run finds it in the engine's function_map ({ZH… = url}), which also
+-- wins over the url when it names the function (the user said where it runs).
+-- Without either, the client answers the call at once with reason no_url (a test's stub by
+-- widget name may still answer it).
 function Step:run_function(args)
+  local map = self._engine.opts.function_map
+  local mapped = type(args.function_sid) == "string" and type(map) == "table" and map[args.function_sid]
+  if mapped then args.url = mapped end
+  if type(args.function_sid) ~= "string" or args.function_sid == "" then args.function_sid = nil end
   return call(self, "run_function", args)
 end
 
+-- add_twilio_auth (args.twilio_auth): the account SID and auth token as HTTP Basic, to
+-- Twilio's API only; anywhere else the widget fails without sending anything (REFERENCE.md
+-- §4, S-HTTP). The URL is judged as the flow wrote it, before url_map; its own user:password
+-- gives way to the account's.
 function Step:http_request(args)
+  if args.twilio_auth then
+    local e = self._engine
+    local api = e.opts.twilio
+    if not require("rivulet.http").is_twilio_api(args.url, api and api.url) then
+      return nil, "not_twilio_url", string.format("'%s' sends Twilio credentials (add_twilio_auth) only to " ..
+        "Twilio's API (https://*.twilio.com), not to %s: nothing was sent", self.name, tostring(args.url))
+    end
+    local account = e.opts.account_sid or (api and api.account_sid)
+    local token = e.opts.auth_token or (api and api.auth_token)
+    if not (account and token) then
+      return nil, "no_credentials", string.format("'%s' sends the account's credentials (add_twilio_auth), " ..
+        "but no %s is set (--account-sid and --auth-token, or RIVULET_ACCOUNT_SID and RIVULET_AUTH_TOKEN)",
+        self.name, account and "auth token" or "account SID")
+    end
+    args.url = require("rivulet.http").strip_userinfo(args.url)
+    args.basic_auth = account .. ":" .. token
+  end
+  args.twilio_auth = nil
   return call(self, "http_request", args)
 end
 

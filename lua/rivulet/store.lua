@@ -51,9 +51,10 @@
 --   store:record(sid) -> the execution record     store:counts()     store:check()
 --   store:edge_counts(flow_sid) -> {{from, event, to, n}, ...}   how many steps of that
 --       flow's executions took each transition (the inspector colours its graph with them)
---   store:take_event(key, execution_sid?, payload?) -> true | false (seen before)
---   store:event_done(key)   store:pending_events() -> {{sid, payload}, ...}   the serve
---       inbox: a Twilio event kept (payload) until the commit of the steps it caused
+--   store:take_event(key, execution_sid?, payload?, contact?) -> true | false (seen before)
+--   store:event_done(key)   store:pending_events(keep?, limit?, contact?) -> {{sid, payload}, ...}
+--       the serve inbox: a Twilio event kept (payload) until the commit of the steps it
+--       caused; pending_events claims those no other live process holds (see there)
 --   store:studio_flow(sid) / studio_flow_head(sid) / studio_flows(f) /
 --       studio_flow_from(origin) / save_flow(f) /
 --       flow_revision(sid, n) / flow_revisions(sid, f) / delete_flow(sid) /
@@ -69,10 +70,10 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
-M.SCHEMA_VERSION = 4
+M.SCHEMA_VERSION = 5
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
-M.LEASE_S = 60                       -- a running execution's owner is presumed gone after this
+M.LEASE_S = 60                       -- a running execution's (a pending event's) owner is presumed gone after this
 M.MAX_TAKEOVERS = 3                  -- a widget cut off this many times fails its execution
 M.MAX_DEPTH = core.json_max_depth    -- tables nested deeper are stored as "<too deep>"
 
@@ -91,9 +92,11 @@ local function stored(v)
   return core.json_encode(v, nil, true)
 end
 
+-- ordered: objects come back in the order they were written (Studio prints flow.data and a
+-- reply's parsed in their document's order; rivulet.json)
 local function decode(text)
   if text == nil then return nil end
-  return json.decode(text)
+  return json.decode(text, true)
 end
 
 -- ---- schema and migrations ----------------------------------------------------------------
@@ -187,6 +190,15 @@ local MIGRATIONS = {
   ALTER TABLE webhook_events ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
   CREATE INDEX webhook_events_pending ON webhook_events(received_at) WHERE done = 0;
   ]],
+  -- 5: who acts on a pending event, and until when (its lease): several processes sharing
+  -- a store take pending events over only from a process that is gone (pending_events);
+  -- whose event it is (a contact's older pending events are acted on before its new one)
+  [[
+  ALTER TABLE webhook_events ADD COLUMN owner TEXT;
+  ALTER TABLE webhook_events ADD COLUMN lease_until REAL;
+  ALTER TABLE webhook_events ADD COLUMN contact TEXT;
+  CREATE INDEX webhook_events_contact ON webhook_events(contact) WHERE done = 0;
+  ]],
 }
 
 M.MIGRATIONS = MIGRATIONS
@@ -194,6 +206,7 @@ M.MIGRATIONS = MIGRATIONS
 local Store = {}
 Store.__index = Store
 M.Store = Store
+Store.NO_LIMIT = -1         -- LIMIT's "no limit" (PostgreSQL's store has its own)
 
 local function fail(path, msg, code)
   return nil, format("%s: %s", path, msg), code
@@ -225,7 +238,8 @@ local OPEN_ERRORS = {
 -- written by a newer rivulet) or refused the data. The commands exit 1 for the first, 2
 -- for the others.
 M.IO_FAILURES = { full = true, ioerr = true, cantopen = true, readonly = true, perm = true,
-                  nomem = true, busy = true, locked = true }
+                  nomem = true, busy = true, locked = true,
+                  unavailable = true }   -- PostgreSQL: the database cannot be reached now
 
 -- bytes in path's -wal file (0: none, or empty)
 local function wal_bytes(path)
@@ -280,9 +294,22 @@ local function patiently(f)
   end
 end
 
+-- a postgresql:// (or postgres://) URI: the PostgreSQL store (rivulet.store_pg), whose
+-- operations are these same ones
+function M.is_postgres(path)
+  return type(path) == "string" and (path:match("^postgresql://") or path:match("^postgres://")) ~= nil
+end
+
+-- a store path as it may be shown: a URI's password hidden
+function M.display(path)
+  if not M.is_postgres(path) then return path end
+  return (path:gsub("^(%a+://[^/@:]*):[^/@]*@", "%1:***@"))
+end
+
 function M.open(path, opts)
   opts = opts or {}
   if type(path) ~= "string" or path == "" then error("store path must be a non-empty string", 2) end
+  if M.is_postgres(path) then return require("rivulet.store_pg").open(path, opts) end
   local db, err, code = core.sqlite_open(path, opts.readonly and "ro" or "rw")
   if not db then return fail(path, OPEN_ERRORS[code] or err, code) end
   db:busy_timeout(M.BUSY_TIMEOUT_MS)
@@ -517,6 +544,16 @@ local function begin(self)
   return db:exec("SAVEPOINT w")
 end
 
+-- a one-statement write inside a batch joins its transaction (outside one it is its own)
+local function joined(self)
+  local b, db = self.batch, self.db
+  if not b or b.open then return true end
+  local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
+  if not ok then return nil, err, code end
+  b.open = true
+  return true
+end
+
 local function commit(self)
   if self.batch then return self.db:exec("RELEASE w") end
   return self.db:exec("COMMIT")
@@ -737,7 +774,7 @@ local function page(self, sql, where, args, order, desc, f, key_sql, key_arg)
   for c in order:gmatch("[^,%s]+") do cols[#cols + 1] = c .. " " .. dir end
   sql = sql .. (#where > 0 and (" WHERE " .. concat(where, " AND ")) or "") ..
     " ORDER BY " .. concat(cols, ", ") .. " LIMIT ?"
-  args[#args + 1] = f.limit or -1
+  args[#args + 1] = f.limit or self.NO_LIMIT
   local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
   if not rows then return nil, err, code end
   if f.before_sid then          -- read backwards from the anchor: put them back in order
@@ -873,7 +910,7 @@ function Store:flow_revisions(sid, f)
   if f.before_sid then where[#where + 1] = "revision > ?"; args[#args + 1] = f.before_sid end
   local sql = "SELECT * FROM flow_revisions WHERE " .. concat(where, " AND ") ..
     (f.before_sid and " ORDER BY revision ASC" or " ORDER BY revision DESC") .. " LIMIT ?"
-  args[#args + 1] = f.limit or -1
+  args[#args + 1] = f.limit or self.NO_LIMIT
   local rows, err, code = self:all(sql, table.unpack(args, 1, #args))
   if not rows then return nil, err, code end
   if f.before_sid then
@@ -908,21 +945,64 @@ end
 -- take_event(key, execution_sid) -> true (first time) | false (Twilio sent it before: a
 -- retry must not start or advance anything twice) | nil, err, code
 -- With a payload (text), the event is kept until event_done: a process that stops between
--- answering Twilio and acting on the event acts on it when it starts again (pending_events).
-function Store:take_event(key, execution_sid, payload)
-  local n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
-    " done) VALUES (?, ?, ?, ?, ?)", key, execution_sid, core.now(), payload, payload and 0 or 1)
+-- answering Twilio and acting on the event leaves it pending, and pending_events gives it
+-- to a process that acts on it (itself when it starts again, or another sharing the store).
+-- The taker owns it for the store's lease (see pending_events); contact: whose it is.
+function Store:take_event(key, execution_sid, payload, contact)
+  local now = core.now()
+  local n, err, code = joined(self)
+  if not n then return nil, err, code end
+  n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
+    " done, owner, lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key, execution_sid, now, payload,
+    payload and 0 or 1, payload and self.owner or nil, payload and now + self:lease() or nil,
+    payload and contact ~= nil and tostring(contact) or nil)
   if not n then return nil, err, code end
   return n > 0
 end
 
 function Store:event_done(key)
-  return self:run("UPDATE webhook_events SET done = 1, payload = NULL WHERE sid = ?", key)
+  local ok, err, code = joined(self)
+  if not ok then return nil, err, code end
+  return self:run("UPDATE webhook_events SET done = 1, payload = NULL, owner = NULL, lease_until = NULL" ..
+    " WHERE sid = ?", key)
 end
 
--- the events taken and not yet acted on, oldest first: {{sid, payload}, ...}
-function Store:pending_events()
-  return self:all("SELECT sid, payload FROM webhook_events WHERE done = 0 ORDER BY received_at, sid")
+-- the lease of what this process runs or holds (PostgreSQL's store has a setting)
+function Store:lease()
+  return M.LEASE_S
+end
+
+-- pending_events(keep?, limit?, contact?) -> {{sid, payload}, ...}, oldest first | nil, err, code:
+-- the events taken and not yet acted on that are this process's to act on now, claimed
+-- (owner: this process, the lease renewed) in one transaction, so that of several
+-- processes sharing the store one alone acts on each. Claimed: an event whose owner is gone
+-- (owner_alive: its pid on this host, its lease elsewhere) or is this process, and that
+-- keep(row) accepts (rivulet serve refuses those it has in hand already). contact: that
+-- contact's events only.
+function Store:pending_events(keep, limit, contact)
+  local ok, err, code = begin(self)
+  if not ok then return nil, err, code end
+  local rows
+  if contact ~= nil then
+    rows, err, code = self:all("SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+      " AND contact = ? ORDER BY received_at, sid LIMIT ?", tostring(contact), limit or self.NO_LIMIT)
+  else
+    rows, err, code = self:all("SELECT sid, payload, owner, lease_until FROM webhook_events WHERE done = 0" ..
+      " ORDER BY received_at, sid LIMIT ?", limit or self.NO_LIMIT)
+  end
+  if not rows then return rollback(self, err, code) end
+  local now, out = core.now(), {}
+  for _, r in ipairs(rows) do
+    if not self:owner_alive(r, now) and (not keep or keep(r)) then
+      ok, err, code = self:run("UPDATE webhook_events SET owner = ?, lease_until = ? WHERE sid = ?",
+        self.owner, now + self:lease(), r.sid)
+      if not ok then return rollback(self, err, code) end
+      out[#out + 1] = { sid = r.sid, payload = r.payload }
+    end
+  end
+  ok, err, code = commit(self)
+  if not ok then return rollback(self, err, code) end
+  return out
 end
 
 -- counts of what the store holds: {executions, active, steps}

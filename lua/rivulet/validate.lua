@@ -449,6 +449,24 @@ local function check_outcomes(s, w, trs, tpath, label, rep)
   end
 end
 
+-- Studio's error 81014, "Parameter name uses a reserved word, e.g. "method""
+-- (twilio.com/docs/api/errors/81014, REFERENCE.md §4): the widget fails at run time
+-- without sending anything (rivulet.http.RESERVED_PARAMETERS), so validate says so first
+local RESERVED_IN = { ["make-http-request"] = true, ["run-function"] = true }
+
+local function check_reserved(s, path, label, rep)
+  local props = type(s.properties) == "table" and s.properties or nil
+  if not (RESERVED_IN[s.type] and props and type(props.parameters) == "table") then return end
+  local reserved = require("rivulet.http").RESERVED_PARAMETERS
+  for i, kv in ipairs(props.parameters) do
+    if type(kv) == "table" and reserved[kv.key] then
+      rep:error(join(join(join(path, "properties"), "parameters"), i - 1), "'%s' (%s): parameter name '%s' " ..
+                "is a reserved word (Studio error 81014): the widget fails without sending anything",
+                label, s.type, tostring(kv.key))
+    end
+  end
+end
+
 local function check_state(s, i, rep, ctx)
   local path = "#/states/" .. (i - 1)
   if type(s) ~= "table" then
@@ -459,6 +477,7 @@ local function check_state(s, i, rep, ctx)
   check_name(s, i, path, rep, ctx)
   local w = check_type_of(s, path, label, rep)
   check_properties(s, w, path, label, rep, ctx)
+  check_reserved(s, path, label, rep)
   local tpath = join(path, "transitions")
   local trs = check_transitions(s, w, tpath, label, rep, ctx)
   if trs and w and w.events then check_outcomes(s, w, trs, tpath, label, rep) end
@@ -547,6 +566,69 @@ local function on_call(states, first)
     end
   end
   return seen
+end
+
+-- ---- what a local run cannot reach ---------------------------------------------------------
+
+-- local_run(flow, opts) -> list of {path, level = "local", kind, message} (kind: function,
+-- subflow, credentials, outside): the widgets a run on
+-- this machine (rivulet run, test, deliver, serve) cannot carry out as Studio would, and
+-- what to give it so it can. The flow must be loaded (rivulet.load_flow). opts:
+-- function_map ({ZH... = URL}: --map-function, --functions), subflows (a directory:
+-- --subflows; nil: none given), account_sid and auth_token (add_twilio_auth needs both).
+function M.local_run(f, opts)
+  opts = opts or {}
+  local out = {}
+  local function note(i, kind, fmt, ...)
+    out[#out + 1] = { path = "#/states/" .. (i - 1), level = "local", kind = kind, message = format(fmt, ...) }
+  end
+  local fmap = opts.function_map or {}
+  for i, s in ipairs(type(f) == "table" and type(f.states) == "table" and f.states or {}) do
+    local p = type(s) == "table" and type(s.properties) == "table" and s.properties or {}
+    local name = type(s) == "table" and tostring(s.name) or "?"
+    local ty = type(s) == "table" and s.type
+    if ty == "run-function" then
+      local url, fsid = p.url, p.function_sid
+      local blank = url == nil or (type(url) == "string" and url:match("^%s*$"))
+      if blank and type(fsid) == "string" and fsid ~= "" and not fmap[fsid] then
+        note(i, "function", "'%s' names function %s but has no url: map it (--map-function %s=URL, or a --functions " ..
+             "file), or the run takes 'fail' without calling anything", name, fsid, fsid)
+      elseif blank and not (type(fsid) == "string" and fmap[fsid]) then
+        note(i, "function", "'%s' has no url and no function SID to map: the run takes 'fail'", name)
+      end
+    elseif ty == "run-subflow" then
+      local sid = p.flow_sid
+      if type(sid) == "string" and sid ~= "" then
+        local found = false
+        if type(opts.subflows) == "string" then
+          for _, ext in ipairs{ ".lua", ".json" } do
+            local fh = io.open(opts.subflows .. "/" .. sid .. ext, "rb")
+            if fh then fh:close() found = true end
+          end
+        elseif opts.subflows ~= nil then
+          found = true                           -- a table or function: the engine resolves it
+        end
+        if not found then
+          note(i, "subflow", "'%s' runs subflow %s: a local run finds it as --subflows DIR/%s.lua or .json%s, " ..
+               "else it takes 'failed'", name, sid, sid, type(opts.subflows) == "string"
+               and format(" (not in %s)", opts.subflows) or "")
+        end
+      end
+    elseif ty == "make-http-request" and p.add_twilio_auth == true then
+      if not (opts.account_sid and opts.auth_token) then
+        note(i, "credentials", "'%s' sends the account's credentials (add_twilio_auth): without --account-sid and " ..
+             "--auth-token (or RIVULET_ACCOUNT_SID, RIVULET_AUTH_TOKEN) it takes 'failed' without sending", name)
+      end
+    elseif type(ty) == "string" then
+      local w = widgets.get(ty)
+      if w and w.timeout_event and not M.CALL_ONLY[ty] then
+        note(i, "outside", "'%s' (%s) waits for the outside world (Twilio's APIs, Flex...): rivulet run asks which " ..
+             "event it takes (or --event %s=EVENT), a spec scripts it; with no answer it takes '%s'",
+             name, ty, name, tostring(w.timeout_event))
+      end
+    end
+  end
+  return out
 end
 
 -- validate(flow) -> true, problems | false, problems

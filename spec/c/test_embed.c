@@ -256,6 +256,78 @@ static void misuse_open(void) {
   CHECK(rivulet_errmsg(NULL) != NULL && rivulet_errmsg(NULL)[0] != '\0', "errmsg of NULL: a message");
 }
 
+/* version 2: the account (trigger.*.AccountSid) and the function map (a Run Function naming
+** only its function SID calls the URL mapped; without the map it says it has none); a
+** version 1 struct is read only as far as version 1 goes */
+static char end_reason[512];
+static void keep_reason(void *ud, const char *sid, const char *status, const char *reason) {
+  host *h = ud;
+  (void)sid; (void)status;
+  h->ended++;
+  snprintf(end_reason, sizeof end_reason, "%s", reason);
+}
+
+static void account_and_function_map(void) {
+  static const char *const fmap[] = { "ZH0123456789abcdef0123456789abcdef=http://127.0.0.1:1/fn", NULL };
+  static const char *const bad_fmap[] = { "ZH0123456789abcdef0123456789abcdef=http://127.0.0.1:1/fn", "ZHnope=x", NULL };
+  const char *acct = "AC0123456789abcdef0123456789abcdef";
+  int variant;
+  for (variant = 0; variant < 3; variant++) {        /* with the map, without, a version 1 struct */
+    rivulet_config cfg;
+    rivulet *rv = NULL;
+    host h;
+    char sid[35];
+    int rc, spins = 0;
+    memset(&h, 0, sizeof h);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.version = variant == 2 ? 1 : RIVULET_CONFIG_VERSION;
+    cfg.userdata = &h;
+    cfg.on_message = on_message;
+    cfg.on_end = keep_reason;
+    cfg.lua_path = "lua";
+    cfg.account_sid = variant == 2 ? "garbage past a version 1 struct" : acct;
+    cfg.function_map = variant == 0 ? fmap : NULL;
+    end_reason[0] = '\0';
+    rc = rivulet_open(&rv, &cfg);
+    CHECK(rc == RIVULET_OK, "open (variant %d): %d %s", variant, rc, rivulet_errmsg(rv));
+    h.rv = rv;
+    rc = rivulet_load_flow(rv, "acct", "spec/fixtures/account.lua");
+    CHECK(rc == RIVULET_OK, "load account.lua: %d %s", rc, rivulet_errmsg(rv));
+    rc = rivulet_start(rv, "acct", trig_for("+15550007777"), sid);
+    CHECK(rc == RIVULET_OK, "start: %d %s", rc, rivulet_errmsg(rv));
+    CHECK(strcmp(h.last, variant == 2 ? "account AC00000000000000000000000000000000" : "account AC0123456789abcdef0123456789abcdef") == 0,
+          "trigger.message.AccountSid (variant %d): '%s'", variant, h.last);
+    while (h.ended == 0 && spins++ < 1000) rivulet_poll(rv, 10);
+    CHECK(h.ended == 1, "the call ended the execution (variant %d)", variant);
+    if (variant == 0)
+      CHECK(strstr(end_reason, "no transition for event 'fail'") && !strstr(end_reason, "no url"),
+            "mapped: the function's URL was called (and refused): %s", end_reason);
+    else
+      CHECK(strstr(end_reason, "names function ZH0123456789abcdef0123456789abcdef but has no url"),
+            "not mapped: says so (variant %d): %s", variant, end_reason);
+    rivulet_close(rv);
+  }
+  {
+    rivulet_config cfg;
+    rivulet *rv = NULL;
+    int rc;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.version = RIVULET_CONFIG_VERSION;
+    cfg.lua_path = "lua";
+    cfg.function_map = bad_fmap;
+    rc = rivulet_open(&rv, &cfg);
+    CHECK(rc == RIVULET_MISUSE && strstr(rivulet_errmsg(rv), "function_map[1]"),
+          "open: a function_map entry that is not ZH...=URL: %d %s", rc, rivulet_errmsg(rv));
+    rivulet_close(rv);
+    cfg.function_map = NULL;
+    cfg.account_sid = "ACshort";
+    rc = rivulet_open(&rv, &cfg);
+    CHECK(rc == RIVULET_MISUSE && strstr(rivulet_errmsg(rv), "rivulet_config.account_sid"),
+          "open: an account SID that is not AC + 32 hex: %d %s", rc, rivulet_errmsg(rv));
+    rivulet_close(rv);
+  }
+}
+
 /* every call on a handle that did not open: RIVULET_MISUSE, saying why once */
 static void misuse_after_failed_open(void) {
   rivulet_config cfg;
@@ -803,6 +875,7 @@ int main(void) {
 
   misuse_open();
   misuse_after_failed_open();
+  account_and_function_map();
   misuse_arguments();
   misuse_triggers();
   misuse_long_strings();

@@ -193,6 +193,18 @@ int main(void) {
   check("arrays from 0", "{{ arr[0] }}{{ arr[1] }}{{ arr[-2] }}{{ arr.size }}", LQ_MODE_LAX, &o, "OK:1two3.54");
   check("hash printing", "{{ h }}", LQ_MODE_LAX, &o, "OK:{\"n\"=>1, \"x\"=>\"y\"}");
   check("hash iteration", "{% for p in h %}{{ p[0] }}={{ p[1] }};{% endfor %}", LQ_MODE_LAX, &o, "OK:n=1;x=y;");
+  {
+    /* Studio prints an object as {key=value, key2=value2} (no quotes, ", " between pairs:
+    ** the format twilio-labs/function-templates' outreach-pcp-followup save-response parses),
+    ** nested hashes and arrays in the same notation; to_json is JSON either way */
+    lq_options st = o;
+    st.objects = LQ_OBJECTS_STUDIO;
+    check("studio hash printing", "{{ h }}", LQ_MODE_LAX, &st, "OK:{n=1, x=y}");
+    check("studio nested", "{{ people }}|{{ nested | append: '' }}|{{ people | append: '!' }}", LQ_MODE_LAX, &st,
+          "OK:{name=Ann}{name=Bo}|[[1, 2], [3]]|[{name=Ann}, {name=Bo}]!");
+    check("studio to_json", "{{ h | to_json }}", LQ_MODE_LAX, &st, "OK:{\"n\":1,\"x\":\"y\"}");
+    check("shopify nested", "{{ people | append: '!' }}", LQ_MODE_LAX, &o, "OK:[{\"name\"=>\"Ann\"}, {\"name\"=>\"Bo\"}]!");
+  }
   check("map join", "{{ people | map: 'name' | join: ', ' }}", LQ_MODE_LAX, &o, "OK:Ann, Bo");
   check("nested sum", "{{ nested | sum }}", LQ_MODE_LAX, &o, "OK:6");
   check("date", "{{ 0 | date: '%Y-%m-%d %H:%M %Z' }}", LQ_MODE_LAX, &o, "OK:1970-01-01 00:00 UTC");

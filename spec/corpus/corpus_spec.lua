@@ -35,7 +35,26 @@ local APPOINTMENT_STUBS = {
     assert(iso == "2024-05-06T09:30:00-07:00", iso)
     return { status = 200, json = { readable_datetime = "Monday, May 6 at 9:30 AM" } }
   end,
-  ["https://YOUR_TWILIO_ENVIRONMENT_DOMAIN_NAME/save-"] = { status = 200, json = { saved = true } },
+  -- the save-* Functions get {{flow.data}} as Studio prints an object; their own comment
+  -- (twilio-labs/function-templates, patient-appointment-management/functions/
+  -- save-booked.protected.js) says "parenthesis enclosed comma-separated key=value string ...
+  -- values will not be enclosed in quotes (eg., {k1=v1, k2=v2, k3=v3})". This stub reads it
+  -- the way they do (braces off, split on commas, then on "=", trimmed) and fails as their
+  -- assert would (a Function error: 500) when a field is missing.
+  ["https://YOUR_TWILIO_ENVIRONMENT_DOMAIN_NAME/save-"] = function(event)
+    local text = tostring(event.parameters.appointment or "")
+    local fields = {}
+    for piece in text:gsub("{", "", 1):gsub("}", "", 1):gmatch("[^,]+") do
+      local k, v = piece:match("^([^=]*)=([^=]*)")
+      if k then fields[k:match("^%s*(.-)%s*$")] = v:match("^%s*(.-)%s*$") end
+    end
+    for _, field in ipairs{ "appointment_id", "patient_id", "appointment_datetime" } do
+      if fields[field] == nil then
+        return { status = 500, body = "AssertionError: missing appointment." .. field }
+      end
+    end
+    return { status = 200, json = { status = "saved", appointment = fields } }
+  end,
   -- the EHR endpoint gets JSON; the stub checks what it is told
   ["https://you_ehr_endpoint_url.com/inbound"] = function(event)
     local body = assert(json.decode(event.body))
@@ -107,7 +126,10 @@ return {
       script = { "> " .. REMINDER, "< confirm appt" },
       state = "confirm_remind",
       context = { ["widgets.confirm_remind.parsed.received"] = "Confirm",
-                  ["widgets.send_remind.inbound.Body"] = "confirm appt" } },
+                  ["widgets.send_remind.inbound.Body"] = "confirm appt",
+                  -- the Function read {{flow.data}} back (Studio's {k=v, ...}: issue #16)
+                  ["widgets.save-remind.parsed.appointment.patient_id"] = "PT1",
+                  ["widgets.save-remind.parsed.appointment.appointment_datetime"] = "2024-05-06T09:30:00-07:00" } },
 
     { name = "appointments: a reminder nobody answers ends after two minutes",
       flow = APPOINTMENTS, trigger = appointment("REMIND"), stubs = APPOINTMENT_STUBS,
@@ -119,7 +141,9 @@ return {
       script = { { expect = { match = "^Hello, Ada%. Your appointment with Dr%. Lovelace is" } },
                  "< CANCEL APPT" },
       state = "confirm_booked",
-      context = { ["widgets.confirm_booked.parsed.received"] = "Confirm" } },
+      context = { ["widgets.confirm_booked.parsed.received"] = "Confirm",
+                  ["widgets.save-booked.parsed.status"] = "saved",
+                  ["widgets.save-booked.parsed.appointment.appointment_id"] = "A1" } },
 
     { name = "appointments: opting out",
       flow = APPOINTMENTS, trigger = appointment("OPTED-OUT"), stubs = APPOINTMENT_STUBS,

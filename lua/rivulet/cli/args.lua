@@ -80,6 +80,87 @@ function M.url_map(list)
   return map
 end
 
+-- the account a parsed command line means: --account-sid, else $RIVULET_ACCOUNT_SID ->
+-- sid | nil | nil, message (not AC and 32 hex digits)
+function M.account(o)
+  local sid = o["account-sid"]
+  if sid == nil or sid == "" then sid = os.getenv("RIVULET_ACCOUNT_SID") end
+  if sid == nil or sid == "" then return nil end
+  if not sid:match("^AC%x+$") or #sid ~= 34 then
+    return nil, format("--account-sid must be AC and 32 hex digits, got '%s'", sid)
+  end
+  return sid
+end
+
+-- a function SID: ZH and 32 hex digits (Twilio's Serverless Function SIDs)
+local function function_sid(s)
+  return type(s) == "string" and #s == 34 and s:match("^ZH%x+$") ~= nil
+end
+
+-- --map-function ZH...=URL list and --functions FILE list -> {ZH... = url} | nil, message.
+-- A services file is JSON: {"ZH...": "URL", ...}, or {"functions": [{"sid": "ZH...",
+-- "url": "URL"}, ...]} (a list as a deploy script would write it). Run Function widgets
+-- of a Studio export often name only their function_sid: a local run reaches the
+-- function through this map.
+function M.function_map(list, files)
+  local map = {}
+  local function add(sid, url, where)
+    if not function_sid(sid) then
+      return format("%s: '%s' is not a function SID (ZH and 32 hex digits)", where, tostring(sid))
+    end
+    if type(url) ~= "string" or not url:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
+      return format("%s: the URL of %s must be http(s), got '%s'", where, sid, tostring(url))
+    end
+    map[sid] = url
+  end
+  for _, path in ipairs(files or {}) do
+    local f, err = io.open(path, "rb")
+    if not f then return nil, format("--functions: %s", tostring(err)) end
+    local text = f:read("a")
+    f:close()
+    local t, jerr = require("rivulet.json").decode(text)
+    if type(t) ~= "table" then
+      return nil, format("--functions %s: not a JSON object (%s)", path, tostring(jerr or "a " .. type(t)))
+    end
+    if type(t.functions) == "table" then
+      for i, fn in ipairs(t.functions) do
+        local item = type(fn) == "table" and fn or {}
+        local e = add(item.sid, item.url, format("--functions %s, functions[%d]", path, i - 1))
+        if e then return nil, e end
+      end
+    else
+      for sid, url in pairs(t) do
+        local e = add(sid, url, "--functions " .. path)
+        if e then return nil, e end
+      end
+    end
+  end
+  for _, m in ipairs(list or {}) do
+    local sid, url = M.split_eq(m)
+    if not sid then return nil, format("--map-function wants ZH...=URL, got '%s'", m) end
+    local e = add(sid, url, "--map-function")
+    if e then return nil, e end
+  end
+  return map
+end
+
+-- why a flow file did not load, saying "not a flow" when it is Lua that compiles but did
+-- not give a flow (a script, such as flows/scripts/liquid_demo.lua: a flow file only returns
+-- the flow's table, and runs without require, io or os)
+function M.load_error(path, err)
+  err = tostring(err)
+  if type(path) == "string" and path:match("%.lua$") then
+    local f = io.open(path, "rb")
+    local text = f and f:read("a")
+    if f then f:close() end
+    if type(text) == "string" and load(text, "=" .. path, "t", {}) then   -- compiles; not run here
+      return format("not a flow: %s (a Lua flow file only returns the flow's table; a script runs with " ..
+        "`rivulet lua %s`)", err, path)
+    end
+  end
+  return err
+end
+
 -- load_flow(cmd, path, scrub) -> flow | nil: loads and validates a flow for a command,
 -- printing what is wrong (as `rivulet validate` does) on stderr
 function M.load_flow(cmd, path, scrub)
@@ -87,7 +168,7 @@ function M.load_flow(cmd, path, scrub)
   local stderr = io.stderr
   local flow, ferr = rivulet.load_flow(path)
   if not flow then
-    ferr = tostring(ferr)
+    ferr = M.load_error(path, ferr)
     if not find(ferr, path, 1, true) then ferr = path .. ": " .. ferr end
     stderr:write("rivulet ", cmd, ": ", scrub(ferr), "\n")
     return nil
@@ -112,6 +193,7 @@ end
 -- access, a lock held too long), 2 when the store is unusable as given (missing, not a
 -- store, damaged, newer) or refused what it was given.
 function M.store_failure(path, msg, code)
+  path = require("rivulet.store").display(path)     -- a database URI's password hidden
   msg = tostring(msg)
   if msg:sub(1, #path + 2) ~= path .. ": " then msg = path .. ": " .. msg end
   return msg, require("rivulet.store").IO_FAILURES[code] and 1 or 2

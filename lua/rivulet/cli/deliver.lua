@@ -23,15 +23,17 @@ local stdout, stderr = io.stdout, io.stderr
 local M = {}
 
 local USAGE = "usage: rivulet deliver --store DB --flow FLOW --from ADDR --to ADDR --body TEXT\n" ..
-  "         [--media-url URL] [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR] [--json]\n" ..
-  "         (rivulet help deliver)\n" ..
-  "       rivulet deliver --store DB --tick [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR]\n"
+  "         [--media-url URL] [--map-url FROM=TO]... [--auth-token TOKEN] [--account-sid AC...]\n" ..
+  "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR] [--json]\n" ..
+  "       rivulet deliver --store DB --tick [--map-url FROM=TO]... [--auth-token TOKEN] [--subflows DIR]\n" ..
+  "Run 'rivulet deliver --help' for details.\n"
 
 local SPEC = {
   ["--store"] = { value = true }, ["--flow"] = { value = true }, ["--from"] = { value = true },
   ["--to"] = { value = true }, ["--body"] = { value = true }, ["--media-url"] = { value = true },
   ["--map-url"] = { list = true }, ["--auth-token"] = { value = true }, ["--json"] = {},
-  ["--subflows"] = { value = true }, ["--tick"] = {},
+  ["--subflows"] = { value = true }, ["--tick"] = {}, ["--account-sid"] = { value = true },
+  ["--map-function"] = { list = true }, ["--functions"] = { list = true },
 }
 
 -- the engine's result codes: how deliver says them (--json "how") and its exit status
@@ -43,7 +45,7 @@ local EXIT = { not_waiting = 1, busy = 1 }
 -- committed before stay, and whoever opens the store next takes it over from there
 local function kept(db, sid)
   return format(" (execution %s stops at its last saved step; the next delivery or" ..
-    " `rivulet deliver --store %s --tick` resumes it)", sid, db)
+    " `rivulet deliver --store %s --tick` resumes it)", sid, store_mod.display(db))
 end
 
 function M.main(argv)
@@ -65,6 +67,10 @@ function M.main(argv)
   if not map then return usage(merr) end
   local token = args_lib.token(o)
   scrub = args_lib.scrubber(token)
+  local account, aerr = args_lib.account(o)
+  if aerr then return usage(aerr) end
+  local fmap, ferr = args_lib.function_map(o["map-function"], o.functions)
+  if not fmap then return usage(ferr) end
 
   local flow = not o.tick and args_lib.load_flow("deliver", o.flow, scrub)
   if not o.tick and not flow then return 2 end
@@ -72,6 +78,7 @@ function M.main(argv)
   local sent = {}
   local engine, eerr, ecode = rivulet.engine{
     store = db, url_map = map, auth_token = token, keep_ended = false, subflows = o.subflows,
+    account_sid = account, function_map = fmap,
     resume = "due",           -- the waiting executions stay in the store: one delivery costs the same at any size
     on_message = function(exec, m)
       sent[#sent + 1] = { sid = exec.sid, from = m.from, to = m.to, body = tostring(m.body or ""),

@@ -16,7 +16,8 @@ local ipairs, format = ipairs, string.format
 
 local M = {}
 
-local USAGE = "usage: rivulet graph FLOW   (rivulet help graph)\n"
+local USAGE = "usage: rivulet graph FLOW\n" ..
+  "Run 'rivulet graph --help' for details.\n"
 
 M.quote = dot.quote
 
@@ -46,7 +47,7 @@ function M.main(args)
   end
   local flow, err = rivulet.load_flow(path)
   if not flow then
-    err = tostring(err)
+    err = require("rivulet.cli.args").load_error(path, err)
     if not err:find(path, 1, true) then err = path .. ": " .. err end
     io.stderr:write("rivulet graph: ", err, "\n")
     return 2

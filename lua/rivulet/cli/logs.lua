@@ -17,7 +17,8 @@ local M = {}
 
 local USAGE = "usage: rivulet logs --store DB [--status S] [--since T] [--until T] [--contact ADDR]\n" ..
   "         [--limit N] [--json]\n" ..
-  "       rivulet logs --store DB SID [--json]   (rivulet help logs)\n"
+  "       rivulet logs --store DB SID [--json]\n" ..
+  "Run 'rivulet logs --help' for details.\n"
 
 local SPEC = {
   ["--store"] = { value = true }, ["--status"] = { value = true }, ["--since"] = { value = true },

@@ -28,12 +28,14 @@ M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this of
 
 local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
   "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
-  "         [--subflows DIR]   (rivulet help serve)\n"
+  "         [--map-function ZH...=URL]... [--functions FILE]... [--subflows DIR]\n" ..
+  "Run 'rivulet serve --help' for details.\n"
 
 local SPEC = {
   ["--listen"] = { value = true }, ["--store"] = { value = true }, ["--flows"] = { value = true },
   ["--public-url"] = { value = true }, ["--account-sid"] = { value = true }, ["--auth-token"] = { value = true },
   ["--twilio-api"] = { value = true }, ["--map-url"] = { list = true }, ["--subflows"] = { value = true },
+  ["--map-function"] = { list = true }, ["--functions"] = { list = true },
 }
 
 -- "HOST:PORT", "[::1]:PORT", ":PORT", "PORT" -> host, port | nil, err
@@ -82,6 +84,7 @@ end
 -- handled in one batch, answered once it is committed (503 if it could not be)
 local function answer_all(srv, app, scrub)
   local engine, answers = app.engine, {}
+  local mark = app:job_mark()
   engine:begin_batch()
   while true do
     local req = srv:next()
@@ -96,6 +99,9 @@ local function answer_all(srv, app, scrub)
     answers[#answers + 1] = { req = req, t0 = t0, status, headers, body }
   end
   local ok = committed(engine, scrub)
+  -- what they left for later goes too: the events they took are not kept, and Twilio,
+  -- answered 503, sends them again
+  if not ok then app:drop_jobs(mark) end
   for _, a in ipairs(answers) do
     local status, headers, body = a[1], a[2], a[3]
     -- a call's webhook held until its flow reaches TwiML (an inspector's watch until
@@ -163,6 +169,8 @@ function M.main(argv)
   if not map then return usage(merr) end
   local sid, token, made = credentials(o)
   if not sid then return usage(token) end
+  local fmap, ferr = args_lib.function_map(o["map-function"], o.functions)
+  if not fmap then return usage(ferr) end
   scrub = args_lib.scrubber(token)
 
   local srv, lerr = core.server_listen(host, port)
@@ -175,6 +183,7 @@ function M.main(argv)
   local app, aerr, acode = serve.new{
     store = db, public_url = o["public-url"] or here,
     account_sid = sid, auth_token = token, twilio_api = o["twilio-api"], url_map = map, subflows = o.subflows,
+    function_map = fmap,
     on_message = not o["twilio-api"] and function(_, m)
       stdout:write(scrub(format("> %s%s: %s", m.kind == "voice" and "(voice) " or "", tostring(m.to),
         tostring(m.body))), "\n")
@@ -229,6 +238,7 @@ function M.main(argv)
       srv:run()                      -- send what was just answered (timeout() is 0 while
       local fds = client:fds()       -- a request it read waits to be taken)
       fds[#fds + 1] = srv:fd()
+      fds[#fds + 1] = app:wait_fd()     -- a shared store's notifications (nil: none)
       core.wait_fds(fds, wait_ms(srv, app))
     end
   end)

@@ -1,13 +1,13 @@
--- `rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]`: runs conversation
+-- `rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v | -q]`: runs conversation
 -- specs against flows (the format is in lua/rivulet/test/init.lua).
 --
 -- Prints one line per spec file ("flows/specs/x_spec.lua: 4 passed, 1 failed"; -v: one line
--- per case), then each failure: the case, the conversation so far ("> sent" / "< replied")
+-- per case; -q: none), then each failure: the case, the conversation so far ("> sent" / "< replied")
 -- and what was expected ("- ...") next to what happened ("+ ..."). --coverage prints, per
 -- flow, the states and transitions the cases exercised and the untested transitions
 -- ("state -event-> next"); --dot FILE writes the flows as DOT with the untested edges red
 -- and dashed; --junit FILE writes JUnit XML. The last line is "N passed, N failed" (an
--- unreadable spec counts as one failure).
+-- unreadable spec counts as one failure), with ", N skipped" when cases were skipped.
 -- Exit status: 0 every case passed, 1 a case failed, 2 bad usage or an unreadable spec or
 -- flow (every spec still runs; the message names the file).
 --
@@ -24,9 +24,9 @@ local stdout, stderr, open = io.stdout, io.stderr, io.open
 
 local M = {}
 
-local USAGE = "usage: rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v]\n" ..
-  "       rivulet test --from-execution SID [--store DB] [-o FILE] [--flow PATH] [--subflows DIR]" ..
-  "   (rivulet help test)\n"
+local USAGE = "usage: rivulet test SPEC... [--junit FILE] [--coverage] [--dot FILE] [-v | -q]\n" ..
+  "       rivulet test --from-execution SID [--store DB] [-o FILE] [--flow PATH] [--subflows DIR]\n" ..
+  "Run 'rivulet test --help' for details.\n"
 
 local VALUED = { ["--junit"] = "junit", ["--dot"] = "dot", ["--from-execution"] = "from_execution",
                  ["--store"] = "store", ["-o"] = "output", ["--output"] = "output", ["--flow"] = "flow",
@@ -63,6 +63,8 @@ function M.parse(args)
       o.coverage = true
     elseif a == "-v" or a == "--verbose" then
       o.verbose = true
+    elseif a == "-q" or a == "--quiet" then
+      o.quiet = true
     else
       stderr:write(format("rivulet test: unknown option '%s'\n", a), USAGE)
       return nil, 2
@@ -90,6 +92,10 @@ function M.parse(args)
   end
   if #o.specs == 0 then
     stderr:write("rivulet test: no SPEC given\n", USAGE)
+    return nil, 2
+  end
+  if o.verbose and o.quiet then
+    stderr:write("rivulet test: -v and -q do not go together\n", USAGE)
     return nil, 2
   end
   return o
@@ -168,7 +174,7 @@ function M.main(args)
   if not o then return code end
   if o.from_execution then return from_execution(o) end
   local cov = (o.coverage or o.dot) and test.coverage() or nil
-  local passed, failed, unreadable = 0, 0, false
+  local passed, failed, skipped, unreadable = 0, 0, 0, false
   local gap = false     -- a blank line before the next spec's line and the summary
   local runs = {}
   for _, path in ipairs(o.specs) do
@@ -198,9 +204,9 @@ function M.main(args)
       failed, unreadable = failed + 1, true
     else
       runs[#runs + 1] = { name = path, results = r }
-      passed, failed = passed + r.passed, failed + r.failed
+      passed, failed, skipped = passed + r.passed, failed + r.failed, skipped + r.skipped
       if r.unreadable > 0 then unreadable = true end
-      if not o.verbose then stdout:write(format("%s: %s\n", path, counts(r))) end
+      if not o.verbose and not o.quiet then stdout:write(format("%s: %s\n", path, counts(r))) end
       for _, c in ipairs(failures) do stdout:write("\n", test.format_failure(c)) end
       if #failures > 0 or o.verbose then gap = true end
       if r.teardown_error then
@@ -217,7 +223,8 @@ function M.main(args)
   end
   if o.junit and not write_file(o.junit, test.junit(runs), "--junit") then status = 2 end
   if gap then stdout:write("\n") end
-  stdout:write(format("%d passed, %d failed\n", passed, failed))
+  stdout:write(format("%d passed, %d failed%s\n", passed, failed,
+    skipped > 0 and format(", %d skipped", skipped) or ""))
   stdout:flush()
   return status
 end

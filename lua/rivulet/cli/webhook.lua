@@ -17,7 +17,7 @@ local M = {}
 
 local USAGE = "usage: rivulet webhook URL --from ADDR --to ADDR [--body TEXT] [--call] [--sid SID]\n" ..
   "         [--field NAME=VALUE]... [--auth-token TOKEN] [--account-sid AC...] [--sign-url URL]\n" ..
-  "         (rivulet help webhook)\n"
+  "Run 'rivulet webhook --help' for details.\n"
 
 local SPEC = {
   ["--from"] = { value = true }, ["--to"] = { value = true }, ["--body"] = { value = true },

@@ -5,7 +5,8 @@
 --
 --   local app = serve.new{ store = "rivulet.db", public_url = "http://127.0.0.1:8080",
 --                          account_sid = "AC…", auth_token = "…", twilio_api = URL?,
---                          url_map = {…}?, subflows = DIR?, on_message = fn?, limits = {…}?,
+--                          url_map = {…}?, function_map = {ZH… = URL}?, subflows = DIR?,
+--                          on_message = fn?, limits = {…}?,
 --                          http = client? (the engine's HTTP client: a spec's stubs) }
 --   app:publish_dir("flows")        -> {{sid, name, path}, …} | nil, err
 --   local status, headers, body = app:request{ id?, method, path, query, headers = {{n, v}}, body }
@@ -22,6 +23,8 @@
 
 local rivulet = require "rivulet"
 local core = require "rivulet.core"
+local cluster = require "rivulet.serve.cluster"
+local store_mod = require "rivulet.store"
 local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local rest = require "rivulet.serve.rest"
@@ -92,6 +95,12 @@ M.PENDING = setmetatable({}, { __tostring = function() return "rivulet.serve.PEN
 M.HOLD_AFTER_S = 12
 M.HOLD_PAUSE_S = 1
 
+-- A shared store (PostgreSQL) that cannot be reached answers 503 (Twilio's 20503) with
+-- Retry-After; a message whose webhook was answered but whose handling then found the
+-- database gone stays pending in the inbox and is acted on once it is back (App:replay,
+-- run by rivulet.serve.cluster's sweeps).
+M.RETRY_AFTER_S = 1
+
 -- ---- the app -----------------------------------------------------------------------------
 
 -- new(opts) -> app | nil, err, code (the store cannot be opened; code as the store's)
@@ -106,7 +115,12 @@ function M.new(opts)
     n_local = 0,
     observers = {},       -- what watches the engine (the inspector, the metrics): see App:notify
     internal = {},        -- request id -> function(answer): held answers to the app's own requests
+    in_hand = {},         -- inbox keys of the events scheduled here and not acted on yet
   }, App)
+  -- processes sharing a store take in only what is due, when it is due (rivulet.serve.cluster)
+  local shared = store_mod.is_postgres(opts.store) or type(opts.store) == "table" and opts.store.shared
+  local resume
+  if shared then resume = false end
   local twilio
   if opts.twilio_api then
     twilio = { url = opts.twilio_api:gsub("/+$", ""), account_sid = opts.account_sid, auth_token = opts.auth_token,
@@ -118,7 +132,8 @@ function M.new(opts)
   local engine, err, code = rivulet.engine{
     store = opts.store, synchronous = opts.synchronous, auth_token = opts.auth_token, url_map = opts.url_map,
     subflows = opts.subflows, timezone = opts.timezone, now = opts.now, keep_ended = false, twilio = twilio,
-    limits = opts.limits, http = opts.http,
+    limits = opts.limits, http = opts.http, resume = resume, account_sid = opts.account_sid,
+    function_map = opts.function_map,
     on_message = function(exec, m)
       if app.on_message then app.on_message(exec, m) end
       app:notify("message", exec, m)
@@ -136,10 +151,16 @@ function M.new(opts)
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
+  app.cluster = cluster.new(app)
   app.metrics = metrics.new(app)
   app.inspector = inspector.new(app)
   app.observers[1], app.observers[2] = app.metrics, app.inspector
   return app
+end
+
+-- the store's socket when it is shared (LISTEN/NOTIFY wakes the loop), else nil
+function App:wait_fd()
+  return self.cluster and self.cluster:fd()
 end
 
 function App:webhook_url(flow_sid)
@@ -174,25 +195,59 @@ end
 -- says until it is acted on, so that answering Twilio before running the steps loses
 -- nothing when the process stops in between (replay). event: an engine event, plain data;
 -- its flow, when it starts executions, is flow_sid's runnable revision for contact.
+--
+-- One event model for both stores: the event is taken (take_event, with its payload) in
+-- the commit of the turn that answers Twilio, and marked done (event_done) in the commit
+-- of the steps it caused, so a stop between the two leaves it pending and a stop after
+-- leaves it done; it is never acted on by halves. Pending events are claimed before they
+-- are acted on again (store:pending_events: an owner and a lease per event, claimed FOR
+-- UPDATE SKIP LOCKED on PostgreSQL), so that of several processes sharing a store exactly
+-- one acts on each: the one that took it while it lives, else (it was SIGKILLed, its
+-- host went away) the first to claim it once its pid is gone (same host) or its lease ran
+-- out (the store's lease, rivulet_lease_s). This replaces the earlier branch's
+-- mark_event/retake_event (the event done by the write it caused, a retry taking over an
+-- orphan after ORPHAN_AFTER_S): the batch's one commit already ties the event to its steps,
+-- and a retry no longer has to find orphans, the sweep does.
+--
+-- A contact's events keep their order across a stop: on a shared store, an event from a
+-- contact first claims that contact's older pending events whose process is gone, and they
+-- are acted on before it (a reply that reaches another host before the sweep found the
+-- first message of a host that died must not start the conversation in its place).
 function App:inbox(key, event, flow_sid, contact)
+  local who = contact or event.from
+  if self.cluster and who ~= nil then
+    local n, err = self:replay(who)
+    if not n then return nil, err end
+  end
   local first, err = self.store:take_event(key, nil,
-    json.encode({ event = event, flow_sid = flow_sid, contact = contact }))
+    json.encode({ event = event, flow_sid = flow_sid, contact = contact }), who)
   if not first then return first, err end
   self:later_event(key, event, flow_sid, contact)
   return true
 end
 
+-- a job that acts on an inbox event. When the store fails under it (a shared database gone
+-- away, the batch's commit refused) the event stays pending, this process's: the next
+-- claim (replay: a sweep on a shared store, the next start otherwise) acts on it again.
 function App:later_event(key, event, flow_sid, contact)
-  self:later(function()
+  local function job()
+    self.in_hand[key] = nil
     if flow_sid then event.flow = self:runnable(flow_sid, contact) or nil end
-    self:handle(event)
+    local r = self:handle(event)
+    -- the store failed for now (away, full, locked): the event stays pending, to be acted on again
+    if type(r) == "table" and r.code == "store_error" and store_mod.IO_FAILURES[r.store_code] then return r end
     self.store:event_done(key)      -- in the same commit as the steps it caused
-  end)
+    return r
+  end
+  self.in_hand[key] = job
+  self:later(job)
 end
 
--- the events a stopped process took and did not act on, scheduled again -> how many
-function App:replay()
-  local rows, err = self.store:pending_events()
+-- replay(contact?) -> how many | nil, err: the events taken and not acted on by a process
+-- that stopped (or by this one, when the store failed under it), claimed and scheduled
+-- again (contact: that contact's only)
+function App:replay(contact)
+  local rows, err = self.store:pending_events(function(r) return not self.in_hand[r.sid] end, nil, contact)
   if not rows then return nil, err end
   for _, r in ipairs(rows) do
     local p = json.decode(r.payload or "")
@@ -203,6 +258,23 @@ function App:replay()
     end
   end
   return #rows
+end
+
+-- the jobs scheduled from here on are dropped by drop_jobs(mark) (their answers could not be
+-- committed: Twilio is answered 503 and sends the event again)
+function App:job_mark()
+  return #self.jobs
+end
+
+function App:drop_jobs(mark)
+  local dropped = {}
+  for i = #self.jobs, mark + 1, -1 do
+    dropped[self.jobs[i]] = true
+    self.jobs[i] = nil
+  end
+  for key, fn in pairs(self.in_hand) do
+    if dropped[fn] then self.in_hand[key] = nil end
+  end
 end
 
 function App:run_jobs()
@@ -308,6 +380,7 @@ end
 -- brings Twilio back (to be held again): Twilio must have an answer within 15 s
 function App:tick(now)
   now = now or core.monotonic()
+  if self.cluster then self.cluster:run() end
   for sid, list in pairs(self.held) do
     local keep = {}
     for _, h in ipairs(list) do
@@ -335,6 +408,10 @@ function App:next_deadline(now)
       local d = h.at + M.HOLD_AFTER_S - now
       if not soon or d < soon then soon = d end
     end
+  end
+  if self.cluster then
+    local c = self.cluster:seconds_left()
+    if not soon or c < soon then soon = c end
   end
   for _, o in ipairs(self.observers) do
     local d = o.next_deadline and o:next_deadline(now)
@@ -502,8 +579,21 @@ function App:authorized(req)
   return user ~= nil and core.secret_equal(user, self.account_sid) and core.secret_equal(password, self.auth_token)
 end
 
--- request{method, path, query, headers, body, peer} -> status, headers, body
+-- request{method, path, query, headers, body, peer} -> status, headers, body. A request
+-- that failed because the shared store could not be reached is a 503 (Twilio's 20503).
 function App:request(req)
+  local st = self.store
+  local lost = st and st.unavailable
+  local status, headers, body = self:dispatch(req)
+  if lost ~= nil and status == 500 and st.unavailable ~= lost then
+    status, headers, body = request.error(503, 20503, "Service unavailable: the database cannot be reached" ..
+      " (nothing was lost; try again)")
+    headers = { headers[1], { "Retry-After", tostring(M.RETRY_AFTER_S) } }
+  end
+  return status, headers, body
+end
+
+function App:dispatch(req)
   local path = req.path
   for _, r in ipairs(ROUTES) do
     local caps = { path:match(r.pattern) }       -- without captures: the path itself

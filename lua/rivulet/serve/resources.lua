@@ -83,12 +83,17 @@ function M.execution_context(base, account, row)
            url = format("%s/v2/Flows/%s/Executions/%s/Context", base, row.flow_sid, row.sid) }
 end
 
--- studio.v2.flow.execution.execution_step (exec: the execution row it belongs to)
+-- studio.v2.flow.execution.execution_step (exec: the execution row it belongs to). Its
+-- context says why a widget failed when it did ({reason, message}: a timeout, a refused
+-- connection...), which Studio keeps out of the widget's outputs (REFERENCE.md §3).
 function M.step(base, account, exec, s)
   local url = format("%s/v2/Flows/%s/Executions/%s/Steps/%s", base, exec.flow_sid, exec.sid, s.sid)
+  local ctx = json.empty_object()
+  if s.reason ~= nil then ctx.reason = s.reason end
+  if s.note ~= nil then ctx.message = s.note end
   return {
     sid = s.sid, account_sid = account, flow_sid = exec.flow_sid, execution_sid = exec.sid,
-    parent_step_sid = nil, name = s.name, context = json.empty_object(),
+    parent_step_sid = nil, name = s.name, context = ctx,
     transitioned_from = s.transitioned_from, transitioned_to = s.transitioned_to, type = s.type,
     date_created = M.date(s.date_created), date_updated = M.date(s.date_created), url = url,
     links = { step_context = url .. "/Context" },

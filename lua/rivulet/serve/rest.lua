@@ -237,7 +237,7 @@ function M.create_execution(app, req, p)
   if f.From == nil or f.From == "" then return missing("From") end
   local params = json.empty_object()
   if f.Parameters ~= nil and f.Parameters ~= "" then
-    local v = json.decode(f.Parameters)
+    local v = json.decode(f.Parameters, true)
     if type(v) ~= "table" or not f.Parameters:match("^%s*{") then
       return invalid("Parameters", "must be a JSON object, given as a string")
     end

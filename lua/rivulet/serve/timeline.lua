@@ -172,7 +172,7 @@ local function changes(step, prev_outputs, prev_vars, exec_ctx, first)
   return out
 end
 
-local REPLY_FIELDS = { "status_code", "content_type", "body", "parsed", "reason", "message" }
+local REPLY_FIELDS = { "status_code", "content_type", "body", "headers", "parsed" }
 
 -- row: store:execution(sid) (decoded); steps: store:steps(sid, true)
 function M.execution(row, steps)
@@ -194,8 +194,12 @@ function M.execution(row, steps)
       for _, k in ipairs(REPLY_FIELDS) do reply[k] = clip(o[k]) end
       item.reply = reply
     end
+    -- why a widget failed is its step's reason and note (Studio keeps it out of the outputs,
+    -- REFERENCE.md §3); executions stored before that kept it in the outputs
     local o = type(c.outputs) == "table" and c.outputs or nil
-    if o and (o.reason ~= nil or o.message ~= nil) and (s.name == "fail" or s.name == "failed") then
+    if s.reason ~= nil and s.transitioned_from ~= nil and i > 1 then
+      item.failure = { reason = s.reason, message = s.note }
+    elseif o and (o.reason ~= nil or o.message ~= nil) and (s.name == "fail" or s.name == "failed") then
       item.failure = { reason = o.reason, message = o.message }
     end
     outputs[widget] = c.outputs

@@ -328,6 +328,30 @@ local function check_end(C, e, what)
       for _, d in ipairs(line_diff(e.path, got)) do diff[#diff + 1] = { d[1], "  " .. d[2] } end
     end
   end
+  if e.reasons ~= nil then
+    -- why a widget failed is its step's (reason, note), never the context: the last step out
+    -- of each widget named
+    local names = {}
+    for k in pairs(e.reasons) do names[#names + 1] = tostring(k) end
+    sort(names)
+    for _, name in ipairs(names) do
+      local want, step = e.reasons[name], nil
+      for i = #exec.steps, 1, -1 do
+        if exec.steps[i].transitioned_from == name then step = exec.steps[i] break end
+      end
+      local got = step and step.reason
+      if type(want) == "table" and not is_matcher(want) and not rawequal(want, absent) then
+        got = step and { reason = step.reason, note = step.note }
+      end
+      local ok, why = matches(want, got)
+      if not ok then
+        diff[#diff + 1] = { "-", "reasons." .. name .. ": " .. expectation_text(want) }
+        local note = step and step.note and ("  (" .. tostring(step.note) .. ")") or ""
+        diff[#diff + 1] = { "+", "reasons." .. name .. " = " ..
+          (step and show(step.reason) or "(the widget never ran)") .. note .. (why and ("  " .. tostring(why)) or "") }
+      end
+    end
+  end
   if e.context ~= nil then
     local keys = {}
     for k in pairs(e.context) do keys[#keys + 1] = tostring(k) end
@@ -477,7 +501,7 @@ function M.run(ctx, spec, case)
       add_transcript(C, m.kind == "voice" and "> (voice)" or ">", m.body or "")
     end,
     subflows = resolve_subflows(ctx, c.subflows, spec.dir), timezone = c.timezone,
-    limits = c.limits, auth_token = c.auth_token,
+    limits = c.limits, auth_token = c.auth_token, account_sid = c.account_sid, function_map = c.functions,
   }
   local step_no, nsteps = 0, #case.steps
   local ok, err = xpcall(function()
@@ -501,7 +525,7 @@ function M.run(ctx, spec, case)
     drive(C)
     no_unexpected(C, "the script has ended")
     check_end(C, { status = c.status or "ended", state = c.state, reason = c.reason, path = c.path,
-                   context = c.context }, "the execution did not end as expected")
+                   context = c.context, reasons = c.reasons }, "the execution did not end as expected")
   end, function(e)
     if getmetatable(e) == Fail then return e end
     return { what = "error: " .. tostring(e), trace = debug.traceback("", 2), diff = {} }

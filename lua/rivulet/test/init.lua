@@ -28,8 +28,9 @@
 -- The file runs as ordinary Lua (require works; its globals stay its own) with its own
 -- path as `...`. Cases are `cases` (a list, in order, or a map name -> case) and then,
 -- LuaUnit-style, every key starting with "test" (in name order). flow, trigger, now,
--- stubs, live, url_map, subflows, timezone, limits, auth_token and skip may also sit at the
--- spec level as every case's default; `stubs` merge key by key. Unknown keys are errors.
+-- stubs, live, url_map, functions, subflows, timezone, limits, auth_token, account_sid and
+-- skip may also sit at the spec level as every case's default; `stubs` merge key by key.
+-- Unknown keys are errors.
 --
 -- A case:
 --   trigger   what starts the execution; the default is an SMS "hi" from +15550001111 to
@@ -60,8 +61,12 @@
 --   live      true (default): a call no stub matches goes to the network (through url_map,
 --             e.g. to twilio-run on loopback). false: it fails the case ("no stub for ...").
 --   url_map   { [prefix] = replacement } for live calls, as `rivulet run --map-url`.
---   subflows, timezone, limits, auth_token   engine options (subflow paths are relative to
---             the spec's folder, as `flow` is).
+--   functions { ["ZH…"] = url }: a Run Function that names that function SID calls url (a
+--             Studio export often has only the SID and an empty url), as `rivulet run
+--             --map-function`; a stub by widget name still wins.
+--   subflows, timezone, limits, auth_token, account_sid   engine options (subflow paths are
+--             relative to the spec's folder, as `flow` is; account_sid and auth_token are
+--             what Make HTTP Request's add_twilio_auth sends to Twilio's API).
 --   skip      a reason (string), or a function(case) returning one or nil: the case is
 --             reported as skipped.
 --   script    the conversation, in order:
@@ -85,7 +90,8 @@
 --                                           return…); outputs default to what the real one
 --                                           hands back; widget checks which widget waits
 --               { advance = SECONDS }       simulated time passes (timers due fire)
---               { state = "NAME" }, { context = {...} }, { path = {...} }, { status = }:
+--               { state = "NAME" }, { context = {...} }, { path = {...} }, { status = },
+--               { reasons = {...} }:
 --                                           the end expectations below, checked mid-script
 --               { check = function(exec, engine) -> truthy | false, why }
 --             Every message the flow sends must be expected, in order: one it sends that
@@ -95,6 +101,11 @@
 --   state     the state the execution is in at the end (its last widget).
 --   reason    the end reason: exact text, { match = "pattern" } or a function.
 --   path      the states entered, in order (the trigger left out).
+--   reasons   { get_num = "timeout" }: why each named widget failed, as its last step
+--             records it (Studio keeps it out of the context: a failed call's outputs are an
+--             empty map). A string, { match = }, a function or test.absent match the reason;
+--             a table such as { reason = "http_status", note = { match = "500" } } matches the
+--             reason and the note (the message for people) together.
 --   context   { ["flow.variables.count"] = "3", ["widgets.get_num.parsed.number"] =
 --             function(v) return v >= 1 and v <= 6 end, ["widgets.ask.inbound"] =
 --             test.absent }: each key is a dotted path into the context; a value matches

@@ -60,19 +60,21 @@ end
 local CASE_KEYS = {
   name = true, flow = true, trigger = true, now = true, stubs = true, live = true, url_map = true,
   subflows = true, timezone = true, limits = true, auth_token = true, skip = true, script = true,
-  status = true, state = true, reason = true, path = true, context = true,
+  status = true, state = true, reason = true, path = true, context = true, reasons = true,
+  functions = true, account_sid = true,
 }
 local SPEC_ONLY = { cases = true, setup = true, teardown = true, description = true }
 M.DEFAULT_KEYS = {     -- what a spec-level key provides to its cases
   flow = true, trigger = true, now = true, stubs = true, live = true, url_map = true,
   subflows = true, timezone = true, limits = true, auth_token = true, skip = true,
+  functions = true, account_sid = true,
 }
 local DEFAULT_KEYS = M.DEFAULT_KEYS
 local STATUSES = { ended = true, failed = true, active = true }
 local TRIGGERS = require("rivulet.widgets.trigger").EVENTS
 local STEP_KEYS = { expect = true, reply = true, timeout = true, advance = true, state = true,
                     context = true, path = true, status = true, check = true, hangup = true,
-                    event = true }
+                    event = true, reasons = true }
 local EXPECT_EXTRA = { to = true, from = true, widget = true }
 
 -- { match = "pattern" } and nothing else
@@ -132,7 +134,7 @@ local function parse_step(s)
     return nil, "advance wants a number of seconds >= 0"
   elseif kind == "state" and type(v) ~= "string" then
     return nil, "state wants a state name"
-  elseif (kind == "context" or kind == "path") and type(v) ~= "table" then
+  elseif (kind == "context" or kind == "path" or kind == "reasons") and type(v) ~= "table" then
     return nil, kind .. " wants a table"
   elseif kind == "status" and not STATUSES[v] then
     return nil, "status is one of ended, failed, active"
@@ -143,6 +145,9 @@ local function parse_step(s)
 end
 
 local WANTS = { state = { "string", "a state name" }, context = { "table", "a table" },
+                reasons = { "table", "a table of widget name = reason" },
+                functions = { "table", "a table of function SID = URL" },
+                account_sid = { "string", "an account SID (AC...)" },
                 path = { "table", "a list of state names" },
                 script = { "table", "a list of steps" } }
 

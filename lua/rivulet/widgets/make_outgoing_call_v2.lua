@@ -79,7 +79,10 @@ end
 function W.resume(step, input)
   if input.kind == "http" then           -- the Calls API answered
     local call, failure = twilio.resource(input.outcome, "Calls")
-    if not call then return "failed", failure end
+    if not call then
+      step:why(failure.reason, failure.message)
+      return "failed", {}
+    end
     return ringing(step, step.data and step.data.token, call.Sid)
   end
   return "answered", input.fields or {}

@@ -39,10 +39,13 @@ function W.run(step)
   })
 end
 
-function W.resume(_, input)
+function W.resume(step, input)
   if input.kind == "http" then
     local out, failure = require("rivulet.twilio").resource(input.outcome, "Recordings")
-    if not out then return "failed", failure end
+    if not out then
+      step:why(failure.reason, failure.message)
+      return "failed", {}
+    end
     return "success", out
   end
   return "success", {}

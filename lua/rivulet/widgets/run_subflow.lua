@@ -15,13 +15,19 @@ function W.run(step)
     if type(kv) == "table" and kv.key ~= nil then params[kv.key] = kv.value end
   end
   local wait, reason, message = step:start_subflow(step.props.flow_sid, params)
-  if not wait then return "failed", { reason = reason, message = message } end
+  if not wait then
+    step:why(reason, message)
+    return "failed", {}
+  end
   return wait
 end
 
 function W.resume(step, input)
   local child = input.exec
-  if child.failed then return "failed", { reason = "subflow", message = child.reason } end
+  if child.failed then
+    step:why("subflow", child.reason)
+    return "failed", {}
+  end
   local out = {}
   for k, v in pairs(child.context.flow.variables) do out[k] = v end
   return "completed", out

@@ -20,7 +20,10 @@ end
 function W.resume(step, input)
   if input.kind == "http" then       -- the Messages API answered the prompt
     local out, failure = step:sent(input)
-    if not out then return "deliveryFailure", failure end
+    if not out then
+      step:why(failure.reason, failure.message)
+      return "deliveryFailure", {}
+    end
     if input.early then return "incomingMessage", { outbound = out, inbound = input.early } end
     return step:wait_reply(tonumber(step.props.timeout), { outbound = out }, out.Sid)
   end
@@ -28,8 +31,9 @@ function W.resume(step, input)
   if input.kind == "reply" then
     return "incomingMessage", { outbound = outbound, inbound = input.message }
   elseif input.kind == "delivery_failure" then
-    return "deliveryFailure", { outbound = outbound, reason = "delivery", error_code = input.error_code,
-      message = string.format("the message was %s (MessageStatus)", tostring(input.status)) }
+    step:why("delivery", string.format("the message was %s (MessageStatus%s)", tostring(input.status),
+      input.error_code and (", ErrorCode " .. tostring(input.error_code)) or ""))
+    return "deliveryFailure", { outbound = outbound }
   end
   return "timeout", { outbound = outbound }
 end

@@ -19,7 +19,10 @@ end
 
 function W.resume(step, input)
   local out, failure = step:sent(input)
-  if not out then return "failed", failure end
+  if not out then
+    step:why(failure.reason, failure.message)
+    return "failed", {}
+  end
   return "sent", { outbound = out }
 end
 

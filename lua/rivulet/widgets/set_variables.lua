@@ -1,11 +1,55 @@
 -- Set Variables: writes flow.variables (the only widget that does) and the same pairs
--- under widgets.NAME. Values are the rendered strings, as Studio stores them.
+-- under widgets.NAME.
+--
+-- Values are "interpolated and type-cast" (Twilio support article 4413699936411, "How do I
+-- use Liquid with Twilio Studio?"): "A Studio variable created with the Set Variables will be
+-- numeric if you do not enclose it in quotation marks". So a rendered value that is a number
+-- once the spaces around it are gone (`10`, ` 1 ` from the docs' counter
+-- `{% if flow.variables.count %}{{flow.variables.count | plus: 1}} {% else %} 1 {% endif %}`)
+-- is stored as a number, and `{% if flow.variables.count > 5 %}` compares numbers. A number in
+-- quotation marks ("10", '10') is stored as the string inside them; any other text as
+-- rendered. `parse_as_json` (on a pair or on the widget; Studio's "Parse as JSON object",
+-- docs' Set Variables page, export key as REFERENCE.md §7) turns a JSON value into an object.
+-- Keys are never Liquid ("The key itself cannot be a Liquid variable", same page): the
+-- engine leaves them as written (W.literal_keys).
+local json = require "rivulet.json"
+
 local W = {
   type = "set-variables",
   events = { "next" },
   required = { "variables" },
-  properties = { variables = "kv_list" },
+  properties = { variables = "kv_list", parse_as_json = "boolean" },
+  literal_keys = { variables = true },
 }
+
+-- the number a text spells in JSON's grammar (as Studio's type-cast reads it: no leading
+-- zeros, so a zip code "02134" stays text) | nil
+local function number_of(s)
+  local int, frac, exp = s:match("^(%-?%d+)(%.?%d*)([eE]?[+-]?%d*)$")
+  if not int or int:match("^%-?0%d") then return nil end
+  if frac == "." or (exp ~= "" and not exp:match("^[eE][+-]?%d+$")) then return nil end
+  if frac == "" and exp == "" then
+    local n = math.tointeger(tonumber(s))
+    if n then return n end                 -- beyond 64 bits: a float, as JSON reads it
+  end
+  return tonumber(s)
+end
+
+-- W.cast(text, as_json) -> the value Studio stores for a rendered text | nil, why
+function W.cast(v, as_json)
+  if type(v) ~= "string" then return v end
+  local t = v:match("^%s*(.-)%s*$")
+  if as_json then
+    local x, err = json.decode(t, true)
+    if x == nil and t ~= "null" then return nil, "not JSON: " .. tostring(err) end
+    return x
+  end
+  local n = number_of(t)
+  if n then return n end
+  local q, inner = t:match("^([\"'])(.*)%1$")
+  if q and number_of(inner) then return inner end
+  return v
+end
 
 function W.run(step)
   -- a new table each time: steps keep the old one as their snapshot
@@ -18,9 +62,15 @@ function W.run(step)
     if type(kv) == "table" and kv.key ~= nil then
       local v = kv.value
       if v == nil then v = "" end
-      if type(v) ~= "string" then v = tostring(v) end
-      vars[kv.key] = v
-      out[kv.key] = v
+      if type(v) ~= "string" and type(v) ~= "number" then v = tostring(v) end
+      local as_json = kv.parse_as_json == true or step.props.parse_as_json == true
+      local x, err = W.cast(v, as_json)
+      if err then
+        -- no failure event to take: the execution fails, saying which value
+        error(string.format("variable '%s' (parse_as_json): %s", tostring(kv.key), err), 0)
+      end
+      vars[kv.key] = x
+      out[kv.key] = x
     end
   end
   return "next", out

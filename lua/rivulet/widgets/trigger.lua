@@ -24,36 +24,64 @@ local function shallow(t)
   return c
 end
 
--- context(trigger) -> the trigger's part of the context, the contact, the channel (the
--- flow's own address). trigger = {event, from, to, body, message|call|conversation = the
--- fields as Twilio posts them, parameters (REST, subflows), parent_trigger}.
-function W.context(tr)
+-- The account an execution runs for when none is set (the engine option account_sid)
+W.DEFAULT_ACCOUNT = "AC00000000000000000000000000000000"
+
+-- fields missing from t get Twilio's value for them
+local function defaults(t, d)
+  for k, v in pairs(d) do if t[k] == nil then t[k] = v end end
+  return t
+end
+
+-- context(trigger, account_sid, now) -> the trigger's part of the context, the contact, the
+-- channel (the flow's own address). trigger = {event, from, to, body, message|call|
+-- conversation = the fields as Twilio posts them, parameters (REST, subflows),
+-- parent_trigger}. Fields the caller did not give get what Twilio posts for them
+-- (SERVING.md §2.2, REFERENCE.md §3): a local run sees every field a real one sees, the
+-- geography empty (Twilio sends "" where it has none) and the countries "US".
+function W.context(tr, account, now)
   local ev = tr.event or "incomingMessage"
   local t, contact, channel = {}, tr.from, tr.to
+  account = account or W.DEFAULT_ACCOUNT
   if ev == "incomingMessage" then
+    -- the 19 fields of a captured SMS webhook (docs.csml.dev's Twilio page, SERVING.md §2.2)
     local m = shallow(tr.message)
     m.Body = tr.body or m.Body or ""
     m.From = tr.from or m.From
     m.To = tr.to or m.To
-    m.MessageSid = m.MessageSid or sid("SM")
-    m.AccountSid = m.AccountSid or "AC00000000000000000000000000000000"
-    m.NumMedia = m.NumMedia or "0"
+    m.MessageSid = m.MessageSid or m.SmsMessageSid or m.SmsSid or sid("SM")
+    defaults(m, { AccountSid = account, NumMedia = "0", NumSegments = "1", SmsStatus = "received",
+                  ApiVersion = "2010-04-01", SmsSid = m.MessageSid, SmsMessageSid = m.MessageSid,
+                  FromCity = "", FromState = "", FromZip = "", FromCountry = "US",
+                  ToCity = "", ToState = "", ToZip = "", ToCountry = "US" })
     t.message = m
   elseif ev == "incomingCall" then
+    -- the voice webhook's parameters (Twilio's "TwiML voice: your response" request
+    -- parameters; REFERENCE.md §3): the call, its parties and their geography
     local c = shallow(tr.call)
     c.From, c.To = tr.from or c.From, tr.to or c.To
-    c.Caller, c.Called = c.Caller or c.From, c.Called or c.To
-    c.CallSid = c.CallSid or sid("CA")
-    c.CallStatus = c.CallStatus or "ringing"
-    c.Direction = c.Direction or "inbound"
+    defaults(c, { Caller = c.From, Called = c.To, CallSid = sid("CA"), CallStatus = "ringing",
+                  Direction = "inbound", AccountSid = account, ApiVersion = "2010-04-01",
+                  FromCity = "", FromState = "", FromZip = "", FromCountry = "US",
+                  ToCity = "", ToState = "", ToZip = "", ToCountry = "US",
+                  CallerCity = "", CallerState = "", CallerZip = "", CallerCountry = "US",
+                  CalledCity = "", CalledState = "", CalledZip = "", CalledCountry = "US" })
     t.call = c
   elseif ev == "incomingConversationMessage" then
+    -- a Conversations onMessageAdded webhook: Author is the contact (who wrote the message),
+    -- From kept as REFERENCE.md §3 lists it
     local c = shallow(tr.conversation)
     c.Body = tr.body or c.Body or ""
-    c.From = tr.from or c.From
-    c.ConversationSid = c.ConversationSid or sid("CH")
-    c.MessageSid = c.MessageSid or sid("IM")
+    c.Author = c.Author or tr.from or c.From
+    c.From = tr.from or c.From or c.Author
+    defaults(c, { ConversationSid = sid("CH"), MessageSid = sid("IM"), AccountSid = account,
+                  EventType = "onMessageAdded", Source = "SMS", Index = "0", Attributes = "{}",
+                  ParticipantSid = sid("MB"), ChatServiceSid = sid("IS"), MessagingServiceSid = sid("MG"),
+                  ChannelSid = c.ConversationSid })
+    c.ChannelSid = c.ChannelSid or c.ConversationSid
+    c.DateCreated = c.DateCreated or os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(now or os.time()))
     t.conversation = c
+    contact = c.Author
   elseif ev == "incomingRequest" then
     -- REST: `from` is the flow's own address and `to` the contact (Studio's Executions API)
     t.request = { from = tr.from, to = tr.to, parameters = tr.parameters or {} }

@@ -1,5 +1,5 @@
 -- luacheck: no max line length
--- A Liquid demo (build/rivulet lua flows/liquid_demo.lua): a Studio-style SMS reply
+-- A Liquid demo (build/rivulet lua flows/scripts/liquid_demo.lua; a script, not a flow): a Studio-style SMS reply
 -- rendered from an execution context (trigger, flow variables, a Run Function's parsed
 -- reply), the way a Send Message widget's body would be.
 local rivulet = require "rivulet"
