@@ -55,7 +55,8 @@
   X(url_cleanup, void, (CURLU *))                                                        \
   X(url_get, CURLUcode, (URL_GET_CONST CURLU *, CURLUPart, char **, unsigned int))               \
   X(url_set, CURLUcode, (CURLU *, CURLUPart, const char *, unsigned int))                \
-  X(version_info, curl_version_info_data *, (CURLversion))
+  X(version_info, curl_version_info_data *, (CURLversion))                               \
+  X(easy_nextheader, struct curl_header *, (CURL *, unsigned int, int, struct curl_header *))
 
 #define FIELD(name, ret, args) ret(*name) args;
 static struct { CURL_FUNCS(FIELD) } fn;
@@ -120,6 +121,9 @@ CURLUcode(curl_url_get)(URL_GET_CONST CURLU *u, CURLUPart what, char **part, uns
 }
 CURLUcode(curl_url_set)(CURLU *u, CURLUPart what, const char *part, unsigned int flags) {
   return fn.url_set(u, what, part, flags);
+}
+struct curl_header *(curl_easy_nextheader)(CURL *h, unsigned int origin, int request, struct curl_header *prev) {
+  return fn.easy_nextheader(h, origin, request, prev);
 }
 curl_version_info_data *(curl_version_info)(CURLversion v) { return load() ? fn.version_info(v) : NULL; }
 
