@@ -273,17 +273,19 @@ end
 local function is_failure(step)
   local outs = type(step.context) == "table" and step.context.outputs
   return step.name ~= "ended" and (tostring(step.name):lower():find("fail", 1, true) ~= nil
-    or (type(outs) == "table" and outs.reason == "liquid"))
+    or step.reason == "liquid" or (type(outs) == "table" and outs.reason == "liquid"))
 end
 M.is_failure = is_failure
 
 -- "widget (type) event: reason: message -> next"
 function M.describe_failure(step)
   local outs = type(step.context) == "table" and type(step.context.outputs) == "table" and step.context.outputs or {}
+  -- why it failed is the step's (reason, note); older records kept it in the outputs
+  local reason, message = step.reason or outs.reason, step.note or outs.message
   local why = {}
-  if outs.reason ~= nil then why[#why + 1] = tostring(outs.reason) end
-  if outs.message ~= nil and outs.message ~= outs.reason then why[#why + 1] = tostring(outs.message) end
-  if outs.status_code ~= nil and outs.status_code ~= 0 and outs.reason ~= "http_status" then
+  if reason ~= nil then why[#why + 1] = tostring(reason) end
+  if message ~= nil and message ~= reason then why[#why + 1] = tostring(message) end
+  if outs.status_code ~= nil and outs.status_code ~= 0 and outs.status_code ~= "" and reason ~= "http_status" then
     why[#why + 1] = "HTTP " .. tostring(outs.status_code)
   end
   return format("%s (%s) %s%s -> %s", tostring(step.transitioned_from), tostring(step.type), tostring(step.name),
