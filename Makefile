@@ -130,7 +130,8 @@ endif
 LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-CORE_LIBS  := $(CURL_LIBS) $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(MHD_LIBS) -lm
+# No $(CURL_LIBS): src/curl_lazy.c opens libcurl when the first HTTP call needs it.
+CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(MHD_LIBS) -ldl -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
@@ -304,19 +305,7 @@ conformance: all
 bench:
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
-	@$(LUA_ENV) bash bench/liquid/run.sh
-	@$(LUA_ENV) bash bench/http/run.sh
-	@echo "engine: non-I/O steps (set-variables + split with Liquid), goal 1,000,000/s:"
-	@$(LUA_ENV) $(B)/rivulet lua bench/engine/steps.lua
-	@echo "engine: cold rivulet run of a three-step flow, goal <= 10 ms:"
-	@RIVULET_BIN=$(B)/rivulet sh bench/engine/cold.sh
-	@echo "custom logic: microseconds per call, a fresh state each:"
-	@$(LUA_ENV) $(B)/rivulet lua bench/logic/calls.lua
-	@$(LUA_ENV) $(B)/rivulet lua bench/store/steps.lua 1000
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/scale/run.sh
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/run.sh
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/serve/studio.sh
-	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet $(B)/rivulet lua bench/serve/cluster.lua
+	@$(LUA_ENV) RIVULET_BIN=$(B)/rivulet bash bench/run.sh
 
 demo:
 	@$(OFFLINE_ENV) sh scripts/deps.sh

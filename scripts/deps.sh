@@ -6,8 +6,8 @@
 #   scripts/deps.sh            build + test packages, and what README's walkthrough uses
 #                              (graphviz for `dot`, luarocks, Node.js and npm for the
 #                              functions and the serve specs, python3 for the terminal specs)
-#   scripts/deps.sh --bench    also Ruby Liquid, wrk (and the npm packages of bench/liquid/
-#                              and bench/serve/node-red/ when missing)
+#   scripts/deps.sh --bench    also Ruby (ruby, ruby-liquid), hyperfine, wrk (and the npm
+#                              packages of bench/liquid/ and bench/serve/node-red/ when missing)
 #   scripts/deps.sh --fuzz     also clang and libFuzzer's runtime
 #   scripts/deps.sh --memcheck also valgrind
 #   scripts/deps.sh --offline  (or RIVULET_OFFLINE=1, `make ... OFFLINE=1`) installs nothing
@@ -33,7 +33,7 @@ offline=0
 case ${RIVULET_OFFLINE:-} in ''|0) ;; *) offline=1 ;; esac
 for opt in "$@"; do
 	case $opt in
-	--bench) want="$want ruby-liquid hyperfine wrk"; bench=1 ;;
+	--bench) want="$want ruby ruby-liquid hyperfine wrk"; bench=1 ;;
 	--fuzz) want="$want clang libclang-rt-14-dev" ;;
 	--memcheck) want="$want valgrind" ;;
 	--offline) offline=1 ;;

@@ -187,17 +187,18 @@ static shard *shard_for_call(rv_http *h) {
   return sh;
 }
 
+/* libcurl initialised, once per process, by the first call (not the first client: an engine
+** makes a client whether or not its flows call anything, and initialising libcurl is also
+** what loads it, src/curl_lazy.c). 1 ready, 0 it cannot be loaded or initialised. */
+static int curl_ready(void) {
+  static int state;            /* 0 not tried, 1 ready, -1 failed */
+  if (!state)                  /* libcurl >= 7.84 makes this thread-safe; it runs once anyway */
+    state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+  return state > 0;
+}
+
 rv_http *rv_http_new(char *err, size_t errlen) {
-  static int inited;
   rv_http *h;
-  if (!inited) {
-    /* libcurl >= 7.84 makes this thread-safe; it is once per process in any case */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      snprintf(err, errlen, "libcurl could not be initialised");
-      return NULL;
-    }
-    inited = 1;
-  }
   h = calloc(1, sizeof *h);
   if (!h) {
     snprintf(err, errlen, "out of memory");
@@ -208,12 +209,7 @@ rv_http *rv_http_new(char *err, size_t errlen) {
     free(h);
     return NULL;
   }
-  if (!shard_for_call(h)) {          /* the first shard now: a client that cannot run fails here */
-    rv_http_free(h);
-    snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  return h;
+  return h;                          /* the first shard comes with the first call */
 }
 
 static void finish(rv_http_call *c, int reason, const char *fmt, const char *detail) {
@@ -407,6 +403,11 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   c->res.url = "";
   c->res.headers = "";
   rv_buf_init(&c->fields);
+  if (!curl_ready()) {
+    finish(c, RV_HTTP_TRANSPORT, "libcurl could not be loaded or initialised", NULL);
+    queue_done(h, c);
+    return c;
+  }
   if (!check_url(req->url, c->res.message, sizeof c->res.message)) {
     finish(c, RV_HTTP_BAD_URL, NULL, NULL);
     queue_done(h, c);                /* finished too: a caller waiting for the count sees it */

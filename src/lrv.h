@@ -7,6 +7,8 @@
 
 #define LRV_TEMPLATE "rivulet.liquid.Template"
 #define LRV_RENDER   "rivulet.liquid.Render"
+#define LRV_RENDER_SLOT "rivulet.liquid.RenderSlot"
+#define LRV_LQOPTS   "rivulet.liquid.Options"
 #define LRV_HTTP_CLIENT "rivulet.http.Client"
 #define LRV_HTTP_CALL   "rivulet.http.Call"
 #define LRV_SERVER      "rivulet.server.Server"

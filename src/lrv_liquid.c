@@ -321,10 +321,138 @@ static int opt_bool(lua_State *L, int t, const char *k) {
   return v;
 }
 
+/* The options table at t -> *o, but for the name. Pushes the timezone and the loader
+** (o->timezone points into the first, so it lives while that stack slot does). */
+static void read_options(lua_State *L, int t, lq_options *o) {
+  lq_options_init(o);
+  o->strict_errors = opt_bool(L, t, "strict_errors");
+  o->strict_variables = opt_bool(L, t, "strict_variables");
+  o->strict_filters = opt_bool(L, t, "strict_filters");
+  o->line_numbers = lua_getfield(L, t, "line_numbers") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "objects") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "studio") == 0)
+    o->objects = LQ_OBJECTS_STUDIO;
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "now") != LUA_TNIL) {
+    o->has_now = 1;
+    o->now = (int64_t)luaL_checknumber(L, -1);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
+    int l = lua_gettop(L);
+    o->limits.output_bytes = opt_int(L, l, "output_bytes", o->limits.output_bytes);
+    o->limits.loop_iterations = opt_int(L, l, "loop_iterations", o->limits.loop_iterations);
+    o->limits.depth = opt_int(L, l, "depth", o->limits.depth);
+    o->limits.render_score = opt_int(L, l, "render_score", o->limits.render_score);
+    o->limits.assign_score = opt_int(L, l, "assign_score", o->limits.assign_score);
+    o->limits.memory = opt_int(L, l, "memory", o->limits.memory);
+    o->limits.time_ms = opt_int(L, l, "time_ms", o->limits.time_ms);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "timezone");
+  o->timezone = lua_tostring(L, -1);
+  lua_getfield(L, t, "loader");
+}
+
+/* Prepared options (liquid_options): read once, for a caller that renders many times with
+** the same ones (the engine renders every widget property). User values: 1 the timezone
+** string (o.timezone points into it), 2 the loader. */
+typedef struct prepared { lq_options o; } prepared;
+
+/* liquid_options(options) -> Options: the table's options (as render takes them, but for
+** name and now, which render takes per call) read once */
+static int l_options(lua_State *L) {
+  prepared *p;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  p = lua_newuserdatauv(L, sizeof *p, 2);               /* 2 */
+  luaL_setmetatable(L, LRV_LQOPTS);
+  read_options(L, 1, &p->o);                            /* 3 timezone, 4 loader */
+  p->o.name = NULL;
+  p->o.has_now = 0;
+  lua_setiuservalue(L, 2, 2);
+  lua_setiuservalue(L, 2, 1);
+  return 1;
+}
+
+/* One render state per Lua state, used again by every render (a render used to make a
+** __gc userdata and a refs table each time: garbage on the hottest path there is). It is
+** marked to be closed on the render's stack, so an error unwinding through the render
+** frees what the state holds and makes the slot free again. A render inside a render (a
+** partial loader that renders) gets a state and a table of its own, as before. */
+static const char SLOT_KEY = 0;   /* registry: the slot; its user value 1 is the refs table */
+
+typedef struct render_slot {
+  int busy;
+  lq_render *r;                   /* in the same block, after this header */
+} render_slot;
+
+#define SLOT_HEAD ((sizeof(render_slot) + 15) & ~(size_t)15)
+
+static int slot_close(lua_State *L) {
+  render_slot *s = lua_touserdata(L, 1);
+  lq_render_free(s->r);
+  if (s->busy && !lua_isnil(L, 2)) {   /* unwound mid-render: a fresh refs table, unreferenced */
+    lua_newtable(L);
+    lua_setiuservalue(L, 1, 1);
+  }
+  s->busy = 0;
+  return 0;
+}
+
+static int slot_gc(lua_State *L) {
+  render_slot *s = lua_touserdata(L, 1);
+  lq_render_free(s->r);
+  return 0;
+}
+
+/* pushes the slot when it is free (marked busy and to be closed) and its refs table;
+** returns its render state, or NULL (nothing pushed) when it is in use */
+static lq_render *take_slot(lua_State *L) {
+  render_slot *s;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SLOT_KEY) == LUA_TNIL) {
+    lua_pop(L, 1);
+    s = lua_newuserdatauv(L, SLOT_HEAD + lq_render_size(), 1);
+    s->busy = 0;
+    s->r = (lq_render *)(void *)((char *)s + SLOT_HEAD);
+    lq_render_init(s->r);
+    luaL_setmetatable(L, LRV_RENDER_SLOT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &SLOT_KEY);
+  }
+  s = lua_touserdata(L, -1);
+  if (s->busy) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  s->busy = 1;
+  lq_render_init(s->r);
+  lua_toclose(L, -1);
+  lua_getiuservalue(L, -1, 1);
+  return s->r;
+}
+
+/* empties the slot's refs table (at idx) for the next render: entries 1..n and the caches */
+static void clear_refs(lua_State *L, int idx, int n) {
+  int i;
+  for (i = 1; i <= n; i++) {
+    lua_pushnil(L);
+    lua_rawseti(L, idx, i);
+  }
+  for (i = KEYS_CACHE; i >= LEN_CACHE; i--) {
+    lua_pushnil(L);
+    lua_rawseti(L, idx, i);
+  }
+}
+
 /* Template:render(context, options) -> string | nil, err
 ** options (already checked by rivulet.liquid): strict_errors, strict_variables,
 ** strict_filters, timezone, now, name, objects ("studio" | "shopify"), limits = {...},
-** loader = function(name) -> Template */
+** loader = function(name) -> Template
+** Template:render(context, prepared, name, now): prepared = liquid_options(...), name and
+** now (epoch seconds) for this render, each optional */
 static int l_render(lua_State *L) {
   tpl_box *b = check_tpl(L, 1);
   lq_options o;
@@ -332,49 +460,44 @@ static int l_render(lua_State *L) {
   lq_host host;
   lq_render *r;
   lq_value root;
-  int rc;
+  int rc, slot;
   const char *name;
+  prepared *p;
   luaL_checktype(L, 2, LUA_TTABLE);
   if (lua_isnoneornil(L, 3)) { lua_settop(L, 2); lua_newtable(L); }
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_settop(L, 3);
-  lq_options_init(&o);
-  o.strict_errors = opt_bool(L, 3, "strict_errors");
-  o.strict_variables = opt_bool(L, 3, "strict_variables");
-  o.strict_filters = opt_bool(L, 3, "strict_filters");
-  o.line_numbers = lua_getfield(L, 3, "line_numbers") == LUA_TBOOLEAN && lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (lua_getfield(L, 3, "objects") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "studio") == 0)
-    o.objects = LQ_OBJECTS_STUDIO;
-  lua_pop(L, 1);
-  lua_getfield(L, 3, "timezone");              /* index 4; stays on the stack, so its string does */
-  o.timezone = lua_tostring(L, 4);
-  lua_getfield(L, 3, "name");                  /* 5 */
-  name = lua_isstring(L, 5) ? lua_tostring(L, 5) : "template";
+  if ((p = luaL_testudata(L, 3, LRV_LQOPTS)) != NULL) {
+    lua_settop(L, 5);
+    o = p->o;
+    name = lua_isstring(L, 4) ? lua_tostring(L, 4) : "template";
+    if (!lua_isnil(L, 5)) {
+      o.has_now = 1;
+      o.now = (int64_t)luaL_checknumber(L, 5);
+    }
+    lua_getiuservalue(L, 3, 1);                /* 6: the timezone, kept alive by p anyway */
+    lua_getiuservalue(L, 3, 2);                /* 7: loader */
+  } else {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_getfield(L, 3, "name");                /* 4 */
+    name = lua_isstring(L, 4) ? lua_tostring(L, 4) : "template";
+    lua_pushnil(L);                            /* 5 */
+    read_options(L, 3, &o);                    /* 6 timezone, 7 loader */
+  }
   o.name = name;
-  if (lua_getfield(L, 3, "now") != LUA_TNIL) { /* 6 */
-    o.has_now = 1;
-    o.now = (int64_t)luaL_checknumber(L, 6);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);   /* 8 */
+  r = take_slot(L);                                     /* 9 slot, 10 refs */
+  slot = r != NULL;
+  if (!slot) {
+    lua_pushnil(L);                                     /* 9 */
+    lua_newtable(L);                                    /* 10: refs */
+    r = lua_newuserdatauv(L, lq_render_size(), 0);      /* 11: freed by __gc if we unwind */
+    lq_render_init(r);
+    luaL_setmetatable(L, LRV_RENDER);
   }
-  if (lua_getfield(L, 3, "limits") == LUA_TTABLE) {  /* 7 */
-    o.limits.output_bytes = opt_int(L, 7, "output_bytes", o.limits.output_bytes);
-    o.limits.loop_iterations = opt_int(L, 7, "loop_iterations", o.limits.loop_iterations);
-    o.limits.depth = opt_int(L, 7, "depth", o.limits.depth);
-    o.limits.render_score = opt_int(L, 7, "render_score", o.limits.render_score);
-    o.limits.assign_score = opt_int(L, 7, "assign_score", o.limits.assign_score);
-    o.limits.memory = opt_int(L, 7, "memory", o.limits.memory);
-    o.limits.time_ms = opt_int(L, 7, "time_ms", o.limits.time_ms);
-  }
-  lua_getfield(L, 3, "loader");                /* 8 */
-  lua_newtable(L);                             /* 9: refs */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);   /* 10 */
-  r = lua_newuserdatauv(L, lq_render_size(), 0);        /* 11: freed by __gc if we unwind */
-  lq_render_init(r);
-  luaL_setmetatable(L, LRV_RENDER);
   h.L = L;
-  h.loader = 8;
-  h.refs = 9;
-  h.arraymts = 10;
+  h.loader = 7;
+  h.refs = 10;
+  h.arraymts = 8;
   h.nrefs = 0;
   memset(h.seen, 0, sizeof h.seen);
   h.err[0] = 0;
@@ -388,12 +511,13 @@ static int l_render(lua_State *L) {
   root.type = LQ_HOSTHASH;
   root.u.h = anchor(&h, 2);
   rc = lq_render_run(r, b->t, &host, &o, root);
+  if (slot) clear_refs(L, 10, h.nrefs);
   if (rc == 0) {
     size_t n;
     const char *s = lq_render_output(r, &n);
     lua_pushlstring(L, s, n);
     lq_render_free(r);
-    return 1;
+    return 1;                                  /* closing the slot frees it for the next */
   }
   {
     const lq_error *e = lq_render_error(r);
@@ -429,11 +553,16 @@ void lrv_open_liquid(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "liquid_compile", l_compile },
     { "liquid_array_mt", l_array_mt },
+    { "liquid_options", l_options },
     { NULL, NULL }
   };
   static const luaL_Reg render_meta[] = { { "__gc", render_gc }, { NULL, NULL } };
+  static const luaL_Reg slot_meta[] = { { "__gc", slot_gc }, { "__close", slot_close }, { NULL, NULL } };
+  static const luaL_Reg options_meta[] = { { NULL, NULL } };
   lrv_class(L, LRV_TEMPLATE, tpl_meta, tpl_methods);
   lrv_class(L, LRV_RENDER, render_meta, NULL);
+  lrv_class(L, LRV_RENDER_SLOT, slot_meta, NULL);
+  lrv_class(L, LRV_LQOPTS, options_meta, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_newtable(L);

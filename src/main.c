@@ -920,14 +920,11 @@ int main(int argc, char **argv) {
   lua_State *L;
   rv_host_opts opts;
   int status, code;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    l_message("cannot initialise libcurl");
-    return RV_EXIT_FAIL;
-  }
+  /* libcurl is initialised by the first HTTP client (src/http.c), which is also when it is
+  ** loaded (src/curl_lazy.c): a run without HTTP never maps it */
   L = rv_host_newstate(NULL);
   if (L == NULL) {
     l_message("cannot create Lua state: not enough memory");
-    curl_global_cleanup();
     return RV_EXIT_FAIL;
   }
   opts.lua_path = NULL;

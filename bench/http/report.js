@@ -32,8 +32,9 @@ const NAMES = {
   bare: 'bare libcurl easy (C)',
   rivulet: 'rivulet.run_function',
   rivulet_signed: '  same, signed',
+  rivulet_step: 'Run Function step',
 };
-const impls = ['bare', 'rivulet', 'rivulet_signed'].filter((i) => lat.some((r) => r.impl === i));
+const impls = ['bare', 'rivulet', 'rivulet_signed', 'rivulet_step'].filter((i) => lat.some((r) => r.impl === i));
 const summary = {};
 for (const impl of impls) {
   const rounds = lat.filter((r) => r.impl === impl);
@@ -51,7 +52,8 @@ const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 
 console.log('');
-console.log('(a) Run Function round trip, sequential, keep-alive: per-call µs (median of the rounds\' medians)');
+console.log('(a) Run Function round trip, sequential, keep-alive: per-call µs (median of the rounds\' medians);\n' +
+  '    a step is a whole execution, Trigger -> Run Function -> Ended, in one engine');
 console.log(`  ${pad('implementation', 24)}${lpad('calls', 8)}${lpad('median', 9)}${lpad('p10', 8)}${lpad('p90', 8)}${lpad('vs bare', 9)}${lpad('+µs', 7)}   round medians`);
 const bare = summary.bare;
 for (const impl of impls) {

@@ -8,9 +8,14 @@
 #   BENCH_ROUNDS=3 BENCH_WARMUP=200 BENCH_CONCURRENCY=1000 BENCH_CONCURRENT_RUNS=3
 #   BENCH_PIN=same                         (the defaults)
 #
-# Server: bench/http/server.js (node:http on 127.0.0.1, keep-alive, {"number":4}; /slow
-# answers after 100 ms). Client programs: build/bench/bare (bench/http/bare.c, built here)
-# and bench/http/rivulet.lua. BENCH_PIN=same|split|none places them on CPUs (see below).
+#   BENCH_QUICK=1                          shorter rounds, 300 concurrent calls (development)
+#
+# Server: bench/http/server.c (C, epoll, 127.0.0.1, keep-alive, {"number":4}; /slow answers
+# after 100 ms), built here into build/bench/server, so the server costs every client the
+# same and little. Client programs: build/bench/bare (bench/http/bare.c, built here) and
+# bench/http/rivulet.lua (client calls and Run Function steps). BENCH_PIN=same|split|none
+# places them on CPUs (see below). With $BENCH_TABLE set, the Run Function step's row goes
+# to make bench's table (bench/lib/rows.lua).
 #
 # Exit status: 1 when rivulet cannot run, a call fails or bare.c does not build; 0
 # otherwise. The goals are printed for information and never fail the run.
@@ -19,6 +24,9 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 me=bench/http/run.sh
 
+if [ -n "${BENCH_QUICK:-}" ]; then
+  : "${BENCH_SECONDS:=0.3}" "${BENCH_CONCURRENCY:=300}" "${BENCH_WARMUP:=100}"
+fi
 export BENCH_SECONDS=${BENCH_SECONDS:-1}
 BENCH_N=${BENCH_N:-0}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -28,8 +36,8 @@ CONC_RUNS=${BENCH_CONCURRENT_RUNS:-3}
 unset RIVULET_AUTH_TOKEN            # the unsigned rows must be unsigned
 
 if ! command -v node >/dev/null 2>&1; then
-  echo "$me: node not found (scripts/deps.sh --bench installs it); skipped"
-  exit 0
+  echo "$me: node not found (scripts/deps.sh --bench installs it)" >&2
+  exit 1
 fi
 
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench-http.XXXXXX") || exit 2
@@ -51,6 +59,10 @@ fi
 # shellcheck disable=SC2086 # word splitting of the flags is wanted
 if ! ${CC:-cc} -std=c99 -O2 -Wall -Wextra -o build/bench/bare bench/http/bare.c $CURL_FLAGS; then
   echo "$me: cannot build bench/http/bare.c (needs libcurl4-openssl-dev)" >&2
+  exit 1
+fi
+if ! ${CC:-cc} -std=c99 -O2 -Wall -Wextra -o build/bench/server bench/http/server.c; then
+  echo "$me: cannot build bench/http/server.c" >&2
   exit 1
 fi
 
@@ -94,7 +106,7 @@ fi
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---- the server: its stdin is fd 3 of this script
-exec 3> >(exec "${SRV_PIN[@]}" node bench/http/server.js >"$OUT/server.out" 2>&1)
+exec 3> >(exec "${SRV_PIN[@]}" build/bench/server >"$OUT/server.out" 2>&1)
 SERVER_PID=$!
 PORT=
 for _ in $(seq 1 100); do
@@ -115,7 +127,7 @@ else
   BENCH_N=0
   HOW="${BENCH_SECONDS} s per round"
 fi
-echo "HTTP benchmark: loopback node:http server (keep-alive, {\"number\":4}), ${PIN_NOTE}"
+echo "HTTP benchmark: loopback C server (keep-alive, {\"number\":4}), ${PIN_NOTE}"
 echo "  (a) ${ROUNDS} interleaved rounds × ${HOW} per implementation, ${WARMUP} warm-up calls each"
 echo "  (b) ${CONC_RUNS} runs × ${CONCURRENCY} calls to ${BASE}/slow (100 ms)"
 echo "  rivulet: ${RIV[*]}"
@@ -131,13 +143,16 @@ run_client() {   # file, then the command (with its taskset); appends its JSON l
   fi
 }
 
-# (a) latency: bare, rivulet, rivulet signed, interleaved so drift hits all alike
+# (a) latency: bare, rivulet, rivulet signed, a Run Function step, interleaved so drift hits
+# all alike
 for _ in $(seq 1 "$ROUNDS"); do
   run_client lat.jsonl "${LAT_PIN[@]}" build/bench/bare "$BASE/number" "$BENCH_N" "$BENCH_SECONDS" "$WARMUP" || break
   run_client lat.jsonl "${LAT_PIN[@]}" "${RIV[@]}" bench/http/rivulet.lua latency "$BASE/number" "$BENCH_N" \
     "$BENCH_SECONDS" "$WARMUP" || break
   run_client lat.jsonl "${LAT_PIN[@]}" "${RIV[@]}" bench/http/rivulet.lua latency "$BASE/number" "$BENCH_N" \
     "$BENCH_SECONDS" "$WARMUP" 0123456789abcdef0123456789abcdef || break
+  run_client lat.jsonl "${LAT_PIN[@]}" "${RIV[@]}" bench/http/rivulet.lua step "$BASE/number" "$BENCH_N" \
+    "$BENCH_SECONDS" "$WARMUP" || break
 done
 
 # (b) concurrency: a fresh process (so fresh connections) per run
@@ -148,4 +163,5 @@ if [ "$fail" = 0 ]; then
 fi
 
 node bench/http/report.js "$OUT/lat.jsonl" "$OUT/conc.jsonl" "$CONCURRENCY"
+if [ "$fail" = 0 ]; then "${RIV[@]}" bench/http/rows.lua "$OUT/lat.jsonl" || fail=1; fi
 exit "$fail"

@@ -5,9 +5,14 @@
 #   bench/liquid/run.sh            (what `make bench` runs)
 #   BENCH_SECONDS=0.3 bench/liquid/run.sh      shorter run
 #   BENCH_ENGINES="liquidjs ruby" bench/liquid/run.sh   peers only
+#   BENCH_ROUNDS=3 (default): the engines run in turns, round after round; the table shows
+#   the last round, and the render ratio to Ruby Liquid of every round goes to make bench's
+#   table (bench/lib/rows.lua) when $BENCH_TABLE is set
+#   BENCH_QUICK=1: 0.2 s per measure (development)
 #
 # Exit status: 1 when rivulet cannot run or its output differs from Ruby Liquid's (or from
-# the studio md5 in the fixtures' README); never for speed.
+# the studio md5 in the fixtures' README), or when a peer of the default set cannot run
+# (a peer missing must not pass unnoticed); never for speed.
 set -u
 
 cd "$(dirname "$0")/../.." || exit 2
@@ -22,7 +27,11 @@ if [ ! -f "$BENCH_DIR/studio/data.json" ]; then
 fi
 
 export TZ=UTC
-export BENCH_SECONDS=${BENCH_SECONDS:-1}
+if [ -n "${BENCH_QUICK:-}" ]; then : "${BENCH_SECONDS:=0.2}"; fi
+export BENCH_SECONDS=${BENCH_SECONDS:-0.5}
+ROUNDS=${BENCH_ROUNDS:-3}
+PEERS_REQUIRED=1
+[ -n "${BENCH_ENGINES:-}" ] && PEERS_REQUIRED=0
 export BENCH_WORKLOADS=$WORKLOADS
 ENGINES=${BENCH_ENGINES:-"rivulet liquidjs ruby"}
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || exit 2
@@ -69,12 +78,15 @@ engine_cmd() {   # prints nothing and returns 1 when the engine cannot run here
   esac
 }
 
-echo "Liquid benchmark: BENCH_SECONDS=$BENCH_SECONDS per measure (median of 5), TZ=UTC, ${PIN[*]:-no taskset}"
+echo "Liquid benchmark: $ROUNDS rounds, BENCH_SECONDS=$BENCH_SECONDS per measure (median of 5), TZ=UTC, ${PIN[*]:-no taskset}"
+MISSING=0
+for round in $(seq 1 "$ROUNDS"); do
 for e in $ENGINES; do
   WHY=""
   if ! engine_cmd "$e"; then
     printf '{"engine":"%s","error":"%s"}\n' "$e" "$WHY" > "$OUT/$e.json"
-    echo "  $e: skipped ($WHY)"
+    [ "$round" = 1 ] && echo "  $e: NOT RUN ($WHY)"
+    MISSING=1
     continue
   fi
   echo "  $e: running ${CMD[*]}" >&2
@@ -89,8 +101,12 @@ for e in $ENGINES; do
     [ -n "$msg" ] || msg=$(tail -n 3 "$OUT/$e.err" | tr '\n' ' ' | tr -d '"\\' | cut -c1-300)
     printf '{"engine":"%s","error":"exit %s: %s"}\n' "$e" "$rc" "$msg" > "$OUT/$e.json"
   fi
+  cp "$OUT/$e.json" "$OUT/$e.round$round.json"
+done
 done
 
+WHY=""
+engine_cmd rivulet && CMD_RIV=("${CMD[@]:0:${#CMD[@]}-1}")
 # The table, ratios and goals (plain Lua; no JSON library needed for these flat lines).
 if [ -z "$LUA" ]; then echo "bench: lua5.4 not found, raw results:"; cat "$OUT"/*.json; exit 1; fi
 "$LUA" - "$OUT" $ENGINES <<'LUA'
@@ -201,4 +217,11 @@ for w in $WORKLOADS; do
     fi
   fi
 done
+if [ -n "${BENCH_TABLE:-}" ] && [ -f "$OUT/rivulet.round1.json" ] && [ -f "$OUT/ruby.round1.json" ]; then
+  "${CMD_RIV[@]}" bench/liquid/rows.lua "$OUT" "$ROUNDS" || FAIL=1
+fi
+if [ "$MISSING" = 1 ] && [ "$PEERS_REQUIRED" = 1 ]; then
+  echo "bench/liquid/run.sh: a peer could not run (see NOT RUN above); scripts/deps.sh --bench installs them" >&2
+  FAIL=1
+fi
 exit $FAIL

@@ -18,12 +18,16 @@ local engine = rivulet.engine{
 }
 local f = assert(rivulet.load_flow(flow))
 local clock = rivulet.core.monotonic
-local t0 = clock()
+local t0, c0 = clock(), os.clock()
 for i = 1, N do
   assert(engine:start(f, { from = string.format("+1555%07d", i), to = "+15559990000", body = "go" }))
 end
 local started = clock() - t0
 while engine:poll(100) > 0 do end
 local wall = clock() - t0
-print(string.format('{"executions": %d, "succeeded": %d, "failed": %d, "start_s": %.3f, "wall_s": %.3f}',
-  N, ok, failed, started, wall))
+print(string.format('{"impl": "rivulet", "executions": %d, "succeeded": %d, "failed": %d, "start_s": %.3f,' ..
+  ' "wall_s": %.4f, "cpu_s": %.4f}', N, ok, failed, started, wall, os.clock() - c0))
+if ok ~= N or failed > 0 then
+  io.stderr:write(string.format("bench/scale/scale.lua: %d of %d executions sent the function's number\n", ok, N))
+  os.exit(1)
+end

@@ -3,6 +3,9 @@
 -- (min/median/max), the goal and whether the median meets it; then the details.
 --   rivulet lua bench/serve/report.lua RESULTS.jsonl RATE
 local json = require "rivulet.json"
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/../lib/?.lua;" .. package.path
+local rows = require "rows"     -- make bench's table ($BENCH_TABLE)
+local to_table = os.getenv("BENCH_TABLE") and os.getenv("BENCH_TABLE") ~= ""
 
 local path, rate = arg[1], tonumber(arg[2] or "1000")
 local runs = {}            -- name -> {round -> record}
@@ -77,6 +80,11 @@ for _, mode in ipairs{ "full", "normal" } do
   row("1. webhook msg/s, store " .. tag, string.format("%.0f/s", median(values(name, rps)) or 0),
     string.format("Node-RED %.0f/s", median(values("webhook/node-red", rps)) or 0), spread(r, "%.2f") .. "x",
     ">= 10x", m and m >= 10)
+  if to_table and m then
+    rows.add{ figure = "serve: webhook msg/s, store " .. tag, value = string.format("%.0f/s", median(values(name, rps))),
+      peer = string.format("Node-RED %.0f/s", median(values("webhook/node-red", rps)) or 0), per_round = r,
+      fmt = "%.2fx", op = ">=", goal = 10, goal_text = ">= 10x Node-RED" }
+  end
 end
 for _, mode in ipairs{ "full", "normal" } do
   local name = "rate/rivulet-" .. mode
@@ -85,6 +93,11 @@ for _, mode in ipairs{ "full", "normal" } do
   row(string.format("2. p99 at %g msg/s, store %s", rate, mode:upper()), m and string.format("%.2f ms", m) or "-",
     string.format("Node-RED %.2f ms", median(values("rate/node-red", p99)) or 0), spread(v, "%.1f") .. " ms",
     "<= 5 ms", m and m <= 5)
+  if to_table and m then
+    rows.add{ figure = string.format("serve: p99 at %g msg/s, store %s", rate, mode:upper()),
+      value = string.format("%.2f ms", m), peer = string.format("Node-RED %.2f ms", median(values("rate/node-red", p99)) or 0),
+      per_round = v, fmt = "%.1f ms", op = "<=", goal = 5, goal_text = "<= 5 ms" }
+  end
 end
 for _, mode in ipairs{ "full", "normal" } do
   local name = "create/rivulet-" .. mode
@@ -94,6 +107,10 @@ for _, mode in ipairs{ "full", "normal" } do
   local m = median(v)
   row("3. executions.create/s, store " .. mode:upper(), m and string.format("%.0f/s", m) or "-", "floor 5000/s",
     spread(r, "%.2f") .. "x", ">= 5000/s", m and m >= 5000)
+  if to_table and m then
+    rows.add{ figure = "serve: executions.create/s, store " .. mode:upper(), value = string.format("%.0f/s", m),
+      peer = "floor 5,000/s", per_round = r, fmt = "%.2fx", op = ">=", goal = 1, goal_text = ">= 1x (5,000/s)" }
+  end
 end
 if memory then
   row(string.format("4. RSS per idle connection (%d)", memory.idle),

@@ -153,8 +153,9 @@ function M.new(opts)
     watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
     timers = {},
     all = {},             -- every execution this engine ran, in order
-    render_opts = { timezone = opts.timezone or liquid.DEFAULT_TIMEZONE, name = "template",
-                    objects = opts.liquid_objects or "studio" },
+    -- read once by the C renderer (core.liquid_options), not at every render
+    render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE,
+                                           objects = opts.liquid_objects or "studio" },
   }, Engine)
   if opts.liquid_objects ~= nil and opts.liquid_objects ~= "studio" and opts.liquid_objects ~= "shopify" then
     error("engine option 'liquid_objects' must be \"studio\" or \"shopify\"", 2)
@@ -378,15 +379,31 @@ end
 -- Properties render lax, as Studio's do, and objects print as Studio prints them (the
 -- option liquid_objects); each text is compiled once (rivulet.liquid's cache), and the C
 -- renderer is called directly with options prepared once (a step is hot code).
+--
+-- templates[source] = the compiled template, or false for text without markup: one table
+-- read per property on the hot path instead of two finds, a cache lookup and an options
+-- table. Bounded, as rivulet.liquid's cache is: texts built at run time cannot grow it.
+local TEMPLATES_MAX = 4096
+local templates, ntemplates = {}, 0
+
 function Engine:render(s, exec, name)
-  if type(s) ~= "string" or not has_markup(s) then return s end
-  local t, err = liquid.compiled(s, name)
-  if not t then error({ liquid = err }, 0) end
-  local o = self.render_opts
-  o.name = name
-  if self.opts.now then o.now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
-  local out
-  out, err = t:render(exec.context, o)
+  if type(s) ~= "string" then return s end
+  local t = templates[s]
+  if t == nil then
+    if has_markup(s) then
+      local cerr
+      t, cerr = liquid.compiled(s, name)
+      if not t then error({ liquid = cerr }, 0) end
+    else
+      t = false
+    end
+    if ntemplates >= TEMPLATES_MAX then templates, ntemplates = {}, 0 end
+    templates[s], ntemplates = t, ntemplates + 1
+  end
+  if not t then return s end
+  local now
+  if self.opts.now then now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
+  local out, err = t:render(exec.context, self.render_prepared, name, now)
   if out == nil then error({ liquid = err }, 0) end
   return out
 end
@@ -505,6 +522,19 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
   return self:transition(exec, state, ev, outs or exec.context.widgets[state.name] or {}, chosen, why)
 end
 
+-- the widget module of each state, found once (a state's type does not change)
+local widget_of = setmetatable({}, { __mode = "k" })
+
+-- a widget's properties for this step, then its run: one protected call per step. Returns
+-- the properties, the widget's results and why it failed (step:why), if it said.
+local function run_widget(self, w, exec, state)
+  local props
+  if w.render == false then props = tbl(state.properties) else props = self:props(state, exec) end
+  local st = steplib.new(self, exec, state, props)
+  local ev, outs, chosen = w.run(st)
+  return props, ev, outs, chosen, st.failure
+end
+
 function Engine:enter(exec, name)
   while name and exec.status == "active" do
     local flow = exec.flow
@@ -522,28 +552,25 @@ function Engine:enter(exec, name)
       self:finish(exec, format("'%s' ran %d times in a row", name, self.limits.same_widget), true)
       return
     end
-    local wok, w = pcall(widgets.get, state.type)
-    if not wok then
-      self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type),
-        tostring(w)), true)
-      return
-    end
-    if not w or not w.run then
-      self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
-      return
+    local w = widget_of[state]
+    if not w then
+      local wok
+      wok, w = pcall(widgets.get, state.type)
+      if not wok then
+        self:finish(exec, format("'%s': widget type '%s' failed to load: %s", name, tostring(state.type),
+          tostring(w)), true)
+        return
+      end
+      if not w or not w.run then
+        self:finish(exec, format("'%s': widget type '%s' cannot run here", name, tostring(state.type)), true)
+        return
+      end
+      widget_of[state] = w
     end
     exec.state = name
-    local ok, props
-    if w.render == false then ok, props = true, tbl(state.properties)
-    else ok, props = pcall(self.props, self, state, exec) end
-    local ev, outs, chosen, st
-    if ok then
-      st = steplib.new(self, exec, state, props)
-      ok, ev, outs, chosen = pcall(w.run, st)
-    else
-      ev = props
-    end
-    name = self:settle(exec, state, props, ok, ev, outs, chosen, st and st.failure)
+    local ok, props, ev, outs, chosen, why = pcall(run_widget, self, w, exec, state)
+    if not ok then ev, props = props, nil end
+    name = self:settle(exec, state, props, ok, ev, outs, chosen, why)
   end
 end
 

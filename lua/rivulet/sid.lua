@@ -17,9 +17,16 @@ M.LENGTH = 34
 local base = core.random_hex(12)
 local count = tonumber(core.random_hex(3), 16)
 
+-- prefix .. base, made once per prefix: a step's SID formats only its counter
+local heads = setmetatable({}, { __index = function(t, prefix)
+  local h = prefix .. base
+  t[prefix] = h
+  return h
+end })
+
 function M.new(prefix)
   count = (count + 1) & 0xffffffff
-  return format("%s%s%08x", prefix, base, count)
+  return heads[prefix] .. format("%08x", count)
 end
 
 -- whether s has the shape of a SID with that prefix (any prefix when nil)

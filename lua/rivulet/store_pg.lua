@@ -646,6 +646,13 @@ local function transaction(self, f)
   return a, b, c
 end
 
+-- store.lua's due_rows names SQLite's index (INDEXED BY); the same rows here, where the
+-- planner has statistics of its own
+function Store:due_rows(now)
+  return self:all("SELECT * FROM executions WHERE status = 'active' AND due_at IS NULL UNION ALL" ..
+    " SELECT * FROM executions WHERE status = 'active' AND due_at <= ? ORDER BY started_at, sid", now)
+end
+
 function Store:delete_execution(sid)
   return transaction(self, function()
     local ok, err, code = self:run("DELETE FROM steps WHERE execution_sid = ?", sid)

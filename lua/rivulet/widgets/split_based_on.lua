@@ -77,7 +77,11 @@ W.TESTS = TESTS
 local function holds(step, c)
   if type(c) ~= "table" then error("a condition must be a table", 0) end
   local input = type(c.arguments) == "table" and c.arguments[1] or nil
-  if input == nil then input = step.props.input else input = step:render(input) end
+  -- a condition's argument is, in nearly every flow, the widget's own input: that one is
+  -- rendered already (the properties), and rendering it again per condition doubled the cost
+  local own = step.state.properties
+  if input == nil or (type(own) == "table" and input == own.input) then input = step.props.input
+  else input = step:render(input) end
   local value = c.value
   if type(value) == "string" then value = step:render(value) end
   local test = TESTS[c.type]

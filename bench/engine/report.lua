@@ -1,0 +1,37 @@
+-- The rows of bench/engine/run.sh (bench/lib/rows.lua) from its JSON lines, one per run.
+--   rivulet lua bench/engine/report.lua RESULTS.jsonl
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/../lib/?.lua;" .. package.path
+local rows = require "rows"
+local r = rows.read(arg[1])
+
+-- non-I/O steps: per CPU-second, rivulet's and Node-RED's executions of the same flow
+local steps, cpu = rows.of(r, "rivulet", "steps"), rows.of(r, "rivulet", "cpu_s")
+local execs = rows.of(r, "rivulet", "executions")
+local sps, eps = {}, {}
+for i = 1, #cpu do sps[i] = steps[i] / cpu[i]; eps[i] = execs[i] / cpu[i] end
+local nr = {}
+for i, c in ipairs(rows.of(r, "node-red", "cpu_s")) do nr[i] = rows.of(r, "node-red", "executions")[i] / c end
+local per_exec = steps[1] and steps[1] / execs[1] or 0
+rows.add{ figure = "non-I/O steps/s per core (set-variables + split, Liquid)",
+  value = rows.int(rows.median(sps)) .. " steps/s", peer = "goal", per_round = sps, fmt = "%.0f",
+  op = ">=", goal = 1e6, goal_text = ">= 1,000,000/s" }
+rows.add{ figure = string.format("same flow, executions per CPU-s (%d steps each)", per_exec),
+  value = rows.int(rows.median(eps)) .. "/s", peer = "Node-RED " .. rows.int(rows.median(nr) or 0) .. "/s",
+  per_round = rows.ratios(eps, nr), fmt = "%.2fx", op = ">=", goal = 10, goal_text = ">= 10x Node-RED" }
+
+-- the store: steps/s with SQLite NORMAL over steps/s in memory (wall: the disk counts)
+local function rate(name)
+  local s, w, v = rows.of(r, name, "steps"), rows.of(r, name, "wall_s"), {}
+  for i = 1, #w do v[i] = s[i] / w[i] end
+  return v
+end
+local mem, normal = rate("memory"), rate("normal")
+rows.add{ figure = "steps/s with the SQLite store (NORMAL), 3 waits each",
+  value = rows.int(rows.median(normal)) .. " steps/s", peer = "in memory " .. rows.int(rows.median(mem) or 0) .. "/s",
+  per_round = rows.ratios(normal, mem), fmt = "%.2fx", op = ">=", goal = 0.5, goal_text = ">= 0.50x in memory" }
+
+-- memory per waiting execution (Lua heap; the goal is absolute)
+local w = rows.of(r, "waiting", "bytes_per_execution")
+rows.add{ figure = "memory per execution waiting at Send & Wait (Lua heap)",
+  value = rows.int(rows.median(w) or 0) .. " bytes", peer = "goal (Node-RED ~512)", per_round = w, fmt = "%.0f",
+  op = "<=", goal = 1024, goal_text = "<= 1,024 bytes" }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The engine's figures (make bench runs it; see bench/README.md "The table"):
+#   non-I/O steps/s of realistic executions (bench/engine/steps.lua) against Node-RED running
+#   the same flow (node-red-steps.js), per CPU-second; steps/s with an SQLite store
+#   (synchronous NORMAL) against in memory (bench/store/steps.lua); memory per execution
+#   waiting at a Send & Wait (waiting.lua). BENCH_ROUNDS rounds, the engines in turns.
+#
+#   bench/engine/run.sh                 BENCH_ROUNDS=3 BENCH_EXECUTIONS=20000 (the defaults)
+#   BENCH_QUICK=1 bench/engine/run.sh   fewer executions: for development, not for figures
+#
+# Exit status 1 when an execution did not end as it should, or a peer is missing.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+me=bench/engine/run.sh
+BIN=${RIVULET_BIN:-build/rivulet}
+ROUNDS=${BENCH_ROUNDS:-3}
+if [ -n "${BENCH_QUICK:-}" ]; then N=${BENCH_EXECUTIONS:-4000} STORE_N=300 WAITING=2000
+else N=${BENCH_EXECUTIONS:-20000} STORE_N=1000 WAITING=10000; fi
+LOOPS=10
+NR=bench/serve/node-red
+command -v node >/dev/null 2>&1 || { echo "$me: node not found (scripts/deps.sh --bench installs it)" >&2; exit 1; }
+[ -f "$NR/node_modules/node-red/package.json" ] ||
+  { echo "$me: Node-RED is not installed in $NR (scripts/deps.sh --bench installs it)" >&2; exit 1; }
+OUT=$(mktemp "${TMPDIR:-/tmp}/rivulet-bench-engine.XXXXXX") || exit 2
+trap 'rm -f "$OUT"' EXIT
+PIN=()
+if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then PIN=(taskset -c 0); fi
+
+echo "engine: $ROUNDS rounds; each: $N executions of $((2 * LOOPS + 2)) steps (rivulet, then Node-RED 4.1.8)," \
+  "$STORE_N three-question executions (in memory, then SQLite NORMAL), $WAITING executions waiting"
+fail=0
+run() {
+  if ! "${PIN[@]}" "$@" >>"$OUT"; then echo "$me: failed: $*" >&2; fail=1; fi
+}
+for _ in $(seq 1 "$ROUNDS"); do
+  run "$BIN" lua bench/engine/steps.lua "$N" "$LOOPS"
+  run node bench/engine/node-red-steps.js "$N" "$LOOPS"
+  run "$BIN" lua bench/store/steps.lua memory "$STORE_N"
+  run "$BIN" lua bench/store/steps.lua normal "$STORE_N"
+  run "$BIN" lua bench/engine/waiting.lua "$WAITING"
+  [ "$fail" = 0 ] || break
+done
+[ "$fail" = 0 ] && "$BIN" lua bench/engine/report.lua "$OUT"
+exit "$fail"
