@@ -544,8 +544,9 @@ local function begin(self)
   return db:exec("SAVEPOINT w")
 end
 
--- a one-statement write inside a batch joins its transaction (outside one it is its own)
-local function joined(self)
+-- a one-statement write inside a batch joins its transaction (outside one it is its own);
+-- a method, as each store opens its transaction its own way (the writes below are shared)
+function Store:join_batch()
   local b, db = self.batch, self.db
   if not b or b.open then return true end
   local ok, err, code = patiently(function() return db:exec("BEGIN IMMEDIATE") end)
@@ -648,7 +649,7 @@ end
 -- owner is gone (only one process wins); exec.takeovers counts the claims since its last write
 function Store:claim(exec)
   local ok, err, code = self:run("UPDATE executions SET rev = rev + 1, owner = ?, lease_until = ?," ..
-    " takeovers = takeovers + 1 WHERE sid = ? AND rev = ?", self.owner, core.now() + M.LEASE_S, exec.sid, exec.rev)
+    " takeovers = takeovers + 1 WHERE sid = ? AND rev = ?", self.owner, core.now() + self:lease(), exec.sid, exec.rev)
   if not ok then return nil, err, code end
   if ok == 0 then return nil, format("execution %s was taken over by another process", exec.sid), "conflict" end
   exec.rev = exec.rev + 1
@@ -950,10 +951,13 @@ end
 -- The taker owns it for the store's lease (see pending_events); contact: whose it is.
 function Store:take_event(key, execution_sid, payload, contact)
   local now = core.now()
-  local n, err, code = joined(self)
+  local n, err, code = self:join_batch()
   if not n then return nil, err, code end
-  n, err, code = self:run("INSERT OR IGNORE INTO webhook_events (sid, execution_sid, received_at, payload," ..
-    " done, owner, lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key, execution_sid, now, payload,
+  -- the primary key decides across processes (PostgreSQL: an insert of a key another
+  -- process inserted in a transaction not yet committed waits for that commit)
+  n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload," ..
+    " done, owner, lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING",
+    key, execution_sid, now, payload,
     payload and 0 or 1, payload and self.owner or nil, payload and now + self:lease() or nil,
     payload and contact ~= nil and tostring(contact) or nil)
   if not n then return nil, err, code end
@@ -961,7 +965,7 @@ function Store:take_event(key, execution_sid, payload, contact)
 end
 
 function Store:event_done(key)
-  local ok, err, code = joined(self)
+  local ok, err, code = self:join_batch()
   if not ok then return nil, err, code end
   return self:run("UPDATE webhook_events SET done = 1, payload = NULL, owner = NULL, lease_until = NULL" ..
     " WHERE sid = ?", key)

@@ -302,7 +302,7 @@ end
 
 -- a one-statement write inside a batch joins its transaction, without a savepoint of its
 -- own (outside one it is its own); if it fails, end_batch finds the transaction failed
-local function joined(self)
+function Store:join_batch()
   local b = self.batch
   if not b or b.open then return true end
   local ok, err, code = self:exec("BEGIN")
@@ -614,17 +614,6 @@ function Store:write(exec, step, state)
   return true
 end
 
--- claim(exec): the same as SQLite's, with this store's lease
-function Store:claim(exec)
-  local ok, err, code = self:run("UPDATE executions SET rev = rev + 1, owner = ?, lease_until = ?," ..
-    " takeovers = takeovers + 1 WHERE sid = ? AND rev = ?", self.owner, core.now() + self.lease_s, exec.sid, exec.rev)
-  if not ok then return nil, err, code end
-  if ok == 0 then return nil, format("execution %s was taken over by another process", exec.sid), "conflict" end
-  exec.rev = exec.rev + 1
-  exec.takeovers = (exec.takeovers or 0) + 1
-  return true
-end
-
 -- the active execution of a contact: an address may be absent (NULL), which = cannot match
 function Store:contact_execution(contact, channel)
   contact = contact ~= nil and tostring(contact) or nil
@@ -706,28 +695,6 @@ end
 
 -- ---- webhook events (the serve inbox) --------------------------------------------------------
 
--- take_event: as rivulet.store's; the primary key decides across processes (a process
--- inserting a key another one inserted in a transaction not yet committed waits for that
--- commit, then finds it taken)
-function Store:take_event(key, execution_sid, payload, contact)
-  local now = core.now()
-  local n, err, code = joined(self)
-  if not n then return nil, err, code end
-  n, err, code = self:run("INSERT INTO webhook_events (sid, execution_sid, received_at, payload, done, owner," ..
-    " lease_until, contact) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING", key, execution_sid, now,
-    payload, payload and 0 or 1, payload and self.owner or nil, payload and now + self.lease_s or nil,
-    payload and contact ~= nil and tostring(contact) or nil)
-  if not n then return nil, err, code end
-  return n > 0
-end
-
-function Store:event_done(key)
-  local ok, err, code = joined(self)
-  if not ok then return nil, err, code end
-  return self:run("UPDATE webhook_events SET done = 1, payload = NULL, owner = NULL, lease_until = NULL" ..
-    " WHERE sid = ?", key)
-end
-
 function Store:lease()
   return self.lease_s
 end
@@ -748,7 +715,7 @@ function Store:pending_events(keep, limit, contact)
   -- inside a batch (a contact's check before each new message): the batch's transaction,
   -- without a savepoint, one round trip when there is nothing pending (the usual case)
   local run = self.batch and function(f)
-    local ok, err, code = joined(self)
+    local ok, err, code = self:join_batch()
     if not ok then return nil, err, code end
     return f()
   end or function(f) return transaction(self, f) end
