@@ -19,12 +19,14 @@
 #include <unistd.h>
 
 #include "lrv.h"
+#include "sqlite_ckpt.h"
 
 #define LRV_SQLITE_DB   "rivulet.sqlite.Db"
 #define LRV_SQLITE_STMT "rivulet.sqlite.Stmt"
 
 typedef struct {
   sqlite3 *db;                /* NULL once closed */
+  rv_ckpt *ckpt;              /* its checkpointer thread, or NULL */
 } Db;
 
 typedef struct {
@@ -131,6 +133,7 @@ static int l_open(lua_State *L) {
   else return luaL_argerror(L, 2, "mode must be \"rw\", \"ro\" or \"immutable\"");
   d = (Db *)lua_newuserdatauv(L, sizeof *d, 0);
   d->db = NULL;
+  d->ckpt = NULL;
   luaL_setmetatable(L, LRV_SQLITE_DB);
   if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
     luaL_pushfail(L);
@@ -175,6 +178,8 @@ static int l_open(lua_State *L) {
 
 static int l_db_close(lua_State *L) {
   Db *d = (Db *)luaL_checkudata(L, 1, LRV_SQLITE_DB);
+  rv_ckpt_stop(d->ckpt);        /* before the connection it follows goes */
+  d->ckpt = NULL;
   if (d->db) {
     sqlite3_close_v2(d->db);    /* statements not yet collected keep it alive until then */
     d->db = NULL;
@@ -197,6 +202,37 @@ static int l_db_busy_timeout(lua_State *L) {
   Db *d = check_db(L, 1);
   sqlite3_busy_timeout(d->db, (int)luaL_checkinteger(L, 2));
   return 0;
+}
+
+/* db:checkpointer(pages) -> true | nil, err: WAL checkpoints on a thread of their own
+** (src/sqlite_ckpt.h) once the WAL holds `pages` frames, instead of inside the commit that
+** crosses SQLite's threshold. Once per connection; close stops it. */
+static int l_db_checkpointer(lua_State *L) {
+  Db *d = check_db(L, 1);
+  lua_Integer pages = luaL_checkinteger(L, 2);
+  const char *path = sqlite3_db_filename(d->db, "main");
+  char err[256];
+  luaL_argcheck(L, pages > 0 && pages <= 1000000, 2, "pages must be in 1..1000000");
+  if (d->ckpt) return luaL_error(L, "the store's checkpointer is already running");
+  if (path == NULL || *path == '\0') return luaL_error(L, "a checkpointer needs a database file");
+  d->ckpt = rv_ckpt_start(d->db, path, (int)pages, err, sizeof err);
+  if (!d->ckpt) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* db:checkpoints() -> how many the checkpointer ran (0 without one), the last one's code
+** ("ok", "busy", ...) */
+static int l_db_checkpoints(lua_State *L) {
+  Db *d = check_db(L, 1);
+  int rc = SQLITE_OK;
+  lua_pushinteger(L, d->ckpt ? (lua_Integer)rv_ckpt_runs(d->ckpt, &rc) : 0);
+  lua_pushstring(L, rc == SQLITE_OK ? "ok" : code_name(rc));
+  return 2;
 }
 
 static int l_db_changes(lua_State *L) {
@@ -339,7 +375,8 @@ void lrv_open_sqlite(lua_State *L) {
   static const luaL_Reg db_methods[] = {
     { "exec", l_db_exec }, { "prepare", l_db_prepare }, { "close", l_db_close },
     { "busy_timeout", l_db_busy_timeout }, { "changes", l_db_changes },
-    { "autocommit", l_db_autocommit }, { NULL, NULL }
+    { "autocommit", l_db_autocommit }, { "checkpointer", l_db_checkpointer },
+    { "checkpoints", l_db_checkpoints }, { NULL, NULL }
   };
   static const luaL_Reg stmt_methods[] = {
     { "run", l_stmt_run }, { "all", l_stmt_all }, { "first", l_stmt_first },

@@ -73,6 +73,7 @@ local M = {}
 M.SCHEMA_VERSION = 5
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
+M.CHECKPOINT_PAGES = 1000            -- checkpoint_in_background: the WAL frames that start one
 M.LEASE_S = 60                       -- a running execution's (a pending event's) owner is presumed gone after this
 M.MAX_TAKEOVERS = 3                  -- a widget cut off this many times fails its execution
 M.MAX_DEPTH = core.json_max_depth    -- tables nested deeper are stored as "<too deep>"
@@ -402,6 +403,28 @@ function Store:migrate()
       return nil, format("migrating the store to schema %d: %s", v, err), code
     end
   end
+end
+
+-- checkpoint_in_background() -> true | nil, err: WAL checkpoints on a thread of their own
+-- once the WAL holds CHECKPOINT_PAGES frames, for a long-lived writer whose commits must not
+-- wait (rivulet serve: a turn of its loop). Without it SQLite runs each inside the commit that
+-- crosses its threshold, copying the WAL into the database and syncing both: milliseconds
+-- that every request in that turn waits. close() stops the thread.
+-- (The PostgreSQL store inherits these: it has no WAL of ours, so nothing to do.)
+function Store:checkpoint_in_background()
+  local db = rawget(self, "db")
+  if self.readonly or self.checkpointing or not (db and db.checkpointer) then return true end
+  local ok, err = db:checkpointer(M.CHECKPOINT_PAGES)
+  if not ok then return nil, self.scrub(err) end
+  self.checkpointing = true
+  return true
+end
+
+-- how many checkpoints the background thread ran, and the last one's result ("ok", "busy", ...)
+function Store:checkpoints()
+  local db = rawget(self, "db")
+  if not (db and db.checkpoints) then return 0, "ok" end
+  return db:checkpoints()
 end
 
 -- closes the file (statements first, so the last connection checkpoints the WAL into it)

@@ -116,6 +116,7 @@ function M.new(opts)
     observers = {},       -- what watches the engine (the inspector, the metrics): see App:notify
     internal = {},        -- request id -> function(answer): held answers to the app's own requests
     in_hand = {},         -- inbox keys of the events scheduled here and not acted on yet
+    warnings = {},        -- what works less well than it should, for the host to print
   }, App)
   -- processes sharing a store take in only what is due, when it is due (rivulet.serve.cluster)
   local shared = store_mod.is_postgres(opts.store) or type(opts.store) == "table" and opts.store.shared
@@ -151,6 +152,11 @@ function M.new(opts)
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
+  -- no WAL checkpoint inside a turn of the loop (the PostgreSQL store has no WAL of ours)
+  if app.store and app.store.checkpoint_in_background then
+    local ok, cerr = app.store:checkpoint_in_background()
+    if not ok then app.warnings[#app.warnings + 1] = "WAL checkpoints run in the loop: " .. tostring(cerr) end
+  end
   app.cluster = cluster.new(app)
   app.metrics = metrics.new(app)
   app.inspector = inspector.new(app)
@@ -277,12 +283,29 @@ function App:drop_jobs(mark)
   end
 end
 
-function App:run_jobs()
+-- run_jobs(deadline?) -> how many ran: the jobs in the order they were left, until the
+-- monotonic clock reaches deadline (then the rest run first on the next call, before what
+-- these jobs left): a burst of messages leaves many steps to run, and the requests that
+-- come meanwhile must not wait for all of them
+function App:run_jobs(deadline)
   local jobs = self.jobs
   if not jobs[1] then return 0 end
   self.jobs = {}
-  for _, fn in ipairs(jobs) do fn() end
-  return #jobs
+  local n = #jobs
+  for i = 1, n do
+    jobs[i]()
+    if deadline and i < n and core.monotonic() >= deadline then
+      local left = table.move(jobs, i + 1, n, 1, {})
+      self.jobs = table.move(self.jobs, 1, #self.jobs, #left + 1, left)
+      return i
+    end
+  end
+  return n
+end
+
+-- whether jobs wait to run
+function App:has_jobs()
+  return self.jobs[1] ~= nil
 end
 
 -- ---- calls -----------------------------------------------------------------------------------
