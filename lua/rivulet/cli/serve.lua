@@ -14,6 +14,7 @@
 local core = require "rivulet.core"
 local serve = require "rivulet.serve"
 local request = require "rivulet.serve.request"
+local collector = require "rivulet.serve.collector"
 local args_lib = require "rivulet.cli.args"
 
 local format, tostring, ipairs, tonumber = string.format, tostring, ipairs, tonumber
@@ -25,6 +26,7 @@ M.DEFAULT_LISTEN = "127.0.0.1:8080"
 M.DEFAULT_STORE = "rivulet.db"
 M.DRAIN_MS = 10000               -- at a stop: answered requests sent, running calls finished
 M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this often
+M.JOBS_SLICE_MS = 2               -- steps run this long at most before the loop answers again
 
 local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
   "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
@@ -120,12 +122,13 @@ end
 -- next poll sends what it started
 local function work(app, scrub, poll_ms)
   local engine = app.engine
+  local deadline = core.monotonic() + M.JOBS_SLICE_MS / 1000
   engine:begin_batch()
-  app:run_jobs()
+  app:run_jobs(deadline)
   committed(engine, scrub)
   engine:begin_batch()
   engine:poll(poll_ms)
-  app:run_jobs()
+  app:run_jobs(deadline)
   committed(engine, scrub)
 end
 
@@ -143,6 +146,7 @@ end
 -- how long the loop may sleep: the server's timers, libcurl's, the engine's next timer
 local function wait_ms(srv, app)
   local engine = app.engine
+  if app:has_jobs() then return 0 end  -- steps left from the last slice
   local t = M.MAX_WAIT_MS
   local function at_most(ms) if ms and ms >= 0 and ms < t then t = ms end end
   at_most(srv:timeout())
@@ -197,6 +201,7 @@ function M.main(argv)
     return status
   end
   stdout:write("rivulet serve: listening on ", here, "\n")
+  for _, w in ipairs(app.warnings) do stderr:write("rivulet serve: warning: ", scrub(w), "\n") end
   if made then
     stdout:write("account sid ", sid, "\nauth token ", token, "  (made up for this run: pass --account-sid and ",
       "--auth-token, or RIVULET_ACCOUNT_SID and RIVULET_AUTH_TOKEN, to keep them)\n")
@@ -228,6 +233,7 @@ function M.main(argv)
   core.trap_signals()
   local engine = app.engine
   local client = engine.http:handle()
+  local gc = collector.new()         -- between the turns, never inside one
   local ok, err = pcall(function()
     while not core.signaled() do
       srv:run()
@@ -239,6 +245,7 @@ function M.main(argv)
       local fds = client:fds()       -- a request it read waits to be taken)
       fds[#fds + 1] = srv:fd()
       fds[#fds + 1] = app:wait_fd()     -- a shared store's notifications (nil: none)
+      gc:between()
       core.wait_fds(fds, wait_ms(srv, app))
     end
   end)
@@ -252,7 +259,9 @@ function M.main(argv)
     srv:run()
     work(app, scrub, 10)
     late_answers(srv, app)
+    gc:between()
   end
+  gc:stop()
   srv:close(M.DRAIN_MS)
   app.store:close()
   stderr:write("rivulet serve: stopped", core.signaled() and (" (SIG" .. core.signaled() .. ")") or "", "\n")
