@@ -130,8 +130,9 @@ endif
 LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-# No $(CURL_LIBS): src/curl_lazy.c opens libcurl when the first HTTP call needs it.
-CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(MHD_LIBS) -ldl -lm
+# No $(CURL_LIBS), $(PQ_LIBS), $(MHD_LIBS): src/curl_lazy.c, pq_lazy.c and mhd_lazy.c open
+# libcurl, libpq and libmicrohttpd when the first call needs them (src/lazy.h says why).
+CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) -ldl -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
@@ -257,10 +258,10 @@ $(MOD): $(CORE_OBJ) $(B)/core.map
 	@mkdir -p $(@D)
 	$(CC) $(LIBFLAG) $(SAN) $(LDFLAGS) $(MOD_LDFLAGS) -o $@ $(CORE_OBJ) $(CORE_LIBS)
 
-# The host links the core statically and exports its symbols (-Wl,-E) for C modules.
+# The host links the core statically and exports its symbols (-Wl,-E) for C modules. No
+# $(EDIT_LIBS): main.c opens libedit when the REPL starts on a terminal.
 $(HOST): $(HOST_OBJ) $(LIB_A)
-	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(LUA_LIBS) $(EDIT_LIBS) \
-	  $(CORE_LIBS)
+	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(LUA_LIBS) $(CORE_LIBS)
 
 # ---- tests
 

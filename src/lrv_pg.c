@@ -37,6 +37,7 @@
 
 #include <libpq-fe.h>
 
+#include "lazy.h"
 #include "lrv.h"
 
 #define LRV_PG_CONN "rivulet.pg.Conn"
@@ -184,7 +185,14 @@ static int l_connect(lua_State *L) {
   int64_t deadline;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   Conn *c;
+  const char *why;
   luaL_argcheck(L, ms > 0 && ms <= MAX_TIMEOUT_MS, 2, "timeout out of range");
+  if ((why = rv_pq_unavailable()) != NULL) {   /* libpq is opened on first use */
+    luaL_pushfail(L);
+    lua_pushstring(L, why);
+    lua_pushliteral(L, "unavailable");
+    return 3;
+  }
   c = (Conn *)lua_newuserdatauv(L, sizeof *c, 0);
   c->pg = NULL;
   c->timeout_ms = (int)ms;
@@ -688,6 +696,4 @@ void lrv_open_pg(lua_State *L) {
   lrv_class(L, LRV_PG_STMT, stmt_meta, stmt_methods);
   lua_pushcfunction(L, l_connect);
   lua_setfield(L, -2, "pg_connect");
-  lua_pushinteger(L, PQlibVersion());
-  lua_setfield(L, -2, "pg_libversion");
 }

@@ -35,6 +35,7 @@
 #include "lauxlib.h"
 
 #include "host.h"
+#include "lazy.h"
 #include "version.h"
 
 #define PROGNAME "rivulet"
@@ -67,6 +68,54 @@ static volatile sig_atomic_t interrupted = 0;
 */
 static lua_State *completion_state = NULL;
 static const char *completion_word = NULL;  /* the word being completed, for complete_in_lua */
+
+/*
+** libedit, opened when the REPL starts on a terminal (see lazy.h: linking it maps libedit,
+** libtinfo and libbsd at every start). Its functions and the variables the REPL sets, as
+** pointers into the library; ed.lib.state > 0 once they are all there.
+*/
+#ifndef RV_EDIT_SONAME
+#define RV_EDIT_SONAME "libedit.so.2"
+#endif
+static struct {
+  rv_lazy lib;
+  char *(*readline)(const char *);
+  int (*add_history)(const char *);
+  int (*write_history)(const char *);
+  int (*read_history)(const char *);
+  void (*using_history)(void);
+  void (*stifle_history)(int);
+  char **(*completion_matches)(const char *, rl_compentry_func_t *);
+  const char **readline_name;
+  const char **basic_word_break_characters;
+  rl_completion_func_t **attempted_completion_function;
+  int *attempted_completion_over;
+  int *completion_append_character;
+  int *catch_signals;
+  int (**getc_function)(FILE *);
+} ed = { { RV_EDIT_SONAME, "libedit (line editing)", NULL, 0, "" },
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+
+/* NULL once libedit is open, else why it cannot be. */
+static const char *edit_unavailable(void) {
+  if (ed.lib.state == 0 && rv_lazy_open(&ed.lib)) {
+    rv_lazy_sym(&ed.lib, "readline", &ed.readline);
+    rv_lazy_sym(&ed.lib, "add_history", &ed.add_history);
+    rv_lazy_sym(&ed.lib, "write_history", &ed.write_history);
+    rv_lazy_sym(&ed.lib, "read_history", &ed.read_history);
+    rv_lazy_sym(&ed.lib, "using_history", &ed.using_history);
+    rv_lazy_sym(&ed.lib, "stifle_history", &ed.stifle_history);
+    rv_lazy_sym(&ed.lib, "rl_completion_matches", &ed.completion_matches);
+    rv_lazy_sym(&ed.lib, "rl_readline_name", &ed.readline_name);
+    rv_lazy_sym(&ed.lib, "rl_basic_word_break_characters", &ed.basic_word_break_characters);
+    rv_lazy_sym(&ed.lib, "rl_attempted_completion_function", &ed.attempted_completion_function);
+    rv_lazy_sym(&ed.lib, "rl_attempted_completion_over", &ed.attempted_completion_over);
+    rv_lazy_sym(&ed.lib, "rl_completion_append_character", &ed.completion_append_character);
+    rv_lazy_sym(&ed.lib, "rl_catch_signals", &ed.catch_signals);
+    rv_lazy_sym(&ed.lib, "rl_getc_function", &ed.getc_function);
+  }
+  return ed.lib.state > 0 ? NULL : ed.lib.why;
+}
 
 
 /* ---------------------------------------------------------------- reporting */
@@ -591,7 +640,7 @@ static int pushline(lua_State *L, const repl *r, int firstline) {
   if (!r->tty)
     return push_plain_line(L) ? LUA_OK : LINE_EOF;
   interrupted = 0;
-  line = readline(firstline ? PROMPT1 : PROMPT2);
+  line = ed.readline(firstline ? PROMPT1 : PROMPT2);
   if (line == NULL)
     return interrupted ? LINE_INTR : LINE_EOF;
   lua_pushstring(L, line);
@@ -602,8 +651,8 @@ static int pushline(lua_State *L, const repl *r, int firstline) {
 static void saveline(const repl *r, const char *chunk) {
   if (!r->tty || chunk[0] == '\0')
     return;
-  add_history(chunk);
-  if (r->history != NULL && write_history(r->history) == 0)
+  ed.add_history(chunk);
+  if (r->history != NULL && ed.write_history(r->history) == 0)
     chmod(r->history, S_IRUSR | S_IWUSR);  /* history may hold tokens; best effort */
 }
 
@@ -744,7 +793,7 @@ static int complete_in_lua(lua_State *L) {
   lua_settop(L, 0);
   lua_pushnil(L);
   lua_setfield(L, LUA_REGISTRYINDEX, REPL_MODULE ".candidates");
-  rl_completion_append_character = ' ';
+  *ed.completion_append_character = ' ';
   if (push_repl_field(L, "complete") != LUA_TFUNCTION)
     return 0;
   lua_pushstring(L, word);
@@ -757,7 +806,7 @@ static int complete_in_lua(lua_State *L) {
     lua_call(L, 1, 1);
     suffix = lua_tostring(L, -1);
     if (suffix != NULL)
-      rl_completion_append_character = suffix[0] == ' ' ? ' ' : suffix[0];
+      *ed.completion_append_character = suffix[0] == ' ' ? ' ' : suffix[0];
     lua_pop(L, 1);
   }
   lua_setfield(L, LUA_REGISTRYINDEX, REPL_MODULE ".candidates");
@@ -796,26 +845,26 @@ static char *repl_candidate(const char *text, int state) {
 static char **repl_completion(const char *text, int start, int end) {
   (void)start;
   (void)end;
-  rl_attempted_completion_over = 1;  /* Lua names only, never file names */
-  return rl_completion_matches(text, repl_candidate);
+  *ed.attempted_completion_over = 1;  /* Lua names only, never file names */
+  return ed.completion_matches(text, repl_candidate);
 }
 
 static void setup_editing(lua_State *L, repl *r) {
   struct sigaction sa;
   const char *home = getenv("HOME");
   setlocale(LC_CTYPE, "");  /* lets libedit take UTF-8 input */
-  rl_readline_name = PROGNAME;
-  rl_catch_signals = 0;     /* Ctrl-C is ours: see repl_getc and interrupt_hook */
-  rl_getc_function = repl_getc;
-  rl_attempted_completion_function = repl_completion;
+  *ed.readline_name = PROGNAME;
+  *ed.catch_signals = 0;     /* Ctrl-C is ours: see repl_getc and interrupt_hook */
+  *ed.getc_function = repl_getc;
+  *ed.attempted_completion_function = repl_completion;
   /* "." and ":" stay inside a word: rivulet.liquid.re<Tab>, x:me<Tab> */
-  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,[]+-*/%^#~";
-  using_history();
-  stifle_history(HISTORY_MAX);
+  *ed.basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,[]+-*/%^#~";
+  ed.using_history();
+  ed.stifle_history(HISTORY_MAX);
   if (home != NULL && home[0] != '\0') {
     r->history = lua_pushfstring(L, "%s/%s", home, HISTORY_FILE);
     lua_setfield(L, LUA_REGISTRYINDEX, "rivulet.repl.history");  /* keeps it alive */
-    read_history(r->history);  /* missing or unreadable: start empty */
+    ed.read_history(r->history);  /* missing or unreadable: start empty */
   }
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
@@ -840,6 +889,11 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
     report(L, LUA_ERRRUN);  /* plain printing, no completion: the prompt still works */
   r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   r.history = NULL;
+  if (r.tty && edit_unavailable() != NULL) {   /* the prompt still works, without editing */
+    l_message(lua_pushfstring(L, "%s; lines are read without editing", ed.lib.why));
+    lua_pop(L, 1);
+    r.tty = 0;
+  }
   if (r.tty) {
     setup_editing(L, &r);
     printf("%s %s (%s) \xE2\x80\x94 rivulet is loaded; `help` for examples, Tab completes\n",

@@ -35,6 +35,7 @@
 
 #include <microhttpd.h>
 
+#include "lazy.h"
 #include "server.h"
 
 #define ID_BUCKETS 1024          /* id -> waiting request; a power of two */
@@ -540,7 +541,9 @@ rv_server *rv_server_new(const char *host, int port, const rv_server_limits *lim
   const union MHD_DaemonInfo *di;
   struct epoll_event ev;
   size_t mem;
+  const char *why;
   if (port < 0 || port > 65535) { snprintf(err, errlen, "port out of range: %d", port); return NULL; }
+  if ((why = rv_mhd_unavailable()) != NULL) { snprintf(err, errlen, "%s", why); return NULL; }
   if (!(s = calloc(1, sizeof *s))) { snprintf(err, errlen, "out of memory"); return NULL; }
   s->epfd = -1;
   if (limits) s->lim = *limits; else rv_server_limits_init(&s->lim);
