@@ -141,7 +141,12 @@ CORE_SRC := $(filter-out src/main.c src/rivulet.c src/host.c,$(wildcard src/*.c)
 OBJDIR   := $(B)/obj
 CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJDIR)/%.o)
 SETUP_OBJ := $(OBJDIR)/host.o
-EMBED_OBJ := $(OBJDIR)/rivulet.o $(SETUP_OBJ)
+# The host's own Lua modules, compiled to bytecode at build time (scripts/embed_lua.c) and
+# linked beside host.o, which loads them instead of their text (src/host.h says when).
+EMBED_TOOL := $(B)/embed_lua
+EMBED_C   := $(B)/gen/lua_modules.c
+EMBED_MOD_OBJ := $(OBJDIR)/lua_modules.o
+EMBED_OBJ := $(OBJDIR)/rivulet.o $(SETUP_OBJ) $(EMBED_MOD_OBJ)
 LIB_SO   := $(B)/librivulet.so
 PC       := $(B)/rivulet.pc
 HOSTS    := $(patsubst flows/hosts/%.c,$(B)/hosts/%,$(wildcard flows/hosts/*.c))
@@ -155,9 +160,10 @@ CTEST_BIN := $(patsubst spec/c/%.c,$(B)/c/%,$(wildcard spec/c/test_*.c))
 
 FUZZ_DIR := build/fuzz
 FUZZ_BIN := $(patsubst spec/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard spec/fuzz/fuzz_*.c))
-FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/host.o
+FUZZ_OBJ := $(CORE_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/host.o $(FUZZ_DIR)/obj/lua_modules.o
 
-LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null)
+LUA_FILES := $(shell find lua/rivulet -type f 2>/dev/null | LC_ALL=C sort)
+LUA_MODS  := $(filter %.lua,$(LUA_FILES))
 
 # Conversation specs run by `rivulet test`: the example flows' (next to them) and the
 # shared corpus's (with the project's own tests; they skip when the corpus is absent).
@@ -218,6 +224,23 @@ $(B)/luadir.stamp: FORCE
 $(SETUP_OBJ): $(B)/luadir.stamp
 .PHONY: FORCE
 FORCE:
+
+# The generator runs at build time, so it is built without the sanitizers.
+$(EMBED_TOOL): scripts/embed_lua.c | $(B)/headers.ok
+	$(CC) $(WARNINGS) $(DEFINES) $(LUA_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LUA_LIBS)
+
+# The list of modules: a module added or removed regenerates the table too.
+$(B)/luamods.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(LUA_MODS)' | cmp -s - $@ || echo '$(LUA_MODS)' > $@
+
+$(EMBED_C): $(EMBED_TOOL) $(LUA_MODS) $(B)/luamods.stamp
+	@mkdir -p $(@D)
+	$(EMBED_TOOL) $@.tmp lua $(LUA_MODS:lua/%=%) && mv $@.tmp $@
+
+$(EMBED_MOD_OBJ): $(EMBED_C)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
 
 $(LIB_A): $(CORE_OBJ) $(EMBED_OBJ)
 	@rm -f $@
@@ -347,6 +370,11 @@ $(FUZZ_DIR)/%: spec/fuzz/%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) -Isrc \
 	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LUA_LIBS) $(CORE_LIBS)
 
+$(FUZZ_DIR)/obj/lua_modules.o: $(EMBED_C)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) -Isrc \
+	  -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
 fuzz-build: $(FUZZ_BIN)
 
 .SECONDARY: $(FUZZ_OBJ)
@@ -377,10 +405,11 @@ install: all
 	$(INSTALL) -m 755 $(MOD) '$(DESTDIR)$(LIBDIR)/rivulet/core.so'
 	@# rivulet.test was one file before it was a folder: an old copy would hide the folder
 	rm -f '$(DESTDIR)$(LUADIR)/rivulet/test.lua'
+	@# -p: the host's precompiled modules stand in for files with the mtime they were built from
 	@for f in $(LUA_FILES:lua/%=%); do \
-	  echo "$(INSTALL) -m 644 lua/$$f '$(DESTDIR)$(LUADIR)/$$f'"; \
+	  echo "$(INSTALL) -p -m 644 lua/$$f '$(DESTDIR)$(LUADIR)/$$f'"; \
 	  $(INSTALL) -d "$(DESTDIR)$(LUADIR)/$$(dirname $$f)" && \
-	  $(INSTALL) -m 644 "lua/$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; \
+	  $(INSTALL) -p -m 644 "lua/$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; \
 	done
 	$(INSTALL) -d '$(DESTDIR)$(INCDIR)' '$(DESTDIR)$(CLIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
 	$(INSTALL) -m 644 src/rivulet.h '$(DESTDIR)$(INCDIR)/rivulet.h'

@@ -145,8 +145,9 @@ end
 local function source_copy()
   local dir = helper.tmpdir()
   local code, out, err = sh("cp -r " .. q(ROOT .. "/Makefile") .. " " .. q(ROOT .. "/src") .. " " ..
-    q(ROOT .. "/lua") .. " " .. q(dir) .. " && mkdir -p " .. q(dir .. "/flows") .. " && cp -r " ..
-    q(ROOT .. "/flows/hosts") .. " " .. q(dir .. "/flows/"))
+    q(ROOT .. "/lua") .. " " .. q(dir) .. " && mkdir -p " .. q(dir .. "/flows") .. " " .. q(dir .. "/scripts") ..
+    " && cp -r " .. q(ROOT .. "/flows/hosts") .. " " .. q(dir .. "/flows/") ..
+    " && cp " .. q(ROOT .. "/scripts/embed_lua.c") .. " " .. q(dir .. "/scripts/"))
   lu.assertEquals(code, 0, out .. err)
   return dir
 end

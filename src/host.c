@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -152,6 +153,87 @@ static const char *near_executable(lua_State *L, int pkg, const rv_host_opts *o)
   return NULL;
 }
 
+/* ---------------------------------------------------------------- precompiled modules */
+
+/* Feeds lua_load the chunk with its name replaced by the source file's: the dump up to the
+** name, the new name's length (lua_dump's encoding), the name, the rest of the dump. */
+typedef struct chunk_reader {
+  const rv_embedded_module *m;
+  const char *name;
+  size_t name_len, len_bytes;
+  unsigned char len[sizeof(size_t) * 8 / 7 + 1];
+  int part;
+} chunk_reader;
+
+static const char *read_chunk(lua_State *L, void *ud, size_t *size) {
+  chunk_reader *r = (chunk_reader *)ud;
+  size_t rest = r->m->name_at + r->m->name_len;
+  (void)L;
+  switch (r->part++) {
+    case 0: *size = r->m->name_at; return (const char *)r->m->code;
+    case 1: *size = r->len_bytes; return (const char *)r->len;
+    case 2: *size = r->name_len; return r->name;
+    case 3: *size = r->m->code_len - rest; return (const char *)r->m->code + rest;
+    default: *size = 0; return NULL;
+  }
+}
+
+/* the string's length + 1 in 7-bit groups, most significant first, the last one marked */
+static void encode_len(chunk_reader *r) {
+  unsigned char tmp[sizeof r->len];
+  size_t x = r->name_len + 1, n = 0, i;
+  do { tmp[n++] = (unsigned char)(x & 0x7f); x >>= 7; } while (x != 0);
+  tmp[0] |= 0x80;
+  for (i = 0; i < n; i++) r->len[i] = tmp[n - 1 - i];
+  r->len_bytes = n;
+}
+
+/* nanoseconds: a module edited in the second it was compiled still counts as edited */
+static long long mtime_ns(const struct stat *st) {
+  return (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* package.searchers entry (upvalue: the modules' directory): the precompiled chunk of a
+** module of the host's own, named after its source file, when that file is absent or is
+** the one it was compiled from; nothing otherwise, and the text loader looks. */
+static int embedded_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const rv_embedded_module *m;
+  chunk_reader r;
+  struct stat st;
+  const char *path;
+  for (m = rv_embedded_modules; m->name != NULL; m++)
+    if (strcmp(m->name, name) == 0) break;
+  if (m->name == NULL)
+    return 0;
+  path = lua_pushfstring(L, "%s/%s", lua_tostring(L, lua_upvalueindex(1)), m->file);
+  if (stat(path, &st) == 0 && ((long long)st.st_size != m->size || mtime_ns(&st) != m->mtime))
+    return 0;                          /* edited since the build: the text loader loads it */
+  r.name = lua_pushfstring(L, "@%s", path);
+  r.name_len = strlen(r.name);
+  r.m = m;
+  r.part = 0;
+  encode_len(&r);
+  if (lua_load(L, read_chunk, &r, r.name, "b") != LUA_OK)
+    return 1;                          /* the message: require goes on to the text loader */
+  lua_pushvalue(L, -3);                /* the file name, the loader's second argument */
+  return 2;
+}
+
+/* package.searchers[2] = the searcher above; preload stays first, the text loader next. */
+static void add_embedded_searcher(lua_State *L, int pkg, const char *dir) {
+  lua_Integer i;
+  lua_getfield(L, pkg, "searchers");
+  for (i = (lua_Integer)luaL_len(L, -1); i >= 2; i--) {
+    lua_geti(L, -1, i);
+    lua_seti(L, -2, i + 1);
+  }
+  lua_pushstring(L, dir);
+  lua_pushcclosure(L, embedded_searcher, 1);
+  lua_seti(L, -2, 2);
+  lua_pop(L, 1);
+}
+
 static void set_path(lua_State *L, const rv_host_opts *o) {
   const char *where = o->lua_path;
   int pkg;
@@ -159,10 +241,13 @@ static void set_path(lua_State *L, const rv_host_opts *o) {
   pkg = lua_gettop(L);
   if (where == NULL || where[0] == '\0')
     where = getenv("RIVULET_LUA_PATH");
-  if (where == NULL || where[0] == '\0')
+  if (where == NULL || where[0] == '\0') {
+    /* the modules beside the host: its own, so their precompiled chunks may stand in */
     where = near_executable(L, pkg, o);
-  if (where == NULL)
-    where = RIVULET_LUADIR;
+    if (where == NULL)
+      where = RIVULET_LUADIR;
+    add_embedded_searcher(L, pkg, where);
+  }
   if (strchr(where, '?') == NULL)    /* a directory */
     where = lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", where, where);
   prepend_path(L, pkg, "path", where);

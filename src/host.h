@@ -35,14 +35,30 @@ typedef struct rv_host_opts {
                             its modules are from the program that links it) */
 } rv_host_opts;
 
+/* One of the host's own Lua modules, compiled at build time (scripts/embed_lua.c writes the
+** table, rv_embedded_modules, ended by a row of NULLs). The chunk is used only while the
+** source file beside the host (file under the modules' directory) is absent or still has
+** the size and mtime it was compiled from; otherwise the text loader loads the file. */
+typedef struct rv_embedded_module {
+  const char *name;           /* "rivulet.engine" */
+  const char *file;           /* "rivulet/engine.lua", under the modules' directory */
+  const unsigned char *code;  /* lua_dump's output, debug information kept */
+  size_t code_len;
+  size_t name_at, name_len;   /* where the dump holds its chunk name (replaced at load) */
+  long long size, mtime;      /* the source file's, when compiled (mtime in ns) */
+} rv_embedded_module;
+
+extern const rv_embedded_module rv_embedded_modules[];
+
 /* A new state: luaL_newstate's panic and warning functions; with a budget, every
 ** allocation from then on goes through it (budget->used starts at what the state holds).
 ** NULL when even that cannot be allocated. */
 lua_State *rv_host_newstate(rv_budget *budget);
 
 /* In protected mode, as lua.c's pmain does: the standard libraries, rivulet.core (linked
-** in) in package.preload, the modules' directory in front of package.path, the generational
-** collector. Returns a LUA_* status; on an error its message is on top of the stack. */
+** in) in package.preload, the modules' directory in front of package.path (and, unless the
+** caller or $RIVULET_LUA_PATH named the modules, a searcher of the precompiled ones before
+** the text loader), the generational collector. Returns a LUA_* status; on an error its message is on top of the stack. */
 int rv_host_setup(lua_State *L, const rv_host_opts *opts);
 
 /* Every call from C into Lua goes through here (STYLE.md habit 8): calls the function below

@@ -80,6 +80,14 @@ static int l_hostname(lua_State *L) {
   return 1;
 }
 
+/* isatty(fd) -> whether the descriptor (0, 1, 2) is a terminal: asking costs no shell */
+static int l_isatty(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "fd must be 0, 1 or 2");
+  lua_pushboolean(L, isatty((int)fd));
+  return 1;
+}
+
 void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
   if (luaL_newmetatable(L, name)) {
     luaL_setfuncs(L, meta, 0);
@@ -95,7 +103,7 @@ void lrv_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_
 int luaopen_rivulet_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     { "now", l_now }, { "monotonic", l_monotonic }, { "sleep", l_sleep }, { "pid", l_pid },
-    { "process_alive", l_process_alive }, { "hostname", l_hostname }, { NULL, NULL }
+    { "process_alive", l_process_alive }, { "hostname", l_hostname }, { "isatty", l_isatty }, { NULL, NULL }
   };
   luaL_newlib(L, funcs);
   lua_pushliteral(L, RIVULET_VERSION);

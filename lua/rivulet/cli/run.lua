@@ -190,10 +190,6 @@ local function scripted(o)
   return list
 end
 
-local function is_tty()
-  return os.execute("test -t 0") == true
-end
-
 -- converse(engine, exec, reply, opts) -> exec | exec, why it stopped while still active
 -- Runs exec to its end: HTTP through the engine, a call through rivulet.voice, each wait
 -- answered with reply(w, need) (the next line; nil: end of input, which times a reply wait
@@ -468,7 +464,7 @@ function M.main(args)
     trigger.parameters = o.parameters
   end
 
-  local tty = is_tty()
+  local tty = core.isatty(0)
   local next_reply, stdin_done = 1, false
   local function reply(_, need)
     if core.signaled() then error(INTERRUPTED, 0) end

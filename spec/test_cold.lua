@@ -1,0 +1,158 @@
+-- A cold start (issue #17): the host's own modules load from bytecode compiled at build
+-- time (scripts/embed_lua.c, src/host.c), and libpq, libmicrohttpd, libedit are opened only
+-- when used (src/lazy.h). These check what that must not change: errors still name the
+-- module's source file and line, an edited module is seen, user flows stay text-only.
+local lu = require "luaunit"
+local helper = require "spec.helper"
+
+TestCold = {}
+
+function TestCold:tearDown()
+  helper.cleanup()
+end
+
+-- runs a Lua script through the host; -> code, stdout, stderr
+local function host_lua(script, env, bin)
+  local dir = helper.tmpdir()
+  local path = helper.write_file(dir .. "/script.lua", script)
+  return helper.exec({ bin or helper.bin, "lua", path }, nil, env)
+end
+
+-- the host's environment without the variables that name other modules
+local NO_PATH = { RIVULET_LUA_PATH = "" }
+
+function TestCold:test_modules_come_precompiled_and_name_their_source_lines()
+  local code, out, err = host_lua([[
+    local loader, file = package.searchers[2]("rivulet.flow")
+    assert(type(loader) == "function", "no precompiled rivulet.flow")
+    local flow = require "rivulet.flow"
+    local info = debug.getinfo(flow.load, "S")
+    print(file, info.source, info.linedefined)
+  ]], NO_PATH)
+  lu.assertEquals(code, 0, err)
+  local file, source, line = out:match("^(%S+)\t(%S+)\t(%d+)\n$")
+  lu.assertEquals(source, "@" .. file)
+  lu.assertStrContains(file, "/rivulet/flow.lua")
+  -- the line is the source's: `function M.load(` is on it
+  local n = 0
+  for text in io.lines(file) do
+    n = n + 1
+    if n == tonumber(line) then lu.assertStrContains(text, "function M.load(") end
+  end
+end
+
+function TestCold:test_a_runtime_error_in_a_module_names_its_file_and_line()
+  -- flow.load with a number raises inside the module
+  local code, _, err = host_lua([[
+    local ok, e = xpcall(function() return require("rivulet.flow").load(42) end, debug.traceback)
+    io.stderr:write(e)
+    os.exit(ok and 0 or 1)
+  ]], NO_PATH)
+  lu.assertEquals(code, 1)
+  lu.assertStrMatches(err, ".*\n%s*/[^\n]*/rivulet/flow%.lua:%d+: in function .*")
+end
+
+-- a copy of the host and its modules, with the modules' mtimes kept
+local function copy_host()
+  local dir = helper.tmpdir()
+  os.execute(string.format("mkdir -p %s/build && cp %s %s/build/rivulet && cp -Rp %s/lua %s/lua",
+    helper.quote(dir), helper.quote(helper.bin), helper.quote(dir), helper.quote(helper.root),
+    helper.quote(dir)))
+  return dir, dir .. "/build/rivulet"
+end
+
+local PROBE = [[
+  local loader = package.searchers[2]("rivulet.sid")
+  print(type(loader), require("rivulet.sid").edited)
+]]
+
+function TestCold:test_an_edited_module_is_loaded_from_its_text()
+  local dir, bin = copy_host()
+  local code, out, err = host_lua(PROBE, NO_PATH, bin)
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "function\tnil\n")
+  helper.write_file(dir .. "/lua/rivulet/sid.lua", "return { edited = true }\n")
+  code, out, err = host_lua(PROBE, NO_PATH, bin)
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "nil\ttrue\n")
+end
+
+function TestCold:test_without_the_sources_the_host_runs_its_own_modules()
+  local dir, bin = copy_host()
+  helper.rmtree(dir .. "/lua")
+  local code, out, err = helper.exec({ bin, "run", helper.root .. "/bench/engine/three_steps.lua",
+                                       "--body", "world" }, nil, NO_PATH)
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "> Hello world\n")
+end
+
+function TestCold:test_modules_named_by_RIVULET_LUA_PATH_load_from_text()
+  local dir = helper.tmpdir()
+  os.execute(string.format("cp -R %s/lua %s/lua", helper.quote(helper.root), helper.quote(dir)))
+  helper.write_file(dir .. "/lua/rivulet/sid.lua", "return { edited = true }\n")
+  local code, out, err = host_lua([[
+    print(#package.searchers, require("rivulet.sid").edited)
+  ]], { RIVULET_LUA_PATH = dir .. "/lua" })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "4\ttrue\n")
+end
+
+function TestCold:test_a_flow_given_as_bytecode_is_refused()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/flow.lua", string.dump(function()
+    return { { name = "Trigger", type = "trigger" } }
+  end))
+  local code, _, err = helper.run({ "run", flow })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "binary chunk")
+end
+
+-- /proc/self/maps names every library the process has mapped
+local MAPS = [[
+  local function mapped()
+    local f = assert(io.open("/proc/self/maps"))
+    local s = f:read("a")
+    f:close()
+    local out = {}
+    for _, lib in ipairs{ "libpq", "libmicrohttpd", "libedit" } do
+      if s:find(lib, 1, true) then out[#out + 1] = lib end
+    end
+    return table.concat(out, ",")
+  end
+  local rivulet = require "rivulet"
+  local e = rivulet.engine{}
+  local exec = e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "set" } },
+    { name = "set", type = "set-variables", variables = { a = "{{ trigger.message.Body }}" } },
+  }, { from = "+1", to = "+2", body = "x" })
+  print(exec.status, "[" .. mapped() .. "]")
+  local s = assert(require("rivulet.core").server_listen("127.0.0.1", 0))
+  print("[" .. mapped() .. "]")
+  s:close()
+]]
+
+function TestCold:test_libraries_are_opened_when_first_used()
+  if not io.open("/proc/self/maps") then lu.skip("no /proc/self/maps here") end
+  local code, out, err = host_lua(MAPS)
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "ended\t[]\n[libmicrohttpd]\n")
+end
+
+-- `rivulet run` asks whether stdin is a terminal without starting a shell
+function TestCold:test_isatty_tells_a_terminal_from_a_pipe()
+  local code, out, err = host_lua([[
+    local core = require "rivulet.core"
+    print(core.isatty(0), pcall(core.isatty, 3))
+  ]])
+  lu.assertEquals(code, 0, err)
+  lu.assertStrMatches(out, "false\tfalse\t.*fd must be 0, 1 or 2.*\n")
+  -- script(1) gives the host a pseudo-terminal
+  local dir = helper.tmpdir()
+  local path = helper.write_file(dir .. "/tty.lua", 'print(require("rivulet.core").isatty(0))\n')
+  local ok = os.execute("command -v script >/dev/null")
+  if not ok then lu.skip("no script(1) here to make a terminal") end
+  code, out, err = helper.exec({ "script", "-qec", helper.quote(helper.bin) .. " lua " .. helper.quote(path),
+                                 "/dev/null" })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "true")
+end
