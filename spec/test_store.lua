@@ -1436,6 +1436,41 @@ function TestStoreBatch:test_a_failed_commit_detaches_what_the_batch_wrote()
   s:close()
 end
 
+-- a timer that fires inside a batch (Send & Wait's timeout -> Run Function) starts its call,
+-- but the request leaves only after the batch's commit: the step that made it must be durable
+-- first (engine.lua, begin_batch). A listener that never answers tells whether it came.
+function TestStoreBatch:test_a_call_started_by_a_timer_waits_for_the_commit()
+  local socket = require "socket"
+  local listener = assert(socket.bind("127.0.0.1", 0))
+  listener:settimeout(0)
+  local _, port = listener:getsockname()
+  local clock = 1000
+  local e = engine_on(new_db(), { now = function() return clock end })
+  local exec = assert(e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+    { name = "ask", type = "send-and-wait-for-reply", body = "Name?", timeout = "60",
+      on = { incomingMessage = false, timeout = "fn" } },
+    { name = "fn", type = "run-function", url = "http://127.0.0.1:" .. port .. "/f",
+      on = { success = false, fail = false } },
+  }, { from = contact(1), to = TO, body = "hi" }))
+  clock = clock + 61
+  e:begin_batch()
+  e:poll(50)
+  lu.assertEquals(exec.wait and exec.wait.kind, "http", "the timeout started the call")
+  lu.assertNil(listener:accept(), "nothing left before the commit")
+  assert(e:end_batch())
+  local conn
+  for _ = 1, 100 do
+    e:poll(10)
+    conn = listener:accept()
+    if conn then break end
+  end
+  lu.assertNotNil(conn, "the request went out after the commit")
+  conn:close()
+  listener:close()
+  e.store:close()
+end
+
 -- ---- the serve inbox: webhook events kept until acted on, claimed by one process ----------
 
 TestStoreInbox = {}

@@ -1225,19 +1225,22 @@ function Engine:collect_calls()
 end
 
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms
+-- The transfers move first, the timers fire after: a call a timer (or a revived execution)
+-- starts goes out at the next poll, so inside a batch (begin_batch) it leaves only after
+-- the commit that records the step that made it.
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
-  if self.to_revive then recovery.revive_all(self, self.to_revive) end
-  self:fire_timers()
   local wait = timeout_ms
   local h = self.timers[1]
-  if h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
+  if self.to_revive then wait = 0
+  elseif h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
   if next(self.calls) then
     self.http:poll(wait)
     self:collect_calls()
   elseif wait > 0 and h then
     core.sleep(wait)
   end
+  if self.to_revive then recovery.revive_all(self, self.to_revive) end
   self:fire_timers()
   return self.n_active
 end
