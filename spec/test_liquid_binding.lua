@@ -77,3 +77,45 @@ function TestLiquidBinding:test_a_render_inside_a_render()
   -- and the shared state is free again
   lu.assertEquals(inner:render({ v = 1 }, core.liquid_options{}), "[1]")
 end
+
+-- a hash's size is counted once per render and kept by the binding, not in the hash
+function TestLiquidBinding:test_a_hash_size_leaves_the_hash_alone()
+  local t = compile("{% for i in (1..3) %}{{ h.size }}{% endfor %}")
+  local h = { a = 1, b = 2 }
+  lu.assertEquals(t:render({ h = h }, {}), "222")
+  local n = 0
+  for _ in pairs(h) do n = n + 1 end
+  lu.assertEquals(n, 2)
+end
+
+-- Each template looks its names up by its own key numbers: a partial numbers the same
+-- names differently from its caller, and the caller's numbers hold again after it.
+function TestLiquidBinding:test_partials_use_their_own_key_numbers()
+  local parts = { p = compile("({{ b }}{{ x.b }}{{ a }}{{ x.a }})"), q = compile("[{{ x.c }}{{ a }}]") }
+  local t = compile("{{ a }}{{ x.a }}{% include 'p' %}{% render 'q', x: x, a: b %}{{ b }}{{ x.b }}{{ x['c'] }}")
+  local ctx = { a = "A", b = "B", x = { a = 1, b = 2, c = 3 } }
+  local opts = { loader = function(name) return parts[name] end }
+  lu.assertEquals(t:render(ctx, opts), "A1(B2A1)[3B]B23")
+end
+
+-- more partials than the binding prepares keys for, and more tables than it anchors on the
+-- stack: the rest are looked up by name and anchored in its table, with the same output
+function TestLiquidBinding:test_past_the_stack_anchors_and_key_templates()
+  local parts, src, want = {}, {}, {}
+  for i = 1, 20 do
+    parts["p" .. i] = compile("{{ v.k" .. i .. " }}")
+    src[#src + 1] = "{% include 'p" .. i .. "' %}"
+    want[#want + 1] = tostring(i)
+  end
+  local v = {}
+  for i = 1, 20 do v["k" .. i] = i end
+  lu.assertEquals(compile(table.concat(src)):render({ v = v }, { loader = function(n) return parts[n] end }),
+                  table.concat(want))
+  local rows = {}
+  for i = 1, 12000 do rows[i] = { n = i, sub = { m = i % 7 } } end
+  local t = compile("{% for r in rows %}{% assign s = r.sub %}{{ r.n | plus: s.m }},{% endfor %}{{ rows.first.n }}")
+  local out = t:render({ rows = rows }, { limits = { output_bytes = 1 << 20 } })
+  local exp = {}
+  for i = 1, 12000 do exp[i] = tostring(i + i % 7) .. "," end
+  lu.assertEquals(out, table.concat(exp) .. "1")
+end

@@ -69,6 +69,9 @@ typedef struct lq_host {
   int (*partial)(void *ud, const char *name, size_t n, const lq_template **out);
   /* the last failure's message (optional) */
   const char *(*error)(void *ud);
+  /* obj[key] as get, for key number kid of template t (lq_template_key) (optional): a
+  ** host can prepare a template's keys once and find each faster than by its text */
+  int (*get_key)(void *ud, intptr_t obj, const lq_template *t, int kid, lq_value *out);
 } lq_host;
 
 enum { LQ_MODE_LAX = 0, LQ_MODE_STRICT = 1 };
@@ -115,6 +118,10 @@ lq_template *lq_compile(const char *src, size_t len, int mode, lq_error *err);
 void lq_template_free(lq_template *t);
 int  lq_template_mode(const lq_template *t);
 size_t lq_template_size(const lq_template *t);   /* bytes it holds */
+/* The names a template looks up in the host's data (variables, and keys after a dot or in
+** brackets), each once, numbered 1..lq_template_nkeys; NULL past the end. */
+int lq_template_nkeys(const lq_template *t);
+const char *lq_template_key(const lq_template *t, int k, size_t *len);
 
 /* Render. The state is caller-allocated (lq_render_size bytes) so a garbage-collected
 ** host can own it and free it even if the host itself unwinds past lq_render_run. */

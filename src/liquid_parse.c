@@ -36,6 +36,9 @@ typedef struct parser {
   int edepth;                    /* expression nesting, against LQ_MAX_EXPR_DEPTH */
   int blank;                     /* the body parse_body returned last was blank */
   const char *src, *end;
+  /* the template's keys while they are numbered (key_number): on the heap, then moved */
+  lq_tkey *keys; int nkeys, keycap;
+  int *kslot; size_t kcap;       /* open addressing: slot -> key number, 0 empty */
 } parser;
 
 static int at_line(parser *P, const char *at) {
@@ -351,7 +354,42 @@ static lq_expr *new_lit(parser *P, lq_value v) {
   return x;
 }
 
+/* The number of the name (p, n) among the template's keys (1..), added when new; 0 when
+** out of memory: the key is then looked up by its name, as a computed one is. */
+static int key_number(parser *P, const char *p, size_t n) {
+  size_t i, mask;
+  if ((size_t)P->nkeys + 1 > P->kcap / 2) {     /* at most half full */
+    size_t nc = P->kcap ? P->kcap * 2 : 64;
+    int *ns = calloc(nc, sizeof *ns), k;
+    if (!ns) return 0;
+    for (k = 1; k <= P->nkeys; k++) {
+      for (i = lq_hash(P->keys[k - 1].p, P->keys[k - 1].n) & (nc - 1); ns[i]; i = (i + 1) & (nc - 1)) {}
+      ns[i] = k;
+    }
+    free(P->kslot);
+    P->kslot = ns;
+    P->kcap = nc;
+  }
+  mask = P->kcap - 1;
+  for (i = lq_hash(p, n) & mask; P->kslot[i]; i = (i + 1) & mask) {
+    const lq_tkey *k = &P->keys[P->kslot[i] - 1];
+    if (k->n == n && memcmp(k->p, p, n) == 0) return P->kslot[i];
+  }
+  if (P->nkeys == P->keycap) {
+    int nc = P->keycap ? P->keycap * 2 : 32;
+    lq_tkey *nk = realloc(P->keys, (size_t)nc * sizeof *nk);
+    if (!nk) return 0;
+    P->keys = nk;
+    P->keycap = nc;
+  }
+  P->keys[P->nkeys].p = p;
+  P->keys[P->nkeys].n = n;
+  P->kslot[i] = ++P->nkeys;
+  return P->nkeys;
+}
+
 static int add_seg(parser *P, lq_expr *x, lq_seg s, int *cap) {
+  if (s.kind == SEG_KEY) s.kid = key_number(P, s.key, s.klen);
   if (x->nseg == *cap) {
     int nc = *cap ? *cap * 2 : 4;
     lq_seg *ns = pnew(P, (size_t)nc * sizeof *ns);
@@ -377,6 +415,7 @@ static lq_expr *parse_var(parser *P, lex *L) {
     x->name = L->ts;
     x->nlen = L->tn;
     x->hash = lq_hash(x->name, x->nlen);
+    x->kid = key_number(P, x->name, x->nlen);
     lnext(L);
   } else {                      /* [expr] at the root */
     lnext(L);
@@ -1377,6 +1416,15 @@ lq_template *lq_compile(const char *src, size_t len, int mode, lq_error *err) {
   P.depth = -1;                    /* the document itself is not a nesting level */
   if (tokenize(&P) == 0) t->body = parse_body(&P, NULL, NULL, NULL, NULL, NULL);
   free(P.tk);
+  free(P.kslot);
+  if (!P.failed && P.nkeys) {
+    if (!(t->keys = lq_arena_alloc(&t->arena, (size_t)P.nkeys * sizeof *t->keys))) perr(&P, NULL, "out of memory");
+    else {
+      memcpy(t->keys, P.keys, (size_t)P.nkeys * sizeof *t->keys);
+      t->nkeys = P.nkeys;
+    }
+  }
+  free(P.keys);
   if (P.failed) {
     lq_template_free(t);
     return NULL;
@@ -1396,4 +1444,14 @@ int lq_template_mode(const lq_template *t) {
 
 size_t lq_template_size(const lq_template *t) {
   return sizeof *t + t->arena.used;
+}
+
+int lq_template_nkeys(const lq_template *t) {
+  return t->nkeys;
+}
+
+const char *lq_template_key(const lq_template *t, int k, size_t *len) {
+  if (k < 1 || k > t->nkeys) { *len = 0; return NULL; }
+  *len = t->keys[k - 1].n;
+  return t->keys[k - 1].p;
 }

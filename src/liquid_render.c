@@ -112,8 +112,9 @@ static int out_check(lq_render *r) {
 
 static int eval(lq_render *r, const lq_expr *x, lq_value *out);
 
-/* h: the name's lq_hash, or 0 to have it computed when needed */
-static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value *out) {
+/* h: the name's lq_hash, or 0 to have it computed when needed; kid: its key number in the
+** template being rendered, or 0 */
+static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, int kid, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
   lq_var *v;
@@ -124,10 +125,7 @@ static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value 
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
-    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
-    if (r->host->get(r->host->ud, c->root.u.h, k, n, out)) {
-      return lq_fatal(r, "%s", r->host->error ? r->host->error(r->host->ud) : "host failed");
-    }
+    if (lq_host_get(r, c->root.u.h, k, n, kid, out)) return R_ERR;
     return out->type != LQ_NIL;
   }
   *out = lq_nil();
@@ -136,7 +134,7 @@ static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, lq_value 
 
 /* Ruby records undefined variables and filters without printing them inline */
 static int find_var(lq_render *r, const char *k, size_t n, lq_value *out) {
-  return find_var_h(r, k, n, 0, out);
+  return find_var_h(r, k, n, 0, 0, out);
 }
 
 static int undefined(lq_render *r, const char *k, size_t n) {
@@ -148,7 +146,7 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
   lq_value cur;
   int i, found;
   if (x->name) {
-    found = find_var_h(r, x->name, x->nlen, x->hash, &cur);
+    found = find_var_h(r, x->name, x->nlen, x->hash, x->kid, &cur);
     if (found < 0) return R_ERR;
     if (!found && r->opt.strict_variables) return undefined(r, x->name, x->nlen);
   } else {
@@ -165,7 +163,8 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
     if (s->kind == SEG_KEY) key = lq_cstr(s->key, s->klen);
     else if (s->kind == SEG_INDEX) key = lq_int(s->index);
     else if (eval(r, s->e, &key)) return R_ERR;
-    if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, &next)) return R_ERR;
+    if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, s->kind == SEG_KEY ? s->kid : 0, &next))
+      return R_ERR;
     if (next.type == LQ_NIL && r->opt.strict_variables) {
       if (key.type == LQ_STR) return undefined(r, key.u.s.p, key.u.s.n);
       r->err_silent = 1;
@@ -666,9 +665,12 @@ static int load_partial(lq_render *r, const lq_node *nd, lq_value *name, const l
 
 static int render_sub(lq_render *r, const lq_template *t, const char *pname) {
   const char *saved = r->pname;
+  const lq_template *saved_t = r->tpl;
   int rc;
   if (pname) r->pname = pname;
+  r->tpl = t;                          /* key numbers are the partial's from here */
   rc = render_body(r, t->body);
+  r->tpl = saved_t;
   r->pname = saved;
   return rc;
 }

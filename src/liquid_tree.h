@@ -17,6 +17,7 @@ enum { SEG_KEY, SEG_INDEX, SEG_EXPR };
 typedef struct lq_seg {
   int kind;
   const char *key; size_t klen;   /* SEG_KEY */
+  int kid;                        /* SEG_KEY: its key number in the template (1..nkeys) */
   int64_t index;                  /* SEG_INDEX: a literal integer in brackets */
   lq_expr *e;                     /* SEG_EXPR */
 } lq_seg;
@@ -26,6 +27,7 @@ struct lq_expr {
   lq_value lit;                   /* X_LIT */
   const char *name; size_t nlen;  /* X_VAR: root name, or NULL when the root is [expr] */
   size_t hash;                    /* X_VAR: lq_hash of name, computed once at parse time */
+  int kid;                        /* X_VAR: the name's key number in the template, 0: none */
   lq_expr *root;                  /* X_VAR with a bracketed root */
   int nseg; lq_seg *segs;
   lq_expr *lo, *hi;               /* X_RANGE */
@@ -93,11 +95,16 @@ struct lq_node {
   int nkw; lq_kwarg *kw;
 };
 
+/* A name the template looks up in the host's data: variables at the root and keys after a
+** dot or in brackets, each distinct name once (lq_template_key). */
+typedef struct lq_tkey { const char *p; size_t n; } lq_tkey;
+
 struct lq_template {
   lq_arena arena;
   char *src; size_t len;
   lq_node *body;
   int mode;
+  int nkeys; lq_tkey *keys;       /* keys[k - 1] is key number k */
 };
 
 #endif

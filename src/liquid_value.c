@@ -275,23 +275,30 @@ static int loop_field(lq_render *r, const lq_loop *l, const char *k, size_t n, l
 #undef IS
 }
 
-int lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *out) {
+int lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out) {
+  const lq_host *h = r->host;
+  if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+  if (kid && h->get_key ? h->get_key(h->ud, obj, r->tpl, kid, out) : h->get(h->ud, obj, k, n, out))
+    return host_fail(r);
+  return R_OK;
+}
+
+int lq_key_id(lq_render *r, const lq_value *v, const char *k, size_t n, int kid, lq_value *out) {
   *out = lq_nil();
-  if (v->type == LQ_HOSTHASH) {
-    if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
-    if (r->host->get(r->host->ud, v->u.h, k, n, out)) return host_fail(r);
-    return R_OK;
-  }
+  if (v->type == LQ_HOSTHASH) return lq_host_get(r, v->u.h, k, n, kid, out);
   if (v->type == LQ_LOOP) return loop_field(r, v->u.loop, k, n, out);
   return R_OK;
 }
 
-/* obj[key]; `command` marks .size/.first/.last written with a dot */
-int lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, lq_value *out) {
+int lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *out) {
+  return lq_key_id(r, v, k, n, 0, out);
+}
+
+int lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, int kid, lq_value *out) {
   *out = lq_nil();
   if (key->type == LQ_STR) {
     if (v->type == LQ_HOSTHASH || v->type == LQ_LOOP) {
-      if (lq_key(r, v, key->u.s.p, key->u.s.n, out)) return R_ERR;
+      if (lq_key_id(r, v, key->u.s.p, key->u.s.n, kid, out)) return R_ERR;
       if (out->type != LQ_NIL || v->type == LQ_LOOP) return R_OK;
     }
     if (command) {

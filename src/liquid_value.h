@@ -56,7 +56,12 @@ int  lq_contains(lq_render *r, const lq_value *a, const lq_value *b);
 int64_t lq_len(lq_render *r, const lq_value *v);
 int  lq_at(lq_render *r, const lq_value *v, int64_t i, lq_value *out);      /* 0-based, negative from end */
 int  lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *out);
-int  lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, lq_value *out);
+/* the same for key number kid of the template being rendered (0: none, k names it) */
+int  lq_key_id(lq_render *r, const lq_value *v, const char *k, size_t n, int kid, lq_value *out);
+/* host obj[k]: kid as lq_key_id */
+int  lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out);
+/* obj[key]; `command` marks .size/.first/.last written with a dot; kid as lq_key_id */
+int  lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, int kid, lq_value *out);
 int  lq_list(lq_render *r, const lq_value *v, lq_array *out);  /* materialise a collection */
 int  lq_pairs(lq_render *r, const lq_value *hash, lq_array *out);  /* [key, value] pairs */
 /* to_s into a buffer; nested hashes/arrays inspect-style, as Ruby prints them or (the

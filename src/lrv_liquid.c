@@ -42,7 +42,7 @@ static int l_compile(lua_State *L) {
   int mode = luaL_checkoption(L, 2, "lax", modes);
   const char *name = luaL_optstring(L, 3, "template");
   lq_error err;
-  tpl_box *b = lua_newuserdatauv(L, sizeof *b, 0);   /* closed until compiled */
+  tpl_box *b = lua_newuserdatauv(L, sizeof *b, 1);   /* closed until compiled; 1: its keys */
   b->t = NULL;
   luaL_setmetatable(L, LRV_TEMPLATE);
   b->t = lq_compile(src, len, mode == 0 ? LQ_MODE_LAX : LQ_MODE_STRICT, &err);
@@ -59,30 +59,76 @@ static int l_compile(lua_State *L) {
 
 /* ---- the host: Lua values seen by the renderer ---- */
 
-#define ANCHOR_CACHE 64   /* addresses of recently anchored values remembered (a power of 2) */
+#define ANCHOR_CACHE 64            /* addresses of recently anchored values remembered (a power of 2) */
+#define STACK_ANCHORS 10000        /* tables anchored on the Lua stack; the rest go into refs */
+#define STACK_SLACK 32             /* free stack slots kept above the anchors for the callbacks */
+#define STACK_GROW 256             /* slots reserved at a time */
+#define KEY_TEMPLATES 16           /* templates per render whose prepared keys are used */
 
+/* A handle: > 0, the stack index of an anchored table; < 0, refs[-handle]. The renderer
+** fetches a table and then its fields, over and over: a table anchored where it lands on the
+** stack is read there in place, with no refs lookup, no copy and nothing to clear. */
 typedef struct lhost {
   lua_State *L;
   int refs, nrefs, loader, arraymts;
+  int top;                             /* the host's part of the stack ends here */
+  int room;                            /* lua_checkstack has made room up to here */
+  int nstack;                          /* tables anchored on the stack */
   const void *seen[ANCHOR_CACHE];      /* anchor's cache: address -> handle */
   intptr_t seen_h[ANCHOR_CACHE];
+  /* the key tables (template userdata's user value 1: its keys as Lua strings) on the stack */
+  const lq_template *cur_t;
+  int cur_keys;
+  int ntk;
+  const lq_template *tk_t[KEY_TEMPLATES];
+  int tk_idx[KEY_TEMPLATES];
   char err[256];
 } lhost;
 
-/* The handle of the value at idx (refs[handle] = value). A table fetched again and again
-** (product in {{ product.title }}, in a loop) would be anchored once per fetch and grow
-** refs without bound: a small cache by address finds its handle again. An address is
-** the table's for the whole render, since refs keeps the table alive. */
-static intptr_t anchor(lhost *h, int idx) {
+/* keeps the value on top of the stack where it is, as part of the host's stack; 0 when it
+** cannot stay (not right above the host's part, or no more room) */
+static int stay(lhost *h) {
   lua_State *L = h->L;
-  const void *p = lua_topointer(L, idx);
+  int top = lua_gettop(L);
+  if (top != h->top + 1 || h->nstack >= STACK_ANCHORS) return 0;
+  if (top + STACK_SLACK > h->room) {
+    if (!lua_checkstack(L, STACK_GROW)) { h->nstack = STACK_ANCHORS; return 0; }
+    h->room = top + STACK_GROW;
+  }
+  h->top = top;
+  h->nstack++;
+  return 1;
+}
+
+/* The handle of the value on top of the stack; pops it unless it stays on the stack. A
+** table fetched again and again (product in {{ product.title }}, in a loop) would be
+** anchored once per fetch and grow the stack or refs without bound: a small cache by
+** address finds its handle again. An address is the table's for the whole render, since
+** the anchor keeps the table alive. */
+static intptr_t anchor_top(lhost *h) {
+  lua_State *L = h->L;
+  const void *p = lua_topointer(L, -1);
   unsigned slot = (unsigned)(((uintptr_t)p >> 4) & (ANCHOR_CACHE - 1));
-  if (p && h->seen[slot] == p) return h->seen_h[slot];
-  lua_pushvalue(L, idx);
-  lua_rawseti(L, h->refs, ++h->nrefs);
+  intptr_t hd;
+  if (p && h->seen[slot] == p) {
+    lua_pop(L, 1);
+    return h->seen_h[slot];
+  }
+  if (stay(h)) hd = h->top;
+  else {
+    lua_rawseti(L, h->refs, ++h->nrefs);
+    hd = -(intptr_t)h->nrefs;
+  }
   h->seen[slot] = p;
-  h->seen_h[slot] = h->nrefs;
-  return h->nrefs;
+  h->seen_h[slot] = hd;
+  return hd;
+}
+
+/* the stack index of handle obj's table; a refs handle's table is pushed */
+static int obj_index(lhost *h, intptr_t obj) {
+  if (obj > 0) return (int)obj;
+  lua_rawgeti(h->L, h->refs, (lua_Integer)-obj);
+  return lua_gettop(h->L);
 }
 
 static int is_array_table(lhost *h, int idx) {
@@ -95,7 +141,7 @@ static int is_array_table(lhost *h, int idx) {
   return yes;
 }
 
-/* the value at the top of the stack -> *out; pops it */
+/* the value at the top of the stack -> *out; pops it (or keeps it there as an anchor) */
 static void to_value(lhost *h, lq_value *out) {
   lua_State *L = h->L;
   switch (lua_type(L, -1)) {
@@ -113,8 +159,8 @@ static void to_value(lhost *h, lq_value *out) {
     }
     case LUA_TTABLE:
       out->type = is_array_table(h, lua_gettop(L)) ? LQ_HOSTARR : LQ_HOSTHASH;
-      out->u.h = anchor(h, -1);
-      break;
+      out->u.h = anchor_top(h);
+      return;
     default:          /* nil, cjson.null, functions, userdata */
       out->type = LQ_NIL;
       out->u.i = 0;
@@ -122,24 +168,84 @@ static void to_value(lhost *h, lq_value *out) {
   lua_pop(L, 1);
 }
 
+/* obj[key], the key pushed and obj's table at stack index t */
+static int get_pushed_key(lhost *h, intptr_t obj, int t, lq_value *out) {
+  lua_rawget(h->L, t);
+  to_value(h, out);
+  if (obj < 0) lua_pop(h->L, 1);
+  return 0;
+}
+
 static int h_get(void *ud, intptr_t obj, const char *key, size_t klen, lq_value *out) {
   lhost *h = ud;
-  lua_State *L = h->L;
-  lua_rawgeti(L, h->refs, (lua_Integer)obj);
-  lua_pushlstring(L, key, klen);
-  lua_rawget(L, -2);
-  to_value(h, out);
-  lua_pop(L, 1);
+  int t = obj_index(h, obj);
+  lua_pushlstring(h->L, key, klen);
+  return get_pushed_key(h, obj, t, out);
+}
+
+/* the stack index of template t's key table, or 0 when it is not on the stack */
+static int keys_of(lhost *h, const lq_template *t) {
+  int i;
+  if (t == h->cur_t) return h->cur_keys;
+  for (i = 0; i < h->ntk; i++)
+    if (h->tk_t[i] == t) {
+      h->cur_t = t;
+      return h->cur_keys = h->tk_idx[i];
+    }
   return 0;
+}
+
+/* A key by number: the template's key table holds it as a Lua string already, so the
+** lookup skips making (hashing and interning) the string again. */
+static int h_get_key(void *ud, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
+  lhost *h = ud;
+  int kt = keys_of(h, tp), t;
+  if (!kt) {
+    size_t n;
+    const char *k = lq_template_key(tp, kid, &n);
+    return h_get(ud, obj, k ? k : "", n, out);
+  }
+  t = obj_index(h, obj);
+  lua_rawgeti(h->L, kt, kid);
+  return get_pushed_key(h, obj, t, out);
+}
+
+/* Pushes template t's key table (the template userdata at ud's user value 1), made on
+** first use. */
+static void push_keys(lua_State *L, int ud, const lq_template *t) {
+  int k, n;
+  if (lua_getiuservalue(L, ud, 1) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  n = lq_template_nkeys(t);
+  lua_createtable(L, n, 0);
+  for (k = 1; k <= n; k++) {
+    size_t len;
+    const char *p = lq_template_key(t, k, &len);
+    lua_pushlstring(L, p, len);
+    lua_rawseti(L, -2, k);
+  }
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, ud, 1);
+}
+
+/* The template userdata at stack index ud: its key table goes on the host's stack for
+** h_get_key, while there is room. */
+static void add_keys(lhost *h, int ud, const lq_template *t) {
+  lua_State *L = h->L;
+  if (h->ntk >= KEY_TEMPLATES || keys_of(h, t)) return;
+  push_keys(L, ud, t);
+  if (!stay(h)) { lua_pop(L, 1); return; }
+  h->tk_t[h->ntk] = t;
+  h->tk_idx[h->ntk++] = h->top;
 }
 
 static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
   lhost *h = ud;
   lua_State *L = h->L;
-  lua_rawgeti(L, h->refs, (lua_Integer)obj);
-  lua_rawgeti(L, -1, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
+  int t = obj_index(h, obj);
+  lua_rawgeti(L, t, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
   to_value(h, out);
-  lua_pop(L, 1);
+  if (obj < 0) lua_pop(L, 1);
   return 0;
 }
 
@@ -165,27 +271,25 @@ static int64_t h_len(void *ud, const lq_value *obj) {
   lhost *h = ud;
   lua_State *L = h->L;
   int64_t n = 0;
-  lua_rawgeti(L, h->refs, (lua_Integer)obj->u.h);
-  if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, -1);
+  int t = obj_index(h, obj->u.h);
+  if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, t);
   else {
     push_cache(h, LEN_CACHE);
-    lua_pushvalue(L, -2);
+    lua_pushvalue(L, t);
     if (lua_rawget(L, -2) == LUA_TNUMBER) n = (int64_t)lua_tointeger(L, -1);
     else {
       lua_pop(L, 1);
       lua_pushnil(L);
-      while (lua_next(L, -3)) {
+      while (lua_next(L, t)) {
         if (lua_type(L, -2) == LUA_TSTRING) n++;
         lua_pop(L, 1);
       }
-      lua_pushvalue(L, -2);
+      lua_pushvalue(L, t);
       lua_pushinteger(L, (lua_Integer)n);
-      lua_rawset(L, -4);
-      lua_pushnil(L);
+      lua_rawset(L, -3);
     }
-    lua_pop(L, 2);
   }
-  lua_pop(L, 1);
+  lua_settop(L, h->top);
   return n;
 }
 
@@ -230,27 +334,28 @@ static void make_keys(lhost *h, int t, int *ordered) {
 static int h_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
   lhost *h = ud;
   lua_State *L = h->L;
-  int top = lua_gettop(L), t = top + 1;
-  lua_rawgeti(L, h->refs, (lua_Integer)obj);         /* t */
-  push_cache(h, OKEYS_CACHE);                         /* t + 1 */
-  push_cache(h, KEYS_CACHE);                          /* t + 2 */
+  int top = h->top, t = obj_index(h, obj), c;
+  push_cache(h, OKEYS_CACHE);                         /* c */
+  c = lua_gettop(L);
+  push_cache(h, KEYS_CACHE);                          /* c + 1 */
   lua_pushvalue(L, t);
-  if (lua_rawget(L, t + 1) == LUA_TTABLE) *ordered = 1;
+  if (lua_rawget(L, c) == LUA_TTABLE) *ordered = 1;
   else {
     lua_pop(L, 1);
     lua_pushvalue(L, t);
-    if (lua_rawget(L, t + 2) == LUA_TTABLE) *ordered = 0;
+    if (lua_rawget(L, c + 1) == LUA_TTABLE) *ordered = 0;
     else {
       lua_pop(L, 1);
       make_keys(h, t, ordered);
       lua_pushvalue(L, t);
       lua_pushvalue(L, -2);
-      lua_rawset(L, *ordered ? t + 1 : t + 2);
+      lua_rawset(L, *ordered ? c : c + 1);
     }
   }
+  lua_replace(L, top + 1);                            /* the keys, right above the host's part */
+  lua_settop(L, top + 1);
   out->type = LQ_HOSTARR;
-  out->u.h = anchor(h, -1);
-  lua_settop(L, top);
+  out->u.h = anchor_top(h);
   return 0;
 }
 
@@ -265,30 +370,33 @@ static int h_partial(void *ud, const char *name, size_t n, const lq_template **o
     const char *m = lua_tostring(L, -1);
     strncpy(h->err, m ? m : "partial loader failed", sizeof h->err - 1);
     h->err[sizeof h->err - 1] = 0;
-    lua_pop(L, 1);
+    lua_settop(L, h->top);
     return -1;
   }
   if (lua_isnil(L, -2)) {
     if (lua_isstring(L, -1)) {
       strncpy(h->err, lua_tostring(L, -1), sizeof h->err - 1);
       h->err[sizeof h->err - 1] = 0;
-      lua_pop(L, 2);
+      lua_settop(L, h->top);
       return -1;
     }
-    lua_pop(L, 2);
+    lua_settop(L, h->top);
     return 0;
   }
   {
     tpl_box *b = luaL_testudata(L, -2, LRV_TEMPLATE);
+    intptr_t hd;
     if (!b || !b->t) {
       strncpy(h->err, "partial loader returned no template", sizeof h->err - 1);
-      lua_pop(L, 2);
+      h->err[sizeof h->err - 1] = 0;
+      lua_settop(L, h->top);
       return -1;
     }
-    anchor(h, -2);
+    lua_pop(L, 1);
+    hd = anchor_top(h);                        /* the template lives while it renders */
+    if (hd > 0) add_keys(h, (int)hd, b->t);
     *out = b->t;
   }
-  lua_pop(L, 2);
   return 0;
 }
 
@@ -494,22 +602,25 @@ static int l_render(lua_State *L) {
     lq_render_init(r);
     luaL_setmetatable(L, LRV_RENDER);
   }
+  memset(&h, 0, sizeof h);
   h.L = L;
   h.loader = 7;
   h.refs = 10;
   h.arraymts = 8;
-  h.nrefs = 0;
-  memset(h.seen, 0, sizeof h.seen);
-  h.err[0] = 0;
+  h.top = h.room = lua_gettop(L);
+  memset(&host, 0, sizeof host);
   host.ud = &h;
   host.get = h_get;
+  host.get_key = h_get_key;
   host.index = h_index;
   host.len = h_len;
   host.keys = h_keys;
   host.partial = h_partial;
   host.error = h_error;
+  lua_pushvalue(L, 1);                                  /* the template, for its keys */
+  if (anchor_top(&h) > 0) add_keys(&h, h.top, b->t);
   root.type = LQ_HOSTHASH;
-  root.u.h = anchor(&h, 2);
+  root.u.h = 2;                                         /* the context, anchored as an argument */
   rc = lq_render_run(r, b->t, &host, &o, root);
   if (slot) clear_refs(L, 10, h.nrefs);
   if (rc == 0) {
