@@ -355,7 +355,8 @@ lint:
 	@if command -v luacheck >/dev/null 2>&1; then luacheck lua spec $(wildcard flows); \
 	else echo "make lint: luacheck is not installed (apt-get install lua-check)" >&2; exit 1; fi
 
-# ---- fuzzing (clang + libFuzzer): each spec/fuzz/fuzz_*.c against the core sources
+# ---- fuzzing (clang + libFuzzer): each spec/fuzz/fuzz_*.c against the core sources.
+# LQ_CHECK_KEYS: the renderer checks that each key number it looks up stands for its key.
 
 fuzz:
 	@sh scripts/deps.sh --fuzz
@@ -363,7 +364,7 @@ fuzz:
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) \
+	$(FUZZ_CC) $(WARNINGS) $(DEFINES) -DLQ_CHECK_KEYS $(LIB_CFLAGS) $(FUZZ_CFLAGS) \
 	  -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
 
 $(FUZZ_DIR)/%: spec/fuzz/%.c $(FUZZ_OBJ)
