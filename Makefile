@@ -77,19 +77,12 @@ LDCONFIG ?= ldconfig /sbin/ldconfig
 LUA_CFLAGS    ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
 LUA_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null),-llua$(LUA_V))
 CURL_CFLAGS   ?= $(if $(CURL_INCDIR),-I$(CURL_INCDIR)) $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
-CURL_LIBS     ?= $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) $(or $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null),-lcurl)
 CRYPTO_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
-CRYPTO_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null),-lcrypto)
 PCRE_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
-PCRE_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libpcre2-8 2>/dev/null),-lpcre2-8)
 SQLITE_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
-SQLITE_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null),-lsqlite3)
 PQ_CFLAGS     ?= $(or $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null),-I/usr/include/postgresql)
-PQ_LIBS       ?= $(or $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null),-lpq)
 MHD_CFLAGS    ?= $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
-MHD_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null),-lmicrohttpd)
 EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
-EDIT_LIBS     ?= $(or $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null),-ledit)
 MOD_LDFLAGS   ?= -Wl,--version-script=$(B)/core.map
 
 # Expand the $(shell ...) defaults once (a command-line value still wins).
@@ -99,19 +92,12 @@ CLIBDIR       := $(CLIBDIR)
 LUA_CFLAGS    := $(LUA_CFLAGS)
 LUA_LIBS      := $(LUA_LIBS)
 CURL_CFLAGS   := $(CURL_CFLAGS)
-CURL_LIBS     := $(CURL_LIBS)
 CRYPTO_CFLAGS := $(CRYPTO_CFLAGS)
-CRYPTO_LIBS   := $(CRYPTO_LIBS)
 PCRE_CFLAGS   := $(PCRE_CFLAGS)
-PCRE_LIBS     := $(PCRE_LIBS)
 SQLITE_CFLAGS := $(SQLITE_CFLAGS)
-SQLITE_LIBS   := $(SQLITE_LIBS)
 PQ_CFLAGS     := $(PQ_CFLAGS)
-PQ_LIBS       := $(PQ_LIBS)
 MHD_CFLAGS    := $(MHD_CFLAGS)
-MHD_LIBS      := $(MHD_LIBS)
 EDIT_CFLAGS   := $(EDIT_CFLAGS)
-EDIT_LIBS     := $(EDIT_LIBS)
 
 # Project flags come first, the user's CFLAGS after them (so they can override).
 WARNINGS := -std=c99 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
@@ -130,9 +116,9 @@ endif
 LIB_CFLAGS := $(LUA_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(PCRE_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(MHD_CFLAGS)
 ALL_CFLAGS  = $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(EXTRA_CFLAGS) $(SAN) $(CFLAGS) $(CPPFLAGS) \
               -fPIC -MMD -MP
-# No $(CURL_LIBS), $(PQ_LIBS), $(MHD_LIBS): src/curl_lazy.c, pq_lazy.c and mhd_lazy.c open
-# libcurl, libpq and libmicrohttpd when the first call needs them (src/lazy.h says why).
-CORE_LIBS  := $(CRYPTO_LIBS) $(PCRE_LIBS) $(SQLITE_LIBS) -ldl -lm
+# No library of the core's own is linked: src/*_lazy.c open libcurl, libpq, libmicrohttpd,
+# libcrypto, PCRE2 and SQLite when the first call needs them (src/lazy.h says why).
+CORE_LIBS  := -ldl -lm
 
 # The core: every src/*.c except the host program (main.c), the C API (rivulet.c) and the
 # state setup both share (host.c: it builds a lua_State, which a Lua module never does).
@@ -282,7 +268,7 @@ $(MOD): $(CORE_OBJ) $(B)/core.map
 	$(CC) $(LIBFLAG) $(SAN) $(LDFLAGS) $(MOD_LDFLAGS) -o $@ $(CORE_OBJ) $(CORE_LIBS)
 
 # The host links the core statically and exports its symbols (-Wl,-E) for C modules. No
-# $(EDIT_LIBS): main.c opens libedit when the REPL starts on a terminal.
+# libedit: main.c opens libedit when the REPL starts on a terminal.
 $(HOST): $(HOST_OBJ) $(LIB_A)
 	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(LUA_LIBS) $(CORE_LIBS)
 

@@ -19,6 +19,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "lazy.h"
+
+RV_LAZY_HIDE   /* lazy.h: why */
+
 /* curl_url_get's handle became const in libcurl 8 */
 #if LIBCURL_VERSION_NUM >= 0x080000
 #define URL_GET_CONST const

@@ -9,6 +9,8 @@
 #ifndef RV_LAZY_H
 #define RV_LAZY_H
 
+#include <stddef.h>
+
 /* Longest reason kept for a library that cannot be opened (dlerror's text, cut). */
 #define RV_LAZY_WHY_MAX 256
 
@@ -27,8 +29,41 @@ int rv_lazy_open(rv_lazy *lib);
 ** symbol makes the library unusable (state -1, why names the symbol). */
 void rv_lazy_sym(rv_lazy *lib, const char *name, void *slot);
 
+/* A *_lazy.c file lists its functions once, as LIB_FUNCS(R, V): R(ret, name, params, args)
+** for those that return a value, V(name, params, args) for void ones. These expand that
+** list into the table of pointers (static struct { LIB_FUNCS(RV_LAZY_FIELD_R,
+** RV_LAZY_FIELD_V) } fn;), its loading (with an rv_lazy named lib) and the definitions
+** the core links against. Names are parenthesised so a function-like macro of the
+** library's header stays out of the way; RV_LAZY_STR expands an object-like one (PCRE2's
+** pcre2_compile is pcre2_compile_8) before it is looked up. Each definition opens the
+** library if nothing has yet (LAZY_READY(), the file's rv_*_unavailable): a program that
+** links the core statically and calls the library itself reaches these too, and so does a
+** library's call to its own function when the library was opened by another one first.
+**
+** The definitions are hidden (RV_LAZY_HIDE, after the library's headers): the host exports
+** its symbols for C modules (-Wl,-E), and exported, they would stand in for the library's
+** own functions inside any library that loads it (libcurl loads libcrypto: each of
+** libcrypto's calls to its own CRYPTO_memcmp would take a detour through here). */
+#define RV_LAZY_STR_(x) #x
+#define RV_LAZY_STR(x) RV_LAZY_STR_(x)
+#define RV_LAZY_FIELD_R(ret, name, params, args) ret(*name) params;
+#define RV_LAZY_FIELD_V(name, params, args) void(*name) params;
+#define RV_LAZY_LOAD_R(ret, name, params, args) rv_lazy_sym(&lib, RV_LAZY_STR(name), &fn.name);
+#define RV_LAZY_LOAD_V(name, params, args) rv_lazy_sym(&lib, RV_LAZY_STR(name), &fn.name);
+#define RV_LAZY_DEF_R(ret, name, params, args) \
+  ret(name) params { (void)LAZY_READY(); return fn.name args; }
+#define RV_LAZY_DEF_V(name, params, args) void(name) params { (void)LAZY_READY(); fn.name args; }
+#if defined(__GNUC__) || defined(__clang__)
+#define RV_LAZY_HIDE _Pragma("GCC visibility push(hidden)")
+#else
+#define RV_LAZY_HIDE
+#endif
+
 /* NULL once the library is open (opening it now if needed), else why it cannot be. */
 const char *rv_pq_unavailable(void);
 const char *rv_mhd_unavailable(void);
+const char *rv_crypto_unavailable(void);
+const char *rv_pcre_unavailable(void);
+const char *rv_sqlite_unavailable(void);
 
 #endif

@@ -6,6 +6,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "lazy.h"
 #include "lrv.h"
 
 #define LRV_REGEX_MATCH_LIMIT 1000000     /* backtracking steps per match */
@@ -28,6 +29,12 @@ static int l_regex_match(lua_State *L) {
   pcre2_code *re;
   pcre2_match_data *md;
   pcre2_match_context *mc;
+  const char *why = rv_pcre_unavailable();     /* PCRE2 is opened on first use */
+  if (why != NULL) {
+    luaL_pushfail(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
   re = pcre2_compile((PCRE2_SPTR)pat, plen,
                      PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
                      &code, &off, NULL);

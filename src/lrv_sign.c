@@ -7,8 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lazy.h"
 #include "lrv.h"
 #include "sign.h"
+
+/* libcrypto is opened on first use (lazy.h): a process that signs nothing never maps it */
+static void need_crypto(lua_State *L) {
+  const char *why = rv_crypto_unavailable();
+  if (why != NULL) luaL_error(L, "%s", why);
+}
 
 /* base64 of HMAC-SHA1 (sha256 = 0) or HMAC-SHA256 of data with key */
 static void push_hmac(lua_State *L, const char *k, size_t kl, const char *d, size_t dl, int sha256) {
@@ -21,6 +28,7 @@ static void push_hmac(lua_State *L, const char *k, size_t kl, const char *d, siz
 static int hmac_base64(lua_State *L, int sha256) {
   size_t kl, dl;
   const char *k = luaL_checklstring(L, 1, &kl), *d = luaL_checklstring(L, 2, &dl);
+  need_crypto(L);
   push_hmac(L, k, kl, d, dl, sha256);
   return 1;
 }
@@ -36,6 +44,7 @@ static int l_sha256_hex(lua_State *L) {
   size_t dl;
   const char *d = luaL_checklstring(L, 1, &dl);
   char out[65];
+  need_crypto(L);
   if (rv_sha256_hex(d, dl, out)) return luaL_error(L, "libcrypto could not compute SHA-256");
   lua_pushstring(L, out);
   return 1;
@@ -47,7 +56,7 @@ static int l_random_hex(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   char out[129];
   luaL_argcheck(L, n >= 1 && n <= 64, 1, "1 to 64 bytes");
-  if (rv_random_hex(out, (size_t)n)) return luaL_error(L, "libcrypto could not produce random bytes");
+  if (rv_random_hex(out, (size_t)n)) return luaL_error(L, "the system could not produce random bytes");
   lua_pushstring(L, out);
   return 1;
 }
@@ -57,7 +66,9 @@ static int l_base64_decode(lua_State *L) {
   size_t len, outlen;
   const char *in = luaL_checklstring(L, 1, &len);
   luaL_Buffer b;
-  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, len / 4 * 3 + 1);
+  unsigned char *out;
+  need_crypto(L);
+  out = (unsigned char *)luaL_buffinitsize(L, &b, len / 4 * 3 + 1);
   if (rv_base64_decode(in, len, out, &outlen)) {
     luaL_pushfail(L);
     return 1;
@@ -73,6 +84,7 @@ static int l_base64_encode(lua_State *L) {
   luaL_Buffer b;
   char *out;
   luaL_argcheck(L, len <= RV_BASE64_MAX_IN, 1, "too long to encode");
+  need_crypto(L);
   out = luaL_buffinitsize(L, &b, (len + 2) / 3 * 4 + 1);
   luaL_pushresultsize(&b, rv_base64_encode(in, len, out));
   return 1;
@@ -83,6 +95,7 @@ static int l_base64_encode(lua_State *L) {
 static int l_secret_equal(lua_State *L) {
   size_t al, bl;
   const char *a = luaL_checklstring(L, 1, &al), *b = luaL_checklstring(L, 2, &bl);
+  need_crypto(L);
   lua_pushboolean(L, rv_secret_equal(a, al, b, bl));
   return 1;
 }
@@ -117,6 +130,7 @@ static int l_twilio_signature(lua_State *L) {
   int sha256 = strcmp(alg, "sha256") == 0;
   luaL_checktype(L, 3, LUA_TTABLE);
   luaL_argcheck(L, sha256 || strcmp(alg, "sha1") == 0, 4, "sha1 or sha256");
+  need_crypto(L);
   n = (size_t)lua_rawlen(L, 3);
   p = lua_newuserdatauv(L, (n ? n : 1) * sizeof *p, 0);      /* freed by the GC, even on error */
   for (i = 0; i < n; i++) {

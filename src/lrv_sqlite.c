@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lazy.h"
 #include "lrv.h"
 #include "sqlite_ckpt.h"
 
@@ -123,6 +124,7 @@ static int l_open(lua_State *L) {
   const char *name = path;
   int flags = SQLITE_OPEN_NOMUTEX, rc, missing = 0;
   struct stat sb;
+  const char *why;
   Db *d;
   if (strcmp(mode, "ro") == 0) flags |= SQLITE_OPEN_READONLY;
   else if (strcmp(mode, "rw") == 0) flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -131,6 +133,12 @@ static int l_open(lua_State *L) {
     name = push_immutable_uri(L, path);
   }
   else return luaL_argerror(L, 2, "mode must be \"rw\", \"ro\" or \"immutable\"");
+  if ((why = rv_sqlite_unavailable()) != NULL) {   /* SQLite is opened on first use */
+    luaL_pushfail(L);
+    lua_pushstring(L, why);
+    lua_pushliteral(L, "unavailable");
+    return 3;
+  }
   d = (Db *)lua_newuserdatauv(L, sizeof *d, 0);
   d->db = NULL;
   d->ckpt = NULL;
@@ -371,6 +379,19 @@ static int l_stmt_gc(lua_State *L) {
   return 0;
 }
 
+/* sqlite_version() -> SQLite's version ("3.40.1") | nil, why it cannot be opened: a
+** function, so that asking opens the library and loading the core does not */
+static int l_version(lua_State *L) {
+  const char *why = rv_sqlite_unavailable();
+  if (why != NULL) {
+    luaL_pushfail(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  lua_pushstring(L, sqlite3_libversion());
+  return 1;
+}
+
 void lrv_open_sqlite(lua_State *L) {
   static const luaL_Reg db_methods[] = {
     { "exec", l_db_exec }, { "prepare", l_db_prepare }, { "close", l_db_close },
@@ -388,6 +409,6 @@ void lrv_open_sqlite(lua_State *L) {
   lrv_class(L, LRV_SQLITE_STMT, stmt_meta, stmt_methods);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "sqlite_open");
-  lua_pushstring(L, sqlite3_libversion());
+  lua_pushcfunction(L, l_version);
   lua_setfield(L, -2, "sqlite_version");
 }

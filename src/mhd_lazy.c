@@ -16,6 +16,9 @@
 
 #include "lazy.h"
 
+RV_LAZY_HIDE
+#define LAZY_READY rv_mhd_unavailable
+
 #ifndef RV_MHD_SONAME
 #define RV_MHD_SONAME "libmicrohttpd.so.12"
 #endif
@@ -47,10 +50,8 @@ typedef const union MHD_DaemonInfo DaemonInfo;
   V(MHD_stop_daemon, (Daemon *d), (d))                                                     \
   V(MHD_suspend_connection, (Conn *c), (c))
 
-#define FIELD_R(ret, name, params, args) ret(*name) params;
-#define FIELD_V(name, params, args) void(*name) params;
 static struct {
-  MHD_FUNCS(FIELD_R, FIELD_V)
+  MHD_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V)
   Daemon *(*MHD_start_daemon_va)(unsigned int, uint16_t, MHD_AcceptPolicyCallback, void *,
                                  MHD_AccessHandlerCallback, void *, va_list);
   ConnInfo *(*MHD_get_connection_info)(Conn *, enum MHD_ConnectionInfoType, ...);
@@ -61,9 +62,7 @@ static rv_lazy lib = { RV_MHD_SONAME, "libmicrohttpd (the HTTP server library)",
 
 const char *rv_mhd_unavailable(void) {
   if (lib.state == 0 && rv_lazy_open(&lib)) {
-#define LOAD_R(ret, name, params, args) rv_lazy_sym(&lib, #name, &fn.name);
-#define LOAD_V(name, params, args) rv_lazy_sym(&lib, #name, &fn.name);
-    MHD_FUNCS(LOAD_R, LOAD_V)
+    MHD_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
     rv_lazy_sym(&lib, "MHD_start_daemon_va", &fn.MHD_start_daemon_va);
     rv_lazy_sym(&lib, "MHD_get_connection_info", &fn.MHD_get_connection_info);
     rv_lazy_sym(&lib, "MHD_get_daemon_info", &fn.MHD_get_daemon_info);
@@ -71,9 +70,7 @@ const char *rv_mhd_unavailable(void) {
   return lib.state > 0 ? NULL : lib.why;
 }
 
-#define DEF_R(ret, name, params, args) ret(name) params { return fn.name args; }
-#define DEF_V(name, params, args) void(name) params { fn.name args; }
-MHD_FUNCS(DEF_R, DEF_V)
+MHD_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
 
 Daemon *(MHD_start_daemon)(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc,
                            void *apc_cls, MHD_AccessHandlerCallback dh, void *dh_cls, ...) {

@@ -9,6 +9,9 @@
 
 #include "lazy.h"
 
+RV_LAZY_HIDE
+#define LAZY_READY rv_pq_unavailable
+
 #ifndef RV_PQ_SONAME
 #define RV_PQ_SONAME "libpq.so.5"   /* libpq's ABI since PostgreSQL 8.0 */
 #endif
@@ -57,23 +60,17 @@
   R(ConnStatusType, PQstatus, (const PGconn *c), (c))                                      \
   R(PGTransactionStatusType, PQtransactionStatus, (const PGconn *c), (c))
 
-#define FIELD_R(ret, name, params, args) ret(*name) params;
-#define FIELD_V(name, params, args) void(*name) params;
-static struct { PQ_FUNCS(FIELD_R, FIELD_V) } fn;
+static struct { PQ_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;
 
 static rv_lazy lib = { RV_PQ_SONAME, "libpq (the PostgreSQL client library)", NULL, 0, "" };
 
 const char *rv_pq_unavailable(void) {
   if (lib.state == 0 && rv_lazy_open(&lib)) {
-#define LOAD_R(ret, name, params, args) rv_lazy_sym(&lib, #name, &fn.name);
-#define LOAD_V(name, params, args) rv_lazy_sym(&lib, #name, &fn.name);
-    PQ_FUNCS(LOAD_R, LOAD_V)
+    PQ_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
   }
   return lib.state > 0 ? NULL : lib.why;
 }
 
 /* the definitions the core links against (parenthesised names: libpq-fe.h's macros, if
 ** any, stay out of the way) */
-#define DEF_R(ret, name, params, args) ret(name) params { return fn.name args; }
-#define DEF_V(name, params, args) void(name) params { fn.name args; }
-PQ_FUNCS(DEF_R, DEF_V)
+PQ_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)

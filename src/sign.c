@@ -4,12 +4,13 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "lazy.h"
 #include "sign.h"
 
 int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t len, char out[29]) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int maclen = 0;
-  if (keylen > (size_t)0x7fffffff) return -1;
+  if (keylen > (size_t)0x7fffffff || rv_crypto_unavailable()) return -1;
   if (!HMAC(EVP_sha1(), key, (int)keylen, (const unsigned char *)data, len, mac, &maclen) || maclen != 20)
     return -1;
   EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);   /* 20 bytes -> 28 chars + NUL */
@@ -19,7 +20,7 @@ int rv_hmac_sha1_base64(const char *key, size_t keylen, const char *data, size_t
 int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size_t len, char out[45]) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int maclen = 0;
-  if (keylen > (size_t)0x7fffffff) return -1;
+  if (keylen > (size_t)0x7fffffff || rv_crypto_unavailable()) return -1;
   if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, mac, &maclen) || maclen != 32)
     return -1;
   EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);   /* 32 bytes -> 44 chars + NUL */
@@ -27,7 +28,7 @@ int rv_hmac_sha256_base64(const char *key, size_t keylen, const char *data, size
 }
 
 size_t rv_base64_encode(const unsigned char *in, size_t len, char *out) {
-  if (len > RV_BASE64_MAX_IN) return 0;
+  if (len > RV_BASE64_MAX_IN || rv_crypto_unavailable()) return 0;
   return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
@@ -47,6 +48,7 @@ int rv_base64_decode(const char *in, size_t len, unsigned char *out, size_t *out
     }
   }
   if (len == 0) { *outlen = 0; return 0; }
+  if (rv_crypto_unavailable()) return -1;
   n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
   if (n < 0 || (size_t)n < pad) return -1;
   *outlen = (size_t)n - pad;
@@ -54,7 +56,7 @@ int rv_base64_decode(const char *in, size_t len, unsigned char *out, size_t *out
 }
 
 int rv_secret_equal(const char *a, size_t alen, const char *b, size_t blen) {
-  return alen == blen && CRYPTO_memcmp(a, b, alen) == 0;
+  return alen == blen && !rv_crypto_unavailable() && CRYPTO_memcmp(a, b, alen) == 0;
 }
 
 static const char hex[] = "0123456789abcdef";
@@ -75,6 +77,7 @@ int rv_random_hex(char *out, size_t n) {
 int rv_sha256_hex(const char *data, size_t len, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0, i;
+  if (rv_crypto_unavailable()) return -1;
   if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -1;
   for (i = 0; i < mdlen; i++) {
     out[2 * i] = hex[md[i] >> 4];

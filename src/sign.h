@@ -1,6 +1,8 @@
 /* Request signing primitives over OpenSSL's libcrypto (pure C, no lua.h): what
 ** X-Twilio-Signature needs (signing requests we send, checking webhooks we receive), and
-** HTTP Basic credentials. */
+** HTTP Basic credentials. libcrypto is opened at the first call (lazy.h); when it cannot
+** be, each function fails as it says (base64 encodes nothing, secrets never compare
+** equal): callers that can say why ask rv_crypto_unavailable() first. */
 #ifndef RIVULET_SIGN_H
 #define RIVULET_SIGN_H
 
