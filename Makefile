@@ -355,7 +355,10 @@ $(FUZZ_DIR)/obj/%.o: src/%.c
 
 $(FUZZ_DIR)/%: spec/fuzz/%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(LIB_CFLAGS) $(FUZZ_CFLAGS) -Isrc \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LUA_LIBS) $(CORE_LIBS)
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LUA_LIBS) $(CORE_LIBS) $(FUZZ_LIBS)
+
+# fuzz_sign checks sign.c against libcrypto's own digest API, linked for it alone
+$(FUZZ_DIR)/fuzz_sign: FUZZ_LIBS = $(or $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null),-lcrypto)
 
 $(FUZZ_DIR)/obj/lua_modules.o: $(EMBED_C)
 	@mkdir -p $(@D)
