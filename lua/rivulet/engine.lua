@@ -49,15 +49,20 @@ local sidlib = require "rivulet.sid"
 local steplib = require "rivulet.step"
 local trigger_widget = require "rivulet.widgets.trigger"
 local recovery = require "rivulet.recovery"
+local packed = require "rivulet.packed"
 
-local type, pairs, ipairs, tostring, error, setmetatable, pcall, next =
-  type, pairs, ipairs, tostring, error, setmetatable, pcall, next
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget =
+  type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget
 local format = string.format
 local floor, tonumber = math.floor, tonumber
 local has_markup = liquid.has_markup
 local sid = sidlib.new
 
 local M = {}
+
+-- the waits an execution rests in (nothing of it runs, no call is in flight): it is kept
+-- packed (rivulet.packed) until something reads or writes it
+local AT_REST = { reply = true, call = true, event = true }
 
 -- the events widgets fail with (run-function's fail, make-http-request's failed)
 local FAILURE_EVENTS = { fail = true, failed = true }
@@ -95,34 +100,52 @@ local function shallow(t)
   return c
 end
 
--- ---- timers: a binary heap of {at, exec, token} with lazy removal ----------------------
+-- ---- timers: a binary heap with lazy removal ----------------------------------------------
+-- Three parallel arrays (when, execution, the wait's token) rather than a table per timer:
+-- every waiting execution has one, and a table costs more than the three slots.
 
-local function heap_push(h, e)
-  h[#h + 1] = e
-  local i = #h
+local function new_heap()
+  return { at = {}, exec = {}, token = {}, n = 0 }
+end
+
+local function heap_swap(h, i, j)
+  local at, ex, tk = h.at, h.exec, h.token
+  at[i], at[j] = at[j], at[i]
+  ex[i], ex[j] = ex[j], ex[i]
+  tk[i], tk[j] = tk[j], tk[i]
+end
+
+local function heap_push(h, at, exec, token)
+  local n = h.n + 1
+  h.n = n
+  h.at[n], h.exec[n], h.token[n] = at, exec, token
+  local a, i = h.at, n
   while i > 1 do
     local p = i // 2
-    if h[p].at <= h[i].at then break end
-    h[p], h[i] = h[i], h[p]
+    if a[p] <= a[i] then break end
+    heap_swap(h, p, i)
     i = p
   end
 end
 
+-- removes the earliest timer -> its exec and token
 local function heap_pop(h)
-  local top, n = h[1], #h
-  h[1] = h[n]
-  h[n] = nil
+  local a, n = h.at, h.n
+  local exec, token = h.exec[1], h.token[1]
+  heap_swap(h, 1, n)
+  a[n], h.exec[n], h.token[n] = nil, nil, nil
   n = n - 1
+  h.n = n
   local i = 1
   while true do
     local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= n and h[l].at < h[m].at then m = l end
-    if r <= n and h[r].at < h[m].at then m = r end
+    if l <= n and a[l] < a[m] then m = l end
+    if r <= n and a[r] < a[m] then m = r end
     if m == i then break end
-    h[m], h[i] = h[i], h[m]
+    heap_swap(h, m, i)
     i = m
   end
-  return top
+  return exec, token
 end
 
 -- ---- the engine -------------------------------------------------------------------------
@@ -151,7 +174,8 @@ function M.new(opts)
     by_contact = {},      -- "from\0to" -> execution
     calls = {},           -- sid -> the HTTP call it waits on (tagged with the sid)
     watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
-    timers = {},
+    timers = new_heap(),
+    timer_seq = 0,        -- the last wait token (a timer is live while its wait holds its token)
     all = {},             -- every execution this engine ran, in order
     -- read once by the C renderer (core.liquid_options), not at every render
     render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE,
@@ -236,11 +260,13 @@ function Engine:forget(exec)
   exec.status, exec.detached, exec.reason = "detached", "reloaded", "another process moved it on"
 end
 
--- a reply wait's timeout goes on the heap (a token, so a wait that ended meanwhile is skipped)
+-- a reply wait's timeout goes on the heap (a token, so a wait that ended meanwhile is
+-- skipped; a number, as it must survive rivulet.packed)
 function Engine:arm_timer(exec, at)
   local w = exec.wait
-  w.token = {}
-  heap_push(self.timers, { at = at, exec = exec, token = w.token })
+  self.timer_seq = self.timer_seq + 1
+  w.token = self.timer_seq
+  heap_push(self.timers, at, exec, w.token)
 end
 
 -- ---- steps and ends ------------------------------------------------------------------------
@@ -511,6 +537,10 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
       self.calls[exec.sid] = ev.call
     elseif ev.wait == "subflow" then
       if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
+    end
+    -- at rest until the outside world answers, maybe for hours: one string (rivulet.packed)
+    if AT_REST[ev.wait] and rawget(exec, "wait") == w and rawget(exec, "status") == "active" then
+      packed.pack(exec)
     end
     return nil
   end
@@ -1158,10 +1188,9 @@ end
 
 function Engine:fire_timers()
   local now, h, fired = self.now(), self.timers, 0
-  while h[1] and h[1].at <= now do
-    local t = heap_pop(h)
-    local exec = t.exec
-    if exec.status == "active" and exec.wait and exec.wait.token == t.token then
+  while h.n > 0 and h.at[1] <= now do
+    local exec, token = heap_pop(h)
+    if exec.status == "active" and exec.wait and exec.wait.token == token then
       fired = fired + 1
       self:resume(exec, { kind = "timeout" })
     end
@@ -1172,9 +1201,9 @@ end
 -- when the next live timer is due (epoch seconds), or nil; drops the ones whose wait ended
 function Engine:next_deadline()
   local h = self.timers
-  while h[1] do
-    local t = h[1]
-    if t.exec.status == "active" and t.exec.wait and t.exec.wait.token == t.token then return t.at end
+  while h.n > 0 do
+    local exec = h.exec[1]
+    if exec.status == "active" and exec.wait and exec.wait.token == h.token[1] then return h.at[1] end
     heap_pop(h)
   end
   return nil
@@ -1231,9 +1260,9 @@ end
 function Engine:poll(timeout_ms)
   timeout_ms = timeout_ms or 0
   local wait = timeout_ms
-  local h = self.timers[1]
+  local h = self.timers.n > 0 and self.timers.at[1]
   if self.to_revive then wait = 0
-  elseif h then wait = math.max(0, math.min(wait, floor((h.at - self.now()) * 1000))) end
+  elseif h then wait = math.max(0, math.min(wait, floor((h - self.now()) * 1000))) end
   if next(self.calls) then
     self.http:poll(wait)
     self:collect_calls()

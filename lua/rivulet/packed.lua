@@ -1,0 +1,404 @@
+-- rivulet.packed: an execution at rest (waiting for a reply, a call or an outcome) kept as
+-- one string. Thousands of executions may wait for hours; as tables each holds ~4 KiB
+-- (every trigger field, its steps and their snapshots, the wait's rendered properties),
+-- encoded ~0.5 KiB. The execution stays the same table: it keeps its sid, and a
+-- metatable brings the rest back (decoded in place, the metatable gone) at the first read
+-- or write of any other field, so no caller needs to know.
+--
+--   packed.pack(exec) -> true | false   (false: something in it cannot be encoded; it
+--                                        stays as it was)
+--   packed.unpack(exec)                 decodes it in place (nothing when not packed)
+--   packed.is_packed(exec)
+--
+-- The encoding keeps what a Lua table can tell: integers apart from floats, tables shared
+-- (or cyclic) as shared, json.null, the tables marked as arrays (core.array_mt) and JSON
+-- objects' key order ({__keys = ...}), and the flow's own tables (a state's properties)
+-- by identity. Anything else (a function, a userdata, another metatable) and the execution
+-- is not packed. Strings the flow or Twilio's fields hold come from a per-flow dictionary
+-- (two bytes each), a string seen before in the same execution is a back reference, and a
+-- SID (two letters and 32 hex digits) is its 16 bytes.
+
+local core = require "rivulet.core"
+local json = require "rivulet.json"
+local trigger_widget = require "rivulet.widgets.trigger"
+
+local type, pairs, ipairs, next, rawget, rawset, tonumber, getmetatable, setmetatable, collectgarbage =
+  type, pairs, ipairs, next, rawget, rawset, tonumber, getmetatable, setmetatable, collectgarbage
+local char, byte, sub, find, format = string.char, string.byte, string.sub, string.find, string.format
+local spack, sunpack, concat, mtype = string.pack, string.unpack, table.concat, math.type
+
+local M = {}
+
+local null, array_mt = json.null, core.array_mt
+
+-- tags; those with a 1/2/4-byte index take three consecutive values
+local T_FALSE, T_TRUE, T_INT1, T_INT, T_FLOAT, T_STR1, T_STR = 0, 1, 2, 3, 4, 5, 6
+local T_DICT, T_SREF, T_TREF, T_FLOWT = 7, 10, 13, 16          -- +0 one byte, +1 two, +2 four
+local T_SID, T_TABLE, T_ARRAY, T_KEYS, T_NULL, T_END = 19, 20, 21, 22, 23, 24
+
+-- strings shorter than this are not remembered for back references (one costs 2 bytes)
+local SREF_MIN = 4
+M.SREF_MIN = SREF_MIN
+
+-- The dictionary's fixed part: the names of the execution's own fields and of what Twilio
+-- posts, and their usual values. Appending is fine; reordering changes no stored data
+-- (packing lives only in memory), but keep it stable anyway.
+local STATIC = {
+  "sid", "flow_sid", "flow_version", "flow_name", "status", "state", "steps", "started_at", "repeats",
+  "trigger_event", "initiated_by", "context", "contact_key", "last_state", "wait", "parent_sid", "rev",
+  "takeovers", "updated_at", "trigger", "flow", "contact", "widgets", "channel", "address", "data",
+  "variables", "message", "call", "conversation", "request", "parent", "parameters", "name", "type",
+  "transitioned_from", "transitioned_to", "date_created", "reason", "note", "widget", "outputs", "http",
+  "kind", "since", "deadline", "props", "token", "watch", "takes_reply", "early", "child", "outbound",
+  "inbound", "active", "reply", "event", "subflow", "twiml", "Ended", "offset", "x", "y",
+  "Body", "From", "To", "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "NumMedia", "NumSegments",
+  "SmsStatus", "ApiVersion", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState",
+  "ToZip", "ToCountry", "Sid", "Status", "MediaUrl", "MediaUrl0", "Caller", "Called", "CallSid",
+  "CallStatus", "Direction", "CallerCity", "CallerState", "CallerZip", "CallerCountry", "CalledCity",
+  "CalledState", "CalledZip", "CalledCountry", "ringing", "inbound", "received", "sent", "2010-04-01",
+  "US", "", "0", "1", trigger_widget.DEFAULT_ACCOUNT,
+}
+for _, e in ipairs(trigger_widget.events) do STATIC[#STATIC + 1] = e end
+
+-- ---- the per-flow dictionary -----------------------------------------------------------
+
+-- flow -> {flow, words (index -> string), index (string -> index), tables (table -> index),
+-- tlist (index -> table), mt (the packed executions' metatable)}; weak, so a flow nobody
+-- runs goes (a packed execution holds its flow through its metatable)
+local books = setmetatable({}, { __mode = "k" })
+
+local function add_word(b, s)
+  if type(s) == "string" and not b.index[s] then
+    local n = #b.words + 1
+    b.words[n], b.index[s] = s, n
+  end
+end
+
+local function add_strings(b, v, depth)
+  if depth > 16 then return end                        -- a flow is data; stop on anything odd
+  if type(v) == "string" then add_word(b, v)
+  elseif type(v) == "table" then
+    for k, x in pairs(v) do
+      add_strings(b, k, depth + 1)
+      add_strings(b, x, depth + 1)
+    end
+  end
+end
+
+local function add_table(b, t)
+  if type(t) == "table" and not b.tables[t] then
+    local n = #b.tlist + 1
+    b.tlist[n], b.tables[t] = t, n
+  end
+end
+
+-- Strings the flow does not hold but every execution has (a prompt rendered the same for
+-- everyone, the flow's own number): one of LEARN_MIN bytes or more met again in another
+-- execution joins the dictionary. The dictionary only grows (packed strings point into it),
+-- so at most LEARN_MAX words are learned per flow; the strings met once are forgotten when
+-- SEEN_MAX of them wait for a second meeting.
+local LEARN_MIN, LEARN_MAX, SEEN_MAX = 8, 1024, 1024
+M.LEARN_MIN, M.LEARN_MAX, M.SEEN_MAX = LEARN_MIN, LEARN_MAX, SEEN_MAX
+
+-- the first time v appears in an execution being packed: true when it is a word now
+local function learn(b, v)
+  if b.learned >= LEARN_MAX then return false end
+  if b.seen[v] then
+    add_word(b, v)
+    b.learned = b.learned + 1
+    b.seen[v] = nil
+    return true
+  end
+  if b.nseen >= SEEN_MAX then b.seen, b.nseen = {}, 0 end
+  b.seen[v], b.nseen = true, b.nseen + 1
+  return false
+end
+
+local unpack_exec
+
+local function book_of(flow)
+  local b = books[flow]
+  if b then return b end
+  b = { flow = flow, words = {}, index = {}, tables = {}, tlist = {}, seen = {}, nseen = 0, learned = 0 }
+  for _, s in ipairs(STATIC) do add_word(b, s) end
+  add_table(b, flow)
+  for _, k in ipairs{ "sid", "source", "description", "initial_state", "revision" } do add_word(b, flow[k]) end
+  for _, st in ipairs(type(flow.states) == "table" and flow.states or {}) do
+    if type(st) == "table" then
+      add_table(b, st)
+      add_table(b, st.properties)
+      add_strings(b, st.name, 0)
+      add_strings(b, st.type, 0)
+      add_strings(b, st.transitions, 0)
+      add_strings(b, st.properties, 0)
+    end
+  end
+  b.mt = {
+    -- while packed the execution is active (any write unpacks it first)
+    __index = function(t, k)
+      if k == "status" then return "active" end
+      if k == "flow" then return flow end
+      unpack_exec(t)
+      return rawget(t, k)
+    end,
+    __newindex = function(t, k, v)
+      unpack_exec(t)
+      rawset(t, k, v)
+    end,
+    __pairs = function(t)
+      unpack_exec(t)
+      return next, t, nil
+    end,
+  }
+  b.mt.book = b
+  books[flow] = b
+  return b
+end
+
+-- ---- encoding ---------------------------------------------------------------------------
+
+-- one encoding at a time (nothing in it calls out), so its state lives here
+local buf, nbuf, strs, nstrs, tbls, ntbls, book
+
+local function put(x)
+  nbuf = nbuf + 1
+  buf[nbuf] = x
+end
+
+local function ref(tag, n)
+  if n < 0x100 then put(char(tag, n))
+  elseif n < 0x10000 then put(char(tag + 1) .. spack("<I2", n))
+  else put(char(tag + 2) .. spack("<I4", n)) end
+end
+
+-- a JSON object's key order, and nothing else, in its metatable
+local function keys_only(mt)
+  return type(rawget(mt, "__keys")) == "table" and next(mt, "__keys") == nil and next(mt) == "__keys"
+end
+
+local value
+
+local function entries(v)
+  for k, x in next, v do
+    if not (value(k) and value(x)) then return false end
+  end
+  put(char(T_END))
+  return true
+end
+
+value = function(v)
+  local tv = type(v)
+  if tv == "string" then
+    local i = book.index[v]
+    if i then ref(T_DICT, i) return true end
+    i = strs[v]
+    if i then ref(T_SREF, i) return true end
+    local n = #v
+    if n == 34 and find(v, "^%u%u[0-9a-f]+$") then
+      put(char(T_SID) .. sub(v, 1, 2) .. spack(">I4I4I4I4", tonumber(sub(v, 3, 10), 16),
+        tonumber(sub(v, 11, 18), 16), tonumber(sub(v, 19, 26), 16), tonumber(sub(v, 27, 34), 16)))
+    elseif n >= LEARN_MIN and learn(book, v) then
+      ref(T_DICT, book.index[v])
+      return true
+    elseif n < 0x100 then
+      put(char(T_STR1, n))
+      put(v)
+    else
+      put(char(T_STR) .. spack("<s4", v))
+    end
+    if n >= SREF_MIN then nstrs = nstrs + 1 strs[v] = nstrs end
+    return true
+  elseif tv == "number" then
+    if mtype(v) == "integer" then
+      if v >= -128 and v < 128 then put(char(T_INT1, v & 0xff)) else put(char(T_INT) .. spack("<j", v)) end
+    else
+      put(char(T_FLOAT) .. spack("<n", v))
+    end
+    return true
+  elseif tv == "boolean" then
+    put(char(v and T_TRUE or T_FALSE))
+    return true
+  elseif tv == "table" then
+    local i = book.tables[v]
+    if i then ref(T_FLOWT, i) return true end
+    i = tbls[v]
+    if i then ref(T_TREF, i) return true end
+    ntbls = ntbls + 1
+    tbls[v] = ntbls
+    local mt = getmetatable(v)
+    if mt == nil then
+      put(char(T_TABLE))
+      return entries(v)
+    elseif mt == array_mt then
+      put(char(T_ARRAY))
+      return entries(v)
+    elseif type(mt) == "table" and keys_only(mt) then
+      put(char(T_KEYS))
+      return entries(v) and value(mt.__keys)
+    end
+    return false
+  elseif v == null then
+    put(char(T_NULL))
+    return true
+  end
+  return false
+end
+
+-- exec's fields but sid and flow (the shell keeps them) -> string | nil
+local function encode(exec, b)
+  buf, nbuf, strs, nstrs, tbls, ntbls, book = {}, 0, {}, 1, { [exec] = 1 }, 1, b
+  strs[exec.sid] = 1
+  local ok = true
+  for k, x in next, exec do
+    if k ~= "sid" and k ~= "flow" and not (value(k) and value(x)) then ok = false break end
+  end
+  put(char(T_END))
+  local s = ok and concat(buf, "", 1, nbuf) or nil
+  buf, strs, tbls, book = nil, nil, nil, nil
+  return s
+end
+
+-- ---- decoding ---------------------------------------------------------------------------
+
+local s, pos, words, flowt
+
+local function index(tag, base)
+  local d = tag - base
+  if d == 0 then
+    pos = pos + 1
+    return byte(s, pos - 1)
+  elseif d == 1 then
+    pos = pos + 2
+    return sunpack("<I2", s, pos - 2)
+  end
+  pos = pos + 4
+  return sunpack("<I4", s, pos - 4)
+end
+
+local read
+
+local function body(t)
+  while byte(s, pos) ~= T_END do
+    local k = read()
+    t[k] = read()
+  end
+  pos = pos + 1
+  return t
+end
+
+read = function()
+  local tag = byte(s, pos)
+  pos = pos + 1
+  if tag >= T_DICT and tag < T_DICT + 3 then return words[index(tag, T_DICT)] end
+  if tag == T_STR1 then
+    local n = byte(s, pos)
+    local v = sub(s, pos + 1, pos + n)
+    pos = pos + 1 + n
+    if n >= SREF_MIN then nstrs = nstrs + 1 strs[nstrs] = v end
+    return v
+  end
+  if tag == T_TABLE or tag == T_ARRAY or tag == T_KEYS then
+    local t = {}
+    ntbls = ntbls + 1
+    tbls[ntbls] = t
+    body(t)
+    if tag == T_ARRAY then setmetatable(t, array_mt)
+    elseif tag == T_KEYS then setmetatable(t, { __keys = read() }) end
+    return t
+  end
+  if tag >= T_SREF and tag < T_SREF + 3 then return strs[index(tag, T_SREF)] end
+  if tag == T_INT1 then
+    local v = byte(s, pos)
+    pos = pos + 1
+    return v < 128 and v or v - 256
+  end
+  if tag == T_SID then
+    local v = format("%s%08x%08x%08x%08x", sub(s, pos, pos + 1), sunpack(">I4I4I4I4", s, pos + 2))
+    pos = pos + 18
+    nstrs = nstrs + 1
+    strs[nstrs] = v
+    return v
+  end
+  if tag == T_FLOAT or tag == T_INT then
+    local v
+    v, pos = sunpack(tag == T_FLOAT and "<n" or "<j", s, pos)
+    return v
+  end
+  if tag == T_TRUE then return true end
+  if tag == T_FALSE then return false end
+  if tag >= T_TREF and tag < T_TREF + 3 then return tbls[index(tag, T_TREF)] end
+  if tag >= T_FLOWT and tag < T_FLOWT + 3 then return flowt[index(tag, T_FLOWT)] end
+  if tag == T_NULL then return null end
+  if tag == T_STR then
+    local v
+    v, pos = sunpack("<s4", s, pos)
+    nstrs = nstrs + 1
+    strs[nstrs] = v
+    return v
+  end
+  error(format("rivulet.packed: bad tag %d at %d", tag, pos - 1))
+end
+
+-- ---- the shell ----------------------------------------------------------------------------
+
+-- the packed string's key in the shell (the array part: the cheapest slot); an execution
+-- holds no integer keys
+local KEY = 1
+
+function M.is_packed(exec)
+  return rawget(exec, KEY) ~= nil
+end
+
+unpack_exec = function(exec)
+  local str = rawget(exec, KEY)
+  if not str then return end
+  local b = getmetatable(exec).book
+  rawset(exec, KEY, nil)
+  setmetatable(exec, nil)
+  s, pos, words, flowt = str, 1, b.words, b.tlist
+  strs, nstrs, tbls, ntbls = { exec.sid }, 1, { exec }, 1
+  body(exec)
+  exec.flow = b.flow
+  s, words, flowt, strs, tbls = nil, nil, nil, nil, nil
+end
+M.unpack = unpack_exec
+
+-- Clearing a table's fields leaves its hash part as large as it was: Lua resizes it only
+-- when an insertion finds no free slot. The packed string goes in at key 1; integer keys
+-- 1 + j * SAME_SLOT hash to key 1's slot at every size up to 128 slots (SAME_SLOT is a
+-- multiple of each (size - 1) | 1), so each one inserted (and cleared) uses up a free slot,
+-- and within a table's size of them Lua resizes the table to what it holds: key 1 in the
+-- array part, the sid and the last key inserted in two hash slots. The resize shows as a
+-- change in collectgarbage("count") (an insertion allocates nothing else); after
+-- COMPACT_TRIES the table is left as it is.
+local SAME_SLOT = 1240155       -- 3^2 * 5 * 7 * 31 * 127
+local COMPACT_TRIES = 130
+M.COMPACT_TRIES = COMPACT_TRIES
+
+local function compact(t)
+  local before = collectgarbage("count")
+  for j = 1, COMPACT_TRIES do
+    local k = 1 + j * SAME_SLOT
+    rawset(t, k, true)
+    rawset(t, k, nil)
+    if collectgarbage("count") ~= before then break end
+  end
+end
+
+function M.pack(exec)
+  if rawget(exec, KEY) or getmetatable(exec) ~= nil then return false end
+  local flow = exec.flow
+  if type(flow) ~= "table" or type(exec.sid) ~= "string" then return false end
+  local b = book_of(flow)
+  local str = encode(exec, b)
+  if not str then return false end
+  for k in next, exec do
+    if k ~= "sid" then exec[k] = nil end     -- clearing fields while traversing is allowed
+  end
+  rawset(exec, KEY, str)
+  compact(exec)
+  setmetatable(exec, b.mt)
+  return true
+end
+
+return M
