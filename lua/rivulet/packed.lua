@@ -364,16 +364,20 @@ end
 M.unpack = unpack_exec
 
 -- Clearing a table's fields leaves its hash part as large as it was: Lua resizes it only
--- when an insertion finds no free slot. The packed string goes in at key 1; integer keys
--- 1 + j * SAME_SLOT hash to key 1's slot at every size up to 128 slots (SAME_SLOT is a
--- multiple of each (size - 1) | 1), so each one inserted (and cleared) uses up a free slot,
--- and within a table's size of them Lua resizes the table to what it holds: key 1 in the
--- array part, the sid and the last key inserted in two hash slots. The resize shows as a
--- change in collectgarbage("count") (an insertion allocates nothing else); after
--- COMPACT_TRIES the table is left as it is.
-local SAME_SLOT = 1240155       -- 3^2 * 5 * 7 * 31 * 127
+-- when an insertion finds no free slot. The packed string goes in at key 1; the integer
+-- keys 1 + j * SAME_SLOT hash to key 1's slot at every size up to 128 slots, so each one
+-- inserted (and cleared) uses up a free slot, and within a table's size of them Lua
+-- resizes the table to what it holds: key 1 in the array part, the sid and the last key
+-- inserted in two hash slots. Lua 5.4.0-5.4.3 hash an integer modulo the hash part's size
+-- (a power of 2), 5.4.4 and later modulo (size - 1) | 1 (ltable.c, hashint): SAME_SLOT is a
+-- multiple of 128 and of every (2^k - 1) | 1 up to 127, so both land on key 1's slot.
+-- The resize shows as a change in collectgarbage("count") (nothing else allocates or
+-- frees in between: setting and clearing an integer key to true allocates nothing, and no
+-- collector step runs in rawset); after COMPACT_TRIES the table is left as it is. Only
+-- memory depends on it: the keys tried are never otherwise used, and none is left set.
+local SAME_SLOT = 128 * 1240155          -- 2^7 * 3^2 * 5 * 7 * 31 * 127
 local COMPACT_TRIES = 130
-M.COMPACT_TRIES = COMPACT_TRIES
+M.SAME_SLOT, M.COMPACT_TRIES = SAME_SLOT, COMPACT_TRIES
 
 local function compact(t)
   local before = collectgarbage("count")
