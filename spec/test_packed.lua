@@ -1,4 +1,6 @@
--- rivulet.packed: an execution at rest kept as one string, and the table it leaves behind.
+-- rivulet.packed: an execution at rest kept as one string, brought back as it was at the
+-- first read or write; strings that do not decode; and the engine keeping its waiting
+-- executions so.
 
 local lu = require "luaunit"
 local rivulet = require "rivulet"
@@ -6,6 +8,9 @@ local packed = require "rivulet.packed"
 local json = require "rivulet.json"
 local core = require "rivulet.core"
 local sidlib = require "rivulet.sid"
+local helper = require "spec.helper"
+
+local FROM, TO = "+15550001111", "+15559990000"
 
 local function flow()
   return rivulet.load_flow{
@@ -14,6 +19,17 @@ local function flow()
       timeout = "60", on = { incomingMessage = "said", timeout = false } },
     { name = "said", type = "send-message", body = "You said {{widgets.ask.inbound.Body}}" },
   }
+end
+
+-- a deep copy that keeps metatables, for comparing before and after
+local function copy(v, seen)
+  if type(v) ~= "table" then return v end
+  seen = seen or {}
+  if seen[v] then return seen[v] end
+  local c = {}
+  seen[v] = c
+  for k, x in next, v do c[copy(k, seen)] = copy(x, seen) end
+  return setmetatable(c, getmetatable(v))
 end
 
 -- every byte value, twice (a back reference to it too)
@@ -50,7 +66,299 @@ local function sample(f)
   return exec
 end
 
+-- whether two values are the same, NaN included, tables deep (metatables by identity)
+local function same(a, b, seen)
+  if a ~= a then return b ~= b end
+  if type(a) ~= "table" or type(b) ~= "table" then
+    return a == b and math.type(a) == math.type(b) and (a ~= 0 or 1 / a == 1 / b)
+  end
+  seen = seen or {}
+  if seen[a] then return seen[a] == b end
+  seen[a] = b
+  if getmetatable(a) ~= getmetatable(b) and not (getmetatable(a) and getmetatable(b)
+    and same(getmetatable(a).__keys, getmetatable(b).__keys, seen)) then return false end
+  for k, v in next, a do
+    if type(k) ~= "table" and not same(v, rawget(b, k), seen) then return false end
+  end
+  for k in next, b do
+    if type(k) ~= "table" and rawget(a, k) == nil then return false end
+  end
+  return true
+end
+
+local function nfields(t)
+  local n = 0
+  for _ in next, t do n = n + 1 end
+  return n
+end
+
 TestPacked = {}
+
+function TestPacked.test_round_trip_keeps_values_types_sharing_and_metatables()
+  local f = flow()
+  local exec = sample(f)
+  local want = copy(exec)
+  local n = nfields(exec)
+  local sid = exec.sid
+  lu.assertTrue(packed.pack(exec))
+  lu.assertTrue(packed.is_packed(exec))
+  lu.assertEquals(nfields(exec), 2)                 -- the sid and the string
+  lu.assertEquals(rawget(exec, "sid"), sid)
+  lu.assertNil(rawget(exec, "state"))
+  packed.unpack(exec)
+  lu.assertFalse(packed.is_packed(exec))
+  lu.assertNil(getmetatable(exec))
+  lu.assertNil(rawget(exec, 1))
+  lu.assertEquals(nfields(exec), n)
+  for k, v in pairs(want) do
+    if k ~= "self" and k ~= "cycle" and k ~= "flow" and k ~= "by_table" then
+      lu.assertTrue(same(exec[k], v), k)
+    end
+  end
+  lu.assertEquals(math.type(exec.float_one), "float")
+  lu.assertEquals(math.type(exec.huge), "integer")
+  lu.assertEquals(exec.tiny, math.mininteger)
+  lu.assertEquals(1 / exec.neg_zero, -math.huge)
+  lu.assertTrue(exec.nan ~= exec.nan)
+  lu.assertIs(exec.null, json.null)
+  lu.assertIs(getmetatable(exec.array), core.array_mt)
+  lu.assertIs(getmetatable(exec.list), core.array_mt)
+  lu.assertNil(getmetatable(exec.empty))
+  lu.assertEquals(getmetatable(exec.obj).__keys, { "b", "a" })
+  lu.assertEquals(#exec.bytes, 256)
+  lu.assertEquals(exec.bytes, ALL_BYTES)
+  lu.assertIs(exec.shared1, exec.shared2)
+  lu.assertEquals(exec.by_table[exec.shared1], "a table as a key")
+  lu.assertIs(exec.self, exec)
+  lu.assertIs(exec.cycle.back, exec)
+  lu.assertIs(exec.flow, f)
+  lu.assertIs(exec.props, f.by_name.ask.properties)  -- the flow's own tables, not copies
+  lu.assertIs(exec.wait.props, f.by_name.ask.properties)
+  lu.assertIs(exec.transitions, f.by_name.ask.transitions)
+end
+
+function TestPacked.test_a_write_or_pairs_decodes_first()
+  local f = flow()
+  local exec = sample(f)
+  local n = nfields(exec)
+  assert(packed.pack(exec))
+  exec.status = "ended"
+  lu.assertFalse(packed.is_packed(exec))
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(exec.state, "ask")
+  exec.status = "active"
+  assert(packed.pack(exec))
+  exec.state = "said"
+  lu.assertFalse(packed.is_packed(exec))
+  lu.assertEquals(exec.state, "said")
+  lu.assertEquals(exec.s4, "abcd")
+  assert(packed.pack(exec))
+  local seen = 0
+  for _ in pairs(exec) do seen = seen + 1 end
+  lu.assertFalse(packed.is_packed(exec))
+  lu.assertEquals(seen, n)
+end
+
+function TestPacked.test_what_cannot_be_packed_stays_as_it_was()
+  local f = flow()
+  for _, odd in ipairs{ function() end, setmetatable({}, { __index = {} }), io.stdout, coroutine.create(print),
+                        setmetatable({}, { __keys = { "a" }, __index = {} }) } do
+    local exec = sample(f)
+    exec.odd = { inside = odd }
+    local ok, why = packed.pack(exec)
+    lu.assertFalse(ok)
+    lu.assertStrContains(why, "cannot be encoded")
+    lu.assertFalse(packed.is_packed(exec))
+    lu.assertIs(exec.odd.inside, odd)
+    lu.assertEquals(exec.state, "ask")
+    lu.assertNil(rawget(exec, 1))
+  end
+  local exec = sample(f)
+  exec.status = "ended"
+  lu.assertEquals({ packed.pack(exec) }, { false, "not active" })
+  exec.status = "active"
+  assert(packed.pack(exec))
+  lu.assertFalse(packed.pack(exec))                 -- packed already
+  lu.assertFalse(packed.pack(setmetatable({ sid = "FN1", status = "active", flow = f }, {})))
+  lu.assertFalse(packed.pack({ status = "active", flow = f }))
+  lu.assertFalse(packed.pack({ sid = "FN1", status = "active" }))
+end
+
+function TestPacked.test_nesting_is_packed_up_to_max_depth()
+  local f = flow()
+  local function nest(n)                            -- n tables deep under the execution
+    local t = { leaf = true }
+    for _ = 2, n do t = { t } end
+    return t
+  end
+  local exec = sample(f)
+  exec.deep = nest(packed.MAX_DEPTH - 1)            -- the execution is depth 1
+  assert(packed.pack(exec))
+  local t, d = exec.deep, 1
+  while t[1] do t, d = t[1], d + 1 end
+  lu.assertEquals(d, packed.MAX_DEPTH - 1)
+  lu.assertTrue(t.leaf)
+  exec = sample(f)
+  exec.deep = nest(packed.MAX_DEPTH)
+  lu.assertFalse(packed.pack(exec))
+  lu.assertFalse(packed.is_packed(exec))
+end
+
+function TestPacked.test_many_strings_and_tables_use_wider_indexes()
+  local f = flow()
+  local exec = sample(f)
+  local list = {}
+  for i = 1, 70000 do list[i] = "string " .. i end   -- back references past 255 and 65535
+  exec.list = list
+  exec.again = { list[1], list[300], list[70000] }
+  exec.tables = {}
+  for i = 1, 70000 do exec.tables[i] = { i } end      -- table references past 255 and 65535
+  exec.refs = { exec.tables[1], exec.tables[300], exec.tables[70000] }
+  local want = copy(exec)
+  assert(packed.pack(exec))
+  packed.unpack(exec)
+  lu.assertEquals(exec.list, want.list)
+  lu.assertEquals(exec.again, { "string 1", "string 300", "string 70000" })
+  lu.assertIs(exec.refs[1], exec.tables[1])
+  lu.assertIs(exec.refs[2], exec.tables[300])
+  lu.assertIs(exec.refs[3], exec.tables[70000])
+  lu.assertEquals(exec.tables[70000], { 70000 })
+end
+
+function TestPacked.test_sids_short_strings_and_back_references()
+  local f = flow()
+  -- (keys x and y are dictionary words: two bytes each)
+  local function size(fields)
+    local exec = { sid = "FN" .. string.rep("f", 32), flow = f, status = "active" }
+    for k, v in pairs(fields) do exec[k] = v end
+    assert(packed.pack(exec))
+    local n = #rawget(exec, 1)
+    packed.unpack(exec)
+    for k, v in pairs(fields) do lu.assertEquals(exec[k], v, k) end
+    return n
+  end
+  local empty = size{}
+  local sid = "SM" .. string.rep("0123456789abcdef", 2)
+  lu.assertEquals(size{ x = sid } - empty, 2 + 19)                      -- tag + 2 letters + 16 bytes
+  lu.assertEquals(size{ x = sid:upper() } - empty, 2 + 2 + 34)          -- not a SID: as it is
+  lu.assertEquals(size{ x = sid:sub(1, 33) } - empty, 2 + 2 + 33)
+  -- a string of SREF_MIN bytes is a back reference the second time; a shorter one is not
+  local long, short = string.rep("q", packed.SREF_MIN), string.rep("q", packed.SREF_MIN - 1)
+  lu.assertEquals(size{ x = long, y = long } - empty, 2 * 2 + (2 + #long) + 2)
+  lu.assertEquals(size{ x = short, y = short } - empty, 2 * 2 + 2 * (2 + #short))
+  -- 255 bytes have a one-byte length, 256 a four-byte one
+  lu.assertEquals(size{ x = string.rep("r", 255) } - empty, 2 + 2 + 255)
+  lu.assertEquals(size{ x = string.rep("r", 256) } - empty, 2 + 5 + 256)
+  -- integers from -128 to 127 take one byte, the others eight; floats eight
+  lu.assertEquals(size{ x = 127 } - empty, 2 + 2)
+  lu.assertEquals(size{ x = -128 } - empty, 2 + 2)
+  lu.assertEquals(size{ x = 128 } - empty, 2 + 9)
+  lu.assertEquals(size{ x = -129 } - empty, 2 + 9)
+  lu.assertEquals(size{ x = 1.0 } - empty, 2 + 9)
+end
+
+function TestPacked.test_the_dictionary_learns_strings_met_in_other_executions()
+  local f = flow()
+  local function pack(text, own)
+    local exec = { sid = sidlib.new("FN"), flow = f, status = "active", text = text, own = own }
+    assert(packed.pack(exec))
+    local n = #rawget(exec, 1)
+    lu.assertEquals({ exec.text, exec.own }, { text, own })
+    return n
+  end
+  -- LEARN_MIN bytes are learned, one fewer are not
+  local at, under = string.rep("m", packed.LEARN_MIN), string.rep("n", packed.LEARN_MIN - 1)
+  local first = pack(at, under)
+  lu.assertEquals(pack(at, under), first - (2 + #at) + 2)       -- at: two bytes now; under: as it was
+  -- LEARN_MAX_LEN bytes are learned, one more is not
+  local top, over = string.rep("o", packed.LEARN_MAX_LEN), string.rep("p", packed.LEARN_MAX_LEN + 1)
+  first = pack(top, over)
+  lu.assertEquals(pack(top, over), first - (#top + 5) + 2)
+  -- an execution packed again (its next wait) does not teach its own strings
+  local exec = { sid = sidlib.new("FN"), flow = f, status = "active", own = "only mine, every time" }
+  assert(packed.pack(exec))
+  local n = #rawget(exec, 1)
+  for _ = 1, 3 do
+    packed.unpack(exec)
+    assert(packed.pack(exec))
+    lu.assertEquals(#rawget(exec, 1), n)
+  end
+end
+
+function TestPacked.test_the_dictionary_stops_learning_at_its_limit()
+  local f = flow()
+  local function pack(text)
+    local exec = { sid = sidlib.new("FN"), flow = f, status = "active", text = text }
+    assert(packed.pack(exec))
+    local n = #rawget(exec, 1)
+    lu.assertEquals(exec.text, text)
+    return n
+  end
+  local learned = 0
+  for i = 1, packed.LEARN_MAX + 10 do
+    local s = string.format("word %08d", i)
+    local a = pack(s)
+    if pack(s) < a then learned = learned + 1 end
+  end
+  lu.assertEquals(learned, packed.LEARN_MAX)
+end
+
+-- a packed string that does not decode: a clear error at every read, the execution still
+-- packed, never something else
+function TestPacked.test_a_string_that_does_not_decode_raises_a_clear_error()
+  local f = flow()
+  local exec = sample(f)
+  exec.list = { "one", "two", "three", 1.5, 300 }
+  assert(packed.pack(exec))
+  local good = rawget(exec, 1)
+  local function expect_error(str, what)
+    rawset(exec, 1, str)
+    local ok, err = pcall(packed.unpack, exec)
+    lu.assertFalse(ok, what)
+    lu.assertStrMatches(err, "rivulet%.packed: execution " .. exec.sid .. " does not decode: .*")
+    lu.assertTrue(packed.is_packed(exec), what)
+    lu.assertEquals(rawget(exec, 1), str)
+    lu.assertEquals(nfields(exec), 2, what)
+    local ok2, err2 = pcall(function() return exec.context end)    -- the same at the next read
+    lu.assertFalse(ok2)
+    lu.assertEquals(err2, err)
+    return err
+  end
+  for len = 0, #good - 1 do expect_error(good:sub(1, len), "cut at " .. len) end
+  lu.assertStrContains(expect_error(good .. "\0", "one byte more"), "trailing bytes")
+  lu.assertStrContains(expect_error("\200" .. good:sub(2), "a bad tag"), "bad tag 200 at byte 1")
+  lu.assertStrContains(expect_error("\8" .. string.pack("<I2", 60000) .. "\1\24",
+    "a word past the dictionary"), "bad dictionary reference")
+  lu.assertStrContains(expect_error("\13\9\1\24", "a table never seen"),
+    "bad table reference")
+  lu.assertStrContains(expect_error("\5\3ab", "a string cut short"),
+    "truncated string")
+  lu.assertStrContains(expect_error(string.rep("\20", 200), "nested too deep"),
+    "tables nested too deep")
+  -- any read raises
+  rawset(exec, 1, "\200")
+  lu.assertErrorMsgContains("does not decode", function() return exec.state end)
+  -- every byte changed in turn, to a few values: decoded (into something) or a clear error
+  local sid = exec.sid
+  for i = 1, #good do
+    for _, v in ipairs{ 0, 7, 20, 24, 25, 255 } do
+      local bad = good:sub(1, i - 1) .. string.char(v) .. good:sub(i + 1)
+      rawset(exec, 1, bad)
+      local ok, err = pcall(packed.unpack, exec)
+      if ok then
+        lu.assertFalse(packed.is_packed(exec))
+        for k in next, exec do exec[k] = nil end
+        exec.sid, exec.flow, exec.status = sid, f, "active"
+        assert(packed.pack(exec))
+      else
+        lu.assertStrContains(err, "does not decode", "byte " .. i .. " = " .. v)
+        lu.assertTrue(packed.is_packed(exec))
+      end
+    end
+  end
+  rawset(exec, 1, good)
+  lu.assertEquals(exec.list, { "one", "two", "three", 1.5, 300 })
+end
 
 -- compact: the integer keys it tries land on key 1's slot under both integer hashes Lua
 -- 5.4 has had, for every size of hash part it covers
@@ -91,4 +399,34 @@ function TestPacked.test_a_packed_execution_keeps_a_small_table()
   lu.assertTrue(per_shell <= 200, string.format("%.1f bytes per packed execution's table", per_shell))
   lu.assertEquals(#strings + #sids, 2 * N)
   lu.assertNil(hold.execs)
+end
+
+-- ---- the engine ---------------------------------------------------------------------------
+
+TestPackedEngine = {}
+
+function TestPackedEngine:tearDown() helper.cleanup() end
+
+function TestPackedEngine.test_a_waiting_execution_is_packed_and_resumes_as_before()
+  local sent = {}
+  local e = rivulet.engine{ on_message = function(_, m) sent[#sent + 1] = m end }
+  local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
+  lu.assertTrue(packed.is_packed(exec))
+  assert(e:deliver{ from = FROM, to = TO, body = "yes" })
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(sent[2].body, "You said yes")
+  lu.assertEquals(exec.context.widgets.ask.outbound.Body, "Hi " .. FROM .. ", yes or no?")
+  lu.assertEquals(#exec.steps, 3)
+end
+
+function TestPackedEngine.test_a_packed_execution_times_out()
+  local now = 1000
+  local e = rivulet.engine{ on_message = function() end, now = function() return now end }
+  local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
+  lu.assertTrue(packed.is_packed(exec))
+  lu.assertEquals(e:next_deadline(), 1060)
+  now = 1061
+  e:poll(0)
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(exec.steps[#exec.steps].name, "timeout")
 end

@@ -3,27 +3,32 @@
 -- (every trigger field, its steps and their snapshots, the wait's rendered properties),
 -- encoded ~0.5 KiB. The execution stays the same table: it keeps its sid, and a
 -- metatable brings the rest back (decoded in place, the metatable gone) at the first read
--- or write of any other field, so no caller needs to know.
+-- or write of any other field than its status ("active": only an active execution is
+-- packed) and flow, so no caller needs to know.
 --
---   packed.pack(exec) -> true | false   (false: something in it cannot be encoded; it
---                                        stays as it was)
---   packed.unpack(exec)                 decodes it in place (nothing when not packed)
+--   packed.pack(exec) -> true | false, why   (false: not active, or something in it cannot
+--                                             be encoded; it stays as it was)
+--   packed.unpack(exec)                      decodes it in place (nothing when not packed)
 --   packed.is_packed(exec)
 --
 -- The encoding keeps what a Lua table can tell: integers apart from floats, tables shared
 -- (or cyclic) as shared, json.null, the tables marked as arrays (core.array_mt) and JSON
 -- objects' key order ({__keys = ...}), and the flow's own tables (a state's properties)
--- by identity. Anything else (a function, a userdata, another metatable) and the execution
--- is not packed. Strings the flow or Twilio's fields hold come from a per-flow dictionary
--- (two bytes each), a string seen before in the same execution is a back reference, and a
--- SID (two letters and 32 hex digits) is its 16 bytes.
+-- by identity. Anything else (a function, a userdata, another metatable, nesting deeper
+-- than MAX_DEPTH) and the execution is not packed. Strings the flow or Twilio's fields hold
+-- come from a per-flow dictionary (two bytes each), a string seen before in the same
+-- execution is a back reference, and a SID (two letters and 32 hex digits) is its 16
+-- bytes. A string that does not decode (only this module writes them, so: a bug, or memory
+-- overwritten) raises "rivulet.packed: execution FN... does not decode: what, at byte N of
+-- M" at every read, and leaves the execution packed as it was.
 
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 local trigger_widget = require "rivulet.widgets.trigger"
 
-local type, pairs, ipairs, next, rawget, rawset, tonumber, getmetatable, setmetatable, collectgarbage =
-  type, pairs, ipairs, next, rawget, rawset, tonumber, getmetatable, setmetatable, collectgarbage
+local type, pairs, ipairs, next, rawget, rawset, tonumber, tostring, getmetatable, setmetatable =
+  type, pairs, ipairs, next, rawget, rawset, tonumber, tostring, getmetatable, setmetatable
+local pcall, error, collectgarbage = pcall, error, collectgarbage
 local char, byte, sub, find, format = string.char, string.byte, string.sub, string.find, string.format
 local spack, sunpack, concat, mtype = string.pack, string.unpack, table.concat, math.type
 
@@ -38,7 +43,10 @@ local T_SID, T_TABLE, T_ARRAY, T_KEYS, T_NULL, T_END = 19, 20, 21, 22, 23, 24
 
 -- strings shorter than this are not remembered for back references (one costs 2 bytes)
 local SREF_MIN = 4
-M.SREF_MIN = SREF_MIN
+-- tables nested deeper than this (the execution is depth 1) are not packed; JSON replies
+-- are at most json.MAX_DEPTH deep, and sit a few levels down in the context
+local MAX_DEPTH = json.MAX_DEPTH + 16
+M.SREF_MIN, M.MAX_DEPTH = SREF_MIN, MAX_DEPTH
 
 -- The dictionary's fixed part: the names of the execution's own fields and of what Twilio
 -- posts, and their usual values. Appending is fine; reordering changes no stored data
@@ -55,7 +63,7 @@ local STATIC = {
   "SmsStatus", "ApiVersion", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState",
   "ToZip", "ToCountry", "Sid", "Status", "MediaUrl", "MediaUrl0", "Caller", "Called", "CallSid",
   "CallStatus", "Direction", "CallerCity", "CallerState", "CallerZip", "CallerCountry", "CalledCity",
-  "CalledState", "CalledZip", "CalledCountry", "ringing", "inbound", "received", "sent", "2010-04-01",
+  "CalledState", "CalledZip", "CalledCountry", "ringing", "received", "sent", "2010-04-01",
   "US", "", "0", "1", trigger_widget.DEFAULT_ACCOUNT,
 }
 for _, e in ipairs(trigger_widget.events) do STATIC[#STATIC + 1] = e end
@@ -74,17 +82,6 @@ local function add_word(b, s)
   end
 end
 
-local function add_strings(b, v, depth)
-  if depth > 16 then return end                        -- a flow is data; stop on anything odd
-  if type(v) == "string" then add_word(b, v)
-  elseif type(v) == "table" then
-    for k, x in pairs(v) do
-      add_strings(b, k, depth + 1)
-      add_strings(b, x, depth + 1)
-    end
-  end
-end
-
 local function add_table(b, t)
   if type(t) == "table" and not b.tables[t] then
     local n = #b.tlist + 1
@@ -92,25 +89,43 @@ local function add_table(b, t)
   end
 end
 
--- Strings the flow does not hold but every execution has (a prompt rendered the same for
--- everyone, the flow's own number): one of LEARN_MIN bytes or more met again in another
--- execution joins the dictionary. The dictionary only grows (packed strings point into it),
--- so at most LEARN_MAX words are learned per flow; the strings met once are forgotten when
--- SEEN_MAX of them wait for a second meeting.
-local LEARN_MIN, LEARN_MAX, SEEN_MAX = 8, 1024, 1024
-M.LEARN_MIN, M.LEARN_MAX, M.SEEN_MAX = LEARN_MIN, LEARN_MAX, SEEN_MAX
+-- the strings of a state, and its tables (a widget's wait may keep one: it comes back as
+-- the same table, not a copy)
+local function add_strings(b, v, depth)
+  if depth > 16 then return end                        -- a flow is data; stop on anything odd
+  if type(v) == "string" then add_word(b, v)
+  elseif type(v) == "table" then
+    add_table(b, v)
+    for k, x in pairs(v) do
+      add_strings(b, k, depth + 1)
+      add_strings(b, x, depth + 1)
+    end
+  end
+end
 
--- the first time v appears in an execution being packed: true when it is a word now
-local function learn(b, v)
+-- Strings the flow does not hold but every execution has (a prompt rendered the same for
+-- everyone, the flow's own number): one of LEARN_MIN to LEARN_MAX_LEN bytes met again in
+-- another execution joins the dictionary. The dictionary only grows (packed strings point
+-- into it), so at most LEARN_MAX words are learned per flow; the strings met once are
+-- forgotten when SEEN_MAX of them wait for a second meeting.
+local LEARN_MIN, LEARN_MAX_LEN, LEARN_MAX, SEEN_MAX = 8, 1024, 1024, 1024
+M.LEARN_MIN, M.LEARN_MAX_LEN, M.LEARN_MAX, M.SEEN_MAX = LEARN_MIN, LEARN_MAX_LEN, LEARN_MAX, SEEN_MAX
+
+-- the first time v appears in execution `who` being packed: true when it is a word now.
+-- b.seen[v] is the execution that met it first: one packed again at its next wait does
+-- not teach its own strings.
+local function learn(b, v, who)
   if b.learned >= LEARN_MAX then return false end
-  if b.seen[v] then
+  local first = b.seen[v]
+  if first then
+    if first == who then return false end
     add_word(b, v)
     b.learned = b.learned + 1
     b.seen[v] = nil
     return true
   end
   if b.nseen >= SEEN_MAX then b.seen, b.nseen = {}, 0 end
-  b.seen[v], b.nseen = true, b.nseen + 1
+  b.seen[v], b.nseen = who, b.nseen + 1
   return false
 end
 
@@ -126,7 +141,6 @@ local function book_of(flow)
   for _, st in ipairs(type(flow.states) == "table" and flow.states or {}) do
     if type(st) == "table" then
       add_table(b, st)
-      add_table(b, st.properties)
       add_strings(b, st.name, 0)
       add_strings(b, st.type, 0)
       add_strings(b, st.transitions, 0)
@@ -134,9 +148,8 @@ local function book_of(flow)
     end
   end
   b.mt = {
-    -- while packed the execution is active (any write unpacks it first)
     __index = function(t, k)
-      if k == "status" then return "active" end
+      if k == "status" then return "active" end       -- only an active execution is packed
       if k == "flow" then return flow end
       unpack_exec(t)
       return rawget(t, k)
@@ -158,7 +171,7 @@ end
 -- ---- encoding ---------------------------------------------------------------------------
 
 -- one encoding at a time (nothing in it calls out), so its state lives here
-local buf, nbuf, strs, nstrs, tbls, ntbls, book
+local buf, nbuf, strs, nstrs, tbls, ntbls, book, who
 
 local function put(x)
   nbuf = nbuf + 1
@@ -178,15 +191,17 @@ end
 
 local value
 
-local function entries(v)
+local function entries(v, depth)
   for k, x in next, v do
-    if not (value(k) and value(x)) then return false end
+    if not (value(k, depth) and value(x, depth)) then return false end
   end
   put(char(T_END))
   return true
 end
 
-value = function(v)
+-- v's encoding -> true, or false when v (or something in it) cannot be encoded; depth: of
+-- the table holding v
+value = function(v, depth)
   local tv = type(v)
   if tv == "string" then
     local i = book.index[v]
@@ -197,7 +212,7 @@ value = function(v)
     if n == 34 and find(v, "^%u%u[0-9a-f]+$") then
       put(char(T_SID) .. sub(v, 1, 2) .. spack(">I4I4I4I4", tonumber(sub(v, 3, 10), 16),
         tonumber(sub(v, 11, 18), 16), tonumber(sub(v, 19, 26), 16), tonumber(sub(v, 27, 34), 16)))
-    elseif n >= LEARN_MIN and learn(book, v) then
+    elseif n >= LEARN_MIN and n <= LEARN_MAX_LEN and learn(book, v, who) then
       ref(T_DICT, book.index[v])
       return true
     elseif n < 0x100 then
@@ -223,18 +238,19 @@ value = function(v)
     if i then ref(T_FLOWT, i) return true end
     i = tbls[v]
     if i then ref(T_TREF, i) return true end
+    if depth >= MAX_DEPTH then return false end
     ntbls = ntbls + 1
     tbls[v] = ntbls
     local mt = getmetatable(v)
     if mt == nil then
       put(char(T_TABLE))
-      return entries(v)
+      return entries(v, depth + 1)
     elseif mt == array_mt then
       put(char(T_ARRAY))
-      return entries(v)
+      return entries(v, depth + 1)
     elseif type(mt) == "table" and keys_only(mt) then
       put(char(T_KEYS))
-      return entries(v) and value(mt.__keys)
+      return entries(v, depth + 1) and value(mt.__keys, depth + 1)
     end
     return false
   elseif v == null then
@@ -246,41 +262,59 @@ end
 
 -- exec's fields but sid and flow (the shell keeps them) -> string | nil
 local function encode(exec, b)
-  buf, nbuf, strs, nstrs, tbls, ntbls, book = {}, 0, {}, 1, { [exec] = 1 }, 1, b
+  buf, nbuf, strs, nstrs, tbls, ntbls, book, who = {}, 0, {}, 1, { [exec] = 1 }, 1, b, exec.sid
   strs[exec.sid] = 1
   local ok = true
   for k, x in next, exec do
-    if k ~= "sid" and k ~= "flow" and not (value(k) and value(x)) then ok = false break end
+    if k ~= "sid" and k ~= "flow" and not (value(k, 1) and value(x, 1)) then ok = false break end
   end
   put(char(T_END))
   local s = ok and concat(buf, "", 1, nbuf) or nil
-  buf, strs, tbls, book = nil, nil, nil, nil
+  buf, strs, tbls, book, who = nil, nil, nil, nil, nil
   return s
 end
 
 -- ---- decoding ---------------------------------------------------------------------------
 
-local s, pos, words, flowt
+local s, pos, words, flowt, depth
+
+-- a decoding error: the message names where (decode's caller adds which execution)
+local function bad(what, at)
+  error(format("%s at byte %d of %d", what, at or pos, #s), 0)
+end
 
 local function index(tag, base)
-  local d = tag - base
+  local d, n = tag - base
   if d == 0 then
+    n = byte(s, pos)
     pos = pos + 1
-    return byte(s, pos - 1)
   elseif d == 1 then
-    pos = pos + 2
-    return sunpack("<I2", s, pos - 2)
+    n, pos = sunpack("<I2", s, pos)
+  else
+    n, pos = sunpack("<I4", s, pos)
   end
-  pos = pos + 4
-  return sunpack("<I4", s, pos - 4)
+  return n
+end
+
+-- what an index points at; an index out of its list is an error, not a silent nil
+local function at(list, tag, base, what)
+  local p = pos
+  local v = list[index(tag, base)]
+  if v == nil then bad("bad " .. what .. " reference", p) end
+  return v
 end
 
 local read
 
 local function body(t)
-  while byte(s, pos) ~= T_END do
+  while true do
+    local c = byte(s, pos)
+    if c == T_END then break end
+    if c == nil then bad("truncated") end
     local k = read()
-    t[k] = read()
+    local v = read()
+    if k == nil or v == nil or k ~= k then bad("bad entry") end
+    t[k] = v
   end
   pos = pos + 1
   return t
@@ -288,31 +322,42 @@ end
 
 read = function()
   local tag = byte(s, pos)
+  if tag == nil then bad("truncated") end
   pos = pos + 1
-  if tag >= T_DICT and tag < T_DICT + 3 then return words[index(tag, T_DICT)] end
+  if tag >= T_DICT and tag < T_DICT + 3 then return at(words, tag, T_DICT, "dictionary") end
   if tag == T_STR1 then
     local n = byte(s, pos)
+    if n == nil or pos + n > #s then bad("truncated string") end
     local v = sub(s, pos + 1, pos + n)
     pos = pos + 1 + n
     if n >= SREF_MIN then nstrs = nstrs + 1 strs[nstrs] = v end
     return v
   end
   if tag == T_TABLE or tag == T_ARRAY or tag == T_KEYS then
+    if depth >= MAX_DEPTH then bad("tables nested too deep") end
+    depth = depth + 1
     local t = {}
     ntbls = ntbls + 1
     tbls[ntbls] = t
     body(t)
     if tag == T_ARRAY then setmetatable(t, array_mt)
-    elseif tag == T_KEYS then setmetatable(t, { __keys = read() }) end
+    elseif tag == T_KEYS then
+      local keys = read()
+      if type(keys) ~= "table" then bad("bad key order") end
+      setmetatable(t, { __keys = keys })
+    end
+    depth = depth - 1
     return t
   end
-  if tag >= T_SREF and tag < T_SREF + 3 then return strs[index(tag, T_SREF)] end
+  if tag >= T_SREF and tag < T_SREF + 3 then return at(strs, tag, T_SREF, "string") end
   if tag == T_INT1 then
     local v = byte(s, pos)
+    if v == nil then bad("truncated") end
     pos = pos + 1
     return v < 128 and v or v - 256
   end
   if tag == T_SID then
+    if pos + 17 > #s then bad("truncated SID") end
     local v = format("%s%08x%08x%08x%08x", sub(s, pos, pos + 1), sunpack(">I4I4I4I4", s, pos + 2))
     pos = pos + 18
     nstrs = nstrs + 1
@@ -326,8 +371,8 @@ read = function()
   end
   if tag == T_TRUE then return true end
   if tag == T_FALSE then return false end
-  if tag >= T_TREF and tag < T_TREF + 3 then return tbls[index(tag, T_TREF)] end
-  if tag >= T_FLOWT and tag < T_FLOWT + 3 then return flowt[index(tag, T_FLOWT)] end
+  if tag >= T_TREF and tag < T_TREF + 3 then return at(tbls, tag, T_TREF, "table") end
+  if tag >= T_FLOWT and tag < T_FLOWT + 3 then return at(flowt, tag, T_FLOWT, "flow table") end
   if tag == T_NULL then return null end
   if tag == T_STR then
     local v
@@ -336,7 +381,24 @@ read = function()
     strs[nstrs] = v
     return v
   end
-  error(format("rivulet.packed: bad tag %d at %d", tag, pos - 1))
+  bad(format("bad tag %d", tag), pos - 1)
+end
+
+-- decodes str into t, the execution whose sid is `sid`
+local function decode(str, b, t, sid)
+  s, pos, words, flowt, depth = str, 1, b.words, b.tlist, 1
+  strs, nstrs, tbls, ntbls = { sid }, 1, { t }, 1
+  body(t)
+  if pos ~= #s + 1 then bad("trailing bytes") end
+end
+
+-- decode under a protected call: the module's state is cleared whatever happens, and an
+-- error says which execution
+local function decoded(str, b, t, sid)
+  local ok, err = pcall(decode, str, b, t, sid)
+  s, words, flowt, strs, tbls = nil, nil, nil, nil, nil
+  if ok then return true end
+  return false, format("rivulet.packed: execution %s does not decode: %s", tostring(sid), tostring(err))
 end
 
 -- ---- the shell ----------------------------------------------------------------------------
@@ -345,21 +407,36 @@ end
 -- holds no integer keys
 local KEY = 1
 
+-- exec's book when exec is packed, else nil
+local function packed_book(exec)
+  if type(rawget(exec, KEY)) ~= "string" then return nil end
+  local mt = getmetatable(exec)
+  local b = type(mt) == "table" and rawget(mt, "book")
+  if b and b.mt == mt then return b end
+  return nil
+end
+
 function M.is_packed(exec)
-  return rawget(exec, KEY) ~= nil
+  return packed_book(exec) ~= nil
 end
 
 unpack_exec = function(exec)
+  local b = packed_book(exec)
+  if not b then return end
   local str = rawget(exec, KEY)
-  if not str then return end
-  local b = getmetatable(exec).book
   rawset(exec, KEY, nil)
   setmetatable(exec, nil)
-  s, pos, words, flowt = str, 1, b.words, b.tlist
-  strs, nstrs, tbls, ntbls = { exec.sid }, 1, { exec }, 1
-  body(exec)
+  local ok, err = decoded(str, b, exec, rawget(exec, "sid"))
+  if not ok then
+    -- back as it was: packed, and the same error at the next read
+    for k in next, exec do
+      if k ~= "sid" then exec[k] = nil end
+    end
+    rawset(exec, KEY, str)
+    setmetatable(exec, b.mt)
+    error(err, 0)
+  end
   exec.flow = b.flow
-  s, words, flowt, strs, tbls = nil, nil, nil, nil, nil
 end
 M.unpack = unpack_exec
 
@@ -390,12 +467,17 @@ local function compact(t)
 end
 
 function M.pack(exec)
-  if rawget(exec, KEY) or getmetatable(exec) ~= nil then return false end
-  local flow = exec.flow
-  if type(flow) ~= "table" or type(exec.sid) ~= "string" then return false end
+  if rawget(exec, KEY) ~= nil or getmetatable(exec) ~= nil then return false, "packed already, or not plain" end
+  if rawget(exec, "status") ~= "active" then return false, "not active" end
+  local flow = rawget(exec, "flow")
+  if type(flow) ~= "table" or type(rawget(exec, "sid")) ~= "string" then return false, "no flow or no sid" end
   local b = book_of(flow)
-  local str = encode(exec, b)
-  if not str then return false end
+  local ok, str = pcall(encode, exec, b)
+  if not ok then
+    buf, strs, tbls, book, who = nil, nil, nil, nil, nil
+    return false, tostring(str)
+  end
+  if not str then return false, "holds a value that cannot be encoded" end
   for k in next, exec do
     if k ~= "sid" then exec[k] = nil end     -- clearing fields while traversing is allowed
   end
