@@ -1,6 +1,6 @@
 -- rivulet.packed: an execution at rest kept as one string, brought back as it was at the
--- first read or write; strings that do not decode; and the engine keeping its waiting
--- executions so.
+-- first read or write; reads that leave it packed (its scalar fields, peek); strings that
+-- do not decode; and the engine keeping its waiting executions so (stale timers included).
 
 local lu = require "luaunit"
 local rivulet = require "rivulet"
@@ -137,6 +137,33 @@ function TestPacked.test_round_trip_keeps_values_types_sharing_and_metatables()
   lu.assertIs(exec.transitions, f.by_name.ask.transitions)
 end
 
+function TestPacked.test_status_flow_and_scalar_fields_read_without_unpacking()
+  local f = flow()
+  local exec = sample(f)
+  local sid, fsid = exec.sid, exec.flow_sid
+  assert(packed.pack(exec))
+  lu.assertEquals(exec.status, "active")
+  lu.assertIs(exec.flow, f)
+  lu.assertEquals(exec.sid, sid)
+  lu.assertEquals(exec.state, "ask")
+  lu.assertEquals(exec.rev, 3)
+  lu.assertEquals(exec.flow_sid, fsid)
+  lu.assertEquals(exec.started_at, 1700000000.25)
+  lu.assertEquals(exec.repeats, 127)
+  lu.assertNil(exec.parent_sid)
+  lu.assertNil(exec.takeovers)
+  lu.assertTrue(packed.is_packed(exec))
+  -- a table (its reader may change it), or any field not in HEAD: unpacked for good
+  local w = exec.wait
+  lu.assertFalse(packed.is_packed(exec))
+  w.token = 8
+  lu.assertEquals(exec.wait.token, 8)
+  exec.status = "active"
+  assert(packed.pack(exec))
+  lu.assertEquals(exec.s3, "abc")
+  lu.assertFalse(packed.is_packed(exec))
+end
+
 function TestPacked.test_a_write_or_pairs_decodes_first()
   local f = flow()
   local exec = sample(f)
@@ -148,7 +175,7 @@ function TestPacked.test_a_write_or_pairs_decodes_first()
   lu.assertEquals(exec.state, "ask")
   exec.status = "active"
   assert(packed.pack(exec))
-  exec.state = "said"
+  exec.state = "said"                                -- a HEAD field written: unpacked too
   lu.assertFalse(packed.is_packed(exec))
   lu.assertEquals(exec.state, "said")
   lu.assertEquals(exec.s4, "abcd")
@@ -157,6 +184,33 @@ function TestPacked.test_a_write_or_pairs_decodes_first()
   for _ in pairs(exec) do seen = seen + 1 end
   lu.assertFalse(packed.is_packed(exec))
   lu.assertEquals(seen, n)
+end
+
+function TestPacked.test_peek_reads_without_unpacking_and_gives_copies()
+  local f = flow()
+  local exec = sample(f)
+  local sid = exec.sid
+  assert(packed.pack(exec))
+  local w, state, status, fl, s = packed.peek(exec, "wait", "state", "status", "flow", "sid")
+  lu.assertEquals(w.kind, "reply")
+  lu.assertEquals(w.token, 7)
+  lu.assertIs(w.props, f.by_name.ask.properties)
+  lu.assertEquals({ state, status, s }, { "ask", "active", sid })
+  lu.assertIs(fl, f)
+  local ctx, nested = packed.peek(exec, "context", "nested")   -- not in HEAD: all of it decoded
+  lu.assertEquals(ctx.flow.variables.n, "1")
+  lu.assertEquals(nested.deeper[1.5], "float key")
+  local view = packed.peek(exec, "self")                        -- a copy stands for itself
+  lu.assertIs(view.self, view)
+  lu.assertIs(view.cycle.back, view)
+  lu.assertTrue(packed.is_packed(exec))
+  w.token, ctx.flow.variables.n = 99, "changed"                -- copies: the execution keeps its own
+  lu.assertEquals(packed.peek(exec, "wait").token, 7)
+  lu.assertEquals(exec.context.flow.variables.n, "1")
+  lu.assertFalse(packed.is_packed(exec))
+  -- an execution that is not packed: its own fields
+  lu.assertIs(packed.peek(exec, "context"), exec.context)
+  lu.assertEquals({ packed.peek(exec, "state", "rev") }, { "ask", 3 })
 end
 
 function TestPacked.test_what_cannot_be_packed_stays_as_it_was()
@@ -327,17 +381,18 @@ function TestPacked.test_a_string_that_does_not_decode_raises_a_clear_error()
   for len = 0, #good - 1 do expect_error(good:sub(1, len), "cut at " .. len) end
   lu.assertStrContains(expect_error(good .. "\0", "one byte more"), "trailing bytes")
   lu.assertStrContains(expect_error("\200" .. good:sub(2), "a bad tag"), "bad tag 200 at byte 1")
-  lu.assertStrContains(expect_error("\8" .. string.pack("<I2", 60000) .. "\1\24",
+  lu.assertStrContains(expect_error(string.rep("\25", #packed.HEAD) .. "\8" .. string.pack("<I2", 60000) .. "\1\24",
     "a word past the dictionary"), "bad dictionary reference")
-  lu.assertStrContains(expect_error("\13\9\1\24", "a table never seen"),
+  lu.assertStrContains(expect_error(string.rep("\25", #packed.HEAD) .. "\13\9\1\24", "a table never seen"),
     "bad table reference")
-  lu.assertStrContains(expect_error("\5\3ab", "a string cut short"),
+  lu.assertStrContains(expect_error(string.rep("\25", #packed.HEAD) .. "\5\3ab", "a string cut short"),
     "truncated string")
-  lu.assertStrContains(expect_error(string.rep("\20", 200), "nested too deep"),
+  lu.assertStrContains(expect_error(string.rep("\25", #packed.HEAD) .. string.rep("\20", 200), "nested too deep"),
     "tables nested too deep")
-  -- any read raises
+  -- a scalar read of a bad string raises too
   rawset(exec, 1, "\200")
   lu.assertErrorMsgContains("does not decode", function() return exec.state end)
+  lu.assertErrorMsgContains("does not decode", packed.peek, exec, "wait")
   -- every byte changed in turn, to a few values: decoded (into something) or a clear error
   local sid = exec.sid
   for i = 1, #good do
@@ -419,14 +474,56 @@ function TestPackedEngine.test_a_waiting_execution_is_packed_and_resumes_as_befo
   lu.assertEquals(#exec.steps, 3)
 end
 
+local SURVEY = {
+  description = "survey",
+  { name = "Trigger", type = "trigger", on = { incomingMessage = "init" } },
+  { name = "init", type = "set-variables", variables = { who = "{{trigger.message.Body}}", n = "1" },
+    on = { next = "q1" } },
+  { name = "q1", type = "send-and-wait-for-reply", body = "Hi {{flow.variables.who}}, how old are you?",
+    timeout = "60", on = { incomingMessage = "check", timeout = "late" } },
+  { name = "check", type = "split-based-on", input = "{{widgets.q1.inbound.Body}}",
+    match = { { type = "less_than", value = "18", next = "young" } }, on = { noMatch = "count" } },
+  { name = "count", type = "set-variables", variables = { n = "{{flow.variables.n | plus: 1}}" },
+    on = { next = "q2" } },
+  { name = "q2", type = "send-and-wait-for-reply",
+    body = "Thanks {{flow.variables.who}} ({{widgets.q1.inbound.Body}}), question {{flow.variables.n}}: colour?",
+    timeout = "600", on = { incomingMessage = "bye", timeout = "late" } },
+  { name = "young", type = "send-message", body = "Too young, {{flow.variables.who}}" },
+  { name = "bye", type = "send-message", body = "Bye {{flow.variables.who}}: {{widgets.q2.inbound.Body | upcase}}" },
+  { name = "late", type = "send-message", body = "Too late after {{flow.variables.n}}" },
+}
+
 function TestPackedEngine.test_a_packed_execution_times_out()
   local now = 1000
   local e = rivulet.engine{ on_message = function() end, now = function() return now end }
   local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
   lu.assertTrue(packed.is_packed(exec))
   lu.assertEquals(e:next_deadline(), 1060)
+  lu.assertTrue(packed.is_packed(exec))            -- the timer was read, not the execution
   now = 1061
   e:poll(0)
   lu.assertEquals(exec.status, "ended")
   lu.assertEquals(exec.steps[#exec.steps].name, "timeout")
+end
+
+-- the timer of a wait that was answered stays on the heap until its time: reading it does
+-- not unpack the execution waiting at its next question
+function TestPackedEngine.test_a_stale_timer_leaves_the_next_wait_packed()
+  local now = 1000
+  local e = rivulet.engine{ on_message = function() end, now = function() return now end }
+  local exec = assert(e:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
+  now = 1010
+  assert(e:deliver{ from = FROM, to = TO, body = "30" })     -- q1's timer (1060) is stale now
+  lu.assertTrue(packed.is_packed(exec))
+  lu.assertEquals(e:next_deadline(), 1610)                   -- q2's
+  lu.assertTrue(packed.is_packed(exec))
+  now = 1100
+  lu.assertEquals(e:fire_timers(), 0)
+  e:poll(0)
+  lu.assertTrue(packed.is_packed(exec))
+  lu.assertEquals(exec.state, "q2")
+  now = 1611
+  lu.assertEquals(e:fire_timers(), 1)
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(exec.steps[#exec.steps].transitioned_from, "late")
 end

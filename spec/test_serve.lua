@@ -92,10 +92,10 @@ function App:hook(path, fields, opts)
   return self:req("POST", path, fields, { auth = false, headers = headers, run_jobs = opts.run_jobs })
 end
 
-local function message_fields(body, sid, extra)
+local function message_fields(body, sid, extra, from)
   local f = { { "ToCountry", "US" }, { "SmsMessageSid", sid }, { "NumMedia", "0" }, { "SmsSid", sid },
               { "SmsStatus", "received" }, { "Body", body }, { "To", TO }, { "NumSegments", "1" },
-              { "MessageSid", sid }, { "AccountSid", AC }, { "From", FROM }, { "ApiVersion", "2010-04-01" } }
+              { "MessageSid", sid }, { "AccountSid", AC }, { "From", from or FROM }, { "ApiVersion", "2010-04-01" } }
   for _, kv in ipairs(extra or {}) do f[#f + 1] = kv end
   return f
 end
@@ -470,6 +470,40 @@ function TestServeWebhook:test_a_message_starts_then_a_reply_resumes_every_field
   lu.assertEquals(row.status, "ended")
   lu.assertEquals(row.context.widgets.ask.inbound.FromState, "CA")
   lu.assertEquals(a.sent[2].body, "Hi Ada")
+end
+
+-- An execution waiting for a reply is kept packed (rivulet.packed); what serve reads of it
+-- in between (the create's answer, /metrics, the timers of each turn) leaves it so, and the
+-- reply finds it as it was.
+function TestServeWebhook:test_reads_leave_waiting_executions_packed()
+  local packed = require "rivulet.packed"
+  local a = new_app()
+  local f = a:flow()
+  local base = "/v2/Flows/" .. f.sid .. "/Executions"
+  local s, x = a:req("POST", base, { { "To", FROM }, { "From", TO }, { "Parameters", '{"who":"Ada"}' } })
+  lu.assertEquals(s, 201)
+  lu.assertEquals(x.contact_channel_address, FROM)
+  lu.assertEquals(x.status, "active")
+  local path = "/v1/Accounts/" .. AC .. "/Flows/" .. f.sid
+  a:hook(path, message_fields("hello", "SM" .. string.rep("a", 32), {}, "+15550002222"))
+  local e = a.app.engine
+  local n = 0
+  for _, exec in pairs(e.active) do
+    n = n + 1
+    lu.assertTrue(packed.is_packed(exec), exec.sid)
+  end
+  lu.assertEquals(n, 2)
+  local ms, text = a:req("GET", "/metrics")
+  lu.assertEquals(ms, 200)
+  lu.assertStrContains(text, 'rivulet_executions_waiting{flow="' .. f.sid .. '",wait="reply"} 2')
+  lu.assertNotNil(e:next_deadline())
+  a:req("GET", base)
+  a:req("GET", base .. "/" .. x.sid)
+  for _, exec in pairs(e.active) do lu.assertTrue(packed.is_packed(exec), exec.sid) end
+  a:hook(path, message_fields("Bo", "SM" .. string.rep("b", 32), {}, "+15550002222"))
+  lu.assertEquals(a.sent[#a.sent].body, "Hi Bo")
+  lu.assertEquals(a.sent[#a.sent].to, "+15550002222")
+  lu.assertTrue(packed.is_packed(e.active[x.sid]))
 end
 
 -- which revision runs is cached for serve.FLOW_CACHE_S: a change made through this process

@@ -50,6 +50,7 @@ local steplib = require "rivulet.step"
 local trigger_widget = require "rivulet.widgets.trigger"
 local recovery = require "rivulet.recovery"
 local packed = require "rivulet.packed"
+local peek = packed.peek
 
 local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget =
   type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget
@@ -61,7 +62,7 @@ local sid = sidlib.new
 local M = {}
 
 -- the waits an execution rests in (nothing of it runs, no call is in flight): it is kept
--- packed (rivulet.packed) until something reads or writes it
+-- packed (rivulet.packed) until something changes it or reads one of its tables
 local AT_REST = { reply = true, call = true, event = true }
 
 -- the events widgets fail with (run-function's fail, make-http-request's failed)
@@ -772,8 +773,9 @@ function Engine:start_child(flow, trigger)
 end
 
 -- a parent waiting on a subflow hands replies and timeouts to the child that waits
+-- (a packed execution waits for the outside world, never for a subflow: it is not unpacked)
 function Engine:innermost(exec)
-  while exec and exec.wait and exec.wait.kind == "subflow" do
+  while exec and not packed.is_packed(exec) and exec.wait and exec.wait.kind == "subflow" do
     local child = self.active[exec.wait.child]
     if not child then break end
     exec = child
@@ -1186,11 +1188,20 @@ end
 
 -- ---- time and calls ------------------------------------------------------------------------------
 
+-- whether a timer is still live: the wait that armed it holds its token. Read without
+-- unpacking: a wait that ended leaves its timer behind, and the execution may be packed at
+-- its next wait by then.
+local function timer_live(exec, token)
+  if exec.status ~= "active" then return false end
+  local w = peek(exec, "wait")
+  return w ~= nil and w.token == token
+end
+
 function Engine:fire_timers()
   local now, h, fired = self.now(), self.timers, 0
   while h.n > 0 and h.at[1] <= now do
     local exec, token = heap_pop(h)
-    if exec.status == "active" and exec.wait and exec.wait.token == token then
+    if timer_live(exec, token) then
       fired = fired + 1
       self:resume(exec, { kind = "timeout" })
     end
@@ -1202,8 +1213,7 @@ end
 function Engine:next_deadline()
   local h = self.timers
   while h.n > 0 do
-    local exec = h.exec[1]
-    if exec.status == "active" and exec.wait and exec.wait.token == h.token[1] then return h.at[1] end
+    if timer_live(h.exec[1], h.token[1]) then return h.at[1] end
     heap_pop(h)
   end
   return nil

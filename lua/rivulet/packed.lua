@@ -2,14 +2,23 @@
 -- one string. Thousands of executions may wait for hours; as tables each holds ~4 KiB
 -- (every trigger field, its steps and their snapshots, the wait's rendered properties),
 -- encoded ~0.5 KiB. The execution stays the same table: it keeps its sid, and a
--- metatable brings the rest back (decoded in place, the metatable gone) at the first read
--- or write of any other field than its status ("active": only an active execution is
--- packed) and flow, so no caller needs to know.
+-- metatable brings the rest back, so no caller needs to know:
+--
+--   * status ("active": only an active execution is packed) and flow: answered at once;
+--   * a field of HEAD holding no table (flow_sid, state, rev, ...): decoded from the front
+--     of the string, which stays as it is (HEAD comes first in it);
+--   * any other read, a write or pairs(): the execution is decoded in place for good (its
+--     metatable gone), since whoever reads a table may change it.
 --
 --   packed.pack(exec) -> true | false, why   (false: not active, or something in it cannot
 --                                             be encoded; it stays as it was)
 --   packed.unpack(exec)                      decodes it in place (nothing when not packed)
 --   packed.is_packed(exec)
+--   packed.peek(exec, key...) -> values      exec[key]... without unpacking it: for a
+--                                            packed one, tables are decoded copies, to
+--                                            read only (the last copy is reused while the
+--                                            execution stays as it is: a change to it
+--                                            would show at the next peek, never in exec)
 --
 -- The encoding keeps what a Lua table can tell: integers apart from floats, tables shared
 -- (or cyclic) as shared, json.null, the tables marked as arrays (core.array_mt) and JSON
@@ -28,7 +37,7 @@ local trigger_widget = require "rivulet.widgets.trigger"
 
 local type, pairs, ipairs, next, rawget, rawset, tonumber, tostring, getmetatable, setmetatable =
   type, pairs, ipairs, next, rawget, rawset, tonumber, tostring, getmetatable, setmetatable
-local pcall, error, collectgarbage = pcall, error, collectgarbage
+local pcall, error, select, collectgarbage = pcall, error, select, collectgarbage
 local char, byte, sub, find, format = string.char, string.byte, string.sub, string.find, string.format
 local spack, sunpack, concat, mtype = string.pack, string.unpack, table.concat, math.type
 
@@ -39,7 +48,7 @@ local null, array_mt = json.null, core.array_mt
 -- tags; those with a 1/2/4-byte index take three consecutive values
 local T_FALSE, T_TRUE, T_INT1, T_INT, T_FLOAT, T_STR1, T_STR = 0, 1, 2, 3, 4, 5, 6
 local T_DICT, T_SREF, T_TREF, T_FLOWT = 7, 10, 13, 16          -- +0 one byte, +1 two, +2 four
-local T_SID, T_TABLE, T_ARRAY, T_KEYS, T_NULL, T_END = 19, 20, 21, 22, 23, 24
+local T_SID, T_TABLE, T_ARRAY, T_KEYS, T_NULL, T_END, T_NIL = 19, 20, 21, 22, 23, 24, 25
 
 -- strings shorter than this are not remembered for back references (one costs 2 bytes)
 local SREF_MIN = 4
@@ -47,6 +56,21 @@ local SREF_MIN = 4
 -- are at most json.MAX_DEPTH deep, and sit a few levels down in the context
 local MAX_DEPTH = json.MAX_DEPTH + 16
 M.SREF_MIN, M.MAX_DEPTH = SREF_MIN, MAX_DEPTH
+
+-- The execution's fields that come first in the string, in this order (absent ones as
+-- T_NIL), without their names: the ones read of a waiting execution without running it
+-- (rivulet serve's answers and metrics, a delivery's revision check, the timers), so that
+-- reading one decodes only what precedes it. The scalars first; the wait last.
+local HEAD = { "parent_sid", "rev", "flow_sid", "flow_name", "state", "contact_key", "flow_version",
+               "started_at", "updated_at", "initiated_by", "trigger_event", "last_state", "repeats",
+               "takeovers", "wait" }
+local HEAD_AT = {}
+for i, k in ipairs(HEAD) do HEAD_AT[k] = i end
+M.HEAD = HEAD
+-- HEAD's fields a read answers from the front of the string: all but the wait (a table,
+-- so reading it unpacks the execution anyway)
+local SCALAR_AT = {}
+for i, k in ipairs(HEAD) do if k ~= "wait" then SCALAR_AT[k] = i end end
 
 -- The dictionary's fixed part: the names of the execution's own fields and of what Twilio
 -- posts, and their usual values. Appending is fine; reordering changes no stored data
@@ -129,7 +153,7 @@ local function learn(b, v, who)
   return false
 end
 
-local unpack_exec
+local unpack_exec, peek_head
 
 local function book_of(flow)
   local b = books[flow]
@@ -151,6 +175,11 @@ local function book_of(flow)
     __index = function(t, k)
       if k == "status" then return "active" end       -- only an active execution is packed
       if k == "flow" then return flow end
+      local at = SCALAR_AT[k]
+      if at then
+        local v = peek_head(t, b, at)
+        if type(v) ~= "table" then return v end        -- nothing to change through it
+      end
       unpack_exec(t)
       return rawget(t, k)
     end,
@@ -260,13 +289,24 @@ value = function(v, depth)
   return false
 end
 
--- exec's fields but sid and flow (the shell keeps them) -> string | nil
+-- exec's fields but sid and flow (the shell keeps them): HEAD's values, then the others'
+-- names and values -> string | nil
 local function encode(exec, b)
   buf, nbuf, strs, nstrs, tbls, ntbls, book, who = {}, 0, {}, 1, { [exec] = 1 }, 1, b, exec.sid
   strs[exec.sid] = 1
   local ok = true
-  for k, x in next, exec do
-    if k ~= "sid" and k ~= "flow" and not (value(k, 1) and value(x, 1)) then ok = false break end
+  for _, k in ipairs(HEAD) do
+    local x = rawget(exec, k)
+    if x == nil then put(char(T_NIL))
+    elseif not value(x, 1) then ok = false break end
+  end
+  if ok then
+    for k, x in next, exec do
+      if k ~= "sid" and k ~= "flow" and not HEAD_AT[k] and not (value(k, 1) and value(x, 1)) then
+        ok = false
+        break
+      end
+    end
   end
   put(char(T_END))
   local s = ok and concat(buf, "", 1, nbuf) or nil
@@ -384,18 +424,25 @@ read = function()
   bad(format("bad tag %d", tag), pos - 1)
 end
 
--- decodes str into t, the execution whose sid is `sid`
-local function decode(str, b, t, sid)
+-- decodes str into t, the execution whose sid is `sid` (t stands for it where it refers to
+-- itself): HEAD's first `upto` values, or (upto nil) all of it
+local function decode(str, b, t, sid, upto)
   s, pos, words, flowt, depth = str, 1, b.words, b.tlist, 1
   strs, nstrs, tbls, ntbls = { sid }, 1, { t }, 1
-  body(t)
-  if pos ~= #s + 1 then bad("trailing bytes") end
+  for i = 1, upto or #HEAD do
+    if byte(s, pos) == T_NIL then pos = pos + 1
+    else t[HEAD[i]] = read() end
+  end
+  if not upto then
+    body(t)
+    if pos ~= #s + 1 then bad("trailing bytes") end
+  end
 end
 
 -- decode under a protected call: the module's state is cleared whatever happens, and an
 -- error says which execution
-local function decoded(str, b, t, sid)
-  local ok, err = pcall(decode, str, b, t, sid)
+local function decoded(str, b, t, sid, upto)
+  local ok, err = pcall(decode, str, b, t, sid, upto)
   s, words, flowt, strs, tbls = nil, nil, nil, nil, nil
   if ok then return true end
   return false, format("rivulet.packed: execution %s does not decode: %s", tostring(sid), tostring(err))
@@ -439,6 +486,50 @@ unpack_exec = function(exec)
   exec.flow = b.flow
 end
 M.unpack = unpack_exec
+
+-- A decoded copy of packed exec: HEAD's first `upto` fields, or (upto nil) all of them.
+-- The last one made is kept for the next read of the same execution packed the same way: a
+-- host's loop asks its timers about the same execution at every turn.
+local last_exec, last_str, last_upto, last_view
+
+local function view(exec, b, upto)
+  local str = rawget(exec, KEY)
+  if exec == last_exec and str == last_str and (last_upto == nil or (upto and upto <= last_upto)) then
+    return last_view
+  end
+  local sid = rawget(exec, "sid")
+  local t = { sid = sid, flow = b.flow, status = "active" }
+  local ok, err = decoded(str, b, t, sid, upto)
+  if not ok then error(err, 0) end
+  last_exec, last_str, last_upto, last_view = exec, str, upto, t
+  return t
+end
+
+-- the value of HEAD[at] of packed exec, decoded from the string's front
+peek_head = function(exec, b, i)
+  return view(exec, b, i)[HEAD[i]]
+end
+
+local function fields(t, k, ...)
+  if select("#", ...) == 0 then return t[k] end
+  return t[k], fields(t, ...)
+end
+
+local SHELL = { sid = true, flow = true, status = true }
+
+function M.peek(exec, ...)
+  local b = packed_book(exec)
+  if not b then return fields(exec, ...) end
+  local upto = 0
+  for i = 1, select("#", ...) do
+    local k = select(i, ...)
+    local a = HEAD_AT[k]
+    if not a and not SHELL[k] then upto = nil break end
+    if a and a > upto then upto = a end
+  end
+  if upto == 0 then return fields({ sid = rawget(exec, "sid"), flow = b.flow, status = "active" }, ...) end
+  return fields(view(exec, b, upto), ...)
+end
 
 -- Clearing a table's fields leaves its hash part as large as it was: Lua resizes it only
 -- when an insertion finds no free slot. The packed string goes in at key 1; the integer

@@ -32,6 +32,7 @@ local webhook = require "rivulet.serve.webhook"
 local inspector = require "rivulet.serve.inspector"
 local metrics = require "rivulet.serve.metrics"
 local twiml = require "rivulet.twiml"
+local peek = require("rivulet.packed").peek
 
 local type, ipairs, pairs, tostring, format, setmetatable = type, ipairs, pairs, tostring, string.format, setmetatable
 local next = next
@@ -342,7 +343,7 @@ function App:answer_call(exec, req)
   root = root and e.active[root.sid]
   if not root or root.status ~= "active" then return request.twiml{ "<Hangup/>" } end
   local inner = e:innermost(root)
-  local w = inner.wait
+  local w = peek(inner, "wait")                -- read, not unpacked: rivulet.packed
   if w and w.kind == "call" then return 200, XML, self:call_twiml(inner, w) end
   if not req.id then
     self.n_local = self.n_local + 1

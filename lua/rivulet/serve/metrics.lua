@@ -24,6 +24,7 @@
 -- counter (a restart is a reset, which rate() handles).
 
 local core = require "rivulet.core"
+local peek = require("rivulet.packed").peek
 local short_name = require("rivulet.flow").short_name
 
 local type, pairs, ipairs, tostring, tonumber, format = type, pairs, ipairs, tostring, tonumber, string.format
@@ -224,7 +225,8 @@ local function write_family(out, fam)
   end
 end
 
--- the gauges, read from the engine now: active executions and where they stand
+-- the gauges, read from the engine now: active executions and where they stand (read
+-- without unpacking the waiting ones: rivulet.packed)
 local function gauges(self)
   local active = family("rivulet_executions_active", "gauge", "Executions active now, by flow.", { "flow" })
   local waiting = family("rivulet_executions_waiting", "gauge",
@@ -234,7 +236,7 @@ local function gauges(self)
   for _, exec in pairs(e.active) do
     local f = flow_label(exec)
     inc(active, { f })
-    local w = exec.wait
+    local w = peek(exec, "wait")
     inc(waiting, { f, w and tostring(w.kind) or "running" })
   end
   local info = family("rivulet_flow_info", "gauge", "The published flows: SID and name (always 1).", { "flow", "name" })

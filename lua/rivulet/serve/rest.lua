@@ -9,6 +9,7 @@ local json = require "rivulet.json"
 local request = require "rivulet.serve.request"
 local resources = require "rivulet.serve.resources"
 local sidlib = require "rivulet.sid"
+local peek = require("rivulet.packed").peek
 
 local type, ipairs, tostring, tonumber, format = type, ipairs, tostring, tonumber, string.format
 local math_type, unpack = math.type, table.unpack
@@ -258,12 +259,15 @@ function M.create_execution(app, req, p)
   elseif r.code ~= "started" then
     return store_failed(r.message)
   end
-  -- the resource from the execution as it was just stored (not read back: a create is hot)
+  -- the resource from the execution as it was just stored (not read back: a create is hot),
+  -- read without unpacking it if it waits (rivulet.packed)
   local e = r.exec
-  local contact = e.context.contact.channel.address
-  local row = { sid = e.sid, flow_sid = e.flow_sid, contact = contact ~= nil and tostring(contact) or nil,
-                flow_version = e.flow_version, status = e.status, started_at = e.started_at,
-                updated_at = e.updated_at or e.started_at, initiated_by = e.initiated_by }
+  local context, flow_sid, flow_version, status, started_at, updated_at, initiated_by =
+    peek(e, "context", "flow_sid", "flow_version", "status", "started_at", "updated_at", "initiated_by")
+  local contact = context.contact.channel.address
+  local row = { sid = e.sid, flow_sid = flow_sid, contact = contact ~= nil and tostring(contact) or nil,
+                flow_version = flow_version, status = status, started_at = started_at,
+                updated_at = updated_at or started_at, initiated_by = initiated_by }
   return answer(p.v1 and 200 or 201, resources.execution(app.public_url, app.account_sid, row))
 end
 
