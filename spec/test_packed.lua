@@ -1,6 +1,7 @@
 -- rivulet.packed: an execution at rest kept as one string, brought back as it was at the
 -- first read or write; reads that leave it packed (its scalar fields, peek); strings that
--- do not decode; and the engine keeping its waiting executions so (stale timers included).
+-- do not decode; and the engine keeping its waiting executions so (a conversation goes the
+-- same with and without packing, stale timers and restarts included).
 
 local lu = require "luaunit"
 local rivulet = require "rivulet"
@@ -9,6 +10,7 @@ local json = require "rivulet.json"
 local core = require "rivulet.core"
 local sidlib = require "rivulet.sid"
 local helper = require "spec.helper"
+local engine_mod = require "rivulet.engine"
 
 local FROM, TO = "+15550001111", "+15559990000"
 
@@ -474,6 +476,13 @@ function TestPackedEngine.test_a_waiting_execution_is_packed_and_resumes_as_befo
   lu.assertEquals(#exec.steps, 3)
 end
 
+function TestPackedEngine.test_pack_waiting_false_keeps_tables()
+  local e = rivulet.engine{ on_message = function() end, pack_waiting = false }
+  local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
+  lu.assertFalse(packed.is_packed(exec))
+  lu.assertEquals(exec.wait.kind, "reply")
+end
+
 local SURVEY = {
   description = "survey",
   { name = "Trigger", type = "trigger", on = { incomingMessage = "init" } },
@@ -492,6 +501,61 @@ local SURVEY = {
   { name = "bye", type = "send-message", body = "Bye {{flow.variables.who}}: {{widgets.q2.inbound.Body | upcase}}" },
   { name = "late", type = "send-message", body = "Too late after {{flow.variables.n}}" },
 }
+
+-- SIDs are random: each becomes the order it was first met in
+local function normal(v, names)
+  names = names or {}
+  if type(v) == "string" and sidlib.valid(v) then
+    if not names[v] then names.n = (names.n or 0) + 1 names[v] = "SID" .. names.n end
+    return names[v]
+  end
+  if type(v) ~= "table" then return v end
+  local c = {}
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do c[normal(k, names)] = normal(v[k], names) end
+  return c
+end
+
+-- one conversation: `script` is a list of replies, or "timeout" (the clock moves past the
+-- wait's deadline); -> the execution's record (normalized), the bodies sent, and whether
+-- the execution was packed at the end
+local function converse(pack, script)
+  local now = 1000
+  local sent = {}
+  local e = rivulet.engine{ pack_waiting = pack, now = function() return now end,
+                            on_message = function(_, m) sent[#sent + 1] = m.body end }
+  local exec = assert(e:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
+  for _, r in ipairs(script) do
+    lu.assertEquals(packed.is_packed(exec), pack ~= false)
+    now = now + 30
+    if r == "timeout" then
+      now = now + 3600
+      e:poll(0)
+    else
+      assert(e:deliver{ from = FROM, to = TO, body = r })
+    end
+  end
+  local at_end = packed.is_packed(exec)
+  return normal(engine_mod.record(exec)), sent, at_end
+end
+
+function TestPackedEngine.test_a_conversation_goes_the_same_packed_or_not()
+  for _, script in ipairs{ { "30", "blue" }, { "12" }, { "40", "timeout" }, { "timeout" }, { "40" } } do
+    local rec, sent, at_end = converse(true, script)
+    local rec2, sent2, at_end2 = converse(false, script)
+    lu.assertEquals(sent, sent2, table.concat(script, ","))
+    lu.assertEquals(rec, rec2, table.concat(script, ","))
+    lu.assertEquals(at_end, rec.status == "active")                  -- waiting: packed
+    lu.assertFalse(at_end2)
+  end
+  local rec, sent = converse(true, { "30", "blue" })
+  lu.assertEquals(sent, { "Hi Ann, how old are you?", "Thanks Ann (30), question 2: colour?", "Bye Ann: BLUE" })
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 7)
+  lu.assertEquals(rec.context.flow.variables, { who = "Ann", n = 2 })
+end
 
 function TestPackedEngine.test_a_packed_execution_times_out()
   local now = 1000
@@ -526,4 +590,44 @@ function TestPackedEngine.test_a_stale_timer_leaves_the_next_wait_packed()
   lu.assertEquals(e:fire_timers(), 1)
   lu.assertEquals(exec.status, "ended")
   lu.assertEquals(exec.steps[#exec.steps].transitioned_from, "late")
+end
+
+-- executions taken in from the store on open are packed too, and go on as before
+function TestPackedEngine.test_executions_recovered_from_the_store_are_packed()
+  local db = helper.tmpdir() .. "/store.db"
+  local sent = {}
+  local function on_message(_, m) sent[#sent + 1] = m.body end
+  local a = assert(rivulet.engine{ store = db, on_message = on_message })
+  local x = assert(a:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
+  assert(a:deliver{ from = FROM, to = TO, body = "30" })
+  a.store:close()
+  local b = assert(rivulet.engine{ store = db, on_message = on_message })
+  lu.assertEquals(b.resumed, 1)
+  local y = b.active[x.sid]
+  lu.assertTrue(packed.is_packed(y))
+  lu.assertEquals(y.state, "q2")
+  lu.assertTrue(packed.is_packed(y))
+  assert(b:deliver{ from = FROM, to = TO, body = "red" })
+  lu.assertEquals(y.status, "ended")
+  lu.assertEquals(sent[#sent], "Bye Ann: RED")
+  b.store:close()
+end
+
+-- a wait whose deadline passed while no process ran fires at once on open; the others rest
+function TestPackedEngine.test_a_due_wait_fires_on_open_and_the_rest_are_packed()
+  local db = helper.tmpdir() .. "/store.db"
+  local now = 1000
+  local clock = function() return now end
+  local a = assert(rivulet.engine{ store = db, now = clock, on_message = function() end })
+  local x = assert(a:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
+  local y = assert(a:start(rivulet.load_flow(SURVEY), { from = "+15550002222", to = TO, body = "Bo" }))
+  assert(a:deliver{ from = "+15550002222", to = TO, body = "30" })       -- y waits at q2 (until 1600)
+  a.store:close()
+  now = 1100                                                             -- x's q1 (1060) is due
+  local b = assert(rivulet.engine{ store = db, now = clock, on_message = function() end })
+  lu.assertEquals(b:execution(x.sid).status, "ended")
+  local y2 = b.active[y.sid]
+  lu.assertTrue(packed.is_packed(y2))
+  lu.assertEquals(y2.state, "q2")
+  b.store:close()
 end

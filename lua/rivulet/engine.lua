@@ -31,7 +31,9 @@
 -- ("full" or "normal", for a store opened from a path), resume (false: do not resume on
 -- open; "poll": take the executions in on open, but run nothing before the first poll or
 -- handle; "due": take in only those with something to do now, for a process that handles
--- one delivery), on_store_error(exec, err, code).
+-- one delivery), on_store_error(exec, err, code), pack_waiting (false: an execution
+-- waiting for a reply, a call or an outcome stays a table instead of one string: more
+-- memory, no decoding when it goes on; see rivulet.packed).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
 -- anything acts on it, and so is every wait. When a write is refused (another process moved
@@ -268,6 +270,21 @@ function Engine:arm_timer(exec, at)
   self.timer_seq = self.timer_seq + 1
   w.token = self.timer_seq
   heap_push(self.timers, at, exec, w.token)
+end
+
+-- exec, waiting in w, rests: nothing of it runs until the outside world answers, maybe for
+-- hours, so it is kept as one string (rivulet.packed) unless the host said not to
+local function rest(self, exec, w)
+  if self.opts.pack_waiting ~= false and AT_REST[w.kind] and rawget(exec, "wait") == w
+    and rawget(exec, "status") == "active" then
+    packed.pack(exec)
+  end
+end
+
+-- the same for an execution taken in from the store (rivulet.recovery), once it waits again
+function Engine:rest(exec)
+  local w = rawget(exec, "wait")
+  if w then rest(self, exec, w) end
 end
 
 -- ---- steps and ends ------------------------------------------------------------------------
@@ -539,10 +556,7 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
     elseif ev.wait == "subflow" then
       if ev.child.status ~= "active" then self:resume(exec, { kind = "subflow", exec = ev.child }) end
     end
-    -- at rest until the outside world answers, maybe for hours: one string (rivulet.packed)
-    if AT_REST[ev.wait] and rawget(exec, "wait") == w and rawget(exec, "status") == "active" then
-      packed.pack(exec)
-    end
+    rest(self, exec, w)
     return nil
   end
   if type(ev) ~= "string" then

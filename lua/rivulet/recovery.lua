@@ -116,6 +116,8 @@ function M.revive_all(e, list)
     if exec.status == "active" then revive(e, exec) end
   end
   e:fire_timers()
+  -- those that wait on (the due ones went on) are kept packed, as a wait that began here is
+  for _, exec in ipairs(list) do e:rest(exec) end
 end
 
 -- recover(engine) -> executions taken in | nil, err, code: every active execution of the store
