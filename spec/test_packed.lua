@@ -466,7 +466,7 @@ function TestPackedEngine:tearDown() helper.cleanup() end
 
 function TestPackedEngine.test_a_waiting_execution_is_packed_and_resumes_as_before()
   local sent = {}
-  local e = rivulet.engine{ on_message = function(_, m) sent[#sent + 1] = m end }
+  local e = rivulet.engine{ pack_waiting = 0, on_message = function(_, m) sent[#sent + 1] = m end }
   local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
   lu.assertTrue(packed.is_packed(exec))
   assert(e:deliver{ from = FROM, to = TO, body = "yes" })
@@ -524,7 +524,7 @@ end
 local function converse(pack, script)
   local now = 1000
   local sent = {}
-  local e = rivulet.engine{ pack_waiting = pack, now = function() return now end,
+  local e = rivulet.engine{ pack_waiting = pack and 0, now = function() return now end,
                             on_message = function(_, m) sent[#sent + 1] = m.body end }
   local exec = assert(e:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
   for _, r in ipairs(script) do
@@ -559,7 +559,7 @@ end
 
 function TestPackedEngine.test_a_packed_execution_times_out()
   local now = 1000
-  local e = rivulet.engine{ on_message = function() end, now = function() return now end }
+  local e = rivulet.engine{ pack_waiting = 0, on_message = function() end, now = function() return now end }
   local exec = assert(e:start(flow(), { from = FROM, to = TO, body = "hi" }))
   lu.assertTrue(packed.is_packed(exec))
   lu.assertEquals(e:next_deadline(), 1060)
@@ -574,7 +574,7 @@ end
 -- not unpack the execution waiting at its next question
 function TestPackedEngine.test_a_stale_timer_leaves_the_next_wait_packed()
   local now = 1000
-  local e = rivulet.engine{ on_message = function() end, now = function() return now end }
+  local e = rivulet.engine{ pack_waiting = 0, on_message = function() end, now = function() return now end }
   local exec = assert(e:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
   now = 1010
   assert(e:deliver{ from = FROM, to = TO, body = "30" })     -- q1's timer (1060) is stale now
@@ -597,11 +597,11 @@ function TestPackedEngine.test_executions_recovered_from_the_store_are_packed()
   local db = helper.tmpdir() .. "/store.db"
   local sent = {}
   local function on_message(_, m) sent[#sent + 1] = m.body end
-  local a = assert(rivulet.engine{ store = db, on_message = on_message })
+  local a = assert(rivulet.engine{ pack_waiting = 0, store = db, on_message = on_message })
   local x = assert(a:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
   assert(a:deliver{ from = FROM, to = TO, body = "30" })
   a.store:close()
-  local b = assert(rivulet.engine{ store = db, on_message = on_message })
+  local b = assert(rivulet.engine{ pack_waiting = 0, store = db, on_message = on_message })
   lu.assertEquals(b.resumed, 1)
   local y = b.active[x.sid]
   lu.assertTrue(packed.is_packed(y))
@@ -618,16 +618,99 @@ function TestPackedEngine.test_a_due_wait_fires_on_open_and_the_rest_are_packed(
   local db = helper.tmpdir() .. "/store.db"
   local now = 1000
   local clock = function() return now end
-  local a = assert(rivulet.engine{ store = db, now = clock, on_message = function() end })
+  local a = assert(rivulet.engine{ pack_waiting = 0, store = db, now = clock, on_message = function() end })
   local x = assert(a:start(rivulet.load_flow(SURVEY), { from = FROM, to = TO, body = "Ann" }))
   local y = assert(a:start(rivulet.load_flow(SURVEY), { from = "+15550002222", to = TO, body = "Bo" }))
   assert(a:deliver{ from = "+15550002222", to = TO, body = "30" })       -- y waits at q2 (until 1600)
   a.store:close()
   now = 1100                                                             -- x's q1 (1060) is due
-  local b = assert(rivulet.engine{ store = db, now = clock, on_message = function() end })
+  local b = assert(rivulet.engine{ pack_waiting = 0, store = db, now = clock, on_message = function() end })
   lu.assertEquals(b:execution(x.sid).status, "ended")
   local y2 = b.active[y.sid]
   lu.assertTrue(packed.is_packed(y2))
   lu.assertEquals(y2.state, "q2")
   b.store:close()
+end
+
+-- ---- when a wait is packed: after engine.PACK_IDLE_S of rest, by poll -----------------------
+
+local LONG_WAIT = {
+  { name = "Trigger", type = "trigger", on = { incomingMessage = "ask" } },
+  { name = "ask", type = "send-and-wait-for-reply", body = "Name?", timeout = "3600",
+    on = { incomingMessage = "again", timeout = false } },
+  { name = "again", type = "send-and-wait-for-reply", body = "Hi {{widgets.ask.inbound.Body}}. Age?",
+    timeout = "3600", on = { incomingMessage = "bye", timeout = false } },
+  { name = "bye", type = "send-message", body = "Bye {{widgets.ask.inbound.Body}}, {{widgets.again.inbound.Body}}" },
+}
+
+local function idle_engine(opts)
+  local clock = { now = 5000 }
+  opts = opts or {}
+  opts.now = function() return clock.now end
+  local sent = {}
+  opts.on_message = function(_, m) sent[#sent + 1] = m.body end
+  return rivulet.engine(opts), clock, sent
+end
+
+function TestPackedEngine.test_a_wait_is_packed_once_it_has_rested_PACK_IDLE_S()
+  local e, clock = idle_engine()
+  local exec = assert(e:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  e:poll(0)
+  lu.assertFalse(packed.is_packed(exec), "a fresh wait stays a table")
+  clock.now = clock.now + engine_mod.PACK_IDLE_S - 0.001
+  e:poll(0)
+  lu.assertFalse(packed.is_packed(exec), "just short of PACK_IDLE_S")
+  clock.now = clock.now + 0.001
+  e:poll(0)
+  lu.assertTrue(packed.is_packed(exec), "at PACK_IDLE_S")
+  lu.assertEquals(e.resting.tail, 0, "the queue is empty")
+end
+
+function TestPackedEngine.test_an_answer_before_PACK_IDLE_S_is_never_packed_and_the_next_wait_starts_anew()
+  local e, clock, sent = idle_engine()
+  local exec = assert(e:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  clock.now = clock.now + engine_mod.PACK_IDLE_S / 2
+  assert(e:deliver{ from = FROM, to = TO, body = "Ann" })
+  lu.assertEquals(sent[#sent], "Hi Ann. Age?")
+  -- the first wait's time is up, the second's is not: the queue drops the first
+  clock.now = clock.now + engine_mod.PACK_IDLE_S / 2
+  e:poll(0)
+  lu.assertFalse(packed.is_packed(exec))
+  clock.now = clock.now + engine_mod.PACK_IDLE_S / 2
+  e:poll(0)
+  lu.assertTrue(packed.is_packed(exec))
+  assert(e:deliver{ from = FROM, to = TO, body = "40" })
+  lu.assertEquals(sent[#sent], "Bye Ann, 40")
+  lu.assertEquals(exec.status, "ended")
+end
+
+function TestPackedEngine.test_pack_waiting_sets_the_rest_false_never_packs()
+  local e, clock = idle_engine{ pack_waiting = 5 }
+  local exec = assert(e:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  clock.now = clock.now + 5
+  e:poll(0)
+  lu.assertTrue(packed.is_packed(exec))
+  local never, clock2 = idle_engine{ pack_waiting = false }
+  local kept = assert(never:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  clock2.now = clock2.now + 10 * engine_mod.PACK_IDLE_S
+  never:poll(0)
+  lu.assertFalse(packed.is_packed(kept))
+  lu.assertEquals(never.resting.tail, 0, "nothing queued")
+end
+
+-- a poll packs for PACK_SLICE_MS at most: with its time already up, one execution a call
+function TestPackedEngine.test_packing_stops_at_its_deadline_and_goes_on_next_time()
+  local e, clock = idle_engine()
+  local execs = {}
+  for i = 1, 3 do
+    execs[i] = assert(e:start(LONG_WAIT, { from = "+1555000000" .. i, to = TO, body = "hi" }))
+  end
+  clock.now = clock.now + engine_mod.PACK_IDLE_S
+  e:pack_resting(0)
+  lu.assertEquals({ packed.is_packed(execs[1]), packed.is_packed(execs[2]), packed.is_packed(execs[3]) },
+                  { true, false, false })
+  e:pack_resting(0)
+  e:pack_resting(0)
+  lu.assertTrue(packed.is_packed(execs[3]))
+  lu.assertEquals(e.resting.tail, 0)
 end

@@ -478,6 +478,7 @@ end
 function TestServeWebhook:test_reads_leave_waiting_executions_packed()
   local packed = require "rivulet.packed"
   local a = new_app()
+  a.app.engine.opts.pack_waiting = 0    -- packed as soon as they wait (engine.PACK_IDLE_S)
   local f = a:flow()
   local base = "/v2/Flows/" .. f.sid .. "/Executions"
   local s, x = a:req("POST", base, { { "To", FROM }, { "From", TO }, { "Parameters", '{"who":"Ada"}' } })
