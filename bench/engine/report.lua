@@ -32,6 +32,10 @@ rows.add{ figure = "steps/s with the SQLite store (NORMAL), 3 waits each",
 
 -- memory per waiting execution (Lua heap; the goal is absolute)
 local w = rows.of(r, "waiting", "bytes_per_execution")
-rows.add{ figure = "memory per execution waiting at Send & Wait (Lua heap)",
+rows.add{ figure = "memory per execution waiting at Send & Wait, rested a minute (Lua heap)",
   value = rows.int(rows.median(w) or 0) .. " bytes", peer = "goal (Node-RED ~512)", per_round = w, fmt = "%.0f",
   op = "<=", goal = 1024, goal_text = "<= 1,024 bytes" }
+-- the same in its first minute (engine.PACK_IDLE_S), before it is packed: no goal, said
+local fresh = rows.of(r, "waiting", "bytes_fresh")
+io.stdout:write(string.format("  (in its first minute, before it is packed: %s bytes per waiting execution)\n",
+  rows.int(rows.median(fresh) or 0)))
