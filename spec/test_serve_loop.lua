@@ -55,3 +55,60 @@ function TestServeLoop:test_requests_in_turn_on_one_connection_are_answered_with
   end
   c:close()
 end
+
+-- A burst of webhooks is answered ahead of its steps (they run after the answer, in slices:
+-- cli.JOBS_SLICE_MS), but never more than cli.MAX_JOBS_BEHIND ahead, and a SIGTERM right
+-- after the last answer still runs every step it promised before serve exits.
+local BURST, CONNS = 1000, 50
+
+local function form(list)
+  local out = {}
+  for _, kv in ipairs(list) do
+    out[#out + 1] = kv[1] .. "=" .. kv[2]:gsub("[^%w%-_%.~]", function(ch) return string.format("%%%02X", ch:byte()) end)
+  end
+  return table.concat(out, "&")
+end
+
+function TestServeLoop:test_a_burst_is_worked_off_before_a_stop()
+  local rivulet = require "rivulet"
+  local store = require "rivulet.store"
+  local dir = helper.tmpdir()
+  local public = "http://rivulet.invalid"
+  local srv = assert(serve.spawn{ name = "rivulet serve",
+    argv = { helper.bin, "serve", "--listen", "127.0.0.1:0", "--store", dir .. "/serve.db",
+             "--flows", helper.root .. "/bench/serve/flows", "--public-url", public,
+             "--account-sid", serve.ACCOUNT_SID, "--auth-token", serve.TOKEN },
+    ready = function(e) return (e.line or ""):match("listening on") end })
+  local port = tonumber(srv.ready.line:match(":(%d+)$"))
+  local fw = assert(srv:wait_line("^flow FW")):match("^flow (FW%x+)")
+  local path = "/v1/Accounts/" .. serve.ACCOUNT_SID .. "/Flows/" .. fw
+  -- CONNS connections, each with its share sent before any answer is read: serve takes
+  -- them as fast as it may
+  local conns = {}
+  for k = 1, CONNS do
+    local c = assert(socket.tcp())
+    c:settimeout(20)
+    assert(c:connect("127.0.0.1", port))
+    conns[k] = c
+  end
+  local reqs = {}
+  for i = 1, BURST do
+    local fields = { { "AccountSid", serve.ACCOUNT_SID }, { "Body", "hi" }, { "From", string.format("+1555%07d", i) },
+                     { "MessageSid", string.format("SM%032x", i) }, { "To", "+15559990000" } }
+    local sig = rivulet.http.signature(serve.TOKEN, public .. path, fields, false)
+    local body = form(fields)
+    local k = i % CONNS + 1
+    reqs[k] = (reqs[k] or "") .. "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n" ..
+      "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: " .. sig ..
+      "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+  end
+  for k = 1, CONNS do assert(conns[k]:send(reqs[k])) end
+  for i = 1, BURST do lu.assertEquals(read_answer(conns[i % CONNS + 1]), 200, "answer " .. i) end
+  for k = 1, CONNS do conns[k]:close() end
+  srv:stop()                                  -- SIGTERM at once: the drain runs what is left
+  local st = assert(store.open(dir .. "/serve.db", { readonly = true }))
+  local counts = st:counts()
+  st:close()
+  lu.assertEquals(counts.executions, BURST)
+  lu.assertEquals(counts.active, BURST, "every one waits at its first question")
+end

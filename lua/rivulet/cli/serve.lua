@@ -27,6 +27,8 @@ M.DEFAULT_STORE = "rivulet.db"
 M.DRAIN_MS = 10000               -- at a stop: answered requests sent, running calls finished
 M.MAX_WAIT_MS = 1000             -- the loop looks at the clock at least this often
 M.JOBS_SLICE_MS = 2               -- steps run this long at most before the loop answers again
+M.MAX_JOBS_BEHIND = 64            -- no new request is taken while this many jobs wait: the
+                                  -- answers must not run ahead of the work they promise
 
 local USAGE = "usage: rivulet serve [--listen HOST:PORT] [--store DB] [--flows DIR] [--public-url URL]\n" ..
   "         [--account-sid AC...] [--auth-token TOKEN] [--twilio-api URL] [--map-url FROM=TO]...\n" ..
@@ -88,7 +90,7 @@ local function answer_all(srv, app, scrub)
   local engine, answers = app.engine, {}
   local mark = app:job_mark()
   engine:begin_batch()
-  while true do
+  while app:jobs_behind() < M.MAX_JOBS_BEHIND do
     local req = srv:next()
     if not req then break end
     local t0 = core.monotonic()
@@ -201,7 +203,6 @@ function M.main(argv)
     return status
   end
   stdout:write("rivulet serve: listening on ", here, "\n")
-  for _, w in ipairs(app.warnings) do stderr:write("rivulet serve: warning: ", scrub(w), "\n") end
   if made then
     stdout:write("account sid ", sid, "\nauth token ", token, "  (made up for this run: pass --account-sid and ",
       "--auth-token, or RIVULET_ACCOUNT_SID and RIVULET_AUTH_TOKEN, to keep them)\n")
@@ -253,7 +254,7 @@ function M.main(argv)
   -- stop: no new connections; what was answered is sent; running calls finish
   srv:shutdown()
   local deadline = core.monotonic() + M.DRAIN_MS / 1000
-  while core.monotonic() < deadline and (engine:pending_calls() or srv:stats().busy > 0) do
+  while core.monotonic() < deadline and (engine:pending_calls() or srv:stats().busy > 0 or app:has_jobs()) do
     srv:run()
     answer_all(srv, app, scrub)
     srv:run()

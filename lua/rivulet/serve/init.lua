@@ -117,7 +117,6 @@ function M.new(opts)
     observers = {},       -- what watches the engine (the inspector, the metrics): see App:notify
     internal = {},        -- request id -> function(answer): held answers to the app's own requests
     in_hand = {},         -- inbox keys of the events scheduled here and not acted on yet
-    warnings = {},        -- what works less well than it should, for the host to print
   }, App)
   -- processes sharing a store take in only what is due, when it is due (rivulet.serve.cluster)
   local shared = store_mod.is_postgres(opts.store) or type(opts.store) == "table" and opts.store.shared
@@ -153,11 +152,6 @@ function M.new(opts)
   }
   if not engine then return nil, err, code end
   app.engine, app.store = engine, engine.store
-  -- no WAL checkpoint inside a turn of the loop (the PostgreSQL store has no WAL of ours)
-  if app.store and app.store.checkpoint_in_background then
-    local ok, cerr = app.store:checkpoint_in_background()
-    if not ok then app.warnings[#app.warnings + 1] = "WAL checkpoints run in the loop: " .. tostring(cerr) end
-  end
   app.cluster = cluster.new(app)
   app.metrics = metrics.new(app)
   app.inspector = inspector.new(app)
@@ -304,9 +298,13 @@ function App:run_jobs(deadline)
   return n
 end
 
--- whether jobs wait to run
+-- whether jobs wait to run; how many
 function App:has_jobs()
   return self.jobs[1] ~= nil
+end
+
+function App:jobs_behind()
+  return #self.jobs
 end
 
 -- ---- calls -----------------------------------------------------------------------------------
