@@ -714,3 +714,21 @@ function TestPackedEngine.test_packing_stops_at_its_deadline_and_goes_on_next_ti
   lu.assertTrue(packed.is_packed(execs[3]))
   lu.assertEquals(e.resting.tail, 0)
 end
+
+-- the queue does not keep an execution that ended before its time came (serve: a minute of
+-- finished conversations would stay in memory): its references are weak
+function TestPackedEngine.test_the_queue_does_not_hold_an_ended_execution()
+  local e, clock = idle_engine{ keep_ended = false }
+  local exec = assert(e:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  assert(e:deliver{ from = FROM, to = TO, body = "Ann" })
+  assert(e:deliver{ from = FROM, to = TO, body = "40" })
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(e.resting.tail, 2, "two waits queued")
+  lu.assertEquals(getmetatable(e.resting.exec).__mode, "v")
+  lu.assertEquals(getmetatable(e.resting.wait).__mode, "v")
+  e.resting.exec[1], e.resting.wait[2] = nil, nil     -- as the collector leaves them
+  clock.now = clock.now + engine_mod.PACK_IDLE_S
+  e:poll(0)
+  lu.assertEquals(e.resting.tail, 0, "the queue moved past them")
+  lu.assertFalse(packed.is_packed(exec))
+end

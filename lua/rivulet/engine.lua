@@ -185,7 +185,7 @@ function M.new(opts)
     watching = {},        -- outbound message SID -> the execution whose wait watches its delivery
     timers = new_heap(),
     timer_seq = 0,        -- the last wait token (a timer is live while its wait holds its token)
-    resting = { exec = {}, wait = {}, at = {}, head = 1, tail = 0 },  -- to pack, oldest first
+    resting = M.new_resting(),  -- to pack, oldest first
     all = {},             -- every execution this engine ran, in order
     -- read once by the C renderer (core.liquid_options), not at every render
     render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE,
@@ -279,6 +279,13 @@ function Engine:arm_timer(exec, at)
   heap_push(self.timers, at, exec, w.token)
 end
 
+-- the queue of resting executions: weak, so one that ends (or moves on and is dropped)
+-- before its PACK_IDLE_S is not held here meanwhile
+local WEAK = { __mode = "v" }
+function M.new_resting()
+  return { exec = setmetatable({}, WEAK), wait = setmetatable({}, WEAK), at = {}, head = 1, tail = 0 }
+end
+
 -- whether exec still waits in w, as it did when it came to rest
 local function still_resting(exec, w)
   return rawget(exec, "wait") == w and rawget(exec, "status") == "active" and not packed.is_packed(exec)
@@ -305,11 +312,11 @@ function Engine:pack_resting(deadline)
     local exec, w = q.exec[h], q.wait[h]
     q.exec[h], q.wait[h], q.at[h] = nil, nil, nil
     h = h + 1
-    if still_resting(exec, w) then packed.pack(exec) end
+    if exec and w and still_resting(exec, w) then packed.pack(exec) end
     if core.monotonic() >= deadline then break end
   end
   q.head = h
-  if h > q.tail then q.exec, q.wait, q.at, q.head, q.tail = {}, {}, {}, 1, 0 end  -- their room back
+  if h > q.tail then self.resting = M.new_resting() end  -- their room back
 end
 
 -- the same for an execution taken in from the store (rivulet.recovery), once it waits again
