@@ -11,7 +11,6 @@
 #include "lazy.h"
 
 RV_LAZY_HIDE
-#define LAZY_READY rv_crypto_unavailable
 
 #ifndef RV_CRYPTO_SONAME
 #define RV_CRYPTO_SONAME "libcrypto.so.3"   /* OpenSSL 3's ABI */
@@ -29,15 +28,4 @@ RV_LAZY_HIDE
                             const unsigned char *d, size_t n, unsigned char *out,          \
                             unsigned int *outlen), (md, key, keylen, d, n, out, outlen))
 
-static struct { CRYPTO_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;
-
-static rv_lazy lib = { RV_CRYPTO_SONAME, "libcrypto (OpenSSL)", NULL, 0, "" };
-
-const char *rv_crypto_unavailable(void) {
-  if (lib.state == 0 && rv_lazy_open(&lib)) {
-    CRYPTO_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
-  }
-  return lib.state > 0 ? NULL : lib.why;
-}
-
-CRYPTO_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
+RV_LAZY_LIBRARY(CRYPTO_FUNCS, rv_crypto_unavailable, RV_CRYPTO_SONAME, "libcrypto (OpenSSL)")

@@ -36,7 +36,7 @@ void rv_lazy_sym(rv_lazy *lib, const char *name, void *slot);
 ** the core links against. Names are parenthesised so a function-like macro of the
 ** library's header stays out of the way; RV_LAZY_STR expands an object-like one (PCRE2's
 ** pcre2_compile is pcre2_compile_8) before it is looked up. Each definition opens the
-** library if nothing has yet (LAZY_READY(), the file's rv_*_unavailable): a program that
+** library if nothing has yet (rv_lazy_ready_(), the file's rv_*_unavailable): a program that
 ** links the core statically and calls the library itself reaches these too, and so does a
 ** library's call to its own function when the library was opened by another one first.
 **
@@ -51,8 +51,20 @@ void rv_lazy_sym(rv_lazy *lib, const char *name, void *slot);
 #define RV_LAZY_LOAD_R(ret, name, params, args) rv_lazy_sym(&lib, RV_LAZY_STR(name), &fn.name);
 #define RV_LAZY_LOAD_V(name, params, args) rv_lazy_sym(&lib, RV_LAZY_STR(name), &fn.name);
 #define RV_LAZY_DEF_R(ret, name, params, args) \
-  ret(name) params { (void)LAZY_READY(); return fn.name args; }
-#define RV_LAZY_DEF_V(name, params, args) void(name) params { (void)LAZY_READY(); fn.name args; }
+  ret(name) params { (void)rv_lazy_ready_(); return fn.name args; }
+#define RV_LAZY_DEF_V(name, params, args) void(name) params { (void)rv_lazy_ready_(); fn.name args; }
+
+/* A whole library: its table, its rv_lazy, its `unavailable` function and the definitions.
+** A file with more to do (mhd_lazy.c: variadic functions) spells these out itself. */
+#define RV_LAZY_LIBRARY(FUNCS, unavailable, soname, what)                                  \
+  static struct { FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;                           \
+  static rv_lazy lib = { soname, what, NULL, 0, "" };                                      \
+  const char *unavailable(void) {                                                          \
+    if (lib.state == 0 && rv_lazy_open(&lib)) { FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V) }    \
+    return lib.state > 0 ? NULL : lib.why;                                                 \
+  }                                                                                        \
+  static const char *rv_lazy_ready_(void) { return unavailable(); }                        \
+  FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
 #if defined(__GNUC__) || defined(__clang__)
 #define RV_LAZY_HIDE _Pragma("GCC visibility push(hidden)")
 #else

@@ -17,7 +17,6 @@
 #include "lazy.h"
 
 RV_LAZY_HIDE
-#define LAZY_READY rv_mhd_unavailable
 
 #ifndef RV_MHD_SONAME
 #define RV_MHD_SONAME "libmicrohttpd.so.12"
@@ -69,6 +68,8 @@ const char *rv_mhd_unavailable(void) {
   }
   return lib.state > 0 ? NULL : lib.why;
 }
+
+static const char *rv_lazy_ready_(void) { return rv_mhd_unavailable(); }
 
 MHD_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
 

@@ -8,7 +8,6 @@
 #include "lazy.h"
 
 RV_LAZY_HIDE
-#define LAZY_READY rv_pcre_unavailable
 
 #ifndef RV_PCRE_SONAME
 #define RV_PCRE_SONAME "libpcre2-8.so.0"
@@ -33,15 +32,4 @@ RV_LAZY_HIDE
   R(int, pcre2_set_depth_limit, (pcre2_match_context *mc, uint32_t n), (mc, n))            \
   R(int, pcre2_set_match_limit, (pcre2_match_context *mc, uint32_t n), (mc, n))
 
-static struct { PCRE_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;
-
-static rv_lazy lib = { RV_PCRE_SONAME, "libpcre2-8 (regular expressions)", NULL, 0, "" };
-
-const char *rv_pcre_unavailable(void) {
-  if (lib.state == 0 && rv_lazy_open(&lib)) {
-    PCRE_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
-  }
-  return lib.state > 0 ? NULL : lib.why;
-}
-
-PCRE_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
+RV_LAZY_LIBRARY(PCRE_FUNCS, rv_pcre_unavailable, RV_PCRE_SONAME, "libpcre2-8 (regular expressions)")

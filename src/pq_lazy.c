@@ -10,7 +10,6 @@
 #include "lazy.h"
 
 RV_LAZY_HIDE
-#define LAZY_READY rv_pq_unavailable
 
 #ifndef RV_PQ_SONAME
 #define RV_PQ_SONAME "libpq.so.5"   /* libpq's ABI since PostgreSQL 8.0 */
@@ -60,17 +59,4 @@ RV_LAZY_HIDE
   R(ConnStatusType, PQstatus, (const PGconn *c), (c))                                      \
   R(PGTransactionStatusType, PQtransactionStatus, (const PGconn *c), (c))
 
-static struct { PQ_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;
-
-static rv_lazy lib = { RV_PQ_SONAME, "libpq (the PostgreSQL client library)", NULL, 0, "" };
-
-const char *rv_pq_unavailable(void) {
-  if (lib.state == 0 && rv_lazy_open(&lib)) {
-    PQ_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
-  }
-  return lib.state > 0 ? NULL : lib.why;
-}
-
-/* the definitions the core links against (parenthesised names: libpq-fe.h's macros, if
-** any, stay out of the way) */
-PQ_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
+RV_LAZY_LIBRARY(PQ_FUNCS, rv_pq_unavailable, RV_PQ_SONAME, "libpq (the PostgreSQL client library)")

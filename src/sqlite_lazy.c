@@ -8,7 +8,6 @@
 #include "lazy.h"
 
 RV_LAZY_HIDE
-#define LAZY_READY rv_sqlite_unavailable
 
 #ifndef RV_SQLITE_SONAME
 #define RV_SQLITE_SONAME "libsqlite3.so.0"
@@ -57,15 +56,4 @@ RV_LAZY_HIDE
   R(void *, sqlite3_wal_hook, (sqlite3 *db, int (*cb)(void *, sqlite3 *, const char *,     \
                                int), void *arg), (db, cb, arg))
 
-static struct { SQLITE_FUNCS(RV_LAZY_FIELD_R, RV_LAZY_FIELD_V) } fn;
-
-static rv_lazy lib = { RV_SQLITE_SONAME, "libsqlite3 (the execution store)", NULL, 0, "" };
-
-const char *rv_sqlite_unavailable(void) {
-  if (lib.state == 0 && rv_lazy_open(&lib)) {
-    SQLITE_FUNCS(RV_LAZY_LOAD_R, RV_LAZY_LOAD_V)
-  }
-  return lib.state > 0 ? NULL : lib.why;
-}
-
-SQLITE_FUNCS(RV_LAZY_DEF_R, RV_LAZY_DEF_V)
+RV_LAZY_LIBRARY(SQLITE_FUNCS, rv_sqlite_unavailable, RV_SQLITE_SONAME, "libsqlite3 (the execution store)")
