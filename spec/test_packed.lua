@@ -732,3 +732,20 @@ function TestPackedEngine.test_the_queue_does_not_hold_an_ended_execution()
   lu.assertEquals(e.resting.tail, 0, "the queue moved past them")
   lu.assertFalse(packed.is_packed(exec))
 end
+
+-- nothing in the engine holds an execution that ended (keep_ended = false): not the timer
+-- its answered wait left on the heap (an hour, here), not the resting queue
+function TestPackedEngine.test_an_ended_execution_is_not_held_by_its_timers()
+  local e = idle_engine{ keep_ended = false }
+  local exec = assert(e:start(LONG_WAIT, { from = FROM, to = TO, body = "hi" }))
+  local weak = setmetatable({ exec }, { __mode = "v" })
+  assert(e:deliver{ from = FROM, to = TO, body = "Ann" })
+  assert(e:deliver{ from = FROM, to = TO, body = "40" })
+  lu.assertEquals(exec.status, "ended")
+  lu.assertEquals(e.timers.n, 2, "both waits' timers are still on the heap")
+  exec = nil   -- luacheck: ignore 311
+  collectgarbage()
+  collectgarbage()
+  lu.assertNil(weak[1], "nothing holds the ended execution")
+  lu.assertNil(e:next_deadline(), "its dead timers go")
+end

@@ -111,10 +111,14 @@ end
 
 -- ---- timers: a binary heap with lazy removal ----------------------------------------------
 -- Three parallel arrays (when, execution, the wait's token) rather than a table per timer:
--- every waiting execution has one, and a table costs more than the three slots.
+-- every waiting execution has one, and a table costs more than the three slots. The
+-- executions are held weakly: a wait that ended leaves its timer here until its time (an
+-- hour, for a Send & Wait), and the execution, ended, must not stay in memory for it.
+
+local WEAK = { __mode = "v" }
 
 local function new_heap()
-  return { at = {}, exec = {}, token = {}, n = 0 }
+  return { at = {}, exec = setmetatable({}, WEAK), token = {}, n = 0 }
 end
 
 local function heap_swap(h, i, j)
@@ -281,7 +285,6 @@ end
 
 -- the queue of resting executions: weak, so one that ends (or moves on and is dropped)
 -- before its PACK_IDLE_S is not held here meanwhile
-local WEAK = { __mode = "v" }
 function M.new_resting()
   return { exec = setmetatable({}, WEAK), wait = setmetatable({}, WEAK), at = {}, head = 1, tail = 0 }
 end
@@ -1244,7 +1247,7 @@ end
 -- unpacking: a wait that ended leaves its timer behind, and the execution may be packed at
 -- its next wait by then.
 local function timer_live(exec, token)
-  if exec.status ~= "active" then return false end
+  if not exec or exec.status ~= "active" then return false end
   local w = peek(exec, "wait")
   return w ~= nil and w.token == token
 end
