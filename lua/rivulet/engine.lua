@@ -1336,7 +1336,10 @@ function Engine:poll(timeout_ms)
   end
   if self.to_revive then recovery.revive_all(self, self.to_revive) end
   self:fire_timers()
-  if self.resting.tail > 0 then self:pack_resting(core.monotonic() + M.PACK_SLICE_MS / 1000) end
+  local q = self.resting                 -- packing's clock read only when one is due
+  if q.head <= q.tail and q.at[q.head] <= self.now() then
+    self:pack_resting(core.monotonic() + M.PACK_SLICE_MS / 1000)
+  end
   return self.n_active
 end
 
