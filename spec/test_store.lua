@@ -1065,6 +1065,41 @@ function TestStoreEdges:test_logs_reads_a_store_in_a_read_only_directory()
   assert(os.execute("chmod 0755 " .. helper.quote(dir)))     -- so that cleanup can remove it
 end
 
+-- core.json_encode's shapes: a table inside itself is "<cycle>" (only an ancestor: a table
+-- met twice side by side is written twice), nesting deeper than json_max_depth is
+-- "<too deep>" at exactly that level, a sequence with other keys is an object, an empty
+-- table is {} unless marked an array, and escapes come out where plain text is copied
+function TestStoreEdges:test_json_encode_shapes()
+  local enc = core.json_encode
+  local t = { a = 1 }
+  t.self = t
+  lu.assertEquals(enc(t, "  "), '{\n  "a": 1,\n  "self": "<cycle>"\n}')
+  local shared = { 1 }
+  lu.assertEquals(enc({ shared, shared }), "[[1],[1]]")
+  local l = { 1, 2 }
+  l[3] = l
+  lu.assertEquals(enc(l), '[1,2,"<cycle>"]')
+  local max = core.json_max_depth
+  local function nest(n)
+    local root = {}
+    local cur = root
+    for _ = 2, n do cur.x = {} cur = cur.x end
+    return root
+  end
+  local deep = enc(nest(max))                       -- max tables: the innermost is written
+  lu.assertEquals(select(2, deep:gsub("{", "")), max)
+  lu.assertStrContains(deep, "{}")
+  deep = enc(nest(max + 1))                         -- one more: it is the first not written
+  lu.assertEquals(select(2, deep:gsub("{", "")), max)
+  lu.assertStrContains(deep, '"<too deep>"')
+  lu.assertEquals(enc({ 1, 2, x = 3 }, "  "), '{\n  "1": 1,\n  "2": 2,\n  "x": 3\n}')
+  lu.assertEquals(enc({ [2] = "b" }), '{"2":"b"}')
+  lu.assertEquals(enc({}), "{}")
+  lu.assertEquals(enc({ {}, setmetatable({}, require("rivulet.liquid").array_mt) }), "[{},[]]")
+  lu.assertEquals(enc("plain \"q\" \\ \n\t\1\127 é end"), '"plain \\"q\\" \\\\ \\n\\t\\u0001\\u007f é end"')
+  lu.assertEquals(enc(string.rep("ab", 600) .. "\0"), '"' .. string.rep("ab", 600) .. '\\u0000"')
+end
+
 -- core.json_encode writes valid UTF-8: each maximal subpart of an ill-formed sequence is one
 -- U+FFFD (Unicode 15 §3.9, as WHATWG's decoder and Python's "replace"); valid text is kept
 -- byte for byte; raw (the store's own text) keeps every byte

@@ -33,8 +33,23 @@ typedef struct {
   rv_buf b;
   const char *indent;             /* NULL: compact */
   int raw;                        /* strings as their bytes, valid UTF-8 or not */
-  int seen;                       /* stack index of the table of tables being written */
+  const void *path[LRV_JSON_MAX_DEPTH];   /* the tables being written, outermost first: one
+                                  ** met again inside them is a cycle (a C array, not a Lua
+                                  ** table: no hashing and no garbage per table written) */
 } Enc;
+
+/* ESCAPE[c]: 1 when byte c cannot be copied as it is (a control, '"', '\\', DEL), 2 when
+** it starts a multi-byte sequence to check (unless raw) */
+static const unsigned char ESCAPE[256] = {
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,
+  2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+  2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+  2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+  2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+};
 
 /* The length of the well-formed UTF-8 sequence at s[0] (lead byte >= 0x80), or 0 when it
 ** is not one; then *bad is the length of its maximal subpart (Unicode 15, §3.9, D93b and
@@ -70,11 +85,16 @@ static size_t utf8_len(const unsigned char *s, size_t n, size_t *bad) {
 static void add_string(rv_buf *b, const char *s, size_t n, int raw) {
   static const char hex[] = "0123456789abcdef";
   size_t i, start = 0;
+  const unsigned char *u8 = (const unsigned char *)s;
+  unsigned char stop = raw ? 1 : 3;          /* the ESCAPE bits that need a look */
   rv_buf_addc(b, '"');
   for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    unsigned char c;
     char u[7];
     const char *esc = NULL;
+    while (i < n && !(ESCAPE[u8[i]] & stop)) i++;   /* plain text: copied in one run below */
+    if (i == n) break;
+    c = u8[i];
     if (c >= 0x80) {
       size_t bad = 0, len = raw ? 1 : utf8_len((const unsigned char *)s + i, n - i, &bad);
       if (len > 0) {
@@ -250,22 +270,33 @@ static int encode_listed(lua_State *L, Enc *e, int t, int depth) {
 
 static void encode_table(lua_State *L, Enc *e, int t, int depth) {
   lua_Integer len = (lua_Integer)lua_rawlen(L, t), count = 0, i;
-  lua_pushvalue(L, t);
-  if (lua_rawget(L, e->seen) != LUA_TNIL || depth >= LRV_JSON_MAX_DEPTH) {
-    rv_buf_adds(&e->b, lua_toboolean(L, -1) ? "\"<cycle>\"" : "\"<too deep>\"");
-    lua_pop(L, 1);
+  const void *self = lua_topointer(L, t);
+  int k;
+  for (k = 0; k < depth && k < LRV_JSON_MAX_DEPTH; k++) {
+    if (e->path[k] == self) {
+      rv_buf_adds(&e->b, "\"<cycle>\"");
+      return;
+    }
+  }
+  if (depth >= LRV_JSON_MAX_DEPTH) {
+    rv_buf_adds(&e->b, "\"<too deep>\"");
     return;
   }
-  lua_pop(L, 1);
   luaL_checkstack(L, 8, "JSON nesting");
-  lua_pushvalue(L, t);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, e->seen);
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    count++;
-    lua_pop(L, 1);
+  e->path[depth] = self;
+  if (len > 0) {                      /* a sequence, unless it has other keys too */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      count++;
+      lua_pop(L, 1);
+    }
   }
+  lua_pushnil(L);
+  if (!lua_next(L, t)) {
+    rv_buf_adds(&e->b, is_array_mt(L, t) ? "[]" : "{}");
+    return;
+  }
+  lua_pop(L, 2);
   if (len > 0 && count == len) {
     rv_buf_addc(&e->b, '[');
     for (i = 1; i <= len; i++) {
@@ -277,30 +308,32 @@ static void encode_table(lua_State *L, Enc *e, int t, int depth) {
     }
     newline(e, depth);
     rv_buf_addc(&e->b, ']');
-  } else if (count == 0) {
-    rv_buf_adds(&e->b, is_array_mt(L, t) ? "[]" : "{}");
-  } else {
-    rv_buf_addc(&e->b, '{');
-    if (e->indent) {
-      encode_sorted(L, e, t, depth, count);
-    } else if (!encode_listed(L, e, t, depth)) {
-      int first = 1;
+    return;
+  }
+  rv_buf_addc(&e->b, '{');
+  if (e->indent) {
+    if (count == 0) {
       lua_pushnil(L);
       while (lua_next(L, t)) {
-        if (!first) rv_buf_addc(&e->b, ',');
-        first = 0;
-        add_key(L, e, lua_gettop(L) - 1);
-        rv_buf_addc(&e->b, ':');
-        encode(L, e, lua_gettop(L), depth + 1);
+        count++;
         lua_pop(L, 1);
       }
     }
-    newline(e, depth);
-    rv_buf_addc(&e->b, '}');
+    encode_sorted(L, e, t, depth, count);
+  } else if (!encode_listed(L, e, t, depth)) {
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      if (!first) rv_buf_addc(&e->b, ',');
+      first = 0;
+      add_key(L, e, lua_gettop(L) - 1);
+      rv_buf_addc(&e->b, ':');
+      encode(L, e, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
   }
-  lua_pushvalue(L, t);
-  lua_pushnil(L);
-  lua_rawset(L, e->seen);
+  newline(e, depth);
+  rv_buf_addc(&e->b, '}');
 }
 
 static void encode(lua_State *L, Enc *e, int idx, int depth) {
@@ -329,8 +362,6 @@ static void encode(lua_State *L, Enc *e, int idx, int depth) {
 /* protected part: (enc, value) */
 static int encode_protected(lua_State *L) {
   Enc *e = (Enc *)lua_touserdata(L, 1);
-  lua_newtable(L);
-  e->seen = lua_gettop(L);
   encode(L, e, 2, 0);
   return 0;
 }
