@@ -548,10 +548,16 @@ local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, 
   " step_count, started_at, updated_at, ended_at, context, wait, wait_kind, due_at, watch, rev, owner, lease_until," ..
   " flow_version, initiated_by)" ..
   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
-local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
+-- An active execution's row was active before (an ended one never goes on), so its write
+-- leaves `status` out: SQLite then leaves the indexes on status alone (executions_status and
+-- executions_contact), two of the seven pages a step's commit wrote (bench/store/steps.lua's
+-- WAL, read frame by frame).
+local UPDATE_SET = " failed = ?, reason = ?, state = ?, last_state = ?," ..
   " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
   " due_at = ?, watch = ?, rev = rev + 1, takeovers = ?," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
+local UPDATE_ACTIVE = "UPDATE executions SET" .. UPDATE_SET
+local UPDATE_ENDED = "UPDATE executions SET status = 'ended'," .. UPDATE_SET
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -648,7 +654,8 @@ function Store:write(exec, step, state)
     if not ok then return rollback(self, err, code) end
   else
     -- takeovers count the claims of one widget run: a step (the widget finished) ends it
-    ok, err, code = self:run(UPDATE_EXEC, status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
+    ok, err, code = self:run(ended and UPDATE_ENDED or UPDATE_ACTIVE, exec.failed and 1 or 0, exec.reason, state,
+      exec.last_state,
       exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch,
       step and 0 or exec.takeovers or 0,
       owner, lease, exec.sid, exec.rev)
