@@ -188,3 +188,68 @@ function TestCold:test_a_library_opened_by_another_first_is_its_own()
   lu.assertEquals(code, 0, err)
   lu.assertEquals(out, "fail\t2d711642\ttrue\ttrue\ttrue\n")
 end
+
+-- What a `rivulet run` loads: the script does what the command does (the host requires
+-- rivulet, then rivulet.cli.run, and calls its main) and prints the exit status, then
+-- which of the modules a short message flow never needs were loaded.
+local RUN_LOADS = [[
+  local watched = { "cjson", "cjson.safe", "rivulet.packed", "rivulet.recovery", "rivulet.store",
+                    "rivulet.twiml", "rivulet.voice", "rivulet.widgets.split_based_on" }
+  local code = require("rivulet.cli.run").main(arg)
+  local out = {}
+  for _, name in ipairs(watched) do
+    if package.loaded[name] ~= nil then out[#out + 1] = name end
+  end
+  io.stderr:write("exit ", tostring(code), "\n", "loaded [", table.concat(out, ","), "]\n")
+]]
+
+local function run_loads(...)
+  local dir = helper.tmpdir()
+  local script = helper.write_file(dir .. "/run_loads.lua", RUN_LOADS)
+  local code, out, err = helper.exec({ helper.bin, "lua", script, ... }, "")
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(err, "exit 0\n")
+  return err:match("loaded %[(.-)%]") or "?", out
+end
+
+local THREE_STEPS = helper.root .. "/bench/engine/three_steps.lua"
+
+function TestCold:test_a_run_of_a_message_flow_loads_no_store_voice_packing_or_cjson()
+  local loaded, out = run_loads(THREE_STEPS, "--body", "world")
+  lu.assertEquals(out, "> Hello world\n")
+  lu.assertEquals(loaded, "")
+end
+
+function TestCold:test_what_a_run_needs_is_loaded_when_it_needs_it()
+  local dir = helper.tmpdir()
+  -- a store (run resumes nothing from it: rivulet.recovery stays out)
+  local loaded = run_loads(THREE_STEPS, "--body", "world", "--store", dir .. "/s.db")
+  lu.assertEquals(loaded, "rivulet.store")
+  -- a JSON flow: lua-cjson reads it
+  local json = helper.write_file(dir .. "/flow.json", [[{"description": "d", "initial_state": "Trigger",
+    "flags": {"allow_concurrent_calls": true}, "states": [
+    {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "say"}],
+     "properties": {}},
+    {"name": "say", "type": "send-message", "transitions": [],
+     "properties": {"body": "Hello {{trigger.message.Body}}"}}]}]])
+  local out
+  loaded, out = run_loads(json, "--body", "json")
+  lu.assertEquals(out, "> Hello json\n")
+  lu.assertEquals(loaded, "cjson.safe")
+  -- a call: rivulet.voice plays Twilio's part, and the menu's split checks its conditions
+  loaded = run_loads(helper.root .. "/flows/phone_menu.lua", "--trigger", "incomingCall", "-q")
+  lu.assertEquals(loaded, "rivulet.twiml,rivulet.voice,rivulet.widgets.split_based_on")
+end
+
+-- rivulet.json's null is lua-cjson's, before and after lua-cjson is loaded
+function TestCold:test_json_null_is_cjson_null_without_loading_cjson()
+  local code, out, err = host_lua([[
+    local json = require "rivulet.json"
+    local before = package.loaded["cjson.safe"]
+    local v = json.decode('{"a": null, "b": [null]}')
+    print(before, json.null == require("cjson").null, v.a == json.null, v.b[1] == json.null,
+          json.encode({ x = json.null }))
+  ]])
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(out, "nil\ttrue\ttrue\ttrue\t{\"x\":null}\n")
+end

@@ -392,4 +392,7 @@ void lrv_open_json(lua_State *L) {
   lua_setfield(L, -2, "json_encode");
   lua_pushinteger(L, LRV_JSON_MAX_DEPTH);
   lua_setfield(L, -2, "json_max_depth");
+  /* lua-cjson's null, without loading lua-cjson: a NULL light userdata equals any other */
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "json_null");
 }

@@ -50,9 +50,29 @@ local sandbox = require "rivulet.sandbox"
 local sidlib = require "rivulet.sid"
 local steplib = require "rivulet.step"
 local trigger_widget = require "rivulet.widgets.trigger"
-local recovery = require "rivulet.recovery"
-local packed = require "rivulet.packed"
-local peek = packed.peek
+
+-- rivulet.recovery (with rivulet.store) and rivulet.packed load when first needed: only an
+-- engine with a store recovers, and nothing is packed before an execution has rested, so
+-- a cold `rivulet run` of a short flow loads neither
+local recovery_mod
+local function recovery()
+  recovery_mod = recovery_mod or require "rivulet.recovery"
+  return recovery_mod
+end
+local loaded = package.loaded
+local function pack(exec)
+  require("rivulet.packed").pack(exec)
+end
+-- only rivulet.packed packs: before it is loaded, no execution is packed
+local function is_packed(exec)
+  local p = loaded["rivulet.packed"]
+  return p ~= nil and p.is_packed(exec)
+end
+local function peek(exec, key)
+  local p = loaded["rivulet.packed"]
+  if p then return p.peek(exec, key) end
+  return exec[key]
+end
 
 local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget =
   type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget
@@ -211,7 +231,7 @@ function M.new(opts)
     end
     e.store = st
     if opts.resume ~= false then
-      local n, err, code = recovery.recover(e)
+      local n, err, code = recovery().recover(e)
       if not n then return nil, err, code end
       e.resumed = n
     end
@@ -291,7 +311,7 @@ end
 
 -- whether exec still waits in w, as it did when it came to rest
 local function still_resting(exec, w)
-  return rawget(exec, "wait") == w and rawget(exec, "status") == "active" and not packed.is_packed(exec)
+  return rawget(exec, "wait") == w and rawget(exec, "status") == "active" and not is_packed(exec)
 end
 
 -- exec, waiting in w, rests: nothing of it runs until the outside world answers, maybe for
@@ -300,7 +320,7 @@ local function rest(self, exec, w)
   local after = self.opts.pack_waiting
   if after == false or not AT_REST[w.kind] or not still_resting(exec, w) then return end
   if after == nil or after == true then after = M.PACK_IDLE_S end
-  if after <= 0 then packed.pack(exec) return end
+  if after <= 0 then pack(exec) return end
   local q = self.resting
   local t = q.tail + 1
   q.exec[t], q.wait[t], q.at[t], q.tail = exec, w, self.now() + after, t
@@ -315,7 +335,7 @@ function Engine:pack_resting(deadline)
     local exec, w = q.exec[h], q.wait[h]
     q.exec[h], q.wait[h], q.at[h] = nil, nil, nil
     h = h + 1
-    if exec and w and still_resting(exec, w) then packed.pack(exec) end
+    if exec and w and still_resting(exec, w) then pack(exec) end
     if core.monotonic() >= deadline then break end
   end
   q.head = h
@@ -830,7 +850,7 @@ end
 -- a parent waiting on a subflow hands replies and timeouts to the child that waits
 -- (a packed execution waits for the outside world, never for a subflow: it is not unpacked)
 function Engine:innermost(exec)
-  while exec and not packed.is_packed(exec) and exec.wait and exec.wait.kind == "subflow" do
+  while exec and not is_packed(exec) and exec.wait and exec.wait.kind == "subflow" do
     local child = self.active[exec.wait.child]
     if not child then break end
     exec = child
@@ -918,7 +938,7 @@ end
 -- the contact's execution, as this engine holds it after the store's latest copy
 local function contact_exec(self, from, to)
   if self.store then
-    local ok, err, code = recovery.refresh(self, from, to)
+    local ok, err, code = recovery().refresh(self, from, to)
     if ok == "elsewhere" then
       return nil, { code = "busy", message = err }
     end
@@ -1032,7 +1052,7 @@ local function held(self, id)
   local mine = self.active[id]
   local inner = mine and self:innermost(mine)
   if self.store and not (inner and inner.wait and inner.wait.kind == "http") then
-    local ok, err, code = recovery.reload(self, id)
+    local ok, err, code = recovery().reload(self, id)
     if ok == "elsewhere" then return nil, { code = "busy", message = err } end
     if not ok then
       if code == "notfound" or err and not code then return nil, { code = "none", message = err } end
@@ -1211,7 +1231,7 @@ function Engine:handle(ev)
   if type(ev) ~= "table" then error("handle expects an event table", 2) end
   local kind = KINDS[ev.kind]
   if not kind then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
-  if self.to_revive then recovery.revive_all(self, self.to_revive) end
+  if self.to_revive then recovery().revive_all(self, self.to_revive) end
   return kind(self, ev)
 end
 
@@ -1277,7 +1297,7 @@ end
 -- a store shared by several processes: take the executions with work for anyone
 -- (rivulet.recovery.sweep) -> count | nil, err, code
 function Engine:take_due(limit)
-  return recovery.sweep(self, limit)
+  return recovery().sweep(self, limit)
 end
 
 function Engine:pending_calls()
@@ -1334,7 +1354,7 @@ function Engine:poll(timeout_ms)
   elseif wait > 0 and h then
     core.sleep(wait)
   end
-  if self.to_revive then recovery.revive_all(self, self.to_revive) end
+  if self.to_revive then recovery().revive_all(self, self.to_revive) end
   self:fire_timers()
   local q = self.resting                 -- packing's clock read only when one is due
   if q.head <= q.tail and q.at[q.head] <= self.now() then

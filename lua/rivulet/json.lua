@@ -3,10 +3,10 @@
 -- a float; integral ones are turned back into integers, as Studio's JavaScript prints them
 -- ({{ parsed.number }} is 4, not 4.0).
 
-local cjson = require "cjson.safe"
+local core = require "rivulet.core"
 
-local type, pairs, floor, tostring, setmetatable, getmetatable =
-  type, pairs, math.floor, tostring, setmetatable, getmetatable
+local type, pairs, floor, tostring, setmetatable, getmetatable, require =
+  type, pairs, math.floor, tostring, setmetatable, getmetatable, require
 local find, sub, byte = string.find, string.sub, string.byte
 
 local M = {}
@@ -14,15 +14,28 @@ local M = {}
 -- How deep a document may nest; deeper input is an error, not a stack overflow.
 M.MAX_DEPTH = 64
 
-local codec = cjson.new()
-codec.decode_max_depth(M.MAX_DEPTH)
-codec.encode_max_depth(M.MAX_DEPTH)
-codec.decode_invalid_numbers(false)     -- NaN, Infinity, hex: not JSON
+-- lua-cjson's null (a NULL light userdata), which core gives without loading lua-cjson
+M.null = core.json_null
 
-M.null = codec.null
+-- lua-cjson is loaded by the first decode or encode: a cold run that reads no JSON does
+-- not pay for opening it (the dlopen and the search for cjson.safe). Its empty-array
+-- metatables, where it has them, are arrays to rivulet.liquid and core.json_encode.
+local codec
+local function get_codec()
+  if codec then return codec end
+  local cjson = require "cjson.safe"
+  local c = cjson.new()
+  c.decode_max_depth(M.MAX_DEPTH)
+  c.encode_max_depth(M.MAX_DEPTH)
+  c.decode_invalid_numbers(false)        -- NaN, Infinity, hex: not JSON
+  if cjson.array_mt then core.liquid_array_mt(cjson.array_mt) end
+  if cjson.empty_array_mt then core.liquid_array_mt(cjson.empty_array_mt) end
+  codec = c
+  return c
+end
 
 -- tables that core.json_encode writes as [] and {} when empty (a Lua table cannot tell)
-local array_mt = require("rivulet.core").array_mt
+local array_mt = core.array_mt
 function M.empty_array() return setmetatable({}, array_mt) end
 function M.empty_object() return {} end
 
@@ -66,7 +79,7 @@ local function key_order(text, root)
         skip()
         local q = string_end()
         local k = sub(text, pos + 1, q - 1)
-        if find(k, "\\", 1, true) then k = codec.decode(sub(text, pos, q)) end
+        if find(k, "\\", 1, true) then k = get_codec().decode(sub(text, pos, q)) end
         pos = q + 1
         if not seen[k] then seen[k] = true keys[#keys + 1] = k end
         skip()
@@ -103,7 +116,7 @@ end
 -- decode(text [, ordered]) -> value | nil, message; ordered: objects keep their keys'
 -- order (above)
 function M.decode(text, ordered)
-  local v, err = codec.decode(text)
+  local v, err = get_codec().decode(text)
   if v == nil then return nil, tostring(err) end
   if type(v) == "table" then
     integers(v)
@@ -122,7 +135,7 @@ end
 
 -- encode(value) -> text | nil, message
 function M.encode(v)
-  local s, err = codec.encode(v)
+  local s, err = get_codec().encode(v)
   if s == nil then return nil, tostring(err) end
   return s
 end

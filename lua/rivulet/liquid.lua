@@ -28,10 +28,12 @@ M.array_mt = core.array_mt
 -- How many compiled sources the cache keeps before it starts over.
 M.CACHE_MAX = 1000
 
--- Empty JSON arrays decoded by cjson carry these metatables; they stay arrays.
-do
-  local ok, cjson = pcall(require, "cjson")
-  if ok then
+-- Empty JSON arrays decoded by cjson carry these metatables; they stay arrays. lua-cjson is
+-- not loaded for it (a cold start would pay its dlopen): rivulet.json registers them when
+-- it loads lua-cjson, and a lua-cjson the host loaded before is registered here.
+for _, name in ipairs{ "cjson", "cjson.safe" } do
+  local cjson = package.loaded[name]
+  if type(cjson) == "table" then
     if cjson.array_mt then core.liquid_array_mt(cjson.array_mt) end
     if cjson.empty_array_mt then core.liquid_array_mt(cjson.empty_array_mt) end
   end

@@ -252,9 +252,11 @@ local function set_of(list)
   return s
 end
 
+-- the condition types, read from the Split widget's module by the first flow with a split
 local CONDITIONS
 
 local function check_conditions(t, tpath, rep, ctx)
+  CONDITIONS = CONDITIONS or set_of(widgets.get("split-based-on").CONDITIONS)
   local conds = t.conditions
   if conds == nil or (type(conds) == "table" and next(conds) == nil) then
     rep:error(tpath, "a 'match' transition needs conditions (to '%s')", tostring(t.next or ""))
@@ -650,8 +652,6 @@ function M.validate(f)
     end
     f = loaded
   end
-  CONDITIONS = CONDITIONS or set_of(widgets.get("split-based-on").CONDITIONS)
-
   local states = f.states
   if type(states) ~= "table" or #states == 0 then
     rep:error("#/states", "a flow needs at least one state")

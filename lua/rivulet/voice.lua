@@ -160,12 +160,19 @@ end
 -- drives the execution (HTTP calls, the redirects after what the caller only hears) until
 -- it ends or needs something: returns what it needs (see need), or nil
 function M.settle(engine, exec)
+  engine:run()
+  return M.settled(engine, exec)
+end
+
+-- settle's work after the engine has run (rivulet run loads this module only once an
+-- execution waits on a call or an outcome, and has run the engine to find that out)
+function M.settled(engine, exec)
   while true do
-    engine:run()
     local n = M.need(engine, exec)
     if not n or n.ask ~= "next" then return n end
     local r = M.next(engine, n)
     if r.code ~= "resumed" then return n, r end
+    engine:run()
   end
 end
 

@@ -37,7 +37,6 @@ local rivulet = require "rivulet"
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 local args_lib = require "rivulet.cli.args"
-local voice = require "rivulet.voice"
 
 local ipairs, pairs, tostring, pcall, next = ipairs, pairs, tostring, pcall, next
 local format = string.format
@@ -197,11 +196,28 @@ end
 -- reply). opts.events: widget name -> the event it takes whenever it waits for an outcome;
 -- opts.note(text) hears what was decided. Every pass answers or ends one wait, so the
 -- engine's step and repeat guards bound the loop.
+-- rivulet.voice (with rivulet.twiml) loads when an execution first waits on a call or on
+-- the outside world: a flow that only messages never needs it. Until then this is
+-- voice.settle, answering nil where voice.need would (ended, or waiting for a reply or a
+-- subflow).
+local voice
+local function settle(engine, exec)
+  engine:run()
+  if not voice then
+    if exec.status ~= "active" then return nil end
+    local w = engine:innermost(exec)
+    local wait = w.status == "active" and w.wait
+    if not wait or (wait.kind ~= "call" and wait.kind ~= "event") then return nil end
+    voice = require "rivulet.voice"
+  end
+  return voice.settled(engine, exec)
+end
+
 function M.converse(engine, exec, reply, opts)
   opts = opts or {}
   local events, note = opts.events or {}, opts.note or function() end
   while exec.status == "active" do
-    local n = voice.settle(engine, exec)
+    local n = settle(engine, exec)
     if exec.status ~= "active" then break end
     local r
     if n then
