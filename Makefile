@@ -77,6 +77,9 @@ LDCONFIG ?= ldconfig /sbin/ldconfig
 LUA_CFLAGS    ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
 LUA_LIBS      ?= $(or $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null),-llua$(LUA_V))
 CURL_CFLAGS   ?= $(if $(CURL_INCDIR),-I$(CURL_INCDIR)) $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+# libcurl is opened on first use (src/curl_lazy.c): CURL_LIBDIR names the folder it is
+# opened from instead of the loader's search path
+CURL_CFLAGS   += $(if $(CURL_LIBDIR),-DRV_CURL_SONAME='"$(CURL_LIBDIR)/libcurl.so.4"')
 CRYPTO_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
 PCRE_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libpcre2-8 2>/dev/null)
 SQLITE_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
