@@ -387,7 +387,209 @@ static int l_json_encode(lua_State *L) {
   return 1;
 }
 
+/* ---- json_shape: what lua-cjson's decode leaves to do ---------------------------------- */
+
+/* json_shape(text, value, ordered, unescape) walks valid JSON text (lua-cjson decoded it
+** into value) beside value: a float that is integral (|x| < 2^53) becomes an integer, as
+** Studio's JavaScript prints it ({{parsed.number}} is 4, not 4.0); with ordered, every
+** object of two keys or more gets a metatable whose __keys lists them as written (Studio
+** prints an object in its document's order; rivulet.liquid and json_encode follow __keys).
+** A key with an escape is decoded by unescape(quoted key). A key written twice is listed
+** once, where it first appears; each occurrence is walked with the value lua-cjson kept.
+** In C because a Lua scanner was most of a small reply's decode (bench/scale's profile). */
+typedef struct {
+  const char *s;
+  size_t n, pos;
+  int ordered, unescape;           /* unescape: stack index of the key decoder */
+} Walk;
+
+#define JSON_SHAPE_SEEN_AFTER 8    /* more keys than this: a set finds the repeated ones */
+
+static void walk_ws(Walk *w) {
+  while (w->pos < w->n) {
+    char c = w->s[w->pos];
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+    w->pos++;
+  }
+}
+
+/* w->pos at an opening quote: the index of the closing one; *esc when it holds a backslash */
+static size_t walk_string_end(Walk *w, int *esc) {
+  size_t i = w->pos + 1;
+  *esc = 0;
+  while (i < w->n) {
+    char c = w->s[i];
+    if (c == '"') return i;
+    if (c == '\\') {
+      *esc = 1;
+      i += 2;
+    } else {
+      i++;
+    }
+  }
+  return w->n;
+}
+
+/* t[k] (k at the stack top, popped) made an integer when it is an integral float */
+static void integral_at(lua_State *L, int t) {
+  lua_Number x;
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, t) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+    x = lua_tonumber(L, -1);
+    if (x == floor(x) && x > -9007199254740992.0 && x < 9007199254740992.0) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, (lua_Integer)x);
+      lua_rawset(L, t);
+      return;
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* walks the value at w->pos; the table it decoded to (or anything else) is at the top */
+static void walk_value(lua_State *L, Walk *w) {
+  int v = lua_gettop(L), is_table = lua_type(L, v) == LUA_TTABLE;
+  char c;
+  luaL_checkstack(L, 8, "JSON nesting");
+  walk_ws(w);
+  if (w->pos >= w->n) return;
+  c = w->s[w->pos];
+  if (c == '{') {
+    int keys = 0, seen = 0, esc;
+    lua_Integer nkeys = 0;
+    w->pos++;
+    walk_ws(w);
+    if (w->pos < w->n && w->s[w->pos] == '}') {
+      w->pos++;
+      return;
+    }
+    if (w->ordered) {
+      lua_newtable(L);
+      keys = lua_gettop(L);
+      lua_pushnil(L);                                   /* the set's slot, once needed */
+    }
+    while (w->pos < w->n) {
+      size_t q;
+      int fresh = 1;
+      walk_ws(w);
+      q = walk_string_end(w, &esc);
+      if (esc) {
+        lua_pushvalue(L, w->unescape);
+        lua_pushlstring(L, w->s + w->pos, q + 1 - w->pos);
+        lua_call(L, 1, 1);
+      } else {
+        lua_pushlstring(L, w->s + w->pos + 1, q - w->pos - 1);
+      }
+      w->pos = q + 1;                                   /* [key] */
+      if (keys) {
+        if (seen) {
+          lua_pushvalue(L, -1);
+          fresh = lua_rawget(L, seen) == LUA_TNIL;
+          lua_pop(L, 1);
+        } else {
+          lua_Integer i;
+          for (i = 1; i <= nkeys && fresh; i++) {
+            lua_rawgeti(L, keys, i);
+            fresh = !lua_rawequal(L, -1, -2);
+            lua_pop(L, 1);
+          }
+        }
+        if (fresh) {
+          lua_pushvalue(L, -1);
+          lua_rawseti(L, keys, ++nkeys);
+          if (nkeys == JSON_SHAPE_SEEN_AFTER + 1) {     /* from here on, a set */
+            lua_Integer i;
+            lua_createtable(L, 0, (int)nkeys * 2);
+            for (i = 1; i <= nkeys; i++) {
+              lua_rawgeti(L, keys, i);
+              lua_pushboolean(L, 1);
+              lua_rawset(L, -3);
+            }
+            lua_replace(L, keys + 1);
+            seen = keys + 1;
+          } else if (seen) {
+            lua_pushvalue(L, -1);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, seen);
+          }
+        }
+      }
+      walk_ws(w);
+      w->pos++;                                         /* : */
+      if (is_table) {
+        lua_pushvalue(L, -1);
+        integral_at(L, v);
+        lua_rawget(L, v);                               /* [key] -> [value] */
+      } else {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+      }
+      walk_value(L, w);
+      lua_pop(L, 1);
+      walk_ws(w);
+      if (w->pos >= w->n) break;
+      c = w->s[w->pos++];
+      if (c == '}') break;                              /* else , */
+    }
+    if (keys && nkeys > 1 && is_table && !lua_getmetatable(L, v)) {
+      lua_createtable(L, 0, 1);
+      lua_pushvalue(L, keys);
+      lua_setfield(L, -2, "__keys");
+      lua_setmetatable(L, v);
+    }
+    lua_settop(L, v);
+  } else if (c == '[') {
+    lua_Integer i = 0;
+    w->pos++;
+    walk_ws(w);
+    if (w->pos < w->n && w->s[w->pos] == ']') {
+      w->pos++;
+      return;
+    }
+    while (w->pos < w->n) {
+      i++;
+      if (is_table) {
+        lua_pushinteger(L, i);
+        integral_at(L, v);
+        lua_rawgeti(L, v, i);
+      } else {
+        lua_pushnil(L);
+      }
+      walk_value(L, w);
+      lua_pop(L, 1);
+      walk_ws(w);
+      if (w->pos >= w->n) break;
+      c = w->s[w->pos++];
+      if (c == ']') break;
+    }
+  } else if (c == '"') {
+    int esc;
+    w->pos = walk_string_end(w, &esc) + 1;
+  } else {                                              /* a number, true, false, null */
+    while (w->pos < w->n) {
+      c = w->s[w->pos];
+      if (c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\r' || c == '\n') break;
+      w->pos++;
+    }
+  }
+}
+
+static int l_json_shape(lua_State *L) {
+  Walk w;
+  w.s = luaL_checklstring(L, 1, &w.n);
+  w.pos = 0;
+  w.ordered = lua_toboolean(L, 3);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  w.unescape = 4;
+  lua_settop(L, 4);
+  lua_pushvalue(L, 2);
+  walk_value(L, &w);
+  return 0;
+}
+
 void lrv_open_json(lua_State *L) {
+  lua_pushcfunction(L, l_json_shape);
+  lua_setfield(L, -2, "json_shape");
   lua_pushcfunction(L, l_json_encode);
   lua_setfield(L, -2, "json_encode");
   lua_pushinteger(L, LRV_JSON_MAX_DEPTH);
