@@ -27,6 +27,12 @@ end
 -- The account an execution runs for when none is set (the engine option account_sid)
 W.DEFAULT_ACCOUNT = "AC00000000000000000000000000000000"
 
+-- an incoming message's fields that are the same for every message (the others are set per
+-- message): one table, not one built for each execution started
+local MESSAGE_DEFAULTS = { NumMedia = "0", NumSegments = "1", SmsStatus = "received", ApiVersion = "2010-04-01",
+                           FromCity = "", FromState = "", FromZip = "", FromCountry = "US",
+                           ToCity = "", ToState = "", ToZip = "", ToCountry = "US" }
+
 -- fields missing from t get Twilio's value for them
 local function defaults(t, d)
   for k, v in pairs(d) do if t[k] == nil then t[k] = v end end
@@ -50,10 +56,10 @@ function W.context(tr, account, now)
     m.From = tr.from or m.From
     m.To = tr.to or m.To
     m.MessageSid = m.MessageSid or m.SmsMessageSid or m.SmsSid or sid("SM")
-    defaults(m, { AccountSid = account, NumMedia = "0", NumSegments = "1", SmsStatus = "received",
-                  ApiVersion = "2010-04-01", SmsSid = m.MessageSid, SmsMessageSid = m.MessageSid,
-                  FromCity = "", FromState = "", FromZip = "", FromCountry = "US",
-                  ToCity = "", ToState = "", ToZip = "", ToCountry = "US" })
+    if m.AccountSid == nil then m.AccountSid = account end
+    if m.SmsSid == nil then m.SmsSid = m.MessageSid end
+    if m.SmsMessageSid == nil then m.SmsMessageSid = m.MessageSid end
+    defaults(m, MESSAGE_DEFAULTS)
     t.message = m
   elseif ev == "incomingCall" then
     -- the voice webhook's parameters (Twilio's "TwiML voice: your response" request
