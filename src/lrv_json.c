@@ -174,6 +174,16 @@ static void add_key(lua_State *L, Enc *e, int key) {
   lua_pop(L, 2);
 }
 
+/* an object's member: [key, value] at the top, the value popped */
+static void add_member(lua_State *L, Enc *e, int *first, int depth) {
+  if (!*first) rv_buf_addc(&e->b, ',');
+  *first = 0;
+  add_key(L, e, lua_gettop(L) - 1);
+  rv_buf_addc(&e->b, ':');
+  encode(L, e, lua_gettop(L), depth + 1);
+  lua_pop(L, 1);
+}
+
 static int cmp_str(const void *a, const void *b) {
   const char *const *x = (const char *const *)a, *const *y = (const char *const *)b;
   return strcmp(*x, *y);
@@ -243,12 +253,7 @@ static int encode_listed(lua_State *L, Enc *e, int t, int depth) {
     lua_pop(L, 1);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, t) == LUA_TNIL) { lua_pop(L, 2); continue; }     /* [key, value] */
-    if (!first) rv_buf_addc(&e->b, ',');
-    first = 0;
-    add_key(L, e, lua_gettop(L) - 1);
-    rv_buf_addc(&e->b, ':');
-    encode(L, e, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
+    add_member(L, e, &first, depth);
     lua_pushboolean(L, 1);
     lua_rawset(L, set);                           /* set[key] = true */
   }
@@ -257,12 +262,7 @@ static int encode_listed(lua_State *L, Enc *e, int t, int depth) {
     lua_pushvalue(L, -2);
     if (lua_rawget(L, set) != LUA_TNIL) { lua_pop(L, 2); continue; }
     lua_pop(L, 1);
-    if (!first) rv_buf_addc(&e->b, ',');
-    first = 0;
-    add_key(L, e, lua_gettop(L) - 1);
-    rv_buf_addc(&e->b, ':');
-    encode(L, e, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
+    add_member(L, e, &first, depth);
   }
   lua_settop(L, keys - 2);
   return 1;
@@ -324,12 +324,7 @@ static void encode_table(lua_State *L, Enc *e, int t, int depth) {
     int first = 1;
     lua_pushnil(L);
     while (lua_next(L, t)) {
-      if (!first) rv_buf_addc(&e->b, ',');
-      first = 0;
-      add_key(L, e, lua_gettop(L) - 1);
-      rv_buf_addc(&e->b, ':');
-      encode(L, e, lua_gettop(L), depth + 1);
-      lua_pop(L, 1);
+      add_member(L, e, &first, depth);
     }
   }
   newline(e, depth);
@@ -446,6 +441,28 @@ static void integral_at(lua_State *L, int t) {
   lua_pop(L, 2);
 }
 
+static void walk_value(lua_State *L, Walk *w);
+
+/* past an opening { or [: 1 when the container is empty (and then past its end too) */
+static int walk_open(Walk *w, char close) {
+  w->pos++;
+  walk_ws(w);
+  if (w->pos < w->n && w->s[w->pos] == close) {
+    w->pos++;
+    return 1;
+  }
+  return 0;
+}
+
+/* walks a member's value (its decoded value at the top, popped) and what follows it: 1 when
+** that closes the container */
+static int walk_item(lua_State *L, Walk *w, char close) {
+  walk_value(L, w);
+  lua_pop(L, 1);
+  walk_ws(w);
+  return w->pos >= w->n || w->s[w->pos++] == close;
+}
+
 /* walks the value at w->pos; the table it decoded to (or anything else) is at the top */
 static void walk_value(lua_State *L, Walk *w) {
   int v = lua_gettop(L), is_table = lua_type(L, v) == LUA_TTABLE;
@@ -457,12 +474,7 @@ static void walk_value(lua_State *L, Walk *w) {
   if (c == '{') {
     int keys = 0, seen = 0, esc;
     lua_Integer nkeys = 0;
-    w->pos++;
-    walk_ws(w);
-    if (w->pos < w->n && w->s[w->pos] == '}') {
-      w->pos++;
-      return;
-    }
+    if (walk_open(w, '}')) return;
     if (w->ordered) {
       lua_newtable(L);
       keys = lua_gettop(L);
@@ -524,12 +536,7 @@ static void walk_value(lua_State *L, Walk *w) {
         lua_pop(L, 1);
         lua_pushnil(L);
       }
-      walk_value(L, w);
-      lua_pop(L, 1);
-      walk_ws(w);
-      if (w->pos >= w->n) break;
-      c = w->s[w->pos++];
-      if (c == '}') break;                              /* else , */
+      if (walk_item(L, w, '}')) break;
     }
     if (keys && nkeys > 1 && is_table && !lua_getmetatable(L, v)) {
       lua_createtable(L, 0, 1);
@@ -540,12 +547,7 @@ static void walk_value(lua_State *L, Walk *w) {
     lua_settop(L, v);
   } else if (c == '[') {
     lua_Integer i = 0;
-    w->pos++;
-    walk_ws(w);
-    if (w->pos < w->n && w->s[w->pos] == ']') {
-      w->pos++;
-      return;
-    }
+    if (walk_open(w, ']')) return;
     while (w->pos < w->n) {
       i++;
       if (is_table) {
@@ -555,12 +557,7 @@ static void walk_value(lua_State *L, Walk *w) {
       } else {
         lua_pushnil(L);
       }
-      walk_value(L, w);
-      lua_pop(L, 1);
-      walk_ws(w);
-      if (w->pos >= w->n) break;
-      c = w->s[w->pos++];
-      if (c == ']') break;
+      if (walk_item(L, w, ']')) break;
     }
   } else if (c == '"') {
     int esc;
