@@ -101,11 +101,17 @@ static void set_seg(lq_render *r, size_t at) {
   r->out.max = lim > 0 && (uint64_t)lim < (size_t)-1 - at ? at + (size_t)lim : (size_t)-1;
 }
 
-static int out_check(lq_render *r) {
+static int out_fail(lq_render *r) {
   if (r->out.oom) return lq_fatal(r, "out of memory");
   if (r->out.full || (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes))
     return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
+}
+
+/* after every node: out.max is seg + the limit (set_seg), so the common case is one test */
+static inline int out_check(lq_render *r) {
+  if (!(r->out.oom | r->out.full) && r->out.n <= r->out.max) return R_OK;
+  return out_fail(r);
 }
 
 /* ---- expressions ---- */
