@@ -759,6 +759,9 @@ COLD_TAG static int render_render(lq_render *r, const lq_node *nd) {
   loop->nlen = name.u.s.n;
   r->in_render = 1;
   for (k = 0; k < n && rc == R_OK; k++) {
+    lq_mark m = lq_arena_mark(&r->arena);
+    const char *changed = r->changed.u.s.p;
+    int had_changed = r->has_changed;
     memset(&ctx, 0, sizeof ctx);
     ctx.root = lq_nil();
     r->ctx = &ctx;
@@ -781,6 +784,10 @@ COLD_TAG static int render_render(lq_render *r, const lq_node *nd) {
       if (rc == R_BREAK || rc == R_CONTINUE) rc = R_OK;
     }
     r->ctx = saved;
+    /* what the partial allocated dies with its variables (a partial that renders itself
+    ** grew the arena without bound), unless ifchanged kept its last output there */
+    if (rc == R_OK && !r->fatal && r->has_changed == had_changed && r->changed.u.s.p == changed)
+      lq_arena_release(&r->arena, m);
   }
   r->in_render = saved_in;
   return rc;
