@@ -33,9 +33,12 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 
 /* ---- maps ---- */
 
-/* names are short: compare inline before paying for a memcmp call */
+/* names are short: compared inline, a memcmp call costs more than the bytes */
 static int same_name(const char *a, const char *b, size_t n) {
-  return n == 0 || (a[0] == b[0] && memcmp(a, b, n) == 0);
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
 }
 
 static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
@@ -52,8 +55,8 @@ static lq_var *map_find(lq_map *m, const char *k, size_t n) {
 
 /* Set k (copied) = val; returns the entry or NULL (fatal error set). */
 static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const lq_value *val) {
-  lq_var *v = map_find(m, k, n);
-  size_t h;
+  size_t h = lq_hash(k, n);
+  lq_var *v = map_find_h(m, k, n, h);
   if (v) { v->v = *val; return v; }
   if (m->n + 1 > m->cap * 3 / 4) {
     size_t nc = m->cap ? m->cap * 2 : 16, i;
@@ -79,7 +82,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   v->name = (const char *)(v + 1);
   v->nlen = n;
   v->v = *val;
-  h = lq_hash(k, n) & (m->cap - 1);
+  h &= m->cap - 1;
   v->next = m->slot[h];
   m->slot[h] = v;
   m->n++;
