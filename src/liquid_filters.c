@@ -450,6 +450,15 @@ static int map_chars(lq_render *r, lq_value *v, int mode) {
   if (tostr(r, v, &s)) return R_ERR;
   p = (const unsigned char *)s.u.s.p;
   lq_buf_init(&o, r);
+  while (i < s.u.s.n && p[i] < 0x80) i++;
+  if (i == s.u.s.n) {                  /* ASCII (names, tags, codes): byte by byte, in place */
+    if (lq_work(r, s.u.s.n) || lq_buf_reserve(&o, s.u.s.n + 1)) return R_ERR;
+    for (i = 0; i < s.u.s.n; i++)
+      o.p[i] = (char)(mode == 1 || (mode == 2 && i == 0) ? toupper(p[i]) : tolower(p[i]));
+    o.n = s.u.s.n;
+    return lq_buf_str(&o, v);
+  }
+  i = 0;
   while (i < s.u.s.n) {
     uint32_t cp;
     size_t k = utf8_dec(p + i, s.u.s.n - i, &cp);
@@ -924,7 +933,8 @@ FILTER(truncate) {
 FILTER(truncatewords) {
   lq_value s, t = lq_cstr("...", 3);
   int64_t words = 15, count = 0;
-  const char *p, *e, *last;
+  const char *p, *e, *last, *first = NULL;
+  int single = 1;
   lq_buf o;
   UNUSED_ARGS;
   if (v->type == LQ_NIL) return R_OK;
@@ -934,7 +944,6 @@ FILTER(truncatewords) {
   if (words < 1) words = 1;
   p = last = s.u.s.p;
   e = p + s.u.s.n;
-  lq_buf_init(&o, r);
   while (p < e) {
     const char *w;
     if (lq_work(r, (size_t)(p - last) + LQ_WORK_ITEM)) return R_ERR;    /* the last word */
@@ -942,20 +951,32 @@ FILTER(truncatewords) {
     while (p < e && is_rspace(*p)) p++;
     if (p == e) break;
     w = p;
+    if (!count) first = w;
+    else if (w - last != 1 || *last != ' ') single = 0;
     while (p < e && !is_rspace(*p)) p++;
-    if (count) lq_buf_addc(&o, ' ');
-    lq_buf_add(&o, w, (size_t)(p - w));
-    if (++count == words) {
-      /* Ruby splits with a limit: anything left, even trailing space, means truncated */
-      if (p < e) {
-        lq_buf_add(&o, t.u.s.p, t.u.s.n);
-        return lq_buf_str(&o, v);
-      }
-      break;
+    /* Ruby splits with a limit: anything left, even trailing space, means truncated */
+    if (++count == words && p < e) break;
+  }
+  if (count < words || p == e) {
+    *v = s;
+    return R_OK;
+  }
+  /* the words joined by single spaces: when they are so already, one copy of the span */
+  lq_buf_init(&o, r);
+  if (single) lq_buf_add(&o, first, (size_t)(p - first));
+  else {
+    const char *q = first;
+    for (count = 0; q < p; count++) {
+      const char *w;
+      while (q < p && is_rspace(*q)) q++;
+      w = q;
+      while (q < p && !is_rspace(*q)) q++;
+      if (count) lq_buf_addc(&o, ' ');
+      lq_buf_add(&o, w, (size_t)(q - w));
     }
   }
-  *v = s;
-  return R_OK;
+  lq_buf_add(&o, t.u.s.p, t.u.s.n);
+  return lq_buf_str(&o, v);
 }
 
 /* String#split: " " splits on runs of whitespace (leading ones ignored), "" into

@@ -135,18 +135,14 @@ fail:
   return R_ERR;
 }
 
-void lq_buf_add(lq_buf *b, const void *s, size_t n) {
+void lq_buf_add_slow(lq_buf *b, const void *s, size_t n) {
   if (n == 0 || lq_buf_reserve(b, n) != R_OK) return;
   memcpy(b->p + b->n, s, n);
   b->n += n;
 }
 
 void lq_buf_addc_slow(lq_buf *b, char c) {
-  lq_buf_add(b, &c, 1);
-}
-
-void lq_buf_adds(lq_buf *b, const char *s) {
-  lq_buf_add(b, s, strlen(s));
+  lq_buf_add_slow(b, &c, 1);
 }
 
 int lq_buf_str(lq_buf *b, lq_value *out) {

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "liquid.h"
 
@@ -71,13 +72,25 @@ void lq_buf_init(lq_buf *b, lq_render *r);
 /* Room for extra more bytes: R_OK, or R_ERR with oom or full set (and, for a scratch
 ** buffer, the memory limit recorded as the render's fatal error). */
 int  lq_buf_reserve(lq_buf *b, size_t extra);
-void lq_buf_add(lq_buf *b, const void *s, size_t n);
-void lq_buf_adds(lq_buf *b, const char *s);
+void lq_buf_add_slow(lq_buf *b, const void *s, size_t n);
 void lq_buf_addc_slow(lq_buf *b, char c);
 /* A scratch buffer's contents as a string value, NUL-terminated, without a copy; the
 ** buffer is done with. R_ERR when it ran out of memory. */
 int  lq_buf_str(lq_buf *b, lq_value *out);
 void lq_buf_free(lq_buf *b);         /* heap buffers */
+
+/* Appends n bytes (nothing once oom or full is set). Inline while there is room: the
+** output takes thousands of small pieces per render, each a call and a reserve otherwise. */
+static inline void lq_buf_add(lq_buf *b, const void *s, size_t n) {
+  if (n && n <= b->cap - b->n && !(b->oom | b->full)) {
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+  } else lq_buf_add_slow(b, s, n);
+}
+
+static inline void lq_buf_adds(lq_buf *b, const char *s) {
+  lq_buf_add(b, s, strlen(s));
+}
 
 /* one byte: the common case stays inline */
 static inline void lq_buf_addc(lq_buf *b, char c) {

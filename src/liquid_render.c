@@ -33,9 +33,12 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 
 /* ---- maps ---- */
 
-/* names are short: compare inline before paying for a memcmp call */
+/* names are short: compared inline, a memcmp call costs more than the bytes */
 static int same_name(const char *a, const char *b, size_t n) {
-  return n == 0 || (a[0] == b[0] && memcmp(a, b, n) == 0);
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
 }
 
 static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
@@ -52,8 +55,8 @@ static lq_var *map_find(lq_map *m, const char *k, size_t n) {
 
 /* Set k (copied) = val; returns the entry or NULL (fatal error set). */
 static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const lq_value *val) {
-  lq_var *v = map_find(m, k, n);
-  size_t h;
+  size_t h = lq_hash(k, n);
+  lq_var *v = map_find_h(m, k, n, h);
   if (v) { v->v = *val; return v; }
   if (m->n + 1 > m->cap * 3 / 4) {
     size_t nc = m->cap ? m->cap * 2 : 16, i;
@@ -79,7 +82,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   v->name = (const char *)(v + 1);
   v->nlen = n;
   v->v = *val;
-  h = lq_hash(k, n) & (m->cap - 1);
+  h &= m->cap - 1;
   v->next = m->slot[h];
   m->slot[h] = v;
   m->n++;
@@ -101,11 +104,17 @@ static void set_seg(lq_render *r, size_t at) {
   r->out.max = lim > 0 && (uint64_t)lim < (size_t)-1 - at ? at + (size_t)lim : (size_t)-1;
 }
 
-static int out_check(lq_render *r) {
+static int out_fail(lq_render *r) {
   if (r->out.oom) return lq_fatal(r, "out of memory");
   if (r->out.full || (r->opt.limits.output_bytes > 0 && (int64_t)(r->out.n - r->seg) > r->opt.limits.output_bytes))
     return lq_fatal(r, "output_bytes limit exceeded (%lld bytes)", (long long)r->opt.limits.output_bytes);
   return R_OK;
+}
+
+/* after every node: out.max is seg + the limit (set_seg), so the common case is one test */
+static inline int out_check(lq_render *r) {
+  if (!(r->out.oom | r->out.full) && r->out.n <= r->out.max) return R_OK;
+  return out_fail(r);
 }
 
 /* ---- expressions ---- */
@@ -753,6 +762,9 @@ COLD_TAG static int render_render(lq_render *r, const lq_node *nd) {
   loop->nlen = name.u.s.n;
   r->in_render = 1;
   for (k = 0; k < n && rc == R_OK; k++) {
+    lq_mark m = lq_arena_mark(&r->arena);
+    const char *changed = r->changed.u.s.p;
+    int had_changed = r->has_changed;
     memset(&ctx, 0, sizeof ctx);
     ctx.root = lq_nil();
     r->ctx = &ctx;
@@ -775,6 +787,10 @@ COLD_TAG static int render_render(lq_render *r, const lq_node *nd) {
       if (rc == R_BREAK || rc == R_CONTINUE) rc = R_OK;
     }
     r->ctx = saved;
+    /* what the partial allocated dies with its variables (a partial that renders itself
+    ** grew the arena without bound), unless ifchanged kept its last output there */
+    if (rc == R_OK && !r->fatal && r->has_changed == had_changed && r->changed.u.s.p == changed)
+      lq_arena_release(&r->arena, m);
   }
   r->in_render = saved_in;
   return rc;

@@ -3,6 +3,7 @@
 ** in place (rawget only, so no metamethod runs mid-render). Tables the renderer holds are
 ** anchored in a per-render `refs` table; a handle is an index into it.
 */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,20 @@ static int l_compile(lua_State *L) {
 #define STACK_SLACK 32             /* free stack slots kept above the anchors for the callbacks */
 #define STACK_GROW 256             /* slots reserved at a time */
 #define KEY_TEMPLATES 16           /* templates per render whose prepared keys are used */
+#define VALUE_CACHE 256            /* lookups remembered (a power of 2) */
+#define PARTIALS 8                 /* partials remembered by name in a render */
+#define PARTIAL_NAME 64            /* longer names are not remembered */
+
+/* A lookup remembered: obj[key number kid of template t], or item -kid - 1 of array obj
+** when t is NULL. Valid while gen is the slot's generation: a render starts a new one, and
+** so does any Lua code run mid-render (a partial loader), which could change the data. */
+typedef struct vcache {
+  intptr_t obj;
+  const lq_template *t;
+  int kid;
+  unsigned gen;
+  lq_value v;
+} vcache;
 
 /* A handle: > 0, the stack index of an anchored table; < 0, refs[-handle]. The renderer
 ** fetches a table and then its fields, over and over: a table anchored where it lands on the
@@ -74,8 +89,13 @@ typedef struct lhost {
   int top;                             /* the host's part of the stack ends here */
   int room;                            /* lua_checkstack has made room up to here */
   int nstack;                          /* tables anchored on the stack */
-  const void *seen[ANCHOR_CACHE];      /* anchor's cache: address -> handle */
+  const void *seen[ANCHOR_CACHE];      /* anchor's cache: address -> handle, value type */
   intptr_t seen_h[ANCHOR_CACHE];
+  int seen_type[ANCHOR_CACHE];
+  vcache *vc;                          /* the slot's lookups (NULL: none) */
+  unsigned *gen;                       /* the slot's generation */
+  int nparts;                          /* partials loaded in this render, by name */
+  struct { size_t n; const lq_template *t; char name[PARTIAL_NAME]; } parts[PARTIALS];
   /* the key tables (template userdata's user value 1: its keys as Lua strings) on the stack */
   const lq_template *cur_t;
   int cur_keys;
@@ -100,28 +120,38 @@ static int stay(lhost *h) {
   return 1;
 }
 
+static unsigned seen_slot(const void *p) {
+  return (unsigned)(((uintptr_t)p >> 4) & (ANCHOR_CACHE - 1));
+}
+
+/* anchors the value on top of the stack (address p) and remembers its handle and type */
+static intptr_t anchor_new(lhost *h, const void *p, int type) {
+  unsigned slot = seen_slot(p);
+  intptr_t hd;
+  if (stay(h)) hd = h->top;
+  else {
+    lua_rawseti(h->L, h->refs, ++h->nrefs);
+    hd = -(intptr_t)h->nrefs;
+  }
+  h->seen[slot] = p;
+  h->seen_h[slot] = hd;
+  h->seen_type[slot] = type;
+  return hd;
+}
+
 /* The handle of the value on top of the stack; pops it unless it stays on the stack. A
 ** table fetched again and again (product in {{ product.title }}, in a loop) would be
 ** anchored once per fetch and grow the stack or refs without bound: a small cache by
 ** address finds its handle again. An address is the table's for the whole render, since
 ** the anchor keeps the table alive. */
-static intptr_t anchor_top(lhost *h) {
-  lua_State *L = h->L;
-  const void *p = lua_topointer(L, -1);
-  unsigned slot = (unsigned)(((uintptr_t)p >> 4) & (ANCHOR_CACHE - 1));
-  intptr_t hd;
+static intptr_t anchor_top(lhost *h, int type) {
+  const void *p = lua_topointer(h->L, -1);
+  unsigned slot = seen_slot(p);
   if (p && h->seen[slot] == p) {
-    lua_pop(L, 1);
+    lua_pop(h->L, 1);
     return h->seen_h[slot];
   }
-  if (stay(h)) hd = h->top;
-  else {
-    lua_rawseti(L, h->refs, ++h->nrefs);
-    hd = -(intptr_t)h->nrefs;
-  }
-  h->seen[slot] = p;
-  h->seen_h[slot] = hd;
-  return hd;
+  return anchor_new(h, p, type);
 }
 
 /* the stack index of handle obj's table; a refs handle's table is pushed */
@@ -157,10 +187,19 @@ static void to_value(lhost *h, lq_value *out) {
       out->type = LQ_STR;
       break;
     }
-    case LUA_TTABLE:
+    case LUA_TTABLE: {
+      /* a table seen before: its handle and kind without asking Lua again */
+      const void *p = lua_topointer(L, -1);
+      unsigned slot = seen_slot(p);
+      if (h->seen[slot] == p) {
+        out->type = h->seen_type[slot];
+        out->u.h = h->seen_h[slot];
+        break;
+      }
       out->type = is_array_table(h, lua_gettop(L)) ? LQ_HOSTARR : LQ_HOSTHASH;
-      out->u.h = anchor_top(h);
+      out->u.h = anchor_new(h, p, out->type);
       return;
+    }
     default:          /* nil, cjson.null, functions, userdata */
       out->type = LQ_NIL;
       out->u.i = 0;
@@ -195,19 +234,55 @@ static int keys_of(lhost *h, const lq_template *t) {
   return 0;
 }
 
+/* what the cache holds is forgotten at once (a generation of 0 marks an empty entry) */
+static void new_generation(unsigned *gen, vcache *vc) {
+  if (++*gen == 0) {
+    memset(vc, 0, VALUE_CACHE * sizeof *vc);
+    *gen = 1;
+  }
+}
+
+/* obj[kid] remembered (tp NULL: an array item), or the entry to fill, or NULL */
+static vcache *cached(lhost *h, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
+  vcache *e;
+  if (!h->vc) return NULL;
+  e = &h->vc[(((uintptr_t)obj * 0x9E3779B1u) ^ ((uintptr_t)kid * 0x85EBCA6Bu) ^ ((uintptr_t)tp >> 4))
+             & (VALUE_CACHE - 1)];
+  if (e->gen == *h->gen && e->obj == obj && e->kid == kid && e->t == tp) {
+    *out = e->v;
+    return NULL;
+  }
+  return e;
+}
+
+static void remember(lhost *h, vcache *e, intptr_t obj, const lq_template *tp, int kid, const lq_value *v) {
+  e->gen = *h->gen;
+  e->obj = obj;
+  e->t = tp;
+  e->kid = kid;
+  e->v = *v;
+}
+
 /* A key by number: the template's key table holds it as a Lua string already, so the
-** lookup skips making (hashing and interning) the string again. */
+** lookup skips making (hashing and interning) the string again; and the same lookup again
+** in this render (product.price, settings.x in every card) is answered from the cache. */
 static int h_get_key(void *ud, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
   lhost *h = ud;
-  int kt = keys_of(h, tp), t;
+  vcache *e = NULL;
+  int kt, t;
+  if (h->vc && !(e = cached(h, obj, tp, kid, out))) return 0;
+  kt = keys_of(h, tp);
   if (!kt) {
     size_t n;
     const char *k = lq_template_key(tp, kid, &n);
-    return h_get(ud, obj, k ? k : "", n, out);
+    h_get(ud, obj, k ? k : "", n, out);
+  } else {
+    t = obj_index(h, obj);
+    lua_rawgeti(h->L, kt, kid);
+    get_pushed_key(h, obj, t, out);
   }
-  t = obj_index(h, obj);
-  lua_rawgeti(h->L, kt, kid);
-  return get_pushed_key(h, obj, t, out);
+  if (e) remember(h, e, obj, tp, kid, out);
+  return 0;
 }
 
 /* Pushes template t's key table (the template userdata at ud's user value 1), made on
@@ -242,10 +317,14 @@ static void add_keys(lhost *h, int ud, const lq_template *t) {
 static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
   lhost *h = ud;
   lua_State *L = h->L;
-  int t = obj_index(h, obj);
+  vcache *e = NULL;
+  int t;
+  if (h->vc && i < INT_MAX && !(e = cached(h, obj, NULL, (int)-i - 1, out))) return 0;
+  t = obj_index(h, obj);
   lua_rawgeti(L, t, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
   to_value(h, out);
   if (obj < 0) lua_pop(L, 1);
+  if (e) remember(h, e, obj, NULL, (int)-i - 1, out);
   return 0;
 }
 
@@ -355,15 +434,24 @@ static int h_keys(void *ud, intptr_t obj, lq_value *out, int *ordered) {
   lua_replace(L, top + 1);                            /* the keys, right above the host's part */
   lua_settop(L, top + 1);
   out->type = LQ_HOSTARR;
-  out->u.h = anchor_top(h);
+  out->u.h = anchor_top(h, LQ_HOSTARR);
   return 0;
 }
 
+/* A partial is loaded once per render by name (as Ruby's cached_partials): a
+** {% render %} in a loop asks for the same one each time. */
 static int h_partial(void *ud, const char *name, size_t n, const lq_template **out) {
   lhost *h = ud;
   lua_State *L = h->L;
+  int i;
   *out = NULL;
   if (lua_isnoneornil(L, h->loader)) return 0;
+  for (i = 0; i < h->nparts; i++)
+    if (h->parts[i].n == n && memcmp(h->parts[i].name, name, n) == 0) {
+      *out = h->parts[i].t;
+      return 0;
+    }
+  if (h->vc) new_generation(h->gen, h->vc);   /* Lua code runs: what was read may change */
   lua_pushvalue(L, h->loader);
   lua_pushlstring(L, name, n);
   if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
@@ -393,9 +481,14 @@ static int h_partial(void *ud, const char *name, size_t n, const lq_template **o
       return -1;
     }
     lua_pop(L, 1);
-    hd = anchor_top(h);                        /* the template lives while it renders */
+    hd = anchor_top(h, LQ_NIL);                /* the template lives while it renders */
     if (hd > 0) add_keys(h, (int)hd, b->t);
     *out = b->t;
+    if (h->nparts < PARTIALS && n <= PARTIAL_NAME) {
+      memcpy(h->parts[h->nparts].name, name, n);
+      h->parts[h->nparts].n = n;
+      h->parts[h->nparts++].t = b->t;
+    }
   }
   return 0;
 }
@@ -492,6 +585,8 @@ static const char SLOT_KEY = 0;   /* registry: the slot; its user value 1 is the
 
 typedef struct render_slot {
   int busy;
+  unsigned gen;                   /* the lookup cache's generation (vcache) */
+  vcache vc[VALUE_CACHE];
   lq_render *r;                   /* in the same block, after this header */
 } render_slot;
 
@@ -516,12 +611,12 @@ static int slot_gc(lua_State *L) {
 
 /* pushes the slot when it is free (marked busy and to be closed) and its refs table;
 ** returns its render state, or NULL (nothing pushed) when it is in use */
-static lq_render *take_slot(lua_State *L) {
+static lq_render *take_slot(lua_State *L, render_slot **sp) {
   render_slot *s;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SLOT_KEY) == LUA_TNIL) {
     lua_pop(L, 1);
     s = lua_newuserdatauv(L, SLOT_HEAD + lq_render_size(), 1);
-    s->busy = 0;
+    memset(s, 0, SLOT_HEAD);
     s->r = (lq_render *)(void *)((char *)s + SLOT_HEAD);
     lq_render_init(s->r);
     luaL_setmetatable(L, LRV_RENDER_SLOT);
@@ -536,6 +631,7 @@ static lq_render *take_slot(lua_State *L) {
     return NULL;
   }
   s->busy = 1;
+  *sp = s;
   lq_render_init(s->r);
   lua_toclose(L, -1);
   lua_getiuservalue(L, -1, 1);
@@ -571,6 +667,7 @@ static int l_render(lua_State *L) {
   int rc, slot;
   const char *name;
   prepared *p;
+  render_slot *rs = NULL;
   luaL_checktype(L, 2, LUA_TTABLE);
   if (lua_isnoneornil(L, 3)) { lua_settop(L, 2); lua_newtable(L); }
   if ((p = luaL_testudata(L, 3, LRV_LQOPTS)) != NULL) {
@@ -593,7 +690,7 @@ static int l_render(lua_State *L) {
   }
   o.name = name;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);   /* 8 */
-  r = take_slot(L);                                     /* 9 slot, 10 refs */
+  r = take_slot(L, &rs);                                /* 9 slot, 10 refs */
   slot = r != NULL;
   if (!slot) {
     lua_pushnil(L);                                     /* 9 */
@@ -608,6 +705,11 @@ static int l_render(lua_State *L) {
   h.refs = 10;
   h.arraymts = 8;
   h.top = h.room = lua_gettop(L);
+  if (slot) {                                           /* nothing cached yet */
+    new_generation(&rs->gen, rs->vc);
+    h.vc = rs->vc;
+    h.gen = &rs->gen;
+  }
   memset(&host, 0, sizeof host);
   host.ud = &h;
   host.get = h_get;
@@ -618,7 +720,7 @@ static int l_render(lua_State *L) {
   host.partial = h_partial;
   host.error = h_error;
   lua_pushvalue(L, 1);                                  /* the template, for its keys */
-  if (anchor_top(&h) > 0) add_keys(&h, h.top, b->t);
+  if (anchor_top(&h, LQ_NIL) > 0) add_keys(&h, h.top, b->t);
   root.type = LQ_HOSTHASH;
   root.u.h = 2;                                         /* the context, anchored as an argument */
   rc = lq_render_run(r, b->t, &host, &o, root);
