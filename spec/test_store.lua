@@ -1471,6 +1471,92 @@ function TestStoreBatch:test_a_failed_commit_detaches_what_the_batch_wrote()
   s:close()
 end
 
+-- Without a host's batch, an event runs in the engine's own (issue #17: one commit per run,
+-- not per step): the steps that tell nobody anything wait for the next commit, and before
+-- each host callback (a message printed or sent: an outside effect) what the run did so
+-- far is committed. Here 5 Set Variables run between the Trigger and a Send & Wait: when
+-- the prompt goes out, another connection sees all 6 steps; the start commits twice (before
+-- the prompt, then its wait), where a commit per write made 7.
+function TestStoreBatch:test_a_run_commits_before_it_tells_anyone_and_at_its_wait()
+  local db = new_db()
+  local states = { { name = "Trigger", type = "trigger", on = { incomingMessage = "v1" } } }
+  for i = 1, 5 do
+    states[#states + 1] = { name = "v" .. i, type = "set-variables", variables = { ["x" .. i] = "{{trigger.message.Body}}" },
+                            on = { next = i < 5 and "v" .. (i + 1) or "ask" } }
+  end
+  states[#states + 1] = { name = "ask", type = "send-and-wait-for-reply", body = "Yes?",
+                          on = { incomingMessage = "done" } }
+  states[#states + 1] = { name = "done", type = "send-message", body = "{{flow.variables.x5}} {{widgets.ask.inbound.Body}}" }
+  local flow = assert(rivulet.load_flow(states))
+  local seen = {}
+  local e
+  e = assert(rivulet.engine{ store = db, on_message = function(x, m)
+    local other = assert(store.open(db, { readonly = true }))
+    local rec = other:record(x.sid)
+    seen[#seen + 1] = { body = m.body, steps = rec and #rec.steps }
+    other:close()
+  end })
+  local commits, real_db = 0, e.store.db
+  if backend.new_db == backend.sqlite then
+    e.store.db = setmetatable({ exec = function(_, sql)
+      if sql == "COMMIT" then commits = commits + 1 end
+      return real_db:exec(sql)
+    end }, { __index = function(_, k) return function(_, ...) return real_db[k](real_db, ...) end end })
+  end
+  local x = assert(e:start(flow, { from = FROM, to = TO, body = "hi" }))
+  lu.assertEquals(seen, { { body = "Yes?", steps = 6 } }, "the 6 steps before the prompt were committed before it")
+  if backend.new_db == backend.sqlite then lu.assertEquals(commits, 2) end
+  assert(e:deliver{ from = FROM, to = TO, body = "ok" })
+  lu.assertEquals(seen[2], { body = "hi ok", steps = 7 })
+  lu.assertEquals(x.status, "ended")
+  e.store.db = real_db
+  e.store:close()
+  local s = assert(store.open(db, { readonly = true }))
+  local rec = assert(s:record(x.sid))
+  lu.assertEquals(rec.status, "ended")
+  lu.assertEquals(#rec.steps, 8)
+  s:close()
+end
+
+-- A run cut off mid-way keeps what was committed before its host callback; the next process
+-- runs the cut-off step again from there (at least once, as before: the message goes out
+-- once more). The cut is the C API's rivulet_close from a callback: a count hook that raises
+-- at every instruction, which no pcall inside the engine can swallow.
+function TestStoreBatch:test_a_run_cut_off_resumes_from_its_last_commit()
+  local db = new_db()
+  local flow = assert(rivulet.load_flow{
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "v" } },
+    { name = "v", type = "set-variables", variables = { a = "1" }, on = { next = "say" } },
+    { name = "say", type = "send-message", body = "said {{flow.variables.a}}" },
+  })
+  local here = debug.getinfo(1, "S").source       -- the hook spares this file's code
+  local e = assert(rivulet.engine{ store = db, on_message = function()
+    debug.sethook(function()
+      local info = debug.getinfo(2, "S")
+      if info and info.source ~= here then error("host gone", 0) end
+    end, "", 1)
+  end })
+  local ok, err = pcall(e.start, e, flow, { from = FROM, to = TO, body = "hi" })
+  debug.sethook()
+  lu.assertFalse(ok)
+  lu.assertStrContains(tostring(err), "host gone")
+  e.store:close()
+  local s = assert(store.open(db, { readonly = true }))
+  local exec = assert(s:contact_execution(FROM, TO))
+  local rec = assert(s:record(exec.sid))
+  lu.assertEquals({ rec.state, #rec.steps }, { "say", 2 }, "committed before the callback: Trigger and v")
+  s:close()
+  local e2, sent = engine_on(db)
+  e2:poll(0)
+  lu.assertEquals(#sent, 1)
+  lu.assertEquals(sent[1].body, "said 1")
+  e2.store:close()
+  s = assert(store.open(db, { readonly = true }))
+  rec = assert(s:record(exec.sid))
+  lu.assertEquals({ rec.status, #rec.steps }, { "ended", 3 })
+  s:close()
+end
+
 -- a timer that fires inside a batch (Send & Wait's timeout -> Run Function) starts its call,
 -- but the request leaves only after the batch's commit: the step that made it must be durable
 -- first (engine.lua, begin_batch). A listener that never answers tells whether it came.

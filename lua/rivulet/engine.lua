@@ -351,6 +351,7 @@ end
 -- ---- steps and ends ------------------------------------------------------------------------
 
 local function mark_ended(self, exec, reason, failed)
+  if exec.detached then return end     -- its batch failed (tell): it stays detached
   exec.status = "ended"
   exec.reason = reason
   exec.failed = failed or nil
@@ -360,7 +361,7 @@ end
 
 -- callbacks and the parent of a subflow learn of an end (once it is committed)
 function Engine:announce_end(exec)
-  if self.opts.on_end then self.opts.on_end(exec) end
+  self:tell("on_end", exec)
   local parent = exec.parent_sid and self.active[exec.parent_sid]
   if parent and parent.wait and parent.wait.kind == "subflow" and parent.wait.child == exec.sid then
     self:resume(parent, { kind = "subflow", exec = exec })
@@ -378,6 +379,7 @@ end
 function Engine:persist(exec, step, state)
   local st = self.store
   if not st then return true end
+  if exec.detached then return false end   -- its batch failed (tell): nothing more of it
   local ok, err, code = st:write(exec, step, state)
   if ok then return true end
   self:detach(exec, err, code)
@@ -403,6 +405,60 @@ function Engine:end_batch()
     if exec.status ~= "detached" then self:detach(exec, err, code) end
   end
   return nil, err, code
+end
+
+-- The engine's own batch (issue #17: one commit per run, not per step). An event runs its
+-- execution to the next wait inside one batch (handle, poll), unless the host has one
+-- open (rivulet serve: one per turn of its loop). What the run does before it tells the
+-- host anything stays in that batch; a host callback is an outside effect (a message
+-- printed or sent, an end reported), so the batch is committed first (tell). A process
+-- that stops mid-run loses only steps that had no effect yet, and runs them again from
+-- the last commit, as it ran them the first time. HTTP calls go out at the next poll,
+-- after the commit that records the step that made them.
+-- self.own_saved: a commit of this run wrote something; self.own_failed: {err, code} of
+-- one that failed (its executions are detached)
+local function own_commit(self)
+  local b = self.store.batch
+  local wrote = b and b.open
+  local ok, err, code = self:end_batch()
+  if not ok then self.own_failed = self.own_failed or { err, code }
+  elseif wrote then self.own_saved = true end
+  return ok ~= nil
+end
+
+local function own_done(self, ok, ...)
+  self.own_batch = nil
+  own_commit(self)
+  if not ok then error((...), 0) end
+  return ...
+end
+
+local function in_own_batch(self, f, a, b)
+  local st = self.store
+  if not st or st.batch or not st.begin_batch then return f(self, a, b) end
+  st:begin_batch()
+  self.own_batch, self.own_saved, self.own_failed = true, nil, nil
+  return own_done(self, pcall(f, self, a, b))
+end
+
+-- commits what the engine's own batch holds so far, and goes on in a new one -> false when
+-- that commit failed
+local function commit_own(self)
+  if not self.own_batch then return true end
+  local ok = own_commit(self)
+  self.store:begin_batch()
+  return ok
+end
+
+-- tell(callback, ...) -> whether it was told: the host's callback opts[callback] is
+-- called once what the engine's own batch holds is committed; when that commit fails,
+-- nobody is told
+function Engine:tell(callback, ...)
+  local f = self.opts[callback]
+  if not f then return true end
+  if not commit_own(self) then return false end
+  f(...)
+  return true
 end
 
 function Engine:detach(exec, err, code)
@@ -474,7 +530,7 @@ function Engine:transition(exec, state, event, outputs, chosen, why)
   end
   if ending then mark_ended(self, exec, ending, failed) end
   if not self:persist(exec, step, nx or state.name) then return nil end
-  if self.opts.on_step then self.opts.on_step(exec, step) end
+  self:tell("on_step", exec, step)
   if ending then self:announce_end(exec) end
   return nx
 end
@@ -611,7 +667,7 @@ function Engine:settle(exec, state, props, ok, ev, outs, chosen, why)
     if ev.wait == "reply" or outside then
       self:arm_timer(exec, w.deadline)
       if w.watch then self.watching[w.watch] = exec end
-      if ev.wait == "call" and self.opts.on_call then self.opts.on_call(exec, w) end
+      if ev.wait == "call" then self:tell("on_call", exec, w) end
     elseif ev.wait == "http" then
       self.calls[exec.sid] = ev.call
     elseif ev.wait == "subflow" then
@@ -1018,6 +1074,7 @@ function KINDS.message(self, ev)
         return r
       end
     elseif r.code == "busy" and deadline and core.monotonic() <= deadline then
+      commit_own(self)                   -- the other process needs the write lock to go on
       core.sleep(M.RETRY_SLEEP_MS)
     else
       return r
@@ -1081,7 +1138,7 @@ KINDS["end"] = function(self, ev)
     exec.steps[#exec.steps + 1] = step
     mark_ended(self, exec, reason)
     if self:persist(exec, step, exec.state) then
-      if self.opts.on_step then self.opts.on_step(exec, step) end
+      self:tell("on_step", exec, step)
       self:announce_end(exec)
     end
   end
@@ -1227,12 +1284,23 @@ KINDS.call_status = function(self, ev)
   return { code = "ended", exec = top, sid = top.sid }
 end
 
+local function handle(self, ev)
+  if self.to_revive then recovery().revive_all(self, self.to_revive) end
+  return KINDS[ev.kind](self, ev)
+end
+
 function Engine:handle(ev)
   if type(ev) ~= "table" then error("handle expects an event table", 2) end
-  local kind = KINDS[ev.kind]
-  if not kind then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
-  if self.to_revive then recovery().revive_all(self, self.to_revive) end
-  return kind(self, ev)
+  if not KINDS[ev.kind] then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
+  local r = in_own_batch(self, handle, ev)
+  local failed = self.own_failed
+  self.own_failed = nil
+  -- nothing of it reached the store: not taken (a write that failed said why already: a
+  -- full disk can roll the transaction back, and its commit then fails for that)
+  if failed and not self.own_saved and r.code ~= "store_error" then
+    return { code = "store_error", message = failed[1], store_code = failed[2] }
+  end
+  return r
 end
 
 -- start(flow, trigger) -> execution | nil, err (the contact already has one running)
@@ -1316,7 +1384,7 @@ local function call_done(self, id)
     if req then
       req.event, req.status_code, req.elapsed_ms, req.reason = o.event, o.status_code, o.elapsed_ms, o.reason
     end
-    if self.opts.on_http then self.opts.on_http(exec, o, req) end
+    self:tell("on_http", exec, o, req)
     self:resume(exec, { kind = "http", outcome = o })
   else self.calls[id] = nil end
 end
@@ -1342,8 +1410,7 @@ end
 -- The transfers move first, the timers fire after: a call a timer (or a revived execution)
 -- starts goes out at the next poll, so inside a batch (begin_batch) it leaves only after
 -- the commit that records the step that made it.
-function Engine:poll(timeout_ms)
-  timeout_ms = timeout_ms or 0
+local function poll(self, timeout_ms)
   local wait = timeout_ms
   local h = self.timers.n > 0 and self.timers.at[1]
   if self.to_revive then wait = 0
@@ -1360,13 +1427,17 @@ function Engine:poll(timeout_ms)
   if q.head <= q.tail and q.at[q.head] <= self.now() then
     self:pack_resting(core.monotonic() + M.PACK_SLICE_MS / 1000)
   end
+end
+
+function Engine:poll(timeout_ms)
+  in_own_batch(self, poll, timeout_ms or 0)
   return self.n_active
 end
 
 -- run() -> active executions, once none can move without a reply (or a distant timer)
 function Engine:run()
   while next(self.calls) do self:poll(100) end
-  self:fire_timers()
+  in_own_batch(self, Engine.fire_timers)
   return self.n_active
 end
 

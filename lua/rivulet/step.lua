@@ -93,8 +93,7 @@ function Step:why(reason, message)
 end
 
 local function announce(self, m)
-  local on_message = self._engine.opts.on_message
-  if on_message then on_message(self._exec, m) end
+  self._engine:tell("on_message", self._exec, m)
 end
 
 -- a message to the contact (or whoever `to` says): Studio's outbound fields, or a wait for
