@@ -13,7 +13,12 @@
 
 /* ---- variables ---- */
 
-typedef struct lq_var { const char *name; size_t nlen; lq_value v; struct lq_var *next; } lq_var;
+typedef struct lq_var {
+  const char *name; size_t nlen;
+  size_t hash;                     /* lq_hash of name in a map; unused in a scope */
+  lq_value v;
+  struct lq_var *next;
+} lq_var;
 
 typedef struct lq_map {            /* small string-keyed map in the render arena */
   lq_var **slot; size_t cap, n;
@@ -33,19 +38,33 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 
 /* ---- maps ---- */
 
-/* names are short: compared inline, a memcmp call costs more than the bytes */
+/* names are short: compared a word at a time, inline (a memcmp call costs more than the
+** bytes); from 4 bytes on, the last word overlaps the one before instead of a byte loop */
 static int same_name(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (a[i] != b[i]) return 0;
-  return 1;
+  uint32_t x, y, x2, y2;
+  if (n < 4) {
+    size_t i;
+    for (i = 0; i < n; i++)
+      if (a[i] != b[i]) return 0;
+    return 1;
+  }
+  while (n > 8) {
+    memcpy(&x, a, 4); memcpy(&y, b, 4);
+    memcpy(&x2, a + 4, 4); memcpy(&y2, b + 4, 4);
+    if ((x ^ y) | (x2 ^ y2)) return 0;
+    a += 8; b += 8; n -= 8;
+  }
+  if (n < 4) { a -= 4 - n; b -= 4 - n; n = 4; }     /* stays within the name: it had > 8 */
+  memcpy(&x, a, 4); memcpy(&y, b, 4);
+  memcpy(&x2, a + n - 4, 4); memcpy(&y2, b + n - 4, 4);
+  return !((x ^ y) | (x2 ^ y2));
 }
 
 static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
   lq_var *v;
   if (!m->n) return NULL;
   for (v = m->slot[h & (m->cap - 1)]; v; v = v->next)
-    if (v->nlen == n && same_name(v->name, k, n)) return v;
+    if (v->hash == h && v->nlen == n && same_name(v->name, k, n)) return v;
   return NULL;
 }
 
@@ -67,7 +86,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
       lq_var *e = m->slot[i];
       while (e) {
         lq_var *nx = e->next;
-        size_t j = lq_hash(e->name, e->nlen) & (nc - 1);
+        size_t j = e->hash & (nc - 1);
         e->next = ns[j];
         ns[j] = e;
         e = nx;
@@ -81,6 +100,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   memcpy((char *)(v + 1), k, n);
   v->name = (const char *)(v + 1);
   v->nlen = n;
+  v->hash = h;
   v->v = *val;
   h &= m->cap - 1;
   v->next = m->slot[h];
