@@ -192,7 +192,14 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
     if (s->kind == SEG_KEY) key = lq_cstr(s->key, s->klen);
     else if (s->kind == SEG_INDEX) key = lq_int(s->index);
     else if (eval(r, s->e, &key)) return R_ERR;
-    if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, s->kind == SEG_KEY ? s->kid : 0, &next))
+    /* the common step, a named field of a host hash, goes straight to the host; lq_lookup
+    ** has the rest, and a command (.size, .first, .last with a dot) the host lacks */
+    if (s->kind == SEG_KEY && cur.type == LQ_HOSTHASH) {
+      next = lq_nil();
+      if (lq_host_get(r, cur.u.h, s->key, s->klen, s->kid, &next)) return R_ERR;
+      if (next.type == LQ_NIL && s->index == 1 && lq_lookup(r, &cur, &key, 1, s->kid, &next))
+        return R_ERR;
+    } else if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, s->kind == SEG_KEY ? s->kid : 0, &next))
       return R_ERR;
     if (next.type == LQ_NIL && r->opt.strict_variables) {
       if (key.type == LQ_STR) return undefined(r, key.u.s.p, key.u.s.n);

@@ -171,10 +171,11 @@ static int is_array_table(lhost *h, int idx) {
   return yes;
 }
 
-/* the value at the top of the stack -> *out; pops it (or keeps it there as an anchor) */
-static void to_value(lhost *h, lq_value *out) {
+/* the value at the top of the stack, of Lua type `type` (what the lua_rawget that pushed it
+** returned) -> *out; pops it (or keeps it there as an anchor) */
+static void to_value(lhost *h, int type, lq_value *out) {
   lua_State *L = h->L;
-  switch (lua_type(L, -1)) {
+  switch (type) {
     case LUA_TBOOLEAN: out->type = LQ_BOOL; out->u.b = lua_toboolean(L, -1); break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, -1)) { out->type = LQ_INT; out->u.i = (int64_t)lua_tointeger(L, -1); }
@@ -196,7 +197,7 @@ static void to_value(lhost *h, lq_value *out) {
         out->u.h = h->seen_h[slot];
         break;
       }
-      out->type = is_array_table(h, lua_gettop(L)) ? LQ_HOSTARR : LQ_HOSTHASH;
+      out->type = is_array_table(h, -1) ? LQ_HOSTARR : LQ_HOSTHASH;
       out->u.h = anchor_new(h, p, out->type);
       return;
     }
@@ -209,8 +210,7 @@ static void to_value(lhost *h, lq_value *out) {
 
 /* obj[key], the key pushed and obj's table at stack index t */
 static int get_pushed_key(lhost *h, intptr_t obj, int t, lq_value *out) {
-  lua_rawget(h->L, t);
-  to_value(h, out);
+  to_value(h, lua_rawget(h->L, t), out);
   if (obj < 0) lua_pop(h->L, 1);
   return 0;
 }
@@ -321,8 +321,7 @@ static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
   int t;
   if (h->vc && i < INT_MAX && !(e = cached(h, obj, NULL, (int)-i - 1, out))) return 0;
   t = obj_index(h, obj);
-  lua_rawgeti(L, t, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
-  to_value(h, out);
+  to_value(h, lua_rawgeti(L, t, (lua_Integer)i + 1), out);   /* Liquid counts from 0, Lua from 1 */
   if (obj < 0) lua_pop(L, 1);
   if (e) remember(h, e, obj, NULL, (int)-i - 1, out);
   return 0;
