@@ -167,11 +167,20 @@ static inline int lq_work_bytes(lq_render *r, size_t i, size_t n, size_t *next) 
   return lq_work(r, k);
 }
 
-/* of a variable name (FNV-1a); never 0, which means "not computed" */
+/* of a variable name; never 0, which means "not computed". FNV-1a over 4-byte words
+** (names such as a for loop's "variant-product.variants" are hashed at every run), folded
+** so that the low bits a map masks depend on every byte. */
 static inline size_t lq_hash(const char *s, size_t n) {
-  size_t h = 2166136261u;
-  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h | 1;
+  uint64_t h = 14695981039346656037u ^ n;
+  uint32_t w;
+  for (; n >= 4; s += 4, n -= 4) {
+    memcpy(&w, s, 4);
+    h = (h ^ w) * 1099511628211u;
+  }
+  while (n--) h = (h ^ (unsigned char)*s++) * 1099511628211u;
+  h ^= h >> 32;
+  h ^= h >> 15;
+  return (size_t)h | 1;
 }
 
 #endif
