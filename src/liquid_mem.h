@@ -34,8 +34,20 @@ typedef struct lq_mark { size_t nchunks, top; } lq_mark;
 void  lq_arena_init(lq_arena *a, size_t limit);
 void *lq_arena_grow(lq_arena *a, size_t n);   /* lq_arena_alloc's way out: a new chunk */
 void  lq_arena_free(lq_arena *a);
-lq_mark lq_arena_mark(const lq_arena *a);
-void  lq_arena_release(lq_arena *a, lq_mark m);
+void  lq_arena_drop(lq_arena *a, size_t nchunks);   /* frees the chunks newer than nchunks */
+
+/* Inline: the renderer takes a mark around every output and condition. */
+static inline lq_mark lq_arena_mark(const lq_arena *a) {
+  lq_mark m;
+  m.nchunks = a->nchunks;
+  m.top = a->head ? a->head->top : 0;
+  return m;
+}
+
+static inline void lq_arena_release(lq_arena *a, lq_mark m) {
+  if (a->nchunks > m.nchunks) lq_arena_drop(a, m.nchunks);
+  if (a->head) a->head->top = m.top;
+}
 /* p (cap bytes, used of them in use) resized to n bytes: in place when p is the newest
 ** allocation, else a new block with the used bytes copied. NULL as lq_arena_alloc. */
 void *lq_arena_resize(lq_arena *a, void *p, size_t cap, size_t used, size_t n);

@@ -139,7 +139,13 @@ static inline int out_check(lq_render *r) {
 
 /* ---- expressions ---- */
 
-static int eval(lq_render *r, const lq_expr *x, lq_value *out);
+static int eval_any(lq_render *r, const lq_expr *x, lq_value *out);
+
+/* a literal (a filter's argument, a comparison's right side) without eval_any's frame */
+static inline int eval(lq_render *r, const lq_expr *x, lq_value *out) {
+  if (x->kind == X_LIT) { *out = x->lit; return R_OK; }
+  return eval_any(r, x, out);
+}
 
 /* h: the name's lq_hash, or 0 to have it computed when needed; kid: its key number in the
 ** template being rendered, or 0 */
@@ -222,7 +228,7 @@ static int range_end(lq_render *r, const lq_value *v, int64_t *out) {
   }
 }
 
-static int eval(lq_render *r, const lq_expr *x, lq_value *out) {
+static int eval_any(lq_render *r, const lq_expr *x, lq_value *out) {
   switch (x->kind) {
     case X_LIT: *out = x->lit; return R_OK;
     case X_VAR: return eval_var(r, x, out);

@@ -65,6 +65,7 @@ static int l_compile(lua_State *L) {
 #define STACK_SLACK 32             /* free stack slots kept above the anchors for the callbacks */
 #define STACK_GROW 256             /* slots reserved at a time */
 #define KEY_TEMPLATES 16           /* templates per render whose prepared keys are used */
+#define KEYS_FLAT 256              /* a template with at most this many keys has them on the stack */
 #define VALUE_CACHE 256            /* lookups remembered (a power of 2) */
 #define PARTIALS 8                 /* partials remembered by name in a render */
 #define PARTIAL_NAME 64            /* longer names are not remembered */
@@ -100,8 +101,10 @@ typedef struct lhost {
   const lq_template *cur_t;
   int cur_keys;
   int ntk;
+  int cur_flat;
   const lq_template *tk_t[KEY_TEMPLATES];
   int tk_idx[KEY_TEMPLATES];
+  int tk_flat[KEY_TEMPLATES];          /* its keys are on the stack too, key k at tk_idx + k */
   char err[256];
 } lhost;
 
@@ -229,6 +232,7 @@ static int keys_of(lhost *h, const lq_template *t) {
   for (i = 0; i < h->ntk; i++)
     if (h->tk_t[i] == t) {
       h->cur_t = t;
+      h->cur_flat = h->tk_flat[i];
       return h->cur_keys = h->tk_idx[i];
     }
   return 0;
@@ -278,7 +282,8 @@ static int h_get_key(void *ud, intptr_t obj, const lq_template *tp, int kid, lq_
     h_get(ud, obj, k ? k : "", n, out);
   } else {
     t = obj_index(h, obj);
-    lua_rawgeti(h->L, kt, kid);
+    if (h->cur_flat) lua_pushvalue(h->L, kt + kid);
+    else lua_rawgeti(h->L, kt, kid);
     get_pushed_key(h, obj, t, out);
   }
   if (e) remember(h, e, obj, tp, kid, out);
@@ -304,14 +309,24 @@ static void push_keys(lua_State *L, int ud, const lq_template *t) {
 }
 
 /* The template userdata at stack index ud: its key table goes on the host's stack for
-** h_get_key, while there is room. */
+** h_get_key, while there is room; and, for a template of up to KEYS_FLAT keys, the keys
+** themselves right above it (a lua_pushvalue finds one cheaper than a lua_rawgeti). */
 static void add_keys(lhost *h, int ud, const lq_template *t) {
   lua_State *L = h->L;
+  int n = lq_template_nkeys(t), k, flat = 0;
   if (h->ntk >= KEY_TEMPLATES || keys_of(h, t)) return;
   push_keys(L, ud, t);
   if (!stay(h)) { lua_pop(L, 1); return; }
+  if (n <= KEYS_FLAT && h->nstack < STACK_ANCHORS && lua_checkstack(L, n + STACK_SLACK)) {
+    for (k = 1; k <= n; k++) lua_rawgeti(L, h->top, k);
+    if (h->top + n + STACK_SLACK > h->room) h->room = h->top + n + STACK_SLACK;
+    h->top += n;
+    flat = 1;
+  }
   h->tk_t[h->ntk] = t;
-  h->tk_idx[h->ntk++] = h->top;
+  h->tk_flat[h->ntk] = flat;
+  h->tk_idx[h->ntk++] = h->top - (flat ? n : 0);
+  h->cur_t = NULL;                     /* keys_of looks again */
 }
 
 static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
