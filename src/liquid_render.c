@@ -15,7 +15,7 @@
 
 typedef struct lq_var {
   const char *name; size_t nlen;
-  size_t hash;                     /* lq_hash of name in a map; unused in a scope */
+  size_t hash;                     /* lq_hash of name */
   lq_value v;
   struct lq_var *next;
 } lq_var;
@@ -37,6 +37,14 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 };
 
 /* ---- maps ---- */
+
+/* a variable lookup's helpers go into its one hot caller: their calls cost more than the
+** work (a name found in a few compares) */
+#if defined(__GNUC__)
+#define LOOKUP_INLINE inline __attribute__((always_inline))
+#else
+#define LOOKUP_INLINE inline
+#endif
 
 /* names are short: compared a word at a time, inline (a memcmp call costs more than the
 ** bytes); from 4 bytes on, the last word overlaps the one before instead of a byte loop */
@@ -60,7 +68,7 @@ static int same_name(const char *a, const char *b, size_t n) {
   return !((x ^ y) | (x2 ^ y2));
 }
 
-static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
+static LOOKUP_INLINE lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
   lq_var *v;
   if (!m->n) return NULL;
   for (v = m->slot[h & (m->cap - 1)]; v; v = v->next)
@@ -149,14 +157,14 @@ static inline int eval(lq_render *r, const lq_expr *x, lq_value *out) {
 
 /* h: the name's lq_hash, or 0 to have it computed when needed; kid: its key number in the
 ** template being rendered, or 0 */
-static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, int kid, lq_value *out) {
+static LOOKUP_INLINE int find_var_h(lq_render *r, const char *k, size_t n, size_t h, int kid, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
   lq_var *v;
+  if (!h && (c->scope || c->assigns.n || c->counters.n)) h = lq_hash(k, n);
   for (s = c->scope; s; s = s->up)
     for (v = s->vars; v; v = v->next)
-      if (v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
-  if ((c->assigns.n || c->counters.n) && !h) h = lq_hash(k, n);
+      if (v->hash == h && v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
@@ -489,11 +497,13 @@ static void enter_loop_scope(lq_render *r, lq_scope *scope, lq_var *vitem, lq_va
                              const lq_node *nd, const char *loopname, lq_loop *loopp) {
   vloop->name = loopname;
   vloop->nlen = strlen(loopname);
+  vloop->hash = lq_hash(loopname, vloop->nlen);
   vloop->v.type = LQ_LOOP;
   vloop->v.u.loop = loopp;
   vloop->next = NULL;
   vitem->name = nd->var;
   vitem->nlen = nd->vlen;
+  vitem->hash = lq_hash(nd->var, nd->vlen);
   vitem->next = vloop;
   scope->vars = vitem;
   scope->up = r->ctx->scope;
@@ -743,6 +753,7 @@ COLD_TAG static int render_include(lq_render *r, const lq_node *nd) {
     /* the bound value first, then each keyword in turn: later ones see earlier ones */
     vars[0].name = bind;
     vars[0].nlen = blen;
+    vars[0].hash = lq_hash(bind, blen);
     vars[0].v = items.n ? items.v[k] : var;
     vars[0].next = NULL;
     scope.vars = &vars[0];
@@ -752,6 +763,7 @@ COLD_TAG static int render_include(lq_render *r, const lq_node *nd) {
       lq_var *kv = &vars[i + 1];
       kv->name = nd->kw[i].name;
       kv->nlen = nd->kw[i].nlen;
+      kv->hash = lq_hash(kv->name, kv->nlen);
       if (eval(r, nd->kw[i].e, &kv->v)) rc = R_ERR;
       kv->next = scope.vars;
       scope.vars = kv;

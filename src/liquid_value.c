@@ -275,20 +275,17 @@ static int loop_field(lq_render *r, const lq_loop *l, const char *k, size_t n, l
 #undef IS
 }
 
-int lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out) {
-  const lq_host *h = r->host;
-  if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
-#ifdef LQ_CHECK_KEYS                   /* the fuzz build: a key number names the key it stands for */
-  if (kid) {
-    size_t kn;
-    const char *kp = lq_template_key(r->tpl, kid, &kn);
-    if (!kp || kn != n || memcmp(kp, k, n) != 0) abort();
-  }
-#endif
-  if (kid && h->get_key ? h->get_key(h->ud, obj, r->tpl, kid, out) : h->get(h->ud, obj, k, n, out))
-    return host_fail(r);
-  return R_OK;
+int lq_host_fail(lq_render *r) {
+  return host_fail(r);
 }
+
+#ifdef LQ_CHECK_KEYS
+void lq_check_key(lq_render *r, int kid, const char *k, size_t n) {
+  size_t kn;
+  const char *kp = lq_template_key(r->tpl, kid, &kn);
+  if (!kp || kn != n || memcmp(kp, k, n) != 0) abort();
+}
+#endif
 
 int lq_key_id(lq_render *r, const lq_value *v, const char *k, size_t n, int kid, lq_value *out) {
   *out = lq_nil();

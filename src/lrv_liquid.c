@@ -247,7 +247,7 @@ static void new_generation(unsigned *gen, vcache *vc) {
 }
 
 /* obj[kid] remembered (tp NULL: an array item), or the entry to fill, or NULL */
-static vcache *cached(lhost *h, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
+static inline vcache *cached(lhost *h, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
   vcache *e;
   if (!h->vc) return NULL;
   e = &h->vc[(((uintptr_t)obj * 0x9E3779B1u) ^ ((uintptr_t)kid * 0x85EBCA6Bu) ^ ((uintptr_t)tp >> 4))
