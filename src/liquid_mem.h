@@ -93,9 +93,27 @@ void lq_buf_free(lq_buf *b);         /* heap buffers */
 
 /* Appends n bytes (nothing once oom or full is set). Inline while there is room: the
 ** output takes thousands of small pieces per render, each a call and a reserve otherwise. */
+/* n <= 16 bytes by two overlapping loads: most text and values written are short, and a
+** memcpy call costs more than they do */
+static inline void lq_copy_small(char *d, const char *s, size_t n) {
+  uint64_t a, z;
+  uint32_t x, y;
+  if (n >= 8) {
+    memcpy(&a, s, 8); memcpy(&z, s + n - 8, 8);
+    memcpy(d, &a, 8); memcpy(d + n - 8, &z, 8);
+  } else if (n >= 4) {
+    memcpy(&x, s, 4); memcpy(&y, s + n - 4, 4);
+    memcpy(d, &x, 4); memcpy(d + n - 4, &y, 4);
+  } else {
+    d[0] = s[0];
+    if (n > 1) { d[1] = s[1]; if (n > 2) d[2] = s[2]; }
+  }
+}
+
 static inline void lq_buf_add(lq_buf *b, const void *s, size_t n) {
   if (n && n <= b->cap - b->n && !(b->oom | b->full)) {
-    memcpy(b->p + b->n, s, n);
+    if (n <= 16) lq_copy_small(b->p + b->n, s, n);
+    else memcpy(b->p + b->n, s, n);
     b->n += n;
   } else lq_buf_add_slow(b, s, n);
 }

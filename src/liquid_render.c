@@ -48,7 +48,7 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 
 /* names are short: compared a word at a time, inline (a memcmp call costs more than the
 ** bytes); from 4 bytes on, the last word overlaps the one before instead of a byte loop */
-static int same_name(const char *a, const char *b, size_t n) {
+static LOOKUP_INLINE int same_name(const char *a, const char *b, size_t n) {
   uint32_t x, y, x2, y2;
   if (n < 4) {
     size_t i;

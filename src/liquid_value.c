@@ -421,7 +421,13 @@ int lq_list(lq_render *r, const lq_value *v, lq_array *out) {
         return lq_fatal(r, "collection too large (%lld items)", (long long)n);
       if (v->type == LQ_RANGE && lq_work(r, (size_t)n)) return R_ERR;  /* host items count in lq_at */
       if (!(out->v = lq_alloc(r, (size_t)n * sizeof(lq_value)))) return R_ERR;
-      for (i = 0; i < n; i++) if (lq_at(r, v, i, &out->v[i])) return R_ERR;
+      /* item by item as lq_at, without asking the host for the length again each time */
+      for (i = 0; i < n; i++) {
+        out->v[i] = lq_nil();
+        if (v->type == LQ_RANGE) out->v[i] = lq_int(v->u.r.lo + i);
+        else if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+        else if (r->host->index(r->host->ud, v->u.h, i, &out->v[i])) return host_fail(r);
+      }
       out->n = (size_t)n;
       return R_OK;
     case LQ_NIL: return R_OK;

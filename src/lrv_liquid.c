@@ -365,8 +365,10 @@ static int64_t h_len(void *ud, const lq_value *obj) {
   lua_State *L = h->L;
   int64_t n = 0;
   int t = obj_index(h, obj->u.h);
-  if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, t);
-  else {
+  if (obj->type == LQ_HOSTARR) {
+    n = (int64_t)lua_rawlen(L, t);
+    if (obj->u.h > 0) return n;          /* nothing was pushed */
+  } else {
     push_cache(h, LEN_CACHE);
     lua_pushvalue(L, t);
     if (lua_rawget(L, -2) == LUA_TNUMBER) n = (int64_t)lua_tointeger(L, -1);
