@@ -1054,8 +1054,11 @@ static int make_time(const dhash *h, unsigned has, const lqd_zone *local, int64_
   const int64_t *hv[6];
   hv[0] = &h->year, hv[1] = &h->mon, hv[2] = &h->mday;
   hv[3] = &h->hour, hv[4] = &h->min, hv[5] = &h->sec;
-  if (has_off ? lqd_fixedtime(now, 0, off, &nt) : lqd_localtime(local, now, 0, &nt)) return -1;
-  f[0] = nt.year, f[1] = nt.mon, f[2] = nt.mday, f[3] = nt.hour, f[4] = nt.min, f[5] = nt.sec;
+  /* now's fields fill only what leads up to the first given field: with a year, none */
+  if (!(has & H_YEAR)) {
+    if (has_off ? lqd_fixedtime(now, 0, off, &nt) : lqd_localtime(local, now, 0, &nt)) return -1;
+    f[0] = nt.year, f[1] = nt.mon, f[2] = nt.mday, f[3] = nt.hour, f[4] = nt.min, f[5] = nt.sec;
+  }
   /* Leading missing fields come from now, the ones after the first given
   ** field default to their minimum: "10:00" is today, "March" is March 1. */
   for (i = 0; i < 6 && !(has & bit[i]); i++) {}
@@ -1081,11 +1084,14 @@ int lqd_parse(const char *s, size_t len, const lqd_zone *local, int64_t now, lqd
   int off = 0, has_off = 0;
   int64_t year, diff;
   int rc;
-  if (!s || !local || lqd_localtime(local, now, 0, &nt) != 0) return -1;
+  /* (where lqd_localtime of now would fail; now itself is read only when needed) */
+  if (!s || !local || !lqd_epoch_ok(now, 0)) return -1;
   if ((rc = date_parse(s, len, &h)) != 0) return rc;
   if (!(h.has & (H_YEAR | H_YDAY | H_MON | H_MDAY | H_HOUR | H_MIN | H_SEC | H_FRAC)))
     return -1; /* "no time information" */
-  year = (h.has & H_YEAR) ? h.year : nt.year;
+  if (h.has & H_YEAR) year = h.year;
+  else if (lqd_localtime(local, now, 0, &nt) == 0) year = nt.year;
+  else return -1;
   if (h.has & H_ZONE) {
     has_off = zone_offset(h.zone, local, year, &off);
     if (has_off && (off <= -86400 || off >= 86400)) return -1;

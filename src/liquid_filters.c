@@ -109,8 +109,11 @@ static size_t utf8_off(lq_render *r, const char *s, size_t n, size_t ci) {
   return i;
 }
 
+/* Ruby's whitespace (\s): a table, as word loops test every byte */
+static const unsigned char RSPACE[256] = {['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1, [' '] = 1};
+
 static int is_rspace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  return RSPACE[(unsigned char)c];
 }
 
 /* Utils.to_integer: integers stay, floats truncate (their to_s must be an integer for Ruby:
@@ -453,8 +456,13 @@ static int map_chars(lq_render *r, lq_value *v, int mode) {
   while (i < s.u.s.n && p[i] < 0x80) i++;
   if (i == s.u.s.n) {                  /* ASCII (names, tags, codes): byte by byte, in place */
     if (lq_work(r, s.u.s.n) || lq_buf_reserve(&o, s.u.s.n + 1)) return R_ERR;
-    for (i = 0; i < s.u.s.n; i++)
-      o.p[i] = (char)(mode == 1 || (mode == 2 && i == 0) ? toupper(p[i]) : tolower(p[i]));
+    /* ASCII letters by arithmetic: the same in every locale, and no libc call per byte */
+    for (i = 0; i < s.u.s.n; i++) {
+      unsigned char c = p[i];
+      if (mode == 1 || (mode == 2 && i == 0)) { if (c >= 'a' && c <= 'z') c = (unsigned char)(c - 32); }
+      else if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+      o.p[i] = (char)c;
+    }
     o.n = s.u.s.n;
     return lq_buf_str(&o, v);
   }

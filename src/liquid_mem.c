@@ -79,22 +79,14 @@ void lq_arena_free(lq_arena *a) {
   a->used = 0;
 }
 
-lq_mark lq_arena_mark(const lq_arena *a) {
-  lq_mark m;
-  m.nchunks = a->nchunks;
-  m.top = a->head ? a->head->top : 0;
-  return m;
-}
-
-void lq_arena_release(lq_arena *a, lq_mark m) {
-  while (a->nchunks > m.nchunks) {
+void lq_arena_drop(lq_arena *a, size_t nchunks) {
+  while (a->nchunks > nchunks) {
     lq_chunk *p = a->head->prev;
     a->used -= a->head->cap;
     free(a->head);
     a->head = p;
     a->nchunks--;
   }
-  if (a->head) a->head->top = m.top;
 }
 
 /* ---- buffers ---- */

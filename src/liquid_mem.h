@@ -34,8 +34,20 @@ typedef struct lq_mark { size_t nchunks, top; } lq_mark;
 void  lq_arena_init(lq_arena *a, size_t limit);
 void *lq_arena_grow(lq_arena *a, size_t n);   /* lq_arena_alloc's way out: a new chunk */
 void  lq_arena_free(lq_arena *a);
-lq_mark lq_arena_mark(const lq_arena *a);
-void  lq_arena_release(lq_arena *a, lq_mark m);
+void  lq_arena_drop(lq_arena *a, size_t nchunks);   /* frees the chunks newer than nchunks */
+
+/* Inline: the renderer takes a mark around every output and condition. */
+static inline lq_mark lq_arena_mark(const lq_arena *a) {
+  lq_mark m;
+  m.nchunks = a->nchunks;
+  m.top = a->head ? a->head->top : 0;
+  return m;
+}
+
+static inline void lq_arena_release(lq_arena *a, lq_mark m) {
+  if (a->nchunks > m.nchunks) lq_arena_drop(a, m.nchunks);
+  if (a->head) a->head->top = m.top;
+}
 /* p (cap bytes, used of them in use) resized to n bytes: in place when p is the newest
 ** allocation, else a new block with the used bytes copied. NULL as lq_arena_alloc. */
 void *lq_arena_resize(lq_arena *a, void *p, size_t cap, size_t used, size_t n);
@@ -81,9 +93,27 @@ void lq_buf_free(lq_buf *b);         /* heap buffers */
 
 /* Appends n bytes (nothing once oom or full is set). Inline while there is room: the
 ** output takes thousands of small pieces per render, each a call and a reserve otherwise. */
+/* n <= 16 bytes by two overlapping loads: most text and values written are short, and a
+** memcpy call costs more than they do */
+static inline void lq_copy_small(char *d, const char *s, size_t n) {
+  uint64_t a, z;
+  uint32_t x, y;
+  if (n >= 8) {
+    memcpy(&a, s, 8); memcpy(&z, s + n - 8, 8);
+    memcpy(d, &a, 8); memcpy(d + n - 8, &z, 8);
+  } else if (n >= 4) {
+    memcpy(&x, s, 4); memcpy(&y, s + n - 4, 4);
+    memcpy(d, &x, 4); memcpy(d + n - 4, &y, 4);
+  } else {
+    d[0] = s[0];
+    if (n > 1) { d[1] = s[1]; if (n > 2) d[2] = s[2]; }
+  }
+}
+
 static inline void lq_buf_add(lq_buf *b, const void *s, size_t n) {
   if (n && n <= b->cap - b->n && !(b->oom | b->full)) {
-    memcpy(b->p + b->n, s, n);
+    if (n <= 16) lq_copy_small(b->p + b->n, s, n);
+    else memcpy(b->p + b->n, s, n);
     b->n += n;
   } else lq_buf_add_slow(b, s, n);
 }
@@ -167,11 +197,20 @@ static inline int lq_work_bytes(lq_render *r, size_t i, size_t n, size_t *next) 
   return lq_work(r, k);
 }
 
-/* of a variable name (FNV-1a); never 0, which means "not computed" */
+/* of a variable name; never 0, which means "not computed". FNV-1a over 4-byte words
+** (names such as a for loop's "variant-product.variants" are hashed at every run), folded
+** so that the low bits a map masks depend on every byte. */
 static inline size_t lq_hash(const char *s, size_t n) {
-  size_t h = 2166136261u;
-  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
-  return h | 1;
+  uint64_t h = 14695981039346656037u ^ n;
+  uint32_t w;
+  for (; n >= 4; s += 4, n -= 4) {
+    memcpy(&w, s, 4);
+    h = (h ^ w) * 1099511628211u;
+  }
+  while (n--) h = (h ^ (unsigned char)*s++) * 1099511628211u;
+  h ^= h >> 32;
+  h ^= h >> 15;
+  return (size_t)h | 1;
 }
 
 #endif

@@ -13,7 +13,12 @@
 
 /* ---- variables ---- */
 
-typedef struct lq_var { const char *name; size_t nlen; lq_value v; struct lq_var *next; } lq_var;
+typedef struct lq_var {
+  const char *name; size_t nlen;
+  size_t hash;                     /* lq_hash of name */
+  lq_value v;
+  struct lq_var *next;
+} lq_var;
 
 typedef struct lq_map {            /* small string-keyed map in the render arena */
   lq_var **slot; size_t cap, n;
@@ -33,19 +38,41 @@ struct lq_ctx {                    /* one variable environment; `render` makes a
 
 /* ---- maps ---- */
 
-/* names are short: compared inline, a memcmp call costs more than the bytes */
-static int same_name(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (a[i] != b[i]) return 0;
-  return 1;
+/* a variable lookup's helpers go into its one hot caller: their calls cost more than the
+** work (a name found in a few compares) */
+#if defined(__GNUC__)
+#define LOOKUP_INLINE inline __attribute__((always_inline))
+#else
+#define LOOKUP_INLINE inline
+#endif
+
+/* names are short: compared a word at a time, inline (a memcmp call costs more than the
+** bytes); from 4 bytes on, the last word overlaps the one before instead of a byte loop */
+static LOOKUP_INLINE int same_name(const char *a, const char *b, size_t n) {
+  uint32_t x, y, x2, y2;
+  if (n < 4) {
+    size_t i;
+    for (i = 0; i < n; i++)
+      if (a[i] != b[i]) return 0;
+    return 1;
+  }
+  while (n > 8) {
+    memcpy(&x, a, 4); memcpy(&y, b, 4);
+    memcpy(&x2, a + 4, 4); memcpy(&y2, b + 4, 4);
+    if ((x ^ y) | (x2 ^ y2)) return 0;
+    a += 8; b += 8; n -= 8;
+  }
+  if (n < 4) { a -= 4 - n; b -= 4 - n; n = 4; }     /* stays within the name: it had > 8 */
+  memcpy(&x, a, 4); memcpy(&y, b, 4);
+  memcpy(&x2, a + n - 4, 4); memcpy(&y2, b + n - 4, 4);
+  return !((x ^ y) | (x2 ^ y2));
 }
 
-static lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
+static LOOKUP_INLINE lq_var *map_find_h(const lq_map *m, const char *k, size_t n, size_t h) {
   lq_var *v;
   if (!m->n) return NULL;
   for (v = m->slot[h & (m->cap - 1)]; v; v = v->next)
-    if (v->nlen == n && same_name(v->name, k, n)) return v;
+    if (v->hash == h && v->nlen == n && same_name(v->name, k, n)) return v;
   return NULL;
 }
 
@@ -67,7 +94,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
       lq_var *e = m->slot[i];
       while (e) {
         lq_var *nx = e->next;
-        size_t j = lq_hash(e->name, e->nlen) & (nc - 1);
+        size_t j = e->hash & (nc - 1);
         e->next = ns[j];
         ns[j] = e;
         e = nx;
@@ -81,6 +108,7 @@ static lq_var *map_set(lq_render *r, lq_map *m, const char *k, size_t n, const l
   memcpy((char *)(v + 1), k, n);
   v->name = (const char *)(v + 1);
   v->nlen = n;
+  v->hash = h;
   v->v = *val;
   h &= m->cap - 1;
   v->next = m->slot[h];
@@ -119,18 +147,24 @@ static inline int out_check(lq_render *r) {
 
 /* ---- expressions ---- */
 
-static int eval(lq_render *r, const lq_expr *x, lq_value *out);
+static int eval_any(lq_render *r, const lq_expr *x, lq_value *out);
+
+/* a literal (a filter's argument, a comparison's right side) without eval_any's frame */
+static inline int eval(lq_render *r, const lq_expr *x, lq_value *out) {
+  if (x->kind == X_LIT) { *out = x->lit; return R_OK; }
+  return eval_any(r, x, out);
+}
 
 /* h: the name's lq_hash, or 0 to have it computed when needed; kid: its key number in the
 ** template being rendered, or 0 */
-static int find_var_h(lq_render *r, const char *k, size_t n, size_t h, int kid, lq_value *out) {
+static LOOKUP_INLINE int find_var_h(lq_render *r, const char *k, size_t n, size_t h, int kid, lq_value *out) {
   lq_ctx *c = r->ctx;
   lq_scope *s;
   lq_var *v;
+  if (!h && (c->scope || c->assigns.n || c->counters.n)) h = lq_hash(k, n);
   for (s = c->scope; s; s = s->up)
     for (v = s->vars; v; v = v->next)
-      if (v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
-  if ((c->assigns.n || c->counters.n) && !h) h = lq_hash(k, n);
+      if (v->hash == h && v->nlen == n && same_name(v->name, k, n)) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->assigns, k, n, h))) { *out = v->v; return 1; }
   if ((v = map_find_h(&c->counters, k, n, h))) { *out = v->v; return 1; }
   if (c->root.type == LQ_HOSTHASH) {
@@ -172,7 +206,14 @@ static int eval_var(lq_render *r, const lq_expr *x, lq_value *out) {
     if (s->kind == SEG_KEY) key = lq_cstr(s->key, s->klen);
     else if (s->kind == SEG_INDEX) key = lq_int(s->index);
     else if (eval(r, s->e, &key)) return R_ERR;
-    if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, s->kind == SEG_KEY ? s->kid : 0, &next))
+    /* the common step, a named field of a host hash, goes straight to the host; lq_lookup
+    ** has the rest, and a command (.size, .first, .last with a dot) the host lacks */
+    if (s->kind == SEG_KEY && cur.type == LQ_HOSTHASH) {
+      next = lq_nil();
+      if (lq_host_get(r, cur.u.h, s->key, s->klen, s->kid, &next)) return R_ERR;
+      if (next.type == LQ_NIL && s->index == 1 && lq_lookup(r, &cur, &key, 1, s->kid, &next))
+        return R_ERR;
+    } else if (lq_lookup(r, &cur, &key, s->kind == SEG_KEY && s->index == 1, s->kind == SEG_KEY ? s->kid : 0, &next))
       return R_ERR;
     if (next.type == LQ_NIL && r->opt.strict_variables) {
       if (key.type == LQ_STR) return undefined(r, key.u.s.p, key.u.s.n);
@@ -195,7 +236,7 @@ static int range_end(lq_render *r, const lq_value *v, int64_t *out) {
   }
 }
 
-static int eval(lq_render *r, const lq_expr *x, lq_value *out) {
+static int eval_any(lq_render *r, const lq_expr *x, lq_value *out) {
   switch (x->kind) {
     case X_LIT: *out = x->lit; return R_OK;
     case X_VAR: return eval_var(r, x, out);
@@ -456,11 +497,13 @@ static void enter_loop_scope(lq_render *r, lq_scope *scope, lq_var *vitem, lq_va
                              const lq_node *nd, const char *loopname, lq_loop *loopp) {
   vloop->name = loopname;
   vloop->nlen = strlen(loopname);
+  vloop->hash = lq_hash(loopname, vloop->nlen);
   vloop->v.type = LQ_LOOP;
   vloop->v.u.loop = loopp;
   vloop->next = NULL;
   vitem->name = nd->var;
   vitem->nlen = nd->vlen;
+  vitem->hash = lq_hash(nd->var, nd->vlen);
   vitem->next = vloop;
   scope->vars = vitem;
   scope->up = r->ctx->scope;
@@ -710,6 +753,7 @@ COLD_TAG static int render_include(lq_render *r, const lq_node *nd) {
     /* the bound value first, then each keyword in turn: later ones see earlier ones */
     vars[0].name = bind;
     vars[0].nlen = blen;
+    vars[0].hash = lq_hash(bind, blen);
     vars[0].v = items.n ? items.v[k] : var;
     vars[0].next = NULL;
     scope.vars = &vars[0];
@@ -719,6 +763,7 @@ COLD_TAG static int render_include(lq_render *r, const lq_node *nd) {
       lq_var *kv = &vars[i + 1];
       kv->name = nd->kw[i].name;
       kv->nlen = nd->kw[i].nlen;
+      kv->hash = lq_hash(kv->name, kv->nlen);
       if (eval(r, nd->kw[i].e, &kv->v)) rc = R_ERR;
       kv->next = scope.vars;
       scope.vars = kv;

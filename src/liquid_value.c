@@ -275,20 +275,17 @@ static int loop_field(lq_render *r, const lq_loop *l, const char *k, size_t n, l
 #undef IS
 }
 
-int lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out) {
-  const lq_host *h = r->host;
-  if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
-#ifdef LQ_CHECK_KEYS                   /* the fuzz build: a key number names the key it stands for */
-  if (kid) {
-    size_t kn;
-    const char *kp = lq_template_key(r->tpl, kid, &kn);
-    if (!kp || kn != n || memcmp(kp, k, n) != 0) abort();
-  }
-#endif
-  if (kid && h->get_key ? h->get_key(h->ud, obj, r->tpl, kid, out) : h->get(h->ud, obj, k, n, out))
-    return host_fail(r);
-  return R_OK;
+int lq_host_fail(lq_render *r) {
+  return host_fail(r);
 }
+
+#ifdef LQ_CHECK_KEYS
+void lq_check_key(lq_render *r, int kid, const char *k, size_t n) {
+  size_t kn;
+  const char *kp = lq_template_key(r->tpl, kid, &kn);
+  if (!kp || kn != n || memcmp(kp, k, n) != 0) abort();
+}
+#endif
 
 int lq_key_id(lq_render *r, const lq_value *v, const char *k, size_t n, int kid, lq_value *out) {
   *out = lq_nil();
@@ -424,7 +421,13 @@ int lq_list(lq_render *r, const lq_value *v, lq_array *out) {
         return lq_fatal(r, "collection too large (%lld items)", (long long)n);
       if (v->type == LQ_RANGE && lq_work(r, (size_t)n)) return R_ERR;  /* host items count in lq_at */
       if (!(out->v = lq_alloc(r, (size_t)n * sizeof(lq_value)))) return R_ERR;
-      for (i = 0; i < n; i++) if (lq_at(r, v, i, &out->v[i])) return R_ERR;
+      /* item by item as lq_at, without asking the host for the length again each time */
+      for (i = 0; i < n; i++) {
+        out->v[i] = lq_nil();
+        if (v->type == LQ_RANGE) out->v[i] = lq_int(v->u.r.lo + i);
+        else if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+        else if (r->host->index(r->host->ud, v->u.h, i, &out->v[i])) return host_fail(r);
+      }
       out->n = (size_t)n;
       return R_OK;
     case LQ_NIL: return R_OK;

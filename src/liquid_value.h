@@ -58,8 +58,22 @@ int  lq_at(lq_render *r, const lq_value *v, int64_t i, lq_value *out);      /* 0
 int  lq_key(lq_render *r, const lq_value *v, const char *k, size_t n, lq_value *out);
 /* the same for key number kid of the template being rendered (0: none, k names it) */
 int  lq_key_id(lq_render *r, const lq_value *v, const char *k, size_t n, int kid, lq_value *out);
-/* host obj[k]: kid as lq_key_id */
-int  lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out);
+int  lq_host_fail(lq_render *r);   /* R_ERR, with the host's message as the fatal error */
+#ifdef LQ_CHECK_KEYS
+void lq_check_key(lq_render *r, int kid, const char *k, size_t n);   /* aborts on a wrong kid */
+#endif
+
+/* host obj[k]: kid as lq_key_id. Inline: every field of host data is read through here. */
+static inline int lq_host_get(lq_render *r, intptr_t obj, const char *k, size_t n, int kid, lq_value *out) {
+  const lq_host *h = r->host;
+  if (lq_work(r, LQ_WORK_ITEM)) return R_ERR;
+#ifdef LQ_CHECK_KEYS                   /* the fuzz build: a key number names the key it stands for */
+  if (kid) lq_check_key(r, kid, k, n);
+#endif
+  if (kid && h->get_key ? h->get_key(h->ud, obj, r->tpl, kid, out) : h->get(h->ud, obj, k, n, out))
+    return lq_host_fail(r);
+  return R_OK;
+}
 /* obj[key]; `command` marks .size/.first/.last written with a dot; kid as lq_key_id */
 int  lq_lookup(lq_render *r, const lq_value *v, const lq_value *key, int command, int kid, lq_value *out);
 int  lq_list(lq_render *r, const lq_value *v, lq_array *out);  /* materialise a collection */

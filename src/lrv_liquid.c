@@ -65,6 +65,7 @@ static int l_compile(lua_State *L) {
 #define STACK_SLACK 32             /* free stack slots kept above the anchors for the callbacks */
 #define STACK_GROW 256             /* slots reserved at a time */
 #define KEY_TEMPLATES 16           /* templates per render whose prepared keys are used */
+#define KEYS_FLAT 256              /* a template with at most this many keys has them on the stack */
 #define VALUE_CACHE 256            /* lookups remembered (a power of 2) */
 #define PARTIALS 8                 /* partials remembered by name in a render */
 #define PARTIAL_NAME 64            /* longer names are not remembered */
@@ -100,8 +101,10 @@ typedef struct lhost {
   const lq_template *cur_t;
   int cur_keys;
   int ntk;
+  int cur_flat;
   const lq_template *tk_t[KEY_TEMPLATES];
   int tk_idx[KEY_TEMPLATES];
+  int tk_flat[KEY_TEMPLATES];          /* its keys are on the stack too, key k at tk_idx + k */
   char err[256];
 } lhost;
 
@@ -171,10 +174,11 @@ static int is_array_table(lhost *h, int idx) {
   return yes;
 }
 
-/* the value at the top of the stack -> *out; pops it (or keeps it there as an anchor) */
-static void to_value(lhost *h, lq_value *out) {
+/* the value at the top of the stack, of Lua type `type` (what the lua_rawget that pushed it
+** returned) -> *out; pops it (or keeps it there as an anchor) */
+static void to_value(lhost *h, int type, lq_value *out) {
   lua_State *L = h->L;
-  switch (lua_type(L, -1)) {
+  switch (type) {
     case LUA_TBOOLEAN: out->type = LQ_BOOL; out->u.b = lua_toboolean(L, -1); break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, -1)) { out->type = LQ_INT; out->u.i = (int64_t)lua_tointeger(L, -1); }
@@ -196,7 +200,7 @@ static void to_value(lhost *h, lq_value *out) {
         out->u.h = h->seen_h[slot];
         break;
       }
-      out->type = is_array_table(h, lua_gettop(L)) ? LQ_HOSTARR : LQ_HOSTHASH;
+      out->type = is_array_table(h, -1) ? LQ_HOSTARR : LQ_HOSTHASH;
       out->u.h = anchor_new(h, p, out->type);
       return;
     }
@@ -209,8 +213,7 @@ static void to_value(lhost *h, lq_value *out) {
 
 /* obj[key], the key pushed and obj's table at stack index t */
 static int get_pushed_key(lhost *h, intptr_t obj, int t, lq_value *out) {
-  lua_rawget(h->L, t);
-  to_value(h, out);
+  to_value(h, lua_rawget(h->L, t), out);
   if (obj < 0) lua_pop(h->L, 1);
   return 0;
 }
@@ -229,6 +232,7 @@ static int keys_of(lhost *h, const lq_template *t) {
   for (i = 0; i < h->ntk; i++)
     if (h->tk_t[i] == t) {
       h->cur_t = t;
+      h->cur_flat = h->tk_flat[i];
       return h->cur_keys = h->tk_idx[i];
     }
   return 0;
@@ -243,7 +247,7 @@ static void new_generation(unsigned *gen, vcache *vc) {
 }
 
 /* obj[kid] remembered (tp NULL: an array item), or the entry to fill, or NULL */
-static vcache *cached(lhost *h, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
+static inline vcache *cached(lhost *h, intptr_t obj, const lq_template *tp, int kid, lq_value *out) {
   vcache *e;
   if (!h->vc) return NULL;
   e = &h->vc[(((uintptr_t)obj * 0x9E3779B1u) ^ ((uintptr_t)kid * 0x85EBCA6Bu) ^ ((uintptr_t)tp >> 4))
@@ -278,7 +282,8 @@ static int h_get_key(void *ud, intptr_t obj, const lq_template *tp, int kid, lq_
     h_get(ud, obj, k ? k : "", n, out);
   } else {
     t = obj_index(h, obj);
-    lua_rawgeti(h->L, kt, kid);
+    if (h->cur_flat) lua_pushvalue(h->L, kt + kid);
+    else lua_rawgeti(h->L, kt, kid);
     get_pushed_key(h, obj, t, out);
   }
   if (e) remember(h, e, obj, tp, kid, out);
@@ -304,14 +309,24 @@ static void push_keys(lua_State *L, int ud, const lq_template *t) {
 }
 
 /* The template userdata at stack index ud: its key table goes on the host's stack for
-** h_get_key, while there is room. */
+** h_get_key, while there is room; and, for a template of up to KEYS_FLAT keys, the keys
+** themselves right above it (a lua_pushvalue finds one cheaper than a lua_rawgeti). */
 static void add_keys(lhost *h, int ud, const lq_template *t) {
   lua_State *L = h->L;
+  int n = lq_template_nkeys(t), k, flat = 0;
   if (h->ntk >= KEY_TEMPLATES || keys_of(h, t)) return;
   push_keys(L, ud, t);
   if (!stay(h)) { lua_pop(L, 1); return; }
+  if (n <= KEYS_FLAT && h->nstack < STACK_ANCHORS && lua_checkstack(L, n + STACK_SLACK)) {
+    for (k = 1; k <= n; k++) lua_rawgeti(L, h->top, k);
+    if (h->top + n + STACK_SLACK > h->room) h->room = h->top + n + STACK_SLACK;
+    h->top += n;
+    flat = 1;
+  }
   h->tk_t[h->ntk] = t;
-  h->tk_idx[h->ntk++] = h->top;
+  h->tk_flat[h->ntk] = flat;
+  h->tk_idx[h->ntk++] = h->top - (flat ? n : 0);
+  h->cur_t = NULL;                     /* keys_of looks again */
 }
 
 static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
@@ -321,8 +336,7 @@ static int h_index(void *ud, intptr_t obj, int64_t i, lq_value *out) {
   int t;
   if (h->vc && i < INT_MAX && !(e = cached(h, obj, NULL, (int)-i - 1, out))) return 0;
   t = obj_index(h, obj);
-  lua_rawgeti(L, t, (lua_Integer)i + 1);      /* Liquid counts from 0, Lua from 1 */
-  to_value(h, out);
+  to_value(h, lua_rawgeti(L, t, (lua_Integer)i + 1), out);   /* Liquid counts from 0, Lua from 1 */
   if (obj < 0) lua_pop(L, 1);
   if (e) remember(h, e, obj, NULL, (int)-i - 1, out);
   return 0;
@@ -351,8 +365,10 @@ static int64_t h_len(void *ud, const lq_value *obj) {
   lua_State *L = h->L;
   int64_t n = 0;
   int t = obj_index(h, obj->u.h);
-  if (obj->type == LQ_HOSTARR) n = (int64_t)lua_rawlen(L, t);
-  else {
+  if (obj->type == LQ_HOSTARR) {
+    n = (int64_t)lua_rawlen(L, t);
+    if (obj->u.h > 0) return n;          /* nothing was pushed */
+  } else {
     push_cache(h, LEN_CACHE);
     lua_pushvalue(L, t);
     if (lua_rawget(L, -2) == LUA_TNUMBER) n = (int64_t)lua_tointeger(L, -1);
