@@ -1292,7 +1292,10 @@ end
 function Engine:handle(ev)
   if type(ev) ~= "table" then error("handle expects an event table", 2) end
   if not KINDS[ev.kind] then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
+  local st = self.store
+  local own = st and not st.batch and st.begin_batch
   local r = in_own_batch(self, handle, ev)
+  if not own then return r end            -- inside a batch: its owner hears of a failure
   local failed = self.own_failed
   self.own_failed = nil
   -- nothing of it reached the store: not taken (a write that failed said why already: a
