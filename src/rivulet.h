@@ -60,8 +60,10 @@ typedef struct rivulet_config {
   void (*on_message)(void *userdata, const char *sid, const char *from, const char *to, const char *body);
   void (*on_end)(void *userdata, const char *sid, const char *status, const char *reason);
   const char *store_path;     /* NULL: in memory. An SQLite file (created if missing): every
-                                 step is committed there, and rivulet_open resumes the active
-                                 executions it holds (due timeouts fire on the first poll) */
+                                 step is committed there before any callback tells of it (a
+                                 run commits before each callback and at its wait), and
+                                 rivulet_open resumes the active executions it holds (due
+                                 timeouts fire on the first poll) */
   /* version 1 */
   const char *auth_token;     /* signs function and HTTP calls (X-Twilio-Signature) */
   const char *timezone;       /* IANA name for Liquid's date; default America/Los_Angeles */

@@ -36,9 +36,11 @@
 -- default PACK_IDLE_S; 0 at once; false never: more memory, no decoding when it goes on).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
--- anything acts on it, and so is every wait. When a write is refused (another process moved
--- the execution on, or the disk failed) the execution leaves this engine: its status here
--- becomes "detached", the store keeps it as last committed, and engine.store_error says why
+-- anything acts on it, and so is every wait: a run commits before each host callback and at
+-- its wait (the engine's own batch, below), or a host commits its batch before anything
+-- leaves (rivulet serve). When a write is refused (another process moved the execution on,
+-- or the disk failed) the execution leaves this engine: its status here becomes "detached",
+-- the store keeps it as last committed, and engine.store_error says why
 -- (engine.store_error_code: the store's code, e.g. "full").
 
 local core = require "rivulet.core"
