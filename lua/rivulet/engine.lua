@@ -435,17 +435,23 @@ local function own_done(self, ok, ...)
   return ...
 end
 
-local function in_own_batch(self, f, a, b)
+-- whether work starting now gets a batch of the engine's own: a store that batches, and
+-- no batch open (the host's, or one of ours further up)
+local function opens_own_batch(self)
   local st = self.store
-  if not st or st.batch or not st.begin_batch then return f(self, a, b) end
-  st:begin_batch()
+  return st ~= nil and not st.batch and st.begin_batch ~= nil
+end
+
+local function in_own_batch(self, f, a, b)
+  if not opens_own_batch(self) then return f(self, a, b) end
+  self.store:begin_batch()
   self.own_batch, self.own_saved, self.own_failed = true, nil, nil
   return own_done(self, pcall(f, self, a, b))
 end
 
 -- commits what the engine's own batch holds so far, and goes on in a new one -> false when
 -- that commit failed
-local function commit_own(self)
+local function commit_so_far(self)
   if not self.own_batch then return true end
   local ok = own_commit(self)
   self.store:begin_batch()
@@ -458,7 +464,7 @@ end
 function Engine:tell(callback, ...)
   local f = self.opts[callback]
   if not f then return true end
-  if not commit_own(self) then return false end
+  if not commit_so_far(self) then return false end
   f(...)
   return true
 end
@@ -1076,7 +1082,7 @@ function KINDS.message(self, ev)
         return r
       end
     elseif r.code == "busy" and deadline and core.monotonic() <= deadline then
-      commit_own(self)                   -- the other process needs the write lock to go on
+      commit_so_far(self)                -- the other process needs the write lock to go on
       core.sleep(M.RETRY_SLEEP_MS)
     else
       return r
@@ -1294,8 +1300,7 @@ end
 function Engine:handle(ev)
   if type(ev) ~= "table" then error("handle expects an event table", 2) end
   if not KINDS[ev.kind] then error(format("unknown event kind '%s'", tostring(ev.kind)), 2) end
-  local st = self.store
-  local own = st and not st.batch and st.begin_batch
+  local own = opens_own_batch(self)
   local r = in_own_batch(self, handle, ev)
   if not own then return r end            -- inside a batch: its owner hears of a failure
   local failed = self.own_failed

@@ -99,19 +99,16 @@ for _, e in ipairs(trigger_widget.events) do STATIC[#STATIC + 1] = e end
 -- runs goes (a packed execution holds its flow through its metatable)
 local books = setmetatable({}, { __mode = "k" })
 
-local function add_word(b, s)
-  if type(s) == "string" and not b.index[s] then
-    local n = #b.words + 1
-    b.words[n], b.index[s] = s, n
+-- v, when of type `kind` and not there yet, gets the next number: list[n] = v, index[v] = n
+local function number(list, index, v, kind)
+  if type(v) == kind and not index[v] then
+    local n = #list + 1
+    list[n], index[v] = v, n
   end
 end
 
-local function add_table(b, t)
-  if type(t) == "table" and not b.tables[t] then
-    local n = #b.tlist + 1
-    b.tlist[n], b.tables[t] = t, n
-  end
-end
+local function add_word(b, s) number(b.words, b.index, s, "string") end
+local function add_table(b, t) number(b.tlist, b.tables, t, "table") end
 
 -- the strings of a state, and its tables (a widget's wait may keep one: it comes back as
 -- the same table, not a copy)
