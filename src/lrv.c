@@ -117,6 +117,7 @@ int luaopen_rivulet_core(lua_State *L) {
   lrv_open_sqlite(L);
   lrv_open_pg(L);
   lrv_open_json(L);
+  lrv_open_step(L);
   lrv_open_server(L);
   return 1;
 }

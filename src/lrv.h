@@ -43,6 +43,7 @@ void lrv_open_logic(lua_State *L);
 void lrv_open_sqlite(lua_State *L);
 void lrv_open_pg(lua_State *L);
 void lrv_open_json(lua_State *L);
+void lrv_open_step(lua_State *L);
 void lrv_open_server(lua_State *L);
 
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */

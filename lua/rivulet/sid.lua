@@ -1,33 +1,20 @@
 -- rivulet.sid: Twilio-shaped SIDs, a two-letter prefix and 32 hex digits (FN… executions,
--- FT… steps, FW… flows, SM… messages, CA… calls). 96 random bits per process (from the
--- system's generator: SIDs in a shared store must not repeat across processes) and a
--- counter: unique, and cheap enough to make one per step.
+-- FT… steps, FW… flows, SM… messages, CA… calls). 96 random bits per Lua state (from the
+-- system's generator, on first use: SIDs in a shared store must not repeat across
+-- processes) and a counter: unique, and cheap enough to make one per step.
 --
 --   local sid = require "rivulet.sid"
 --   sid.new("FN")   --> "FN3f9c…"
 
 local core = require "rivulet.core"
 
-local format, tonumber = string.format, tonumber
-
 local M = {}
 
 M.LENGTH = 34
 
-local base = core.random_hex(12)
-local count = tonumber(core.random_hex(3), 16)
-
--- prefix .. base, made once per prefix: a step's SID formats only its counter
-local heads = setmetatable({}, { __index = function(t, prefix)
-  local h = prefix .. base
-  t[prefix] = h
-  return h
-end })
-
-function M.new(prefix)
-  count = (count + 1) & 0xffffffff
-  return heads[prefix] .. format("%08x", count)
-end
+-- new(prefix) -> prefix, 24 hex digits of this Lua state, an 8-hex counter (src/lrv_step.c:
+-- a step makes one, so it is C: no format, no concatenation)
+M.new = core.sid
 
 -- whether s has the shape of a SID with that prefix (any prefix when nil)
 function M.valid(s, prefix)

@@ -12,6 +12,7 @@
 -- docs' Set Variables page, export key as REFERENCE.md §7) turns a JSON value into an object.
 -- Keys are never Liquid ("The key itself cannot be a Liquid variable", same page): the
 -- engine leaves them as written (W.literal_keys).
+local core = require "rivulet.core"
 local json = require "rivulet.json"
 
 local W = {
@@ -22,33 +23,21 @@ local W = {
   literal_keys = { variables = true },
 }
 
--- the number a text spells in JSON's grammar (as Studio's type-cast reads it: no leading
--- zeros, so a zip code "02134" stays text) | nil
-local function number_of(s)
-  local int, frac, exp = s:match("^(%-?%d+)(%.?%d*)([eE]?[+-]?%d*)$")
-  if not int or int:match("^%-?0%d") then return nil end
-  if frac == "." or (exp ~= "" and not exp:match("^[eE][+-]?%d+$")) then return nil end
-  if frac == "" and exp == "" then
-    local n = math.tointeger(tonumber(s))
-    if n then return n end                 -- beyond 64 bits: a float, as JSON reads it
-  end
-  return tonumber(s)
-end
+-- W.cast(text, as_json) -> the value Studio stores for a rendered text | nil, why. Without
+-- as_json it is core.cast (src/lrv_step.c; a value per Set Variables step): the number the
+-- trimmed text spells in JSON's grammar (no leading zeros, so a zip code "02134" stays
+-- text; an integer when it fits 64 bits, as JSON reads it), else the text inside quotation
+-- marks when that spells one, else the text as rendered. spec/test_step_core.lua keeps the
+-- Lua version as the oracle.
+local cast = core.cast
 
--- W.cast(text, as_json) -> the value Studio stores for a rendered text | nil, why
 function W.cast(v, as_json)
   if type(v) ~= "string" then return v end
+  if not as_json then return cast(v) end
   local t = v:match("^%s*(.-)%s*$")
-  if as_json then
-    local x, err = json.decode(t, true)
-    if x == nil and t ~= "null" then return nil, "not JSON: " .. tostring(err) end
-    return x
-  end
-  local n = number_of(t)
-  if n then return n end
-  local q, inner = t:match("^([\"'])(.*)%1$")
-  if q and number_of(inner) then return inner end
-  return v
+  local x, err = json.decode(t, true)
+  if x == nil and t ~= "null" then return nil, "not JSON: " .. tostring(err) end
+  return x
 end
 
 function W.run(step)

@@ -18,60 +18,27 @@ W.CONDITIONS = {
   "is_before_time", "is_after_time",
 }
 
+-- Every condition but `regex` is tested in C (core.split_test, src/lrv_step.c): a Split
+-- runs on most steps of a flow, and the Lua version made a trimmed and a lower-cased copy of
+-- each operand, a table per list, a closure call per test. What each test means:
+--   equal_to, not_equal_to        the texts, trimmed and lower-cased, are (not) the same
+--   matches_any_of, does_not_...  one (none) of value's comma-separated items equals input
+--   contains, does_not_contain    input holds (does not hold) value, both normalised
+--   starts_with, does_not_...     input begins (does not begin) with value
+--   is_blank, is_not_blank        input is only whitespace (is not)
+--   less_than, greater_than       both are numbers (Lua's tonumber of the trimmed text)
+--   is_before/after_date, _time   both trimmed are YYYY-MM-DD (HH:MM) and sort before/after
+-- spec/test_step_core.lua keeps the Lua version as the oracle the C must agree with.
+local split_test = core.split_test
+
 local function trim(s)
   return (tostring(s or ""):match("^%s*(.-)%s*$"))
 end
 
-local function norm(s)
-  return trim(s):lower()
+-- regex(input, value) -> boolean | nil, err (a bad pattern)
+local function regex(a, v)
+  return core.regex_match(tostring(v or ""), trim(a))
 end
-
-local function list(v)
-  local out = {}
-  for item in (tostring(v or "") .. ","):gmatch("([^,]*),") do out[#out + 1] = norm(item) end
-  return out
-end
-
-local function any_of(a, v)
-  for _, x in ipairs(list(v)) do if a == x then return true end end
-  return false
-end
-
-local function num(s)
-  return tonumber(trim(s))
-end
-
-local function date(s)
-  s = trim(s)
-  return s:match("^%d%d%d%d%-%d%d%-%d%d$") and s or nil
-end
-
-local function time(s)
-  s = trim(s)
-  return s:match("^%d%d:%d%d$") and s or nil
-end
-
--- test(type, input, value) -> boolean | nil, err
-local TESTS = {
-  equal_to = function(a, v) return norm(a) == norm(v) end,
-  not_equal_to = function(a, v) return norm(a) ~= norm(v) end,
-  matches_any_of = function(a, v) return any_of(norm(a), v) end,
-  does_not_match_any_of = function(a, v) return not any_of(norm(a), v) end,
-  contains = function(a, v) return norm(a):find(norm(v), 1, true) ~= nil end,
-  does_not_contain = function(a, v) return norm(a):find(norm(v), 1, true) == nil end,
-  starts_with = function(a, v) local b = norm(v) return norm(a):sub(1, #b) == b end,
-  does_not_start_with = function(a, v) local b = norm(v) return norm(a):sub(1, #b) ~= b end,
-  is_blank = function(a) return trim(a) == "" end,
-  is_not_blank = function(a) return trim(a) ~= "" end,
-  regex = function(a, v) return core.regex_match(tostring(v or ""), trim(a)) end,
-  less_than = function(a, v) local x, y = num(a), num(v) return x ~= nil and y ~= nil and x < y end,
-  greater_than = function(a, v) local x, y = num(a), num(v) return x ~= nil and y ~= nil and x > y end,
-  is_before_date = function(a, v) local x, y = date(a), date(v) return x ~= nil and y ~= nil and x < y end,
-  is_after_date = function(a, v) local x, y = date(a), date(v) return x ~= nil and y ~= nil and x > y end,
-  is_before_time = function(a, v) local x, y = time(a), time(v) return x ~= nil and y ~= nil and x < y end,
-  is_after_time = function(a, v) local x, y = time(a), time(v) return x ~= nil and y ~= nil and x > y end,
-}
-W.TESTS = TESTS
 
 -- does one condition hold? (input rendered from its arguments, or the widget's input)
 local function holds(step, c)
@@ -84,10 +51,15 @@ local function holds(step, c)
   else input = step:render(input) end
   local value = c.value
   if type(value) == "string" then value = step:render(value) end
-  local test = TESTS[c.type]
-  if not test then error(string.format("unknown condition type '%s'", tostring(c.type)), 0) end
-  local ok, err = test(input, value)
-  if ok == nil and err then error(err, 0) end
+  local kind = c.type
+  local ok
+  if type(kind) == "string" then ok = split_test(kind, input, value) end
+  if ok == nil then
+    if kind ~= "regex" then error(string.format("unknown condition type '%s'", tostring(kind)), 0) end
+    local err
+    ok, err = regex(input, value)
+    if ok == nil and err then error(err, 0) end
+  end
   return ok == true
 end
 
