@@ -492,6 +492,19 @@ local function why_of(why, outputs)
   return nil
 end
 
+-- each state's transitions by event, the first of an event winning (built on its first
+-- step: a state does not change once loaded, as widget_of and state.liquid assume too)
+local transitions_of = setmetatable({}, { __mode = "k" })
+
+local function transitions_by_event(state)
+  local by = {}
+  for _, t in ipairs(tbl(state.transitions)) do
+    if type(t) == "table" and t.event ~= nil and by[t.event] == nil then by[t.event] = t end
+  end
+  transitions_of[state] = by
+  return by
+end
+
 -- record the step for `event` out of `state`; returns the next state's name, or nil when
 -- the execution ends here. why = {reason, message}: why the widget failed (a timeout, a
 -- refused connection, a property that does not render...). It goes to the step (its
@@ -500,12 +513,7 @@ end
 -- §4).
 function Engine:transition(exec, state, event, outputs, chosen, why)
   local tr = chosen
-  if not tr then
-    for _, t in ipairs(tbl(state.transitions)) do
-      if type(t) ~= "table" then t = {} end
-      if t.event == event then tr = t break end
-    end
-  end
+  if not tr then tr = (transitions_of[state] or transitions_by_event(state))[event] end
   local nx = tr and tr.next
   if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
   why = why_of(why, outputs)
@@ -699,7 +707,7 @@ local widget_of = setmetatable({}, { __mode = "k" })
 -- the properties, the widget's results and why it failed (step:why), if it said.
 local function run_widget(self, w, exec, state)
   local props
-  if w.render == false then props = tbl(state.properties) else props = self:props(state, exec) end
+  if w.render == false or w.renders_own then props = tbl(state.properties) else props = self:props(state, exec) end
   local st = steplib.new(self, exec, state, props)
   local ev, outs, chosen = w.run(st)
   return props, ev, outs, chosen, st.failure

@@ -6,6 +6,9 @@
 --   run(step)            starts the widget; returns event, outputs (done now) or step:wait(...)
 --   resume(step, input)  finishes a widget that waited; returns event, outputs
 --   render    optional: which properties are Liquid (default: every string, deeply)
+--   renders_own  optional, true: step.props are the properties as written and the widget
+--             renders what it reads (step:render); a widget on most steps then copies no
+--             properties (Set Variables, Split Based On)
 -- Widgets whose outcome the call or the outside world decides (voice widgets, Flex,
 -- conversations) wait with step:call or step:outcome, and may also have:
 --   timeout_event  the event when nobody answers in time (else a call's wait ends the

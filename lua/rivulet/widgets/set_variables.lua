@@ -21,6 +21,7 @@ local W = {
   required = { "variables" },
   properties = { variables = "kv_list", parse_as_json = "boolean" },
   literal_keys = { variables = true },
+  renders_own = true,    -- values render here, keys never: no copy of the list per step
 }
 
 -- W.cast(text, as_json) -> the value Studio stores for a rendered text | nil, why. Without
@@ -50,7 +51,7 @@ function W.run(step)
   for _, kv in ipairs(step.props.variables or {}) do
     if type(kv) == "table" and kv.key ~= nil then
       local v = kv.value
-      if v == nil then v = "" end
+      if v == nil then v = "" elseif type(v) == "string" then v = step:render(v) end
       if type(v) ~= "string" and type(v) ~= "number" then v = tostring(v) end
       local as_json = kv.parse_as_json == true or step.props.parse_as_json == true
       local x, err = W.cast(v, as_json)

@@ -9,6 +9,7 @@ local W = {
   events = { "noMatch", "match" },
   required = { "input" },
   properties = { input = "string" },
+  renders_own = true,    -- only `input` is read: rendered once, no copy of the properties
 }
 
 W.CONDITIONS = {
@@ -41,13 +42,12 @@ local function regex(a, v)
 end
 
 -- does one condition hold? (input rendered from its arguments, or the widget's input)
-local function holds(step, c)
+local function holds(step, c, own, rendered)
   if type(c) ~= "table" then error("a condition must be a table", 0) end
   local input = type(c.arguments) == "table" and c.arguments[1] or nil
   -- a condition's argument is, in nearly every flow, the widget's own input: that one is
-  -- rendered already (the properties), and rendering it again per condition doubled the cost
-  local own = step.state.properties
-  if input == nil or (type(own) == "table" and input == own.input) then input = step.props.input
+  -- rendered once per step, not per condition
+  if input == nil or input == own then input = rendered
   else input = step:render(input) end
   local value = c.value
   if type(value) == "string" then value = step:render(value) end
@@ -64,12 +64,14 @@ local function holds(step, c)
 end
 
 function W.run(step)
+  local own = type(step.props) == "table" and step.props.input or nil
+  local rendered = step:render(own)
   local transitions = step.state.transitions
   for _, t in ipairs(type(transitions) == "table" and transitions or {}) do
     if type(t) == "table" and t.event == "match" and type(t.conditions) == "table" then
       local all = true
       for _, c in ipairs(t.conditions) do
-        if not holds(step, c) then all = false break end
+        if not holds(step, c, own, rendered) then all = false break end
       end
       if all and #t.conditions > 0 then return "match", {}, t end
     end
