@@ -482,16 +482,6 @@ local function snapshot(exec, name, outputs)
   return { widget = name, outputs = outputs, variables = exec.context.flow.variables }
 end
 
--- why a widget took a failure event, from what it said (step:why) or, for a widget that
--- still puts them there, its outputs' reason and message -> {reason=, message=} | nil
-local function why_of(why, outputs)
-  if why then return why end
-  if type(outputs) == "table" and outputs.reason ~= nil then
-    return { reason = outputs.reason, message = outputs.message }
-  end
-  return nil
-end
-
 -- each state's transitions by event, the first of an event winning (built on its first
 -- step: a state does not change once loaded, as widget_of and state.liquid assume too)
 local transitions_of = setmetatable({}, { __mode = "k" })
@@ -516,7 +506,11 @@ function Engine:transition(exec, state, event, outputs, chosen, why)
   if not tr then tr = (transitions_of[state] or transitions_by_event(state))[event] end
   local nx = tr and tr.next
   if nx == "" or type(nx) ~= "string" then nx = nil end     -- JSON null too: the branch ends
-  why = why_of(why, outputs)
+  -- why it failed: what the widget said (step:why) or, for a widget that still puts them
+  -- there, its outputs' reason and message
+  if not why and type(outputs) == "table" and outputs.reason ~= nil then
+    why = { reason = outputs.reason, message = outputs.message }
+  end
   local step = {
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
@@ -545,8 +539,8 @@ function Engine:transition(exec, state, event, outputs, chosen, why)
     if what then ending = format("%s (%s)", ending, tostring(what)) end
   end
   if ending then mark_ended(self, exec, ending, failed) end
-  if not self:persist(exec, step, nx or state.name) then return nil end
-  self:tell("on_step", exec, step)
+  if self.store and not self:persist(exec, step, nx or state.name) then return nil end
+  if self.opts.on_step then self:tell("on_step", exec, step) end
   if ending then self:announce_end(exec) end
   return nx
 end
