@@ -18,6 +18,8 @@ for _, e in ipairs(W.events) do W.EVENTS[e] = true end
 -- "incomingMessage, incomingCall, ..." for messages
 W.EVENT_LIST = table.concat(W.events, ", ")
 
+local NONE = {}
+
 local function shallow(t)
   local c = {}
   for k, v in pairs(t or {}) do c[k] = v end
@@ -26,12 +28,6 @@ end
 
 -- The account an execution runs for when none is set (the engine option account_sid)
 W.DEFAULT_ACCOUNT = "AC00000000000000000000000000000000"
-
--- an incoming message's fields that are the same for every message (the others are set per
--- message): one table, not one built for each execution started
-local MESSAGE_DEFAULTS = { NumMedia = "0", NumSegments = "1", SmsStatus = "received", ApiVersion = "2010-04-01",
-                           FromCity = "", FromState = "", FromZip = "", FromCountry = "US",
-                           ToCity = "", ToState = "", ToZip = "", ToCountry = "US" }
 
 -- fields missing from t get Twilio's value for them
 local function defaults(t, d)
@@ -50,16 +46,22 @@ function W.context(tr, account, now)
   local t, contact, channel = {}, tr.from, tr.to
   account = account or W.DEFAULT_ACCOUNT
   if ev == "incomingMessage" then
-    -- the 19 fields of a captured SMS webhook (docs.csml.dev's Twilio page, SERVING.md §2.2)
-    local m = shallow(tr.message)
-    m.Body = tr.body or m.Body or ""
-    m.From = tr.from or m.From
-    m.To = tr.to or m.To
-    m.MessageSid = m.MessageSid or m.SmsMessageSid or m.SmsSid or sid("SM")
-    if m.AccountSid == nil then m.AccountSid = account end
-    if m.SmsSid == nil then m.SmsSid = m.MessageSid end
-    if m.SmsMessageSid == nil then m.SmsMessageSid = m.MessageSid end
-    defaults(m, MESSAGE_DEFAULTS)
+    -- the 19 fields of a captured SMS webhook (docs.csml.dev's Twilio page, SERVING.md §2.2),
+    -- in one table made at its size (an execution starts with it: adding the fields one by
+    -- one grew it four times), then what the caller gave over them
+    local given = tr.message or NONE
+    local m = { Body = "", From = false, To = false, MessageSid = false, AccountSid = account,
+                SmsSid = false, SmsMessageSid = false, NumMedia = "0", NumSegments = "1",
+                SmsStatus = "received", ApiVersion = "2010-04-01", FromCity = "", FromState = "",
+                FromZip = "", FromCountry = "US", ToCity = "", ToState = "", ToZip = "", ToCountry = "US" }
+    for k, v in pairs(given) do m[k] = v end
+    m.Body = tr.body or given.Body or ""
+    m.From = tr.from or given.From
+    m.To = tr.to or given.To
+    local msid = given.MessageSid or given.SmsMessageSid or given.SmsSid or sid("SM")
+    m.MessageSid = msid
+    if given.SmsSid == nil then m.SmsSid = msid end
+    if given.SmsMessageSid == nil then m.SmsMessageSid = msid end
     t.message = m
   elseif ev == "incomingCall" then
     -- the voice webhook's parameters (Twilio's "TwiML voice: your response" request
