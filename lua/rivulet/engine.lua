@@ -700,11 +700,21 @@ local widget_of = setmetatable({}, { __mode = "k" })
 -- a widget's properties for this step, then its run: one protected call per step. Returns
 -- the properties, the widget's results and why it failed (step:why), if it said.
 local function run_widget(self, w, exec, state)
-  local props
-  if w.render == false or w.renders_own then props = tbl(state.properties) else props = self:props(state, exec) end
-  local st = steplib.new(self, exec, state, props)
+  local props, st
+  if w.renders_own then
+    -- rivulet's own hot widgets keep nothing of their step once they return: one step
+    -- object serves them all (rivulet.step's reuse)
+    props = tbl(state.properties)
+    st = steplib.reuse(self.own_step, self, exec, state, props)
+    self.own_step = st
+  else
+    if w.render == false then props = tbl(state.properties) else props = self:props(state, exec) end
+    st = steplib.new(self, exec, state, props)
+  end
   local ev, outs, chosen = w.run(st)
-  return props, ev, outs, chosen, st.failure
+  local why = st.failure
+  if st == self.own_step then st._exec, st.context, st.props = nil, nil, nil end  -- holds no execution
+  return props, ev, outs, chosen, why
 end
 
 function Engine:enter(exec, name)

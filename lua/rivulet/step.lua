@@ -68,6 +68,16 @@ function M.new(engine, exec, state, props, data)
                         data = data, context = exec.context, limits = engine.limits, flow = exec.flow }, Step)
 end
 
+-- reuse(step, engine, exec, state, props) -> step, made over for this run: for widgets that
+-- keep nothing of their step once run returns (the engine's hot ones, renders_own), so a
+-- step makes no new object; step nil: a new one
+function M.reuse(st, engine, exec, state, props)
+  if not st then return M.new(engine, exec, state, props) end
+  st._engine, st._exec, st.name, st.state, st.props, st.data = engine, exec, state.name, state, props, nil
+  st.context, st.limits, st.flow, st.failure = exec.context, engine.limits, exec.flow, nil
+  return st
+end
+
 function Step:render(s)
   return self._engine:render(s, self._exec, self.name)
 end
