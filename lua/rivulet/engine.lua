@@ -515,9 +515,12 @@ function Engine:transition(exec, state, event, outputs, chosen, why)
     sid = sid("FT"), name = event, type = state.type,
     transitioned_from = state.name, transitioned_to = nx or "Ended",
     date_created = self.now(), context = snapshot(exec, state.name, outputs),
-    reason = why and why.reason ~= nil and tostring(why.reason) or nil,
-    note = why and why.message ~= nil and tostring(why.message) or nil,
   }
+  -- only a failed widget's step has these: seven fields make a table of 8 slots, nine of 16
+  if why then
+    if why.reason ~= nil then step.reason = tostring(why.reason) end
+    if why.message ~= nil then step.note = tostring(why.message) end
+  end
   if exec.rerun then                                   -- rare: not a field of every step
     step.note = step.note and (exec.rerun .. "; " .. step.note) or exec.rerun
     exec.rerun = nil
