@@ -1440,6 +1440,31 @@ function TestStoreBatch:test_a_refused_write_leaves_the_rest_of_the_batch()
   b.store:close()
 end
 
+-- the batch's first write refused: it opened the batch's transaction (with no savepoint of
+-- its own, it is all the transaction holds), and taking it back leaves the batch as before it;
+-- the writes after it are committed at the batch's end, not before
+function TestStoreBatch:test_a_refused_first_write_leaves_the_batch_as_it_was()
+  local db = new_db()
+  local a = engine_on(db)
+  local b = engine_on(db, { resume = false })
+  local flow = assert(rivulet.load_flow(Q3))
+  assert(a:start(flow, { from = contact(1), to = TO, body = "hi" }))
+  b:begin_batch()
+  local y, err = b:start(flow, { from = contact(1), to = TO, body = "hi" })
+  lu.assertNil(y)
+  lu.assertStrContains(err, "already has an active execution")
+  local z = assert(b:start(flow, { from = contact(2), to = TO, body = "hi" }))
+  local other = assert(store.open(db, { readonly = true }))
+  lu.assertEquals(other:counts().executions, 1, "nothing of the batch is committed before its end")
+  assert(b:end_batch())
+  lu.assertEquals(other:counts().executions, 2)
+  lu.assertEquals(other:record(z.sid).state, "q1")
+  lu.assertEquals(#other:record(z.sid).steps, 1)
+  other:close()
+  a.store:close()
+  b.store:close()
+end
+
 -- a commit that fails keeps nothing of the batch (SQLite rolls it back), and every
 -- execution written in it leaves the engine: its copy in memory is ahead of the store.
 -- (SQLite reports a full disk at the write that needs the room, not at COMMIT, so the
@@ -1452,13 +1477,12 @@ function TestStoreBatch:test_a_failed_commit_detaches_what_the_batch_wrote()
   e:begin_batch()
   local xs = {}
   for i = 1, 3 do xs[i] = assert(e:start(flow, { from = contact(i), to = TO, body = "hi" })) end
-  local real_db = e.store.db
-  e.store.db = setmetatable({ exec = function(_, sql)
+  e.store.tx = function(st, sql)
     if sql == "COMMIT" then return nil, "disk I/O error", "ioerr" end
-    return real_db:exec(sql)
-  end }, { __index = function(_, k) return function(_, ...) return real_db[k](real_db, ...) end end })
+    return store.Store.tx(st, sql)
+  end
   local ok, err, code = e:end_batch()
-  e.store.db = real_db
+  e.store.tx = nil
   lu.assertNil(ok)
   lu.assertEquals(err, "disk I/O error")
   lu.assertEquals(code, "ioerr")
@@ -1496,12 +1520,12 @@ function TestStoreBatch:test_a_run_commits_before_it_tells_anyone_and_at_its_wai
     seen[#seen + 1] = { body = m.body, steps = rec and #rec.steps }
     other:close()
   end })
-  local commits, real_db = 0, e.store.db
+  local commits = 0
   if backend.new_db == backend.sqlite then
-    e.store.db = setmetatable({ exec = function(_, sql)
+    e.store.tx = function(st, sql)
       if sql == "COMMIT" then commits = commits + 1 end
-      return real_db:exec(sql)
-    end }, { __index = function(_, k) return function(_, ...) return real_db[k](real_db, ...) end end })
+      return store.Store.tx(st, sql)
+    end
   end
   local x = assert(e:start(flow, { from = FROM, to = TO, body = "hi" }))
   lu.assertEquals(seen, { { body = "Yes?", steps = 6 } }, "the 6 steps before the prompt were committed before it")
@@ -1509,7 +1533,7 @@ function TestStoreBatch:test_a_run_commits_before_it_tells_anyone_and_at_its_wai
   assert(e:deliver{ from = FROM, to = TO, body = "ok" })
   lu.assertEquals(seen[2], { body = "hi ok", steps = 7 })
   lu.assertEquals(x.status, "ended")
-  e.store.db = real_db
+  e.store.tx = nil
   e.store:close()
   local s = assert(store.open(db, { readonly = true }))
   local rec = assert(s:record(x.sid))
