@@ -123,6 +123,10 @@ function TestServeApp:test_nobody_gets_in_without_the_credentials()
   lu.assertEquals(a:req("GET", "/v2/Flows", nil, { auth = { "Authorization", "Basic !!notbase64" } }), 401)
   lu.assertEquals(a:req("GET", "/v2/Flows", nil, { auth = { "Authorization", "Bearer " .. TOKEN } }), 401)
   lu.assertEquals(a:req("GET", "/v2/Flows"), 200)
+  -- other spellings of the right credentials (compared decoded, not as the usual header)
+  local b64 = core.base64_encode(AC .. ":" .. TOKEN)
+  lu.assertEquals(a:req("GET", "/v2/Flows", nil, { auth = { "Authorization", "basic   " .. b64 .. " " } }), 200)
+  lu.assertEquals(a:req("GET", "/v2/Flows", nil, { auth = { "Authorization", "Basic " .. b64 .. "x" } }), 401)
 end
 
 function TestServeApp:test_unknown_paths_and_methods_answer_twilios_errors()

@@ -175,6 +175,8 @@ function TestServer:test_get_answered_at_once()
    lu.assertEquals(r.peer_port, tonumber(cport))
    lu.assertEquals(r.headers, { { "Host", "test" }, { "X-Twilio-Signature", "abc" }, { "x-dup", "1" },
       { "X-Dup", "2" } })
+   -- indexed by lower-case name, the first of a name winning (rivulet.serve.request.header)
+   lu.assertEquals(r.header_map, { host = "test", ["x-twilio-signature"] = "abc", ["x-dup"] = "1" })
    lu.assertTrue(srv:respond(r.id, 200, { { "Content-Type", "application/json" }, { "X-A", "1" } },
       '{"ok":true}'))
    local resp = answer_of(srv, c)
@@ -377,6 +379,19 @@ function TestServer:test_body_limit_edge_chunked()
    b:send(chunked(1001))
    lu.assertEquals(answer_of(srv, b).status, 413)
    lu.assertNil(srv:next())
+end
+
+-- a header name longer than the C side's stack buffer (64 bytes) is lowered all the same
+function TestServer:test_header_map_long_name()
+   local srv = self:start()
+   local c = self:client()
+   local name = "X-" .. string.rep("LoNg", 40)
+   c:send("GET / HTTP/1.1\r\nHost: t\r\n" .. name .. ": v1\r\n" .. name:upper() .. ": v2\r\n\r\n")
+   local r = take(srv, { c })
+   lu.assertNotNil(r)
+   lu.assertEquals(r.header_map, { host = "t", [name:lower()] = "v1" })
+   srv:respond(r.id, 200)
+   lu.assertEquals(answer_of(srv, c).status, 200)
 end
 
 function TestServer:test_header_bytes_edge()

@@ -4,6 +4,7 @@
 ** in one place. No Lua runs inside libmicrohttpd: requests are copied out by Server:next and
 ** answered by Server:respond, both plain calls from Lua.
 */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -138,13 +139,43 @@ static int server_run(lua_State *L) {
   return 1;
 }
 
+/* {[lower-case name] = value}, the first of a name winning (as rivulet.serve.request.header
+** reads them); a name too long for the stack buffer is lowered in a Lua buffer */
+static void push_header_map(lua_State *L, const rv_server_request *r) {
+  char small[64];
+  size_t i, j;
+  lua_createtable(L, 0, (int)r->nheaders);
+  for (i = 0; i < r->nheaders; i++) {
+    const char *n = r->headers[i].name;
+    size_t nl = r->headers[i].name_len;
+    if (nl <= sizeof small) {
+      for (j = 0; j < nl; j++) small[j] = (char)tolower((unsigned char)n[j]);
+      lua_pushlstring(L, small, nl);
+    } else {
+      luaL_Buffer b;
+      char *p = luaL_buffinitsize(L, &b, nl);
+      for (j = 0; j < nl; j++) p[j] = (char)tolower((unsigned char)n[j]);
+      luaL_pushresultsize(&b, nl);
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) != LUA_TNIL) {
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushlstring(L, r->headers[i].value, r->headers[i].value_len);
+    lua_rawset(L, -3);
+  }
+}
+
 /* Server:next() -> {id=, method=, path=, query=?, version=, headers={{name, value}, ...},
-** body=, peer=, peer_port=} or nil when no request waits */
+** header_map={[lower-case name] = value} (the first of a name), body=, peer=, peer_port=} or
+** nil when no request waits */
 static int server_next(lua_State *L) {
   const rv_server_request *r = rv_server_next(check_server(L, 1));
   size_t i;
   if (!r) return 0;
-  lua_createtable(L, 0, 9);
+  lua_createtable(L, 0, 10);
   lua_pushinteger(L, (lua_Integer)r->id);
   lua_setfield(L, -2, "id");
   lua_pushstring(L, r->method);
@@ -167,6 +198,8 @@ static int server_next(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "headers");
+  push_header_map(L, r);
+  lua_setfield(L, -2, "header_map");
   lua_pushlstring(L, r->body, r->body_len);
   lua_setfield(L, -2, "body");
   lua_pushstring(L, r->peer);

@@ -49,6 +49,7 @@ M.App = App
 -- each route: a path pattern (SIDs as %w+), its parameter names, and a handler per method
 local ROUTES = {}
 local function route(pattern, names, handlers, opts)
+  assert(#names <= 3, "at most 3 parameters a route (App:dispatch)")
   ROUTES[#ROUTES + 1] = { pattern = "^" .. pattern .. "$", names = names, handlers = handlers,
                           v1 = opts and opts.v1, public = opts and opts.public }
 end
@@ -597,6 +598,16 @@ end
 
 -- whether the request carries the account's credentials (HTTP Basic AC…:token)
 function App:authorized(req)
+  -- what Twilio's libraries send, compared at once; any other spelling is decoded
+  local sid, token = self.account_sid, self.auth_token
+  local want = self.basic_header
+  if self.basic_sid ~= sid or self.basic_token ~= token then
+    want = type(sid) == "string" and type(token) == "string" and "Basic " .. core.base64_encode(sid .. ":" .. token)
+    self.basic_header, self.basic_sid, self.basic_token = want, sid, token
+  end
+  local h = request.header(req, "Authorization")
+  if h == nil then return false end
+  if want and core.secret_equal(h, want) then return true end
   local user, password = request.basic_auth(req)
   return user ~= nil and core.secret_equal(user, self.account_sid) and core.secret_equal(password, self.auth_token)
 end
@@ -615,11 +626,57 @@ function App:request(req)
   return status, headers, body
 end
 
+-- The routes a path may match, by its first two segments (built once, the routes in their
+-- order): a route whose first two segments are literal is listed under both; one whose
+-- second is a pattern (an inspector asset) under its first alone, and such routes are the
+-- only candidates of a path whose second segment no route names. A request tries a few
+-- routes, not all of them.
+local BY_SEGMENTS
+local MAGIC = "[%^%$%(%)%%%.%[%]%*%+%-%?]"
+
+-- a route's first two segments, as written ("" when it has one)
+local function segments(r)
+  return r.pattern:sub(2, -2):match("^/([^/]*)/?([^/]*)")
+end
+
+local function index_routes()
+  local idx = {}
+  for _, r in ipairs(ROUTES) do
+    local s1, s2 = segments(r)
+    assert(s1 and not s1:find(MAGIC), "a route's first segment is literal")
+    idx[s1] = idx[s1] or { loose = {}, by2 = {} }
+    r.loose = s2:find(MAGIC) ~= nil
+    if r.loose then local l = idx[s1].loose; l[#l + 1] = r end
+  end
+  -- each literal second segment: its routes and the loose ones, in the routes' order
+  for _, r in ipairs(ROUTES) do
+    local s1, s2 = segments(r)
+    local t = idx[s1]
+    if not r.loose and not t.by2[s2] then
+      local list = {}
+      for _, o in ipairs(ROUTES) do
+        local o1, o2 = segments(o)
+        if o1 == s1 and (o.loose or o2 == s2) then list[#list + 1] = o end
+      end
+      t.by2[s2] = list
+    end
+  end
+  return idx
+end
+
+local match = string.match
+local NO_ROUTES = {}
+
 function App:dispatch(req)
   local path = req.path
-  for _, r in ipairs(ROUTES) do
-    local caps = { path:match(r.pattern) }       -- without captures: the path itself
-    if caps[1] then
+  BY_SEGMENTS = BY_SEGMENTS or index_routes()
+  local s1, s2 = match(path, "^/([^/]*)/?([^/]*)")
+  local t = s1 and BY_SEGMENTS[s1]
+  local routes = t and (t.by2[s2] or t.loose) or NO_ROUTES
+  for i = 1, #routes do
+    local r = routes[i]
+    local c1, c2, c3 = match(path, r.pattern)     -- without captures: the path itself
+    if c1 then
       local handler = r.handlers[req.method] or (req.method == "HEAD" and r.handlers.GET)
       if not handler then
         local s, h, b = request.error(405, 20004, format("Method %s not allowed on %s", req.method, path))
@@ -630,8 +687,11 @@ function App:dispatch(req)
         return s, h, b
       end
       if not r.public and not self:authorized(req) then return unauthorized() end
+      local names = r.names
       local params = { v1 = r.v1 }
-      for i, name in ipairs(r.names) do params[name] = caps[i] end
+      if names[1] then params[names[1]] = c1 end
+      if names[2] then params[names[2]] = c2 end
+      if names[3] then params[names[3]] = c3 end
       req.query_fields = request.fields(request.pairs_of(req.query or ""))
       if req.method == "POST" then
         if not request.is_form(req) then

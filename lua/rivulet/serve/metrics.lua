@@ -115,29 +115,73 @@ local function inc(fam, values, by)
   s.value = s.value + (by or 1)
 end
 
+-- the series of label value v (a, b: two) of a family, found by value: what the engine and
+-- the loop report on every step and request makes no table (the same series as series())
+local function series1(fam, v)
+  local by = fam.by_value
+  if not by then by = {}; fam.by_value = by end
+  local s = by[v]
+  if not s then
+    s = series(fam, { tostring(v) })
+    by[v] = s
+  end
+  return s
+end
+
+local function series2(fam, a, b)
+  local by = fam.by_value
+  if not by then by = {}; fam.by_value = by end
+  local t = by[a]
+  if not t then t = {}; by[a] = t end
+  local s = t[b]
+  if not s then
+    s = series(fam, { tostring(a), tostring(b) })
+    t[b] = s
+  end
+  return s
+end
+
+local function count(s, v, b)
+  s.value = s.value + 1           -- the count
+  s.sum = s.sum + v
+  local counts = s.counts
+  for i = #b, 1, -1 do
+    if v > b[i] then break end
+    counts[i] = counts[i] + 1
+  end
+end
+
 local function observe(fam, values, v)
   if type(v) ~= "number" or v ~= v then return end
   local s = series(fam, values)
-  s.value = s.value + 1           -- the count
-  s.sum = s.sum + v
-  for i, bound in ipairs(fam.buckets) do
-    if v <= bound then s.counts[i] = s.counts[i] + 1 end
-  end
+  count(s, v, fam.buckets)
+end
+
+local function observe1(fam, label, v)
+  if type(v) ~= "number" or v ~= v then return end
+  local s = series1(fam, label)
+  count(s, v, fam.buckets)
 end
 
 -- ---- what the engine and the server report (rivulet.serve: App:notify) -----------------
 
 function Metrics:step(exec, step)
-  inc(self.steps_total, { tostring(step.type or "?") })
-  if step.type == "trigger" then inc(self.started_total, { flow_label(exec) }) end
+  local t = step.type or "?"
+  local s = series1(self.steps_total, t)
+  s.value = s.value + 1
+  if t == "trigger" then
+    s = series1(self.started_total, flow_label(exec))
+    s.value = s.value + 1
+  end
 end
 
 function Metrics:ended(exec)
   local f = flow_label(exec)
-  inc(self.ended_total, { f })
+  local s = series1(self.ended_total, f)
+  s.value = s.value + 1
   if exec.failed then inc(self.failed_total, { f }) end
   if type(exec.started_at) == "number" and type(exec.ended_at) == "number" then
-    observe(self.execution_seconds, { f }, exec.ended_at - exec.started_at)
+    observe1(self.execution_seconds, f, exec.ended_at - exec.started_at)
   end
 end
 
@@ -151,8 +195,9 @@ end
 -- a request answered after `seconds`
 function Metrics:request(path, status, seconds)
   local route = M.route_of(path)
-  inc(self.requests_total, { route, tostring(status) })
-  observe(self.request_seconds, { route }, seconds)
+  local s = series2(self.requests_total, route, status)
+  s.value = s.value + 1
+  observe1(self.request_seconds, route, seconds)
 end
 
 -- a request whose answer comes later (App:answers): timed until then

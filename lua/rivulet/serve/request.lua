@@ -40,8 +40,16 @@ function M.fields(list)
   return one, setmetatable({ [LIST] = list }, ALL)
 end
 
+-- the lower-case form of the header names asked for (names written in the code)
+local LOWER = setmetatable({}, { __index = function(t, name)
+  local l = lower(name)
+  t[name] = l
+  return l
+end })
+
 -- a header's value (names compare without case), or nil. The request's headers are
--- indexed by lower-case name on first use (a webhook asks for several).
+-- indexed by lower-case name once: the server gives them so (req.header_map), a request
+-- made as a plain table has them indexed on first use (a webhook asks for several).
 function M.header(req, name)
   local map = req.header_map
   if not map then
@@ -50,13 +58,15 @@ function M.header(req, name)
     for i = #hs, 1, -1 do map[lower(hs[i][1])] = hs[i][2] end    -- the first of a name wins
     req.header_map = map
   end
-  return map[lower(name)]
+  return map[LOWER[name]]
 end
+
+local FORM_TYPE = "application/x-www-form-urlencoded"
 
 -- whether the request body is a form (as Twilio and its libraries send every POST)
 function M.is_form(req)
   local ct = M.header(req, "Content-Type")
-  return ct == nil or lower(ct):match("^%s*application/x%-www%-form%-urlencoded") ~= nil
+  return ct == nil or ct == FORM_TYPE or lower(ct):match("^%s*application/x%-www%-form%-urlencoded") ~= nil
 end
 
 -- "Basic base64(user:password)" -> user, password | nil
