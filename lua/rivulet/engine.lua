@@ -47,7 +47,6 @@ local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
 local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
-local http = require "rivulet.http"
 local sandbox = require "rivulet.sandbox"
 local sidlib = require "rivulet.sid"
 local steplib = require "rivulet.step"
@@ -76,8 +75,25 @@ local function peek(exec, key)
   return exec[key]
 end
 
-local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget =
-  type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget, getmetatable =
+  type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget, getmetatable
+
+-- The engine's own HTTP client (no option http): a stand-in that becomes a rivulet.http
+-- client the first time anything of it is read, so rivulet.http loads when a flow first
+-- calls out (or a host asks for engine.http), and a run that calls nothing never loads it.
+-- The options are copied now, as the client itself would copy them.
+local function lazy_client(options)
+  if options ~= nil and type(options) ~= "table" then error("client options must be a table", 3) end
+  local o = {}
+  for k, v in pairs(options or {}) do o[k] = v end
+  return setmetatable({}, { __index = function(t, k)
+    local c = require("rivulet.http").client(o)
+    setmetatable(t, nil)
+    for key, v in pairs(c) do t[key] = v end
+    setmetatable(t, getmetatable(c))
+    return t[k]
+  end })
+end
 local format = string.format
 local floor, tonumber = math.floor, tonumber
 local has_markup = liquid.has_markup
@@ -202,7 +218,7 @@ function M.new(opts)
   local e = setmetatable({
     opts = opts,
     limits = limits,
-    http = opts.http or http.client(opts.http_options),
+    http = opts.http or lazy_client(opts.http_options),
     now = opts.now or core.now,
     active = {},          -- sid -> execution
     n_active = 0,
