@@ -193,8 +193,9 @@ end
 -- rivulet, then rivulet.cli.run, and calls its main) and prints the exit status, then
 -- which of the modules a short message flow never needs were loaded.
 local RUN_LOADS = [[
-  local watched = { "cjson", "cjson.safe", "rivulet.http", "rivulet.packed", "rivulet.recovery",
-                    "rivulet.store", "rivulet.twiml", "rivulet.voice", "rivulet.widgets.split_based_on" }
+  local watched = { "cjson", "cjson.safe", "rivulet.engine_call", "rivulet.http", "rivulet.packed",
+                    "rivulet.recovery", "rivulet.store", "rivulet.twiml", "rivulet.voice",
+                    "rivulet.widgets.split_based_on" }
   local code = require("rivulet.cli.run").main(arg)
   local out = {}
   for _, name in ipairs(watched) do
@@ -236,10 +237,12 @@ function TestCold:test_what_a_run_needs_is_loaded_when_it_needs_it()
   loaded, out = run_loads(json, "--body", "json")
   lu.assertEquals(out, "> Hello json\n")
   lu.assertEquals(loaded, "cjson.safe")
-  -- a call: rivulet.voice plays Twilio's part, and the menu's split checks its conditions
+  -- a call: rivulet.voice plays Twilio's part, the engine's code of calls follows it, and
+  -- the menu's split checks its conditions
   loaded = run_loads(helper.root .. "/flows/phone_menu.lua", "--trigger", "incomingCall", "-q")
-  lu.assertEquals(loaded, "rivulet.twiml,rivulet.voice,rivulet.widgets.split_based_on")
-  -- a Run Function: rivulet.http makes the call (to a port nothing listens on: it fails)
+  lu.assertEquals(loaded, "rivulet.engine_call,rivulet.twiml,rivulet.voice,rivulet.widgets.split_based_on")
+  -- a Run Function: rivulet.http makes the call (to a port nothing listens on: it fails), the
+  -- engine's code of calls takes its answer
   local fn = helper.write_file(dir .. "/fn.lua", [[return {
     { name = "Trigger", type = "trigger", on = { incomingMessage = "fn" } },
     { name = "fn", type = "run-function", url = "http://127.0.0.1:1/closed",
@@ -248,7 +251,7 @@ function TestCold:test_what_a_run_needs_is_loaded_when_it_needs_it()
   }]])
   loaded, out = run_loads(fn, "-q")
   lu.assertEquals(out, "> called\n")
-  lu.assertEquals(loaded, "rivulet.http")
+  lu.assertEquals(loaded, "rivulet.engine_call,rivulet.http")
 end
 
 -- rivulet.http and its fields load on first use: every form of the API still reaches them,
