@@ -492,11 +492,17 @@ static int cmd_help(lua_State *L, const command *self, int argc, char **argv, in
 /* Commands written in Lua (lua/rivulet/cli/NAME.lua): main(args) returns the exit status. */
 static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv, int first) {
   int j, status, code;
-  if (load_rivulet(L) != LUA_OK)
+  /* no collections while the modules load: what they make is their code and tables, kept
+  ** to the end, so a collection then would only walk it */
+  lua_gc(L, LUA_GCSTOP);
+  if (load_rivulet(L) != LUA_OK) {
+    lua_gc(L, LUA_GCRESTART);
     return RV_EXIT_FAIL;
+  }
   lua_getglobal(L, "require");
   lua_pushfstring(L, "rivulet.cli.%s", self->name);
   status = rv_host_pcall(L, 1, 1);
+  lua_gc(L, LUA_GCRESTART);
   if (status != LUA_OK) {
     report(L, status);
     return RV_EXIT_FAIL;
