@@ -293,3 +293,22 @@ function TestCold:test_json_null_is_cjson_null_without_loading_cjson()
   lu.assertEquals(code, 0, err)
   lu.assertEquals(out, "nil\ttrue\ttrue\ttrue\t{\"x\":null}\n")
 end
+
+-- rivulet run allocates from an arena (src/main.c), and from malloc past its 4 MB; with
+-- RIVULET_FREE_AT_EXIT=1 (make memcheck) every block is malloc's. Both run the same.
+function TestCold:test_a_run_past_the_arena_and_one_without_it_say_the_same()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/big.lua", [[
+    local t = {}
+    for i = 1, 100000 do t[i] = "x" .. i end      -- some 5 MB: past the arena
+    return {
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "say" } },
+      { name = "say", type = "send-message", body = "n=" .. #t .. " " .. t[99999] },
+    }
+  ]])
+  for _, env in ipairs{ {}, { RIVULET_FREE_AT_EXIT = "1" } } do
+    local code, out, err = helper.exec({ helper.bin, "run", flow, "-q" }, "", env)
+    lu.assertEquals(code, 0, err)
+    lu.assertEquals(out, "> n=100000 x99999\n")
+  end
+end
