@@ -87,6 +87,13 @@ PQ_CFLAGS     ?= $(or $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null),-I/usr/i
 MHD_CFLAGS    ?= $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 EDIT_CFLAGS   ?= $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
 MOD_LDFLAGS   ?= -Wl,--version-script=$(B)/core.map
+# The host (build/rivulet, only it) links liblua statically when Debian's archive is there:
+# no shared liblua to map and relocate at every start. The whole archive goes in, so a C
+# module the host loads (lua-cjson) finds every Lua API function it exports (-Wl,-E).
+# LUA_STATIC=0 links the shared liblua. The Lua module (core.so) never holds a Lua: the
+# interpreter that loads it provides it; librivulet and the example hosts stay shared.
+LUA_A         ?= /usr/lib/x86_64-linux-gnu/liblua$(LUA_V).a
+LUA_STATIC    ?= $(if $(wildcard $(LUA_A)),1,0)
 
 # Expand the $(shell ...) defaults once (a command-line value still wins).
 LIBDIR        := $(LIBDIR)
@@ -272,8 +279,14 @@ $(MOD): $(CORE_OBJ) $(B)/core.map
 
 # The host links the core statically and exports its symbols (-Wl,-E) for C modules. No
 # libedit: main.c opens libedit when the REPL starts on a terminal.
-$(HOST): $(HOST_OBJ) $(LIB_A)
-	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(LUA_LIBS) $(CORE_LIBS)
+HOST_LUA_LIBS = $(if $(filter 1,$(LUA_STATIC)),-Wl$(comma)--whole-archive $(LUA_A) -Wl$(comma)--no-whole-archive,$(LUA_LIBS))
+$(HOST): $(HOST_OBJ) $(LIB_A) $(B)/luastatic.stamp
+	$(CC) $(SAN) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LIB_A) $(HOST_LUA_LIBS) $(CORE_LIBS)
+
+# relink the host when LUA_STATIC changes
+$(B)/luastatic.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(LUA_STATIC) $(LUA_A)' | cmp -s - $@ || echo '$(LUA_STATIC) $(LUA_A)' > $@
 
 # ---- tests
 
@@ -328,7 +341,9 @@ demo:
 # valgrind memcheck on the C tests, the example hosts, every flow spec (each example flow and
 # the corpus flows run through the host) and validation of the corpus: any error or
 # definite leak fails. .ci/run runs it after the sanitizer build.
-VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
+# RIVULET_FREE_AT_EXIT=1: the host allocates every block with malloc and frees it (no arena,
+# src/main.c), so valgrind sees each one.
+VALGRIND = RIVULET_FREE_AT_EXIT=1 valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
 memcheck: $(CTEST_BIN)
 	@sh scripts/deps.sh --memcheck
 	@$(MAKE) --no-print-directory all

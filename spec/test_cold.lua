@@ -193,8 +193,9 @@ end
 -- rivulet, then rivulet.cli.run, and calls its main) and prints the exit status, then
 -- which of the modules a short message flow never needs were loaded.
 local RUN_LOADS = [[
-  local watched = { "cjson", "cjson.safe", "rivulet.packed", "rivulet.recovery", "rivulet.store",
-                    "rivulet.twiml", "rivulet.voice", "rivulet.widgets.split_based_on" }
+  local watched = { "cjson", "cjson.safe", "rivulet.engine_call", "rivulet.http", "rivulet.packed",
+                    "rivulet.recovery", "rivulet.store", "rivulet.twiml", "rivulet.voice",
+                    "rivulet.widgets.split_based_on" }
   local code = require("rivulet.cli.run").main(arg)
   local out = {}
   for _, name in ipairs(watched) do
@@ -214,7 +215,7 @@ end
 
 local THREE_STEPS = helper.root .. "/bench/engine/three_steps.lua"
 
-function TestCold:test_a_run_of_a_message_flow_loads_no_store_voice_packing_or_cjson()
+function TestCold:test_a_run_of_a_message_flow_loads_no_http_store_voice_packing_or_cjson()
   local loaded, out = run_loads(THREE_STEPS, "--body", "world")
   lu.assertEquals(out, "> Hello world\n")
   lu.assertEquals(loaded, "")
@@ -236,9 +237,48 @@ function TestCold:test_what_a_run_needs_is_loaded_when_it_needs_it()
   loaded, out = run_loads(json, "--body", "json")
   lu.assertEquals(out, "> Hello json\n")
   lu.assertEquals(loaded, "cjson.safe")
-  -- a call: rivulet.voice plays Twilio's part, and the menu's split checks its conditions
+  -- a call: rivulet.voice plays Twilio's part, the engine's code of calls follows it, and
+  -- the menu's split checks its conditions
   loaded = run_loads(helper.root .. "/flows/phone_menu.lua", "--trigger", "incomingCall", "-q")
-  lu.assertEquals(loaded, "rivulet.twiml,rivulet.voice,rivulet.widgets.split_based_on")
+  lu.assertEquals(loaded, "rivulet.engine_call,rivulet.twiml,rivulet.voice,rivulet.widgets.split_based_on")
+  -- a Run Function: rivulet.http makes the call (to a port nothing listens on: it fails), the
+  -- engine's code of calls takes its answer
+  local fn = helper.write_file(dir .. "/fn.lua", [[return {
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "fn" } },
+    { name = "fn", type = "run-function", url = "http://127.0.0.1:1/closed",
+      on = { success = "say", fail = "say" } },
+    { name = "say", type = "send-message", body = "called" },
+  }]])
+  loaded, out = run_loads(fn, "-q")
+  lu.assertEquals(out, "> called\n")
+  lu.assertEquals(loaded, "rivulet.engine_call,rivulet.http")
+end
+
+-- rivulet.http and its fields load on first use: every form of the API still reaches them,
+-- and the REPL's completion names them without loading them
+function TestCold:test_rivulet_http_loads_on_first_use()
+  local code, out, err = host_lua([[
+    local repl = require "rivulet.repl"
+    local env = { rivulet = rivulet }
+    local names = table.concat(repl.complete("rivulet.htt", env), " ") .. "|" ..
+                  table.concat(repl.complete("rivulet.run_", env), " ") .. "|" ..
+                  table.concat(repl.complete("rivulet.te", env), " ")
+    print(names, package.loaded["rivulet.http"] == nil, package.loaded["rivulet.test"] == nil)
+    local http = require "rivulet.http"
+    print(rivulet.http == http, rivulet.run_function == http.run_function,
+          rivulet.http_request == http.http_request, package.loaded["rivulet.test"] == nil)
+    local e = rivulet.engine{ http_options = { timeout_ms = 1500 } }
+    print(e.http._opts.timeout_ms, getmetatable(e.http) == getmetatable(http.client()),
+          e.http:running(), repl.suffix("rivulet.test", env), rivulet.test ~= nil)
+    print(pcall(rivulet.engine, { http_options = 5 }))
+  ]])
+  lu.assertEquals(code, 0, err)
+  local lines = {}
+  for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  lu.assertEquals(lines[1], "rivulet.http rivulet.http_request|rivulet.run_function|rivulet.test\ttrue\ttrue")
+  lu.assertEquals(lines[2], "true\ttrue\ttrue\ttrue")
+  lu.assertEquals(lines[3], "1500\ttrue\t0\t.\ttrue")
+  lu.assertStrMatches(lines[4], "false\t.*client options must be a table")
 end
 
 -- rivulet.json's null is lua-cjson's, before and after lua-cjson is loaded
@@ -252,4 +292,23 @@ function TestCold:test_json_null_is_cjson_null_without_loading_cjson()
   ]])
   lu.assertEquals(code, 0, err)
   lu.assertEquals(out, "nil\ttrue\ttrue\ttrue\t{\"x\":null}\n")
+end
+
+-- rivulet run allocates from an arena (src/main.c), and from malloc past its 4 MB; with
+-- RIVULET_FREE_AT_EXIT=1 (make memcheck) every block is malloc's. Both run the same.
+function TestCold:test_a_run_past_the_arena_and_one_without_it_say_the_same()
+  local dir = helper.tmpdir()
+  local flow = helper.write_file(dir .. "/big.lua", [[
+    local t = {}
+    for i = 1, 100000 do t[i] = "x" .. i end      -- some 5 MB: past the arena
+    return {
+      { name = "Trigger", type = "trigger", on = { incomingMessage = "say" } },
+      { name = "say", type = "send-message", body = "n=" .. #t .. " " .. t[99999] },
+    }
+  ]])
+  for _, env in ipairs{ {}, { RIVULET_FREE_AT_EXIT = "1" } } do
+    local code, out, err = helper.exec({ helper.bin, "run", flow, "-q" }, "", env)
+    lu.assertEquals(code, 0, err)
+    lu.assertEquals(out, "> n=100000 x99999\n")
+  end
 end

@@ -492,11 +492,17 @@ static int cmd_help(lua_State *L, const command *self, int argc, char **argv, in
 /* Commands written in Lua (lua/rivulet/cli/NAME.lua): main(args) returns the exit status. */
 static int cmd_lua_cli(lua_State *L, const command *self, int argc, char **argv, int first) {
   int j, status, code;
-  if (load_rivulet(L) != LUA_OK)
+  /* no collections while the modules load: what they make is their code and tables, kept
+  ** to the end, so a collection then would only walk it */
+  lua_gc(L, LUA_GCSTOP);
+  if (load_rivulet(L) != LUA_OK) {
+    lua_gc(L, LUA_GCRESTART);
     return RV_EXIT_FAIL;
+  }
   lua_getglobal(L, "require");
   lua_pushfstring(L, "rivulet.cli.%s", self->name);
   status = rv_host_pcall(L, 1, 1);
+  lua_gc(L, LUA_GCRESTART);
   if (status != LUA_OK) {
     report(L, status);
     return RV_EXIT_FAIL;
@@ -934,6 +940,108 @@ static int cmd_repl(lua_State *L, const command *self, int argc, char **argv, in
 
 
 
+/* ---------------------------------------------------------------- the arena */
+
+/*
+** A short-lived command (rivulet run, deliver, validate...) lives a few milliseconds and
+** allocates a few megabytes, nearly all of it its modules' code, kept to the end. Its
+** state allocates from one block: a block is the top of the arena moved up, a freed block
+** is given back only when it is the last one, and the arena is never freed (the process
+** exits). Past ARENA_SIZE, and for every block made before the arena was set (the state
+** itself), blocks are realloc's and free's as usual, so a command that runs long wastes at
+** most the arena. Off in sanitizer builds and under RIVULET_FREE_AT_EXIT=1 (make memcheck:
+** valgrind sees every block), and for the long-running commands (serve, repl, lua, test).
+*/
+#define ARENA_SIZE  ((size_t)4 << 20)
+#define ARENA_ALIGN ((size_t)16)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RV_NO_ARENA 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RV_NO_ARENA 1
+#endif
+#endif
+
+typedef struct arena {
+  char *base, *top, *end;
+} arena;
+
+static size_t arena_round(size_t n) {
+  return (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+}
+
+static void *arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  arena *a = (arena *)ud;
+  char *p = (char *)ptr, *q;
+  if (p == NULL)
+    osize = 0;                       /* without ptr, osize is a type tag, not a size */
+  else if (p < a->base || p >= a->end) {   /* not the arena's: the C library's */
+    if (nsize == 0) {
+      free(p);
+      return NULL;
+    }
+    return realloc(p, nsize);
+  }
+  if (nsize == 0) {                  /* the last block goes back; any other stays */
+    if (p + arena_round(osize) == a->top)
+      a->top = p;
+    return NULL;
+  }
+  if (p != NULL && nsize <= osize)
+    return p;
+  if (p != NULL && p + arena_round(osize) == a->top
+      && (size_t)(a->end - p) >= arena_round(nsize)) {   /* the last block grows in place */
+    a->top = p + arena_round(nsize);
+    return p;
+  }
+  if ((size_t)(a->end - a->top) >= arena_round(nsize)) {
+    q = a->top;
+    a->top += arena_round(nsize);
+  }
+  else if ((q = (char *)malloc(nsize)) == NULL)
+    return NULL;                     /* Lua collects and tries once more */
+  if (p != NULL)
+    memcpy(q, p, osize);             /* osize < nsize here */
+  return q;
+}
+
+/* The commands that use the arena: one execution, one delivery, one look at a file or a
+** store. Not serve, repl, lua or test, which can run for long. */
+static int short_lived(int argc, char **argv) {
+  static const char *const names[] = { "run", "deliver", "webhook", "logs", "end", "validate",
+                                       "graph", "export", "env", "version", "help", NULL };
+  const char *const *n;
+  const char *e = getenv("RIVULET_FREE_AT_EXIT");
+  if (e != NULL && e[0] != '\0' && strcmp(e, "0") != 0)
+    return 0;
+  if (argc < 2)
+    return 0;
+  for (n = names; *n != NULL; n++)
+    if (strcmp(*n, argv[1]) == 0)
+      return 1;
+  return 0;
+}
+
+/* Sets the arena as L's allocator when the command is short-lived; 1 if it did. */
+static int use_arena(lua_State *L, int argc, char **argv) {
+#ifdef RV_NO_ARENA
+  (void)L;
+  (void)argc;
+  (void)argv;
+  return 0;
+#else
+  static arena a;
+  if (!short_lived(argc, argv) || (a.base = (char *)malloc(ARENA_SIZE)) == NULL)
+    return 0;
+  a.top = a.base;
+  a.end = a.base + ARENA_SIZE;
+  lua_setallocf(L, arena_alloc, &a);
+  return 1;
+#endif
+}
+
+
 /* ---------------------------------------------------------------- setup */
 
 static int dispatch(lua_State *L, int argc, char **argv) {
@@ -981,6 +1089,7 @@ int main(int argc, char **argv) {
     l_message("cannot create Lua state: not enough memory");
     return RV_EXIT_FAIL;
   }
+  use_arena(L, argc, argv);
   opts.lua_path = NULL;
   opts.argv0 = argv[0];
   opts.exe_depth = 1;              /* build/rivulet -> lua/, bin/rivulet -> share/lua/5.4 */
@@ -997,7 +1106,7 @@ int main(int argc, char **argv) {
     report(L, status);
     code = RV_EXIT_FAIL;
   }
-  lua_close(L);
+  lua_close(L);   /* finalizers run (a store closes); with the arena its blocks stay */
   curl_global_cleanup();
   return code;
 }

@@ -47,7 +47,6 @@ local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
 local flowlib = require "rivulet.flow"
 local widgets = require "rivulet.widgets"
-local http = require "rivulet.http"
 local sandbox = require "rivulet.sandbox"
 local sidlib = require "rivulet.sid"
 local steplib = require "rivulet.step"
@@ -61,6 +60,8 @@ local function recovery()
   recovery_mod = recovery_mod or require "rivulet.recovery"
   return recovery_mod
 end
+-- rivulet.engine_call, the code of calls: loaded by calls() (defined below) when first needed
+local call_mod, calls
 local loaded = package.loaded
 local function pack(exec)
   require("rivulet.packed").pack(exec)
@@ -76,8 +77,25 @@ local function peek(exec, key)
   return exec[key]
 end
 
-local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget =
-  type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget, getmetatable =
+  type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget, getmetatable
+
+-- The engine's own HTTP client (no option http): a stand-in that becomes a rivulet.http
+-- client the first time anything of it is read, so rivulet.http loads when a flow first
+-- calls out (or a host asks for engine.http), and a run that calls nothing never loads it.
+-- The options are copied now, as the client itself would copy them.
+local function lazy_client(options)
+  if options ~= nil and type(options) ~= "table" then error("client options must be a table", 3) end
+  local o = {}
+  for k, v in pairs(options or {}) do o[k] = v end
+  return setmetatable({}, { __index = function(t, k)
+    local c = require("rivulet.http").client(o)
+    setmetatable(t, nil)
+    for key, v in pairs(c) do t[key] = v end
+    setmetatable(t, getmetatable(c))
+    return t[k]
+  end })
+end
 local format = string.format
 local floor, tonumber = math.floor, tonumber
 local has_markup = liquid.has_markup
@@ -202,7 +220,7 @@ function M.new(opts)
   local e = setmetatable({
     opts = opts,
     limits = limits,
-    http = opts.http or http.client(opts.http_options),
+    http = opts.http or lazy_client(opts.http_options),
     now = opts.now or core.now,
     active = {},          -- sid -> execution
     n_active = 0,
@@ -760,27 +778,13 @@ function Engine:enter(exec, name)
 end
 
 -- A call's or an outcome's wait: an outcome chosen outside (input.kind "event") or no word
--- at all (a timeout) is the engine's to take, not the widget's. true when it took it.
+-- at all (a timeout) is the engine's to take, not the widget's (rivulet.engine_call). true
+-- when it took it.
 local function resume_outside(self, exec, input)
   local w = exec.wait
   if not (w and (w.kind == "call" or w.kind == "event")) then return false end
   if input.kind ~= "event" and input.kind ~= "timeout" then return false end
-  exec.wait = nil
-  local state = exec.flow.by_name[w.state]
-  if input.kind == "event" then
-    self:enter(exec, self:settle(exec, state, w.props, true, input.event, input.fields or {}))
-    return true
-  end
-  local te = widgets.get(state.type).timeout_event
-  if te then
-    self:enter(exec, self:settle(exec, state, w.props, true, te, {}))
-    return true
-  end
-  local waited = format("no word from the %s in %d s", w.kind == "call" and "call" or "outside world",
-    floor((w.deadline or self.now()) - (w.since or self.now())))
-  if w.kind == "call" then self:end_call(exec, "call ended (" .. waited .. ")")
-  else self:finish(exec, format("'%s' (%s) ended: %s", state.name, state.type, waited)) end
-  return true
+  return calls().resume_outside(self, exec, input)
 end
 
 -- a waiting widget gets its answer
@@ -811,43 +815,19 @@ function Engine:root(exec)
   return exec
 end
 
-local OUTGOING = { ["make-outgoing-call-v2"] = true, ["make-outgoing-call-v1"] = true }
-local ANSWERED = { answered = true, answeredByMachine = true }
-
--- the SID of the call the execution talks to, or nil: the last outgoing call it made that
--- was answered, else the incoming call that started it (a subflow: its parent's)
+-- the SID of the call the execution talks to, or nil (rivulet.engine_call)
 function Engine:call_sid(exec)
-  local steps = exec.steps
-  for i = #steps, 1, -1 do
-    local s = steps[i]
-    if OUTGOING[s.type] and ANSWERED[s.name] then
-      local o = exec.context.widgets[s.transitioned_from]
-      if type(o) == "table" and o.CallSid then return o.CallSid end
-    end
-  end
-  local parent = exec.parent_sid and self.active[exec.parent_sid]
-  if parent then return self:call_sid(parent) end
-  local call = type(exec.context.trigger) == "table" and exec.context.trigger.call
-  return type(call) == "table" and call.CallSid or nil
+  return calls().call_sid(self, exec)
 end
 
 -- whether the caller hung up (the status callback said so) while exec did other things
 function Engine:call_is_over(exec)
-  local over = self:root(exec).call_over
-  return over ~= nil and (over == true or over == self:call_sid(exec))
+  return calls().call_is_over(self, exec)
 end
 
--- the call is over: its whole subflow chain ends, the top first (so no parent goes on
--- when its subflow ends)
+-- the call is over: its whole subflow chain ends, the top first
 function Engine:end_call(exec, reason)
-  local chain, x = {}, self:root(exec)
-  while x do
-    chain[#chain + 1] = x
-    x = x.wait and x.wait.kind == "subflow" and self.active[x.wait.child] or nil
-  end
-  chain[1].call_over = chain[1].call_over or self:call_sid(exec) or true
-  for _, e in ipairs(chain) do self:finish(e, reason) end
-  if exec.status == "active" then self:finish(exec, reason) end
+  return calls().end_call(self, exec, reason)
 end
 
 -- ---- starting executions ----------------------------------------------------------------------
@@ -1204,107 +1184,24 @@ end
 
 -- ---- calls and outcomes ----------------------------------------------------------------
 
-local OUTSIDE = { call = true, event = true }
-
-function KINDS.call(self, ev)
-  if type(ev.sid) ~= "string" then return bad("sid must be a string") end
-  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
-  local exec, r = held(self, ev.sid)
-  if not exec then return r end
-  local w = exec.wait
-  local data = w and OUTSIDE[w.kind] and type(w.data) == "table" and w.data
-  if not (data and ev.token ~= nil and data.token == ev.token) then
-    return { code = "stale", exec = exec, sid = exec.sid,
-             message = format("execution %s does not wait for this callback (a retry, or a late one)", exec.sid) }
-  end
-  self:resume(exec, { kind = "call", callback = ev.callback, fields = ev.fields or {} })
-  if exec.status == "detached" then
-    return { code = "store_error", message = exec.reason, store_code = exec.detached }
-  end
-  return { code = "resumed", exec = exec, sid = exec.sid }
-end
-
--- the execution an outside event is for: by sid, or by the contact's addresses (a call or a
--- message posted to the flow's webhook) -> the innermost execution waiting | nil, result
-local function outside_target(self, ev)
-  local exec, r
-  if ev.sid ~= nil then
-    if type(ev.sid) ~= "string" then return nil, bad("sid must be a string") end
-    exec, r = held(self, ev.sid)
-  else
-    for _, k in ipairs{ "from", "to" } do
-      if not is_address(ev[k]) then return nil, bad("%s must be a string, not %s", k, type(ev[k])) end
-    end
-    exec, r = contact_exec(self, ev.from, ev.to)
-    if not exec and not r then r = { code = "none", message = "no active execution for this contact" } end
-  end
-  if not exec then return nil, r end
-  local w = self:innermost(exec)
-  if ev.call_sid ~= nil then
-    local own = w.wait and type(w.wait.data) == "table" and w.wait.data.call_sid
-    if own ~= ev.call_sid and self:call_sid(w) ~= ev.call_sid then
-      return nil, { code = "none", exec = exec, sid = exec.sid,
-                    message = format("execution %s is not on call %s", exec.sid, tostring(ev.call_sid)) }
-    end
-  end
-  return w, exec
-end
-
-local function has_event(widget, event)
-  for _, e in ipairs(widget and widget.events or {}) do if e == event then return true end end
-  return false
-end
-
-KINDS.flow_event = function(self, ev)
-  if type(ev.event) ~= "string" then return bad("event must be a string") end
-  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
-  local w, top = outside_target(self, ev)
-  if not w then return top end
-  if not (w.wait and OUTSIDE[w.wait.kind]) then
-    return { code = "not_waiting", exec = top, sid = top.sid,
-             message = format("execution %s waits for no outcome (ignored, as Studio does)", w.sid) }
-  end
-  local state = w.flow.by_name[w.wait.state]
-  if not has_event(widgets.get(state.type), ev.event) then
-    return bad("'%s' (%s) has no event '%s'", state.name, state.type, ev.event)
-  end
-  self:resume(w, { kind = "event", event = ev.event, fields = ev.fields })
-  return { code = "resumed", exec = top, sid = top.sid }
-end
-
 -- a call's final statuses (Twilio's CallStatus): the call is over
 M.CALL_OVER = { completed = true, busy = true, ["no-answer"] = true, failed = true, canceled = true }
 
-KINDS.call_status = function(self, ev)
-  if type(ev.status) ~= "string" then return bad("status must be a string") end
-  if ev.fields ~= nil and type(ev.fields) ~= "table" then return bad("fields must be a table") end
-  if not M.CALL_OVER[ev.status] then return { code = "noted", message = format("call status %s", ev.status) } end
-  local w, top = outside_target(self, ev)
-  if not w then return top end
-  local wait = w.wait
-  -- which call ended: the one named, the one a ringing outgoing call waits on, or this one's
-  local own = wait and type(wait.data) == "table" and wait.data.call_sid
-  self:root(w).call_over = ev.call_sid or own or self:call_sid(w) or true
-  if not (wait and OUTSIDE[wait.kind]) then
-    return { code = "noted", exec = top, sid = top.sid,
-             message = format("the call is over (%s); execution %s goes on, and ends at its next voice widget",
-                              ev.status, w.sid) }
+-- "call", "flow_event", "call_status": a call's callbacks and the outcomes decided outside
+-- (rivulet.engine_call)
+function KINDS.call(self, ev) return calls().call(self, ev) end
+function KINDS.flow_event(self, ev) return calls().flow_event(self, ev) end
+function KINDS.call_status(self, ev) return calls().call_status(self, ev) end
+
+-- The code of calls (the call an execution talks to, a call's callbacks and outcomes, the
+-- HTTP calls' answers) is rivulet.engine_call's, loaded the first time an execution needs
+-- it: a run of a message flow that calls nothing never compiles it.
+calls = function()
+  if not call_mod then
+    call_mod = require "rivulet.engine_call"
+    call_mod.bind(M, { bad = bad, is_address = is_address, held = held, contact_exec = contact_exec })
   end
-  local state = w.flow.by_name[wait.state]
-  local widget = widgets.get(state.type)
-  local input = { status = ev.status, fields = ev.fields or {} }
-  local event, outs
-  if widget.hangup then event, outs = widget.hangup(input, wait) end
-  if not event and wait.kind == "call" and has_event(widget, "hangup") then event, outs = "hangup", input.fields end
-  if event then
-    self:resume(w, { kind = "event", event = event, fields = outs or {} })
-    return { code = "resumed", exec = top, sid = top.sid }
-  end
-  if wait.kind ~= "call" then
-    return { code = "noted", exec = top, sid = top.sid, message = format("call status %s", ev.status) }
-  end
-  self:end_call(w, "call ended")
-  return { code = "ended", exec = top, sid = top.sid }
+  return call_mod
 end
 
 local function handle(self, ev)
@@ -1397,38 +1294,9 @@ function Engine:pending_calls()
   return next(self.calls) ~= nil
 end
 
--- the execution waiting on a finished call goes on
-local function call_done(self, id)
-  local call = self.calls[id]
-  if not (call and call:done()) then return end
-  local exec = self.active[id]
-  if exec then
-    local o = call:outcome()
-    -- the request as sent (rivulet.step) with its outcome: the step's context keeps it
-    local req = exec.http_request
-    if req then
-      req.event, req.status_code, req.elapsed_ms, req.reason = o.event, o.status_code, o.elapsed_ms, o.reason
-    end
-    self:tell("on_http", exec, o, req)
-    self:resume(exec, { kind = "http", outcome = o })
-  else self.calls[id] = nil end
-end
-
--- resume every execution whose HTTP call finished: the client hands back the tags (the
--- executions' sids) of the calls that finished since the last look; a client that cannot
--- is asked call by call (collected first: resuming may start new calls)
+-- resume every execution whose HTTP call finished (rivulet.engine_call)
 function Engine:collect_calls()
-  local client = self.http
-  if client.finished then
-    local tags = client:finished()
-    for i = 1, tags and #tags or 0 do call_done(self, tags[i]) end
-    return
-  end
-  local done = {}
-  for id, call in pairs(self.calls) do
-    if call:done() then done[#done + 1] = id end
-  end
-  for _, id in ipairs(done) do call_done(self, id) end
+  return calls().collect_calls(self)
 end
 
 -- poll(timeout_ms) -> active executions; drives HTTP and timers, waiting at most timeout_ms

@@ -1,7 +1,6 @@
 -- rivulet: the public Lua API. Users require this module only.
 local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
-local http = require "rivulet.http"
 local flow = require "rivulet.flow"
 local engine = require "rivulet.engine"
 
@@ -10,9 +9,6 @@ local M = {}
 M._VERSION = core._VERSION
 M.core = core
 M.liquid = liquid
-M.http = http
-M.run_function = http.run_function
-M.http_request = http.http_request
 M.flow = flow
 M.load_flow = flow.load
 M.engine = engine.new
@@ -23,11 +19,22 @@ function M.validate(f)
   return require("rivulet.validate").validate(f)
 end
 
--- rivulet.test (conversation specs, `rivulet test`) loads on first use: running flows does
--- not need it, and loading it would cost every cold start about a millisecond
-setmetatable(M, { __index = function(t, k)
-  if k == "test" then
-    local v = require "rivulet.test"
+-- Fields whose module loads on first use: rivulet.http (the HTTP client; libcurl itself is
+-- opened by the first call, src/curl_lazy.c) and rivulet.test (conversation specs, `rivulet
+-- test`). A run whose flow calls nothing needs neither, and loading them would cost every
+-- cold start. __lazy names them for the REPL's completion (rivulet.repl), which lists
+-- them without loading them.
+local LAZY = {
+  http = function() return require "rivulet.http" end,
+  run_function = function() return require("rivulet.http").run_function end,
+  http_request = function() return require("rivulet.http").http_request end,
+  test = function() return require "rivulet.test" end,
+}
+
+setmetatable(M, { __lazy = LAZY, __index = function(t, k)
+  local load = LAZY[k]
+  if load then
+    local v = load()
     rawset(t, k, v)
     return v
   end

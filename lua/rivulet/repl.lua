@@ -131,14 +131,19 @@ end
 
 -- ---- completion ------------------------------------------------------------------------------
 
--- the fields of t a completion may offer: its own string keys, and those its metatable's
--- __index table provides (methods of objects, modules loaded on demand are not guessed)
+-- the fields of t a completion may offer: its own string keys, those its metatable's
+-- __index table provides (methods of objects), and the names its metatable's __lazy table
+-- lists (fields an __index function loads on first use, as rivulet.http: named, not loaded)
 local function fields(t, out, depth)
   if depth > 3 then return end
   if type(t) == "table" then
     for k in pairs(t) do if type(k) == "string" then out[k] = out[k] or t[k] end end
   end
   local mt = getmetatable(t)
+  local lazy = type(mt) == "table" and rawget(mt, "__lazy")
+  if type(lazy) == "table" then
+    for k in pairs(lazy) do if type(k) == "string" then out[k] = out[k] or true end end
+  end
   local idx = type(mt) == "table" and rawget(mt, "__index")
   if type(idx) == "table" then fields(idx, out, depth + 1) end
 end

@@ -328,14 +328,20 @@ end
 -- An HTTP client that reports on the engine's calls: the request as it starts (-v), its
 -- reply when it finished (-v), a call with no answer after SLOW_CALL_S, and that stops the
 -- run when a signal came (the engine polls it while calls run). Everything else is the
--- client's own.
+-- client's own. That client, rivulet.http's, is made (and rivulet.http loaded) when the
+-- engine first uses it: a flow that calls nothing never loads it.
 local INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
 M.INTERRUPTED = INTERRUPTED
 
-local function reporting_client(real, say, trace, verbose, quiet)
+local function reporting_client(say, trace, verbose, quiet)
   local running = {}
+  local real
+  local function client()
+    real = real or require("rivulet.http").client()
+    return real
+  end
   local c = setmetatable({}, { __index = function(t, k)
-    local f = real[k]
+    local f = client()[k]
     if type(f) ~= "function" then return f end
     local m = function(_, ...) return f(real, ...) end
     t[k] = m
@@ -349,10 +355,10 @@ local function reporting_client(real, say, trace, verbose, quiet)
                               timeout_s = (args.timeout_ms or require("rivulet.http").TIMEOUT_MS) / 1000 }
     return call
   end
-  function c.run_function(_, args) return started("run_function", args, real:run_function(args)) end
-  function c.http_request(_, args) return started("http_request", args, real:http_request(args)) end
+  function c.run_function(_, args) return started("run_function", args, client():run_function(args)) end
+  function c.http_request(_, args) return started("http_request", args, client():http_request(args)) end
   function c.poll(_, ms)
-    local n = real:poll(ms)
+    local n = client():poll(ms)
     if core.signaled() then error(INTERRUPTED, 0) end
     local now = core.monotonic()
     for i = #running, 1, -1 do
@@ -449,7 +455,7 @@ function M.main(args)
     url_map = o.url_map, auth_token = token, store = db, resume = false,
     account_sid = o.account_sid, function_map = o.function_map,
     subflows = o.subflows,
-    http = reporting_client(require("rivulet.http").client(), say, trace, o.verbose, o.quiet),
+    http = reporting_client(say, trace, o.verbose, o.quiet),
     on_message = function(_, msg)
       local body = tostring(msg.body or "")
       stdout:write(scrub((msg.kind == "voice" and "> (voice) " or "> ") .. body), "\n")
