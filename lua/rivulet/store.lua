@@ -566,14 +566,10 @@ local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, tra
 -- parsed its text again at every write, a tenth of a write's CPU. (The specs fail or count
 -- commits here.)
 function Store:tx(sql)
-  local st = self.stmts[sql]
-  if not st then
-    local err, code
-    st, err, code = self.db:prepare(sql)
-    if not st then return nil, err, code end
-    self.stmts[sql] = st
-  end
-  local ok, err, code = st:run()
+  local st, err, code = self:stmt(sql)
+  if not st then return nil, err, code end
+  local ok
+  ok, err, code = st:run()
   if not ok then return nil, err, code end
   return true
 end
