@@ -11,6 +11,8 @@
 #                        specs that need npm packages not yet there skip, saying why
 #   make SANITIZE=1 test the same with ASan+UBSan, built in build-asan/
 #   make install         DESTDIR, PREFIX, BINDIR, LIBDIR, LUADIR, INCDIR honoured
+#   make LUA_STATIC=0    build/rivulet on the shared liblua (default: Debian's static
+#                        liblua5.4.a when it is there; a quicker start)
 #
 # Every knob below is ?= so the command line, the environment or LuaRocks can set it.
 # LuaRocks (rivulet-scm-1.rockspec, build.type = "make") passes CFLAGS, LIBFLAG,
