@@ -1416,15 +1416,21 @@ function TestStoreBatch:test_a_batch_commits_once_and_others_see_it_only_then()
   e.store:close()
 end
 
--- a write refused inside a batch (the contact has an active execution: a constraint) takes
--- back that write alone; the others of the batch are committed
-function TestStoreBatch:test_a_refused_write_leaves_the_rest_of_the_batch()
+-- engine a holds contact(1)'s conversation; engine b, on the same store, has a batch open
+local function batch_beside_a_conversation()
   local db = new_db()
   local a = engine_on(db)
   local b = engine_on(db, { resume = false })
   local flow = assert(rivulet.load_flow(Q3))
   assert(a:start(flow, { from = contact(1), to = TO, body = "hi" }))
   b:begin_batch()
+  return db, a, b, flow
+end
+
+-- a write refused inside a batch (the contact has an active execution: a constraint) takes
+-- back that write alone; the others of the batch are committed
+function TestStoreBatch:test_a_refused_write_leaves_the_rest_of_the_batch()
+  local db, a, b, flow = batch_beside_a_conversation()
   local x = assert(b:start(flow, { from = contact(2), to = TO, body = "hi" }))
   local y, err = b:start(flow, { from = contact(1), to = TO, body = "hi" })
   lu.assertNil(y)
@@ -1444,12 +1450,7 @@ end
 -- its own, it is all the transaction holds), and taking it back leaves the batch as before it;
 -- the writes after it are committed at the batch's end, not before
 function TestStoreBatch:test_a_refused_first_write_leaves_the_batch_as_it_was()
-  local db = new_db()
-  local a = engine_on(db)
-  local b = engine_on(db, { resume = false })
-  local flow = assert(rivulet.load_flow(Q3))
-  assert(a:start(flow, { from = contact(1), to = TO, body = "hi" }))
-  b:begin_batch()
+  local db, a, b, flow = batch_beside_a_conversation()
   local y, err = b:start(flow, { from = contact(1), to = TO, body = "hi" })
   lu.assertNil(y)
   lu.assertStrContains(err, "already has an active execution")

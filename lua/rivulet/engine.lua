@@ -83,7 +83,8 @@ local type, pairs, ipairs, tostring, error, setmetatable, pcall, next, rawget, g
 -- The engine's own HTTP client (no option http): a stand-in that becomes a rivulet.http
 -- client the first time anything of it is read, so rivulet.http loads when a flow first
 -- calls out (or a host asks for engine.http), and a run that calls nothing never loads it.
--- The options are copied now, as the client itself would copy them.
+-- The options are copied now, as the client itself would copy them. rivulet run's
+-- reporting client wraps one too.
 local function lazy_client(options)
   if options ~= nil and type(options) ~= "table" then error("client options must be a table", 3) end
   local o = {}
@@ -102,6 +103,7 @@ local has_markup = liquid.has_markup
 local sid = sidlib.new
 
 local M = {}
+M.lazy_client = lazy_client
 
 -- the waits an execution rests in (nothing of it runs, no call is in flight): it is kept
 -- packed (rivulet.packed) until something changes it or reads one of its tables

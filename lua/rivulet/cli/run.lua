@@ -335,13 +335,9 @@ M.INTERRUPTED = INTERRUPTED
 
 local function reporting_client(say, trace, verbose, quiet)
   local running = {}
-  local real
-  local function client()
-    real = real or require("rivulet.http").client()
-    return real
-  end
+  local real = require("rivulet.engine").lazy_client()
   local c = setmetatable({}, { __index = function(t, k)
-    local f = client()[k]
+    local f = real[k]
     if type(f) ~= "function" then return f end
     local m = function(_, ...) return f(real, ...) end
     t[k] = m
@@ -355,10 +351,10 @@ local function reporting_client(say, trace, verbose, quiet)
                               timeout_s = (args.timeout_ms or require("rivulet.http").TIMEOUT_MS) / 1000 }
     return call
   end
-  function c.run_function(_, args) return started("run_function", args, client():run_function(args)) end
-  function c.http_request(_, args) return started("http_request", args, client():http_request(args)) end
+  function c.run_function(_, args) return started("run_function", args, real:run_function(args)) end
+  function c.http_request(_, args) return started("http_request", args, real:http_request(args)) end
   function c.poll(_, ms)
-    local n = client():poll(ms)
+    local n = real:poll(ms)
     if core.signaled() then error(INTERRUPTED, 0) end
     local now = core.monotonic()
     for i = #running, 1, -1 do

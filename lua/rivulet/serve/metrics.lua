@@ -141,6 +141,11 @@ local function series2(fam, a, b)
   return s
 end
 
+local function inc1(fam, v)
+  local s = series1(fam, v)
+  s.value = s.value + 1
+end
+
 local function count(s, v, b)
   s.value = s.value + 1           -- the count
   s.sum = s.sum + v
@@ -151,13 +156,7 @@ local function count(s, v, b)
   end
 end
 
-local function observe(fam, values, v)
-  if type(v) ~= "number" or v ~= v then return end
-  local s = series(fam, values)
-  count(s, v, fam.buckets)
-end
-
-local function observe1(fam, label, v)
+local function observe(fam, label, v)
   if type(v) ~= "number" or v ~= v then return end
   local s = series1(fam, label)
   count(s, v, fam.buckets)
@@ -167,21 +166,16 @@ end
 
 function Metrics:step(exec, step)
   local t = step.type or "?"
-  local s = series1(self.steps_total, t)
-  s.value = s.value + 1
-  if t == "trigger" then
-    s = series1(self.started_total, flow_label(exec))
-    s.value = s.value + 1
-  end
+  inc1(self.steps_total, t)
+  if t == "trigger" then inc1(self.started_total, flow_label(exec)) end
 end
 
 function Metrics:ended(exec)
   local f = flow_label(exec)
-  local s = series1(self.ended_total, f)
-  s.value = s.value + 1
+  inc1(self.ended_total, f)
   if exec.failed then inc(self.failed_total, { f }) end
   if type(exec.started_at) == "number" and type(exec.ended_at) == "number" then
-    observe1(self.execution_seconds, f, exec.ended_at - exec.started_at)
+    observe(self.execution_seconds, f, exec.ended_at - exec.started_at)
   end
 end
 
@@ -189,7 +183,7 @@ function Metrics:http(_, outcome, req)
   local kind = req and req.kind or "http_request"
   local ok = outcome.event == "success"
   inc(self.calls_total, { kind, ok and "success" or "failure", ok and "" or tostring(outcome.reason or "") })
-  if type(outcome.elapsed_ms) == "number" then observe(self.call_seconds, { kind }, outcome.elapsed_ms / 1000) end
+  if type(outcome.elapsed_ms) == "number" then observe(self.call_seconds, kind, outcome.elapsed_ms / 1000) end
 end
 
 -- a request answered after `seconds`
@@ -197,7 +191,7 @@ function Metrics:request(path, status, seconds)
   local route = M.route_of(path)
   local s = series2(self.requests_total, route, status)
   s.value = s.value + 1
-  observe1(self.request_seconds, route, seconds)
+  observe(self.request_seconds, route, seconds)
 end
 
 -- a request whose answer comes later (App:answers): timed until then
