@@ -29,6 +29,15 @@ local mem, normal = rate("memory"), rate("normal")
 rows.add{ figure = "steps/s with the SQLite store (NORMAL), 3 waits each",
   value = rows.int(rows.median(normal)) .. " steps/s", peer = "in memory " .. rows.int(rows.median(mem) or 0) .. "/s",
   per_round = rows.ratios(normal, mem), fmt = "%.2fx", op = ">=", goal = 0.5, goal_text = ">= 0.50x in memory" }
+-- its floor: bare SQLite making the same commits (bench/store/floor.c), no goal of its own.
+-- What the floor reaches against in memory bounds what any store keeping this contract can.
+local floor = rate("floor")
+if #floor > 0 then
+  local fr, over = rows.ratios(floor, mem), rows.ratios(floor, normal)
+  io.stdout:write(string.format("  (bare SQLite making the same 8 commits an execution: %s steps/s, %.2fx in memory"
+    .. " (min/med/max %.2f/%.2f/%.2f); rivulet's store takes %.2fx the floor's time)\n",
+    rows.int(rows.median(floor)), rows.median(fr), rows.min(fr), rows.median(fr), rows.max(fr), rows.median(over)))
+end
 
 -- memory per waiting execution (Lua heap; the goal is absolute)
 local w = rows.of(r, "waiting", "bytes_per_execution")

@@ -2,8 +2,9 @@
 # The engine's figures (make bench runs it; see bench/README.md "The table"):
 #   non-I/O steps/s of realistic executions (bench/engine/steps.lua) against Node-RED running
 #   the same flow (node-red-steps.js), per CPU-second; steps/s with an SQLite store
-#   (synchronous NORMAL) against in memory (bench/store/steps.lua); memory per execution
-#   waiting at a Send & Wait (waiting.lua). BENCH_ROUNDS rounds, the engines in turns.
+#   (synchronous NORMAL) against in memory (bench/store/steps.lua), and bare SQLite making the
+#   same commits (bench/store/floor.c, the store's floor); memory per execution waiting at a
+#   Send & Wait (waiting.lua). BENCH_ROUNDS rounds, the engines in turns.
 #
 #   bench/engine/run.sh                 BENCH_ROUNDS=3 BENCH_EXECUTIONS=20000 (the defaults)
 #   BENCH_QUICK=1 bench/engine/run.sh   fewer executions: for development, not for figures
@@ -21,13 +22,19 @@ NR=bench/serve/node-red
 command -v node >/dev/null 2>&1 || { echo "$me: node not found (scripts/deps.sh --bench installs it)" >&2; exit 1; }
 [ -f "$NR/node_modules/node-red/package.json" ] ||
   { echo "$me: Node-RED is not installed in $NR (scripts/deps.sh --bench installs it)" >&2; exit 1; }
+mkdir -p build/bench
+# shellcheck disable=SC2046
+${CC:-cc} -std=c99 -O2 -Wall -Wextra -o build/bench/store-floor bench/store/floor.c \
+  $(pkg-config --cflags --libs sqlite3 2>/dev/null || echo -lsqlite3) ||
+  { echo "$me: cannot build bench/store/floor.c" >&2; exit 1; }
 OUT=$(mktemp "${TMPDIR:-/tmp}/rivulet-bench-engine.XXXXXX") || exit 2
-trap 'rm -f "$OUT"' EXIT
+FLOOR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench-floor.XXXXXX") || exit 2
+trap 'rm -rf "$OUT" "$FLOOR_DIR"' EXIT
 PIN=()
 if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then PIN=(taskset -c 0); fi
 
 echo "engine: $ROUNDS rounds; each: $N executions of $((2 * LOOPS + 2)) steps (rivulet, then Node-RED 4.1.8)," \
-  "$STORE_N three-question executions (in memory, then SQLite NORMAL), $WAITING executions waiting"
+  "$STORE_N three-question executions (in memory, SQLite NORMAL, bare SQLite), $WAITING executions waiting"
 fail=0
 run() {
   if ! "${PIN[@]}" "$@" >>"$OUT"; then echo "$me: failed: $*" >&2; fail=1; fi
@@ -37,6 +44,8 @@ for _ in $(seq 1 "$ROUNDS"); do
   run node bench/engine/node-red-steps.js "$N" "$LOOPS"
   run "$BIN" lua bench/store/steps.lua memory "$STORE_N"
   run "$BIN" lua bench/store/steps.lua normal "$STORE_N"
+  run build/bench/store-floor "$FLOOR_DIR" "$STORE_N"
+  rm -f "$FLOOR_DIR"/*
   run "$BIN" lua bench/engine/waiting.lua "$WAITING"
   [ "$fail" = 0 ] || break
 done
