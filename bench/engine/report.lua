@@ -19,6 +19,15 @@ rows.add{ figure = string.format("same flow, executions per CPU-s (%d steps each
   value = rows.int(rows.median(eps)) .. "/s", peer = "Node-RED " .. rows.int(rows.median(nr) or 0) .. "/s",
   per_round = rows.ratios(eps, nr), fmt = "%.2fx", op = ">=", goal = 10, goal_text = ">= 10x Node-RED" }
 
+-- the ceiling of a redesign (ceiling.c: the same flow, a C loop over C data): no goal, said
+local c_steps, c_cpu, c_sps = rows.of(r, "c-loop", "steps"), rows.of(r, "c-loop", "cpu_s"), {}
+for i = 1, #c_cpu do c_sps[i] = c_steps[i] / c_cpu[i] end
+if #c_sps > 0 then
+  io.stdout:write(string.format("  (the same flow run by a C loop over C data, bench/engine/ceiling.c: %s steps/s," ..
+    " %.1fx rivulet's: the ceiling of keeping executions in C)\n", rows.int(rows.median(c_sps)),
+    rows.median(rows.ratios(c_sps, sps))))
+end
+
 -- the store: steps/s with SQLite NORMAL over steps/s in memory (wall: the disk counts)
 local function rate(name)
   local s, w, v = rows.of(r, name, "steps"), rows.of(r, name, "wall_s"), {}
