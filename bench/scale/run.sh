@@ -3,15 +3,23 @@
 # answers after 100 ms) -> Send Message, started at once (bench/scale/scale.lua), against
 # two floors on the same C server (bench/http/server.c): bare libcurl multi (socket
 # interface, sharded as rivulet's is) and raw non-blocking sockets (bench/scale/multi.c),
-# the three in turns for BENCH_ROUNDS rounds; then the RSS of an idle embedding host
-# (idle.c). Every reply is checked. make bench runs it; with $BENCH_TABLE set the rows go
-# to its table.
+# the three in turns for BENCH_ROUNDS rounds; in the same turns the same executions in
+# Node-RED (node-red-scale.js, its http request node) and rivulet at Node-RED's size
+# (BENCH_SCALE_NR_N, 2,000: Node-RED takes ~2 ms of CPU an execution, 10,000 would add
+# minutes a round); then the RSS of an idle embedding host (idle.c). Every reply is
+# checked. make bench runs it; with $BENCH_TABLE set the rows go to its table.
 #   bench/scale/run.sh                  BENCH_ROUNDS=3 BENCH_SCALE_N=10000 (the defaults)
-#   BENCH_QUICK=1 bench/scale/run.sh    2,000 executions
+#   BENCH_QUICK=1 bench/scale/run.sh    2,000 executions, 500 for Node-RED
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 me=bench/scale/run.sh
-if [ -n "${BENCH_QUICK:-}" ]; then N=${BENCH_SCALE_N:-2000}; else N=${BENCH_SCALE_N:-10000}; fi
+if [ -n "${BENCH_QUICK:-}" ]; then N=${BENCH_SCALE_N:-2000} NR_N=${BENCH_SCALE_NR_N:-500}
+else N=${BENCH_SCALE_N:-10000} NR_N=${BENCH_SCALE_NR_N:-2000}; fi
+NR=bench/serve/node-red
+if ! command -v node >/dev/null 2>&1 || [ ! -f "$NR/node_modules/node-red/package.json" ]; then
+  echo "$me: Node-RED is not installed in $NR (scripts/deps.sh --bench installs it)" >&2
+  exit 1
+fi
 ROUNDS=${BENCH_ROUNDS:-3}
 BIN=${RIVULET_BIN:-build/rivulet}
 # one socket per execution on each side: lift the descriptor limit as far as allowed
@@ -41,12 +49,14 @@ done
 [ -n "$PORT" ] || { echo "$me: the server did not start" >&2; exit 1; }
 URL=http://127.0.0.1:$PORT
 echo "scale: $ROUNDS rounds of $N executions calling a 100 ms function on one thread; floors: raw sockets," \
-  "libcurl multi; server on CPU 0, clients on CPU 1"
+  "libcurl multi; peer: Node-RED 4.1.8 at $NR_N; server on CPU 0, clients on CPU 1"
 fail=0
 for _ in $(seq 1 "$ROUNDS"); do
   "${CLI_PIN[@]}" build/bench/multi raw "$URL/slow" "$N" >>"$OUT/scale.jsonl" || { fail=1; break; }
   "${CLI_PIN[@]}" build/bench/multi curl "$URL/slow" "$N" >>"$OUT/scale.jsonl" || { fail=1; break; }
   "${CLI_PIN[@]}" "$BIN" lua bench/scale/scale.lua "$URL" "$N" >>"$OUT/scale.jsonl" || { fail=1; break; }
+  "${CLI_PIN[@]}" node bench/scale/node-red-scale.js "$URL/slow" "$NR_N" >>"$OUT/scale.jsonl" || { fail=1; break; }
+  "${CLI_PIN[@]}" "$BIN" lua bench/scale/scale.lua "$URL" "$NR_N" rivulet-nr >>"$OUT/scale.jsonl" || { fail=1; break; }
 done
 cat "$OUT/scale.jsonl"
 if [ "$fail" = 1 ]; then echo "$me: a run failed" >&2; exit 1; fi

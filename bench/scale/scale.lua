@@ -1,9 +1,10 @@
 -- N executions at once, each calling a function that answers after 100 ms, on one thread:
 -- Trigger -> Run Function -> Send Message. Prints one JSON line.
--- Run: build/rivulet lua bench/scale/scale.lua BASE_URL [N]
+-- Run: build/rivulet lua bench/scale/scale.lua BASE_URL [N [IMPL]]   (IMPL names the line:
+-- "rivulet", or another name for a run of another size beside a peer's)
 local rivulet = require "rivulet"
 
-local base, N = arg[1], tonumber(arg[2]) or 10000
+local base, N, IMPL = arg[1], tonumber(arg[2]) or 10000, arg[3] or "rivulet"
 local flow = {
   { name = "Trigger", type = "trigger", on = { incomingMessage = "call" } },
   { name = "call", type = "run-function", url = base .. "/slow",
@@ -25,8 +26,8 @@ end
 local started = clock() - t0
 while engine:poll(100) > 0 do end
 local wall = clock() - t0
-print(string.format('{"impl": "rivulet", "executions": %d, "succeeded": %d, "failed": %d, "start_s": %.3f,' ..
-  ' "wall_s": %.4f, "cpu_s": %.4f}', N, ok, failed, started, wall, os.clock() - c0))
+print(string.format('{"impl": "%s", "executions": %d, "succeeded": %d, "failed": %d, "start_s": %.3f,' ..
+  ' "wall_s": %.4f, "cpu_s": %.4f}', IMPL, N, ok, failed, started, wall, os.clock() - c0))
 if ok ~= N or failed > 0 then
   io.stderr:write(string.format("bench/scale/scale.lua: %d of %d executions sent the function's number\n", ok, N))
   os.exit(1)
