@@ -227,7 +227,8 @@ local MIGRATIONS = {
   ]],
   -- 6: the Execution Context's trigger (every field of the webhook that started it, two
   -- thirds of a context) in a column of its own, written by the execution's first write:
-  -- it never changes, and encoding it again at every write was a fifth of a write's CPU.
+  -- it never changes, and encoding it again at every write was nearly a quarter of the
+  -- store's JSON encoding (bench/store/steps.lua, callgrind).
   -- `context` then holds the rest, a placeholder keeping the trigger's place (its key
   -- order is what Studio's Context shows). Rows written before keep their trigger inline
   -- and this column NULL; each row is read by the form it has (decode_row).
