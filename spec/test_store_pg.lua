@@ -406,7 +406,8 @@ function TestStorePg:test_the_token_never_reaches_the_database()
   e.store:close()
   local c = assert(core.pg_connect(db, 5000))
   local st = assert(c:prepare("SELECT string_agg(encode(context, 'escape'), ' ') AS t FROM" ..
-    " (SELECT context FROM executions UNION ALL SELECT context FROM steps) x"))
+    " (SELECT context FROM executions UNION ALL SELECT trigger FROM executions UNION ALL" ..
+    " SELECT context FROM steps) x"))
   local text = st:first().t
   c:close()
   lu.assertEquals(helper.count(text, token), 0)

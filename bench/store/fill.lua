@@ -17,7 +17,7 @@ for _, c in ipairs(assert(s:all("PRAGMA table_info(executions)"))) do cols[#cols
 local sel = {}
 for i, c in ipairs(cols) do
   sel[i] = c == "sid" and "'FN' || lower(hex(randomblob(16)))" or c == "contact" and "printf('+1555%07d', k)" or
-    (c == "context" or c == "wait") and ("replace(e." .. c .. ", '+15550000001', printf('+1555%07d', k))") or "e." .. c
+    (c == "context" or c == "wait" or c == "trigger") and ("replace(e." .. c .. ", '+15550000001', printf('+1555%07d', k))") or "e." .. c
 end
 local list = table.concat(cols, ", ")
 assert(s:run("BEGIN"))

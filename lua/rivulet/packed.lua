@@ -88,7 +88,7 @@ local STATIC = {
   "ToZip", "ToCountry", "Sid", "Status", "MediaUrl", "MediaUrl0", "Caller", "Called", "CallSid",
   "CallStatus", "Direction", "CallerCity", "CallerState", "CallerZip", "CallerCountry", "CalledCity",
   "CalledState", "CalledZip", "CalledCountry", "ringing", "received", "sent", "2010-04-01",
-  "US", "", "0", "1", trigger_widget.DEFAULT_ACCOUNT,
+  "US", "", "0", "1", trigger_widget.DEFAULT_ACCOUNT, "stored_trigger",
 }
 for _, e in ipairs(trigger_widget.events) do STATIC[#STATIC + 1] = e end
 

@@ -52,6 +52,7 @@ local function adopt(e, row, steps)
     last_state = row.last_state, trigger_event = row.trigger_event, parent_sid = row.parent_sid,
     context = tbl(row.context), rev = row.rev, takeovers = row.takeovers,
     flow_version = row.flow_version, initiated_by = row.initiated_by,
+    stored_trigger = row.trigger,      -- the row holds it in its own column: not written again
   }
   local w = row.wait
   if w then

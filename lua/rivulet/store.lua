@@ -41,6 +41,8 @@
 --   store:claim(exec) -> true        take over a running execution whose owner is gone;
 --       "conflict" when another process took it; bumps exec.rev and exec.takeovers
 --   store:execution(sid) -> row | false       decoded (context, wait)
+--   store.decode_row(row) -> row: context (its trigger put back in), wait decoded; row.trigger
+--       is the trigger when its own column held it (recovery: exec.stored_trigger)
 --   store:revision(sid) -> rev | false
 --   store:watcher(message_sid) -> sid | false   the active execution whose wait watches it
 --   store:contact_execution(contact, channel) -> {sid, rev} | false   the active one
@@ -64,13 +66,13 @@ local core = require "rivulet.core"
 local json = require "rivulet.json"
 local redact = require "rivulet.redact"
 
-local type, pairs, ipairs, tostring, error, setmetatable =
-  type, pairs, ipairs, tostring, error, setmetatable
+local type, pairs, ipairs, tostring, error, setmetatable, pcall, rawequal =
+  type, pairs, ipairs, tostring, error, setmetatable, pcall, rawequal
 local format, concat = string.format, table.concat
 
 local M = {}
 
-M.SCHEMA_VERSION = 5
+M.SCHEMA_VERSION = 6
 M.APPLICATION_ID = 0x52564c54        -- "RVLT" in the file header: this file is a rivulet store
 M.BUSY_TIMEOUT_MS = 10000            -- a write waits this long for another process's lock
 M.CHECKPOINT_PAGES = 1000            -- checkpoint_in_background: the WAL frames that start one
@@ -98,6 +100,29 @@ end
 local function decode(text)
   if text == nil then return nil end
   return json.decode(text, true)
+end
+
+-- The trigger's place in a stored context whose trigger is in the trigger column: any value
+-- would do (decode_row puts the trigger there), this one is short.
+local PLACEHOLDER = 0
+
+-- encode_context(exec) -> context text, trigger text | nil, whether the trigger column is
+-- written: the trigger is encoded only when the row does not hold it yet (the execution's
+-- first write; a row of schema 5 read back; a trigger replaced since, by identity: nothing
+-- in rivulet changes a trigger, and what is in it is not looked at again). The context is
+-- encoded with the trigger swapped for the placeholder and put back: not a copy, whose keys
+-- would come out in another order. (The PostgreSQL store shares it.)
+function M.encode_context(exec)
+  local c = exec.context
+  local tr = c.trigger
+  local same = exec.rev ~= nil and rawequal(exec.stored_trigger, tr)
+  if tr == nil then return stored(c), nil, not same end
+  c.trigger = PLACEHOLDER
+  local ok, text = pcall(stored, c)
+  c.trigger = tr                       -- back, whatever happened
+  if not ok then error(text, 0) end
+  if same then return text, nil, false end
+  return text, stored(tr), true
 end
 
 -- ---- schema and migrations ----------------------------------------------------------------
@@ -199,6 +224,16 @@ local MIGRATIONS = {
   ALTER TABLE webhook_events ADD COLUMN lease_until REAL;
   ALTER TABLE webhook_events ADD COLUMN contact TEXT;
   CREATE INDEX webhook_events_contact ON webhook_events(contact) WHERE done = 0;
+  ]],
+  -- 6: the Execution Context's trigger (every field of the webhook that started it, two
+  -- thirds of a context) in a column of its own, written by the execution's first write:
+  -- it never changes, and encoding it again at every write was nearly a quarter of the
+  -- store's JSON encoding (bench/store/steps.lua, callgrind).
+  -- `context` then holds the rest, a placeholder keeping the trigger's place (its key
+  -- order is what Studio's Context shows). Rows written before keep their trigger inline
+  -- and this column NULL; each row is read by the form it has (decode_row).
+  [[
+  ALTER TABLE executions ADD COLUMN trigger TEXT;   -- JSON of context.trigger, or NULL (inline)
   ]],
 }
 
@@ -546,8 +581,8 @@ end
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
   " holds_contact, trigger_event, parent_sid, status, failed, reason, state, last_state, repeats," ..
   " step_count, started_at, updated_at, ended_at, context, wait, wait_kind, due_at, watch, rev, owner, lease_until," ..
-  " flow_version, initiated_by)" ..
-  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+  " flow_version, initiated_by, trigger)" ..
+  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
 -- An active execution's row was active before (an ended one never goes on), so its write
 -- leaves `status` out: SQLite then leaves the indexes on status alone (executions_status and
 -- executions_contact), two of the seven pages a step's commit wrote (bench/store/steps.lua's
@@ -558,6 +593,9 @@ local UPDATE_SET = " failed = ?, reason = ?, state = ?, last_state = ?," ..
   " owner = ?, lease_until = ? WHERE sid = ? AND rev = ?"
 local UPDATE_ACTIVE = "UPDATE executions SET" .. UPDATE_SET
 local UPDATE_ENDED = "UPDATE executions SET status = 'ended'," .. UPDATE_SET
+-- the trigger column once more: a row of schema 5 (trigger inline) at its first write
+-- since, or a trigger replaced (encode_context); in the write's transaction
+local UPDATE_TRIGGER = "UPDATE executions SET trigger = ? WHERE sid = ?"
 local INSERT_STEP = "INSERT INTO steps (sid, execution_sid, idx, name, type, transitioned_from," ..
   " transitioned_to, date_created, reason, note, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -661,7 +699,9 @@ end
 function Store:write(exec, step, state)
   if self.readonly then error("the store is open read-only", 2) end
   local now = core.now()
-  local ctx, wait = scrub(self, stored(exec.context)), scrub(self, encode_wait(exec.wait))
+  local ctx, trigger, trigger_set = M.encode_context(exec)
+  ctx, trigger = scrub(self, ctx), trigger and scrub(self, trigger)
+  local wait = scrub(self, encode_wait(exec.wait))
   local step_ctx = step and scrub(self, stored(step.context or {}))
   local running = exec.status == "active" and (not exec.wait or exec.wait.kind == "http")
   local owner = running and self.owner or nil
@@ -682,7 +722,7 @@ function Store:write(exec, step, state)
       exec.contact_key and 1 or 0, exec.trigger_event, exec.parent_sid, status,
       exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
       exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch, owner, lease,
-      exec.flow_version, exec.initiated_by)
+      exec.flow_version, exec.initiated_by, trigger)
     if not ok then return rollback(self, err, code) end
   else
     -- takeovers count the claims of one widget run: a step (the widget finished) ends it
@@ -695,6 +735,10 @@ function Store:write(exec, step, state)
     if ok == 0 then
       return rollback(self, format("execution %s was changed by another process", exec.sid), "conflict")
     end
+    if trigger_set then
+      ok, err, code = self:run(UPDATE_TRIGGER, trigger, exec.sid)
+      if not ok then return rollback(self, err, code) end
+    end
   end
   if step then
     ok, err, code = self:run(INSERT_STEP, step.sid, exec.sid, #exec.steps, step.name, step.type,
@@ -705,6 +749,7 @@ function Store:write(exec, step, state)
   if not ok then return rollback(self, err, code) end
   if self.batch then self.batch.execs[exec] = true end
   exec.rev, exec.updated_at = (exec.rev or 0) + 1, now
+  if trigger_set then exec.stored_trigger = exec.context.trigger end
   if step then exec.takeovers = nil end
   return true
 end
@@ -743,6 +788,15 @@ end
 function M.decode_row(row)
   local ctx, err = decode(row.context)
   if ctx == nil then return nil, format("execution %s: its stored context does not read back: %s", row.sid, err) end
+  if row.trigger ~= nil then         -- schema 6: the trigger's own column, at the placeholder's place
+    local tr
+    tr, err = decode(row.trigger)
+    if tr == nil then return nil, format("execution %s: its stored trigger does not read back: %s", row.sid, err) end
+    if type(ctx) ~= "table" then
+      return nil, format("execution %s: its stored context does not read back: not an object", row.sid)
+    end
+    ctx.trigger, row.trigger = tr, tr
+  end
   row.context = ctx
   if row.wait then
     local w

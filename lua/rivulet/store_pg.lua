@@ -142,6 +142,9 @@ local MIGRATIONS = {
   ALTER TABLE webhook_events ADD COLUMN contact text;
   CREATE INDEX webhook_events_contact ON webhook_events(contact) WHERE done = 0;
   ]],
+  [[
+  ALTER TABLE executions ADD COLUMN trigger bytea;
+  ]],
 }
 M.MIGRATIONS = MIGRATIONS
 
@@ -518,13 +521,15 @@ end
 
 local EXEC_COLUMNS = "sid, flow_id, flow_sid, flow_name, contact, channel, holds_contact, trigger_event," ..
   " parent_sid, status, failed, reason, state, last_state, repeats, step_count, started_at, updated_at," ..
-  " ended_at, context, wait, wait_kind, due_at, watch, rev, owner, lease_until, flow_version, initiated_by"
+  " ended_at, context, wait, wait_kind, due_at, watch, rev, owner, lease_until, flow_version, initiated_by, trigger"
 local INSERT_EXEC = "INSERT INTO executions (" .. EXEC_COLUMNS .. ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?," ..
-  " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING sid"
-local UPDATE_EXEC = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
+  " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING sid"
+local UPDATE_SET = "UPDATE executions SET status = ?, failed = ?, reason = ?, state = ?, last_state = ?," ..
   " repeats = ?, step_count = ?, updated_at = ?, ended_at = ?, context = ?, wait = ?, wait_kind = ?," ..
-  " due_at = ?, watch = ?, rev = rev + 1, takeovers = ?, owner = ?, lease_until = ? WHERE sid = ? AND rev = ?" ..
-  " RETURNING sid"
+  " due_at = ?, watch = ?, rev = rev + 1, takeovers = ?, owner = ?, lease_until = ?"
+local UPDATE_EXEC = UPDATE_SET .. " WHERE sid = ? AND rev = ? RETURNING sid"
+-- the trigger column too (rivulet.store's encode_context says when)
+local UPDATE_EXEC_TRIGGER = UPDATE_SET .. ", trigger = ? WHERE sid = ? AND rev = ? RETURNING sid"
 local STEP_COLUMNS = "sid, execution_sid, idx, name, type, transitioned_from, transitioned_to, date_created," ..
   " reason, note, context"
 
@@ -534,11 +539,11 @@ local STEP_COLUMNS = "sid, execution_sid, idx, name, type, transitioned_from, tr
 -- the execution starts to wait with a deadline (delivered at the commit). The texts are
 -- built once per shape.
 local WRITES = {}
-local function write_sql(first, with_step, notify)
-  local key = (first and "i" or "u") .. (with_step and "s" or "") .. (notify and "n" or "")
+local function write_sql(first, trigger_set, with_step, notify)
+  local key = (first and "i" or trigger_set and "t" or "u") .. (with_step and "s" or "") .. (notify and "n" or "")
   local sql = WRITES[key]
   if sql then return sql end
-  local main = first and INSERT_EXEC or UPDATE_EXEC
+  local main = first and INSERT_EXEC or trigger_set and UPDATE_EXEC_TRIGGER or UPDATE_EXEC
   local rows = "e"             -- what counts: the execution written, and its step
   local sql_steps = ""
   if with_step then
@@ -558,7 +563,9 @@ function Store:write(exec, step, state)
   if self.readonly then error("the store is open read-only", 2) end
   local now = core.now()
   local scrub = self.scrub
-  local ctx, wait = scrub(stored(exec.context)), scrub(encode_wait(exec.wait))
+  local ctx, trigger, trigger_set = store.encode_context(exec)
+  ctx, trigger = scrub(ctx), trigger and scrub(trigger)
+  local wait = scrub(encode_wait(exec.wait))
   local step_ctx = step and scrub(stored(step.context or {}))
   local running = exec.status == "active" and (not exec.wait or exec.wait.kind == "http")
   local owner = running and self.owner or nil
@@ -587,13 +594,19 @@ function Store:write(exec, step, state)
       exec.contact_key and 1 or 0, exec.trigger_event, exec.parent_sid, status,
       exec.failed and 1 or 0, exec.reason, state, exec.last_state, exec.repeats, #exec.steps,
       exec.started_at, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch, owner, lease,
-      exec.flow_version, exec.initiated_by }
-    n = 28
+      exec.flow_version, exec.initiated_by, trigger }
+    n = 29
   else
     args = { status, exec.failed and 1 or 0, exec.reason, state, exec.last_state,
       exec.repeats, #exec.steps, now, exec.ended_at, ctx, wait, wait_kind, due_at, watch,
-      step and 0 or exec.takeovers or 0, owner, lease, exec.sid, exec.rev }
-    n = 19
+      step and 0 or exec.takeovers or 0, owner, lease }
+    n = 17
+    if trigger_set then
+      args[18] = trigger
+      n = 18
+    end
+    args[n + 1], args[n + 2] = exec.sid, exec.rev
+    n = n + 2
   end
   if step then
     local more = { step.sid, #exec.steps, step.name, step.type, step.transitioned_from, step.transitioned_to,
@@ -605,11 +618,12 @@ function Store:write(exec, step, state)
     args[n + 1], args[n + 2] = M.CHANNEL, format("%.3f", due_at)
     n = n + 2
   end
-  local row, err, code = self:first(write_sql(not exec.rev, step ~= nil, notify), table.unpack(args, 1, n))
+  local row, err, code = self:first(write_sql(not exec.rev, trigger_set, step ~= nil, notify), table.unpack(args, 1, n))
   if not row then return failed(err, code) end
   if row.n == 0 then return failed(format("execution %s was changed by another process", exec.sid), "conflict") end
   if batch then batch.execs[exec] = true end
   exec.rev, exec.updated_at = (exec.rev or 0) + 1, now
+  if trigger_set then exec.stored_trigger = exec.context.trigger end
   if step then exec.takeovers = nil end
   return true
 end
