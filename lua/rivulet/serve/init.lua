@@ -666,6 +666,7 @@ end
 
 local match = string.match
 local NO_ROUTES = {}
+local form = request.form
 
 function App:dispatch(req)
   local path = req.path
@@ -692,15 +693,15 @@ function App:dispatch(req)
       if names[1] then params[names[1]] = c1 end
       if names[2] then params[names[2]] = c2 end
       if names[3] then params[names[3]] = c3 end
-      req.query_fields = request.fields(request.pairs_of(req.query or ""))
+      local _, q = form(req.query)
+      req.query_fields = q
       if req.method == "POST" then
         if not request.is_form(req) then
           return request.error(415, 20001, "the body must be application/x-www-form-urlencoded, as Twilio sends it")
         end
-        req.form_pairs = request.pairs_of(req.body or "")
-        req.form, req.form_all = request.fields(req.form_pairs)
+        req.form_pairs, req.form, req.form_all = form(req.body)
       else
-        req.form_pairs, req.form, req.form_all = {}, {}, {}
+        req.form_pairs, req.form, req.form_all = form(nil)
       end
       return handler(self, req, params)
     end
