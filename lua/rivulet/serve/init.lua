@@ -175,10 +175,12 @@ end
 
 -- what the engine did, to every observer that has a method of that name: step(exec, step),
 -- http(exec, outcome, request), message(exec, m), call(exec, wait), ended(exec)
-function App:notify(kind, ...)
-  for _, o in ipairs(self.observers) do
+function App:notify(kind, a, b, c)
+  local obs = self.observers          -- at most three arguments: no varargs on every step
+  for i = 1, #obs do
+    local o = obs[i]
     local f = o[kind]
-    if f then f(o, ...) end
+    if f then f(o, a, b, c) end
   end
 end
 
