@@ -118,3 +118,31 @@ function TestFormDecode:test_edges()
    lu.assertEquals(core.form_decode("a=%00%FF"), { { "a", "\0\255" } })
    lu.assertEquals(core.form_decode("a+b=%2B+"), { { "a b", "+ " } })
 end
+
+function TestFormDecode:test_the_map_beside_the_pairs()
+   local list, map = core.form_decode("Body=Hi+there&MediaUrl0=a&MediaUrl0=b&flag&&", true)
+   lu.assertEquals(list, { { "Body", "Hi there" }, { "MediaUrl0", "a" }, { "MediaUrl0", "b" }, { "flag", "" } })
+   lu.assertEquals(map, { Body = "Hi there", MediaUrl0 = "b", flag = "" })      -- the last value wins
+   list, map = core.form_decode("", true)
+   lu.assertEquals(list, {})
+   lu.assertEquals(map, {})
+   lu.assertEquals(select("#", core.form_decode("a=1")), 1)
+end
+
+-- what a handler reads off a request (rivulet.serve.request.form)
+function TestFormDecode:test_a_request_without_fields_shares_read_only_empties()
+   local request = require "rivulet.serve.request"
+   local list, one, all = request.form("To=%2B1&MediaUrl=x&MediaUrl=y")
+   lu.assertEquals(list, { { "To", "+1" }, { "MediaUrl", "x" }, { "MediaUrl", "y" } })
+   lu.assertEquals(one, { To = "+1", MediaUrl = "y" })
+   lu.assertEquals(all.MediaUrl, { "x", "y" })
+   lu.assertEquals(all.Nothing, false)
+   for _, text in ipairs{ "", "&&" } do
+      local l2, o2, a2 = request.form(text)
+      lu.assertEquals(l2, {})
+      lu.assertEquals(o2, {})
+      lu.assertEquals(a2.MediaUrl, false)
+      lu.assertErrorMsgContains("read-only", function() o2.x = 1 end)
+   end
+   lu.assertIs(select(2, request.form(nil)), select(2, request.form("")))
+end

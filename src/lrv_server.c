@@ -369,13 +369,19 @@ static void push_form_text(lua_State *L, const char *s, const char *e) {
   luaL_pushresultsize(&b, n);
 }
 
-/* form_decode(text) -> {{name, value}, ...} in order (a name may repeat); empty parts are
-** skipped, a part without "=" has the value "". Every webhook's body goes through it. */
+/* form_decode(text [, map]) -> {{name, value}, ...} in order (a name may repeat); empty
+** parts are skipped, a part without "=" has the value "". With map true, also
+** {name = value} (the last value of a repeated name wins): the fields a handler reads by
+** name, built here rather than by a Lua loop. Every webhook's body goes through it. */
 static int l_form_decode(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len), *end = s + len;
+  const char *s = luaL_checklstring(L, 1, &len), *end = s + len, *q;
+  int map = lua_toboolean(L, 2), parts = 1;
   lua_Integer n = 0;
-  lua_newtable(L);
+  for (q = s; (q = memchr(q, '&', (size_t)(end - q))) != NULL; q++) parts++;
+  if (len == 0) parts = 0;
+  lua_createtable(L, parts, 0);
+  if (map) lua_createtable(L, 0, parts);
   while (s < end) {
     const char *amp = memchr(s, '&', (size_t)(end - s)), *eq;
     if (!amp) amp = end;
@@ -383,15 +389,22 @@ static int l_form_decode(lua_State *L) {
       eq = memchr(s, '=', (size_t)(amp - s));
       lua_createtable(L, 2, 0);
       push_form_text(L, s, eq ? eq : amp);
-      lua_rawseti(L, -2, 1);
+      if (map) lua_pushvalue(L, -1);                      /* the name, for the map */
+      lua_rawseti(L, map ? -3 : -2, 1);
       if (eq) push_form_text(L, eq + 1, amp);
       else lua_pushliteral(L, "");
-      lua_rawseti(L, -2, 2);
-      lua_rawseti(L, -2, ++n);
+      if (map) {                                          /* list map pair name value */
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -4, 2);
+        lua_rawset(L, -4);
+      } else {
+        lua_rawseti(L, -2, 2);
+      }
+      lua_rawseti(L, map ? -3 : -2, ++n);
     }
     s = amp + 1;
   }
-  return 1;
+  return map ? 2 : 1;
 }
 
 void lrv_open_server(lua_State *L) {

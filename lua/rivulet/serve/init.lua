@@ -175,10 +175,12 @@ end
 
 -- what the engine did, to every observer that has a method of that name: step(exec, step),
 -- http(exec, outcome, request), message(exec, m), call(exec, wait), ended(exec)
-function App:notify(kind, ...)
-  for _, o in ipairs(self.observers) do
+function App:notify(kind, a, b, c)
+  local obs = self.observers          -- at most three arguments: no varargs on every step
+  for i = 1, #obs do
+    local o = obs[i]
     local f = o[kind]
-    if f then f(o, ...) end
+    if f then f(o, a, b, c) end
   end
 end
 
@@ -639,9 +641,22 @@ local function segments(r)
   return r.pattern:sub(2, -2):match("^/([^/]*)/?([^/]*)")
 end
 
+-- Beyond the first two segments, a route can only match a path with as many "/" as its
+-- pattern (no pattern item matches "/" but "/" itself) and, when its last segment is
+-- literal, ending in that segment: a route failing these is skipped without its pattern,
+-- whose SID (%w+) would be tried at every length before it fails (7 routes before an
+-- executions.create's cost more than the rest of its dispatch).
+local function shape(r)
+  local body = r.pattern:sub(2, -2)
+  local _, slashes = body:gsub("/", "")
+  local last = body:match("/([^/]*)$")
+  r.slashes, r.last = slashes, last and not last:find(MAGIC) and last or nil
+end
+
 local function index_routes()
   local idx = {}
   for _, r in ipairs(ROUTES) do
+    shape(r)
     local s1, s2 = segments(r)
     assert(s1 and not s1:find(MAGIC), "a route's first segment is literal")
     idx[s1] = idx[s1] or { loose = {}, by2 = {} }
@@ -664,8 +679,9 @@ local function index_routes()
   return idx
 end
 
-local match = string.match
+local match, find = string.match, string.find
 local NO_ROUTES = {}
+local form = request.form
 
 function App:dispatch(req)
   local path = req.path
@@ -673,9 +689,23 @@ function App:dispatch(req)
   local s1, s2 = match(path, "^/([^/]*)/?([^/]*)")
   local t = s1 and BY_SEGMENTS[s1]
   local routes = t and (t.by2[s2] or t.loose) or NO_ROUTES
+  local slashes, last               -- the path's "/" count and last segment, once needed
   for i = 1, #routes do
     local r = routes[i]
-    local c1, c2, c3 = match(path, r.pattern)     -- without captures: the path itself
+    local c1, c2, c3
+    if i > 1 and not slashes then      -- the first route is tried as it is (a webhook's is)
+      local at = 0
+      slashes = 0
+      while true do                    -- plain finds: no pattern
+        local nx = find(path, "/", at + 1, true)
+        if not nx then break end
+        slashes, at = slashes + 1, nx
+      end
+      last = sub(path, at + 1)
+    end
+    if i == 1 or r.slashes == slashes and (r.last == nil or r.last == last) then
+      c1, c2, c3 = match(path, r.pattern)     -- without captures: the path itself
+    end
     if c1 then
       local handler = r.handlers[req.method] or (req.method == "HEAD" and r.handlers.GET)
       if not handler then
@@ -692,15 +722,15 @@ function App:dispatch(req)
       if names[1] then params[names[1]] = c1 end
       if names[2] then params[names[2]] = c2 end
       if names[3] then params[names[3]] = c3 end
-      req.query_fields = request.fields(request.pairs_of(req.query or ""))
+      local _, q = form(req.query)
+      req.query_fields = q
       if req.method == "POST" then
         if not request.is_form(req) then
           return request.error(415, 20001, "the body must be application/x-www-form-urlencoded, as Twilio sends it")
         end
-        req.form_pairs = request.pairs_of(req.body or "")
-        req.form, req.form_all = request.fields(req.form_pairs)
+        req.form_pairs, req.form, req.form_all = form(req.body)
       else
-        req.form_pairs, req.form, req.form_all = {}, {}, {}
+        req.form_pairs, req.form, req.form_all = form(nil)
       end
       return handler(self, req, params)
     end

@@ -102,17 +102,33 @@ function M.new(app)
   return ins
 end
 
+-- The feed is a ring of MAX_EVENTS slots (event seq in slot (seq - 1) % MAX_EVENTS + 1):
+-- keyed by seq, the table's live keys moved on at every step and its hash part was
+-- rehashed again and again. A step's event is built with its seq and time in one
+-- constructor (two fields added later made Lua resize each event table).
+
+local clock = core.now
+
+-- keeps e (seq and at already set) as the newest event
+function Inspector:keep(e)
+  local seq, max = e.seq, M.MAX_EVENTS
+  self.events[(seq - 1) % max + 1] = e
+  if seq - self.first >= max then self.first = seq - max + 1 end
+  self.dirty = true
+end
+
+-- the next event's seq
+function Inspector:next_seq()
+  local seq = self.seq + 1
+  self.seq = seq
+  return seq
+end
+
 -- a new event in the feed; held watches are answered at the next tick (one answer per loop
 -- turn, however many steps it took)
 function Inspector:event(e)
-  self.seq = self.seq + 1
-  e.seq, e.at = self.seq, core.now()
-  self.events[self.seq] = e
-  while self.seq - self.first + 1 > M.MAX_EVENTS do
-    self.events[self.first] = nil
-    self.first = self.first + 1
-  end
-  self.dirty = true
+  e.seq, e.at = self:next_seq(), clock()
+  self:keep(e)
 end
 
 -- the feed after `since` (reset: the page is further behind than the feed remembers)
@@ -120,25 +136,28 @@ function Inspector:feed(since)
   local out = timeline.list()
   local reset = since < self.first - 1 or since > self.seq
   local from = reset and self.first or since + 1
-  for i = from, self.seq do out[#out + 1] = self.events[i] end
+  local events, max = self.events, M.MAX_EVENTS
+  for i = from, self.seq do out[#out + 1] = events[(i - 1) % max + 1] end
   return { seq = self.seq, events = out, reset = reset or nil }
 end
 
 -- ---- what the engine reports (rivulet.serve: App:notify) ----------------------------------------
 
 function Inspector:step(exec, step)
-  self:event{ kind = "step", execution = exec.sid, flow_sid = exec.flow_sid, parent_sid = exec.parent_sid,
-              from = step.transitioned_from, event = step.name, to = step.transitioned_to, type = step.type }
+  self:keep{ seq = self:next_seq(), at = clock(), kind = "step", execution = exec.sid, flow_sid = exec.flow_sid,
+             parent_sid = exec.parent_sid, from = step.transitioned_from, event = step.name,
+             to = step.transitioned_to, type = step.type }
 end
 
 function Inspector:ended(exec)
-  self:event{ kind = "ended", execution = exec.sid, flow_sid = exec.flow_sid,
-              status = exec.failed and "failed" or "ended", reason = exec.reason }
+  self:keep{ seq = self:next_seq(), at = clock(), kind = "ended", execution = exec.sid, flow_sid = exec.flow_sid,
+             status = exec.failed and "failed" or "ended", reason = exec.reason }
 end
 
 function Inspector:message(exec, m)
-  self:event{ kind = "message", dir = "out", execution = exec.sid, flow_sid = exec.flow_sid, from = m.from,
-              to = m.to, body = m.body, voice = m.kind == "voice" or nil, widget = m.widget }
+  self:keep{ seq = self:next_seq(), at = clock(), kind = "message", dir = "out", execution = exec.sid,
+             flow_sid = exec.flow_sid, from = m.from, to = m.to, body = m.body, voice = m.kind == "voice" or nil,
+             widget = m.widget }
 end
 
 -- ---- long polls ------------------------------------------------------------------------------

@@ -7,8 +7,16 @@ local json = require "rivulet.json"
 
 local type, lower, setmetatable, rawget, rawset = type, string.lower, setmetatable, rawget, rawset
 local format, gsub, concat = string.format, string.gsub, table.concat
+local form_decode, error = core.form_decode, error
 
 local M = {}
+
+local function read_only() error("rivulet.serve.request: the fields of a request are read-only", 2) end
+
+-- what a request without fields shares (most have no query): read-only, so that no handler
+-- can leave something in it for the next request
+local NONE = setmetatable({}, { __newindex = read_only })
+local NONE_ALL = setmetatable({}, { __index = function() return false end, __newindex = read_only })
 
 -- application/x-www-form-urlencoded text -> list of {name, value} in order (a name may
 -- repeat: MediaUrl, TestUsers), with "+" as space and %XX decoded (in C: every webhook)
@@ -32,12 +40,22 @@ end }
 -- list of pairs -> map name -> value (the last one wins) and name -> {values} | false
 -- (repeats: MediaUrl, TestUsers; read by name, not iterated)
 function M.fields(list)
+  if not list[1] then return NONE, NONE_ALL end
   local one = {}
   for i = 1, #list do
     local p = list[i]
     one[p[1]] = p[2]
   end
   return one, setmetatable({ [LIST] = list }, ALL)
+end
+
+-- form text -> list of pairs, map, all (as pairs_of and fields give them; the map made in
+-- C with the list). No text: the shared empty ones.
+function M.form(text)
+  if type(text) ~= "string" or text == "" then return NONE, NONE, NONE_ALL end
+  local list, one = form_decode(text, true)
+  if not list[1] then return NONE, NONE, NONE_ALL end
+  return list, one, setmetatable({ [LIST] = list }, ALL)
 end
 
 -- the lower-case form of the header names asked for (names written in the code)

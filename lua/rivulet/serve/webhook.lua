@@ -85,7 +85,8 @@ function M.incoming(app, req, p)
   local ok, bad = admit(app, req, p)
   if not ok then return table.unpack(bad) end
   if req.method == "GET" then        -- Twilio's GET webhooks put the fields in the query
-    req.form, req.form_all = request.fields(request.pairs_of(req.query or ""))
+    local _
+    _, req.form, req.form_all = request.form(req.query)
   end
   local f = req.form
   local kind = kind_of(f)
@@ -190,7 +191,8 @@ function M.callback(app, req, p)
   local ok, bad = admit(app, req, p)
   if not ok then return table.unpack(bad) end
   if req.method == "GET" then
-    req.form, req.form_all = request.fields(request.pairs_of(req.query or ""))
+    local _
+    _, req.form, req.form_all = request.form(req.query)
   end
   local q, f = req.query_fields, req.form
   local e = app.engine
