@@ -78,7 +78,16 @@ local function pairs_of(parameters)
       list[#list + 1] = { k, value_string(v, k) }
     end
   end
-  if list[2] then sort(list, by_name_then_value) end
+  local n = #list
+  if n > 8 then
+    sort(list, by_name_then_value)
+  else                        -- a few: insertion sort here beats table.sort calling back into Lua
+    for i = 2, n do
+      local p, j = list[i], i - 1
+      while j > 0 and by_name_then_value(p, list[j]) do list[j + 1] = list[j]; j = j - 1 end
+      list[j + 1] = p
+    end
+  end
   return list
 end
 
