@@ -94,14 +94,31 @@ end
 -- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes)
 local function escape_byte(c) return format("%%%02X", byte(c)) end
 
+-- escaped texts, remembered: a flow's parameter names and most of its values are the same
+-- on every call, and a table read costs less than a pattern's scan (bounded in number and
+-- length: values that change from call to call cannot grow it)
+local ESCAPED_MAX = 1024
+local escaped, n_escaped = {}, 0
+
 local function form_escape(s)
-  if not find(s, "[^%w%*%-%._]") then return s end      -- the common case: nothing to do
-  return (gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+"))
+  local e = escaped[s]
+  if e then return e end
+  e = s
+  if find(s, "[^%w%*%-%._]") then e = gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+") end
+  if #s > 64 then return e end          -- long texts are not kept: they would hold memory
+  if n_escaped >= ESCAPED_MAX then escaped, n_escaped = {}, 0 end
+  escaped[s], n_escaped = e, n_escaped + 1
+  return e
 end
 
 local function form_encode(list)
-  local out = {}
-  for i, p in ipairs(list) do out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
+  local n = #list
+  if n == 0 then return "" end
+  local p = list[1]
+  local body = form_escape(p[1]) .. "=" .. form_escape(p[2])
+  if n == 1 then return body end
+  local out = { body }
+  for i = 2, n do p = list[i]; out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
   return concat(out, "&")
 end
 
