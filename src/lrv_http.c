@@ -201,12 +201,18 @@ static void push_fields(lua_State *L, const rv_http_result *r) {
   size_t i;
   lua_createtable(L, 0, (int)(r->nheaders < 64 ? r->nheaders : 64));
   for (i = 0; i < r->nheaders; i++) {
-    const char *name = p, *value = p + strlen(p) + 1;
-    luaL_Buffer b;
-    const char *q;
-    luaL_buffinit(L, &b);
-    for (q = name; *q; q++) luaL_addchar(&b, (char)tolower((unsigned char)*q));
-    luaL_pushresult(&b);                           /* name */
+    size_t nlen = strlen(p), k;
+    const char *name = p, *value = p + nlen + 1;
+    char low[64];
+    if (nlen <= sizeof low) {                      /* the usual name: no buffer on the stack */
+      for (k = 0; k < nlen; k++) low[k] = (char)tolower((unsigned char)name[k]);
+      lua_pushlstring(L, low, nlen);
+    } else {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (k = 0; k < nlen; k++) luaL_addchar(&b, (char)tolower((unsigned char)name[k]));
+      luaL_pushresult(&b);
+    }                                              /* name */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {        /* [name, earlier] */
       lua_pushliteral(L, ", ");
