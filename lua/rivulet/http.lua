@@ -283,8 +283,9 @@ local function token_of(args, opts)
   return t
 end
 
-local function start(self, req, ok, fail_event)
-  return setmetatable({ _call = self._c:start(req), _ok = ok, _fail = fail_event }, Call)
+-- no_url: why a Run Function call has nothing to call (Client:run_function), or nil
+local function start(self, req, ok, fail_event, no_url)
+  return setmetatable({ _call = self._c:start(req), _ok = ok, _fail = fail_event, _no_url = no_url }, Call)
 end
 
 local function base_request(self, args)
@@ -325,9 +326,7 @@ function Client:run_function(args)
   req.body = form_encode(list)
   req.headers[#req.headers + 1] = FORM_HEADER
   if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, args.url, list) end
-  local call = start(self, req, run_function_ok, "fail")
-  call._no_url = no_url
-  return call
+  return start(self, req, run_function_ok, "fail", no_url)
 end
 
 -- Make HTTP Request: GET (parameters in the query) or POST (form or a JSON body); success
