@@ -412,9 +412,8 @@ static char *dup_str(const char *s) {
 static CURLU *parsed_url(rv_http *h, rv_http_call *c, const char *url) {
   CURLU *u, *keep = NULL;
   char *norm = NULL, *text = NULL;
-  if (h->url_text && strcmp(h->url_text, url) == 0) {
-    if (!(u = curl_url_dup(h->url_uh))) snprintf(c->res.message, sizeof c->res.message, "out of memory");
-    else c->url = dup_str(h->url_norm);
+  if (h->url_text && strcmp(h->url_text, url) == 0 && (u = curl_url_dup(h->url_uh))) {
+    c->url = dup_str(h->url_norm);
     return u;
   }
   if (!(u = check_url(url, c->res.message, sizeof c->res.message))) return NULL;
