@@ -908,6 +908,47 @@ function TestHttpClient:test_http_request_through_a_client()
    lu.assertEquals(ob.status_code, 500)
 end
 
+-- one client hands its finished handles to the next calls: nothing of a call (its method,
+-- body, headers, limits, URL) may reach the next one
+function TestHttpClient:test_a_reused_handle_keeps_nothing_of_the_last_call()
+   local client = rivulet.http.client {}
+   local post = client:wait(client:http_request { method = "POST", url = url("/echo?n=1"),
+                                                  content_type = "application/json", body = '{"a":1}',
+                                                  basic_auth = "user:pw" })
+   lu.assertEquals(echo_of(post).method, "POST")
+   local get = client:wait(client:http_request { method = "GET", url = url("/echo"), parameters = { q = "2" } })
+   local e = echo_of(get)
+   lu.assertEquals(e.method, "GET")
+   lu.assertEquals(e.body, "")
+   lu.assertEquals(e.query, { q = "2" })
+   lu.assertNil(e.headers["authorization"])
+   lu.assertNil(e.headers["content-type"])
+   lu.assertEquals(get.url, url("/echo?q=2"))
+   local rf = client:wait(client:run_function { url = url("/echo"), parameters = { x = "y" } })
+   e = echo_of(rf)
+   lu.assertEquals(e.method, "POST")
+   lu.assertEquals(e.body, "x=y")
+   lu.assertEquals(rf.url, url("/echo"))
+   -- the same URL again, after a redirect to it and after another URL
+   assert_success(client:wait(client:run_function { url = url("/redirect/chain/1") }))
+   local again = client:wait(client:run_function { url = url("/echo") })
+   lu.assertEquals(again.url, url("/echo"))
+   local small = rivulet.http.client { max_body = 10 }
+   assert_success(small:wait(small:run_function { url = url("/size/10") }))
+   assert_transport_fail(small:wait(small:run_function { url = url("/size/11") }), "too_large")
+   assert_success(small:wait(small:run_function { url = url("/size/10") }))
+end
+
+-- libcurl's effective URL is the URL normalised (what a caller reads as outcome.url)
+function TestHttpClient:test_outcome_url_is_normalised()
+   local client = rivulet.http.client {}
+   local b = base()
+   local o = client:wait(client:run_function { url = b:gsub("^http:", "HTTP:") .. "/a/../echo" })
+   lu.assertEquals(o.url, b .. "/echo")
+   o = client:wait(client:run_function { url = b:gsub("^http:", "HTTP:") .. "/a/../echo" })
+   lu.assertEquals(o.url, b .. "/echo")
+end
+
 function TestHttpClient:test_client_timeout()
    local client = rivulet.http.client { timeout_ms = 300 }
    local t0 = now()

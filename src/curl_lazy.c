@@ -23,7 +23,7 @@
 
 RV_LAZY_HIDE   /* lazy.h: why */
 
-/* curl_url_get's handle became const in libcurl 8 */
+/* curl_url_get's and curl_url_dup's handle became const in libcurl 8 */
 #if LIBCURL_VERSION_NUM >= 0x080000
 #define URL_GET_CONST const
 #else
@@ -57,6 +57,7 @@ RV_LAZY_HIDE   /* lazy.h: why */
   X(slist_free_all, void, (struct curl_slist *))                                         \
   X(url, CURLU *, (void))                                                                \
   X(url_cleanup, void, (CURLU *))                                                        \
+  X(url_dup, CURLU *, (URL_GET_CONST CURLU *))                                           \
   X(url_get, CURLUcode, (URL_GET_CONST CURLU *, CURLUPart, char **, unsigned int))               \
   X(url_set, CURLUcode, (CURLU *, CURLUPart, const char *, unsigned int))                \
   X(version_info, curl_version_info_data *, (CURLversion))                               \
@@ -120,6 +121,7 @@ void(curl_slist_free_all)(struct curl_slist *l) {
 }
 CURLU *(curl_url)(void) { return load() ? fn.url() : NULL; }
 void(curl_url_cleanup)(CURLU *u) { fn.url_cleanup(u); }
+CURLU *(curl_url_dup)(URL_GET_CONST CURLU *u) { return fn.url_dup(u); }
 CURLUcode(curl_url_get)(URL_GET_CONST CURLU *u, CURLUPart what, char **part, unsigned int flags) {
   return fn.url_get(u, what, part, flags);
 }

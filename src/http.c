@@ -75,12 +75,17 @@ struct rv_http {
   int npool;
   unsigned long completed;        /* calls finished so far: callers skip scans when unchanged */
   rv_http_call *done_head, *done_tail;   /* finished, not yet taken by rv_http_next_done */
+  /* the last URL that passed check_url: its text, its parse (copied for each call to it)
+  ** and that normalised. A flow calls the same few URLs again and again. */
+  char *url_text, *url_norm;
+  CURLU *url_uh;
 };
 
 struct rv_http_call {
   rv_http *h;                     /* NULL once done or detached */
   shard *sh;                      /* whose multi handle runs the transfer */
   CURL *easy;
+  CURLU *uh;                      /* the URL as check_url parsed it, libcurl's (CURLOPT_CURLU) */
   struct curl_slist *headers;
   rv_http_call *next, *prev;
   rv_http *dq;                    /* whose done queue holds the call; NULL: none */
@@ -265,13 +270,16 @@ static void unlink_call(rv_http_call *c) {
   if (c->easy) {
     curl_multi_remove_handle(c->sh->multi, c->easy);
     /* a handle is costly to make: keep it for the next call, unless a reply hit a limit
-    ** (it still holds that reply's fields, and a buffer as long as its longest line) */
+    ** (it still holds that reply's fields, and a buffer as long as its longest line).
+    ** It keeps its options: the next call sets every one that changes (rv_http_start). */
     if (h->npool < POOL_MAX && c->limit == LIMIT_NONE) {
-      curl_easy_reset(c->easy);
+      curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
       h->pool[h->npool++] = c->easy;
     } else curl_easy_cleanup(c->easy);
     c->easy = NULL;
   }
+  if (c->uh) curl_url_cleanup(c->uh);
+  c->uh = NULL;
   h->running--;
   c->sh->running--;
   c->h = NULL;
@@ -293,6 +301,9 @@ void rv_http_free(rv_http *h) {
     free(sh);
   }
   free(h->shards);
+  free(h->url_text);
+  if (h->url_norm) curl_free(h->url_norm);
+  if (h->url_uh) curl_url_cleanup(h->url_uh);
   close(h->epfd);
   free(h);
 }
@@ -366,14 +377,15 @@ static int status_line_ok(const char *s, long status) {
   return code >= 100 && code == status;
 }
 
-/* http and https only, before anything is sent */
-static int check_url(const char *url, char *msg, size_t msglen) {
+/* http and https only, before anything is sent: the parsed URL, which libcurl then takes as
+** it is (CURLOPT_CURLU) instead of parsing the text again, or NULL (msg says why) */
+static CURLU *check_url(const char *url, char *msg, size_t msglen) {
   CURLU *u;
   char *scheme = NULL;
   int ok = 0;
-  if (!url || !*url) { snprintf(msg, msglen, "no URL"); return 0; }
-  if (strlen(url) > RV_HTTP_MAX_URL) { snprintf(msg, msglen, "URL longer than %d bytes", RV_HTTP_MAX_URL); return 0; }
-  if (!(u = curl_url())) { snprintf(msg, msglen, "out of memory"); return 0; }
+  if (!url || !*url) { snprintf(msg, msglen, "no URL"); return NULL; }
+  if (strlen(url) > RV_HTTP_MAX_URL) { snprintf(msg, msglen, "URL longer than %d bytes", RV_HTTP_MAX_URL); return NULL; }
+  if (!(u = curl_url())) { snprintf(msg, msglen, "out of memory"); return NULL; }
   if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
     snprintf(msg, msglen, "not a valid URL: %.200s", url);
   else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !scheme)
@@ -382,8 +394,41 @@ static int check_url(const char *url, char *msg, size_t msglen) {
     snprintf(msg, msglen, "only http and https URLs are allowed, not %.40s", scheme);
   else ok = 1;
   curl_free(scheme);
+  if (ok) return u;
   curl_url_cleanup(u);
-  return ok;
+  return NULL;
+}
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s ? s : "");
+  char *d = malloc(n + 1);
+  if (d) memcpy(d, s ? s : "", n + 1);
+  return d;
+}
+
+/* check_url, or a copy of the last URL's parse when url is the same text; NULL: msg says
+** why. The URL's normalised text, libcurl's effective URL when nothing redirects (see
+** complete), goes to c->url. */
+static CURLU *parsed_url(rv_http *h, rv_http_call *c, const char *url) {
+  CURLU *u, *keep = NULL;
+  char *norm = NULL, *text = NULL;
+  if (h->url_text && strcmp(h->url_text, url) == 0 && (u = curl_url_dup(h->url_uh))) {
+    c->url = dup_str(h->url_norm);
+    return u;
+  }
+  if (!(u = check_url(url, c->res.message, sizeof c->res.message))) return NULL;
+  if (curl_url_get(u, CURLUPART_URL, &norm, 0) != CURLUE_OK || !norm) return u;   /* complete asks libcurl */
+  c->url = dup_str(norm);
+  if ((keep = curl_url_dup(u)) && (text = dup_str(url))) {
+    free(h->url_text);
+    if (h->url_norm) curl_free(h->url_norm);
+    if (h->url_uh) curl_url_cleanup(h->url_uh);
+    h->url_text = text, h->url_norm = norm, h->url_uh = keep;
+    return u;
+  }
+  if (keep) curl_url_cleanup(keep);
+  curl_free(norm);
+  return u;
 }
 
 rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
@@ -391,7 +436,7 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   shard *sh;
   CURL *e;
   size_t i;
-  int post;
+  int post, fresh;
   if (!c) return NULL;
   rv_buf_init(&c->body);
   c->started = now_ms();
@@ -408,12 +453,13 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
     queue_done(h, c);
     return c;
   }
-  if (!check_url(req->url, c->res.message, sizeof c->res.message)) {
+  if (!(c->uh = parsed_url(h, c, req->url))) {
     finish(c, RV_HTTP_BAD_URL, NULL, NULL);
     queue_done(h, c);                /* finished too: a caller waiting for the count sees it */
     return c;
   }
   post = req->method && strcasecmp(req->method, "POST") == 0;
+  fresh = !h->npool;
   c->easy = e = h->npool ? h->pool[--h->npool] : curl_easy_init();
   if (!e) goto nomem;
   c->headers = curl_slist_append(NULL, "Expect:");     /* no 100-continue round trip */
@@ -423,9 +469,19 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
     c->headers = l;
   }
   if (!c->headers) goto nomem;
+  /* what every call sets alike: once per handle (a pooled one has them from its first call) */
+  if (fresh) {
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);   /* see the top of this file */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_request);
+  }
+  /* the rest changes from call to call: set every time */
   curl_easy_setopt(e, CURLOPT_URL, req->url);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_CURLU, c->uh);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->limits.max_redirects > 0 ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, req->limits.max_redirects);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->limits.timeout_ms);
@@ -433,21 +489,18 @@ rv_http_call *rv_http_start(rv_http *h, const rv_http_request *req) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->limits.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->limits.verify_tls ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->limits.max_body);
-  curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);   /* see the top of this file */
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_request);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, c);
   if (post) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
-  } else {
+  } else {                            /* no body of an earlier POST on this handle */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   }
   if (!(sh = shard_for_call(h)) || curl_multi_add_handle(sh->multi, e) != CURLM_OK) goto nomem;
@@ -464,16 +517,11 @@ nomem:
   c->easy = NULL;
   curl_slist_free_all(c->headers);
   c->headers = NULL;
+  if (c->uh) curl_url_cleanup(c->uh);
+  c->uh = NULL;
   finish(c, RV_HTTP_NOMEM, "out of memory", NULL);
   queue_done(h, c);
   return c;
-}
-
-static char *dup_str(const char *s) {
-  size_t n = strlen(s ? s : "");
-  char *d = malloc(n + 1);
-  if (d) memcpy(d, s ? s : "", n + 1);
-  return d;
 }
 
 /* Which of libcurl's caps ended the transfer, if one did. It says so only in words: a line
@@ -560,10 +608,15 @@ static void complete(rv_http_call *c, CURLcode code) {
   reason = reason_of(c, code);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
-  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
   c->content_type = dup_str(ct);
-  c->url = dup_str(url);
+  /* libcurl's effective URL is the text it parsed, normalised, or a redirect's target. It
+  ** parsed nothing here (CURLOPT_CURLU), so without a redirect it is ours (parsed_url). */
+  if (redirects != 0 || !c->url) {
+    free(c->url);
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+    c->url = dup_str(url);
+  }
   if (reason == RV_HTTP_OK) collect_fields(c);
   if (!c->content_type || !c->url || c->body.oom || c->fields.oom) reason = RV_HTTP_NOMEM;
   if (reason == RV_HTTP_OK && !status_line_ok(c->status_line, status)) {
@@ -720,6 +773,7 @@ void rv_http_call_free(rv_http_call *c) {
   unlink_call(c);
   dequeue_done(c);
   curl_slist_free_all(c->headers);
+  if (c->uh) curl_url_cleanup(c->uh);
   rv_buf_free(&c->body);
   rv_buf_free(&c->fields);
   free(c->content_type);

@@ -201,12 +201,18 @@ static void push_fields(lua_State *L, const rv_http_result *r) {
   size_t i;
   lua_createtable(L, 0, (int)(r->nheaders < 64 ? r->nheaders : 64));
   for (i = 0; i < r->nheaders; i++) {
-    const char *name = p, *value = p + strlen(p) + 1;
-    luaL_Buffer b;
-    const char *q;
-    luaL_buffinit(L, &b);
-    for (q = name; *q; q++) luaL_addchar(&b, (char)tolower((unsigned char)*q));
-    luaL_pushresult(&b);                           /* name */
+    size_t nlen = strlen(p), k;
+    const char *name = p, *value = p + nlen + 1;
+    char low[64];
+    if (nlen <= sizeof low) {                      /* the usual name: no buffer on the stack */
+      for (k = 0; k < nlen; k++) low[k] = (char)tolower((unsigned char)name[k]);
+      lua_pushlstring(L, low, nlen);
+    } else {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (k = 0; k < nlen; k++) luaL_addchar(&b, (char)tolower((unsigned char)name[k]));
+      luaL_pushresult(&b);
+    }                                              /* name */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {        /* [name, earlier] */
       lua_pushliteral(L, ", ");
@@ -221,15 +227,15 @@ static void push_fields(lua_State *L, const rv_http_result *r) {
   }
 }
 
-/* Call:result() -> nil while running, else {status=, content_type=, body=, headers=,
-** url=, redirects=, elapsed_ms=, reason=?, message=?} */
-static int call_result(lua_State *L) {
+/* the result's fields into a new table; reply: rivulet.http's outcome names (status_code,
+** no redirects), sized for the two fields the outcome adds (event, parsed) */
+static int push_result(lua_State *L, int reply) {
   const rv_http_result *r = rv_http_result_of(check_call(L, 1));
   const char *reason;
   if (!r->done) return 0;
   lua_createtable(L, 0, 8);
   lua_pushinteger(L, r->status);
-  lua_setfield(L, -2, "status");
+  lua_setfield(L, -2, reply ? "status_code" : "status");
   lua_pushstring(L, r->content_type);
   lua_setfield(L, -2, "content_type");
   lua_pushlstring(L, r->body, r->body_len);
@@ -238,8 +244,10 @@ static int call_result(lua_State *L) {
   lua_setfield(L, -2, "headers");
   lua_pushstring(L, r->url);
   lua_setfield(L, -2, "url");
-  lua_pushinteger(L, r->redirects);
-  lua_setfield(L, -2, "redirects");
+  if (!reply) {
+    lua_pushinteger(L, r->redirects);
+    lua_setfield(L, -2, "redirects");
+  }
   lua_pushnumber(L, r->elapsed_ms);
   lua_setfield(L, -2, "elapsed_ms");
   if ((reason = rv_http_reason_name(r->reason))) {
@@ -253,6 +261,18 @@ static int call_result(lua_State *L) {
   return 1;
 }
 
+/* Call:result() -> nil while running, else {status=, content_type=, body=, headers=,
+** url=, redirects=, elapsed_ms=, reason=?, message=?} */
+static int call_result(lua_State *L) {
+  return push_result(L, 0);
+}
+
+/* Call:reply() -> nil while running, else {status_code=, content_type=, body=, headers=,
+** url=, elapsed_ms=, reason=?, message=?}: the table rivulet.http makes its outcome of */
+static int call_reply(lua_State *L) {
+  return push_result(L, 1);
+}
+
 void lrv_open_http(lua_State *L) {
   static const luaL_Reg client_methods[] = {
     { "start", client_start }, { "poll", client_poll }, { "running", client_running },
@@ -261,7 +281,7 @@ void lrv_open_http(lua_State *L) {
     { "close", client_close }, { NULL, NULL }
   };
   static const luaL_Reg call_methods[] = {
-    { "done", call_done }, { "result", call_result }, { NULL, NULL }
+    { "done", call_done }, { "result", call_result }, { "reply", call_reply }, { NULL, NULL }
   };
   static const luaL_Reg funcs[] = { { "http_client", l_client }, { NULL, NULL } };
   static const luaL_Reg client_meta[] = { { "__gc", client_close }, { "__close", client_close }, { NULL, NULL } };

@@ -273,8 +273,10 @@ end
 
 -- rewrite URL prefixes (a deployed Functions domain to a local server)
 function Engine:map_url(url)
+  local map = self.opts.url_map
+  if not map then return url end
   local best, to
-  for from, repl in pairs(self.opts.url_map or {}) do   -- the longest prefix wins
+  for from, repl in pairs(map) do   -- the longest prefix wins
     if url:sub(1, #from) == from and (not best or #from > #best) then best, to = from, repl end
   end
   if best then return to .. url:sub(#best + 1) end

@@ -30,10 +30,16 @@ M.MAX_HEADER_BYTES = core.HTTP_MAX_HEADER_BYTES   -- per response, trailers incl
 M.MAX_HEADER_LINES = core.HTTP_MAX_HEADER_LINES
 M.USER_AGENT = "rivulet/" .. core._VERSION
 
+-- header lines every call sends, made once
+local UA_HEADER = "User-Agent: " .. M.USER_AGENT
+local FORM_HEADER = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+
 local json = require "rivulet.json"
 
 -- ---- parameters ----------------------------------------------------------------------
 
+-- where: a parameter's index in Studio's list, or its name in a map; the message is built
+-- only when it is needed (this runs for every parameter of every call)
 local function value_string(v, where)
   local t = type(v)
   if t == "string" then return v end
@@ -44,6 +50,7 @@ local function value_string(v, where)
     return tostring(v)
   end
   if t == "boolean" then return tostring(v) end
+  where = math_type(where) and ("parameters[" .. where .. "].value") or ("parameter '" .. where .. "'")
   error(format("%s must be a string, number or boolean, not %s", where, t), 4)
 end
 
@@ -63,29 +70,55 @@ local function pairs_of(parameters)
       if type(p) ~= "table" or type(p.key) ~= "string" then
         error(format("parameters[%d] must be {key = string, value = ...}", i), 3)
       end
-      list[#list + 1] = { p.key, value_string(p.value == nil and "" or p.value, "parameters[" .. i .. "].value") }
+      list[i] = { p.key, value_string(p.value == nil and "" or p.value, i) }
     end
   else
     for k, v in pairs(parameters) do
       if type(k) ~= "string" then error("parameter names must be strings", 3) end
-      list[#list + 1] = { k, value_string(v, "parameter '" .. k .. "'") }
+      list[#list + 1] = { k, value_string(v, k) }
     end
   end
-  sort(list, by_name_then_value)
+  local n = #list
+  if n > 8 then
+    sort(list, by_name_then_value)
+  else                        -- a few: insertion sort here beats table.sort calling back into Lua
+    for i = 2, n do
+      local p, j = list[i], i - 1
+      while j > 0 and by_name_then_value(p, list[j]) do list[j + 1] = list[j]; j = j - 1 end
+      list[j + 1] = p
+    end
+  end
   return list
 end
 
 -- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes)
 local function escape_byte(c) return format("%%%02X", byte(c)) end
 
+-- escaped texts, remembered: a flow's parameter names and most of its values are the same
+-- on every call, and a table read costs less than a pattern's scan (bounded in number and
+-- length: values that change from call to call cannot grow it)
+local ESCAPED_MAX = 1024
+local escaped, n_escaped = {}, 0
+
 local function form_escape(s)
-  if not find(s, "[^%w%*%-%._]") then return s end      -- the common case: nothing to do
-  return (gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+"))
+  local e = escaped[s]
+  if e then return e end
+  e = s
+  if find(s, "[^%w%*%-%._]") then e = gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+") end
+  if #s > 64 then return e end          -- long texts are not kept: they would hold memory
+  if n_escaped >= ESCAPED_MAX then escaped, n_escaped = {}, 0 end
+  escaped[s], n_escaped = e, n_escaped + 1
+  return e
 end
 
 local function form_encode(list)
-  local out = {}
-  for i, p in ipairs(list) do out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
+  local n = #list
+  if n == 0 then return "" end
+  local p = list[1]
+  local body = form_escape(p[1]) .. "=" .. form_escape(p[2])
+  if n == 1 then return body end
+  local out = { body }
+  for i = 2, n do p = list[i]; out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
   return concat(out, "&")
 end
 
@@ -151,32 +184,42 @@ end
 
 -- ---- outcomes ---------------------------------------------------------------------------
 
+-- whether a Content-Type is JSON's, remembered by its text: a server sends the same one
+-- every time (bounded, as texts from outside could be many)
+local JSON_TYPES_MAX = 256
+local json_types, n_json_types = {}, 0
+
 local function is_json(ct)
+  local j = json_types[ct]
+  if j ~= nil then return j end
   local mime = lower(ct):match("^%s*([^;%s]+)")
-  return mime == "application/json" or (mime ~= nil and mime:match("^application/[%w%.%-]+%+json$") ~= nil)
+  j = mime == "application/json" or (mime ~= nil and mime:match("^application/[%w%.%-]+%+json$") ~= nil)
+  if n_json_types >= JSON_TYPES_MAX then json_types, n_json_types = {}, 0 end
+  json_types[ct], n_json_types = j, n_json_types + 1
+  return j
 end
 
--- result of the C call -> Studio's outcome; `ok` decides success from the status
-local function outcome(r, ok, fail_event)
-  local o = {
-    status_code = r.status, content_type = r.content_type, body = r.body, headers = r.headers or {},
-    elapsed_ms = r.elapsed_ms, url = r.url, reason = r.reason, message = r.message,
-  }
-  if r.reason then
+-- A reply -> Studio's outcome, made of the reply's own table: o = {status_code,
+-- content_type, body, headers, elapsed_ms, url, reason?, message?} (a transport failure
+-- has its reason) gets event, and parsed for a JSON object. `ok` decides success from the
+-- status.
+local function outcome(o, ok, fail_event)
+  if o.reason then
     o.event = fail_event
     return o
   end
-  o.event = ok(r.status) and "success" or fail_event
+  local status, body = o.status_code, o.body
+  o.event = ok(status) and "success" or fail_event
   if o.event ~= "success" then
     o.reason = "http_status"
-    o.message = format("HTTP status %d", r.status)
+    o.message = format("HTTP status %d", status)
   end
-  if is_json(r.content_type) and r.body ~= "" then
-    local v, err = json.decode(r.body, true)
+  if body ~= "" and is_json(o.content_type) then
+    local v, err = json.decode(body, true)
     if v == nil then
       o.reason = o.reason or "invalid_json"
       o.message = o.message or ("invalid JSON: " .. tostring(err))
-    elseif type(v) == "table" and r.body:match("^%s*{") then   -- an object, not an array
+    elseif type(v) == "table" and body:match("^%s*{") then   -- an object, not an array
       o.parsed = v
     else
       o.reason = o.reason or "not_json_object"
@@ -205,14 +248,14 @@ function M.simulate(kind, reply, max_body)
   end
   local headers = {}
   for k, v in pairs(reply.headers or {}) do headers[lower(tostring(k))] = tostring(v) end
-  local r = { status = reply.status or 200, content_type = ctype or (body and "text/plain") or "",
+  local r = { status_code = reply.status or 200, content_type = ctype or (body and "text/plain") or "",
               body = body or "", url = reply.url or "", elapsed_ms = reply.elapsed_ms or 0,
               reason = reply.reason, message = reply.message, headers = headers }
   if r.content_type ~= "" and headers["content-type"] == nil then headers["content-type"] = r.content_type end
-  if r.reason then r.status, r.body, r.content_type, r.headers = 0, "", "", {} end
+  if r.reason then r.status_code, r.body, r.content_type, r.headers = 0, "", "", {} end
   if not r.reason and #r.body > (max_body or M.MAX_BODY) then
-    r = { status = 0, content_type = "", body = "", url = r.url, elapsed_ms = r.elapsed_ms, reason = "too_large",
-          headers = {},
+    r = { status_code = 0, content_type = "", body = "", url = r.url, elapsed_ms = r.elapsed_ms,
+          reason = "too_large", headers = {},
           message = format("response body larger than %d bytes", max_body or M.MAX_BODY) }
   end
   return outcome(r, ok, fail_event)
@@ -240,8 +283,9 @@ local function token_of(args, opts)
   return t
 end
 
-local function start(self, req, ok, fail_event)
-  return setmetatable({ _call = self._c:start(req), _ok = ok, _fail = fail_event }, Call)
+-- no_url: why a Run Function call has nothing to call (Client:run_function), or nil
+local function start(self, req, ok, fail_event, no_url)
+  return setmetatable({ _call = self._c:start(req), _ok = ok, _fail = fail_event, _no_url = no_url }, Call)
 end
 
 local function base_request(self, args)
@@ -253,7 +297,7 @@ local function base_request(self, args)
     timeout_ms = limit(args, o, "timeout_ms", M.TIMEOUT_MS),
     max_body = limit(args, o, "max_body", M.MAX_BODY),
     max_redirects = limit(args, o, "max_redirects", M.MAX_REDIRECTS),
-    headers = { "User-Agent: " .. M.USER_AGENT },
+    headers = { UA_HEADER },
     tag = args.tag,
   }
   local basic = args.basic_auth              -- "user:password" (Twilio's API: AC...:token)
@@ -269,8 +313,8 @@ end
 -- that names a function SID (a Studio export, not mapped to a URL) says so, reason no_url.
 function Client:run_function(args)
   local no_url
-  if type(args) == "table" and type(args.url) == "string" and args.url:match("^%s*$")
-     and type(args.function_sid) == "string" and args.function_sid ~= "" then
+  if type(args) == "table" and type(args.function_sid) == "string" and args.function_sid ~= ""
+     and type(args.url) == "string" and args.url:match("^%s*$") then
     no_url = format("'%s' names function %s but has no url: a local run calls it through a " ..
       "mapping (--map-function %s=URL, a --functions file, or the engine option function_map)",
       tostring(args.widget or "the widget"), args.function_sid, args.function_sid)
@@ -280,11 +324,9 @@ function Client:run_function(args)
   local token = token_of(args, self._opts)
   req.method = "POST"
   req.body = form_encode(list)
-  req.headers[#req.headers + 1] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+  req.headers[#req.headers + 1] = FORM_HEADER
   if token then req.headers[#req.headers + 1] = "X-Twilio-Signature: " .. M.signature(token, args.url, list) end
-  local call = start(self, req, run_function_ok, "fail")
-  call._no_url = no_url
-  return call
+  return start(self, req, run_function_ok, "fail", no_url)
 end
 
 -- Make HTTP Request: GET (parameters in the query) or POST (form or a JSON body); success
@@ -310,7 +352,7 @@ function Client:http_request(args)
   elseif ctype == "application/x-www-form-urlencoded" then
     req.body = form_encode(list)
     sign_list = list
-    req.headers[#req.headers + 1] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8"
+    req.headers[#req.headers + 1] = FORM_HEADER
   else
     error(format("content_type must be application/x-www-form-urlencoded or application/json, not %s",
       tostring(ctype)), 2)
@@ -362,7 +404,7 @@ end
 
 function Call:outcome()
   if self._outcome then return self._outcome end
-  local r = self._call:result()
+  local r = self._call:reply()
   if not r then return nil end
   if self._no_url then r.reason, r.message = "no_url", self._no_url end
   self._outcome = outcome(r, self._ok, self._fail)
