@@ -17,7 +17,6 @@
 ** the store refused a write (the execution is detached), as Engine:transition returns.
 */
 #include <math.h>
-#include <string.h>
 
 #include "lrv.h"
 
@@ -33,17 +32,41 @@ typedef struct hot {
   int store, on_step, opts_now;
 } hot;
 
+/* the strings the hot path reads and writes, made once (upvalue 3, KEYS[i] at i + 1): a
+** lua_pushstring or lua_setfield hashes its key at every call */
+static const char *const KEYS[] = {
+  "context", "flow", "widgets", "steps", "by_name", "now",
+  "render_prepared", "limits", "same_widget", "store", "opts", "on_step",
+  "variables", "status", "active", "name", "rerun", "http_request",
+  "last_state", "repeats", "state", "type", "sid", "transitioned_from",
+  "transitioned_to", "date_created", "widget", "outputs", "match", "noMatch",
+  "next", NULL
+};
+enum { K_CONTEXT, K_FLOW, K_WIDGETS, K_STEPS, K_BY_NAME, K_NOW, K_RENDER_PREPARED, K_LIMITS, K_SAME_WIDGET, K_STORE, K_OPTS, K_ON_STEP, K_VARIABLES, K_STATUS, K_ACTIVE, K_NAME, K_RERUN, K_HTTP_REQUEST, K_LAST_STATE, K_REPEATS, K_STATE, K_TYPE, K_SID, K_TRANSITIONED_FROM, K_TRANSITIONED_TO, K_DATE_CREATED, K_WIDGET, K_OUTPUTS, K_MATCH, K_NOMATCH, K_NEXT };
+
 #define RENDER_FN lua_upvalueindex(2)
+#define KEY_STRINGS lua_upvalueindex(3)
+
+static void push_key(lua_State *L, int k) {
+  lua_rawgeti(L, KEY_STRINGS, k + 1);
+}
+
+/* t[k] = the value on top (popped), t below it */
+static void set(lua_State *L, int k) {
+  push_key(L, k);
+  lua_insert(L, -2);
+  lua_rawset(L, -3);
+}
 
 /* pushes t[k] (raw: the Lua path reads these plain tables the same way) -> its type */
-static int field(lua_State *L, int t, const char *k) {
+static int field(lua_State *L, int t, int k) {
   t = lua_absindex(L, t);
-  lua_pushstring(L, k);
+  push_key(L, k);
   return lua_rawget(L, t);
 }
 
 /* a number field of table t -> 1, or 0 (not a number) */
-static int number_field(lua_State *L, int t, const char *k, lua_Number *out) {
+static int number_field(lua_State *L, int t, int k, lua_Number *out) {
   int ok;
   field(L, t, k);
   *out = lua_tonumberx(L, -1, &ok);
@@ -52,7 +75,7 @@ static int number_field(lua_State *L, int t, const char *k, lua_Number *out) {
 }
 
 /* a table field of table t into the next slot -> 1, or 0 (not a table) */
-static int table_field(lua_State *L, int t, const char *k) {
+static int table_field(lua_State *L, int t, int k) {
   return field(L, t, k) == LUA_TTABLE;
 }
 
@@ -63,25 +86,25 @@ static int load(lua_State *L, hot *h) {
   int t;
   lua_settop(L, PLANS);
   if (lua_getmetatable(L, EXEC)) return 0;            /* packed (rivulet.packed) */
-  if (!table_field(L, EXEC, "context")) return 0;     /* CTX */
-  if (!table_field(L, CTX, "flow")) return 0;         /* FLOWT */
-  if (!table_field(L, CTX, "widgets")) return 0;      /* WIDGETS */
-  if (!table_field(L, EXEC, "steps")) return 0;       /* STEPS */
-  if (!table_field(L, EXEC, "flow")) return 0;
-  t = field(L, -1, "by_name");
+  if (!table_field(L, EXEC, K_CONTEXT)) return 0;     /* CTX */
+  if (!table_field(L, CTX, K_FLOW)) return 0;         /* FLOWT */
+  if (!table_field(L, CTX, K_WIDGETS)) return 0;      /* WIDGETS */
+  if (!table_field(L, EXEC, K_STEPS)) return 0;       /* STEPS */
+  if (!table_field(L, EXEC, K_FLOW)) return 0;
+  t = field(L, -1, K_BY_NAME);
   lua_remove(L, -2);                                  /* BYNAME */
   if (t != LUA_TTABLE) return 0;
-  if (field(L, ENGINE, "now") == LUA_TNIL) return 0;  /* NOWFN */
-  field(L, ENGINE, "render_prepared");                /* PREPARED */
-  if (field(L, ENGINE, "limits") != LUA_TTABLE) return 0;
-  if (!number_field(L, -1, "steps", &h->max_steps) || !number_field(L, -1, "same_widget", &h->same_widget))
+  if (field(L, ENGINE, K_NOW) == LUA_TNIL) return 0;  /* NOWFN */
+  field(L, ENGINE, K_RENDER_PREPARED);                /* PREPARED */
+  if (field(L, ENGINE, K_LIMITS) != LUA_TTABLE) return 0;
+  if (!number_field(L, -1, K_STEPS, &h->max_steps) || !number_field(L, -1, K_SAME_WIDGET, &h->same_widget))
     return 0;
   lua_pop(L, 1);
-  h->store = field(L, ENGINE, "store") != LUA_TNIL && lua_toboolean(L, -1);
+  h->store = field(L, ENGINE, K_STORE) != LUA_TNIL && lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (field(L, ENGINE, "opts") != LUA_TTABLE) return 0;
-  h->on_step = field(L, -1, "on_step") != LUA_TNIL && lua_toboolean(L, -1);
-  h->opts_now = field(L, -2, "now") != LUA_TNIL && lua_toboolean(L, -1);
+  if (field(L, ENGINE, K_OPTS) != LUA_TTABLE) return 0;
+  h->on_step = field(L, -1, K_ON_STEP) != LUA_TNIL && lua_toboolean(L, -1);
+  h->opts_now = field(L, -2, K_NOW) != LUA_TNIL && lua_toboolean(L, -1);
   lua_pop(L, 3);
   return lua_gettop(L) == PREPARED;
 }
@@ -131,7 +154,7 @@ static int text_of(lua_State *L, const hot *h, int idx) {
 ** cast in order, every render seeing the pairs before it -> 1, or 0 with everything as it was */
 static int set_variables(lua_State *L, const hot *h) {
   lua_Integer i, n;
-  if (field(L, FLOWT, "variables") != LUA_TTABLE || lua_getmetatable(L, OLDVARS)) return 0;
+  if (field(L, FLOWT, K_VARIABLES) != LUA_TTABLE || lua_getmetatable(L, OLDVARS)) return 0;
   lua_newtable(L);                                    /* VARS */
   lua_pushnil(L);
   while (lua_next(L, OLDVARS)) {                      /* pairs, as the widget copies them */
@@ -140,7 +163,7 @@ static int set_variables(lua_State *L, const hot *h) {
     lua_rawset(L, VARS);
   }
   lua_newtable(L);                                    /* OUT */
-  lua_pushliteral(L, "variables");
+  push_key(L, K_VARIABLES);
   lua_pushvalue(L, VARS);
   lua_rawset(L, FLOWT);
   lua_rawgeti(L, PLAN, 3);                            /* WORK: key, source, key, source... */
@@ -150,7 +173,7 @@ static int set_variables(lua_State *L, const hot *h) {
     lua_rawgeti(L, WORK, i + 1);                      /* WORK + 2: source */
     if (lua_type(L, -1) == LUA_TUSERDATA) {
       if (!render(L, h, WORK + 2)) {
-        lua_pushliteral(L, "variables");
+        push_key(L, K_VARIABLES);
         lua_pushvalue(L, OLDVARS);
         lua_rawset(L, FLOWT);
         return 0;
@@ -208,13 +231,13 @@ static int split(lua_State *L, const hot *h) {
       lua_rawgeti(L, WORK + 2, 1);
       lua_replace(L, NEXT);
       lua_settop(L, OUT);
-      lua_pushliteral(L, "match");
+      push_key(L, K_MATCH);
       return lua_type(L, NEXT) == LUA_TSTRING;       /* a branch that ends: Lua's */
     }
     lua_pop(L, 1);
   }
   lua_settop(L, OUT);
-  lua_pushliteral(L, "noMatch");
+  push_key(L, K_NOMATCH);
   return lua_type(L, NEXT) == LUA_TSTRING;
 }
 
@@ -231,25 +254,27 @@ static int l_hot_steps(lua_State *L) {
     lua_Integer nsteps, repeats = 1;
     int kind, ok, same;
     lua_settop(L, BASE);
-    if (field(L, EXEC, "status") != LUA_TSTRING || strcmp(lua_tostring(L, -1), "active") != 0) return stop(L, 0);
-    lua_pop(L, 1);
+    field(L, EXEC, K_STATUS);
+    push_key(L, K_ACTIVE);
+    if (!lua_rawequal(L, -1, -2)) return stop(L, 0);
+    lua_pop(L, 2);
     lua_pushvalue(L, NAME);
     if (lua_rawget(L, BYNAME) != LUA_TTABLE) return stop(L, 0);       /* STATE */
     lua_pushvalue(L, STATE);
     if (lua_rawget(L, PLANS) != LUA_TTABLE) return stop(L, 0);        /* PLAN: none yet, or not hot */
-    field(L, STATE, "name");                                            /* SNAME */
+    field(L, STATE, K_NAME);                                            /* SNAME */
     lua_rawgeti(L, PLAN, 2);                                            /* NEXT (Split: noMatch's) */
     /* the rare ones: a note for the step (a re-run), an HTTP call to record */
-    if (field(L, EXEC, "rerun") != LUA_TNIL || field(L, EXEC, "http_request") != LUA_TNIL) return stop(L, 1);
+    if (field(L, EXEC, K_RERUN) != LUA_TNIL || field(L, EXEC, K_HTTP_REQUEST) != LUA_TNIL) return stop(L, 1);
     lua_settop(L, NEXT);
     /* Studio's limits: the Lua path ends the execution, saying which */
     nsteps = (lua_Integer)lua_rawlen(L, STEPS);
     if ((lua_Number)nsteps >= h.max_steps) return stop(L, 1);
-    field(L, EXEC, "last_state");
+    field(L, EXEC, K_LAST_STATE);
     same = lua_rawequal(L, -1, NAME);
     lua_pop(L, 1);
     if (same) {
-      field(L, EXEC, "repeats");
+      field(L, EXEC, K_REPEATS);
       if (!lua_isinteger(L, -1)) return stop(L, 1);
       repeats = lua_tointeger(L, -1) + 1;
       lua_pop(L, 1);
@@ -261,7 +286,7 @@ static int l_hot_steps(lua_State *L) {
     if (kind == SET_VARIABLES) {
       if (lua_type(L, NEXT) != LUA_TSTRING) return stop(L, 1);         /* it ends: Lua's */
       ok = set_variables(L, &h);
-      lua_pushliteral(L, "next");                                       /* WORK: the event */
+      push_key(L, K_NEXT);                                       /* WORK: the event */
     } else {
       lua_rawgeti(L, PLAN, 5);                  /* a branch ends: its renders would read the */
       ok = !(h.opts_now && lua_toboolean(L, -1));   /* clock the Lua path reads again */
@@ -271,14 +296,14 @@ static int l_hot_steps(lua_State *L) {
     if (!ok) return stop(L, 1);
     /* nothing bails from here: the step happens */
     if (!same) {
-      lua_pushliteral(L, "last_state");
+      push_key(L, K_LAST_STATE);
       lua_pushvalue(L, NAME);
       lua_rawset(L, EXEC);
     }
-    lua_pushliteral(L, "repeats");
+    push_key(L, K_REPEATS);
     lua_pushinteger(L, repeats);
     lua_rawset(L, EXEC);
-    lua_pushliteral(L, "state");
+    push_key(L, K_STATE);
     lua_pushvalue(L, NAME);
     lua_rawset(L, EXEC);
     lua_pushvalue(L, SNAME);
@@ -287,26 +312,26 @@ static int l_hot_steps(lua_State *L) {
     /* the step, its fields set in the order of Engine:transition's constructor */
     lua_createtable(L, 0, 7);                                           /* WORK + 1 */
     lrv_sid_push(L, src, "FT");
-    lua_setfield(L, -2, "sid");
+    set(L, K_SID);
     lua_pushvalue(L, WORK);
-    lua_setfield(L, -2, "name");
-    field(L, STATE, "type");
-    lua_setfield(L, -2, "type");
+    set(L, K_NAME);
+    field(L, STATE, K_TYPE);
+    set(L, K_TYPE);
     lua_pushvalue(L, SNAME);
-    lua_setfield(L, -2, "transitioned_from");
+    set(L, K_TRANSITIONED_FROM);
     lua_pushvalue(L, NEXT);
-    lua_setfield(L, -2, "transitioned_to");
+    set(L, K_TRANSITIONED_TO);
     lua_pushvalue(L, NOWFN);
     lua_call(L, 0, 1);
-    lua_setfield(L, -2, "date_created");
+    set(L, K_DATE_CREATED);
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, SNAME);
-    lua_setfield(L, -2, "widget");
+    set(L, K_WIDGET);
     lua_pushvalue(L, OUT);
-    lua_setfield(L, -2, "outputs");
-    field(L, FLOWT, "variables");
-    lua_setfield(L, -2, "variables");
-    lua_setfield(L, -2, "context");
+    set(L, K_OUTPUTS);
+    field(L, FLOWT, K_VARIABLES);
+    set(L, K_VARIABLES);
+    set(L, K_CONTEXT);
     lua_pushvalue(L, -1);
     lua_rawseti(L, STEPS, nsteps + 1);
     if (h.store || h.on_step) {
@@ -323,7 +348,7 @@ static int l_hot_steps(lua_State *L) {
       if (h.on_step) {
         lua_getfield(L, ENGINE, "tell");
         lua_pushvalue(L, ENGINE);
-        lua_pushliteral(L, "on_step");
+        push_key(L, K_ON_STEP);
         lua_pushvalue(L, EXEC);
         lua_pushvalue(L, WORK + 1);
         lua_call(L, 4, 0);
@@ -339,12 +364,18 @@ static int l_hot_steps(lua_State *L) {
 }
 
 void lrv_open_hot(lua_State *L, int sid_idx) {
+  int i;
   lua_pushvalue(L, sid_idx);
   luaL_getmetatable(L, LRV_TEMPLATE);                 /* lrv_open_liquid ran before */
   lua_getfield(L, -1, "__index");
   lua_getfield(L, -1, "render");
   lua_replace(L, -3);
   lua_pop(L, 1);
-  lua_pushcclosure(L, l_hot_steps, 2);
+  lua_createtable(L, (int)(sizeof KEYS / sizeof *KEYS) - 1, 0);
+  for (i = 0; KEYS[i]; i++) {
+    lua_pushstring(L, KEYS[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcclosure(L, l_hot_steps, 3);
   lua_setfield(L, sid_idx - 1, "hot_steps");
 }
