@@ -16,8 +16,6 @@
 local core = require "rivulet.core"
 local liquid = require "rivulet.liquid"
 local widgets = require "rivulet.widgets"
-local set_variables = require "rivulet.widgets.set_variables"
-local split = require "rivulet.widgets.split_based_on"
 
 local type, ipairs, tostring, setmetatable, pcall = type, ipairs, tostring, setmetatable, pcall
 local has_markup = liquid.has_markup
@@ -53,7 +51,7 @@ local function source(s, name)
   return liquid.compiled(s, name)
 end
 
-local function plan_set_variables(state)
+local function plan_set_variables(state, set_variables)
   local p = tbl(state.properties)
   if p.parse_as_json == true then return false end
   local list = {}
@@ -117,15 +115,23 @@ local function plan_split(state)
   return { 2, nomatch, input, matches, ends }
 end
 
+-- the hot widgets' modules: loaded when a state of theirs first runs, as the engine loads
+-- every widget (a cold run of a flow without them loads neither)
+local HOT = { ["set-variables"] = "rivulet.widgets.set_variables",
+              ["split-based-on"] = "rivulet.widgets.split_based_on" }
+local loaded = package.loaded
+
 -- plan(state) -> its plan, or false (no hot path for it)
 function M.plan(state)
   local p = M.plans[state]
   if p ~= nil then return p end
-  local ok, w = pcall(widgets.get, state.type)
-  if not ok then p = false
-  elseif w == set_variables then p = plan_set_variables(state)
-  elseif w == split then p = plan_split(state)
-  else p = false end
+  local module = HOT[state.type]
+  local ok, w = false, nil
+  if module then ok, w = pcall(widgets.get, state.type) end
+  -- rivulet's own widget only (widgets.get's, under its own name)
+  if not ok or w == nil or w ~= loaded[module] then p = false
+  elseif state.type == "set-variables" then p = plan_set_variables(state, w)
+  else p = plan_split(state) end
   M.plans[state] = p
   return p
 end
