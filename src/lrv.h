@@ -46,6 +46,16 @@ void lrv_open_json(lua_State *L);
 void lrv_open_step(lua_State *L);
 void lrv_open_server(lua_State *L);
 
+/* src/lrv_step.c's pieces the hot path (src/lrv_hot.c) shares: one SID source per Lua
+** state (core.sid's), Split Based On's tests, Set Variables' cast */
+typedef struct lrv_sid_source lrv_sid_source;
+void lrv_sid_push(lua_State *L, lrv_sid_source *src, const char *prefix);
+int lrv_split_kind(const char *kind);
+int lrv_split_eval(lua_State *L, int kind, const char *a, size_t an, const char *v, size_t vn);
+void lrv_cast_push(lua_State *L, int idx);
+/* adds core.hot_steps to the module table below the SID source at sid_idx */
+void lrv_open_hot(lua_State *L, int sid_idx);
+
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */
 struct rv_http;
 struct rv_http *lrv_http_of(lua_State *L, int idx);

@@ -29,11 +29,12 @@
 
 /* one per Lua state (the closure's upvalue), as rivulet.sid's locals were: no state shares
 ** a counter with another thread's */
-typedef struct {
+struct lrv_sid_source {
   char base[SID_BASE_HEX + 1];
   uint32_t count;
   int ready;
-} sid_source;
+};
+typedef struct lrv_sid_source sid_source;
 
 static int sid_init(sid_source *src) {
   char c[7];
@@ -43,22 +44,26 @@ static int sid_init(sid_source *src) {
   return 0;
 }
 
-/* sid(prefix) -> prefix .. base .. counter */
-static int l_sid(lua_State *L) {
+/* pushes prefix (two letters) .. base .. counter: the next SID of src */
+void lrv_sid_push(lua_State *L, lrv_sid_source *src, const char *prefix) {
   static const char hex[] = "0123456789abcdef";
-  sid_source *src = (sid_source *)lua_touserdata(L, lua_upvalueindex(1));
-  size_t pl;
-  const char *p = luaL_checklstring(L, 1, &pl);
   char out[SID_LENGTH];
   uint32_t n;
   int i;
-  luaL_argcheck(L, pl == SID_PREFIX_MAX, 1, "a SID's prefix is two letters");
-  if (!src->ready && sid_init(src)) return luaL_error(L, "the system could not produce random bytes");
+  if (!src->ready && sid_init(src)) luaL_error(L, "the system could not produce random bytes");
   n = ++src->count;
-  memcpy(out, p, SID_PREFIX_MAX);
+  memcpy(out, prefix, SID_PREFIX_MAX);
   memcpy(out + SID_PREFIX_MAX, src->base, SID_BASE_HEX);
   for (i = SID_LENGTH - 1; i >= SID_PREFIX_MAX + SID_BASE_HEX; i--, n >>= 4) out[i] = hex[n & 15];
   lua_pushlstring(L, out, SID_LENGTH);
+}
+
+/* sid(prefix) -> prefix .. base .. counter */
+static int l_sid(lua_State *L) {
+  size_t pl;
+  const char *p = luaL_checklstring(L, 1, &pl);
+  luaL_argcheck(L, pl == SID_PREFIX_MAX, 1, "a SID's prefix is two letters");
+  lrv_sid_push(L, (sid_source *)lua_touserdata(L, lua_upvalueindex(1)), p);
   return 1;
 }
 
@@ -193,12 +198,24 @@ static const char *const TESTS[] = {
   "is_after_time", NULL
 };
 
-/* split_test(kind, input, value) -> boolean | nil (not a test of these) */
-static int l_split_test(lua_State *L) {
-  const char *kind = luaL_checkstring(L, 1);
-  span a = text_arg(L, 2), v = text_arg(L, 3), ta = trim(a.s, a.n), tv = trim(v.s, v.n);
-  int k, r = 0;
-  for (k = 0; TESTS[k] && strcmp(TESTS[k], kind) != 0; k++) {}
+/* the number of the test named kind (for lrv_split_eval), or -1 (regex or unknown) */
+int lrv_split_kind(const char *kind) {
+  int k;
+  for (k = 0; TESTS[k]; k++)
+    if (strcmp(TESTS[k], kind) == 0) return k;
+  return -1;
+}
+
+/* whether test k (lrv_split_kind) holds for input a and value v */
+int lrv_split_eval(lua_State *L, int k, const char *as, size_t an, const char *vs, size_t vn) {
+  span a, v, ta, tv;
+  int r = 0;
+  a.s = as;
+  a.n = an;
+  v.s = vs;
+  v.n = vn;
+  ta = trim(a.s, a.n);
+  tv = trim(v.s, v.n);
   switch (k) {
   case 0: r = norm_eq(ta, tv); break;
   case 1: r = !norm_eq(ta, tv); break;
@@ -216,9 +233,25 @@ static int l_split_test(lua_State *L) {
   case 13: r = compare_shaped(a, v, DATE_SHAPE, GREATER); break;
   case 14: r = compare_shaped(a, v, TIME_SHAPE, LESS); break;
   case 15: r = compare_shaped(a, v, TIME_SHAPE, GREATER); break;
-  default: lua_pushnil(L); return 1;
+  default: break;
   }
-  lua_pushboolean(L, r);
+  return r;
+}
+
+/* split_test(kind, input, value) -> boolean | nil (not a test of these) */
+static int l_split_test(lua_State *L) {
+  int k = lrv_split_kind(luaL_checkstring(L, 1));
+  span a = text_arg(L, 2), v = text_arg(L, 3);
+  if (k < 0) lua_pushnil(L);
+  else lua_pushboolean(L, lrv_split_eval(L, k, a.s, a.n, v.s, v.n));
+  return 1;
+}
+
+/* split_kind(kind) -> the test's number for the hot path (src/lrv_hot.c) | nil */
+static int l_split_kind(lua_State *L) {
+  int k = lrv_split_kind(luaL_checkstring(L, 1));
+  if (k < 0) lua_pushnil(L);
+  else lua_pushinteger(L, k);
   return 1;
 }
 
@@ -244,28 +277,39 @@ static int json_number(span t) {
   return i == t.n;
 }
 
-/* cast(text) -> the number it spells (integer when it fits 64 bits), the text inside
-** quotation marks when that spells one ("10" stays text), or the text as given */
-static int l_cast(lua_State *L) {
+/* pushes the cast of the string at idx: the number it spells (integer when it fits 64
+** bits), the text inside quotation marks when that spells one ("10" stays text), or the
+** text as given */
+void lrv_cast_push(lua_State *L, int idx) {
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = lua_tolstring(L, idx, &n);
   span t = trim(s, n);
-  if (json_number(t) && push_number(L, t)) return 1;
+  if (json_number(t) && push_number(L, t)) return;
   if (t.n >= 2 && (t.s[0] == '"' || t.s[0] == '\'') && t.s[t.n - 1] == t.s[0]) {
     span inner;
     inner.s = t.s + 1;
     inner.n = t.n - 2;
-    if (json_number(inner)) { lua_pushlstring(L, inner.s, inner.n); return 1; }
+    if (json_number(inner)) { lua_pushlstring(L, inner.s, inner.n); return; }
   }
-  lua_settop(L, 1);
+  lua_pushvalue(L, idx);
+}
+
+/* cast(text) -> lrv_cast_push's value */
+static int l_cast(lua_State *L) {
+  luaL_checkstring(L, 1);
+  lrv_cast_push(L, 1);
   return 1;
 }
 
 void lrv_open_step(lua_State *L) {
-  static const luaL_Reg fns[] = { { "split_test", l_split_test }, { "cast", l_cast }, { NULL, NULL } };
+  static const luaL_Reg fns[] = { { "split_test", l_split_test }, { "cast", l_cast },
+                                  { "split_kind", l_split_kind }, { NULL, NULL } };
   sid_source *src = (sid_source *)lua_newuserdatauv(L, sizeof *src, 0);
   memset(src, 0, sizeof *src);           /* random bytes on first use: a cold start pays nothing */
+  lua_pushvalue(L, -1);
   lua_pushcclosure(L, l_sid, 1);
-  lua_setfield(L, -2, "sid");
+  lua_setfield(L, -3, "sid");
+  lrv_open_hot(L, lua_gettop(L));        /* the hot path makes its SIDs from the same source */
+  lua_pop(L, 1);
   luaL_setfuncs(L, fns, 0);
 }

@@ -51,6 +51,7 @@ local sandbox = require "rivulet.sandbox"
 local sidlib = require "rivulet.sid"
 local steplib = require "rivulet.step"
 local trigger_widget = require "rivulet.widgets.trigger"
+local hot = require "rivulet.hot"
 
 -- rivulet.recovery (with rivulet.store) and rivulet.packed load when first needed: only an
 -- engine with a store recovers, and nothing is packed before an execution has rested, so
@@ -139,6 +140,11 @@ M.PACK_SLICE_MS = 1
 M.MAX_RACES = 20
 
 M.sid = sid
+
+-- the hot path (rivulet.hot): Set Variables and Split Based On steps run in C. false turns
+-- it off for engines made after (as the engine option hot_path = false does for one):
+-- spec/test_hot_path.lua runs flows both ways
+M.hot_path = true
 
 -- a flow that never passed validation can hold anything: read its tables defensively
 local function tbl(v)
@@ -237,6 +243,7 @@ function M.new(opts)
     render_prepared = core.liquid_options{ timezone = opts.timezone or liquid.DEFAULT_TIMEZONE,
                                            objects = opts.liquid_objects or "studio" },
   }, Engine)
+  e.hot = M.hot_path and opts.hot_path ~= false
   if opts.liquid_objects ~= nil and opts.liquid_objects ~= "studio" and opts.liquid_objects ~= "shopify" then
     error("engine option 'liquid_objects' must be \"studio\" or \"shopify\"", 2)
   end
@@ -746,6 +753,14 @@ function Engine:enter(exec, name)
   while name and exec.status == "active" do
     local flow = exec.flow
     local state = flow.by_name[name]
+    if state and self.hot and hot.plan(state) then
+      -- this step and the hot ones after it, in C; where it bails out, the Lua below runs
+      -- the step as it runs any other
+      local bailed
+      name, bailed = hot.steps(self, exec, name, hot.plans)
+      if not bailed then goto continue end
+      state = flow.by_name[name]
+    end
     if not state then
       self:finish(exec, format("no state named '%s'", tostring(name)), true)
       return
@@ -778,6 +793,7 @@ function Engine:enter(exec, name)
     local ok, props, ev, outs, chosen, why = pcall(run_widget, self, w, exec, state)
     if not ok then ev, props = props, nil end
     name = self:settle(exec, state, props, ok, ev, outs, chosen, why)
+    ::continue::
   end
 end
 
