@@ -33,7 +33,9 @@
 -- handle; "due": take in only those with something to do now, for a process that handles
 -- one delivery), on_store_error(exec, err, code), pack_waiting (seconds an execution
 -- waits for a reply, a call or an outcome before it is kept as one string, rivulet.packed:
--- default PACK_IDLE_S; 0 at once; false never: more memory, no decoding when it goes on).
+-- default PACK_IDLE_S; 0 at once; false never: more memory, no decoding when it goes on),
+-- hot_path (false: Set Variables and Split Based On steps run through their Lua widgets
+-- instead of rivulet.hot's C loop; the results are the same, spec/test_hot_path.lua).
 --
 -- With a store, every step is committed (the step, and the execution as it goes on) before
 -- anything acts on it, and so is every wait: a run commits before each host callback and at
