@@ -988,3 +988,40 @@ end
 function TestLiquidWhitespace.test_trim_around_liquid_tag()
   lu.assertEquals(render("a \n {%- liquid echo 'x' -%} \n b"), "axb")
 end
+
+-- ---------------------------------------------------------------------------
+-- The C render method's own checks (ours): it tells a Template and prepared options by
+-- their metatables; anything else still gets luaL_checkudata's message, and a render
+-- inside a render (a loader that renders) still gets a state of its own.
+TestLiquidRenderMethod = {}
+
+function TestLiquidRenderMethod.test_bad_self_and_options_raise_as_before()
+  local core = require "rivulet.core"
+  local t = assert(core.liquid_compile("{{ a }}"))
+  local prep = core.liquid_options{ timezone = "UTC" }
+  lu.assertErrorMsgContains("rivulet.liquid.Template expected", t.render, {}, {})
+  lu.assertErrorMsgContains("rivulet.liquid.Template expected", t.render, prep, {})
+  lu.assertErrorMsgContains("table expected", t.render, t, {}, t)   -- a Template is no options
+  lu.assertEquals(t:render({ a = 1 }, prep, "n", nil), "1")
+  lu.assertEquals(t:render({ a = 2 }, nil), "2")
+  getmetatable(t).__gc(t)                                          -- freed
+  lu.assertErrorMsgContains("attempt to use a freed template", t.render, t, {})
+end
+
+function TestLiquidRenderMethod.test_render_inside_render_then_again()
+  local core = require "rivulet.core"
+  local inner = assert(core.liquid_compile("[{{ b }}]"))
+  local part = assert(core.liquid_compile("p"))
+  local outer = assert(core.liquid_compile("{{ a }}{% render 'x' %}{{ a }}"))
+  local seen
+  local prep = core.liquid_options{ timezone = "UTC", loader = function()
+    seen = inner:render({ b = "in" }, core.liquid_options{ timezone = "UTC" })
+    return part
+  end }
+  for _ = 1, 3 do
+    seen = nil
+    lu.assertEquals(outer:render({ a = "o" }, prep, "t"), "opo")
+    lu.assertEquals(seen, "[in]")
+  end
+  lu.assertEquals(inner:render({ b = 1 }), "[1]")
+end

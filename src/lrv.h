@@ -56,6 +56,17 @@ void lrv_cast_push(lua_State *L, int idx);
 /* adds core.hot_steps to the module table below the SID source at sid_idx */
 void lrv_open_hot(lua_State *L, int sid_idx);
 
+/* Template:render(context, prepared, name, now) for C callers (src/lrv_hot.c) without the
+** Lua call and its argument checks: fn is the render method (the Template metatable's
+** __index.render), tpl a Template, ctx the context table, opts prepared options
+** (core.liquid_options'), name the render's name, now Liquid's "now" when has_now. It runs
+** protected: an error raised mid-render (out of memory) is caught and leaves the render
+** state usable, as an error unwinding through the method does. Pushes the text -> 1; pushes
+** the message (a render error's "name:line: message", or the error raised) -> 0; pushes
+** nothing -> -1 when the arguments are not of those kinds (call the method instead). */
+int lrv_liquid_render(lua_State *L, int fn, int tpl, int ctx, int opts, const char *name,
+                      int has_now, lua_Number now);
+
 /* the C client inside a rivulet.http.Client userdata (for the embedding API) */
 struct rv_http;
 struct rv_http *lrv_http_of(lua_State *L, int idx);

@@ -118,25 +118,36 @@ static int stop(lua_State *L, int bailed) {
 
 /* Engine:render of the template at tpl against the context: pushes the text -> 1, or
 ** pushes nothing -> 0 (a render error, or a clock that fails: the Lua path says which).
-** As Engine:render, the engine's clock is read for Liquid's "now" only when opts.now is set. */
+** As Engine:render, the engine's clock is read for Liquid's "now" only when opts.now is set.
+** The render goes through lrv_liquid_render, protected as the method's pcall was, unless
+** its arguments are not the usual ones (then the method, as Engine:render calls it). */
 static int render(lua_State *L, const hot *h, int tpl) {
+  lua_Number now = 0;
+  int rc, stype = lua_type(L, SNAME);
+  if (h->opts_now) {
+    int ok;
+    lua_pushvalue(L, NOWFN);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) { lua_pop(L, 1); return 0; }
+    now = lua_tonumberx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok) return 0;
+    now = floor(now);
+  }
+  if (stype != LUA_TNUMBER) {
+    rc = lrv_liquid_render(L, RENDER_FN, tpl, CTX, PREPARED,
+                           stype == LUA_TSTRING ? lua_tostring(L, SNAME) : "template", h->opts_now, now);
+    if (rc >= 0) {
+      if (rc == 0) lua_pop(L, 1);
+      return rc;
+    }
+  }
   lua_pushvalue(L, RENDER_FN);
   lua_pushvalue(L, tpl);
   lua_pushvalue(L, CTX);
   lua_pushvalue(L, PREPARED);
   lua_pushvalue(L, SNAME);
-  if (h->opts_now) {
-    int ok;
-    lua_Number now;
-    lua_pushvalue(L, NOWFN);
-    if (lua_pcall(L, 0, 1, 0) != LUA_OK) { lua_pop(L, 6); return 0; }
-    now = lua_tonumberx(L, -1, &ok);
-    lua_pop(L, 1);
-    if (!ok) { lua_pop(L, 5); return 0; }
-    lua_pushnumber(L, floor(now));
-  } else {
-    lua_pushnil(L);
-  }
+  if (h->opts_now) lua_pushnumber(L, now);
+  else lua_pushnil(L);
   if (lua_pcall(L, 5, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return 0; }
   return 1;
 }

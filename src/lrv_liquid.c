@@ -90,6 +90,7 @@ typedef struct lhost {
   int top;                             /* the host's part of the stack ends here */
   int room;                            /* lua_checkstack has made room up to here */
   int nstack;                          /* tables anchored on the stack */
+  int caches;                          /* refs holds a cache table (push_cache made one) */
   const void *seen[ANCHOR_CACHE];      /* anchor's cache: address -> handle, value type */
   intptr_t seen_h[ANCHOR_CACHE];
   int seen_type[ANCHOR_CACHE];
@@ -358,6 +359,7 @@ static void push_cache(lhost *h, lua_Integer which) {
   lua_newtable(L);
   lua_pushvalue(L, -1);
   lua_rawseti(L, h->refs, which);
+  h->caches = 1;
 }
 
 static int64_t h_len(void *ud, const lq_value *obj) {
@@ -593,20 +595,30 @@ static int l_options(lua_State *L) {
 }
 
 /* One render state per Lua state, used again by every render (a render used to make a
-** __gc userdata and a refs table each time: garbage on the hottest path there is). It is
-** marked to be closed on the render's stack, so an error unwinding through the render
-** frees what the state holds and makes the slot free again. A render inside a render (a
-** partial loader that renders) gets a state and a table of its own, as before. */
-static const char SLOT_KEY = 0;   /* registry: the slot; its user value 1 is the refs table */
-
+** __gc userdata and a refs table each time: garbage on the hottest path there is). A render
+** called from Lua marks it to be closed on the render's stack, so an error unwinding
+** through the render frees what the state holds and makes the slot free again; the C entry
+** (lrv_liquid_render) renders under a protected call of its own and does the same when that
+** call fails. A render inside a render (a partial loader that renders) gets a state and a
+** table of its own, as before. */
 typedef struct render_slot {
   int busy;
+  int stale;                      /* an error unwound through a render: refs is made anew */
   unsigned gen;                   /* the lookup cache's generation (vcache) */
   vcache vc[VALUE_CACHE];
   lq_render *r;                   /* in the same block, after this header */
 } render_slot;
 
 #define SLOT_HEAD ((sizeof(render_slot) + 15) & ~(size_t)15)
+
+/* What a render reads at every call, found once per Lua state: upvalue 1 of the render
+** method. User values: 1 the array metatables' set (ARRAY_MTS_KEY's), 2 the render slot
+** (made on first use; its user value 1 is the refs table), 3 and 4 the Template and Options
+** metatables (the pointers below stay valid while these hold them). */
+typedef struct lq_state {
+  const void *tpl_mt, *opts_mt;
+  render_slot *slot;              /* NULL until the first render */
+} lq_state;
 
 static int slot_close(lua_State *L) {
   render_slot *s = lua_touserdata(L, 1);
@@ -625,12 +637,12 @@ static int slot_gc(lua_State *L) {
   return 0;
 }
 
-/* pushes the slot when it is free (marked busy and to be closed) and its refs table;
-** returns its render state, or NULL (nothing pushed) when it is in use */
-static lq_render *take_slot(lua_State *L, render_slot **sp) {
-  render_slot *s;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SLOT_KEY) == LUA_TNIL) {
-    lua_pop(L, 1);
+/* The slot when it is free (marked busy; to be closed when `close`) -> its render state,
+** with the slot and its refs table pushed; or NULL, nothing pushed, when it is in use. The
+** state's userdata is at st_idx. */
+static lq_render *take_slot(lua_State *L, lq_state *st, int st_idx, int close, render_slot **sp) {
+  render_slot *s = st->slot;
+  if (!s) {
     s = lua_newuserdatauv(L, SLOT_HEAD + lq_render_size(), 1);
     memset(s, 0, SLOT_HEAD);
     s->r = (lq_render *)(void *)((char *)s + SLOT_HEAD);
@@ -639,31 +651,118 @@ static lq_render *take_slot(lua_State *L, render_slot **sp) {
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &SLOT_KEY);
+    lua_setiuservalue(L, st_idx, 2);
+    st->slot = s;
+  } else {
+    if (s->busy) return NULL;
+    lua_getiuservalue(L, st_idx, 2);
   }
-  s = lua_touserdata(L, -1);
-  if (s->busy) {
-    lua_pop(L, 1);
-    return NULL;
+  if (s->stale) {                 /* the refs of a render an error unwound: unreferenced */
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    s->stale = 0;
   }
   s->busy = 1;
   *sp = s;
   lq_render_init(s->r);
-  lua_toclose(L, -1);
+  if (close) lua_toclose(L, -1);
   lua_getiuservalue(L, -1, 1);
   return s->r;
 }
 
-/* empties the slot's refs table (at idx) for the next render: entries 1..n and the caches */
-static void clear_refs(lua_State *L, int idx, int n) {
+/* empties the slot's refs table (at idx) for the next render: entries 1..n and the caches
+** when the render made them */
+static void clear_refs(lua_State *L, int idx, int n, int caches) {
   int i;
   for (i = 1; i <= n; i++) {
     lua_pushnil(L);
     lua_rawseti(L, idx, i);
   }
+  if (!caches) return;
   for (i = KEYS_CACHE; i >= LEN_CACHE; i--) {
     lua_pushnil(L);
     lua_rawseti(L, idx, i);
+  }
+}
+
+/* Renders template b (its userdata at stack index 1) against the context at stack index 2
+** with options o (its name set), the loader at stack index `loader` and the state (st, its
+** userdata at st_idx). The slot is to be closed when `close`; otherwise *taken says whether
+** this render took it, for the caller to recover it when an error unwinds. Pushes the text
+** -> 1, or fail and "name:line: message" -> 2. */
+static int render_core(lua_State *L, lq_state *st, int st_idx, tpl_box *b, const lq_options *o,
+                       int loader, int close, render_slot **taken) {
+  lhost h;
+  lq_host host;
+  lq_render *r;
+  lq_value root;
+  int rc, base;
+  render_slot *rs = NULL;
+  lua_getiuservalue(L, st_idx, 1);                      /* base + 1: array metatables */
+  base = lua_gettop(L) - 1;
+  r = take_slot(L, st, st_idx, close, &rs);             /* base + 2 slot, base + 3 refs */
+  if (!r) {
+    lua_pushnil(L);                                     /* base + 2 */
+    lua_newtable(L);                                    /* base + 3: refs */
+    r = lua_newuserdatauv(L, lq_render_size(), 0);      /* base + 4: freed by __gc if we unwind */
+    lq_render_init(r);
+    luaL_setmetatable(L, LRV_RENDER);
+  } else if (taken) *taken = rs;
+  /* only what is read before it is written: parts, tk_* and err are read below their counts
+  ** (or after a callback wrote them); seen_h and seen_type where seen matches */
+  h.L = L;
+  h.loader = loader;
+  h.refs = base + 3;
+  h.arraymts = base + 1;
+  h.nrefs = 0;
+  h.top = h.room = lua_gettop(L);
+  h.nstack = 0;
+  h.caches = 0;
+  memset(h.seen, 0, sizeof h.seen);
+  h.vc = NULL;
+  h.gen = NULL;
+  h.nparts = 0;
+  h.cur_t = NULL;
+  h.cur_keys = 0;
+  h.ntk = 0;
+  h.cur_flat = 0;
+  h.err[0] = 0;
+  if (rs) {                                             /* nothing cached yet */
+    new_generation(&rs->gen, rs->vc);
+    h.vc = rs->vc;
+    h.gen = &rs->gen;
+  }
+  memset(&host, 0, sizeof host);
+  host.ud = &h;
+  host.get = h_get;
+  host.get_key = h_get_key;
+  host.index = h_index;
+  host.len = h_len;
+  host.keys = h_keys;
+  host.partial = h_partial;
+  host.error = h_error;
+  lua_pushvalue(L, 1);                                  /* the template, for its keys */
+  if (anchor_top(&h, LQ_NIL) > 0) add_keys(&h, h.top, b->t);
+  root.type = LQ_HOSTHASH;
+  root.u.h = 2;                                         /* the context, anchored as an argument */
+  rc = lq_render_run(r, b->t, &host, o, root);
+  if (rs) clear_refs(L, base + 3, h.nrefs, h.caches);
+  if (rc == 0) {
+    size_t n;
+    const char *s = lq_render_output(r, &n);
+    lua_pushlstring(L, s, n);
+    lq_render_free(r);
+    if (rs && !close) rs->busy = 0;
+    return 1;                                  /* closing the slot frees it for the next */
+  }
+  {
+    const lq_error *e = lq_render_error(r);
+    luaL_pushfail(L);
+    if (e->line) lua_pushfstring(L, "%s:%d: %s", o->name, e->line, e->msg);
+    else lua_pushfstring(L, "%s: %s", o->name, e->msg);
+    lq_render_free(r);
+    if (rs && !close) rs->busy = 0;
+    return 2;
   }
 }
 
@@ -674,19 +773,25 @@ static void clear_refs(lua_State *L, int idx, int n) {
 ** Template:render(context, prepared, name, now): prepared = liquid_options(...), name and
 ** now (epoch seconds) for this render, each optional */
 static int l_render(lua_State *L) {
-  tpl_box *b = check_tpl(L, 1);
+  lq_state *st = lua_touserdata(L, lua_upvalueindex(1));
+  tpl_box *b;
   lq_options o;
-  lhost h;
-  lq_host host;
-  lq_render *r;
-  lq_value root;
-  int rc, slot;
   const char *name;
-  prepared *p;
-  render_slot *rs = NULL;
+  prepared *p = NULL;
+  /* a Template and prepared options, told by their metatables' addresses (what
+  ** luaL_checkudata and luaL_testudata compare, without looking the names up) */
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    b = lua_topointer(L, -1) == st->tpl_mt ? lua_touserdata(L, 1) : NULL;
+    lua_pop(L, 1);
+    if (!b || !b->t) b = check_tpl(L, 1);
+  } else b = check_tpl(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   if (lua_isnoneornil(L, 3)) { lua_settop(L, 2); lua_newtable(L); }
-  if ((p = luaL_testudata(L, 3, LRV_LQOPTS)) != NULL) {
+  else if (lua_type(L, 3) == LUA_TUSERDATA && lua_getmetatable(L, 3)) {
+    if (lua_topointer(L, -1) == st->opts_mt) p = lua_touserdata(L, 3);
+    lua_pop(L, 1);
+  }
+  if (p) {
     lua_settop(L, 5);
     o = p->o;
     name = lua_isstring(L, 4) ? lua_tostring(L, 4) : "template";
@@ -705,57 +810,80 @@ static int l_render(lua_State *L) {
     read_options(L, 3, &o);                    /* 6 timezone, 7 loader */
   }
   o.name = name;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);   /* 8 */
-  r = take_slot(L, &rs);                                /* 9 slot, 10 refs */
-  slot = r != NULL;
-  if (!slot) {
-    lua_pushnil(L);                                     /* 9 */
-    lua_newtable(L);                                    /* 10: refs */
-    r = lua_newuserdatauv(L, lq_render_size(), 0);      /* 11: freed by __gc if we unwind */
-    lq_render_init(r);
-    luaL_setmetatable(L, LRV_RENDER);
+  return render_core(L, st, lua_upvalueindex(1), b, &o, 7, 1, NULL);
+}
+
+/* the C entry's protected part: 1 template, 2 context, 3 prepared, 4 state, 5 its
+** arguments (checked by lrv_liquid_render) */
+typedef struct direct {
+  lq_state *st;
+  const char *name;
+  int has_now;
+  lua_Number now;
+  render_slot *taken;
+} direct;
+
+static int render_direct(lua_State *L) {
+  direct *a = lua_touserdata(L, 5);
+  tpl_box *b = lua_touserdata(L, 1);
+  lq_options o = ((prepared *)lua_touserdata(L, 3))->o;   /* its timezone lives in it */
+  o.name = a->name;
+  if (a->has_now) {
+    o.has_now = 1;
+    o.now = (int64_t)a->now;
   }
-  memset(&h, 0, sizeof h);
-  h.L = L;
-  h.loader = 7;
-  h.refs = 10;
-  h.arraymts = 8;
-  h.top = h.room = lua_gettop(L);
-  if (slot) {                                           /* nothing cached yet */
-    new_generation(&rs->gen, rs->vc);
-    h.vc = rs->vc;
-    h.gen = &rs->gen;
+  lua_getiuservalue(L, 3, 2);                  /* 6: loader */
+  return render_core(L, a->st, 4, b, &o, 6, 0, &a->taken);
+}
+
+int lrv_liquid_render(lua_State *L, int fn, int tpl, int ctx, int opts, const char *name,
+                      int has_now, lua_Number now) {
+  direct a;
+  const tpl_box *b;
+  int ok, top = lua_gettop(L);
+  fn = lua_absindex(L, fn);
+  tpl = lua_absindex(L, tpl);
+  ctx = lua_absindex(L, ctx);
+  opts = lua_absindex(L, opts);
+  if (lua_tocfunction(L, fn) != l_render || lua_type(L, tpl) != LUA_TUSERDATA
+      || lua_type(L, ctx) != LUA_TTABLE || lua_type(L, opts) != LUA_TUSERDATA)
+    return -1;
+  lua_pushcfunction(L, render_direct);
+  lua_pushvalue(L, tpl);
+  lua_pushvalue(L, ctx);
+  lua_pushvalue(L, opts);
+  lua_getupvalue(L, fn, 1);
+  a.st = lua_touserdata(L, -1);
+  a.name = name;
+  a.has_now = has_now;
+  a.now = now;
+  a.taken = NULL;
+  b = lua_touserdata(L, tpl);
+  ok = a.st && lua_getmetatable(L, tpl) && lua_topointer(L, -1) == a.st->tpl_mt && b->t;
+  if (ok) {
+    lua_pop(L, 1);
+    ok = lua_getmetatable(L, opts) && lua_topointer(L, -1) == a.st->opts_mt;
   }
-  memset(&host, 0, sizeof host);
-  host.ud = &h;
-  host.get = h_get;
-  host.get_key = h_get_key;
-  host.index = h_index;
-  host.len = h_len;
-  host.keys = h_keys;
-  host.partial = h_partial;
-  host.error = h_error;
-  lua_pushvalue(L, 1);                                  /* the template, for its keys */
-  if (anchor_top(&h, LQ_NIL) > 0) add_keys(&h, h.top, b->t);
-  root.type = LQ_HOSTHASH;
-  root.u.h = 2;                                         /* the context, anchored as an argument */
-  rc = lq_render_run(r, b->t, &host, &o, root);
-  if (slot) clear_refs(L, 10, h.nrefs);
-  if (rc == 0) {
-    size_t n;
-    const char *s = lq_render_output(r, &n);
-    lua_pushlstring(L, s, n);
-    lq_render_free(r);
-    return 1;                                  /* closing the slot frees it for the next */
+  if (!ok) {
+    lua_settop(L, top);
+    return -1;
   }
-  {
-    const lq_error *e = lq_render_error(r);
-    luaL_pushfail(L);
-    if (e->line) lua_pushfstring(L, "%s:%d: %s", name, e->line, e->msg);
-    else lua_pushfstring(L, "%s: %s", name, e->msg);
-    lq_render_free(r);
-    return 2;
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 5, 2, 0) != LUA_OK) {
+    if (a.taken) {                 /* unwound mid-render: as slot_close does, but allocating */
+      lq_render_free(a.taken->r);  /* nothing here, outside any protected call */
+      a.taken->stale = 1;
+      a.taken->busy = 0;
+    }
+    return 0;
   }
+  if (lua_type(L, -2) == LUA_TSTRING) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_remove(L, -2);
+  return 0;
 }
 
 /* liquid_array_mt(mt): tables with this metatable are arrays even when empty (cjson's) */
@@ -770,7 +898,7 @@ static int l_array_mt(lua_State *L) {
 
 void lrv_open_liquid(lua_State *L) {
   static const luaL_Reg tpl_methods[] = {
-    { "render", l_render },
+    { "render", NULL },                    /* a closure: its state below */
     { NULL, NULL }
   };
   static const luaL_Reg tpl_meta[] = {
@@ -788,6 +916,7 @@ void lrv_open_liquid(lua_State *L) {
   static const luaL_Reg render_meta[] = { { "__gc", render_gc }, { NULL, NULL } };
   static const luaL_Reg slot_meta[] = { { "__gc", slot_gc }, { "__close", slot_close }, { NULL, NULL } };
   static const luaL_Reg options_meta[] = { { NULL, NULL } };
+  int top;
   lrv_class(L, LRV_TEMPLATE, tpl_meta, tpl_methods);
   lrv_class(L, LRV_RENDER, render_meta, NULL);
   lrv_class(L, LRV_RENDER_SLOT, slot_meta, NULL);
@@ -801,6 +930,24 @@ void lrv_open_liquid(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);
   } else lua_pop(L, 1);
+  top = lua_gettop(L);
+  luaL_getmetatable(L, LRV_TEMPLATE);
+  if (lua_getfield(L, -1, "__index") == LUA_TTABLE
+      && lua_getfield(L, -1, "render") != LUA_TFUNCTION) {   /* once a Lua state */
+    lq_state *st = lua_newuserdatauv(L, sizeof *st, 4);
+    st->slot = NULL;
+    st->tpl_mt = lua_topointer(L, -4);
+    lua_pushvalue(L, -4);
+    lua_setiuservalue(L, -2, 3);
+    luaL_getmetatable(L, LRV_LQOPTS);
+    st->opts_mt = lua_topointer(L, -1);
+    lua_setiuservalue(L, -2, 4);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_MTS_KEY);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushcclosure(L, l_render, 1);
+    lua_setfield(L, -3, "render");
+  }
+  lua_settop(L, top);
   luaL_setfuncs(L, funcs, 0);
   /* rivulet's own array marker: tables with this metatable are arrays even when empty */
   lua_newtable(L);
