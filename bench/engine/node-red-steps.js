@@ -13,33 +13,15 @@
 'use strict';
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-
-const here = __dirname;
-const RED = require(path.join(here, '../serve/node-red/node_modules/node-red'));
+const nr = require('../lib/node-red.js');
 
 const N = Number(process.argv[2] || 20000);
 const LOOPS = Number(process.argv[3] || 10);
 const IN_FLIGHT = 100;
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rivulet-nr-steps-'));
-const flows = fs.readFileSync(path.join(here, 'node-red-steps.json'), 'utf8').replace('"LOOPS"', `"${LOOPS}"`);
-fs.writeFileSync(path.join(userDir, 'flows.json'), flows);
-
-RED.init({
-  userDir, flowFile: 'flows.json', credentialSecret: false, httpAdminRoot: false, httpNodeRoot: false,
-  diagnostics: { enabled: false, ui: false }, runtimeState: { enabled: false, ui: false },
-  telemetry: { enabled: false, updateNotification: false },
-  externalModules: { autoInstall: false, palette: { allowInstall: false } },
-  logging: { console: { level: 'error', metrics: false, audit: false } },
-});
-
-function fail(msg) {
-  process.stderr.write(`bench/engine/node-red-steps.js: ${msg}\n`);
-  fs.rmSync(userDir, { recursive: true, force: true });
-  process.exit(1);
-}
+const flows = fs.readFileSync(path.join(__dirname, 'node-red-steps.json'), 'utf8').replace('"LOOPS"', `"${LOOPS}"`);
+const { fail, nodes, stop } = nr.embed('bench/engine/node-red-steps.js', flows, ['e000000000000001', 'e000000000000004']);
 
 function pass(count, start, sink) {
   return new Promise((resolve) => {
@@ -55,14 +37,8 @@ function pass(count, start, sink) {
   });
 }
 
-RED.start().then(async () => {
-  let start, end;
-  for (let i = 0; i < 100 && !(start && end); i++) {
-    start = RED.nodes.getNode('e000000000000001');
-    end = RED.nodes.getNode('e000000000000004');
-    if (!(start && end)) await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!(start && end)) fail('the flow did not start');
+(async () => {
+  const [start, end] = await nodes();
   const sink = { handler: null };
   end.on('input', (msg, send, done) => { sink.handler(msg); done(); });
   await pass(Math.max(1000, N >> 2), start, sink);
@@ -72,7 +48,6 @@ RED.start().then(async () => {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(c0);
   process.stdout.write(JSON.stringify({ impl: 'node-red', executions: N, cpu_s: (c.user + c.system) / 1e6, wall_s: wall }) + '\n');
-  await RED.stop();
-  fs.rmSync(userDir, { recursive: true, force: true });
+  await stop();
   process.exit(0);
-}).catch((e) => fail(String(e && e.stack || e)));
+})().catch((e) => fail(String(e && e.stack || e)));

@@ -14,11 +14,8 @@
 'use strict';
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-
-const here = __dirname;
-const RED = require(path.join(here, '../serve/node-red/node_modules/node-red'));
+const nr = require('../lib/node-red.js');
 
 const URL = process.argv[2];
 const N = Number(process.argv[3] || 10000);
@@ -27,32 +24,11 @@ if (!URL) {
   process.exit(2);
 }
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rivulet-nr-scale-'));
-const flows = fs.readFileSync(path.join(here, 'node-red-scale.json'), 'utf8').replace('"URL"', JSON.stringify(URL));
-fs.writeFileSync(path.join(userDir, 'flows.json'), flows);
+const flows = fs.readFileSync(path.join(__dirname, 'node-red-scale.json'), 'utf8').replace('"URL"', JSON.stringify(URL));
+const { fail, nodes, stop } = nr.embed('bench/scale/node-red-scale.js', flows, ['f000000000000001', 'f000000000000004']);
 
-RED.init({
-  userDir, flowFile: 'flows.json', credentialSecret: false, httpAdminRoot: false, httpNodeRoot: false,
-  diagnostics: { enabled: false, ui: false }, runtimeState: { enabled: false, ui: false },
-  telemetry: { enabled: false, updateNotification: false },
-  externalModules: { autoInstall: false, palette: { allowInstall: false } },
-  logging: { console: { level: 'error', metrics: false, audit: false } },
-});
-
-function fail(msg) {
-  process.stderr.write(`bench/scale/node-red-scale.js: ${msg}\n`);
-  fs.rmSync(userDir, { recursive: true, force: true });
-  process.exit(1);
-}
-
-RED.start().then(async () => {
-  let start, end;
-  for (let i = 0; i < 100 && !(start && end); i++) {
-    start = RED.nodes.getNode('f000000000000001');
-    end = RED.nodes.getNode('f000000000000004');
-    if (!(start && end)) await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!(start && end)) fail('the flow did not start');
+(async () => {
+  const [start, end] = await nodes();
   // a pass: n messages started at once; resolves with how many sent the function's number
   let sink = null;
   end.on('input', (msg, send, nodeDone) => { sink(msg); nodeDone(); });
@@ -74,8 +50,7 @@ RED.start().then(async () => {
   const c = process.cpuUsage(c0);
   process.stdout.write(JSON.stringify({ impl: 'node-red', executions: N, succeeded: ok, wall_s: wall,
     cpu_s: (c.user + c.system) / 1e6 }) + '\n');
-  await RED.stop();
-  fs.rmSync(userDir, { recursive: true, force: true });
+  await stop();
   if (ok !== N) fail(`${ok} of ${N} executions sent the function's number`);
   process.exit(0);
-}).catch((e) => fail(String(e && e.stack || e)));
+})().catch((e) => fail(String(e && e.stack || e)));
