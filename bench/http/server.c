@@ -1,6 +1,6 @@
 /* bench/http/server.c: the loopback function server of the HTTP and scale benchmarks, in C
  * so that the server costs the same, and little, whichever client it serves (rivulet, bare
- * libcurl, raw sockets). One thread, epoll, HTTP/1.1 keep-alive.
+ * libcurl, raw sockets). One thread, epoll, HTTP/1.1 keep-alive (a /slow reply closes: below).
  *
  *   server            prints "PORT n" once listening on 127.0.0.1:n (a free port)
  *
