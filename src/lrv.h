@@ -63,7 +63,7 @@ void lrv_open_hot(lua_State *L, int sid_idx);
 ** protected: an error raised mid-render (out of memory) is caught and leaves the render
 ** state usable, as an error unwinding through the method does. Pushes the text -> 1; pushes
 ** the message (a render error's "name:line: message", or the error raised) -> 0; pushes
-** nothing -> -1 when the arguments are not of those kinds (call the method instead). */
+** nothing -> -1 when the arguments are not of those kinds. */
 int lrv_liquid_render(lua_State *L, int fn, int tpl, int ctx, int opts, const char *name,
                       int has_now, lua_Number now);
 

@@ -126,11 +126,13 @@ static int stop(lua_State *L, int bailed) {
 /* Engine:render of the template at tpl against the context: pushes the text -> 1, or
 ** pushes nothing -> 0 (a render error, or a clock that fails: the Lua path says which).
 ** As Engine:render, the engine's clock is read for Liquid's "now" only when opts.now is set.
-** The render goes through lrv_liquid_render, protected as the method's pcall was, unless
-** its arguments are not the usual ones (then the method, as Engine:render calls it). */
+** The render goes through lrv_liquid_render, protected as the method's pcall was; what it
+** does not take (a state named by a number, say) goes back to the Lua path. */
 static int render(lua_State *L, const hot *h, int tpl) {
   lua_Number now = 0;
-  int rc, stype = lua_type(L, SNAME);
+  const char *name;
+  int rc;
+  if (lua_type(L, SNAME) != LUA_TSTRING) return 0;     /* a name of another kind: the Lua path's */
   if (h->opts_now) {
     int ok;
     lua_pushvalue(L, NOWFN);
@@ -140,23 +142,10 @@ static int render(lua_State *L, const hot *h, int tpl) {
     if (!ok) return 0;
     now = floor(now);
   }
-  if (stype != LUA_TNUMBER) {
-    rc = lrv_liquid_render(L, RENDER_FN, tpl, CTX, PREPARED,
-                           stype == LUA_TSTRING ? lua_tostring(L, SNAME) : "template", h->opts_now, now);
-    if (rc >= 0) {
-      if (rc == 0) lua_pop(L, 1);
-      return rc;
-    }
-  }
-  lua_pushvalue(L, RENDER_FN);
-  lua_pushvalue(L, tpl);
-  lua_pushvalue(L, CTX);
-  lua_pushvalue(L, PREPARED);
-  lua_pushvalue(L, SNAME);
-  if (h->opts_now) lua_pushnumber(L, now);
-  else lua_pushnil(L);
-  if (lua_pcall(L, 5, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return 0; }
-  return 1;
+  name = lua_tostring(L, SNAME);
+  rc = lrv_liquid_render(L, RENDER_FN, tpl, CTX, PREPARED, name, h->opts_now, now);
+  if (rc == 0) lua_pop(L, 1);
+  return rc > 0;
 }
 
 /* a source in a plan (at idx): a Template renders, any other value is the text itself;
