@@ -686,11 +686,20 @@ local function timed(src, extra, partials)
   return out, err, ms
 end
 
+-- A render that does not look at the clock runs past the margin every time; a busy host
+-- (page reclaim under memory pressure is CPU charged to us: 150 ms once in CI) only now and
+-- then. So an overrun is tried again, up to TRIES times, and the best of them is judged.
+local TRIES = 3
 local function assert_stops_in_time(src, extra, partials)
-  local out, err, ms = timed(src, extra, partials)
-  lu.assertNil(out, src)
-  lu.assertStrContains(err, "time_ms limit exceeded (" .. TIME_MS .. " ms)")
-  lu.assertTrue(ms < TIME_MS + MARGIN_MS, string.format("%s: stopped after %.0f ms", src, ms))
+  local best = math.huge
+  for _ = 1, TRIES do
+    local out, err, ms = timed(src, extra, partials)
+    lu.assertNil(out, src)
+    lu.assertStrContains(err, "time_ms limit exceeded (" .. TIME_MS .. " ms)")
+    best = math.min(best, ms)
+    if best < TIME_MS + MARGIN_MS then break end
+  end
+  lu.assertTrue(best < TIME_MS + MARGIN_MS, string.format("%s: stopped after %.0f ms at best of %d", src, best, TRIES))
 end
 
 local function in_a_loop(expr) return "{% for i in (1..100000) %}{{ " .. expr .. " }}{% endfor %}" end
