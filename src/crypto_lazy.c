@@ -6,7 +6,7 @@
 */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "lazy.h"
 
@@ -22,10 +22,19 @@ RV_LAZY_HIDE
   R(int, EVP_Digest, (const void *d, size_t n, unsigned char *md, unsigned int *sz,        \
                       const EVP_MD *type, ENGINE *impl), (d, n, md, sz, type, impl))       \
   R(int, EVP_EncodeBlock, (unsigned char *t, const unsigned char *f, int n), (t, f, n))    \
-  R(const EVP_MD *, EVP_sha1, (void), ())                                                  \
-  R(const EVP_MD *, EVP_sha256, (void), ())                                                \
-  R(unsigned char *, HMAC, (const EVP_MD *md, const void *key, int keylen,                 \
-                            const unsigned char *d, size_t n, unsigned char *out,          \
-                            unsigned int *outlen), (md, key, keylen, d, n, out, outlen))
+  R(EVP_MAC *, EVP_MAC_fetch, (OSSL_LIB_CTX *libctx, const char *alg, const char *props),  \
+    (libctx, alg, props))                                                                  \
+  V(EVP_MAC_free, (EVP_MAC *mac), (mac))                                                   \
+  R(EVP_MAC_CTX *, EVP_MAC_CTX_new, (EVP_MAC *mac), (mac))                                 \
+  V(EVP_MAC_CTX_free, (EVP_MAC_CTX *ctx), (ctx))                                           \
+  R(int, EVP_MAC_init, (EVP_MAC_CTX *ctx, const unsigned char *key, size_t keylen,         \
+                        const OSSL_PARAM params[]), (ctx, key, keylen, params))            \
+  R(int, EVP_MAC_update, (EVP_MAC_CTX *ctx, const unsigned char *d, size_t n), (ctx, d, n)) \
+  R(int, EVP_MAC_final, (EVP_MAC_CTX *ctx, unsigned char *out, size_t *outl, size_t outsize), \
+    (ctx, out, outl, outsize))                                                             \
+  R(OSSL_PARAM, OSSL_PARAM_construct_utf8_string, (const char *key, char *buf, size_t bsize), \
+    (key, buf, bsize))                                                                     \
+  R(OSSL_PARAM, OSSL_PARAM_construct_end, (void), ())                                      \
+  R(const EVP_MD *, EVP_sha256, (void), ())
 
 RV_LAZY_LIBRARY(CRYPTO_FUNCS, rv_crypto_unavailable, RV_CRYPTO_SONAME, "libcrypto (OpenSSL)")

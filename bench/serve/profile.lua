@@ -5,20 +5,23 @@
 -- every 1,000 VM instructions, each sample weighing the CPU time since the last: inclusive
 -- by function, then self, C functions counting for their Lua caller). Checks that every
 -- conversation ended. With "rest": N REST executions.create (POST /v2/Flows/{FW}/Executions,
--- as bench/serve/gen.js writes them) instead, each checked 201 and left waiting.
+-- as bench/serve/gen.js writes them) instead, each checked 201 and left waiting. With
+-- "build": the requests are made (signed, encoded) and nothing is sent: what this script
+-- itself costs, to take from a callgrind count of the full run (bench/README.md).
 --
---   build/rivulet lua bench/serve/profile.lua [N=2000] [profile] [full|normal] [rest]
+--   build/rivulet lua bench/serve/profile.lua [N=2000] [profile] [full|normal] [rest] [build]
 local rivulet = require "rivulet"
 local core = require "rivulet.core"
 local json = require "rivulet.json"
 local serve = require "rivulet.serve"
 
 local N = math.tointeger(tonumber(arg[1] or "")) or 2000
-local PROFILE, SYNC, REST = false, "normal", false
+local PROFILE, SYNC, REST, BUILD = false, "normal", false, false
 for i = 2, #arg do
   if arg[i] == "profile" then PROFILE = true elseif arg[i] == "full" or arg[i] == "normal" then SYNC = arg[i]
   elseif arg[i] == "rest" then REST = true
-  else error("usage: profile.lua [N] [profile] [full|normal] [rest]") end
+  elseif arg[i] == "build" then BUILD = true
+  else error("usage: profile.lua [N] [profile] [full|normal] [rest] [build]") end
 end
 local AC, TOKEN = "AC0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 local BASE = "http://rivulet-bench.invalid"
@@ -68,6 +71,11 @@ for phase = 1, REST and 0 or 2 do
     reqs[#reqs + 1] = { method = "POST", path = path, body = form(f),
       headers = { FORM, { "X-Twilio-Signature", rivulet.http.signature(TOKEN, BASE .. path, f) } } }
   end
+end
+
+if BUILD then
+  print(string.format("%d requests made, none sent", #reqs))
+  os.exit(0)
 end
 
 -- each sample weighs the CPU time since the last one (os.clock), so the time spent in C

@@ -46,6 +46,28 @@ int main(void) {
     rv_hmac_sha256_base64("12345", 5, s1, strlen(s1), sig256);
     check("HMAC-SHA256 form POST", sig256, "/Px0ZZziCxf9Zt7wehmYS+fbCh+oLQi2VrfCqcV1vPM=");
   }
+  /* each digest keeps a context keyed with the last key (sign.c): a key of no bytes, a key
+  ** longer than a block (hashed first), and keys that change back and forth all sign as
+  ** HMAC does (the values from `openssl dgst -hmac`) */
+  {
+    char sig256[45], longkey[101];
+    memset(longkey, 'k', 100);
+    longkey[100] = 0;
+    rv_hmac_sha1_base64("", 0, "", 0, sig);
+    check("HMAC-SHA1 empty key", sig, "+9sdGxiqbAgyS31ktx+3Y3BpDh0=");
+    rv_hmac_sha256_base64("", 0, "", 0, sig256);
+    check("HMAC-SHA256 empty key", sig256, "thNnmggU2ex3L5XXeMNfxf8Wl8STcVZTxscSFEKSxa0=");
+    rv_hmac_sha1_base64(longkey, 100, "what do ya want for nothing?", 28, sig);
+    check("HMAC-SHA1 long key", sig, "n0/AnH3GqnYaW8KKf732M2wlZV8=");
+    rv_hmac_sha1_base64("12345", 5, s1, strlen(s1), sig);
+    check("HMAC-SHA1 key changed back", sig, "GvWf1cFY/Q7PnoempGyD5oXAezc=");
+    rv_hmac_sha1_base64("12345", 5, s4, strlen(s4), sig);
+    check("HMAC-SHA1 same key again", sig, "bEIcoudSnFdX9AJGp5Wd/U4Rbcs=");
+    rv_hmac_sha256_base64(longkey, 100, "abc", 3, sig256);
+    check("HMAC-SHA256 long key", sig256, "tYsraU/boN122j6+mRdPco0ydWDzbs4iTpCGeXJHmSI=");
+    rv_hmac_sha256_base64("Jefe", 4, "what do ya want for nothing?", 28, sig256);
+    check("HMAC-SHA256 key changed back", sig256, "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+  }
   /* base64 as HTTP Basic carries it: padding checked, anything else refused */
   {
     unsigned char out[64];
