@@ -912,6 +912,29 @@ function TestEngineTriggers.test_sids_are_unique()
   end
 end
 
+-- Studio: flow.flow_sid is the Flow's SID (REFERENCE.md §3), the same for each of its
+-- executions; a flow loaded without one gets one at its first execution, kept for it
+function TestEngineTriggers.test_a_flow_keeps_one_sid()
+  local e = rivulet.engine{}
+  local flow = rivulet.load_flow{ description = "sid",
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "say" } },
+    { name = "say", type = "send-message", body = "{{ flow.flow_sid }}" } }
+  lu.assertNil(flow.sid)
+  local a = assert(e:start(flow, { from = "+15550001", to = TO }))
+  local b = assert(rivulet.engine{}:start(flow, { from = "+15550002", to = TO }))
+  lu.assertStrMatches(a.flow_sid, "FW" .. ("%x"):rep(32))
+  lu.assertEquals(b.flow_sid, a.flow_sid)
+  lu.assertEquals(a.context.flow.flow_sid, a.flow_sid)
+  lu.assertEquals(b.context.widgets.say.outbound.Body, a.flow_sid)
+  lu.assertNotEquals(a.sid, b.sid)
+  -- another flow, another SID; a flow with its own keeps it
+  local other = assert(e:start(echo_flow("incomingMessage", "hi"), { from = "+15550003", to = TO }))
+  lu.assertNotEquals(other.flow_sid, a.flow_sid)
+  local own = rivulet.load_flow{ description = "own", sid = "FW" .. ("ab"):rep(16),
+    { name = "Trigger", type = "trigger" } }
+  lu.assertEquals(assert(e:start(own, { from = "+15550004", to = TO })).flow_sid, "FW" .. ("ab"):rep(16))
+end
+
 -- ---- the example flows ----------------------------------------------------------------------------
 
 TestEngineExampleFlows = {}

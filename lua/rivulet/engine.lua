@@ -526,6 +526,29 @@ local function transitions_by_event(state)
   return by
 end
 
+-- why an execution ended on `event` out of `state`: a branch that ends (ended) or no
+-- transition for it. The same few texts every time a flow ends its usual way: made once per
+-- state and event (a format is a tenth of an execution that ends after its trigger).
+local endings_of = setmetatable({}, { __mode = "k" })
+local ENDINGS_MAX = 16      -- texts kept per state: its widget's events are a few; logic can make any
+
+local function ending_of(state, event, ended)
+  local by = endings_of[state]
+  if not by then
+    by = { [true] = {}, [false] = {}, n = 0 }
+    endings_of[state] = by
+  end
+  local text = by[ended][event]
+  if not text then
+    if ended then text = format("'%s' ended the flow on '%s'", state.name, tostring(event))
+    else text = format("no transition for event '%s' of '%s'", tostring(event), state.name) end
+    if type(event) == "string" and by.n < ENDINGS_MAX then
+      by[ended][event], by.n = text, by.n + 1
+    end
+  end
+  return text
+end
+
 -- record the step for `event` out of `state`; returns the next state's name, or nil when
 -- the execution ends here. why = {reason, message}: why the widget failed (a timeout, a
 -- refused connection, a property that does not render...). It goes to the step (its
@@ -562,13 +585,13 @@ function Engine:transition(exec, state, event, outputs, chosen, why)
   exec.steps[#exec.steps + 1] = step
   local ending, failed
   if not tr then
-    ending = format("no transition for event '%s' of '%s'", tostring(event), state.name)
+    ending = ending_of(state, event, false)
     failed = FAILURE_EVENTS[event]                     -- a failure nobody handles fails the execution
     -- a failure nobody handles: say what failed, or the summary hides the cause
     local what = why and (why.message or why.reason)
     if what then ending = format("%s (%s)", ending, tostring(what)) end
   elseif not nx then
-    ending = format("'%s' ended the flow on '%s'", state.name, tostring(event))
+    ending = ending_of(state, event, true)
     local what = why and FAILURE_EVENTS[event] and (why.message or why.reason)
     if what then ending = format("%s (%s)", ending, tostring(what)) end
   end
@@ -854,13 +877,29 @@ end
 
 -- ---- starting executions ----------------------------------------------------------------------
 
+-- The SID of a flow that came without one (a Lua flow, a file): made at its first
+-- execution and kept for the flow, as `flow.flow_sid` is the Flow's SID in Studio, the same
+-- for each of its executions (REFERENCE.md §3, "flow.flow_sid"); weak, as flows are.
+local stand_in_sids = setmetatable({}, { __mode = "k" })
+
+local function flow_sid_of(flow)
+  local s = flow.sid
+  if s then return s end
+  s = stand_in_sids[flow]
+  if not s then
+    s = sid("FW")
+    stand_in_sids[flow] = s
+  end
+  return s
+end
+
 local function new_exec(self, flow, trigger)
   local ev = trigger.event or "incomingMessage"
   local api = self.opts.twilio
   local tctx, contact, channel = trigger_widget.context(trigger,
     self.opts.account_sid or (type(api) == "table" and api.account_sid or nil), self.now())
   local exec = {
-    sid = sid("FN"), flow = flow, flow_sid = flow.sid or sid("FW"), flow_version = flow.revision,
+    sid = sid("FN"), flow = flow, flow_sid = flow_sid_of(flow), flow_version = flow.revision,
     flow_name = flow.source or flow.description, status = "active", state = flow.initial_state,
     steps = {}, started_at = self.now(), repeats = 0, trigger_event = ev,
     -- what started it (Studio's initiated_by): the message or call, else the caller's say
@@ -1002,9 +1041,8 @@ function KINDS.start(self, ev)
   if type(tev) ~= "string" or not trigger_widget.EVENTS[tev] then
     return bad("trigger.event: unknown trigger event '%s' (%s)", tostring(tev), trigger_widget.EVENT_LIST)
   end
-  for _, k in ipairs{ "from", "to" } do
-    if not is_address(trigger[k]) then return bad("trigger.%s must be a string, not %s", k, type(trigger[k])) end
-  end
+  if not is_address(trigger.from) then return bad("trigger.from must be a string, not %s", type(trigger.from)) end
+  if not is_address(trigger.to) then return bad("trigger.to must be a string, not %s", type(trigger.to)) end
   if trigger.body ~= nil and type(trigger.body) ~= "string" then
     return bad("trigger.body must be a string, not %s", type(trigger.body))
   end
