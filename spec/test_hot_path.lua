@@ -56,6 +56,17 @@ local function run(flow, hot, o)
     lu.assertEquals(#s.sid, 34)
     lu.assertIsNumber(s.date_created)
   end
+  -- the order next() gives the keys of each step's variables and outputs: what a template
+  -- or a JSON encoder that walks them prints, so both paths must make them alike
+  local orders = {}
+  local function keys(t)
+    local l = {}
+    if type(t) == "table" then for k in next, t do l[#l + 1] = tostring(k) end end
+    return table.concat(l, ",")
+  end
+  for i, s in ipairs(exec.steps) do
+    orders[i] = keys(s.context.variables) .. "|" .. keys(s.context.outputs)
+  end
   local steps = {}
   for i, s in ipairs(exec.steps) do
     local c = {}
@@ -66,7 +77,7 @@ local function run(flow, hot, o)
   local got = {
     status = exec.status, reason = exec.reason, failed = exec.failed, state = exec.state,
     last_state = exec.last_state, repeats = exec.repeats, context = exec.context,
-    steps = steps, shares = shares, sent = sent, told = told,
+    steps = steps, shares = shares, sent = sent, told = told, orders = orders,
   }
   if o.now then got.ended_at, got.started_at = exec.ended_at, exec.started_at end
   if o.store then

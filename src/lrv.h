@@ -53,6 +53,10 @@ void lrv_sid_push(lua_State *L, lrv_sid_source *src, const char *prefix);
 int lrv_split_kind(const char *kind);
 int lrv_split_eval(lua_State *L, int kind, const char *a, size_t an, const char *v, size_t vn);
 void lrv_cast_push(lua_State *L, int idx);
+/* Set Variables' new tables: a copy of the variables table at idx with room for n more
+** pairs, then the outputs with room for n. The widget (core.new_vars) and the hot path make
+** them alike, so their pairs come out of next() in one order either way. */
+void lrv_new_vars_push(lua_State *L, int idx, lua_Integer n);
 /* adds core.hot_steps to the module table below the SID source at sid_idx */
 void lrv_open_hot(lua_State *L, int sid_idx);
 

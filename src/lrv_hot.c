@@ -162,14 +162,10 @@ static int text_of(lua_State *L, const hot *h, int idx) {
 static int set_variables(lua_State *L, const hot *h) {
   lua_Integer i, n;
   if (field(L, FLOWT, K_VARIABLES) != LUA_TTABLE || lua_getmetatable(L, OLDVARS)) return 0;
-  lua_newtable(L);                                    /* VARS */
-  lua_pushnil(L);
-  while (lua_next(L, OLDVARS)) {                      /* pairs, as the widget copies them */
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, VARS);
-  }
-  lua_newtable(L);                                    /* OUT */
+  lua_rawgeti(L, PLAN, 4);                            /* the list's length, the widget's hint */
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lrv_new_vars_push(L, OLDVARS, n);                   /* VARS, OUT: as the widget makes them */
   push_key(L, K_VARIABLES);
   lua_pushvalue(L, VARS);
   lua_rawset(L, FLOWT);

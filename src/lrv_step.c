@@ -301,9 +301,43 @@ static int l_cast(lua_State *L) {
   return 1;
 }
 
+/* ---- Set Variables' tables ------------------------------------------------------------- */
+
+/* the size hint lua_createtable takes, clamped: a hint never fails, it only sizes */
+static int hint(lua_Integer n) {
+  return n <= 0 ? 0 : n > 1024 ? 1024 : (int)n;
+}
+
+void lrv_new_vars_push(lua_State *L, int idx, lua_Integer n) {
+  lua_Integer count = 0;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  /* made at its size: grown from empty, a copy was rehashed at each power of two */
+  lua_createtable(L, 0, hint(count + n));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_createtable(L, 0, hint(n));
+}
+
+/* new_vars(variables, n) -> vars, outputs (lrv_new_vars_push) */
+static int l_new_vars(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lrv_new_vars_push(L, 1, luaL_checkinteger(L, 2));
+  return 2;
+}
+
 void lrv_open_step(lua_State *L) {
   static const luaL_Reg fns[] = { { "split_test", l_split_test }, { "cast", l_cast },
-                                  { "split_kind", l_split_kind }, { NULL, NULL } };
+                                  { "split_kind", l_split_kind }, { "new_vars", l_new_vars },
+                                  { NULL, NULL } };
   sid_source *src = (sid_source *)lua_newuserdatauv(L, sizeof *src, 0);
   memset(src, 0, sizeof *src);           /* random bytes on first use: a cold start pays nothing */
   lua_pushvalue(L, -1);

@@ -54,8 +54,8 @@ end
 local function plan_set_variables(state, set_variables)
   local p = tbl(state.properties)
   if p.parse_as_json == true then return false end
-  local list = {}
-  for _, kv in ipairs(tbl(p.variables)) do
+  local list, variables = {}, tbl(p.variables)
+  for _, kv in ipairs(variables) do
     if type(kv) == "table" and kv.key ~= nil then
       -- outputs.reason would make the step a failed one (Engine:transition's why)
       if kv.key == "reason" or kv.parse_as_json == true then return false end
@@ -73,7 +73,8 @@ local function plan_set_variables(state, set_variables)
       list[#list + 1] = src
     end
   end
-  return { 1, next_of(first(state, "next")), list }
+  -- 4: the size hint the widget gives core.new_vars (the same tables either way)
+  return { 1, next_of(first(state, "next")), list, #variables }
 end
 
 -- a condition's value as the text split_test reads (tostring(v or "")), or its Template

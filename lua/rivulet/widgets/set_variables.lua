@@ -30,7 +30,7 @@ local W = {
 -- text; an integer when it fits 64 bits, as JSON reads it), else the text inside quotation
 -- marks when that spells one, else the text as rendered. spec/test_step_core.lua keeps the
 -- Lua version as the oracle.
-local cast = core.cast
+local cast, new_vars = core.cast, core.new_vars
 
 function W.cast(v, as_json)
   if type(v) ~= "string" then return v end
@@ -42,13 +42,19 @@ function W.cast(v, as_json)
 end
 
 function W.run(step)
-  -- a new table each time: steps keep the old one as their snapshot
+  -- a new table each time: steps keep the old one as their snapshot (made at their size,
+  -- as the hot path makes them: src/lrv_step.c)
   local flow = step.context.flow
-  local vars = {}
-  for k, v in pairs(flow.variables) do vars[k] = v end
+  local list = step.props.variables or {}
+  local old, vars, out = flow.variables
+  if getmetatable(old) == nil then
+    vars, out = new_vars(old, #list)
+  else                                     -- its own pairs: copied through them
+    vars, out = {}, {}
+    for k, v in pairs(old) do vars[k] = v end
+  end
   flow.variables = vars
-  local out = {}
-  for _, kv in ipairs(step.props.variables or {}) do
+  for _, kv in ipairs(list) do
     if type(kv) == "table" and kv.key ~= nil then
       local v = kv.value
       if v == nil then v = "" elseif type(v) == "string" then v = step:render(v) end
