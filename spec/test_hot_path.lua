@@ -10,9 +10,13 @@ local helper = require "spec.helper"
 
 local FROM, TO = "+15550001111", "+15559990000"
 
--- SIDs differ between two runs (one counter per Lua state): compared by shape
+local core = require "rivulet.core"
+
+-- SIDs differ between two runs (one counter per Lua state): compared by shape. Long texts
+-- by their length and digest: as exact, and a difference prints short
 local function norm(v, seen)
   if type(v) == "string" and #v == 34 and v:match("^%u%u%x+$") then return "SID:" .. v:sub(1, 2) end
+  if type(v) == "string" and #v > 200 then return ("<%d bytes, sha256 %s>"):format(#v, core.sha256_hex(v)) end
   if type(v) ~= "table" then return v end
   seen = seen or {}
   if seen[v] then return "<seen>" end
@@ -44,7 +48,7 @@ local function run(flow, hot, o)
   end
   if o.now then eo.now = counting_clock() end
   local e = assert(rivulet.engine(eo))
-  local exec = assert(e:start(flow, { event = "incomingMessage", from = FROM, to = TO, body = o.body or "hi" }))
+  local exec = assert(e:start(flow, o.trigger or { event = "incomingMessage", from = FROM, to = TO, body = o.body or "hi" }))
   e:run()
   -- which earlier step's variables (and outputs) table each step shares
   local shares = {}
@@ -308,6 +312,45 @@ function TestHotPath.test_a_store_keeps_the_same_rows()
   }, { store = dir .. "/s.db", now = true })
   lu.assertEquals(#r.rows, 10)
   helper.rmtree(dir)
+end
+
+-- {{ a.b.c }} alone is looked up in C (src/lrv_hot.c, lookup) when it finds text or an
+-- integer; everything else renders. Each kind of value, in a Set Variables value and a
+-- Split's input, both ways: the output limit at its edge (16 KiB, LQ_DEF_OUTPUT_BYTES),
+-- arrays, tables with metatables, text in the middle of a path, Liquid's size/first/last
+-- and literals, and under a counting clock
+function TestHotPath.test_paths_find_what_the_renderer_prints()
+  local json = require "rivulet.json"
+  local data = {
+    s = "text", i = 42, neg = -7, min = math.mininteger, zero = 0, f = 1.5, whole = 2.0, b = true,
+    arr = { 1, 2 }, mixed = { 1, 2, x = "y" }, h = { k = "v", n = 3, deep = { er = "est" } }, empty = {},
+    mt = setmetatable({ k = "m" }, { __index = function() return "from __index" end }),
+    ja = json.empty_array(), marked = setmetatable({ x = "y" }, require("rivulet.liquid").array_mt),
+    edge = string.rep("x", 16384), over = string.rep("x", 16385), blank = "", space = " 5 ",
+  }
+  local paths = { "s", "i", "neg", "min", "zero", "f", "whole", "b", "arr", "h", "h.k", "h.n", "h.deep.er",
+                  "h.missing", "missing", "missing.x", "s.x", "arr.x", "mixed.x", "mt.k", "mt.other", "ja.x", "marked.x", "empty.x",
+                  "edge", "over", "blank", "space", "h.size", "arr.first", "s.size", "size" }
+  local sources = {}
+  for _, p in ipairs(paths) do sources[#sources + 1] = "{{ flow.data." .. p .. " }}" end
+  for _, lit in ipairs{ "nil", "true", "empty", "blank", "trigger.request.parameters.s", "flow.data.h.k " } do
+    sources[#sources + 1] = "{{ " .. lit .. " }}"
+  end
+  sources[#sources + 1] = "{{flow.data.s}}"
+  sources[#sources + 1] = "{{- flow.data.s -}}"
+  sources[#sources + 1] = " {{ flow.data.s }}"
+  for _, src in ipairs(sources) do
+    local flow = assert(rivulet.load_flow{
+      { name = "Trigger", type = "trigger", on = { incomingRequest = "set" } },
+      setv("set", { v = src, w = "{{ flow.variables.v }}" }, "check"),
+      split("check", src, { { type = "equal_to", value = "{{ flow.variables.w }}", next = "done" } }, "other"),
+      say("done", "{{ flow.variables.v }}|{{ flow.variables.w }}"), say("other", "other"),
+    })
+    local tr = { event = "incomingRequest", from = TO, to = FROM, parameters = data }
+    local r = same(flow, { trigger = tr })
+    lu.assertNotNil(r.status, src)
+    same(flow, { trigger = tr, now = true })
+  end
 end
 
 -- small random flows of Set Variables and Split Based On, a Send Message at each end

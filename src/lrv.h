@@ -2,6 +2,8 @@
 #ifndef RIVULET_LRV_H
 #define RIVULET_LRV_H
 
+#include <stdint.h>
+
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -59,6 +61,10 @@ void lrv_cast_push(lua_State *L, int idx);
 void lrv_new_vars_push(lua_State *L, int idx, lua_Integer n);
 /* adds core.hot_steps to the module table below the SID source at sid_idx */
 void lrv_open_hot(lua_State *L, int sid_idx);
+
+/* the output_bytes limit (<= 0: none) of the prepared options at opts, as the render
+** method at fn (lrv_liquid_render's) reads them; -1 when they are not its options */
+int64_t lrv_liquid_output_limit(lua_State *L, int fn, int opts);
 
 /* Template:render(context, prepared, name, now) for C callers (src/lrv_hot.c) without the
 ** Lua call and its argument checks: fn is the render method (the Template metatable's

@@ -30,6 +30,7 @@ enum { SET_VARIABLES = 1, SPLIT = 2 };
 typedef struct hot {
   lua_Number max_steps, same_widget;
   int store, on_step, opts_now;
+  int64_t out_max;              /* the renders' output_bytes (<= 0: none; -1: unknown) */
 } hot;
 
 /* the strings the hot path reads and writes, made once (upvalue 3, KEYS[i] at i + 1): a
@@ -40,7 +41,7 @@ static const char *const KEYS[] = {
   "variables", "status", "active", "name", "rerun", "http_request",
   "last_state", "repeats", "state", "type", "sid", "transitioned_from",
   "transitioned_to", "date_created", "widget", "outputs", "match", "noMatch",
-  "next", NULL
+  "next", "replay_now", NULL
 };
 enum {
   K_CONTEXT, K_FLOW, K_WIDGETS, K_STEPS, K_BY_NAME, K_NOW,
@@ -48,7 +49,7 @@ enum {
   K_VARIABLES, K_STATUS, K_ACTIVE, K_NAME, K_RERUN, K_HTTP_REQUEST,
   K_LAST_STATE, K_REPEATS, K_STATE, K_TYPE, K_SID, K_TRANSITIONED_FROM,
   K_TRANSITIONED_TO, K_DATE_CREATED, K_WIDGET, K_OUTPUTS, K_MATCH, K_NOMATCH,
-  K_NEXT
+  K_NEXT, K_REPLAY_NOW
 };
 
 #define RENDER_FN lua_upvalueindex(2)
@@ -113,6 +114,7 @@ static int load(lua_State *L, hot *h) {
   h->on_step = field(L, -1, K_ON_STEP) != LUA_TNIL && lua_toboolean(L, -1);
   h->opts_now = field(L, -2, K_NOW) != LUA_TNIL && lua_toboolean(L, -1);
   lua_pop(L, 3);
+  h->out_max = lrv_liquid_output_limit(L, RENDER_FN, PREPARED);
   return lua_gettop(L) == PREPARED;
 }
 
@@ -137,6 +139,19 @@ static int render(lua_State *L, const hot *h, int tpl) {
     int ok;
     lua_pushvalue(L, NOWFN);
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) { lua_pop(L, 1); return 0; }
+    /* each reading is kept for the Lua path, which renders the same texts again when the
+    ** step goes back to it (Engine:render takes them first): a counting clock reads the
+    ** same either way */
+    if (field(L, ENGINE, K_REPLAY_NOW) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_createtable(L, 2, 0);
+      push_key(L, K_REPLAY_NOW);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, ENGINE);
+    }
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 1);
     now = lua_tonumberx(L, -1, &ok);
     lua_pop(L, 1);
     if (!ok) return 0;
@@ -148,14 +163,74 @@ static int render(lua_State *L, const hot *h, int tpl) {
   return rc > 0;
 }
 
-/* a source in a plan (at idx): a Template renders, any other value is the text itself;
-** pushes it -> 1, or 0 (nothing pushed) when it does not render */
-static int text_of(lua_State *L, const hot *h, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) == LUA_TUSERDATA) return render(L, h, idx);
-  lua_pushvalue(L, idx);
+/* A plan's {{ a.b.c }} (rivulet.hot's path: its Template, then the keys): the value the
+** renderer would print, found by the lookups it makes (raw, from the context, through
+** tables that are not arrays), when it is text or an integer within the output limit.
+** Pushes the text -> 1; else pushes nothing -> 0, and the Template renders it. Not under a
+** clock the Lua path reads at each render (opts.now). */
+static int lookup(lua_State *L, const hot *h, int path) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, path);
+  size_t len;
+  if (h->opts_now || h->out_max < 0) return 0;
+  lua_pushvalue(L, CTX);
+  for (i = 2; i <= n; i++) {
+    if (i > 2) {                                /* the context is a hash; what is in it may not be */
+      int hash = lua_type(L, -1) == LUA_TTABLE && lua_rawlen(L, -1) == 0;
+      if (hash && lua_getmetatable(L, -1)) {    /* an array by its metatable, or a kind of its own */
+        lua_pop(L, 1);
+        hash = 0;
+      }
+      if (!hash) {
+        lua_pop(L, 1);
+        return 0;
+      }
+    }
+    lua_rawgeti(L, path, i);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+  }
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+    /* in decimal, as the renderer prints it (digits from the end: lua_pushfstring's
+    ** formatting was a quarter of a lookup) */
+    char buf[24], *p = buf + sizeof buf;
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
+    do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) *--p = '-';
+    lua_pop(L, 1);
+    lua_pushlstring(L, p, (size_t)(buf + sizeof buf - p));
+  } else if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);                              /* nil, a float, a table...: the renderer's */
+    return 0;
+  }
+  lua_tolstring(L, -1, &len);
+  if (h->out_max > 0 && (uint64_t)len > (uint64_t)h->out_max) {
+    lua_pop(L, 1);
+    return 0;                                   /* the render fails, as it must */
+  }
   return 1;
 }
+
+/* a source in a plan (at idx): a Template renders, a path is looked up (or its Template
+** renders), any other value is the text itself; pushes it -> 1, or 0 (nothing pushed) when
+** it does not render */
+static int text_of(lua_State *L, const hot *h, int idx) {
+  int rc;
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+    case LUA_TUSERDATA: return render(L, h, idx);
+    case LUA_TTABLE:
+      if (lookup(L, h, idx)) return 1;
+      lua_rawgeti(L, idx, 1);
+      rc = render(L, h, lua_gettop(L));
+      lua_remove(L, rc ? -2 : -1);
+      return rc;
+    default:
+      lua_pushvalue(L, idx);
+      return 1;
+  }
+}
+
 
 /* Set Variables: a new variables table (old steps keep the old one), each pair rendered and
 ** cast in order, every render seeing the pairs before it -> 1, or 0 with everything as it was */
@@ -174,8 +249,8 @@ static int set_variables(lua_State *L, const hot *h) {
   for (i = 1; i < n; i += 2) {
     lua_rawgeti(L, WORK, i);                          /* WORK + 1: key */
     lua_rawgeti(L, WORK, i + 1);                      /* WORK + 2: source */
-    if (lua_type(L, -1) == LUA_TUSERDATA) {
-      if (!render(L, h, WORK + 2)) {
+    if (lua_type(L, -1) == LUA_TUSERDATA || lua_type(L, -1) == LUA_TTABLE) {
+      if (!text_of(L, h, WORK + 2)) {
         push_key(L, K_VARIABLES);
         lua_pushvalue(L, OLDVARS);
         lua_rawset(L, FLOWT);
@@ -297,7 +372,12 @@ static int l_hot_steps(lua_State *L) {
       ok = ok && split(L, &h);
     }
     if (!ok) return stop(L, 1);
-    /* nothing bails from here: the step happens */
+    /* nothing bails from here: the step happens, and its clock readings were its own */
+    if (h.opts_now) {
+      push_key(L, K_REPLAY_NOW);
+      lua_pushnil(L);
+      lua_rawset(L, ENGINE);
+    }
     if (!same) {
       push_key(L, K_LAST_STATE);
       lua_pushvalue(L, NAME);

@@ -836,6 +836,22 @@ static int render_direct(lua_State *L) {
   return render_core(L, a->st, 4, b, &o, 6, 0, &a->taken);
 }
 
+int64_t lrv_liquid_output_limit(lua_State *L, int fn, int opts) {
+  lq_state *st;
+  int ok;
+  fn = lua_absindex(L, fn);
+  opts = lua_absindex(L, opts);
+  if (lua_tocfunction(L, fn) != l_render || lua_type(L, opts) != LUA_TUSERDATA) return -1;
+  lua_getupvalue(L, fn, 1);
+  st = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!st || !lua_getmetatable(L, opts)) return -1;
+  ok = lua_topointer(L, -1) == st->opts_mt;
+  lua_pop(L, 1);
+  if (!ok) return -1;
+  return ((const prepared *)lua_touserdata(L, opts))->o.limits.output_bytes;
+}
+
 int lrv_liquid_render(lua_State *L, int fn, int tpl, int ctx, int opts, const char *name,
                       int has_now, lua_Number now) {
   direct a;

@@ -630,7 +630,18 @@ function Engine:render(s, exec, name)
   end
   if not t then return s end
   local now
-  if self.opts.now then now = floor(self.now()) end   -- a simulated clock reaches "now" in Liquid too
+  if self.opts.now then                -- a simulated clock reaches "now" in Liquid too
+    -- what the hot path read for the renders of a step it handed back (rivulet.hot): the
+    -- same texts render here again, in the same order, and take those readings
+    local q = self.replay_now
+    if q then
+      now = table.remove(q, 1)
+      if q[1] == nil then self.replay_now = nil end
+    else
+      now = self.now()
+    end
+    now = floor(now)
+  end
   local out, err = t:render(exec.context, self.render_prepared, name, now)
   if out == nil then error({ liquid = err }, 0) end
   return out
@@ -817,6 +828,7 @@ function Engine:enter(exec, name)
     exec.state = name
     local ok, props, ev, outs, chosen, why = pcall(run_widget, self, w, exec, state)
     if not ok then ev, props = props, nil end
+    self.replay_now = nil                -- a step handed back took its readings, or never will
     name = self:settle(exec, state, props, ok, ev, outs, chosen, why)
     ::continue::
   end

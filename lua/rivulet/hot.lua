@@ -45,10 +45,34 @@ local function first(state, event)
   return nil
 end
 
--- a text as Engine:render gives it: a Template when it holds markup | nil (it does not compile)
+-- Words that are not variables in an output, and keys a path does not simply look up
+-- (Liquid's size, first and last of arrays and hashes)
+local LITERAL = { ["nil"] = true, null = true, ["true"] = true, ["false"] = true, empty = true, blank = true }
+local SPECIAL = { size = true, first = true, last = true }
+
+-- the keys of a text that is one output of a variable and nothing else ({{ a.b.c }}: no
+-- filter, no brackets, no whitespace control), or nil
+local function path_of(s)
+  local inner = s:match("^{{%s*([%a_][%w_.]*)%s*}}$")
+  if not inner or inner:find("..", 1, true) or inner:sub(-1) == "." then return nil end
+  local keys = {}
+  for k in inner:gmatch("[^.]+") do
+    if SPECIAL[k] or not k:match("^[%a_][%w_]*$") then return nil end
+    keys[#keys + 1] = k
+  end
+  if LITERAL[keys[1]] then return nil end
+  return keys
+end
+
+-- a text as Engine:render gives it: a Template when it holds markup | nil (it does not
+-- compile); {{ a.b.c }} alone is a path, {Template, "a", "b", "c"}, which the C looks up
+-- (src/lrv_hot.c, lookup) and renders only when the value is not text or an integer
 local function source(s, name)
   if type(s) ~= "string" or not has_markup(s) then return s end
-  return liquid.compiled(s, name)
+  local t = liquid.compiled(s, name)
+  local keys = t and path_of(s)
+  if not keys then return t end
+  return { t, table.unpack(keys) }
 end
 
 local function plan_set_variables(state, set_variables)
