@@ -231,7 +231,6 @@ static int text_of(lua_State *L, const hot *h, int idx) {
   }
 }
 
-
 /* Set Variables: a new variables table (old steps keep the old one), each pair rendered and
 ** cast in order, every render seeing the pairs before it -> 1, or 0 with everything as it was */
 static int set_variables(lua_State *L, const hot *h) {
