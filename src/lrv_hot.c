@@ -170,20 +170,16 @@ static int render(lua_State *L, const hot *h, int tpl) {
 ** clock the Lua path reads at each render (opts.now). */
 static int lookup(lua_State *L, const hot *h, int path) {
   lua_Integer i, n = (lua_Integer)lua_rawlen(L, path);
+  int top = lua_gettop(L);
   size_t len;
   if (h->opts_now || h->out_max < 0) return 0;
   lua_pushvalue(L, CTX);
   for (i = 2; i <= n; i++) {
-    if (i > 2) {                                /* the context is a hash; what is in it may not be */
-      int hash = lua_type(L, -1) == LUA_TTABLE && lua_rawlen(L, -1) == 0;
-      if (hash && lua_getmetatable(L, -1)) {    /* an array by its metatable, or a kind of its own */
-        lua_pop(L, 1);
-        hash = 0;
-      }
-      if (!hash) {
-        lua_pop(L, 1);
-        return 0;
-      }
+    /* the context is a hash; what is in it may be text, an array (by its items or its
+    ** metatable) or a table of its own kind */
+    if (i > 2 && (lua_type(L, -1) != LUA_TTABLE || lua_rawlen(L, -1) > 0 || lua_getmetatable(L, -1))) {
+      lua_settop(L, top);
+      return 0;
     }
     lua_rawgeti(L, path, i);
     lua_rawget(L, -2);

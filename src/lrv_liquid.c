@@ -836,19 +836,30 @@ static int render_direct(lua_State *L) {
   return render_core(L, a->st, 4, b, &o, 6, 0, &a->taken);
 }
 
-int64_t lrv_liquid_output_limit(lua_State *L, int fn, int opts) {
+/* the lq_state of render method fn (the Template metatable's __index.render), or NULL
+** when fn is not that method */
+static lq_state *state_of(lua_State *L, int fn) {
   lq_state *st;
-  int ok;
-  fn = lua_absindex(L, fn);
-  opts = lua_absindex(L, opts);
-  if (lua_tocfunction(L, fn) != l_render || lua_type(L, opts) != LUA_TUSERDATA) return -1;
+  if (lua_tocfunction(L, fn) != l_render) return NULL;
   lua_getupvalue(L, fn, 1);
   st = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (!st || !lua_getmetatable(L, opts)) return -1;
-  ok = lua_topointer(L, -1) == st->opts_mt;
+  return st;
+}
+
+/* whether the value at idx is a userdata whose metatable is mt (told by its address, as
+** luaL_testudata would, without looking the name up) */
+static int has_mt(lua_State *L, int idx, const void *mt) {
+  int ok;
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return 0;
+  ok = lua_topointer(L, -1) == mt;
   lua_pop(L, 1);
-  if (!ok) return -1;
+  return ok;
+}
+
+int64_t lrv_liquid_output_limit(lua_State *L, int fn, int opts) {
+  lq_state *st = state_of(L, fn);
+  if (!st || !has_mt(L, opts, st->opts_mt)) return -1;
   return ((const prepared *)lua_touserdata(L, opts))->o.limits.output_bytes;
 }
 
@@ -856,35 +867,25 @@ int lrv_liquid_render(lua_State *L, int fn, int tpl, int ctx, int opts, const ch
                       int has_now, lua_Number now) {
   direct a;
   const tpl_box *b;
-  int ok, top = lua_gettop(L);
   fn = lua_absindex(L, fn);
   tpl = lua_absindex(L, tpl);
   ctx = lua_absindex(L, ctx);
   opts = lua_absindex(L, opts);
-  if (lua_tocfunction(L, fn) != l_render || lua_type(L, tpl) != LUA_TUSERDATA
-      || lua_type(L, ctx) != LUA_TTABLE || lua_type(L, opts) != LUA_TUSERDATA)
+  a.st = state_of(L, fn);
+  if (!a.st || lua_type(L, ctx) != LUA_TTABLE || !has_mt(L, tpl, a.st->tpl_mt)
+      || !has_mt(L, opts, a.st->opts_mt))
     return -1;
+  b = lua_touserdata(L, tpl);
+  if (!b->t) return -1;
+  a.name = name;
+  a.has_now = has_now;
+  a.now = now;
+  a.taken = NULL;
   lua_pushcfunction(L, render_direct);
   lua_pushvalue(L, tpl);
   lua_pushvalue(L, ctx);
   lua_pushvalue(L, opts);
   lua_getupvalue(L, fn, 1);
-  a.st = lua_touserdata(L, -1);
-  a.name = name;
-  a.has_now = has_now;
-  a.now = now;
-  a.taken = NULL;
-  b = lua_touserdata(L, tpl);
-  ok = a.st && lua_getmetatable(L, tpl) && lua_topointer(L, -1) == a.st->tpl_mt && b->t;
-  if (ok) {
-    lua_pop(L, 1);
-    ok = lua_getmetatable(L, opts) && lua_topointer(L, -1) == a.st->opts_mt;
-  }
-  if (!ok) {
-    lua_settop(L, top);
-    return -1;
-  }
-  lua_pop(L, 1);
   lua_pushlightuserdata(L, &a);
   if (lua_pcall(L, 5, 2, 0) != LUA_OK) {
     if (a.taken) {                 /* unwound mid-render: as slot_close does, but allocating */
