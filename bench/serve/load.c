@@ -229,6 +229,24 @@ static int on_readable(conn_t *c, double *t) {
   return 1;
 }
 
+/* -r: how many requests are due at `now` (request i is due at t0 + i/rate). The tick for
+ * request i fires at that time or later, and so must find it due: a tick armed a hair
+ * before the time the request's latency counts from would leave it for the next tick, a
+ * whole interval late (it was, up to 5 ms at 200/s, before the ticks were armed here). */
+static long due_by(double now, double t0, double rate) {
+  return (long)((now - t0) * rate + 1e-6) + 1;
+}
+
+/* a one-shot tick at monotonic time `at` (seconds), rounded up to the nanosecond */
+static void arm_tick(int tfd, double at) {
+  struct itimerspec its = {{0, 0}, {0, 0}};
+  double whole = (double)(long)at;
+  its.it_value.tv_sec = (time_t)whole;
+  its.it_value.tv_nsec = (long)((at - whole) * 1e9) + 1;
+  if (its.it_value.tv_nsec >= 1000000000L) { its.it_value.tv_sec++; its.it_value.tv_nsec -= 1000000000L; }
+  if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+}
+
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -275,14 +293,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opened; i++) open_conn(&conns[i]);
 
   int tfd = -1;
-  if (rate > 0) {           /* a tick per request interval: due requests go out on it */
+  if (rate > 0) {           /* armed at the next request's due time (arm_tick) */
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     if (tfd < 0) die("timerfd_create");
-    long ns = (long)(1e9 / rate);
-    struct itimerspec its = {.it_interval = {ns / 1000000000L, ns % 1000000000L},
-                             .it_value = {ns / 1000000000L, ns % 1000000000L}};
-    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
-    if (timerfd_settime(tfd, 0, &its, NULL) < 0) die("timerfd_settime");
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0) die("epoll_ctl");
   }
@@ -293,6 +306,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nconns; i++) free_list[nfree++] = &conns[i];
     start_at[0] = t0;
     start(free_list[--nfree], next_req++);
+    if (nreqs > 1) arm_tick(tfd, t0 + 1.0 / rate);
   } else {
     for (int i = 0; i < opened && next_req < nreqs; i++) {
       start_at[next_req] = t0;
@@ -332,13 +346,15 @@ int main(int argc, char **argv) {
       }
     }
     if (rate > 0) {          /* every request due by now goes out, on free connections */
-      double now = now_s();
-      long due = (long)((now - t0) * rate) + 1;
+      long due = due_by(now_s(), t0, rate);
       if (due > nreqs) due = nreqs;
       while (next_req < due && nfree > 0) {
         start_at[next_req] = t0 + (double)next_req / rate;
         start(free_list[--nfree], next_req++);
       }
+      /* the next one's time, when it is still ahead (one already due goes out as an
+       * answer frees a connection: a tick in the past would only spin) */
+      if (next_req < nreqs && due_by(now_s(), t0, rate) <= next_req) arm_tick(tfd, t0 + (double)next_req / rate);
     }
   }
   double secs = t_end - t0;
