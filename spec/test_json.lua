@@ -174,3 +174,38 @@ function TestJsonShape:test_random_documents_agree_with_the_oracle()
     end
   end
 end
+
+-- ---- core.json_encode: integers written without printf, plain objects from one iteration
+
+TestJsonEncode = {}
+
+function TestJsonEncode:test_integers_are_written_as_printf_writes_them()
+  local core = require "rivulet.core"
+  for _, n in ipairs{ 0, 1, -1, 9, 10, -10, 123456789, math.maxinteger, math.mininteger,
+                      math.maxinteger - 1, math.mininteger + 1, 1 << 53, -(1 << 53) } do
+    lu.assertEquals(core.json_encode(n), string.format("%d", n))
+    lu.assertEquals(core.json_encode({ n = n }, nil, true), '{"n":' .. string.format("%d", n) .. "}")
+  end
+  lu.assertEquals(core.json_encode(2.5), "2.5")            -- floats as before
+  lu.assertEquals(core.json_encode(-0.0), "-0")
+end
+
+function TestJsonEncode:test_objects_hold_every_key_once_at_every_depth()
+  local core = require "rivulet.core"
+  local function make(depth)
+    local t = {}
+    for i = 1, 12 do t["k" .. i] = depth > 0 and make(depth - 1) or i end
+    t.empty, t.list = {}, { 1, "two", { three = 3 } }
+    return t
+  end
+  local v = make(3)
+  local text = core.json_encode(v)
+  lu.assertEquals(cjson.decode(text), cjson.decode(cjson.encode(v)))
+  local n = 0
+  for _ in text:gmatch('"k1":') do n = n + 1 end
+  lu.assertEquals(n, 1 + 12 + 12 ^ 2 + 12 ^ 3)              -- "k1" once in each of the 1,885 maps
+  lu.assertEquals(core.json_encode({ a = setmetatable({ x = 1 }, {}) }), '{"a":{"x":1}}')   -- a metatable, no __keys
+  local cyc = { name = "c" }
+  cyc.self = cyc
+  lu.assertStrContains(core.json_encode(cyc), '"self":"<cycle>"')
+end

@@ -136,8 +136,14 @@ static void add_string(rv_buf *b, const char *s, size_t n, int raw) {
 
 static void add_number(lua_State *L, rv_buf *b, int idx) {
   char tmp[40];
-  if (lua_isinteger(L, idx)) {
-    snprintf(tmp, sizeof tmp, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+  if (lua_isinteger(L, idx)) {         /* as LUA_INTEGER_FMT writes it, without printf */
+    lua_Integer v = lua_tointeger(L, idx);
+    lua_Unsigned u = v < 0 ? 0 - (lua_Unsigned)v : (lua_Unsigned)v;
+    char *end = tmp + sizeof tmp, *p = end;
+    do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) *--p = '-';
+    rv_buf_add(b, p, (size_t)(end - p));
+    return;
   } else {
     double d = (double)lua_tonumber(L, idx);
     if (isnan(d) || isinf(d)) {
@@ -295,6 +301,16 @@ static void encode_table(lua_State *L, Enc *e, int t, int depth) {
   if (!lua_next(L, t)) {
     rv_buf_adds(&e->b, is_array_mt(L, t) ? "[]" : "{}");
     return;
+  }
+  if (len == 0 && !e->indent) {
+    if (!lua_getmetatable(L, t)) {    /* a plain object: on from the pair just read */
+      int first = 1;
+      rv_buf_addc(&e->b, '{');
+      do add_member(L, e, &first, depth); while (lua_next(L, t));
+      rv_buf_addc(&e->b, '}');
+      return;
+    }
+    lua_pop(L, 1);                    /* encode_listed looks at it again */
   }
   lua_pop(L, 2);
   if (len > 0 && count == len) {
