@@ -99,6 +99,13 @@ for _, mode in ipairs{ "full", "normal" } do
       per_round = v, fmt = "%.1f ms", op = "<=", goal = 5, goal_text = "<= 5 ms" }
   end
 end
+do
+  local v = values("rate/floor", p99)
+  if v[1] then
+    row(string.format("2. floor: p99 at %g msg/s, answered at once", rate), string.format("%.2f ms", median(v)),
+      "-", spread(v, "%.1f") .. " ms", "-", nil)
+  end
+end
 for _, mode in ipairs{ "full", "normal" } do
   local name = "create/rivulet-" .. mode
   local v = values(name, rps)

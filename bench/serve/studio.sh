@@ -6,7 +6,8 @@
 #      (a conversation = a first message that starts a Send & Wait + the reply that ends
 #      it), rivulet serve (store FULL = serve's default, and NORMAL) against Node-RED's
 #      http-in -> switch -> change -> http-response flow; ratio per round
-#   2. answer latency p50/p90/p99/max at a fixed 1,000 messages/s (open loop)
+#   2. answer latency p50/p90/p99/max at a fixed 1,000 messages/s (open loop); the floor:
+#      a server that answers at once (bench/serve/serve.lua), same CPU, same load
 #   3. REST executions.create/s (POST /v2/Flows/{FW}/Executions, Basic auth, new contacts,
 #      the flow waits at its first widget)
 #   4. RSS per idle keep-alive connection and per execution waiting at a Send & Wait
@@ -137,6 +138,22 @@ start_node_red() {
   return 1
 }
 
+# the latency floor: bench/serve/serve.lua, a server on rivulet's C server layer that answers
+# every request at once, on the same CPU; what the machine and the load client alone take
+start_floor() {
+  "${SRV_PIN[@]}" "$BIN" lua bench/serve/serve.lua >"$OUT/floor.out" 2>&1 &
+  FLPID=$!
+  PIDS+=("$FLPID")
+  FLPORT=''
+  for _ in $(seq 100); do
+    FLPORT=$(sed -n 's/^port //p' "$OUT/floor.out" 2>/dev/null)
+    [ -n "$FLPORT" ] && return 0
+    sleep 0.05
+  done
+  note_fail "the floor server did not start: $(cat "$OUT/floor.out")"
+  return 1
+}
+
 # load NAME FILE ARGS... : runs the client on CPU 1, appends {"name", round, load...} to RES
 load() {
   local name=$1 file=$2 port=$3; shift 3
@@ -176,6 +193,7 @@ echo "  webhook: $CONV conversations (2 signed messages each) per run, $CONNS ke
 [ "$FS" = tmpfs ] && echo "  (the stores are on tmpfs: FULL costs no fsync here; set TMPDIR to a disk for the real figure)"
 
 start_node_red || exit 1
+start_floor || exit 1
 ROUND=0 LOAD_PID=$NRPID
 gen webhook "$OUT/warm.req" "$CONV" 9000000 "$AC" FW00000000000000000000000000000000 "$TOKEN" "$PUBLIC"
 for _ in 1 2 3; do        # its JIT warms up (the first pass runs at half speed)
@@ -206,7 +224,9 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     rm -f "$db"*
   done
 
-  # 2. latency at a fixed rate (open loop), the same order
+  # 2. latency at a fixed rate (open loop), the same order, after the floor
+  LOAD_PID=$FLPID
+  load rate/floor "$OUT/rate.req" "$FLPORT" -c "$CONNS" -r "$RATE" -b $'ok\n'
   LOAD_PID=$NRPID
   load rate/node-red "$OUT/rate.req" "$NRPORT" -c "$CONNS" -r "$RATE" -b "$TWIML"
   for mode in full normal; do
@@ -271,8 +291,8 @@ fi
 printf '{"name":"memory","idle":%d,"rss0_kb":%d,"rss_idle_kb":%d,"waiting":%d,"rss1_kb":%d,"rss_waiting_kb":%d}\n' \
   "$IDLE" "${r0:-0}" "${r1:-0}" "$WAITING" "${r2:-0}" "${r3:-0}" >>"$RES"
 
-kill "$NRPID" 2>/dev/null
-wait "$NRPID" 2>/dev/null
+kill "$NRPID" "$FLPID" 2>/dev/null
+wait "$NRPID" "$FLPID" 2>/dev/null
 
 "$BIN" lua bench/serve/report.lua "$RES" "$RATE" || fail=1
 exit "$fail"
