@@ -129,6 +129,41 @@ function TestFormDecode:test_the_map_beside_the_pairs()
    lu.assertEquals(select("#", core.form_decode("a=1")), 1)
 end
 
+-- and back: core.form_encode, the body of a Run Function call and a Messages API post
+TestFormEncode = {}
+
+function TestFormEncode:test_bytes_and_order()
+   lu.assertEquals(core.form_encode({}), "")
+   lu.assertEquals(core.form_encode({ { "a b", "+1 555/\195\169*-._~" }, { "x", "" } }),
+      "a+b=%2B1+555%2F%C3%A9*-._%7E&x=")                     -- only letters, digits and *-._ stay
+   lu.assertEquals(core.form_encode({ { "k", "\0\255\n" } }), "k=%00%FF%0A")
+   lu.assertEquals(core.form_encode({ { "z", "1" }, { "a", "2" } }), "z=1&a=2")   -- in the list's order
+   lu.assertErrorMsgContains("item 2", core.form_encode, { { "a", "1" }, "b" })
+   lu.assertErrorMsgContains("must be strings", core.form_encode, { { "a", 1 } })
+end
+
+-- every byte, in names and values, as the Lua gsub it replaced wrote it; and decoded back
+function TestFormEncode:test_random_texts_agree_with_the_lua_encoding_and_decode_back()
+   local function escape(s)
+      return (s:gsub("[^%w%*%-%._ ]", function(c) return string.format("%%%02X", c:byte()) end):gsub(" ", "+"))
+   end
+   local seed = 7
+   local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+   for _ = 1, 2000 do
+      local list, want = {}, {}
+      for i = 1, rnd(4) + 1 do
+         local a, b = {}, {}
+         for j = 1, rnd(8) + 1 do a[j] = string.char(rnd(256)) end
+         for j = 1, rnd(24) do b[j] = string.char(rnd(256)) end
+         list[i] = { table.concat(a), table.concat(b) }
+         want[i] = escape(list[i][1]) .. "=" .. escape(list[i][2])
+      end
+      local text = core.form_encode(list)
+      lu.assertEquals(text, table.concat(want, "&"))
+      lu.assertEquals(core.form_decode(text), list)
+   end
+end
+
 -- what a handler reads off a request (rivulet.serve.request.form)
 function TestFormDecode:test_a_request_without_fields_shares_read_only_empties()
    local request = require "rivulet.serve.request"

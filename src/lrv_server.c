@@ -407,6 +407,66 @@ static int l_form_decode(lua_State *L) {
   return map ? 2 : 1;
 }
 
+/* form-encodes s (n bytes) into out (NULL: only counts): letters, digits and "*-._" as they
+** are, a space as "+", every other byte as %XX (upper-case hex), as Twilio's signature and
+** servers expect. Returns the encoded length. */
+static size_t form_text(char *out, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i, k = 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '*'
+        || c == '-' || c == '.' || c == '_') {
+      if (out) out[k] = (char)c;
+      k++;
+    } else if (c == ' ') {
+      if (out) out[k] = '+';
+      k++;
+    } else {
+      if (out) { out[k] = '%'; out[k + 1] = hex[c >> 4]; out[k + 2] = hex[c & 15]; }
+      k += 3;
+    }
+  }
+  return k;
+}
+
+/* one pass over the list: the encoded length, written to out unless it is NULL */
+static size_t form_pass(lua_State *L, char *out) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, 1);
+  size_t k = 0;
+  for (i = 1; i <= n; i++) {
+    size_t kn, vn;
+    const char *name, *value;
+    if (lua_rawgeti(L, 1, i) != LUA_TTABLE) luaL_error(L, "form_encode: item %d is not a {name, value} pair", (int)i);
+    if (lua_rawgeti(L, -1, 1) != LUA_TSTRING || lua_rawgeti(L, -2, 2) != LUA_TSTRING)
+      luaL_error(L, "form_encode: item %d's name and value must be strings", (int)i);
+    name = lua_tolstring(L, -2, &kn);
+    value = lua_tolstring(L, -1, &vn);
+    if (i > 1) { if (out) out[k] = '&'; k++; }
+    k += form_text(out ? out + k : NULL, name, kn);
+    if (out) out[k] = '=';
+    k++;
+    k += form_text(out ? out + k : NULL, value, vn);
+    lua_pop(L, 3);
+  }
+  return k;
+}
+
+/* form_encode({{name, value}, ...}) -> "name=value&..." in the list's order: the body of
+** every Run Function call and Messages API post, in one C pass (a Lua gsub per text, a
+** function call per escaped byte, cost several times as much) */
+static int l_form_encode(lua_State *L) {
+  luaL_Buffer b;
+  size_t len;
+  char *p;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  len = form_pass(L, NULL);
+  p = luaL_buffinitsize(L, &b, len);
+  form_pass(L, p);                        /* balanced: the buffer sees the stack as it left it */
+  luaL_pushresultsize(&b, len);
+  return 1;
+}
+
 void lrv_open_server(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "port", server_port }, { "fd", server_fd }, { "timeout", server_timeout },
@@ -417,6 +477,7 @@ void lrv_open_server(lua_State *L) {
   static const luaL_Reg meta[] = { { "__gc", server_close }, { "__close", server_close }, { NULL, NULL } };
   static const luaL_Reg funcs[] = {
     { "server_listen", l_server_listen }, { "wait_fds", l_wait_fds }, { "form_decode", l_form_decode },
+    { "form_encode", l_form_encode },
     { NULL, NULL }
   };
   static const struct { const char *name; lua_Integer v; } limits[] = {

@@ -17,8 +17,8 @@ local core = require "rivulet.core"
 
 local type, pairs, ipairs, tostring, error, setmetatable = type, pairs, ipairs, tostring, error, setmetatable
 local math_type, floor = math.type, math.floor
-local concat, sort = table.concat, table.sort
-local format, gsub, byte, lower, find = string.format, string.gsub, string.byte, string.lower, string.find
+local sort = table.sort
+local format, lower, find = string.format, string.lower, string.find
 local getenv = os.getenv
 
 local M = {}
@@ -91,36 +91,9 @@ local function pairs_of(parameters)
   return list
 end
 
--- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes)
-local function escape_byte(c) return format("%%%02X", byte(c)) end
-
--- escaped texts, remembered: a flow's parameter names and most of its values are the same
--- on every call, and a table read costs less than a pattern's scan (bounded in number and
--- length: values that change from call to call cannot grow it)
-local ESCAPED_MAX = 1024
-local escaped, n_escaped = {}, 0
-
-local function form_escape(s)
-  local e = escaped[s]
-  if e then return e end
-  e = s
-  if find(s, "[^%w%*%-%._]") then e = gsub(gsub(s, "[^%w%*%-%._ ]", escape_byte), " ", "+") end
-  if #s > 64 then return e end          -- long texts are not kept: they would hold memory
-  if n_escaped >= ESCAPED_MAX then escaped, n_escaped = {}, 0 end
-  escaped[s], n_escaped = e, n_escaped + 1
-  return e
-end
-
-local function form_encode(list)
-  local n = #list
-  if n == 0 then return "" end
-  local p = list[1]
-  local body = form_escape(p[1]) .. "=" .. form_escape(p[2])
-  if n == 1 then return body end
-  local out = { body }
-  for i = 2, n do p = list[i]; out[i] = form_escape(p[1]) .. "=" .. form_escape(p[2]) end
-  return concat(out, "&")
-end
+-- application/x-www-form-urlencoded, byte by byte (UTF-8 passes as its bytes): letters,
+-- digits and "*-._" as they are, a space as "+", any other byte as %XX (core.form_encode)
+local form_encode = core.form_encode
 
 -- Parameter names Studio refuses: error 81014, "Parameter name uses a reserved word, e.g.
 -- "method"" (https://www.twilio.com/docs/api/errors/81014, REFERENCE.md §4). Twilio names
