@@ -112,3 +112,60 @@ function TestServeLoop:test_a_burst_is_worked_off_before_a_stop()
   lu.assertEquals(counts.executions, BURST)
   lu.assertEquals(counts.active, BURST, "every one waits at its first question")
 end
+
+-- A call a step makes leaves only once the commit that recorded it is done (a turn polls
+-- libcurl before its steps, in the next turn after their commit): when the Messages API
+-- receives Send & Wait's prompt, another connection to the store already sees the
+-- execution waiting on that call.
+function TestServeLoop:test_a_call_leaves_after_the_commit_that_recorded_it()
+  local rivulet = require "rivulet"
+  local store = require "rivulet.store"
+  local dir = helper.tmpdir()
+  local public = "http://rivulet.invalid"
+  local api = assert(socket.bind("127.0.0.1", 0))
+  api:settimeout(20)
+  local _, api_port = api:getsockname()
+  local srv = assert(serve.spawn{ name = "rivulet serve",
+    argv = { helper.bin, "serve", "--listen", "127.0.0.1:0", "--store", dir .. "/serve.db",
+             "--flows", helper.root .. "/bench/serve/flows", "--public-url", public,
+             "--twilio-api", "http://127.0.0.1:" .. api_port,
+             "--account-sid", serve.ACCOUNT_SID, "--auth-token", serve.TOKEN },
+    ready = function(e) return (e.line or ""):match("listening on") end })
+  local port = tonumber(srv.ready.line:match(":(%d+)$"))
+  local fw = assert(srv:wait_line("^flow FW")):match("^flow (FW%x+)")
+  local path = "/v1/Accounts/" .. serve.ACCOUNT_SID .. "/Flows/" .. fw
+  local fields = { { "AccountSid", serve.ACCOUNT_SID }, { "Body", "hi" }, { "From", "+15550001111" },
+                   { "MessageSid", "SM" .. string.rep("a", 32) }, { "To", "+15559990000" } }
+  local body = form(fields)
+  local c = assert(socket.tcp())
+  c:settimeout(20)
+  assert(c:connect("127.0.0.1", port))
+  assert(c:send("POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n" ..
+    "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: " ..
+    rivulet.http.signature(serve.TOKEN, public .. path, fields, false) ..
+    "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body))
+  lu.assertEquals(read_answer(c), 200)
+  -- the prompt's POST: read it whole, look at the store, then answer as Twilio does
+  local a = assert(api:accept())
+  a:settimeout(20)
+  local len = 0
+  repeat
+    local line = assert(a:receive("*l"))
+    len = tonumber(line:lower():match("^content%-length:%s*(%d+)")) or len
+  until line == ""
+  local posted = assert(a:receive(len))
+  lu.assertStrContains(posted, "To=%2B15550001111")
+  local st = assert(store.open(dir .. "/serve.db", { readonly = true }))
+  local counts = st:counts()
+  st:close()
+  lu.assertEquals(counts.executions, 1, "the execution that made the call is committed before the call")
+  local sid = "SM" .. string.rep("b", 32)
+  local reply = string.format('{"sid":"%s","account_sid":"%s","status":"queued","to":"+15550001111",' ..
+    '"from":"+15559990000","body":"x"}', sid, serve.ACCOUNT_SID)
+  assert(a:send("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " .. #reply ..
+    "\r\nConnection: close\r\n\r\n" .. reply))
+  a:close()
+  api:close()
+  c:close()
+  srv:stop()
+end
