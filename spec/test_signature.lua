@@ -86,6 +86,26 @@ function TestSignatureFields:test_sorted_by_bytes_then_value_each_pair_once()
    lu.assertEquals(core.twilio_signature("tok", url, {}), core.hmac_sha1_base64("tok", url))
 end
 
+-- from two fields to a couple of hundred, in random order, repeated pairs included
+function TestSignatureFields:test_any_number_of_fields_in_any_order()
+   local seed = 11
+   local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+   for _, count in ipairs{ 2, 19, 64, 65, 200 } do
+      local list = {}
+      for i = 1, count do list[i] = { "F" .. rnd(count // 2 + 1), tostring(rnd(3)) } end
+      local sorted = {}
+      for i, p in ipairs(list) do sorted[i] = p end
+      table.sort(sorted, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+      local parts, last = { "u" }, nil
+      for _, p in ipairs(sorted) do
+         local one = p[1] .. p[2]
+         if one ~= last then parts[#parts + 1] = one end   -- each pair once (values are one digit,
+         last = one                                         -- so name .. value tells pairs apart)
+      end
+      lu.assertEquals(core.twilio_signature("t", "u", list), core.hmac_sha1_base64("t", table.concat(parts)), count)
+   end
+end
+
 function TestSignatureFields:test_binary_names_and_values()
    local list = { { "k\0b", "v\0" }, { "k\0a", "\255" } }
    lu.assertEquals(core.twilio_signature("t", "u", list), core.hmac_sha1_base64("t", "uk\0a\255k\0bv\0"))
