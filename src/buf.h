@@ -13,7 +13,7 @@ typedef struct rv_buf {
 
 void rv_buf_init(rv_buf *b);
 void rv_buf_free(rv_buf *b);
-int  rv_buf_reserve(rv_buf *b, size_t extra);   /* 0 ok, -1 out of memory (cap = n after) */
+int  rv_buf_reserve(rv_buf *b, size_t extra);   /* 0 ok, -1 out of memory (then cap = n) */
 void rv_buf_add_slow(rv_buf *b, const void *s, size_t n);
 void rv_buf_addc_slow(rv_buf *b, char c);
 

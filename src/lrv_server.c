@@ -453,8 +453,8 @@ static size_t form_pass(lua_State *L, char *out) {
 }
 
 /* form_encode({{name, value}, ...}) -> "name=value&..." in the list's order: the body of
-** every Run Function call and Messages API post, in one C pass (a Lua gsub per text, a
-** function call per escaped byte, cost several times as much) */
+** every Run Function call and Messages API post, in C (a pass to size it, one to write it;
+** a Lua gsub per text, with a function call per escaped byte, cost several times as much) */
 static int l_form_encode(lua_State *L) {
   luaL_Buffer b;
   size_t len;

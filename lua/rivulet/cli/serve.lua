@@ -90,8 +90,8 @@ end
 -- most), then every request waiting on the server (a handler's error is a 500, never a
 -- stop), answered once the batch is committed (503 if it could not be). One commit, not
 -- one for the answers and one for the steps: with the store FULL each is an fsync
--- (~0.25 ms on the bench's disk), and at 1,000 webhooks/s, ~1.5 requests a turn, the
--- second one kept the loop waiting on the disk for a third of its time.
+-- (0.25-0.7 ms on the bench's disk), and at 1,000 webhooks/s, one or two requests a turn,
+-- commits take half the loop's time even at one a turn (bench/README.md).
 local function turn(srv, app, scrub, poll_ms)
   local engine, answers = app.engine, {}
   engine:begin_batch()
