@@ -136,6 +136,7 @@ static void add_string(rv_buf *b, const char *s, size_t n, int raw) {
 
 static void add_number(lua_State *L, rv_buf *b, int idx) {
   char tmp[40];
+  double d;
   if (lua_isinteger(L, idx)) {         /* as LUA_INTEGER_FMT writes it, without printf */
     lua_Integer v = lua_tointeger(L, idx);
     lua_Unsigned u = v < 0 ? 0 - (lua_Unsigned)v : (lua_Unsigned)v;
@@ -144,15 +145,14 @@ static void add_number(lua_State *L, rv_buf *b, int idx) {
     if (v < 0) *--p = '-';
     rv_buf_add(b, p, (size_t)(end - p));
     return;
-  } else {
-    double d = (double)lua_tonumber(L, idx);
-    if (isnan(d) || isinf(d)) {
-      rv_buf_adds(b, "null");
-      return;
-    }
-    snprintf(tmp, sizeof tmp, "%.15g", d);
-    if (strtod(tmp, NULL) != d) snprintf(tmp, sizeof tmp, "%.17g", d);
   }
+  d = (double)lua_tonumber(L, idx);
+  if (isnan(d) || isinf(d)) {
+    rv_buf_adds(b, "null");
+    return;
+  }
+  snprintf(tmp, sizeof tmp, "%.15g", d);
+  if (strtod(tmp, NULL) != d) snprintf(tmp, sizeof tmp, "%.17g", d);
   rv_buf_adds(b, tmp);
 }
 
