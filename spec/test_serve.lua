@@ -610,3 +610,19 @@ function TestServeWebhook:test_a_message_answered_before_a_stop_is_acted_on_afte
   lu.assertEquals(#b.sent, 1)
   lu.assertEquals(#b.app.store:list{ flow_sid = f.sid }, 1)
 end
+
+-- the API's date-time fields: ISO 8601 in UTC, to the second (the last second's text is
+-- kept: each call must still give its own second's)
+TestServeResources = {}
+
+function TestServeResources:test_dates_are_each_their_own_second()
+  local resources = require "rivulet.serve.resources"
+  lu.assertEquals(resources.date(0), "1970-01-01T00:00:00Z")
+  lu.assertEquals(resources.date(0.999), "1970-01-01T00:00:00Z")
+  lu.assertEquals(resources.date(1), "1970-01-01T00:00:01Z")
+  lu.assertEquals(resources.date(1438286400), "2015-07-30T20:00:00Z")
+  lu.assertEquals(resources.date(1438286400.5), "2015-07-30T20:00:00Z")
+  lu.assertEquals(resources.date(0), "1970-01-01T00:00:00Z")
+  lu.assertNil(resources.date(nil))
+  lu.assertNil(resources.date("1438286400"))
+end

@@ -169,3 +169,65 @@ function TestServeLoop:test_a_call_leaves_after_the_commit_that_recorded_it()
   c:close()
   srv:stop()
 end
+
+-- serve's heap on transparent huge pages (src/main.c, serve_with_huge_pages): serve runs
+-- itself again at start with glibc's tunable glibc.malloc.hugetlb=1, so glibc marks its heap
+-- for huge pages (the "hg" flag of the heap's mapping in /proc/PID/smaps). A GLIBC_TUNABLES
+-- the user set is left as it is. Linux and the plain build (sanitizers replace malloc).
+TestServeHeap = {}
+
+function TestServeHeap:setUp()
+  local b = os.getenv("RIVULET_BUILD")
+  lu.skipIf(b and b ~= "build", "the sanitizers replace malloc: the plain build is checked")
+  lu.skipIf(not helper.read_file("/proc/self/smaps"), "no /proc/PID/smaps (not Linux)")
+end
+
+function TestServeHeap:tearDown()
+  serve.stop_all()
+  helper.cleanup()
+end
+
+-- serve started with env's arguments first (env execs serve: the PID stays the same)
+local function serve_under(env_args)
+  local argv = { "env" }
+  for _, a in ipairs(env_args) do argv[#argv + 1] = a end
+  for _, a in ipairs{ helper.bin, "serve", "--listen", "127.0.0.1:0", "--store", helper.tmpdir() .. "/serve.db",
+                      "--account-sid", serve.ACCOUNT_SID, "--auth-token", serve.TOKEN } do
+    argv[#argv + 1] = a
+  end
+  local srv = assert(serve.spawn{ name = "rivulet serve", argv = argv,
+    ready = function(e) return (e.line or ""):match("listening on") end })
+  local environ = assert(helper.read_file("/proc/" .. srv.pid .. "/environ"))
+  local tunables = ("\0" .. environ):match("%zGLIBC_TUNABLES=([^%z]*)")
+  local flags = {}
+  for vma in assert(helper.read_file("/proc/" .. srv.pid .. "/smaps")):gmatch("[^\n]*%[heap%].-VmFlags:([^\n]*)") do
+    flags[#flags + 1] = vma
+  end
+  srv:stop()
+  return tunables, flags
+end
+
+local function any_huge(flags)
+  for _, f in ipairs(flags) do
+    if (" " .. f .. " "):find(" hg ", 1, true) then return true end
+  end
+  return false
+end
+
+function TestServeHeap:test_serve_asks_for_huge_pages_for_its_heap()
+  local thp = helper.read_file("/sys/kernel/mm/transparent_hugepage/enabled")
+  local tunables, flags = serve_under{ "-u", "GLIBC_TUNABLES" }
+  if not thp or thp:find("[never]", 1, true) then
+    lu.assertNil(tunables, "huge pages are off: serve runs as it was started")
+    return
+  end
+  lu.assertEquals(tunables, "glibc.malloc.hugetlb=1")
+  lu.assertTrue(#flags > 0, "serve has a heap")
+  lu.assertTrue(any_huge(flags), "the heap is marked for huge pages: " .. table.concat(flags, " |"))
+end
+
+function TestServeHeap:test_the_users_glibc_tunables_are_kept()
+  local tunables, flags = serve_under{ "GLIBC_TUNABLES=glibc.malloc.hugetlb=0" }
+  lu.assertEquals(tunables, "glibc.malloc.hugetlb=0")
+  lu.assertFalse(any_huge(flags), "the heap is not marked for huge pages: " .. table.concat(flags, " |"))
+end

@@ -14,7 +14,10 @@
 **
 ** A suspended connection is out of libmicrohttpd's poll set, so it would not see its client
 ** go away: its socket sits in our own epoll set (the one rv_server_fds hands out, which also
-** holds libmicrohttpd's) for EPOLLRDHUP while it waits.
+** holds libmicrohttpd's) for EPOLLRDHUP while it waits. Only from the next rv_server_run
+** on: a request answered before it (most are: serve answers in the turn that took them)
+** costs no epoll_ctl to watch it and none to stop; a client that left meanwhile is reported
+** as soon as its socket is added (epoll reports a state already there).
 **
 ** Slow clients: libmicrohttpd's idle timeout resets on every byte, so a client dripping one
 ** byte a second would hold its slot for ever. Each connection is on a list (oldest first)
@@ -60,7 +63,9 @@ struct req {
   conn *c;
   uint64_t id;                    /* 0 until complete */
   int phase;
-  int taken, too_large, watched, counted;
+  int taken, too_large, counted;
+  int watched;                    /* in our epoll set for EPOLLRDHUP */
+  int watch_tried;                /* rv_server_run has tried to add it (watch_waiting) */
   char *target;                   /* the raw request target, from on_uri */
   char *body;
   size_t body_len, body_cap;
@@ -455,14 +460,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     s->npending++;
     r->hnext = s->ids[r->id & (ID_BUCKETS - 1)];
     s->ids[r->id & (ID_BUCKETS - 1)] = r;
-    MHD_suspend_connection(mc);
-    if (r->c && r->c->fd >= 0) {    /* watch for the client leaving while we think */
-      struct epoll_event ev;
-      memset(&ev, 0, sizeof ev);
-      ev.events = EPOLLRDHUP;
-      ev.data.ptr = r;
-      if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, r->c->fd, &ev) == 0) r->watched = 1;
-    }
+    MHD_suspend_connection(mc);     /* watched from the next run on, if still waiting */
     return MHD_YES;
   case P_ANSWER: {
     struct MHD_Response *resp = r->resp ? r->resp : s->r503;
@@ -658,6 +656,22 @@ int rv_server_fds(rv_server *s, int *fds, short *events, int max) {
   return 1;
 }
 
+/* Watches the requests that have waited since the last run, for their client leaving.
+** Those are the pending list's tail (it is in the order they came): back from it to the
+** first one tried before. */
+static void watch_waiting(rv_server *s) {
+  req *r;
+  for (r = s->pending_tail; r && !r->watch_tried; r = r->pprev) {
+    struct epoll_event ev;
+    r->watch_tried = 1;
+    if (!r->c || r->c->fd < 0) continue;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLRDHUP;
+    ev.data.ptr = r;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, r->c->fd, &ev) == 0) r->watched = 1;
+  }
+}
+
 /* clients that left while their request waited (EPOLLRDHUP on a suspended socket) */
 static void take_departures(rv_server *s) {
   struct epoll_event ev[WATCH_EVENTS];
@@ -694,6 +708,7 @@ static void enforce_deadlines(rv_server *s) {
 int rv_server_run(rv_server *s) {
   int i;
   if (!s->d) return s->nready;
+  watch_waiting(s);
   take_departures(s);
   enforce_deadlines(s);
   /* twice at most: a connection resumed or cut above is handled in this call */

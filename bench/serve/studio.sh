@@ -81,12 +81,17 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # start_serve MODE DB: rivulet serve -> SPID, SPORT, FW. MODE full: the command as shipped;
 # normal: through serve_with.lua, store NORMAL; memory: serve_with.lua, connection limits
 # raised (serve takes 512 connections, 256 from one address) and nothing else changed
+# `rivulet serve` runs itself again with GLIBC_TUNABLES set (its heap on huge pages, src/main.c);
+# serve_with.lua, run by `rivulet lua`, gets what the last `rivulet serve` here ran with
+SERVE_TUNABLES=
 start_serve() {
   local mode=$1 db=$2 cmd
+  local with=(env)
+  [ -n "$SERVE_TUNABLES" ] && with=(env "GLIBC_TUNABLES=$SERVE_TUNABLES")
   case $mode in
     full) cmd=("$BIN" serve) ;;
-    normal) cmd=("$BIN" lua bench/serve/serve_with.lua synchronous=normal --) ;;
-    memory) cmd=("$BIN" lua bench/serve/serve_with.lua max_connections=$((IDLE + 2 * CONNS)) max_per_ip=0 --) ;;
+    normal) cmd=("${with[@]}" "$BIN" lua bench/serve/serve_with.lua synchronous=normal --) ;;
+    memory) cmd=("${with[@]}" "$BIN" lua bench/serve/serve_with.lua max_connections=$((IDLE + 2 * CONNS)) max_per_ip=0 --) ;;
   esac
   rm -f "$OUT/serve.out" "$OUT/serve.err"     # the last serve's lines must not be read as this one's
   "${SRV_PIN[@]}" "${cmd[@]}" --listen 127.0.0.1:0 --store "$db" --flows bench/serve/flows \
@@ -100,6 +105,9 @@ start_serve() {
     sleep 0.05
   done
   SPORT=$(sed -n 's|^rivulet serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$OUT/serve.out")
+  if [ "$mode" = full ] && [ -r "/proc/$SPID/environ" ]; then
+    SERVE_TUNABLES=$(tr '\0' '\n' <"/proc/$SPID/environ" | sed -n 's/^GLIBC_TUNABLES=//p')
+  fi
   if [ -z "$SPORT" ] || [ -z "$FW" ]; then
     note_fail "rivulet serve did not start: $(cat "$OUT/serve.out" "$OUT/serve.err")"
     return 1

@@ -112,6 +112,7 @@ local function turn(srv, app, scrub, poll_ms)
     answers[#answers + 1] = { req = req, t0 = t0, status, headers, body }
   end
   local ok = committed(engine, scrub)
+  stdout:flush()                     -- the messages the turn printed: one write, not one each
   -- what the requests left for later goes too: the events they took are not kept, and
   -- Twilio, answered 503, sends them again
   if not ok then app:drop_jobs(mark) end
@@ -187,8 +188,7 @@ function M.main(argv)
     function_map = fmap,
     on_message = not o["twilio-api"] and function(_, m)
       stdout:write(scrub(format("> %s%s: %s", m.kind == "voice" and "(voice) " or "", tostring(m.to),
-        tostring(m.body))), "\n")
-      stdout:flush()
+        tostring(m.body))), "\n")       -- flushed once a turn, after its commit (turn)
     end or nil,
   }
   if not app then
