@@ -12,6 +12,11 @@ M.root = source:match("^@(.*)/spec/helper%.lua$") or "."
 -- The host binary: $RIVULET_BIN (set by make), else build/rivulet in the checkout.
 M.bin = os.getenv("RIVULET_BIN") or (M.root .. "/build/rivulet")
 
+-- The build the specs run against: "build" (plain), or $RIVULET_BUILD (set by make, e.g.
+-- "build-asan" for the sanitizer tier). M.plain: the plain build's own checks run.
+M.build = os.getenv("RIVULET_BUILD") or "build"
+M.plain = M.build == "build"
+
 -- ../shared (third-party data, read in place): $RIVULET_SHARED (set by make) or beside the
 -- checkout. Specs that read the Studio corpus skip, saying why, when a clone has none.
 M.shared = os.getenv("RIVULET_SHARED") or (M.root .. "/../shared")

@@ -3,7 +3,7 @@ local lu = require "luaunit"
 local helper = require "spec.helper"
 
 local function host(name)
-  return helper.root .. "/" .. (os.getenv("RIVULET_BUILD") or "build") .. "/hosts/" .. name
+  return helper.root .. "/" .. helper.build .. "/hosts/" .. name
 end
 
 local function sh(cmd)

@@ -22,7 +22,7 @@ local FUNCTION_URL = "https://example-1234.twil.io"     -- flows/random_number.l
 local S = {}
 
 local function out_dir()
-  local b = os.getenv("RIVULET_BUILD") or "build"
+  local b = helper.build
   if b:sub(1, 1) ~= "/" then b = serve.root .. "/" .. b end
   return b
 end

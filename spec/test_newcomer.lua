@@ -116,7 +116,7 @@ end
 -- without the shared reference data (SHARED elsewhere): the ratchet skips saying where it
 -- looked and how to point at it, make conformance stops saying so, the corpus specs skip
 function TestReadme.test_without_shared_each_part_says_so()
-  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "make's targets are checked in the plain build")
+  lu.skipIf(not helper.plain, "make's targets are checked in the plain build")
   local none = helper.tmpdir() .. "/no-shared"
   local make = "cd " .. q(ROOT) .. " && " .. clean_make_env() .. "make -s "
   local code, out, err = sh(make .. "ratchet SHARED=" .. q(none))
@@ -330,7 +330,7 @@ TestInstallAnywhere = {}
 local installed   -- {dir = the source copy, prefix =}, made once: a build of its own
 
 local function install_once()
-  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "install is checked in the plain build")
+  lu.skipIf(not helper.plain, "install is checked in the plain build")
   if installed then return installed end
   local dir = source_copy()
   local prefix = dir .. "/opt/rivulet"
@@ -439,7 +439,7 @@ end
 -- runs without LD_LIBRARY_PATH, the tree's bin/rivulet runs a flow, and its `rivulet env`
 -- lets stock lua5.4 require the tree's modules
 function TestInstallAnywhere.test_a_luarocks_tree_works()
-  lu.skipIf((os.getenv("RIVULET_BUILD") or "build") ~= "build", "install is checked in the plain build")
+  lu.skipIf(not helper.plain, "install is checked in the plain build")
   if not have("luarocks") then lu.skip("luarocks not found (make deps, or apt-get install luarocks)") end
   local dir = source_copy()
   helper.write_file(dir .. "/rivulet-scm-1.rockspec", assert(helper.read_file(ROOT .. "/rivulet-scm-1.rockspec")))

@@ -26,7 +26,7 @@ local BACKSTOP_MARGIN_S = 2.0
 -- catch a use after free). A leak of the attacks' blocks would still be gigabytes.
 local ASAN_QUARANTINE = 256 * 1024 * 1024
 local RSS_MARGIN = 64 * 1024 * 1024 +
-  ((os.getenv("RIVULET_BUILD") or "build") ~= "build" and ASAN_QUARANTINE or 0)
+  (not helper.plain and ASAN_QUARANTINE or 0)
 
 local function run(src, budget, path, arg)
   return sandbox.run(src, "=logic", budget, path, arg)

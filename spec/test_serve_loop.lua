@@ -177,8 +177,7 @@ end
 TestServeHeap = {}
 
 function TestServeHeap:setUp()
-  local b = os.getenv("RIVULET_BUILD")
-  lu.skipIf(b and b ~= "build", "the sanitizers replace malloc: the plain build is checked")
+  lu.skipIf(not helper.plain, "the sanitizers replace malloc: the plain build is checked")
   lu.skipIf(not helper.read_file("/proc/self/smaps"), "no /proc/PID/smaps (not Linux)")
 end
 

@@ -86,8 +86,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 SERVE_TUNABLES=
 start_serve() {
   local mode=$1 db=$2 cmd
-  local with=(env)
-  [ -n "$SERVE_TUNABLES" ] && with=(env "GLIBC_TUNABLES=$SERVE_TUNABLES")
+  local with=(env ${SERVE_TUNABLES:+"GLIBC_TUNABLES=$SERVE_TUNABLES"})
   case $mode in
     full) cmd=("$BIN" serve) ;;
     normal) cmd=("${with[@]}" "$BIN" lua bench/serve/serve_with.lua synchronous=normal --) ;;
