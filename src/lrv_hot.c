@@ -33,8 +33,9 @@ typedef struct hot {
   int64_t out_max;              /* the renders' output_bytes (<= 0: none; -1: unknown) */
 } hot;
 
-/* the strings the hot path reads and writes, made once (upvalue 3, KEYS[i] at i + 1): a
-** lua_pushstring or lua_setfield hashes its key at every call */
+/* the strings the hot path reads and writes, made once, each an upvalue of its own
+** (KEYS[i] at upvalue 3 + i): a lua_pushstring or lua_setfield hashes its key at every call,
+** and an upvalue is read without the table lookup a list of them costs (~30 a step) */
 static const char *const KEYS[] = {
   "context", "flow", "widgets", "steps", "by_name", "now",
   "render_prepared", "limits", "same_widget", "store", "opts", "on_step",
@@ -53,10 +54,12 @@ enum {
 };
 
 #define RENDER_FN lua_upvalueindex(2)
-#define KEY_STRINGS lua_upvalueindex(3)
+#define KEY_FIRST 3
+#define NKEYS (K_REPLAY_NOW + 1)
+typedef char keys_match_names[(sizeof KEYS / sizeof *KEYS - 1 == NKEYS) ? 1 : -1];
 
 static void push_key(lua_State *L, int k) {
-  lua_rawgeti(L, KEY_STRINGS, k + 1);
+  lua_pushvalue(L, lua_upvalueindex(KEY_FIRST + k));
 }
 
 /* t[k] = the value on top (popped), t below it */
@@ -449,11 +452,8 @@ void lrv_open_hot(lua_State *L, int sid_idx) {
   lua_getfield(L, -1, "render");
   lua_replace(L, -3);
   lua_pop(L, 1);
-  lua_createtable(L, (int)(sizeof KEYS / sizeof *KEYS) - 1, 0);
-  for (i = 0; KEYS[i]; i++) {
-    lua_pushstring(L, KEYS[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_pushcclosure(L, l_hot_steps, 3);
+  luaL_checkstack(L, NKEYS, "rivulet.core: hot_steps");
+  for (i = 0; KEYS[i]; i++) lua_pushstring(L, KEYS[i]);
+  lua_pushcclosure(L, l_hot_steps, KEY_FIRST - 1 + NKEYS);
   lua_setfield(L, sid_idx - 1, "hot_steps");
 }
