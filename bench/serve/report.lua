@@ -86,6 +86,23 @@ for _, mode in ipairs{ "full", "normal" } do
       fmt = "%.2fx", op = ">=", goal = 10, goal_text = ">= 10x Node-RED" }
   end
 end
+do
+  -- the floor: what answering these posts at once, with no work, reaches; the goal's rate
+  -- (10x Node-RED) as a share of it, per round
+  local v = values("webhook/floor", rps)
+  if v[1] then
+    local share = {}
+    for _, x in ipairs(rounds("webhook/floor")) do
+      local nr = runs["webhook/node-red"] and runs["webhook/node-red"][x.i]
+      if nr and rps(x.r) > 0 then share[#share + 1] = 10 * rps(nr) / rps(x.r) end
+    end
+    row("1. floor: msg/s, answered at once", string.format("%.0f/s", median(v)), "-", "-", "-", nil)
+    if share[1] then
+      io.stdout:write(string.format("  (10x Node-RED is %s of the floor's rate, per round min/med/max: what a" ..
+        " webhook's whole work may add to answering at once)\n", spread(share, "%.2f")))
+    end
+  end
+end
 for _, mode in ipairs{ "full", "normal" } do
   local name = "rate/rivulet-" .. mode
   local v = values(name, p99)

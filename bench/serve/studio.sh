@@ -5,7 +5,9 @@
 #   1. webhook messages/s: 50 keep-alive clients post signed incoming-message webhooks
 #      (a conversation = a first message that starts a Send & Wait + the reply that ends
 #      it), rivulet serve (store FULL = serve's default, and NORMAL) against Node-RED's
-#      http-in -> switch -> change -> http-response flow; ratio per round
+#      http-in -> switch -> change -> http-response flow; ratio per round. The floor: the
+#      same posts to a server that answers at once (bench/serve/serve.lua), what the
+#      machine, the HTTP layer and the load client alone allow
 #   2. answer latency p50/p90/p99/max at a fixed 1,000 messages/s (open loop); the floor:
 #      a server that answers at once (bench/serve/serve.lua), same CPU, same load
 #   3. REST executions.create/s (POST /v2/Flows/{FW}/Executions, Basic auth, new contacts,
@@ -217,7 +219,9 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   gen rest "$OUT/create.req" "$CREATES" "$first" "$AC" "$FW" "$TOKEN"
   disk_probe
 
-  # 1. throughput: Node-RED, then rivulet with each synchronous mode, same requests
+  # 1. throughput: the floor, Node-RED, then rivulet with each synchronous mode, same requests
+  LOAD_PID=$FLPID
+  load webhook/floor "$OUT/msg.req" "$FLPORT" -c "$CONNS" -b $'ok\n'
   LOAD_PID=$NRPID
   load webhook/node-red "$OUT/msg.req" "$NRPORT" -c "$CONNS" -b "$TWIML"
   for mode in full normal; do
