@@ -94,6 +94,7 @@ M.encode = core.json_encode
 local function stored(v)
   return core.json_encode(v, nil, true)
 end
+M.stored = stored
 
 -- ordered: objects come back in the order they were written (Studio prints flow.data and a
 -- reply's parsed in their document's order; rivulet.json)
@@ -521,19 +522,25 @@ local function has_function(v, seen)
   return false
 end
 
+-- flow_source(flow) -> kind, text: the flow as a store keeps it (its file's text, or its
+-- definition as JSON); nil, err when it cannot be written down (a table holding functions
+-- and loaded from no file). Its row id is the hash of both (both stores).
+function M.flow_source(flow)
+  if flow.text then return flow.kind, flow.text end
+  if has_function(flow.states) then
+    return nil, "a flow built in Lua with functions in it cannot be stored;" ..
+      " load it from a file to keep its executions"
+  end
+  return "json", stored(flow:definition())
+end
+
 -- the flow's row id, stored once per distinct source; nil, err when the flow cannot be
--- written down (a table holding functions and loaded from no file)
+-- written down (flow_source)
 function Store:flow_id(flow)
   local id = self.flow_ids[flow]
   if id then return id end
-  local kind, source = flow.kind, flow.text
-  if not source then
-    if has_function(flow.states) then
-      return nil, "a flow built in Lua with functions in it cannot be stored;" ..
-        " load it from a file to keep its executions"
-    end
-    kind, source = "json", stored(flow:definition())
-  end
+  local kind, source = M.flow_source(flow)
+  if not kind then return nil, source end
   id = core.sha256_hex(kind .. "\0" .. source)
   local ok, err, code = self:run("INSERT OR IGNORE INTO flows (id, name, path, kind, source, created_at)" ..
     " VALUES (?, ?, ?, ?, ?, ?)", id, flow.description, flow.source, kind, source, core.now())
@@ -571,12 +578,14 @@ function Store:set_token(token)
   self.token, self.scrub = token, redact.scrubber(token)
 end
 
+-- a wait's column (both stores)
 local function encode_wait(w)
   if not w then return nil end
   return stored({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
                   props = w.props, data = w.data, child = w.child, watch = w.watch,
                   takes_reply = w.takes_reply, early = w.early })
 end
+M.encode_wait = encode_wait
 
 local INSERT_EXEC = "INSERT INTO executions (sid, flow_id, flow_sid, flow_name, contact, channel," ..
   " holds_contact, trigger_event, parent_sid, status, failed, reason, state, last_state, repeats," ..

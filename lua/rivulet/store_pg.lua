@@ -55,8 +55,8 @@ local core = require "rivulet.core"
 local store = require "rivulet.store"
 local redact = require "rivulet.redact"
 
-local type, pairs, ipairs, tostring, tonumber, setmetatable, error =
-  type, pairs, ipairs, tostring, tonumber, setmetatable, error
+local pairs, ipairs, tostring, tonumber, setmetatable, error =
+  pairs, ipairs, tostring, tonumber, setmetatable, error
 local format, concat = string.format, table.concat
 
 local M = {}
@@ -474,33 +474,13 @@ end
 
 -- ---- what differs from SQLite ---------------------------------------------------------------
 
-local function has_function(v, seen)
-  if type(v) == "function" then return true end
-  if type(v) ~= "table" then return false end
-  seen = seen or {}
-  if seen[v] then return false end
-  seen[v] = true
-  for k, x in pairs(v) do
-    if has_function(k, seen) or has_function(x, seen) then return true end
-  end
-  return false
-end
-
-local function stored(v)
-  return core.json_encode(v, nil, true)
-end
+local stored, encode_wait = store.stored, store.encode_wait
 
 function Store:flow_id(flow)
   local id = self.flow_ids[flow]
   if id then return id end
-  local kind, source = flow.kind, flow.text
-  if not source then
-    if has_function(flow.states) then
-      return nil, "a flow built in Lua with functions in it cannot be stored;" ..
-        " load it from a file to keep its executions"
-    end
-    kind, source = "json", stored(flow:definition())
-  end
+  local kind, source = store.flow_source(flow)
+  if not kind then return nil, source end
   id = core.sha256_hex(kind .. "\0" .. source)
   local ok, err, code = self:run("INSERT INTO flows (id, name, path, kind, source, created_at)" ..
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", id, flow.description, flow.source, kind, source,
@@ -510,13 +490,6 @@ function Store:flow_id(flow)
   self.flows[id] = flow
   if self.batch then self.batch.flows[flow] = true end    -- stored only if the batch commits
   return id
-end
-
-local function encode_wait(w)
-  if not w then return nil end
-  return stored({ kind = w.kind, state = w.state, since = w.since, deadline = w.deadline,
-                  props = w.props, data = w.data, child = w.child, watch = w.watch,
-                  takes_reply = w.takes_reply, early = w.early })
 end
 
 local EXEC_COLUMNS = "sid, flow_id, flow_sid, flow_name, contact, channel, holds_contact, trigger_event," ..
