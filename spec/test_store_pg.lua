@@ -414,6 +414,25 @@ function TestStorePg:test_the_token_never_reaches_the_database()
   lu.assertStrContains(text, "[auth token]")
 end
 
+-- the flows' rows are shared with the SQLite store (rivulet.store.flow_source): a flow built
+-- in Lua with functions is refused as clearly, one loaded from text keeps the same row id
+function TestStorePg:test_flows_are_written_down_as_the_sqlite_store_writes_them()
+  local e = assert(rivulet.engine{ store = pg.new_db() })
+  local x, err = e:start({
+    { name = "Trigger", type = "trigger", on = { incomingMessage = "s" } },
+    { name = "s", type = "send-message", body = "x", on = { sent = function() return "s" end } },
+  }, { from = "+1", to = "+2" })
+  lu.assertNil(x)
+  lu.assertStrContains(err, "cannot be stored; load it from a file")
+  local flow = assert(rivulet.load_flow(helper.root .. "/flows/random_number.json"))
+  local lite = assert(store.open(helper.tmpdir() .. "/s.db"))
+  local s = e.store
+  lu.assertEquals(assert(s:flow_id(flow)), assert(lite:flow_id(flow)))
+  lu.assertEquals(select(2, store.flow_source(flow)), flow.text)
+  lite:close()
+  s:close()
+end
+
 -- bytes a function replied with come back as they were; text columns take valid UTF-8
 function TestStorePg:test_bytes_round_trip_and_text_is_made_valid()
   local db = pg.new_db()
