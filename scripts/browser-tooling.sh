@@ -17,6 +17,7 @@ set -eu
 
 me=scripts/browser-tooling.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/npm-install.sh"
 dir=$root/spec/browser
 chromium=${RIVULET_CHROMIUM:-/usr/bin/chromium}
 mode=install
@@ -70,22 +71,10 @@ if ! have_driver; then
 			exit 3
 		fi
 	done
-	log=$(mktemp)
 	echo "$me: installing playwright-core into spec/browser/node_modules (npm ci)..." >&2
-	if ! (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline --fetch-timeout=20000 --fetch-retries=1 \
-		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
-		cat "$log" >&2
-		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
-			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
-			rm -f "$log"
-			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
-			exit 3
-		fi
-		rm -f "$log"
-		echo "$me: npm ci failed in spec/browser" >&2
-		exit 1
-	fi
-	rm -f "$log"
+	status=0
+	npm_install "$dir" ci spec/browser || status=$?
+	if [ "$status" -ne 0 ]; then exit "$status"; fi
 	if ! have_driver; then
 		echo "$me: npm ci finished but playwright-core 1.65.2 is not in spec/browser/node_modules" >&2
 		exit 1

@@ -16,6 +16,7 @@ set -eu
 
 me=scripts/serve-tooling.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/npm-install.sh"
 dir=$root/spec/serve
 mode=install
 case ${1:-} in
@@ -52,24 +53,8 @@ done
 install() {
 	if installed; then return 0; fi   # another run installed it while we waited
 	start=$(date +%s)
-	log=$(mktemp)
 	echo "$me: installing the serve test tooling into spec/serve/node_modules (npm ci)..." >&2
-	# A registry that does not answer fails in about a minute, not npm's default five.
-	if ! (cd "$dir" && npm ci --omit=optional --no-audit --no-fund --prefer-offline \
-		--fetch-timeout=20000 --fetch-retries=1 \
-		--fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
-		cat "$log" >&2
-		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
-			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
-			rm -f "$log"
-			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
-			return 3
-		fi
-		rm -f "$log"
-		echo "$me: npm ci failed in spec/serve" >&2
-		return 1
-	fi
-	rm -f "$log"
+	npm_install "$dir" ci spec/serve || return
 	if ! installed; then
 		echo "$me: npm ci finished but the pinned versions are not in spec/serve/node_modules" >&2
 		return 1

@@ -19,6 +19,7 @@ set -eu
 
 me=scripts/twilio-run.sh
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/npm-install.sh"
 dir=$root/flows/functions
 mode=install
 case ${1:-} in
@@ -64,24 +65,7 @@ install() {
 	start=$(date +%s)
 	if [ -f "$dir/package-lock.json" ]; then how=ci; else how=install; fi
 	echo "$me: installing twilio-run into flows/functions/node_modules (npm $how)..." >&2
-	log=$(mktemp)
-	# npm's own output goes to stderr: stdout is kept for --bin. A registry that does not
-	# answer fails in about a minute, not npm's default five.
-	if ! (cd "$dir" && npm "$how" --omit=optional --no-audit --no-fund --prefer-offline \
-		--fetch-timeout=20000 --fetch-retries=1 --fetch-retry-mintimeout=1000 \
-		--fetch-retry-maxtimeout=2000 --loglevel=error) >"$log" 2>&1; then
-		cat "$log" >&2
-		if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log"; then
-			why=$(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up' "$log" | sed 's/^npm ERR! //; s/^npm error //')
-			rm -f "$log"
-			echo "$me: npm could not reach its registry $(npm config get registry) ($why); run sh $me again when online, or point npm at a reachable registry/proxy (npm config set registry|proxy)" >&2
-			return 3
-		fi
-		rm -f "$log"
-		echo "$me: npm $how failed in flows/functions" >&2
-		return 1
-	fi
-	rm -f "$log"
+	npm_install "$dir" "$how" flows/functions || return
 	if ! installed; then
 		echo "$me: npm $how finished but twilio-run 5.0.1 is not in flows/functions/node_modules" >&2
 		return 1

@@ -193,7 +193,8 @@ local function fresh_tree()
     "mkdir -p " .. q(dir .. "/spec") .. " " .. q(dir .. "/scripts") .. " " .. q(dir .. "/flows/functions"),
     "cp " .. q(ROOT .. "/spec/run.lua") .. " " .. q(ROOT .. "/spec/helper.lua") .. " " ..
       q(ROOT .. "/spec/twilio_run.lua") .. " " .. q(ROOT .. "/spec/test_twilio_run.lua") .. " " .. q(dir .. "/spec/"),
-    "cp " .. q(ROOT .. "/scripts/twilio-run.sh") .. " " .. q(dir .. "/scripts/"),
+    "cp " .. q(ROOT .. "/scripts/twilio-run.sh") .. " " .. q(ROOT .. "/scripts/npm-install.sh") .. " " ..
+      q(dir .. "/scripts/"),
     "cp -r " .. q(ROOT .. "/flows/functions/functions") .. " " .. q(ROOT .. "/flows/functions/package.json") ..
       " " .. q(ROOT .. "/flows/functions/package-lock.json") .. " " .. q(dir .. "/flows/functions/"),
   }

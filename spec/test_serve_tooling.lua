@@ -78,6 +78,7 @@ function TestServeToolingInstall:test_offline_install_gives_a_reason_to_skip()
   local tmp = helper.tmpdir()
   assert(os.execute("mkdir -p " .. helper.quote(tmp .. "/scripts") .. " " .. helper.quote(tmp .. "/spec/serve")))
   helper.write_file(tmp .. "/scripts/serve-tooling.sh", assert(helper.read_file(serve.install_script)))
+  helper.write_file(tmp .. "/scripts/npm-install.sh", assert(helper.read_file(serve.root .. "/scripts/npm-install.sh")))
   for _, f in ipairs{ "package.json", "package-lock.json" } do
     helper.write_file(tmp .. "/spec/serve/" .. f, assert(helper.read_file(serve.dir .. "/" .. f)))
   end
