@@ -115,6 +115,13 @@ function M.reserved_parameter(parameters)
   return nil
 end
 
+-- why a widget with these parameters sends nothing (its failure's message) | nil
+function M.reserved_refusal(parameters)
+  local reserved = M.reserved_parameter(parameters)
+  return reserved and format("parameter name '%s' is a reserved word (Studio error 81014): nothing was sent",
+    reserved)
+end
+
 -- Whether url is Twilio's API, the only place Make HTTP Request's add_twilio_auth sends the
 -- account's credentials to ("only valid for Twilio API URLs", REFERENCE.md §4, S-HTTP):
 -- https to twilio.com or a host under it. stand_in: the base URL of a local stand-in for

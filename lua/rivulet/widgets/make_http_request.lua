@@ -21,10 +21,9 @@ end
 
 function W.run(step)
   local p = step.props
-  local reserved = http.reserved_parameter(p.parameters)
-  if reserved then
-    step:why("reserved_parameter", string.format("parameter name '%s' is a reserved word (Studio error 81014): " ..
-      "nothing was sent", reserved))
+  local refused = http.reserved_refusal(p.parameters)
+  if refused then
+    step:why("reserved_parameter", refused)
     return "failed", {}
   end
   local wait, reason, message = step:http_request{
