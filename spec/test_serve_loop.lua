@@ -170,7 +170,7 @@ function TestServeLoop:test_a_call_leaves_after_the_commit_that_recorded_it()
   srv:stop()
 end
 
--- serve's heap on transparent huge pages (src/main.c, serve_with_huge_pages): serve runs
+-- serve's heap on transparent huge pages (src/main.c, long_run_with_huge_pages): serve runs
 -- itself again at start with glibc's tunable glibc.malloc.hugetlb=1, so glibc marks its heap
 -- for huge pages (the "hg" flag of the heap's mapping in /proc/PID/smaps). A GLIBC_TUNABLES
 -- the user set is left as it is. Linux and the plain build (sanitizers replace malloc).
@@ -223,6 +223,39 @@ function TestServeHeap:test_serve_asks_for_huge_pages_for_its_heap()
   lu.assertEquals(tunables, "glibc.malloc.hugetlb=1")
   lu.assertTrue(#flags > 0, "serve has a heap")
   lu.assertTrue(any_huge(flags), "the heap is marked for huge pages: " .. table.concat(flags, " |"))
+end
+
+-- `rivulet lua` too: a host may run many executions at once (bench/scale)
+function TestServeHeap:test_rivulet_lua_asks_too()
+  local thp = helper.read_file("/sys/kernel/mm/transparent_hugepage/enabled")
+  local dir = helper.tmpdir()
+  local script = helper.write_file(dir .. "/heap.lua", [[
+    local keep = {}
+    for i = 1, 20000 do keep[i] = ("x"):rep(100) .. i end   -- a heap of a few MB
+    local flags = {}
+    for vma in io.open("/proc/self/smaps"):read("a"):gmatch("[^\n]*%[heap%].-VmFlags:([^\n]*)") do
+      flags[#flags + 1] = vma
+    end
+    local environ = "\0" .. io.open("/proc/self/environ"):read("a")   -- as the process began
+    print(environ:match("%zGLIBC_TUNABLES=([^%z]*)") or "unset", #keep, os.getenv("GLIBC_TUNABLES") or "unset")
+    print(table.concat(flags, "|"))
+  ]])
+  local code, out, err = helper.exec({ "env", "-u", "GLIBC_TUNABLES", helper.bin, "lua", script })
+  lu.assertEquals(code, 0, err)
+  local tunables, seen, flags = out:match("^(%S+)\t20000\t(%S+)\n([^\n]*)")
+  if not thp or thp:find("[never]", 1, true) then
+    lu.assertEquals(tunables, "unset", "huge pages are off: lua runs as it was started")
+  else
+    lu.assertEquals(tunables, "glibc.malloc.hugetlb=1")
+    lu.assertTrue(any_huge{ flags }, "the heap is marked for huge pages: " .. flags)
+  end
+  lu.assertEquals(seen, "unset", "the script and what it starts see the environment it was given")
+  -- a tunable the user set is theirs, children included
+  code, out, err = helper.exec({ "env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0", helper.bin, "lua", script })
+  lu.assertEquals(code, 0, err)
+  tunables, seen, flags = out:match("^(%S+)\t20000\t(%S+)\n([^\n]*)")
+  lu.assertEquals({ tunables, seen }, { "glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0" })
+  lu.assertFalse(any_huge{ flags }, "the heap is not marked for huge pages: " .. flags)
 end
 
 function TestServeHeap:test_the_users_glibc_tunables_are_kept()

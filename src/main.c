@@ -1071,29 +1071,43 @@ static int use_arena(lua_State *L, int argc, char **argv) {
 }
 
 
-/* ---------------------------------------------------------------- serve's heap */
+/* ---------------------------------------------------------------- a long run's heap */
 
 /*
-** rivulet serve's heap grows by ~10 KB for every execution left waiting (the execution, its
-** pages in SQLite's cache). Touched 4 KiB at a time, each page is a fault, ~10 us on a VM:
-** 9 % of serve's CPU under a stream of executions.create (perf, bench/README.md). glibc backs
-** its heap with transparent huge pages when its tunable glibc.malloc.hugetlb=1 says so, and
-** it reads its tunables from GLIBC_TUNABLES once, before main: so serve runs itself again,
-** at once, with it set (-15 % CPU a create: 16.5k page faults for 8,000 of them, ~600
-** with huge pages). Not when GLIBC_TUNABLES is set already (the user's say, or this second
-** run), nor when the kernel has huge pages off, nor for valgrind or a sanitizer (they
-** replace malloc). When exec fails, serve goes on as it is.
+** A long-running process's heap grows with what it holds: serve's by ~10 KB for every
+** execution left waiting (the execution, its pages in SQLite's cache), a Lua host's running
+** 10,000 executions at once by ~200 MB (theirs and libcurl's). Touched 4 KiB at a time, each
+** page is a fault, ~10 us on a VM: 9 % of serve's CPU under a stream of executions.create,
+** ~30 % of bench/scale's, 10,000 executions at once (bench/README.md). glibc backs its heap
+** with transparent huge pages when its tunable glibc.malloc.hugetlb=1 says so, and it reads
+** its tunables from GLIBC_TUNABLES once, before main: so serve and lua run themselves again,
+** at once, with it set (serve: -15 % CPU a create, 16.5k page faults for 8,000 of them, ~600
+** with huge pages; bench/scale: 56k faults to 1.8k, ~30 % less CPU; the cost, ~2 ms more
+** at start). Not when GLIBC_TUNABLES is set already (the user's say), nor when the kernel has
+** huge pages off, nor for valgrind or a sanitizer (they replace malloc). The second run takes
+** both variables out again, so what it starts inherits the user's environment. When exec
+** fails, the command goes on as it is. The short-lived commands have their arena on a huge
+** page instead (above).
 */
 #define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define HEAP_MARK "RIVULET_HUGE_HEAP"   /* set with the tunable: this run set it */
 
-static void serve_with_huge_pages(int argc, char **argv) {
+static void long_run_with_huge_pages(int argc, char **argv) {
 #if defined(__GLIBC__) && defined(__linux__) && !defined(RV_SANITIZED)
   char mode[128];
   const char *pre = getenv("LD_PRELOAD");
   FILE *f;
   size_t n;
-  if (argc < 2 || strcmp(argv[1], "serve") != 0 || getenv("GLIBC_TUNABLES") != NULL
-      || free_at_exit() || (pre != NULL && strstr(pre, "vgpreload") != NULL))
+  if (getenv(HEAP_MARK) != NULL) {
+    /* the second run: glibc has read its tunables, and what this process starts (a
+    ** script's commands, node) gets the environment as the user gave it */
+    unsetenv(HEAP_MARK);
+    unsetenv("GLIBC_TUNABLES");
+    return;
+  }
+  if (argc < 2 || (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "lua") != 0)
+      || getenv("GLIBC_TUNABLES") != NULL || free_at_exit()
+      || (pre != NULL && strstr(pre, "vgpreload") != NULL))
     return;
   if ((f = fopen(THP_ENABLED, "r")) == NULL)
     return;
@@ -1102,9 +1116,9 @@ static void serve_with_huge_pages(int argc, char **argv) {
   mode[n] = '\0';
   if (strstr(mode, "[never]") != NULL)
     return;
-  if (setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1) != 0)
-    return;
-  execv("/proc/self/exe", argv);
+  if (setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1) == 0 && setenv(HEAP_MARK, "1", 1) == 0)
+    execv("/proc/self/exe", argv);
+  unsetenv(HEAP_MARK);
   unsetenv("GLIBC_TUNABLES");
 #else
   (void)argc;
@@ -1153,7 +1167,7 @@ int main(int argc, char **argv) {
   lua_State *L;
   rv_host_opts opts;
   int status, code;
-  serve_with_huge_pages(argc, argv);
+  long_run_with_huge_pages(argc, argv);
   /* libcurl is initialised by the first HTTP client (src/http.c), which is also when it is
   ** loaded (src/curl_lazy.c): a run without HTTP never maps it */
   L = rv_host_newstate(NULL);
