@@ -72,9 +72,7 @@ if ! have_driver; then
 		fi
 	done
 	echo "$me: installing playwright-core into spec/browser/node_modules (npm ci)..." >&2
-	status=0
-	npm_install "$dir" ci spec/browser || status=$?
-	if [ "$status" -ne 0 ]; then exit "$status"; fi
+	npm_install "$dir" ci spec/browser || exit
 	if ! have_driver; then
 		echo "$me: npm ci finished but playwright-core 1.65.2 is not in spec/browser/node_modules" >&2
 		exit 1

@@ -186,6 +186,14 @@ function TestServeHeap:tearDown()
   helper.cleanup()
 end
 
+-- a process's GLIBC_TUNABLES as it began (its /proc/PID/environ) and its heap mappings'
+-- VmFlags (its /proc/PID/smaps)
+local function heap_of(environ, smaps)
+  local flags = {}
+  for vma in smaps:gmatch("[^\n]*%[heap%].-VmFlags:([^\n]*)") do flags[#flags + 1] = vma end
+  return ("\0" .. environ):match("%zGLIBC_TUNABLES=([^%z]*)"), flags
+end
+
 -- serve started with env's arguments first (env execs serve: the PID stays the same)
 local function serve_under(env_args)
   local argv = { "env" }
@@ -196,12 +204,8 @@ local function serve_under(env_args)
   end
   local srv = assert(serve.spawn{ name = "rivulet serve", argv = argv,
     ready = function(e) return (e.line or ""):match("listening on") end })
-  local environ = assert(helper.read_file("/proc/" .. srv.pid .. "/environ"))
-  local tunables = ("\0" .. environ):match("%zGLIBC_TUNABLES=([^%z]*)")
-  local flags = {}
-  for vma in assert(helper.read_file("/proc/" .. srv.pid .. "/smaps")):gmatch("[^\n]*%[heap%].-VmFlags:([^\n]*)") do
-    flags[#flags + 1] = vma
-  end
+  local tunables, flags = heap_of(assert(helper.read_file("/proc/" .. srv.pid .. "/environ")),
+                                  assert(helper.read_file("/proc/" .. srv.pid .. "/smaps")))
   srv:stop()
   return tunables, flags
 end
@@ -229,31 +233,37 @@ end
 function TestServeHeap:test_rivulet_lua_asks_too()
   local thp = helper.read_file("/sys/kernel/mm/transparent_hugepage/enabled")
   local dir = helper.tmpdir()
+  -- the script keeps its /proc files for heap_of, and says what it sees of the variable
   local script = helper.write_file(dir .. "/heap.lua", [[
     local keep = {}
     for i = 1, 20000 do keep[i] = ("x"):rep(100) .. i end   -- a heap of a few MB
-    local flags = {}
-    for vma in io.open("/proc/self/smaps"):read("a"):gmatch("[^\n]*%[heap%].-VmFlags:([^\n]*)") do
-      flags[#flags + 1] = vma
+    for _, f in ipairs{ "environ", "smaps" } do
+      local out = io.open(arg[1] .. "/" .. f, "wb")
+      out:write(io.open("/proc/self/" .. f, "rb"):read("a"))
+      out:close()
     end
-    local environ = "\0" .. io.open("/proc/self/environ"):read("a")   -- as the process began
-    print(environ:match("%zGLIBC_TUNABLES=([^%z]*)") or "unset", #keep, os.getenv("GLIBC_TUNABLES") or "unset")
-    print(table.concat(flags, "|"))
+    io.write(os.getenv("GLIBC_TUNABLES") or "unset")
   ]])
-  local code, out, err = helper.exec({ "env", "-u", "GLIBC_TUNABLES", helper.bin, "lua", script })
-  lu.assertEquals(code, 0, err)
-  local tunables, seen, flags = out:match("^(%S+)\t20000\t(%S+)\n([^\n]*)")
+  local function run(env_args)
+    local argv = { "env" }
+    for _, a in ipairs(env_args) do argv[#argv + 1] = a end
+    for _, a in ipairs{ helper.bin, "lua", script, dir } do argv[#argv + 1] = a end
+    local code, seen, err = helper.exec(argv)
+    lu.assertEquals(code, 0, err)
+    local tunables, flags = heap_of(assert(helper.read_file(dir .. "/environ")),
+                                    assert(helper.read_file(dir .. "/smaps")))
+    return tunables, seen, table.concat(flags, "|")
+  end
+  local tunables, seen, flags = run{ "-u", "GLIBC_TUNABLES" }
   if not thp or thp:find("[never]", 1, true) then
-    lu.assertEquals(tunables, "unset", "huge pages are off: lua runs as it was started")
+    lu.assertEquals(tunables or "unset", "unset", "huge pages are off: lua runs as it was started")
   else
     lu.assertEquals(tunables, "glibc.malloc.hugetlb=1")
     lu.assertTrue(any_huge{ flags }, "the heap is marked for huge pages: " .. flags)
   end
   lu.assertEquals(seen, "unset", "the script and what it starts see the environment it was given")
   -- a tunable the user set is theirs, children included
-  code, out, err = helper.exec({ "env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=0", helper.bin, "lua", script })
-  lu.assertEquals(code, 0, err)
-  tunables, seen, flags = out:match("^(%S+)\t20000\t(%S+)\n([^\n]*)")
+  tunables, seen, flags = run{ "GLIBC_TUNABLES=glibc.malloc.hugetlb=0" }
   lu.assertEquals({ tunables, seen }, { "glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0" })
   lu.assertFalse(any_huge{ flags }, "the heap is not marked for huge pages: " .. flags)
 end
